@@ -1,0 +1,51 @@
+"""Options, parameter types and output helpers shared by every ``hanrig`` command.
+
+Every reporting command takes ``--json`` and prints one JSON document on stdout (logs go to stderr).
+Hex identifiers in JSON are strings (see ``fmt_hex``); EUI-64s are ``"00:0d:6f:..."`` strings.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+radio_option = click.option(
+    "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
+    help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., deconz:... "
+         "(env HANRIG_RADIO).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+
+
+class Eui64Type(click.ParamType):
+    """An EUI-64 written as 16 hex digits, with or without ':' or '-' separators."""
+
+    name = "EUI64"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if not isinstance(value, str):
+            self.fail(f"{value!r} is not an EUI-64", param, ctx)
+        digits = value.replace(":", "").replace("-", "").lower()
+        if len(digits) != 16 or any(c not in "0123456789abcdef" for c in digits):
+            self.fail(f"{value!r} is not an EUI-64 (expected 16 hex digits, e.g. 00:0d:6f:00:0a:bc:12:34)",
+                      param, ctx)
+        return ":".join(digits[i:i + 2] for i in range(0, 16, 2))
+
+
+EUI64 = Eui64Type()
+
+
+def fmt_hex(value: int, width: int = 4) -> str:
+    """Format an identifier as the JSON contract wants it: ``"0x121d"``."""
+    return f"0x{value:0{width}x}"
+
+
+def emit(document: Any, as_json: bool, render_text: Callable[[Any], str]) -> None:
+    """Print ``document`` as JSON, or as the text ``render_text`` makes of it."""
+    if as_json:
+        click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
+    else:
+        click.echo(render_text(document))
