@@ -1,0 +1,773 @@
+"""Rig files: parse a rig TOML into frozen, typed objects, and the built-in default bench.
+
+This module owns the ``[rig]``, ``[[radios]]``, ``[[devices]]`` (less ``[devices.sim]``),
+``[policies]``, ``[[plan.steps]]`` and ``[outputs]`` tables and rejects unknown keys in them. The
+``[sim]`` and ``[[faults]]`` tables and every ``[devices.sim]`` sub-table belong to the simulator
+(``hal/sim/config.py``): they are kept raw on ``Rig.sim_tables`` and not validated here.
+Errors name the file, the key path (``devices[2].role``) and the line where one can be found.
+Paths resolve relative to the rig file's own directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .exceptions import RigFileError
+
+EXAMPLES_DIR = Path(__file__).parent / "examples"
+DEFAULT_RIG_FILE = EXAMPLES_DIR / "default.toml"
+DEFAULT_RESULTS = "hanrig-results"
+DEFAULT_STEP_TIMEOUT_S = 600.0
+DEFAULT_MAX_CONCURRENT_DUTS = 8
+
+TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs"})
+RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz")
+
+
+class Role(enum.StrEnum):
+    """A device under test's GB HAN role."""
+
+    IHD = "IHD"
+    PPMID = "PPMID"
+    HCALCS = "HCALCS"
+    ESME = "ESME"
+    GSME = "GSME"
+
+
+class StepKind(enum.StrEnum):
+    """The kinds of plan step the runner knows."""
+
+    JOIN = "join"
+    INVENTORY = "inventory"
+    OTA = "ota"
+    GAS = "gas"
+    CERTS = "certs"
+    LOADCONTROL = "loadcontrol"
+    ALERTS = "alerts"
+    COT = "cot"
+
+
+ALL_ROLES: tuple[Role, ...] = tuple(Role)
+
+# Which roles a step can act on at all; a plan naming another role for it is an error.
+STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
+    StepKind.JOIN: ALL_ROLES,
+    StepKind.INVENTORY: ALL_ROLES,
+    StepKind.OTA: ALL_ROLES,
+    StepKind.GAS: (Role.GSME,),
+    StepKind.CERTS: ALL_ROLES,
+    StepKind.LOADCONTROL: (Role.HCALCS,),
+    StepKind.ALERTS: ALL_ROLES,
+    StepKind.COT: ALL_ROLES,
+}
+
+COMMANDERS = ("supplier", "network-operator")
+
+
+class Activation(enum.StrEnum):
+    """When a pushed image is activated: ``now``, ``hold`` (until told), or ``at`` a time."""
+
+    NOW = "now"
+    HOLD = "hold"
+    AT = "at"
+
+
+# --------------------------------------------------------------------------------------------------
+# The typed model
+
+
+@dataclass(frozen=True)
+class RadioSpec:
+    """One radio of the rig: where it is (URL) and the network it forms."""
+
+    id: str
+    url: str
+    channel: int | None = None
+    pan_id: int | None = None
+    extended_pan_id: str | None = None
+    network_key: bytes | None = None
+    max_concurrent_duts: int = DEFAULT_MAX_CONCURRENT_DUTS
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split(":", 1)[0]
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.scheme == "sim"
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a device should report about itself; ``None`` means not checked."""
+
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware_version: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One device under test: who it is, which radio it joins, and what to expect of it."""
+
+    id: str
+    role: Role
+    eui64: str
+    radio: str
+    install_code: bytes | None = None
+    meter_point: str | None = None
+    network_operator: str | None = None
+    expect: Expectation = field(default_factory=Expectation)
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """The hub's alert throttle: more than ``threshold`` alerts in ``window_s`` is a storm."""
+
+    window_s: float = 60.0
+    threshold: int = 10
+    forward_period_s: float = 300.0
+    exclude: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Policies:
+    """Bench-wide rules the gateway enforces during the run."""
+
+    signatures_required: bool = True
+    activation: Activation = Activation.NOW
+    activation_at: dt.datetime | None = None
+    allow_downgrade: bool = False
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    hcalcs_commanders: tuple[str, ...] = COMMANDERS
+    gas_tolerance_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One ordered step of the plan, with the devices it applies to and its own parameters."""
+
+    index: int
+    step: StepKind
+    roles: tuple[Role, ...] | None = None
+    devices: tuple[str, ...] | None = None
+    timeout_s: float = DEFAULT_STEP_TIMEOUT_S
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def name(self) -> str:
+        return self.step.value
+
+    def applies_to(self, device: DeviceSpec) -> bool:
+        if self.devices is not None:
+            return device.id in self.devices
+        roles = self.roles if self.roles is not None else STEP_ROLES[self.step]
+        return device.role in roles
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where results go; ``None`` means that output is not written."""
+
+    results: str = DEFAULT_RESULTS
+    junit: Path | None = None
+    html: Path | None = None
+    json_dir: Path | None = None
+    evidence_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class SimTables:
+    """The simulator's raw tables, passed through untouched to ``hal/sim/config.py``."""
+
+    sim: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    faults: tuple[Mapping[str, Any], ...] = ()
+    devices: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class Rig:
+    """A whole rig: radios, devices, policies, the plan and the outputs, plus the file it came from."""
+
+    name: str
+    radios: tuple[RadioSpec, ...]
+    devices: tuple[DeviceSpec, ...]
+    plan: tuple[PlanStep, ...]
+    policies: Policies = field(default_factory=Policies)
+    outputs: Outputs = field(default_factory=Outputs)
+    description: str = ""
+    sim_tables: SimTables = field(default_factory=SimTables)
+    source: Path | None = None
+    text: str = ""
+
+    def radio(self, radio_id: str) -> RadioSpec:
+        for radio in self.radios:
+            if radio.id == radio_id:
+                return radio
+        raise KeyError(radio_id)
+
+    def device(self, device_id: str) -> DeviceSpec:
+        for device in self.devices:
+            if device.id == device_id:
+                return device
+        raise KeyError(device_id)
+
+    def devices_for(self, step: PlanStep) -> tuple[DeviceSpec, ...]:
+        return tuple(d for d in self.devices if step.applies_to(d))
+
+    def planned(self) -> list[tuple[str, int, str]]:
+        """Every (device id, step index, step name) the plan will run, in plan order."""
+        return [(d.id, s.index, s.name) for s in self.plan for d in self.devices_for(s)]
+
+    @property
+    def has_real_radios(self) -> bool:
+        return any(not r.is_simulated for r in self.radios)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing
+
+
+class _Ctx:
+    """The file being parsed: builds errors that name the file, key path and (when found) line."""
+
+    def __init__(self, source: Path | None, text: str):
+        self.source = source
+        self.lines = text.splitlines()
+
+    def error(self, key: str, problem: str) -> RigFileError:
+        return RigFileError(self.source, key, problem, self.locate(key))
+
+    def locate(self, key: str) -> int | None:
+        """Best-effort line of a key path such as ``devices[2].sim.clock`` or ``plan.steps[0].step``.
+
+        tomllib reports lines only for syntax errors, so this walks the text: find the N-th header of
+        the array table (or the table header), then the first ``key =`` line after it.
+        """
+        parts = re.findall(r"[^.\[\]]+|\[\d+\]", key)
+        header: list[str] = []
+        index: int | None = None
+        rest: list[str] = []
+        for i, part in enumerate(parts):
+            if part.startswith("["):
+                index = int(part[1:-1])
+                rest = parts[i + 1:]
+                break
+            header.append(part)
+        else:
+            rest = header[-1:]
+            header = header[:-1]
+        start = 0
+        if header:
+            name = ".".join(header)
+            pattern = (re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]") if index is not None
+                       else re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]"))
+            hits = [n for n, line in enumerate(self.lines) if pattern.match(line)]
+            wanted = index if index is not None else 0
+            if wanted >= len(hits):
+                return None
+            start = hits[wanted]
+            if not rest:
+                return start + 1
+        for part in rest:
+            sub = re.compile(rf"^\s*\[\s*{re.escape('.'.join([*header, part]))}\s*\]")
+            key_line = re.compile(rf"^\s*{re.escape(part)}\s*=")
+            for n in range(start + 1 if header else start, len(self.lines)):
+                line = self.lines[n]
+                if key_line.match(line) or sub.match(line):
+                    start = n
+                    break
+                if header and re.match(r"^\s*\[", line) and not sub.match(line):
+                    return start + 1 if header else None
+            else:
+                return None
+        return start + 1
+
+
+def _check_keys(ctx: _Ctx, where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    allowed = set(allowed)
+    for key in table:
+        if key not in allowed:
+            raise ctx.error(f"{where}.{key}" if where else key,
+                            f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+
+def _table(ctx: _Ctx, where: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ctx.error(where, f"expected a table, got {_kind(value)}")
+    return value
+
+
+def _array_of_tables(ctx: _Ctx, where: str, value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ctx.error(where, f"expected an array of tables ([[{where}]]), got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _str(ctx: _Ctx, where: str, value: Any, *, empty_ok: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ctx.error(where, f"expected a string, got {_kind(value)}")
+    if not empty_ok and not value.strip():
+        raise ctx.error(where, "must not be empty")
+    return value
+
+
+def _bool(ctx: _Ctx, where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ctx.error(where, f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _int(ctx: _Ctx, where: str, value: Any, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ctx.error(where, f"expected an integer, got {_kind(value)}")
+    if not lo <= value <= hi:
+        raise ctx.error(where, f"{value} outside {lo}..{hi}")
+    return value
+
+
+def _number(ctx: _Ctx, where: str, value: Any, lo: float = 0.0, hi: float = float("inf")) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ctx.error(where, f"expected a number, got {_kind(value)}")
+    if not lo <= value <= hi:
+        raise ctx.error(where, f"{value} outside {lo:g}..{hi:g}")
+    return float(value)
+
+
+def _hex_int(ctx: _Ctx, where: str, value: Any, bits: int) -> int:
+    """A hex id written as a string ("0x1a62") or an integer, within ``bits`` bits."""
+    if isinstance(value, bool):
+        raise ctx.error(where, "expected a hex id such as \"0x1a62\", got a boolean")
+    if isinstance(value, str):
+        if not re.fullmatch(r"0[xX][0-9a-fA-F]+", value):
+            raise ctx.error(where, f"{value!r} is not a hex id (expected e.g. \"0x{0x1a62:0{bits // 4}x}\")")
+        number = int(value, 16)
+    elif isinstance(value, int):
+        number = value
+    else:
+        raise ctx.error(where, f"expected a hex id such as \"0x1a62\", got {_kind(value)}")
+    if not 0 <= number < (1 << bits):
+        raise ctx.error(where, f"{value} does not fit in {bits} bits")
+    return number
+
+
+def parse_eui64(text: str) -> str | None:
+    """Normalise an EUI-64 (16 hex digits, ':'/'-' separators optional) to "00:0d:6f:..", or None."""
+    digits = text.replace(":", "").replace("-", "").lower()
+    if len(digits) != 16 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 16, 2))
+
+
+def _eui64(ctx: _Ctx, where: str, value: Any) -> str:
+    text = _str(ctx, where, value)
+    normal = parse_eui64(text)
+    if normal is None:
+        raise ctx.error(where, f"{text!r} is not an EUI-64 "
+                               "(expected 16 hex digits, e.g. 00:0d:6f:00:0a:bc:12:34)")
+    return normal
+
+
+def _hex_bytes(ctx: _Ctx, where: str, value: Any, lengths: tuple[int, ...]) -> bytes:
+    text = _str(ctx, where, value).replace(":", "").replace(" ", "")
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        raise ctx.error(where, "is not hex") from None
+    if len(data) not in lengths:
+        raise ctx.error(where, f"{len(data)} bytes, expected {' or '.join(str(n) for n in lengths)}")
+    return data
+
+
+def _ident(ctx: _Ctx, where: str, value: Any) -> str:
+    text = _str(ctx, where, value)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
+        raise ctx.error(where, f"{text!r} is not a valid id (letters, digits, '_', '-', '.')")
+    return text
+
+
+def _enum(ctx: _Ctx, where: str, value: Any, kind: type[enum.StrEnum]) -> Any:
+    text = _str(ctx, where, value)
+    try:
+        return kind(text)
+    except ValueError:
+        raise ctx.error(where, f"{text!r} is not one of {' | '.join(m.value for m in kind)}") from None
+
+
+def _str_list(ctx: _Ctx, where: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise ctx.error(where, f"expected a non-empty array of strings, got {_kind(value)}")
+    return [_str(ctx, f"{where}[{i}]", v) for i, v in enumerate(value)]
+
+
+def _path(base: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any]) -> RadioSpec:
+    _check_keys(ctx, where, table, ("id", "url", "channel", "pan_id", "extended_pan_id", "network_key",
+                                    "max_concurrent_duts"))
+    for key in ("id", "url"):
+        if key not in table:
+            raise ctx.error(f"{where}.{key}", "missing")
+    url = _str(ctx, f"{where}.url", table["url"])
+    scheme = url.split(":", 1)[0] if ":" in url else ""
+    if scheme not in RADIO_SCHEMES:
+        raise ctx.error(f"{where}.url", f"{url!r} is not a radio URL (scheme must be one of "
+                                       f"{', '.join(s + ':' for s in RADIO_SCHEMES)})")
+    return RadioSpec(
+        id=_ident(ctx, f"{where}.id", table["id"]),
+        url=url,
+        channel=_int(ctx, f"{where}.channel", table["channel"], 11, 26) if "channel" in table else None,
+        pan_id=_hex_int(ctx, f"{where}.pan_id", table["pan_id"], 16) if "pan_id" in table else None,
+        extended_pan_id=(_eui64(ctx, f"{where}.extended_pan_id", table["extended_pan_id"])
+                         if "extended_pan_id" in table else None),
+        network_key=(_hex_bytes(ctx, f"{where}.network_key", table["network_key"], (16,))
+                     if "network_key" in table else None),
+        max_concurrent_duts=(_int(ctx, f"{where}.max_concurrent_duts", table["max_concurrent_duts"], 1, 64)
+                             if "max_concurrent_duts" in table else DEFAULT_MAX_CONCURRENT_DUTS),
+    )
+
+
+def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mapping[str, RadioSpec],
+                  default_radio: str | None) -> DeviceSpec:
+    _check_keys(ctx, where, table, ("id", "role", "eui64", "radio", "install_code", "meter_point",
+                                    "network_operator", "expect", "sim"))
+    for key in ("id", "role", "eui64"):
+        if key not in table:
+            raise ctx.error(f"{where}.{key}", "missing")
+    if "radio" in table:
+        radio = _ident(ctx, f"{where}.radio", table["radio"])
+        if radio not in radios:
+            raise ctx.error(f"{where}.radio", f"no radio with id {radio!r} (radios: {', '.join(radios)})")
+    elif default_radio is not None:
+        radio = default_radio
+    else:
+        raise ctx.error(f"{where}.radio", "missing (the rig has several radios, so each device names one)")
+    expect = Expectation()
+    if "expect" in table:
+        ew = f"{where}.expect"
+        et = _table(ctx, ew, table["expect"])
+        _check_keys(ctx, ew, et, ("manufacturer", "model", "firmware_version"))
+        expect = Expectation(
+            manufacturer=(_str(ctx, f"{ew}.manufacturer", et["manufacturer"])
+                          if "manufacturer" in et else None),
+            model=_str(ctx, f"{ew}.model", et["model"]) if "model" in et else None,
+            firmware_version=(_hex_int(ctx, f"{ew}.firmware_version", et["firmware_version"], 32)
+                              if "firmware_version" in et else None),
+        )
+    meter_point = None
+    if "meter_point" in table:
+        meter_point = _str(ctx, f"{where}.meter_point", table["meter_point"])
+        if not re.fullmatch(r"\d{6,13}", meter_point):
+            raise ctx.error(f"{where}.meter_point", f"{meter_point!r} is not an MPAN/MPRN (6..13 digits)")
+    if "sim" in table:
+        _table(ctx, f"{where}.sim", table["sim"])
+    return DeviceSpec(
+        id=_ident(ctx, f"{where}.id", table["id"]),
+        role=_enum(ctx, f"{where}.role", table["role"], Role),
+        eui64=_eui64(ctx, f"{where}.eui64", table["eui64"]),
+        radio=radio,
+        # A Zigbee install code is 6, 8, 12 or 16 bytes followed by a 2-byte CRC.
+        install_code=(_hex_bytes(ctx, f"{where}.install_code", table["install_code"], (8, 10, 14, 18))
+                      if "install_code" in table else None),
+        meter_point=meter_point,
+        network_operator=(_eui64(ctx, f"{where}.network_operator", table["network_operator"])
+                          if "network_operator" in table else None),
+        expect=expect,
+    )
+
+
+def _parse_policies(ctx: _Ctx, table: Mapping[str, Any]) -> Policies:
+    w = "policies"
+    _check_keys(ctx, w, table, ("signatures_required", "activation", "allow_downgrade", "alerts",
+                                "hcalcs_commanders", "gas_tolerance_s"))
+    activation, at = Activation.NOW, None
+    if "activation" in table:
+        activation, at = parse_activation(_str(ctx, f"{w}.activation", table["activation"]),
+                                          lambda problem: ctx.error(f"{w}.activation", problem))
+    alerts = AlertPolicy()
+    if "alerts" in table:
+        aw = f"{w}.alerts"
+        at_ = _table(ctx, aw, table["alerts"])
+        _check_keys(ctx, aw, at_, ("window_s", "threshold", "forward_period_s", "exclude"))
+        exclude: tuple[int, ...] = ()
+        if "exclude" in at_:
+            if not isinstance(at_["exclude"], list):
+                raise ctx.error(f"{aw}.exclude",
+                                f"expected an array of alert codes, got {_kind(at_['exclude'])}")
+            exclude = tuple(_hex_int(ctx, f"{aw}.exclude[{i}]", v, 16) for i, v in enumerate(at_["exclude"]))
+        alerts = AlertPolicy(
+            window_s=_number(ctx, f"{aw}.window_s", at_["window_s"], 1, 86400) if "window_s" in at_ else 60.0,
+            threshold=_int(ctx, f"{aw}.threshold", at_["threshold"], 1, 100000) if "threshold" in at_ else 10,
+            forward_period_s=(_number(ctx, f"{aw}.forward_period_s", at_["forward_period_s"], 0, 86400)
+                              if "forward_period_s" in at_ else 300.0),
+            exclude=exclude,
+        )
+    commanders = COMMANDERS
+    if "hcalcs_commanders" in table:
+        names = _str_list(ctx, f"{w}.hcalcs_commanders", table["hcalcs_commanders"])
+        for i, name in enumerate(names):
+            if name not in COMMANDERS:
+                raise ctx.error(f"{w}.hcalcs_commanders[{i}]",
+                                f"{name!r} is not one of {' | '.join(COMMANDERS)}")
+        commanders = tuple(names)
+    return Policies(
+        signatures_required=(_bool(ctx, f"{w}.signatures_required", table["signatures_required"])
+                             if "signatures_required" in table else True),
+        activation=activation,
+        activation_at=at,
+        allow_downgrade=(_bool(ctx, f"{w}.allow_downgrade", table["allow_downgrade"])
+                         if "allow_downgrade" in table else False),
+        alerts=alerts,
+        hcalcs_commanders=commanders,
+        gas_tolerance_s=(_number(ctx, f"{w}.gas_tolerance_s", table["gas_tolerance_s"], 0, 86400)
+                         if "gas_tolerance_s" in table else 10.0),
+    )
+
+
+def parse_activation(text: str, fail: Callable[[str], Exception]) -> tuple[Activation, dt.datetime | None]:
+    """``now`` | ``hold`` | ``at:<ISO8601 with zone>``; ``fail(problem)`` builds the error to raise."""
+    if text in (Activation.NOW, Activation.HOLD):
+        return Activation(text), None
+    if text.startswith("at:"):
+        try:
+            when = dt.datetime.fromisoformat(text[3:])
+        except ValueError:
+            raise fail(f"{text[3:]!r} is not an ISO 8601 time") from None
+        if when.tzinfo is None:
+            raise fail(f"{text[3:]!r} has no time zone (add Z or +00:00)")
+        return Activation.AT, when
+    raise fail(f"{text!r} is not one of now | hold | at:<ISO8601>")
+
+
+# Step parameters: name -> parser(ctx, where, value, base_dir). Unknown parameters are rejected.
+def _p_path(ctx: _Ctx, where: str, value: Any, base: Path) -> Path:
+    return _path(base, _str(ctx, where, value))
+
+
+def _p_paths(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[Path, ...]:
+    return tuple(_path(base, p) for p in _str_list(ctx, where, value))
+
+
+def _p_activation(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    text = _str(ctx, where, value)
+    parse_activation(text, lambda problem: ctx.error(where, problem))
+    return text
+
+
+def _p_bool(ctx: _Ctx, where: str, value: Any, base: Path) -> bool:
+    return _bool(ctx, where, value)
+
+
+def _p_version(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
+    return _hex_int(ctx, where, value, 32)
+
+
+def _p_seconds(ctx: _Ctx, where: str, value: Any, base: Path) -> float:
+    return _number(ctx, where, value, 0, 7 * 86400)
+
+
+def _p_count(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
+    return _int(ctx, where, value, 1, 1_000_000)
+
+
+def _p_rate(ctx: _Ctx, where: str, value: Any, base: Path) -> float:
+    return _number(ctx, where, value, 0, 10_000)
+
+
+def _p_level(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
+    return _int(ctx, where, value, 0, 100)
+
+
+def _p_commander(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    text = _str(ctx, where, value)
+    if text not in COMMANDERS:
+        raise ctx.error(where, f"{text!r} is not one of {' | '.join(COMMANDERS)}")
+    return text
+
+
+def _p_eui64(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    return _eui64(ctx, where, value)
+
+
+def _p_switch(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    text = _str(ctx, where, value)
+    if text not in ("on", "off", "level"):
+        raise ctx.error(where, f"{text!r} is not one of on | off | level")
+    return text
+
+
+_ParamParser = Callable[[_Ctx, str, Any, Path], Any]
+STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
+    StepKind.JOIN: {"permit_s": _p_seconds},
+    StepKind.INVENTORY: {},
+    StepKind.OTA: {"image": _p_path, "image_dir": _p_path, "activation": _p_activation,
+                   "allow_downgrade": _p_bool, "expect_version": _p_version},
+    StepKind.GAS: {"reads": _p_count, "interval_s": _p_seconds},
+    StepKind.CERTS: {"roots": _p_paths, "cert_dir": _p_path, "expect_network_operator": _p_eui64},
+    StepKind.LOADCONTROL: {"switch": _p_switch, "level": _p_level, "duration_s": _p_seconds,
+                           "randomise_s": _p_seconds, "as": _p_commander},
+    StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
+    StepKind.COT: {"meter_point": _p_count},
+}
+
+
+def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], base: Path,
+                device_ids: Iterable[str]) -> PlanStep:
+    if "step" not in table:
+        raise ctx.error(f"{where}.step", "missing")
+    kind: StepKind = _enum(ctx, f"{where}.step", table["step"], StepKind)
+    specific = STEP_PARAMS[kind]
+    _check_keys(ctx, where, table, ("step", "roles", "devices", "timeout_s", *specific))
+    if "roles" in table and "devices" in table:
+        raise ctx.error(f"{where}.devices", "give roles or devices, not both")
+    roles = None
+    if "roles" in table:
+        names = _str_list(ctx, f"{where}.roles", table["roles"])
+        roles = tuple(_enum(ctx, f"{where}.roles[{i}]", n, Role) for i, n in enumerate(names))
+        for i, role in enumerate(roles):
+            if role not in STEP_ROLES[kind]:
+                raise ctx.error(f"{where}.roles[{i}]", f"step {kind} does not apply to {role} "
+                                                       f"(only {', '.join(STEP_ROLES[kind])})")
+    devices = None
+    if "devices" in table:
+        known = set(device_ids)
+        devices = tuple(_str_list(ctx, f"{where}.devices", table["devices"]))
+        for i, dev in enumerate(devices):
+            if dev not in known:
+                raise ctx.error(f"{where}.devices[{i}]", f"no device with id {dev!r}")
+    params = {key: parser(ctx, f"{where}.{key}", table[key], base)
+              for key, parser in specific.items() if key in table}
+    if kind is StepKind.LOADCONTROL and params.get("switch") == "level" and "level" not in params:
+        raise ctx.error(f"{where}.level", "missing (switch = \"level\" needs a level 0..100)")
+    return PlanStep(
+        index=index, step=kind, roles=roles, devices=devices,
+        timeout_s=(_number(ctx, f"{where}.timeout_s", table["timeout_s"], 0.001, 7 * 86400)
+                   if "timeout_s" in table else DEFAULT_STEP_TIMEOUT_S),
+        params=MappingProxyType(params),
+    )
+
+
+def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path) -> Outputs:
+    w = "outputs"
+    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir"))
+    results = DEFAULT_RESULTS
+    if "results" in table:
+        results = _str(ctx, f"{w}.results", table["results"])
+    if "://" not in results:  # a directory: resolve it like every other path in the file
+        results = str(_path(base, results))
+
+    def opt(key: str) -> Path | None:
+        return _path(base, _str(ctx, f"{w}.{key}", table[key])) if key in table else None
+
+    return Outputs(results=results, junit=opt("junit"), html=opt("html"), json_dir=opt("json_dir"),
+                   evidence_dir=opt("evidence_dir"))
+
+
+def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = None) -> Rig:
+    """Parse rig TOML ``text``; ``source`` names it in errors, paths resolve against ``base_dir``."""
+    ctx = _Ctx(source, text)
+    base = base_dir if base_dir is not None else (source.parent if source is not None else Path.cwd())
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise RigFileError(source, None, f"not valid TOML: {exc}",
+                           int(match.group(1)) if match else None) from None
+    _check_keys(ctx, "", doc, TOP_LEVEL_KEYS)
+
+    rig_table = _table(ctx, "rig", doc.get("rig", {}))
+    _check_keys(ctx, "rig", rig_table, ("name", "description"))
+    if "name" not in rig_table:
+        raise ctx.error("rig.name", "missing")
+    name = _str(ctx, "rig.name", rig_table["name"])
+    description = _str(ctx, "rig.description", rig_table["description"], empty_ok=True) \
+        if "description" in rig_table else ""
+
+    radio_tables = _array_of_tables(ctx, "radios", doc.get("radios", []))
+    if not radio_tables:
+        raise ctx.error("radios", "a rig needs at least one [[radios]] entry")
+    radios: dict[str, RadioSpec] = {}
+    for i, rt in enumerate(radio_tables):
+        radio = _parse_radio(ctx, f"radios[{i}]", rt)
+        if radio.id in radios:
+            raise ctx.error(f"radios[{i}].id", f"duplicate radio id {radio.id!r}")
+        radios[radio.id] = radio
+
+    default_radio = next(iter(radios)) if len(radios) == 1 else None
+    device_tables = _array_of_tables(ctx, "devices", doc.get("devices", []))
+    devices: dict[str, DeviceSpec] = {}
+    euis: dict[str, str] = {}
+    sim_devices: dict[str, Mapping[str, Any]] = {}
+    for i, dt_ in enumerate(device_tables):
+        device = _parse_device(ctx, f"devices[{i}]", dt_, radios, default_radio)
+        if device.id in devices:
+            raise ctx.error(f"devices[{i}].id", f"duplicate device id {device.id!r}")
+        if device.eui64 in euis:
+            raise ctx.error(f"devices[{i}].eui64", f"{device.eui64} is already device {euis[device.eui64]!r}")
+        devices[device.id] = device
+        euis[device.eui64] = device.id
+        if "sim" in dt_:
+            if not radios[device.radio].is_simulated:
+                raise ctx.error(f"devices[{i}].sim", f"device is on radio {device.radio!r}, which is not sim://")
+            sim_devices[device.id] = MappingProxyType(dict(dt_["sim"]))
+
+    policies = _parse_policies(ctx, _table(ctx, "policies", doc["policies"])) if "policies" in doc \
+        else Policies()
+
+    plan_table = _table(ctx, "plan", doc.get("plan", {}))
+    _check_keys(ctx, "plan", plan_table, ("steps",))
+    step_tables = _array_of_tables(ctx, "plan.steps", plan_table.get("steps", []))
+    plan = tuple(_parse_step(ctx, f"plan.steps[{i}]", i, st, base, devices)
+                 for i, st in enumerate(step_tables))
+
+    outputs = _parse_outputs(ctx, _table(ctx, "outputs", doc.get("outputs", {})), base)
+
+    sim = _table(ctx, "sim", doc.get("sim", {}))
+    faults = _array_of_tables(ctx, "faults", doc.get("faults", []))
+    return Rig(
+        name=name, description=description, radios=tuple(radios.values()), devices=tuple(devices.values()),
+        plan=plan, policies=policies, outputs=outputs,
+        sim_tables=SimTables(sim=MappingProxyType(dict(sim)),
+                             faults=tuple(MappingProxyType(dict(f)) for f in faults),
+                             devices=MappingProxyType(sim_devices)),
+        source=source, text=text,
+    )
+
+
+def load_rig(path: Path | str, base_dir: Path | None = None) -> Rig:
+    """Read and parse a rig file; relative paths in it resolve against its directory."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RigFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RigFileError(path, None, f"not UTF-8 text (byte {exc.start})") from None
+    return parse_rig(text, path, base_dir)
+
+
+def default_rig(base_dir: Path | None = None) -> Rig:
+    """The built-in simulated bench: one ``sim://`` radio, the five fixed devices, every step.
+
+    Its output paths resolve against ``base_dir`` (default: the current directory), not against the
+    installed package.
+    """
+    return load_rig(DEFAULT_RIG_FILE, base_dir=base_dir if base_dir is not None else Path.cwd())
