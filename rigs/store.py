@@ -1,0 +1,667 @@
+"""The results store: runs, DUTs, steps, measurements, attachments and events, in SQLite by default.
+
+Layout: a results directory holds ``results.db`` (WAL mode) and ``attachments/`` for large files.
+The schema is versioned as zigpy's appdb is: one ``schema/schema_vN.sql`` per version, every table
+named with its version suffix, ``PRAGMA user_version`` equal to it, all migrations in one
+transaction, and ``CorruptDatabase`` when the two disagree.
+
+Crash consistency: a run row is inserted as ``running`` when it starts, and every step (with its
+measurements and attachments) and every batch of events is committed in its own short transaction
+as it finishes. A process killed mid-run leaves every committed row intact and the run ``running``
+with a dead writer, which readers report as ``incomplete``. Several writers (threads or processes)
+are safe: each write is one short ``BEGIN IMMEDIATE`` transaction under a busy timeout.
+
+Portability: SQL here is plain (``?`` placeholders, ``INSERT ... RETURNING``); everything
+backend-specific (connecting, placeholder style, version bookkeeping, table listing) sits in a small
+``Backend`` adapter so a PostgreSQL backend can follow without touching ``Store``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+import socket
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .exceptions import CorruptDatabase, StoreError, UnknownRun
+from .records import (
+    Attachment,
+    DutRecord,
+    Event,
+    EventKind,
+    Measurement,
+    OutcomeDetail,
+    RunOutcome,
+    RunRecord,
+    RunStatus,
+    StepOutcome,
+    StepRecord,
+    validator_from_dict,
+)
+
+LOGGER = logging.getLogger(__name__)
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+SCHEMA_VERSION = 2
+DB_FILENAME = "results.db"
+ATTACHMENTS_DIRNAME = "attachments"
+BUSY_TIMEOUT_S = 30.0
+# Attachments up to this size live in the database; larger ones are files beside it.
+INLINE_ATTACHMENT_MAX = 64 * 1024
+EVENT_BATCH = 5000
+
+_TABLE_RE = re.compile(r"^([a-z_]+?)_v(\d+)$")
+
+
+def schema_sql(version: int) -> list[str]:
+    """The statements of ``schema_v<version>.sql``, split on complete statements."""
+    text = (SCHEMA_DIR / f"schema_v{version}.sql").read_text()
+    statements, pending = [], ""
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"schema_v{version}.sql ends inside a statement")
+    return statements
+
+
+# --------------------------------------------------------------------------------------------------
+# Backend adapters
+
+
+class Backend:
+    """What differs between database engines; ``Store`` speaks only through this."""
+
+    url: str
+    root: Path | None  # where attachment files go; None keeps every attachment in the database
+
+    def connect(self) -> Any:
+        raise NotImplementedError
+
+    def sql(self, statement: str) -> str:
+        """Adapt a statement written with ``?`` placeholders to this driver's paramstyle."""
+        return statement
+
+    def begin(self, cursor: Any) -> None:
+        raise NotImplementedError
+
+    def get_version(self, cursor: Any) -> int:
+        raise NotImplementedError
+
+    def set_version(self, cursor: Any, version: int) -> None:
+        raise NotImplementedError
+
+    def table_names(self, cursor: Any) -> list[str]:
+        raise NotImplementedError
+
+    def schema(self, version: int) -> list[str]:
+        raise NotImplementedError
+
+
+class SqliteBackend(Backend):
+    """SQLite in WAL mode, one connection per ``Store``, explicit transactions."""
+
+    def __init__(self, path: Path, root: Path | None):
+        self.path = path
+        self.root = root
+        self.url = f"sqlite:///{path}"
+
+    def connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                LOGGER.warning("%s: journal mode is %s, not WAL", self.path, mode)
+            # NORMAL in WAL mode survives a killed process; only an OS crash can lose the last commit.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise CorruptDatabase(f"{self.path}: not a usable SQLite database: {exc}") from None
+        return conn
+
+    def begin(self, cursor: sqlite3.Cursor) -> None:
+        # IMMEDIATE takes the write lock up front, so two writers never deadlock upgrading a read lock.
+        cursor.execute("BEGIN IMMEDIATE")
+
+    def get_version(self, cursor: sqlite3.Cursor) -> int:
+        return int(cursor.execute("PRAGMA user_version").fetchone()[0])
+
+    def set_version(self, cursor: sqlite3.Cursor, version: int) -> None:
+        cursor.execute(f"PRAGMA user_version = {int(version)}")
+
+    def table_names(self, cursor: sqlite3.Cursor) -> list[str]:
+        rows = cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        return [name for (name,) in rows if not name.startswith("sqlite_")]
+
+    def schema(self, version: int) -> list[str]:
+        return schema_sql(version)
+
+
+def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Store:
+    """Open the results store at a directory, ``sqlite:///path/to.db``, or (later) a PostgreSQL URL."""
+    text = os.fspath(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        raise StoreError(f"{_redact(text)}: PostgreSQL results stores are not supported yet "
+                         "(use a directory or sqlite:///path/to/results.db)")
+    if text.startswith("sqlite://"):
+        if not text.startswith("sqlite:///") or len(text) <= len("sqlite:///"):
+            raise StoreError(f"{text}: a SQLite URL is sqlite:///path/to/results.db")
+        db_path = Path(text[len("sqlite:///"):]) if text.startswith("sqlite:////") \
+            else Path(text[len("sqlite://"):])
+        root = db_path.parent
+    elif "://" in text:
+        raise StoreError(f"{text}: unsupported results URL scheme {text.split('://')[0]!r} "
+                         "(use a directory, sqlite:///path or postgresql://...)")
+    else:
+        path = Path(text).expanduser()
+        if path.is_file():
+            db_path, root = path, path.parent
+        else:
+            db_path, root = path / DB_FILENAME, path
+    if not db_path.exists():
+        if not create:
+            raise StoreError(f"{text}: no results store there (no {db_path.name})")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{root}: cannot create the results directory: {exc.strerror or exc}") from None
+    return Store(SqliteBackend(db_path, root))
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+# --------------------------------------------------------------------------------------------------
+# The store
+
+
+T_RUNS, T_DUTS, T_STEPS = f"runs_v{SCHEMA_VERSION}", f"duts_v{SCHEMA_VERSION}", f"steps_v{SCHEMA_VERSION}"
+T_MEAS, T_ATT, T_EVENTS = (f"measurements_v{SCHEMA_VERSION}", f"attachments_v{SCHEMA_VERSION}",
+                           f"events_v{SCHEMA_VERSION}")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One line of ``results list``: a run without its DUT details."""
+
+    run_id: str
+    rig_name: str
+    start: float
+    end: float | None
+    status: RunStatus
+    outcome: RunOutcome | None
+    host: str
+    operator: str
+    attempts: int
+    duts: int
+    steps: dict[str, int]
+
+
+class Store:
+    """Reads and writes run records; also an output callback (``store(run_record)``)."""
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+        self._lock = threading.RLock()
+        self._conn = backend.connect()
+        self._host = socket.gethostname()
+        self._migrate()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[_Cursor]:
+        """One short write transaction; rolled back whole on any error."""
+        with self._lock:
+            cursor = self._conn.cursor()
+            try:
+                self.backend.begin(cursor)
+            except sqlite3.OperationalError as exc:
+                raise StoreError(f"{self.url}: cannot start a write: {exc}") from None
+            try:
+                yield _Cursor(cursor, self.backend)
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            else:
+                cursor.execute("COMMIT")
+            finally:
+                cursor.close()
+
+    def _read(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(self.backend.sql(statement), params).fetchall()
+
+    def _migrate(self) -> None:
+        """Bring the schema to ``SCHEMA_VERSION`` in one transaction, or refuse a corrupt database."""
+        with self._tx() as cur:
+            version = self.backend.get_version(cur.raw)
+            tables = self.backend.table_names(cur.raw)
+            table_versions = set()
+            for name in tables:
+                match = _TABLE_RE.match(name)
+                if match is None:
+                    raise CorruptDatabase(f"{self.url}: unexpected table {name!r} in a results database")
+                table_versions.add(int(match.group(2)))
+            if not tables and version == 0:
+                for statement in self.backend.schema(SCHEMA_VERSION):
+                    cur.execute(statement)
+                self.backend.set_version(cur.raw, SCHEMA_VERSION)
+                return
+            if table_versions != {version}:
+                raise CorruptDatabase(
+                    f"{self.url}: database version {version} does not match its table versions "
+                    f"{sorted(table_versions)}; the database is inconsistent")
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.url}: results database is schema v{version}, newer than this "
+                                 f"hanrig (v{SCHEMA_VERSION}); upgrade hanrig to read it")
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                LOGGER.info("Migrating results database %s from v%d to v%d", self.url, target - 1, target)
+                MIGRATIONS[target](self, cur)
+                self.backend.set_version(cur.raw, target)
+
+    # -- writing, live -------------------------------------------------------------------------
+
+    def begin_run(self, run: RunRecord) -> None:
+        """Insert the run as ``running`` with its DUTs, before any step runs."""
+        with self._tx() as cur:
+            cur.execute(
+                f"INSERT INTO {T_RUNS} (run_id, rig_name, rig_snapshot, host, operator, versions, "
+                "radio_firmware, start_time, end_time, status, outcome, details, writer_host, writer_pid, "
+                "attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?)",
+                (run.run_id, run.rig_name, run.rig_snapshot, run.host, run.operator, _j(run.versions),
+                 _j(run.radio_firmware), run.start, str(RunStatus.RUNNING),
+                 _j([d.to_dict() for d in run.details]), self._host, os.getpid(), run.attempts))
+            for position, dut in enumerate(run.duts):
+                self._insert_dut(cur, run.run_id, dut, position)
+        run.status = RunStatus.RUNNING
+
+    def _insert_dut(self, cur: _Cursor, run_id: str, dut: DutRecord, position: int) -> None:
+        cur.execute(
+            f"INSERT INTO {T_DUTS} (run_id, dut_id, role, eui64, radio, manufacturer, model, "
+            "firmware_before, firmware_after, image_hash, metadata, position) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, dut.id, dut.role, dut.eui64, dut.radio, dut.manufacturer, dut.model, dut.firmware_before,
+             dut.firmware_after, dut.image_hash, _j(dut.metadata), position))
+
+    def update_dut(self, run_id: str, dut: DutRecord) -> None:
+        """Write what was learnt about a DUT (model, firmware before/after, image hash, metadata)."""
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE {T_DUTS} SET manufacturer = ?, model = ?, firmware_before = ?, firmware_after = ?, "
+                "image_hash = ?, metadata = ? WHERE run_id = ? AND dut_id = ?",
+                (dut.manufacturer, dut.model, dut.firmware_before, dut.firmware_after, dut.image_hash,
+                 _j(dut.metadata), run_id, dut.id))
+            if cur.rowcount == 0:
+                raise UnknownRun(run_id, f"no DUT {dut.id!r} in this run")
+
+    def set_radio_firmware(self, run_id: str, radio_firmware: dict[str, str]) -> None:
+        with self._tx() as cur:
+            cur.execute(f"UPDATE {T_RUNS} SET radio_firmware = ? WHERE run_id = ?",
+                        (_j(radio_firmware), run_id))
+
+    def record_step(self, run_id: str, step: StepRecord) -> None:
+        """Commit one finished step with its measurements and attachments, all or nothing."""
+        with self._tx() as cur:
+            self._insert_step(cur, run_id, step)
+
+    def _insert_step(self, cur: _Cursor, run_id: str, step: StepRecord) -> None:
+        try:
+            cur.execute(
+                f"INSERT INTO {T_STEPS} (run_id, dut_id, step_index, attempt, name, start_time, end_time, "
+                "outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (run_id, step.dut_id, step.index, step.attempt, step.name, step.start, step.end,
+                 str(step.outcome) if step.outcome else None, _j([d.to_dict() for d in step.details])))
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"run {run_id}: cannot record step {step.index} ({step.name}) of DUT "
+                             f"{step.dut_id!r} attempt {step.attempt}: {exc}") from None
+        (step_id,) = cur.fetchone()
+        cur.executemany(
+            f"INSERT INTO {T_MEAS} (step_id, seq, name, value, units, validator, description, outcome, "
+            "marginal) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(step_id, seq, m.name, _j(m.value), m.units, _j(m.validator.to_dict()) if m.validator else None,
+              m.description, str(m.outcome), int(m.marginal)) for seq, m in enumerate(step.measurements)])
+        rows = []
+        for seq, attachment in enumerate(step.attachments):
+            data = attachment.read()
+            path = None
+            if len(data) > INLINE_ATTACHMENT_MAX and self.backend.root is not None:
+                path = self._write_attachment_file(run_id, step_id, seq, attachment.name, data)
+            rows.append((step_id, seq, attachment.name, attachment.mimetype, _sha256(data), len(data),
+                         None if path else data, path))
+        cur.executemany(
+            f"INSERT INTO {T_ATT} (step_id, seq, name, mimetype, sha256, size, data, path) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _write_attachment_file(self, run_id: str, step_id: int, seq: int, name: str, data: bytes) -> str:
+        assert self.backend.root is not None
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "attachment"
+        relative = Path(ATTACHMENTS_DIRNAME) / run_id / f"{step_id}-{seq}-{safe}"
+        atomic_write(self.backend.root / relative, data)
+        return relative.as_posix()
+
+    def add_events(self, run_id: str, events: Iterable[Event], attempt: int = 1) -> int:
+        """Append events in bulk (batched transactions); returns how many were written."""
+        count = 0
+        batch: list[tuple[Any, ...]] = []
+
+        def flush() -> None:
+            with self._tx() as cur:
+                cur.executemany(f"INSERT INTO {T_EVENTS} (run_id, dut_id, attempt, time, kind, data) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", batch)
+            batch.clear()
+
+        for event in events:
+            batch.append((run_id, event.dut_id, attempt, event.time, str(event.kind), _j(dict(event.data))))
+            count += 1
+            if len(batch) >= EVENT_BATCH:
+                flush()
+        if batch:
+            flush()
+        return count
+
+    def finish_run(self, run: RunRecord) -> None:
+        """Mark the run finished with its outcome, end time, details and what was learnt of the DUTs."""
+        if run.outcome is None or run.end is None:
+            raise ValueError(f"run {run.run_id} is not finished (call RunRecord.finish first)")
+        with self._tx() as cur:
+            cur.execute(
+                f"UPDATE {T_RUNS} SET end_time = ?, status = ?, outcome = ?, details = ?, radio_firmware = ? "
+                "WHERE run_id = ?",
+                (run.end, str(RunStatus.FINISHED), str(run.outcome), _j([d.to_dict() for d in run.details]),
+                 _j(run.radio_firmware), run.run_id))
+            if cur.rowcount == 0:
+                raise UnknownRun(run.run_id)
+            for dut in run.duts:
+                cur.execute(
+                    f"UPDATE {T_DUTS} SET manufacturer = ?, model = ?, firmware_before = ?, "
+                    "firmware_after = ?, image_hash = ?, metadata = ? WHERE run_id = ? AND dut_id = ?",
+                    (dut.manufacturer, dut.model, dut.firmware_before, dut.firmware_after, dut.image_hash,
+                     _j(dut.metadata), run.run_id, dut.id))
+        run.status = RunStatus.FINISHED
+
+    def begin_attempt(self, run_id: str) -> int:
+        """Reopen a run for a resumed attempt; returns the new attempt number (2, 3, ...)."""
+        run_id = self.resolve(run_id)
+        with self._tx() as cur:
+            cur.execute(f"UPDATE {T_RUNS} SET attempts = attempts + 1, status = ?, end_time = NULL, "
+                        "outcome = NULL, writer_host = ?, writer_pid = ? WHERE run_id = ? RETURNING attempts",
+                        (str(RunStatus.RUNNING), self._host, os.getpid(), run_id))
+            (attempt,) = cur.fetchone()
+        return int(attempt)
+
+    # -- the output callback ---------------------------------------------------------------------
+
+    def __call__(self, run: RunRecord) -> None:
+        self.save_run(run)
+
+    def save_run(self, run: RunRecord) -> None:
+        """Store a finished record: a new run whole, or for a streamed run what is not stored yet.
+
+        A run already in the store (written live by ``begin_run``/``record_step``) gets the steps it
+        lacks and its final state; its events are assumed streamed with ``add_events`` already.
+        """
+        exists = bool(self._read(f"SELECT 1 FROM {T_RUNS} WHERE run_id = ?", (run.run_id,)))
+        if not exists:
+            self.begin_run(run)
+            self.add_events(run.run_id, run.all_events())
+        stored = {(d, i, a) for d, i, a in self._read(
+            f"SELECT dut_id, step_index, attempt FROM {T_STEPS} WHERE run_id = ?", (run.run_id,))}
+        with self._tx() as cur:
+            for dut in run.duts:
+                for step in dut.steps:
+                    if (step.dut_id, step.index, step.attempt) not in stored:
+                        self._insert_step(cur, run.run_id, step)
+        if run.outcome is None or run.end is None:
+            run.finish()
+        self.finish_run(run)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def resolve(self, run_id: str) -> str:
+        """The full run id for an id or a unique prefix of one."""
+        rows = self._read(f"SELECT run_id FROM {T_RUNS} WHERE run_id = ?", (run_id,))
+        if rows:
+            return rows[0][0]
+        escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._read(f"SELECT run_id FROM {T_RUNS} WHERE run_id LIKE ? ESCAPE '\\' ORDER BY run_id",
+                          (escaped + "%",))
+        if not rows:
+            raise UnknownRun(run_id)
+        if len(rows) > 1:
+            shown = ", ".join(r[0] for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+            raise UnknownRun(run_id, f"ambiguous prefix ({len(rows)} runs match: {shown})")
+        return rows[0][0]
+
+    def _status(self, status: str, writer_host: str, writer_pid: int) -> RunStatus:
+        if status != RunStatus.RUNNING:
+            return RunStatus(status)
+        if writer_host == self._host and not _pid_alive(writer_pid):
+            return RunStatus.INCOMPLETE
+        return RunStatus.RUNNING
+
+    def list_runs(self, limit: int | None = 50) -> list[RunSummary]:
+        """The most recent runs first."""
+        sql = (f"SELECT run_id, rig_name, start_time, end_time, status, outcome, host, operator, attempts, "
+               f"writer_host, writer_pid, (SELECT COUNT(*) FROM {T_DUTS} d WHERE d.run_id = r.run_id) "
+               f"FROM {T_RUNS} r ORDER BY start_time DESC, run_id DESC")
+        params: tuple[Any, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        rows = self._read(sql, params)
+        counts: dict[str, dict[str, int]] = {}
+        if rows:
+            ids = [r[0] for r in rows]
+            marks = ", ".join("?" * len(ids))
+            # Only the latest attempt of each step counts, as in DutRecord.final_steps.
+            for run_id, outcome, n in self._read(
+                    f"SELECT s.run_id, COALESCE(s.outcome, 'RUNNING'), COUNT(*) FROM {T_STEPS} s "
+                    f"WHERE s.run_id IN ({marks}) AND s.attempt = (SELECT MAX(t.attempt) FROM {T_STEPS} t "
+                    "WHERE t.run_id = s.run_id AND t.dut_id = s.dut_id AND t.step_index = s.step_index) "
+                    "GROUP BY s.run_id, s.outcome", ids):
+                counts.setdefault(run_id, {})[outcome] = n
+        return [RunSummary(r[0], r[1], r[2], r[3], self._status(r[4], r[9], r[10]),
+                           RunOutcome(r[5]) if r[5] else None, r[6], r[7], r[8], r[11], counts.get(r[0], {}))
+                for r in rows]
+
+    def incomplete_runs(self) -> list[str]:
+        """Runs whose writer died before finishing them (a kill, a crash, a power cut)."""
+        rows = self._read(f"SELECT run_id, status, writer_host, writer_pid FROM {T_RUNS} WHERE status = ?",
+                          (str(RunStatus.RUNNING),))
+        return [r[0] for r in rows if self._status(r[1], r[2], r[3]) is RunStatus.INCOMPLETE]
+
+    def load_run(self, run_id: str) -> RunRecord:
+        """The whole record of a run (an id or unique prefix), every attempt of every step included."""
+        run_id = self.resolve(run_id)
+        with self._lock:
+            (r,) = self._read(
+                "SELECT run_id, rig_name, rig_snapshot, host, operator, versions, radio_firmware, "
+                "start_time, end_time, status, outcome, details, writer_host, writer_pid, attempts "
+                f"FROM {T_RUNS} WHERE run_id = ?", (run_id,))
+            run = RunRecord(
+                run_id=r[0], rig_name=r[1], rig_snapshot=r[2], host=r[3], operator=r[4],
+                versions=json.loads(r[5]), radio_firmware=json.loads(r[6]), start=r[7], end=r[8],
+                outcome=RunOutcome(r[10]) if r[10] else None, status=self._status(r[9], r[12], r[13]),
+                details=[OutcomeDetail.from_dict(d) for d in json.loads(r[11])], attempts=r[14])
+            duts: dict[str, DutRecord] = {}
+            for d in self._read(
+                    "SELECT dut_id, role, eui64, radio, manufacturer, model, firmware_before, "
+                    f"firmware_after, image_hash, metadata FROM {T_DUTS} WHERE run_id = ? "
+                    "ORDER BY position, dut_id", (run_id,)):
+                duts[d[0]] = DutRecord(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], json.loads(d[9]))
+            steps: dict[int, StepRecord] = {}
+            for s in self._read(
+                    f"SELECT id, dut_id, step_index, attempt, name, start_time, end_time, outcome, details "
+                    f"FROM {T_STEPS} WHERE run_id = ? ORDER BY step_index, attempt, id", (run_id,)):
+                step = StepRecord(name=s[4], index=s[2], dut_id=s[1], start=s[5], end=s[6],
+                                  outcome=StepOutcome(s[7]) if s[7] else None,
+                                  details=[OutcomeDetail.from_dict(x) for x in json.loads(s[8])],
+                                  attempt=s[3])
+                steps[s[0]] = step
+                duts[s[1]].steps.append(step)
+            for step_id, name, value, units, validator, description in self._read(
+                    f"SELECT m.step_id, m.name, m.value, m.units, m.validator, m.description FROM {T_MEAS} m "
+                    f"JOIN {T_STEPS} s ON s.id = m.step_id WHERE s.run_id = ? ORDER BY m.step_id, m.seq",
+                    (run_id,)):
+                steps[step_id].measurements.append(Measurement(
+                    name, json.loads(value), units,
+                    validator_from_dict(json.loads(validator) if validator else None), description))
+            for step_id, name, mimetype, data, path in self._read(
+                    f"SELECT a.step_id, a.name, a.mimetype, a.data, a.path FROM {T_ATT} a "
+                    f"JOIN {T_STEPS} s ON s.id = a.step_id WHERE s.run_id = ? ORDER BY a.step_id, a.seq",
+                    (run_id,)):
+                if path is not None:
+                    root = self.backend.root or Path(".")
+                    steps[step_id].attachments.append(Attachment(name, mimetype, path=root / path))
+                else:
+                    steps[step_id].attachments.append(Attachment(name, mimetype, data=bytes(data)))
+            for dut_id, t, kind, data in self._read(
+                    f"SELECT dut_id, time, kind, data FROM {T_EVENTS} WHERE run_id = ? ORDER BY time",
+                    (run_id,)):
+                event = Event(t, EventKind(kind), json.loads(data), dut_id)
+                if dut_id is not None and dut_id in duts:
+                    duts[dut_id].events.append(event)
+                else:
+                    run.events.append(event)
+            run.duts = list(duts.values())
+        return run
+
+    def not_passed(self, run_id: str,
+                   planned: Iterable[tuple[str, int, str]] | None = None) -> list[tuple[str, int, str]]:
+        """(DUT id, step index, step name) whose latest attempt did not PASS, for ``--resume``.
+
+        With ``planned`` (``Rig.planned()``), steps never recorded (the run died first) are included.
+        """
+        run_id = self.resolve(run_id)
+        latest: dict[tuple[str, int], tuple[int, str, str | None]] = {}
+        for dut_id, index, attempt, name, outcome in self._read(
+                f"SELECT dut_id, step_index, attempt, name, outcome FROM {T_STEPS} WHERE run_id = ?",
+                (run_id,)):
+            key = (dut_id, index)
+            if key not in latest or attempt > latest[key][0]:
+                latest[key] = (attempt, name, outcome)
+        result = [(d, i, name) for (d, i), (_a, name, outcome) in latest.items()
+                  if outcome != StepOutcome.PASS]
+        if planned is not None:
+            result += [(d, i, name) for d, i, name in planned if (d, i) not in latest]
+        return sorted(result, key=lambda item: (item[1], item[0]))
+
+
+class _Cursor:
+    """A cursor that adapts placeholders through the backend, so Store's SQL stays portable."""
+
+    def __init__(self, raw: Any, backend: Backend):
+        self.raw = raw
+        self._backend = backend
+
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(self._backend.sql(statement), params)
+
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self.raw.executemany(self._backend.sql(statement), rows)
+
+    def fetchone(self) -> Any:
+        return self.raw.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.raw.rowcount)
+
+
+# --------------------------------------------------------------------------------------------------
+# Migrations: MIGRATIONS[n] moves a v(n-1) database to v(n), inside the caller's transaction.
+
+
+def _copy_tables(store: Store, cur: _Cursor, old: int, new: int, tables: Sequence[str]) -> None:
+    """Copy each ``<table>_v<old>`` into ``<table>_v<new>`` (shared columns), then drop the old ones."""
+    for table in tables:
+        src, dst = f"{table}_v{old}", f"{table}_v{new}"
+        src_cols = [row[1] for row in cur.raw.execute(f"PRAGMA table_info({src})").fetchall()]
+        dst_cols = {row[1] for row in cur.raw.execute(f"PRAGMA table_info({dst})").fetchall()}
+        columns = ", ".join(c for c in src_cols if c in dst_cols)
+        cur.execute(f"INSERT INTO {dst} ({columns}) SELECT {columns} FROM {src}")
+    for table in reversed(tables):  # children first, so no foreign key points at a dropped table
+        cur.execute(f"DROP TABLE {table}_v{old}")
+
+
+def _migrate_to_v2(store: Store, cur: _Cursor) -> None:
+    """v2 adds attempts (resume): every v1 step and event becomes attempt 1 of its run."""
+    for statement in store.backend.schema(2):
+        cur.execute(statement)
+    _copy_tables(store, cur, 1, 2, ("runs", "duts", "steps", "measurements", "attachments", "events"))
+
+
+MIGRATIONS: dict[int, Callable[[Store, _Cursor], None]] = {2: _migrate_to_v2}
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _j(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a reader sees the old file or the whole new one, never half.
+
+    Stages beside the target (same filesystem, so the rename is atomic), never in the system temp dir.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(staging, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            staging.unlink()
+        raise
