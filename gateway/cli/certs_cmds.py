@@ -1,0 +1,253 @@
+"""``hanrig certs``: inspect and verify SMKI certificates, and make a TEST-ONLY PKI (shared ``cli.md``).
+
+File work over ``certs``. ``verify --radio URL --device EUI64`` is declared here; the HAN path that
+reads installed credentials over the Tunneling cluster plugs in at ``_read_installed_over_han`` and
+hands ``certs.verify_installed`` what it read. Until then ``--radio`` is a usage error (exit 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+import firmware_images
+from certs import (
+    CertificateInputError,
+    InstalledCell,
+    MalformedCertificate,
+    Report,
+    check_implicit_certificate,
+    load_certificate,
+    parse_implicit_certificate,
+    verify_directory,
+)
+from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate
+from certs.model import SmkiCertificate, format_eui64, oid_name
+from certs.profile import check_profile
+from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
+from ota import load_private_key
+
+from .common import EUI64, emit, json_option
+
+_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
+DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
+
+
+class InstantType(click.ParamType):
+    """An ISO 8601 instant; a time without a zone is UTC."""
+
+    name = "ISO8601"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            when = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)", param, ctx)
+        return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+@click.group()
+def certs() -> None:
+    """SMKI certificates: inspect, verify installed credentials, make a TEST-ONLY PKI."""
+
+
+# --- inspect ---
+
+def _certificate_document(path: Path, cert: SmkiCertificate) -> dict[str, Any]:
+    checks = check_profile(cert)
+    usage = cert.leaf_key_usage
+    return {
+        "file": str(path),
+        "format": "x509",
+        "kind": cert.kind.value,
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "serial_number": f"0x{cert.serial_number:x}",
+        "not_before": cert.not_before.isoformat(),
+        "not_after": cert.not_after.isoformat(),
+        "role": cert.role.camel if cert.role is not None else None,
+        "role_int": int(cert.role) if cert.role is not None else None,
+        "entity_id": cert.entity_id_text,
+        "key_usage": usage.short if usage is not None else None,
+        "key_usage_bits": sorted(cert.key_usage_bits),
+        "subject_key_identifier": cert.ski.hex() if cert.ski is not None else None,
+        "authority_key_identifier": cert.aki.hex() if cert.aki is not None else None,
+        "policies": list(cert.policy_oids),
+        "hw_serial": format_eui64(cert.hw_serial) if cert.hw_serial is not None else None,
+        "public_key_algorithm": oid_name(cert.public_key_algorithm),
+        "curve": oid_name(cert.curve) if cert.curve else None,
+        "point_format": f"0x{cert.point[:1].hex()}" if cert.point else None,
+        "signature_algorithm": oid_name(cert.signature_algorithm),
+        "signature_parameters": cert.signature_parameters,
+        "profile": Report.of(checks).to_dict(),
+    }
+
+
+def _implicit_document(path: Path, cert: ImplicitCertificate) -> dict[str, Any]:
+    return {
+        "file": str(path),
+        "format": f"zigbee-se-suite{cert.suite}",
+        "kind": "implicit",
+        "subject": cert.subject_text,
+        "issuer": format_eui64(cert.issuer),
+        "serial_number": f"0x{cert.serial_number:016x}" if cert.serial_number is not None else None,
+        "not_before": cert.valid_from.isoformat() if cert.valid_from else None,
+        "not_after": cert.valid_to.isoformat() if cert.valid_to else None,
+        "key_usage": f"0x{int(cert.key_usage):02x}" if cert.key_usage is not None else None,
+        "key_usage_int": int(cert.key_usage) if cert.key_usage is not None else None,
+        "curve": f"0x{int(cert.curve):02x}" if cert.curve is not None else None,
+        "hash": f"0x{int(cert.hash):02x}" if cert.hash is not None else None,
+    }
+
+
+def _render_inspect(doc: dict[str, Any]) -> str:
+    lines = [f"{doc['file']}:"]
+    lines += [f"  {key:26} {value}" for key, value in doc.items()
+              if key not in ("profile", "checks", "file") and value not in (None, [])]
+    checks = doc["profile"]["checks"] if "profile" in doc else doc.get("checks", [])
+    lines.append("  checks:")
+    lines += [f"    {c['outcome'].upper():4} {c['code']}: {c['message']}" for c in checks]
+    return "\n".join(lines)
+
+
+def _looks_implicit(data: bytes) -> bool:
+    """48/74 raw bytes that are not a DER SEQUENCE of that exact size are a CBKE certificate."""
+    if len(data) not in (SUITE1_LENGTH, SUITE2_LENGTH):
+        return False
+    return not (data[0] == 0x30 and data[1] == len(data) - 2)
+
+
+@certs.command()
+@click.argument("file", type=_FILE)
+@json_option
+def inspect(file: Path, as_json: bool) -> None:
+    """Show every field of an SMKI certificate (PEM/DER) or a Zigbee SE implicit certificate, with the
+    GBCS profile findings."""
+    data = file.read_bytes()
+    if _looks_implicit(data):
+        implicit = parse_implicit_certificate(data, name=str(file))
+        doc = _implicit_document(file, implicit)
+        doc["checks"] = [c.to_dict() for c in check_implicit_certificate(
+            implicit, device_eui64=None, now=dt.datetime.now(dt.UTC))]
+    else:
+        doc = _certificate_document(file, load_certificate(data, name=str(file)))
+    emit(doc, as_json, _render_inspect)
+
+
+# --- verify ---
+
+def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[InstalledCell], list[bytes]]:
+    """Seam for the HAN path: read ``device``'s trust anchor cells and device certificates over the
+    Tunneling cluster. Not part of this build yet."""
+    raise click.UsageError(f"--radio {radio_url}: reading installed certificates over the HAN is not "
+                           "available in this build; export them and use --cert-dir DIR")
+
+
+def _load_roots(paths: tuple[Path, ...]) -> list[bytes]:
+    roots = []
+    for path in paths:
+        data = path.read_bytes()
+        load_certificate(data, name=str(path))  # fail early, naming the file, on an unreadable root
+        roots.append(data)
+    return roots
+
+
+@certs.command()
+@click.option("--radio", "radio_url", envvar="HANRIG_RADIO", metavar="URL",
+              help="Read the installed certificates from a device over the HAN (env HANRIG_RADIO).")
+@click.option("--cert-dir", type=_DIR, help="A directory of exported certificates, named by cell "
+              "(<role>-<DS|KA>-<management|prepaymentTopUp>, root, device-*, ca-*; .der/.pem).")
+@click.option("--device", "--device-eui64", "device", type=EUI64,
+              help="The device's EUI-64: which device (--radio), and the hwSerialNum device certificates "
+                   "must carry.")
+@click.option("--root", "roots", type=_FILE, multiple=True,
+              help="A trusted root certificate (repeatable). Default: trust the directory's root cell, "
+                   "with a warning.")
+@click.option("--expect-network-operator", "network_operator", type=EUI64, metavar="ENTITY_ID",
+              help="SECMP0063: the Entity ID of the network operator registered for the meter point.")
+@click.option("--at", "at", type=InstantType(), help="Check validity at this time instead of now.")
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, device: str | None,
+           roots: tuple[Path,
+                        ...], network_operator: str | None, at: dt.datetime | None, as_json: bool) -> None:
+    """Verify installed certificates: GBCS profile, chain to the roots, cells, SECMP0063, hwSerialNum.
+
+    Exit 0 when every check passes, 1 when any fails, 2 for bad input.
+    """
+    radio_from_env = ctx.get_parameter_source("radio_url") is click.core.ParameterSource.ENVIRONMENT
+    if cert_dir is not None and radio_url is not None and not radio_from_env:
+        raise click.UsageError("give either --radio or --cert-dir, not both")
+    when = at or dt.datetime.now(dt.UTC)
+    root_bytes = _load_roots(roots) or None
+    if cert_dir is not None:
+        report = verify_directory(cert_dir, roots=root_bytes, device_eui64=device,
+                                  expected_network_operator=network_operator, now=when)
+        source: dict[str, Any] = {"cert_dir": str(cert_dir)}
+    elif radio_url is not None:
+        if device is None:
+            raise click.UsageError("--radio needs --device EUI64")
+        _read_installed_over_han(radio_url, device)
+        raise AssertionError("unreachable: the HAN seam either returns or raises")  # pragma: no cover
+    else:
+        raise click.UsageError("give --cert-dir DIR (or --radio URL --device EUI64)")
+    document = {
+        "source": source,
+        "device_eui64": device,
+        "expected_network_operator": network_operator,
+        "roots": [str(p) for p in roots],
+        "at": when.isoformat(),
+        **report.to_dict(),
+    }
+    emit(document, as_json, lambda _doc: report.render_text())
+    report.raise_if_failed()
+
+
+# --- make-test-pki ---
+
+@certs.command("make-test-pki")
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--supplier-signing-key", "key_path", type=_FILE,
+              help="The supplier DS key to certify (default: the sample firmware images' "
+                   f"firmware_images/{TEST_ONLY}-supplier-signing-key.pem when present).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same keys and certificates.")
+@click.option("--force", is_flag=True, help="Write into a non-empty OUTDIR.")
+@json_option
+def make_test_pki_cmd(outdir: Path, key_path: Path | None, seed: int, force: bool, as_json: bool) -> None:
+    """Create a TEST-ONLY SMKI hierarchy: root, organisation and device CAs, organisation certificates,
+    device certificates for the simulated bench, and one --cert-dir per device."""
+    if outdir.exists() and any(outdir.iterdir()) and not force:
+        raise CertificateInputError("input.outdir", str(outdir), "not empty (use --force to write anyway)")
+    if key_path is None and DEFAULT_SUPPLIER_KEY.is_file():
+        key_path = DEFAULT_SUPPLIER_KEY
+    key = load_private_key(key_path.read_bytes(), name=str(key_path)) if key_path is not None else None
+    pki = make_test_pki(outdir, supplier_signing_key=key, seed=seed)
+    document = {
+        "outdir": str(outdir),
+        "seed": seed,
+        "root": str(outdir / f"{TEST_ONLY}-root.pem"),
+        "supplier_signing_key": str(outdir / f"{TEST_ONLY}-supplier-signing-key.pem"),
+        "supplier_signing_key_source": str(key_path) if key_path is not None else "derived from seed",
+        "entity_ids": ENTITY_IDS,
+        "devices": [{"role": d.role, "eui64": d.eui64,
+                     "cert_dir": str(outdir / "cert-dirs" / d.directory_name)}
+                    for d in pki.devices],
+    }
+
+    def render(doc: dict[str, Any]) -> str:
+        lines = [f"TEST-ONLY PKI written to {doc['outdir']} (seed {seed}); trust {doc['root']}",
+                 f"supplier signing key: {doc['supplier_signing_key_source']}", "entity IDs:"]
+        lines += [f"  {name:22} {eid}" for name, eid in ENTITY_IDS.items()]
+        lines += [f"  {d['role']:7} {d['eui64']}  {d['cert_dir']}" for d in doc["devices"]]
+        return "\n".join(lines)
+
+    emit(document, as_json, render)
+
+
+__all__ = ["MalformedCertificate", "certs"]
