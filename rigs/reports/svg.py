@@ -1,0 +1,125 @@
+"""Inline SVG charts for the HTML report: numeric or categorical series over time, with a limit line.
+
+Pure string building with every text escaped; no scripts, no fonts or styles from outside, so the
+report renders offline and from a file:// URL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
+LIMIT_COLOUR = "#b00020"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line on a chart: a label and (x, y) points in x order."""
+
+    label: str
+    points: Sequence[tuple[float, float]]
+
+
+def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    first = math.floor(lo / step) * step
+    ticks, value = [], first
+    while value <= hi + step * 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 10000:
+        return f"{value:.3g}"
+    return f"{value:g}"
+
+
+def chart(title: str, series: Sequence[Series], *, x_label: str, y_label: str,
+          limit: tuple[str, float] | None = None, categories: Sequence[str] | None = None,
+          step: bool = False, width: int = 720, height: int = 260) -> str:
+    """An SVG line chart. With ``categories``, y values are indexes into it (a status strip)."""
+    left, right, top, bottom = 64, 150, 28, 42
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [x for s in series for x, _ in s.points]
+    ys = [y for s in series for _, y in s.points]
+    if limit is not None:
+        ys.append(limit[1])
+    x_lo, x_hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+    if categories is not None:
+        y_lo, y_hi = -0.5, len(categories) - 0.5
+    else:
+        y_lo, y_hi = (min(0.0, min(ys)), max(ys) * 1.1) if ys else (0.0, 1.0)
+        if y_hi <= y_lo:
+            y_hi = y_lo + 1.0
+    if x_hi <= x_lo:
+        x_hi = x_lo + 1.0
+
+    def px(x: float) -> float:
+        return left + (x - x_lo) / (x_hi - x_lo) * plot_w
+
+    def py(y: float) -> float:
+        return top + plot_h - (y - y_lo) / (y_hi - y_lo) * plot_h
+
+    out = [f'<svg width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart">',
+           f'<title>{escape(title)}</title>',
+           f'<text x="{left}" y="16" class="chart-title">{escape(title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#999"/>']
+    for tick in _nice_ticks(x_lo, x_hi):
+        if x_lo <= tick <= x_hi:
+            out.append(f'<line x1="{px(tick):.1f}" y1="{top + plot_h}" x2="{px(tick):.1f}" '
+                       f'y2="{top + plot_h + 4}" stroke="#555"/>'
+                       f'<text x="{px(tick):.1f}" y="{top + plot_h + 16}" text-anchor="middle" '
+                       f'class="tick">{_fmt(tick)}</text>')
+    if categories is not None:
+        y_ticks = [(float(i), c) for i, c in enumerate(categories)]
+    else:
+        y_ticks = [(t, _fmt(t)) for t in _nice_ticks(y_lo, y_hi) if y_lo <= t <= y_hi]
+    for value, text in y_ticks:
+        out.append(f'<line x1="{left}" y1="{py(value):.1f}" x2="{left + plot_w}" y2="{py(value):.1f}" '
+                   f'stroke="#e3e3e3"/><text x="{left - 6}" y="{py(value) + 4:.1f}" text-anchor="end" '
+                   f'class="tick">{escape(text)}</text>')
+    out.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle" '
+               f'class="axis">{escape(x_label)}</text>')
+    out.append(f'<text x="14" y="{top + plot_h / 2:.0f}" text-anchor="middle" class="axis" '
+               f'transform="rotate(-90 14 {top + plot_h / 2:.0f})">{escape(y_label)}</text>')
+    legend_x, legend_y = left + plot_w + 10, top + 8
+    if limit is not None:
+        y = py(limit[1])
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
+                   f'stroke="{LIMIT_COLOUR}" stroke-width="1.5" stroke-dasharray="6 4" class="limit"/>')
+        out.append(f'<line x1="{legend_x}" y1="{legend_y}" x2="{legend_x + 18}" y2="{legend_y}" '
+                   f'stroke="{LIMIT_COLOUR}" stroke-dasharray="6 4"/><text x="{legend_x + 22}" '
+                   f'y="{legend_y + 4}" class="legend">{escape(limit[0])}</text>')
+        legend_y += 16
+    for n, s in enumerate(series):
+        colour = PALETTE[n % len(PALETTE)]
+        points: list[tuple[float, float]] = []
+        for i, (x, y) in enumerate(s.points):
+            if step and i:
+                points.append((x, s.points[i - 1][1]))
+            points.append((x, y))
+        if len(points) > 1:
+            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.8" points="{path}"'
+                       f' data-series="{escape(s.label)}"/>')
+        for x, y in s.points if len(s.points) <= 400 else ():
+            out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.2" fill="{colour}"/>')
+        out.append(f'<line x1="{legend_x}" y1="{legend_y}" x2="{legend_x + 18}" y2="{legend_y}" '
+                   f'stroke="{colour}" stroke-width="3"/><text x="{legend_x + 22}" y="{legend_y + 4}" '
+                   f'class="legend">{escape(s.label)}</text>')
+        legend_y += 16
+    if not series:
+        out.append(f'<text x="{left + plot_w / 2:.0f}" y="{top + plot_h / 2:.0f}" text-anchor="middle" '
+                   'class="empty">no samples recorded</text>')
+    out.append("</svg>")
+    return "".join(out)
