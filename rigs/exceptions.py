@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hanrig_errors import BadInput
+from hanrig_errors import BadInput, CheckFailed
 
 
 class RigFileError(BadInput):
@@ -43,3 +43,12 @@ class OutputError(BadInput):
     def __init__(self, failures: list[tuple[str, str]]):
         self.failures = failures
         super().__init__("; ".join(f"output {name} failed: {why}" for name, why in failures))
+
+
+class RunNotPassed(CheckFailed):
+    """A run asked about with ``--check`` did not finish with PASS."""
+
+    def __init__(self, run_id: str, state: str):
+        self.run_id = run_id
+        self.state = state
+        super().__init__(f"run {run_id}: {state}")
