@@ -105,7 +105,8 @@ def _render_show(doc: dict[str, Any]) -> str:
             why += [f"{m['name']} = {m['value']!r} {m['units']} (limits {m['limits']})".replace("  ", " ")
                     for m in step["measurements"] if m["outcome"] == "FAIL"]
             retry = f" (attempt {step['attempt']})" if step["attempt"] > 1 else ""
-            line = f"    {index:02d} {step['name']:12} {step['outcome'] or 'running':8}{retry}  {'; '.join(why)}"
+            outcome = step["outcome"] or "running"
+            line = f"    {index:02d} {step['name']:12} {outcome:8}{retry}  {'; '.join(why)}"
             lines.append(line.rstrip())
     return "\n".join(lines)
 
