@@ -594,6 +594,9 @@ def _confirm(out: bytes, layout: Layout, header: OtaHeader, payload: bytes | mem
     try:
         image = read_image(out, name=name)
     except ImageError as exc:
+        if layout is Layout.GBCS:  # the payload opens like a standard sub-element, so it reads as zigbee
+            raise BuildError(f"{name}: refusing to write a gbcs image whose Manufacturer Image would read "
+                             f"back as zigbee (it starts like a standard sub-element)") from None
         raise BuildError(f"{name}: refusing to write an invalid image: {exc.problem}") from None
     if image.layout is not layout:
         raise BuildError(f"{name}: refusing to write a {layout} image whose Manufacturer Image would read "
