@@ -22,8 +22,9 @@ from .format import Image, ImageIdentity, Layout, read_image
 
 INDEX_NAME = "index.json"
 INDEX_VERSION = 1
-# Which files in a catalogue directory are OTA images (Koenkk/zigbee-OTA uses all of these).
-IMAGE_SUFFIXES = (".ota", ".zigbee", ".signed", ".gbcs", ".bin")
+# Which files in a catalogue directory are OTA images (Koenkk/zigbee-OTA's suffixes, plus .gbcs). Not
+# .bin: that is what raw payloads are usually called, and they sit beside the images they became.
+IMAGE_SUFFIXES = (".ota", ".zigbee", ".signed", ".gbcs")
 ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
 # Intended role, by identity. hanrig's own sample identities, then the GBCS image types seen in the
 # DCC sample images (GBCS layout only: in Zigbee files these numbers mean whatever the vendor says).
