@@ -1,0 +1,32 @@
+"""Errors raised by the radio layer (``hal``): bad radio URLs, missing radio extras, dead radios."""
+
+from __future__ import annotations
+
+from hanrig_errors import BadInput, Unreachable
+
+
+class BadRadioUrl(BadInput):
+    """A radio URL that hanrig cannot use; the message names the URL and the problem."""
+
+    def __init__(self, url: str, problem: str) -> None:
+        super().__init__(f"radio URL {url!r}: {problem}")
+        self.url = url
+        self.problem = problem
+
+
+class MissingRadioExtra(BadInput):
+    """The radio library for a URL scheme is not installed; the message names the extra."""
+
+    def __init__(self, scheme: str, extra: str) -> None:
+        super().__init__(f"radio scheme {scheme!r} needs its library: pip install 'hanrig[{extra}]'")
+        self.scheme = scheme
+        self.extra = extra
+
+
+class RadioUnreachable(Unreachable):
+    """The radio did not answer or could not be opened; the message names the URL."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"radio {url}: {reason}")
+        self.url = url
+        self.reason = reason

@@ -1,0 +1,353 @@
+"""Radios by URL: ``open_radio(url, config)`` yields a started zigpy ControllerApplication.
+
+Schemes (one dispatch table, like ``zigpy/serial.py``; ``sim://`` is one more scheme):
+
+* ``sim://`` / ``sim://?rig=FILE&seed=N&clock=real|virtual&radio=ID``: the simulated HAN (``hal.sim``);
+* ``ezsp:`` (bellows), ``znp:`` (zigpy-znp, extra ``znp``), ``deconz:`` (zigpy-deconz, extra ``deconz``),
+  each followed by a device path (``ezsp:///dev/ttyUSB0``) or ``socket://HOST:PORT``, with ``baudrate``
+  and ``flow_control`` (hardware | software | none) query parameters;
+* a bare device path or ``socket://HOST:PORT`` means EZSP (hanrig's rule: bellows is always installed).
+
+The radio's clock: :func:`new_event_loop` / :func:`run` give a ``looptime`` virtual-time loop for
+``sim://`` (default) and a normal loop for ``clock=real`` and every real radio. CLI commands and tests
+use :func:`run` so zigpy's timers follow the simulated clock.
+
+zigpy's database persists per radio URL under ``$HANRIG_DATA_DIR`` (default ``~/.local/share/hanrig``),
+so a real bench restarts without re-pairing; ``sim://`` keeps no database unless ``RadioConfig.data_dir``
+is given (its devices are rebuilt from the rig file on every start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import zigpy.application
+import zigpy.config as zigpy_conf
+import zigpy.exceptions
+import zigpy.types as zigpy_t
+
+from . import zigpy_fixes
+from .exceptions import BadRadioUrl, MissingRadioExtra, RadioUnreachable
+from .sim.config import SimConfig, default_bench, load_sim_config
+from .sim.han import NetworkParams
+
+T = TypeVar("T")
+
+SIM_SCHEME = "sim"
+RADIO_LIBRARIES: dict[str, tuple[str, str, str]] = {
+    # scheme: (module, ControllerApplication attribute, extra that installs it)
+    "ezsp": ("bellows.zigbee.application", "ControllerApplication", "ezsp"),
+    "znp": ("zigpy_znp.zigbee.application", "ControllerApplication", "znp"),
+    "deconz": ("zigpy_deconz.zigbee.application", "ControllerApplication", "deconz"),
+}
+FLOW_CONTROL = ("hardware", "software", "none")
+DEVICE_WAIT_S = 300.0  # how long open_radio waits (radio clock) for sim devices to be interviewed
+_SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*):(.*)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RadioUrl:
+    """A parsed radio URL."""
+
+    url: str
+    scheme: str  # sim | ezsp | znp | deconz
+    path: str = ""  # device path or socket://HOST:PORT (real radios)
+    baudrate: int | None = None
+    flow_control: str | None = None
+    rig: Path | None = None  # sim only
+    seed: int | None = None
+    clock: str = "virtual"  # sim only: virtual | real
+    radio_id: str | None = None  # sim only: which [[radios]] id of the rig file this is
+
+    @property
+    def is_sim(self) -> bool:
+        return self.scheme == SIM_SCHEME
+
+    @property
+    def virtual_clock(self) -> bool:
+        return self.is_sim and self.clock == "virtual"
+
+
+@dataclass(frozen=True)
+class RadioConfig:
+    """Network parameters and storage for a radio (all optional: defaults form a fixed bench network)."""
+
+    channel: int | None = None
+    pan_id: int | None = None
+    extended_pan_id: zigpy_t.EUI64 | None = None
+    network_key: bytes | None = None
+    tc_link_key: bytes | None = None
+    install_codes: Mapping[zigpy_t.EUI64, bytes] = field(default_factory=dict)
+    data_dir: Path | None = None
+    sim: SimConfig | None = None  # sim:// only: use this instead of the URL's rig file / default bench
+    wait_for_devices: bool = True  # sim:// only: return once every joined device is interviewed
+
+
+def parse_radio_url(url: str) -> RadioUrl:
+    """Parse and check a radio URL; a bad one raises :class:`BadRadioUrl` naming it."""
+    text = url.strip()
+    if not text:
+        raise BadRadioUrl(url, "empty")
+    base, _, query = text.partition("?")
+    try:
+        params = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise BadRadioUrl(url, f"malformed query {query!r}") from None
+    match = _SCHEME_RE.match(base)
+    scheme = match.group(1).lower() if match else ""
+    if scheme == SIM_SCHEME:
+        if match and match.group(2).strip("/"):
+            raise BadRadioUrl(url, "sim:// takes no path (use ?rig=FILE)")
+        return _parse_sim(url, params)
+    if scheme in RADIO_LIBRARIES:
+        assert match is not None
+        target = match.group(2)
+        if target.startswith("///"):
+            target = target[2:]
+        elif target.startswith("//") and "://" not in target:
+            raise BadRadioUrl(url, "a device path must be absolute (ezsp:///dev/ttyUSB0)")
+    elif base.startswith("/") or scheme in ("socket", "tcp"):
+        scheme, target = "ezsp", base
+    else:
+        known = ", ".join([f"{SIM_SCHEME}://", *[f"{s}:" for s in RADIO_LIBRARIES]])
+        raise BadRadioUrl(url, f"unknown radio type (expected {known}, a device path or socket://HOST:PORT)")
+    if not target:
+        raise BadRadioUrl(url, "no device path or socket://HOST:PORT")
+    if target.startswith(("socket://", "tcp://")) and not re.match(r"^[a-z]+://[^:/]+:\d+$", target):
+        raise BadRadioUrl(url, f"{target!r} is not socket://HOST:PORT")
+    baudrate: int | None = None
+    flow: str | None = None
+    for key, value in params.items():
+        if key == "baudrate":
+            if not value.isdigit() or not 1200 <= int(value) <= 4_000_000:
+                raise BadRadioUrl(url, f"baudrate {value!r} is not a number in 1200..4000000")
+            baudrate = int(value)
+        elif key == "flow_control":
+            if value not in FLOW_CONTROL:
+                raise BadRadioUrl(url, f"flow_control {value!r} is not one of {' | '.join(FLOW_CONTROL)}")
+            flow = value
+        else:
+            raise BadRadioUrl(url, f"unknown parameter {key!r} (allowed: baudrate, flow_control)")
+    return RadioUrl(url=url, scheme=scheme, path=target, baudrate=baudrate, flow_control=flow)
+
+
+def _parse_sim(url: str, params: dict[str, str]) -> RadioUrl:
+    values: dict[str, Any] = {}
+    for key, value in params.items():
+        if key == "rig":
+            if not value:
+                raise BadRadioUrl(url, "rig= needs a file")
+            values["rig"] = Path(value)
+        elif key == "seed":
+            if not value.isdigit():
+                raise BadRadioUrl(url, f"seed {value!r} is not a non-negative integer")
+            values["seed"] = int(value)
+        elif key == "clock":
+            if value not in ("virtual", "real"):
+                raise BadRadioUrl(url, f"clock {value!r} is not one of virtual | real")
+            values["clock"] = value
+        elif key == "radio":
+            values["radio_id"] = value
+        else:
+            raise BadRadioUrl(url, f"unknown parameter {key!r} (allowed: rig, seed, clock, radio)")
+    return RadioUrl(url=url, scheme=SIM_SCHEME, **values)
+
+
+def data_dir(config: RadioConfig | None = None) -> Path:
+    """Where zigpy databases live: ``RadioConfig.data_dir``, ``$HANRIG_DATA_DIR`` or ~/.local/share/hanrig."""
+    if config is not None and config.data_dir is not None:
+        return config.data_dir
+    env = os.environ.get("HANRIG_DATA_DIR")
+    return Path(env) if env else Path.home() / ".local" / "share" / "hanrig"
+
+
+def database_path(url: str, config: RadioConfig | None = None) -> Path:
+    """One zigpy database per radio URL (query parameters such as baudrate do not change the radio)."""
+    base = url.partition("?")[0]
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", base).strip("_") or "radio"
+    return data_dir(config) / f"zigpy-{slug}.db"
+
+
+def _network_config(config: RadioConfig) -> dict[str, Any]:
+    network: dict[str, Any] = {}
+    if config.channel is not None:
+        network[zigpy_conf.CONF_NWK_CHANNEL] = config.channel
+    if config.pan_id is not None:
+        network[zigpy_conf.CONF_NWK_PAN_ID] = config.pan_id
+    if config.extended_pan_id is not None:
+        network[zigpy_conf.CONF_NWK_EXTENDED_PAN_ID] = str(config.extended_pan_id)
+    if config.network_key is not None:
+        network[zigpy_conf.CONF_NWK_KEY] = list(config.network_key)
+    if config.tc_link_key is not None:
+        network[zigpy_conf.CONF_NWK_TC_LINK_KEY] = list(config.tc_link_key)
+    return network
+
+
+def sim_config_for(parsed: RadioUrl, config: RadioConfig) -> SimConfig:
+    """The SimConfig a ``sim://`` URL stands for (explicit config > rig file > default bench)."""
+    if config.sim is not None:
+        sim = config.sim
+    elif parsed.rig is not None:
+        sim = load_sim_config(parsed.rig, radio_id=parsed.radio_id)
+    else:
+        sim = default_bench()
+    changes: dict[str, Any] = {}
+    if parsed.seed is not None:
+        changes["seed"] = parsed.seed
+    if parsed.clock != "virtual" or "clock" in parsed.url:
+        changes["clock"] = parsed.clock
+    if changes:
+        from dataclasses import replace
+
+        sim = sim.replace(settings=replace(sim.settings, **changes))
+    return sim
+
+
+def network_params(config: RadioConfig) -> NetworkParams:
+    params = NetworkParams()
+    if config.channel is not None:
+        params.channel = config.channel
+    if config.pan_id is not None:
+        params.pan_id = config.pan_id
+    if config.extended_pan_id is not None:
+        params.extended_pan_id = config.extended_pan_id
+    if config.network_key is not None:
+        params.network_key = zigpy_t.KeyData(config.network_key)
+    if config.tc_link_key is not None:
+        params.tc_link_key = zigpy_t.KeyData(config.tc_link_key)
+    return params
+
+
+@contextlib.asynccontextmanager
+async def open_radio(
+    url: str, config: RadioConfig | None = None
+) -> AsyncIterator[zigpy.application.ControllerApplication]:
+    """Open the radio ``url`` names and yield a started zigpy application; shut it down on exit."""
+    parsed = parse_radio_url(url)
+    config = config or RadioConfig()
+    zigpy_fixes.apply()
+    if parsed.is_sim:
+        app = await _start_sim(parsed, config)
+    else:
+        app = await _start_real(parsed, config)
+    try:
+        yield app
+    finally:
+        await app.shutdown()
+
+
+async def _start_sim(parsed: RadioUrl, config: RadioConfig) -> zigpy.application.ControllerApplication:
+    from .sim.application import SimApplication, sim_zigpy_config
+    from .sim.han import VirtualHan
+
+    han = VirtualHan(sim_config_for(parsed, config), network_params(config))
+    db = str(database_path(parsed.url, config)) if config.data_dir is not None else None
+    zconfig = sim_zigpy_config(han, parsed.url, database_path=db)
+    zconfig[zigpy_conf.CONF_NWK] = _network_config(config)
+    try:
+        app = await SimApplication.new(zconfig, auto_form=True, start_radio=True)
+    except ConnectionError as exc:
+        raise RadioUnreachable(parsed.url, str(exc)) from exc
+    if config.wait_for_devices:
+        await wait_for_devices(app, DEVICE_WAIT_S)
+    return app
+
+
+def interview_complete(device: Any) -> bool:
+    """True once zigpy finished interviewing ``device`` (descriptors, endpoints, Basic model info)."""
+    return bool(device.is_initialized and not device.initializing and device.model is not None)
+
+
+async def wait_for_devices(app: zigpy.application.ControllerApplication, timeout: float) -> None:
+    """Wait until every device zigpy knows (but the coordinator) is interviewed; Unreachable on timeout."""
+    own = app.state.node_info.ieee
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                pending = [d for ieee, d in app.devices.items() if ieee != own and not interview_complete(d)]
+                if not pending:
+                    return
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        names = ", ".join(str(d.ieee) for d in pending)
+        raise RadioUnreachable(
+            app.config[zigpy_conf.CONF_DEVICE][zigpy_conf.CONF_DEVICE_PATH],
+            f"devices not interviewed within {timeout:.0f} s: {names}",
+        ) from None
+
+
+async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.application.ControllerApplication:
+    module_name, attribute, extra = RADIO_LIBRARIES[parsed.scheme]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise MissingRadioExtra(parsed.scheme, extra) from exc
+    app_cls = getattr(module, attribute)
+    device: dict[str, Any] = {zigpy_conf.CONF_DEVICE_PATH: parsed.path}
+    if parsed.baudrate is not None:
+        device[zigpy_conf.CONF_DEVICE_BAUDRATE] = parsed.baudrate
+    if parsed.flow_control is not None:
+        device[zigpy_conf.CONF_DEVICE_FLOW_CONTROL] = (
+            None if parsed.flow_control == "none" else parsed.flow_control
+        )
+    db = database_path(parsed.url, config)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    zconfig = {
+        zigpy_conf.CONF_DEVICE: device,
+        zigpy_conf.CONF_DATABASE: str(db),
+        zigpy_conf.CONF_NWK: _network_config(config),
+        zigpy_conf.CONF_OTA: {zigpy_conf.CONF_OTA_ENABLED: False},
+    }
+    try:
+        app = await app_cls.new(zconfig, auto_form=True, start_radio=True)
+    except (OSError, TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+        raise RadioUnreachable(parsed.url, f"{type(exc).__name__}: {exc}") from exc
+    return app
+
+
+async def permit_install_codes(
+    app: zigpy.application.ControllerApplication, config: RadioConfig, time_s: int = 60
+) -> None:
+    """Open the network for each device of ``config.install_codes`` with its install-code-derived key."""
+    for ieee, code in config.install_codes.items():
+        await app.permit_with_key(ieee, code, time_s)
+
+
+def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
+    """The event loop a radio runs on: virtual time (``looptime``) for ``sim://``, else a normal loop."""
+    parsed = parse_radio_url(url)
+    clock = parsed.clock
+    if parsed.is_sim and parsed.rig is not None and "clock=" not in url:
+        clock = load_sim_config(parsed.rig, radio_id=parsed.radio_id).settings.clock
+    if parsed.is_sim and clock == "virtual":
+        import looptime
+
+        return looptime.new_event_loop(start=0.0)
+    return asyncio.new_event_loop()
+
+
+def run(coro_factory: Callable[[], Awaitable[T]], url: str) -> T:
+    """Run ``coro_factory()`` to completion on the radio's clock (see :func:`new_event_loop`)."""
+    loop = new_event_loop(url)
+    try:
+        asyncio.set_event_loop(loop)
+        return loop.run_until_complete(_as_coroutine(coro_factory))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+async def _as_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
+    return await factory()

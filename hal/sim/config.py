@@ -1,0 +1,487 @@
+"""Typed, frozen configuration of the simulated HAN, parsed from a rig file or the built-in default bench.
+
+Owns the rig-file tables ``[sim]``, ``[[faults]]`` and ``[devices.sim]``, and reads ``id``/``role``/
+``eui64``/``radio`` of each ``[[devices]]`` entry (the other device keys belong to ``rigs/rigfile.py``).
+Unknown keys in the owned tables are rejected; every error names the file, the key path and, where
+tomllib reports one, the line. Paths resolve relative to the rig file's directory.
+With no rig file, :func:`default_bench` is the fixed five-device bench of the shared design.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import zigpy.types as zigpy_t
+
+from .exceptions import SimConfigError
+
+COORDINATOR_IEEE = zigpy_t.EUI64.convert("00:0d:6f:00:0a:bc:00:00")
+SIM_MANUFACTURER_CODE = 0x1234
+
+
+class Role(enum.StrEnum):
+    """A GB HAN device role; the value is how rig files spell it."""
+
+    ESME = "ESME"
+    GSME = "GSME"
+    IHD = "IHD"
+    PPMID = "PPMID"
+    HCALCS = "HCALCS"
+
+
+# OTA image types of the simulated devices (shared design: manufacturer code 0x1234).
+DEFAULT_IMAGE_TYPES: dict[Role, int] = {
+    Role.IHD: 0x0101,
+    Role.PPMID: 0x0084,
+    Role.HCALCS: 0x0103,
+    Role.ESME: 0x0000,
+    Role.GSME: 0x0001,
+}
+
+DEFAULT_BENCH_EUI64: dict[Role, str] = {
+    Role.ESME: "00:0d:6f:00:0a:bc:00:01",
+    Role.GSME: "00:0d:6f:00:0a:bc:00:02",
+    Role.IHD: "00:0d:6f:00:0a:bc:00:03",
+    Role.PPMID: "00:0d:6f:00:0a:bc:00:04",
+    Role.HCALCS: "00:0d:6f:00:0a:bc:00:05",
+}
+
+
+class ClockMode(enum.StrEnum):
+    """How a virtual device keeps time (GSME clock scenarios)."""
+
+    SYNCHRONISED = "synchronised"  # reads the hub's Time cluster and tracks it
+    DRIFTING = "drifting"  # synchronised once, then runs fast by drift_s_per_hour
+    UNSYNCHRONISED = "unsynchronised"  # never reads the hub; runs from its own (wrong) epoch
+    ABSENT = "absent"  # no clock: timestamps are reported as invalid
+
+
+class OtaProfile(enum.StrEnum):
+    """Which OTA client behaviour a device follows (see ``ota_client.py``)."""
+
+    ZCL = "zcl"  # plain ZCL OTA Upgrade client
+    GBCS = "gbcs"  # also checks the GBCS supplier signature when a supplier key is configured
+
+
+@dataclass(frozen=True)
+class DeviceSimParams:
+    """How one virtual device behaves (rig file ``[devices.sim]``)."""
+
+    firmware_version: int = 0x00010000
+    hardware_version: int = 1
+    manufacturer_code: int = SIM_MANUFACTURER_CODE
+    image_type: int | None = None  # None: the role's default
+    max_data_size: int = 64
+    min_block_period_ms: int = 0
+    page_request: bool = False
+    page_size: int = 1024
+    sleepy: bool | None = None  # None: sleepy only for GSME
+    poll_interval_s: float = 7.5
+    clock: ClockMode = ClockMode.SYNCHRONISED
+    drift_s_per_hour: float = 0.0
+    time_sync_delay_s: float = 60.0
+    alert_rate_hz: float = 0.0
+    gas_push_interval_s: float = 1800.0
+    processing_ms: float = 0.0
+    query_jitter_s: float = 5.0
+    ota_profile: OtaProfile = OtaProfile.ZCL
+    supplier_public_key: bytes | None = None  # PEM or DER bytes of the supplier's OTA signing key
+    trust_anchors: Mapping[str, bytes] = field(default_factory=dict)  # ESME cells: name -> DER
+    model: str | None = None
+    manufacturer: str = "hanrig-sim"
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One virtual device: identity from ``[[devices]]``, behaviour from ``[devices.sim]``."""
+
+    id: str
+    role: Role
+    eui64: zigpy_t.EUI64
+    radio: str | None = None
+    sim: DeviceSimParams = field(default_factory=DeviceSimParams)
+
+    @property
+    def image_type(self) -> int:
+        return self.sim.image_type if self.sim.image_type is not None else DEFAULT_IMAGE_TYPES[self.role]
+
+    @property
+    def sleepy(self) -> bool:
+        return self.sim.sleepy if self.sim.sleepy is not None else self.role is Role.GSME
+
+    @property
+    def model(self) -> str:
+        return self.sim.model or f"SIM-{self.role.value}"
+
+
+class FaultKind(enum.StrEnum):
+    """Faults the virtual PAN can inject (rig file ``[[faults]]`` or ``VirtualHan.inject``)."""
+
+    DROP = "drop"
+    CORRUPT = "corrupt"
+    DELAY = "delay"
+    REBOOT = "reboot"
+    LEAVE = "leave"
+    REJOIN = "rejoin"
+    UNPLUG = "unplug"
+    ALERT_STORM = "alert_storm"
+    CLOCK_DRIFT = "clock_drift"
+
+
+class Direction(enum.StrEnum):
+    """Which frames a frame fault applies to, seen from the coordinator."""
+
+    BOTH = "both"
+    TO_DEVICE = "to_device"
+    FROM_DEVICE = "from_device"
+
+
+_COMMON_FAULT_KEYS = {"kind", "device", "after_s"}
+_FRAME_FAULT_KEYS = {"probability", "direction", "cluster", "count", "duration_s"}
+FAULT_KEYS: dict[FaultKind, set[str]] = {
+    FaultKind.DROP: _COMMON_FAULT_KEYS | _FRAME_FAULT_KEYS,
+    FaultKind.CORRUPT: _COMMON_FAULT_KEYS | _FRAME_FAULT_KEYS,
+    FaultKind.DELAY: _COMMON_FAULT_KEYS | _FRAME_FAULT_KEYS | {"delay_s"},
+    FaultKind.REBOOT: _COMMON_FAULT_KEYS | {"at_offset", "duration_s"},
+    FaultKind.LEAVE: _COMMON_FAULT_KEYS,
+    FaultKind.REJOIN: _COMMON_FAULT_KEYS | {"duration_s"},
+    FaultKind.UNPLUG: _COMMON_FAULT_KEYS | {"duration_s"},
+    FaultKind.ALERT_STORM: _COMMON_FAULT_KEYS | {"rate_hz", "duration_s"},
+    FaultKind.CLOCK_DRIFT: _COMMON_FAULT_KEYS | {"drift_s_per_hour"},
+}
+DEVICE_FAULTS = {
+    FaultKind.REBOOT,
+    FaultKind.LEAVE,
+    FaultKind.REJOIN,
+    FaultKind.ALERT_STORM,
+    FaultKind.CLOCK_DRIFT,
+}
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One fault. Frame faults (drop/corrupt/delay) match frames; the others are events at ``after_s``."""
+
+    kind: FaultKind
+    device: str | None = None  # device id; None = every device (frame faults) / the stick
+    after_s: float = 0.0  # when the fault becomes active, seconds after the PAN starts
+    probability: float = 1.0
+    direction: Direction = Direction.BOTH
+    cluster: int | None = None
+    count: int | None = None  # frame faults: stop after this many frames
+    duration_s: float | None = None  # frame faults: active window; unplug/rejoin/reboot: time away
+    delay_s: float = 0.0
+    at_offset: int | None = None  # reboot: when the OTA client has stored this many bytes
+    rate_hz: float = 10.0
+    drift_s_per_hour: float = 60.0
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """The virtual PAN (rig file ``[sim]``)."""
+
+    seed: int = 1
+    clock: str = "virtual"  # virtual | real
+    host_link_baudrate: int = 0
+    frame_loss: float = 0.0
+    air_model: bool = True  # False: zero latency (host-cost measurements)
+    aps_security: bool = False
+    start_time: str = "2026-01-01T00:00:00+00:00"  # device clocks' epoch before they sync
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything the simulated HAN needs: settings, devices and faults."""
+
+    settings: SimSettings = field(default_factory=SimSettings)
+    devices: tuple[DeviceSpec, ...] = ()
+    faults: tuple[FaultSpec, ...] = ()
+    source: str = "<default bench>"
+
+    def device(self, device_id: str) -> DeviceSpec:
+        for spec in self.devices:
+            if spec.id == device_id:
+                return spec
+        raise SimConfigError(self.source, "devices", f"no device with id {device_id!r}")
+
+    def replace(self, **changes: Any) -> SimConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def default_bench(settings: SimSettings | None = None) -> SimConfig:
+    """The built-in bench: one device per role with the shared design's fixed EUI-64s."""
+    devices = tuple(
+        DeviceSpec(id=role.value.lower(), role=role, eui64=zigpy_t.EUI64.convert(eui))
+        for role, eui in DEFAULT_BENCH_EUI64.items()
+    )
+    return SimConfig(settings=settings or SimSettings(), devices=devices)
+
+
+# ---------------------------------------------------------------- rig-file parsing
+
+_SETTINGS_KEYS = {f.name for f in dataclasses.fields(SimSettings)}
+_DEVICE_SIM_KEYS = {f.name for f in dataclasses.fields(DeviceSimParams)}
+_LINE_RE = re.compile(r"at line (\d+)")
+
+
+class _Reader:
+    """Typed access to one TOML table with errors that name the key path."""
+
+    def __init__(self, source: str, base: Path) -> None:
+        self.source = source
+        self.base = base
+
+    def fail(self, key_path: str, problem: str, line: int | None = None) -> SimConfigError:
+        return SimConfigError(self.source, key_path, problem, line)
+
+    def check_keys(self, table: Mapping[str, Any], allowed: set[str], path: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(
+                    f"{path}.{key}" if path else key, f"unknown key (allowed: {', '.join(sorted(allowed))})"
+                )
+
+    def integer(self, value: Any, path: str, lo: int, hi: int) -> int:
+        if isinstance(value, str):
+            try:
+                value = int(value, 0)
+            except ValueError:
+                raise self.fail(path, f"{value!r} is not an integer") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"expected an integer, got {type(value).__name__}")
+        if not lo <= value <= hi:
+            raise self.fail(path, f"{value} outside {lo}..{hi}")
+        return value
+
+    def number(self, value: Any, path: str, lo: float, hi: float) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"expected a number, got {type(value).__name__}")
+        if not lo <= value <= hi:
+            raise self.fail(path, f"{value} outside {lo}..{hi}")
+        return float(value)
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, f"expected true or false, got {value!r}")
+        return value
+
+    def string(self, value: Any, path: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(path, f"expected a string, got {type(value).__name__}")
+        return value
+
+    def choice(self, value: Any, path: str, enum_cls: type[enum.StrEnum]) -> Any:
+        text = self.string(value, path)
+        try:
+            return enum_cls(text)
+        except ValueError:
+            allowed = " | ".join(member.value for member in enum_cls)
+            raise self.fail(path, f"{text!r} is not one of {allowed}") from None
+
+    def eui64(self, value: Any, path: str) -> zigpy_t.EUI64:
+        text = self.string(value, path)
+        digits = text.replace(":", "").replace("-", "")
+        if len(digits) != 16 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise self.fail(path, f"{text!r} is not an EUI-64 (16 hex digits)")
+        return zigpy_t.EUI64.convert(":".join(digits[i : i + 2] for i in range(0, 16, 2)))
+
+    def file_bytes(self, value: Any, path: str) -> bytes:
+        target = self.base / self.string(value, path)
+        try:
+            return target.read_bytes()
+        except OSError as exc:
+            raise self.fail(path, f"cannot read {target}: {exc.strerror or exc}") from None
+
+
+def parse_settings(table: Any, reader: _Reader) -> SimSettings:
+    if not isinstance(table, dict):
+        raise reader.fail("sim", "expected a table")
+    reader.check_keys(table, _SETTINGS_KEYS, "sim")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"sim.{key}"
+        match key:
+            case "seed":
+                values[key] = reader.integer(value, path, 0, 2**63 - 1)
+            case "clock":
+                text = reader.string(value, path)
+                if text not in ("virtual", "real"):
+                    raise reader.fail(path, f"{text!r} is not one of virtual | real")
+                values[key] = text
+            case "host_link_baudrate":
+                values[key] = reader.integer(value, path, 0, 10_000_000)
+            case "frame_loss":
+                values[key] = reader.number(value, path, 0.0, 1.0)
+            case "air_model" | "aps_security":
+                values[key] = reader.boolean(value, path)
+            case "start_time":
+                values[key] = reader.string(value, path)
+    return SimSettings(**values)
+
+
+def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> DeviceSimParams:
+    if not isinstance(table, dict):
+        raise reader.fail(path, "expected a table")
+    reader.check_keys(table, _DEVICE_SIM_KEYS, path)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        key_path = f"{path}.{key}"
+        match key:
+            case "firmware_version":
+                values[key] = reader.integer(value, key_path, 0, 0xFFFFFFFF)
+            case "hardware_version":
+                values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+            case "manufacturer_code" | "image_type":
+                values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+            case "max_data_size":
+                values[key] = reader.integer(value, key_path, 1, 255)
+            case "min_block_period_ms":
+                values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+            case "page_size":
+                values[key] = reader.integer(value, key_path, 1, 0xFFFF)
+            case "page_request" | "sleepy":
+                values[key] = reader.boolean(value, key_path)
+            case "clock":
+                values[key] = reader.choice(value, key_path, ClockMode)
+            case "ota_profile":
+                values[key] = reader.choice(value, key_path, OtaProfile)
+            case "poll_interval_s" | "gas_push_interval_s" | "time_sync_delay_s" | "query_jitter_s":
+                values[key] = reader.number(value, key_path, 0.0, 86400.0 * 365)
+            case "drift_s_per_hour":
+                values[key] = reader.number(value, key_path, -3600.0, 3600.0)
+            case "alert_rate_hz":
+                values[key] = reader.number(value, key_path, 0.0, 1000.0)
+            case "processing_ms":
+                values[key] = reader.number(value, key_path, 0.0, 60_000.0)
+            case "supplier_public_key":
+                values[key] = reader.file_bytes(value, key_path)
+            case "trust_anchors":
+                if not isinstance(value, dict):
+                    raise reader.fail(key_path, "expected a table of cell name = DER file")
+                values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
+            case "model" | "manufacturer":
+                values[key] = reader.string(value, key_path)
+    if role is not Role.GSME and values.get("clock") not in (None, ClockMode.SYNCHRONISED):
+        raise reader.fail(f"{path}.clock", "clock modes other than synchronised apply to GSME only")
+    return DeviceSimParams(**values)
+
+
+def parse_devices(items: Any, reader: _Reader) -> tuple[DeviceSpec, ...]:
+    if not isinstance(items, list):
+        raise reader.fail("devices", "expected an array of tables ([[devices]])")
+    devices: list[DeviceSpec] = []
+    seen_ids: set[str] = set()
+    seen_eui: set[zigpy_t.EUI64] = set()
+    for index, entry in enumerate(items):
+        path = f"devices[{index}]"
+        if not isinstance(entry, dict):
+            raise reader.fail(path, "expected a table")
+        for required in ("id", "role", "eui64"):
+            if required not in entry:
+                raise reader.fail(f"{path}.{required}", "missing")
+        device_id = reader.string(entry["id"], f"{path}.id")
+        role = reader.choice(entry["role"], f"{path}.role", Role)
+        eui64 = reader.eui64(entry["eui64"], f"{path}.eui64")
+        if device_id in seen_ids:
+            raise reader.fail(f"{path}.id", f"duplicate device id {device_id!r}")
+        if eui64 in seen_eui or eui64 == COORDINATOR_IEEE:
+            raise reader.fail(f"{path}.eui64", f"EUI-64 {eui64} is already in use")
+        seen_ids.add(device_id)
+        seen_eui.add(eui64)
+        radio = reader.string(entry["radio"], f"{path}.radio") if "radio" in entry else None
+        sim = (
+            parse_device_sim(entry["sim"], reader, f"{path}.sim", role)
+            if "sim" in entry
+            else DeviceSimParams()
+        )
+        devices.append(DeviceSpec(id=device_id, role=role, eui64=eui64, radio=radio, sim=sim))
+    return tuple(devices)
+
+
+def parse_faults(items: Any, reader: _Reader, device_ids: set[str]) -> tuple[FaultSpec, ...]:
+    if not isinstance(items, list):
+        raise reader.fail("faults", "expected an array of tables ([[faults]])")
+    faults: list[FaultSpec] = []
+    for index, entry in enumerate(items):
+        path = f"faults[{index}]"
+        if not isinstance(entry, dict):
+            raise reader.fail(path, "expected a table")
+        if "kind" not in entry:
+            raise reader.fail(f"{path}.kind", "missing")
+        kind = reader.choice(entry["kind"], f"{path}.kind", FaultKind)
+        reader.check_keys(entry, FAULT_KEYS[kind], path)
+        values: dict[str, Any] = {"kind": kind}
+        for key, value in entry.items():
+            key_path = f"{path}.{key}"
+            match key:
+                case "device":
+                    name = reader.string(value, key_path)
+                    if name not in device_ids:
+                        raise reader.fail(key_path, f"no device with id {name!r}")
+                    values[key] = name
+                case "after_s" | "duration_s" | "delay_s":
+                    values[key] = reader.number(value, key_path, 0.0, 86400.0 * 365)
+                case "probability":
+                    values[key] = reader.number(value, key_path, 0.0, 1.0)
+                case "direction":
+                    values[key] = reader.choice(value, key_path, Direction)
+                case "cluster":
+                    values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+                case "count" | "at_offset":
+                    values[key] = reader.integer(value, key_path, 0, 2**32 - 1)
+                case "rate_hz":
+                    values[key] = reader.number(value, key_path, 0.001, 1000.0)
+                case "drift_s_per_hour":
+                    values[key] = reader.number(value, key_path, -3600.0, 3600.0)
+        if kind in DEVICE_FAULTS and "device" not in values:
+            raise reader.fail(f"{path}.device", f"a {kind.value} fault needs a device")
+        faults.append(FaultSpec(**values))
+    return tuple(faults)
+
+
+def parse_sim_config(
+    document: Mapping[str, Any],
+    *,
+    source: str = "<rig>",
+    base: Path | None = None,
+    radio_id: str | None = None,
+) -> SimConfig:
+    """Build a :class:`SimConfig` from an already-loaded rig-file document.
+
+    ``radio_id`` selects the devices whose ``radio`` names that radio (devices without ``radio`` go to
+    every simulated radio). A rig file without ``[[devices]]`` gets the default bench's devices.
+    """
+    reader = _Reader(source, base or Path.cwd())
+    settings = parse_settings(document["sim"], reader) if "sim" in document else SimSettings()
+    if "devices" in document:
+        devices = parse_devices(document["devices"], reader)
+        if radio_id is not None:
+            devices = tuple(d for d in devices if d.radio in (None, radio_id))
+    else:
+        devices = default_bench().devices
+    faults = parse_faults(document["faults"], reader, {d.id for d in devices}) if "faults" in document else ()
+    return SimConfig(settings=settings, devices=devices, faults=faults, source=source)
+
+
+def load_sim_config(path: str | Path, *, radio_id: str | None = None) -> SimConfig:
+    """Read a rig file and build its :class:`SimConfig` (errors name the file, key path and line)."""
+    rig_path = Path(path)
+    try:
+        text = rig_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SimConfigError(str(rig_path), "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _LINE_RE.search(str(exc))
+        raise SimConfigError(
+            str(rig_path), "", f"not valid TOML: {exc}", int(match.group(1)) if match else None
+        ) from None
+    return parse_sim_config(document, source=str(rig_path), base=rig_path.parent, radio_id=radio_id)

@@ -1,0 +1,757 @@
+"""Virtual GB HAN devices (IHD, PPMID, HCALCS, ESME, GSME) that answer with real ZDO/ZCL bytes.
+
+Each device joins, announces itself, answers ZDO descriptor requests on the Smart Energy profile
+(0x0109), serves its ZCL attributes (Basic, Metering, On/Off, Time, Alarms), reads the hub's time
+(Time client), and runs an OTA Upgrade client (``ota_client.py``). Role subclasses add behaviour:
+
+* ``VirtualGsme``: sleepy, battery-powered; hears only when it polls (requests to it wait in the
+  parent's indirect queue); own clock (synchronised, drifting, unsynchronised, absent); pushes gas
+  values to the hub every ``gas_push_interval_s``: see :meth:`VirtualGsme.push_gas` for the exact frames.
+* ``VirtualHcalcs``: an On/Off load switch (cluster 0x0006 server).
+* ``VirtualEsme``: mains router with a Metering server; holds trust anchor cells as opaque DER bytes.
+* any device: emits ZCL Alarms (0x0009) "alarm" commands to the hub at ``alert_rate_hz``.
+
+A device talks to the PAN only through :class:`~hal.sim.han.VirtualHan` (``device_send``), which times
+every frame on the shared channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import logging
+import random
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+import zigpy.types as zigpy_t
+import zigpy.zdo.types as zdo_t
+from zigpy.zcl import Cluster, foundation
+from zigpy.zcl.clusters.general import Alarms, Basic, OnOff, Ota, Time
+from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMeasure, Price
+
+from .config import ClockMode, DeviceSpec, Role
+from .exceptions import SimDeliveryError
+from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
+from .wire import (
+    COORDINATOR_ENDPOINT,
+    DEVICE_ENDPOINT,
+    SE_PROFILE,
+    ZDO_ENDPOINT,
+    ZDO_PROFILE,
+    ZclFrame,
+    parse_zcl,
+    parse_zdo,
+    typed_value,
+    zcl_cluster_command,
+    zcl_general,
+    zdo_frame,
+)
+
+if TYPE_CHECKING:
+    from .han import VirtualHan
+
+LOGGER = logging.getLogger(__name__)
+
+ZCL_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+FAST_POLL_S = 0.25  # a sleepy device polls this fast while it waits for a response
+TIME_RESYNC_S = 86400.0  # a synchronised device re-reads the hub's time once a day
+REBOOT_S = 3.0  # time a device is away while it restarts into new firmware
+DRLC_CLUSTER = 0x0701
+
+SE_DEVICE_TYPES: dict[Role, int] = {  # Smart Energy profile device ids
+    Role.ESME: 0x0501,
+    Role.GSME: 0x0501,
+    Role.IHD: 0x0503,
+    Role.PPMID: 0x0507,
+    Role.HCALCS: 0x0505,
+}
+POWER_SOURCE: dict[Role, Basic.PowerSource] = {
+    Role.ESME: Basic.PowerSource.Mains_single_phase,
+    Role.GSME: Basic.PowerSource.Battery,
+    Role.IHD: Basic.PowerSource.Mains_single_phase,
+    Role.PPMID: Basic.PowerSource.Mains_single_phase,
+    Role.HCALCS: Basic.PowerSource.Mains_single_phase,
+}
+CLUSTERS: dict[int, type[Cluster]] = {c.cluster_id: c for c in (Basic, OnOff, Ota, Time, Alarms, Metering)}
+
+
+def utc_seconds(moment: dt.datetime) -> int:
+    """A datetime as ZCL UTCTime (seconds since 2000-01-01 00:00 UTC)."""
+    return int((moment - ZCL_EPOCH).total_seconds())
+
+
+class VirtualDevice:
+    """One simulated HAN device on endpoint 1 of the Smart Energy profile."""
+
+    role: Role
+    in_clusters: tuple[int, ...] = (Basic.cluster_id, Alarms.cluster_id)
+    out_clusters: tuple[int, ...] = (Time.cluster_id, Ota.cluster_id)
+
+    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+        self.spec = spec
+        self.han = han
+        self.nwk = nwk
+        self.ieee = spec.eui64
+        self.joined = False
+        self.powered = True
+        self.rng = random.Random(f"{han.settings.seed}:{spec.eui64}")
+        self._tsn = self.rng.randrange(256)
+        self._pending: dict[tuple[int, int], asyncio.Future[ZclFrame]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._behaviours: list[asyncio.Task[Any]] = []
+        self.alert_rate_hz = spec.sim.alert_rate_hz
+        self.alerts_sent = 0
+        self.received: list[ZclFrame] = []  # every ZCL command the device took (tests, debugging)
+        # the device's clock: utc = base + (loop time - anchor) * (1 + drift)
+        self._clock_base: float = float(utc_seconds(dt.datetime.fromisoformat(han.settings.start_time)))
+        self._clock_anchor: float = 0.0
+        self.drift_s_per_hour = spec.sim.drift_s_per_hour if spec.sim.clock is ClockMode.DRIFTING else 0.0
+        self.clock_synchronised = False
+        identity = OtaIdentity(
+            manufacturer_code=spec.sim.manufacturer_code,
+            image_type=spec.image_type,
+            hardware_version=spec.sim.hardware_version,
+            max_data_size=spec.sim.max_data_size,
+            min_block_period_ms=spec.sim.min_block_period_ms,
+            page_request=spec.sim.page_request,
+            page_size=spec.sim.page_size,
+            query_jitter_s=spec.sim.query_jitter_s,
+            processing_s=spec.sim.processing_ms / 1000,
+        )
+        client_cls = OTA_CLIENTS[spec.sim.ota_profile.value]
+        self.ota: ZclOtaClient
+        if issubclass(client_cls, GbcsOtaClient):
+            self.ota = client_cls(self, identity, spec.sim.firmware_version, spec.sim.supplier_public_key)
+        else:
+            self.ota = client_cls(self, identity, spec.sim.firmware_version)
+        self.attributes: dict[int, dict[int, Any]] = {}
+        self._init_attributes()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec.id} {self.ieee} nwk=0x{self.nwk:04x}>"
+
+    # ------------------------------------------------------------------ identity and descriptors
+    @property
+    def sleepy(self) -> bool:
+        return self.spec.sleepy
+
+    def node_descriptor(self) -> zdo_t.NodeDescriptor:
+        flags = zdo_t.NodeDescriptor.MACCapabilityFlags.AllocateAddress
+        if not self.sleepy:
+            flags |= (
+                zdo_t.NodeDescriptor.MACCapabilityFlags.FullFunctionDevice
+                | zdo_t.NodeDescriptor.MACCapabilityFlags.MainsPowered
+                | zdo_t.NodeDescriptor.MACCapabilityFlags.RxOnWhenIdle
+            )
+        return zdo_t.NodeDescriptor(
+            logical_type=zdo_t.LogicalType.EndDevice if self.sleepy else zdo_t.LogicalType.Router,
+            complex_descriptor_available=0,
+            user_descriptor_available=0,
+            reserved=0,
+            aps_flags=0,
+            frequency_band=zdo_t.NodeDescriptor.FrequencyBand.Freq2400MHz,
+            mac_capability_flags=flags,
+            manufacturer_code=self.spec.sim.manufacturer_code,
+            maximum_buffer_size=82,
+            maximum_incoming_transfer_size=82,
+            server_mask=0,
+            maximum_outgoing_transfer_size=82,
+            descriptor_capability_field=zdo_t.NodeDescriptor.DescriptorCapability.NONE,
+        )
+
+    def simple_descriptor(self) -> zdo_t.SizePrefixedSimpleDescriptor:
+        return zdo_t.SizePrefixedSimpleDescriptor(
+            endpoint=DEVICE_ENDPOINT,
+            profile=SE_PROFILE,
+            device_type=SE_DEVICE_TYPES[self.spec.role],
+            device_version=0,
+            input_clusters=list(self.in_clusters),
+            output_clusters=list(self.out_clusters),
+        )
+
+    def _init_attributes(self) -> None:
+        sim = self.spec.sim
+        self.attributes[Basic.cluster_id] = {
+            Basic.AttributeDefs.zcl_version.id: 3,
+            Basic.AttributeDefs.app_version.id: (sim.firmware_version >> 16) & 0xFF,
+            Basic.AttributeDefs.stack_version.id: 2,
+            Basic.AttributeDefs.hw_version.id: sim.hardware_version & 0xFF,
+            Basic.AttributeDefs.manufacturer.id: sim.manufacturer,
+            Basic.AttributeDefs.model.id: self.spec.model,
+            Basic.AttributeDefs.date_code.id: "20260101",
+            Basic.AttributeDefs.power_source.id: POWER_SOURCE[self.spec.role],
+            Basic.AttributeDefs.sw_build_id.id: f"{sim.firmware_version:08x}",
+        }
+        self.attributes[Alarms.cluster_id] = {Alarms.AttributeDefs.alarm_count.id: 0}
+
+    def attribute_table(self, cluster_id: int) -> dict[int, Any] | None:
+        if cluster_id == Ota.cluster_id:
+            return self.ota.attributes()
+        if cluster_id == Basic.cluster_id:
+            self.attributes[cluster_id][Basic.AttributeDefs.sw_build_id.id] = (
+                f"{self.ota.current_file_version:08x}"
+            )
+        return self.attributes.get(cluster_id)
+
+    # ------------------------------------------------------------------ lifecycle
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, behaviour: bool = False) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the device owns (cancelled when it powers off)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if behaviour:
+            self._behaviours.append(task)
+        return task
+
+    async def boot(self, *, announce: bool = True) -> None:
+        """Power on and (re)join: the coordinator is told, then the device broadcasts Device_annce."""
+        self.powered = True
+        self.joined = True
+        self.han.device_joined(self)
+        if announce:
+            capability = int(self.node_descriptor().mac_capability_flags)
+            data = zdo_frame(
+                self.next_tsn(),
+                zdo_t.ZDOCmd.Device_annce,
+                zigpy_t.NWK(self.nwk),
+                self.ieee,
+                zigpy_t.uint8_t(capability),
+            )
+            await self._send_zdo(zdo_t.ZDOCmd.Device_annce, data, broadcast=True)
+        self.start_behaviours()
+
+    def start_behaviours(self) -> None:
+        if self.sleepy:
+            self.spawn(self._poll_loop(), behaviour=True)
+        if self.spec.sim.clock in (ClockMode.SYNCHRONISED, ClockMode.DRIFTING):
+            self.spawn(self._time_sync_loop(), behaviour=True)
+        self.spawn(self._alert_loop(), behaviour=True)
+
+    def power_off(self) -> None:
+        """Lose power: every task and the RAM state of the OTA client go."""
+        self.powered = False
+        self.joined = False
+        for task in list(self._tasks):
+            task.cancel()
+        self._behaviours.clear()
+        for future in self._pending.values():
+            if not future.done():
+                future.cancel()
+        self._pending.clear()
+        self.ota.stop()
+
+    async def reboot(self, off_s: float = REBOOT_S) -> None:
+        """Restart: drop off the network for ``off_s`` seconds, then rejoin and announce."""
+        self.power_off()
+        self.han.device_rebooting(self)
+        await asyncio.sleep(off_s)
+        await self.boot()
+
+    async def reboot_into(self, file_version: int) -> None:
+        """OTA activation: the OTA client already set CurrentFileVersion; restart and rejoin."""
+        LOGGER.info("%r: activating firmware 0x%08x", self, file_version)
+        self.attributes[Basic.cluster_id][Basic.AttributeDefs.app_version.id] = (file_version >> 16) & 0xFF
+        self.han.spawn(self.reboot())
+
+    def leave(self) -> None:
+        """Leave the network (NWK leave): the coordinator is told, the device goes silent."""
+        self.power_off()
+        self.powered = True
+        self.han.device_left(self)
+
+    # ------------------------------------------------------------------ clock
+    def utc_now(self) -> int:
+        """The device's own clock as ZCL UTCTime; 0xFFFFFFFF when it has no clock."""
+        if self.spec.sim.clock is ClockMode.ABSENT:
+            return 0xFFFFFFFF
+        elapsed = self.han.loop_time() - self._clock_anchor
+        return int(self._clock_base + elapsed * (1.0 + self.drift_s_per_hour / 3600.0))
+
+    def set_clock(self, utc: int) -> None:
+        self._clock_base = float(utc)
+        self._clock_anchor = self.han.loop_time()
+        self.clock_synchronised = True
+
+    def time_status(self) -> Time.TimeStatus:
+        status = Time.TimeStatus(0)
+        if self.clock_synchronised and self.spec.sim.clock is ClockMode.SYNCHRONISED:
+            status |= Time.TimeStatus.Synchronized
+        return status
+
+    async def _time_sync_loop(self) -> None:
+        await asyncio.sleep(self.spec.sim.time_sync_delay_s * (1.0 + self.rng.random()))
+        while True:
+            await self.sync_time()
+            await asyncio.sleep(TIME_RESYNC_S)
+
+    async def sync_time(self) -> bool:
+        """Read the hub's Time cluster (time, time status) and set the device clock from it."""
+        tsn = self.next_tsn()
+        data = zcl_general(
+            tsn,
+            foundation.GeneralCommand.Read_Attributes,
+            server_to_client=False,
+            disable_default_response=False,
+            attribute_ids=[Time.AttributeDefs.time.id, Time.AttributeDefs.time_status.id],
+        )
+        try:
+            reply = await self.request_from_hub(Time.cluster_id, data, tsn, 10.0)
+        except TimeoutError:
+            return False
+        for record in getattr(reply.payload, "status_records", []):
+            if record.attrid == Time.AttributeDefs.time.id and record.status == foundation.Status.SUCCESS:
+                self.set_clock(int(record.value.value))
+                return True
+        return False
+
+    # ------------------------------------------------------------------ OtaHost protocol
+    def next_tsn(self) -> int:
+        self._tsn = (self._tsn + 1) & 0xFF
+        return self._tsn
+
+    def random(self) -> float:
+        return self.rng.random()
+
+    async def send_to_hub(self, cluster_id: int, data: bytes) -> None:
+        try:
+            await self.han.device_send(self, self._zcl_packet(cluster_id, data))
+        except SimDeliveryError as exc:
+            LOGGER.debug("%r: frame to the hub lost: %s", self, exc)
+
+    async def request_from_hub(self, cluster_id: int, data: bytes, tsn: int, timeout: float) -> ZclFrame:
+        """Send a ZCL request and wait for the response with the same TSN (listener registered first)."""
+        key = (cluster_id, tsn)
+        future: asyncio.Future[ZclFrame] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            await self.send_to_hub(cluster_id, data)
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            if self._pending.get(key) is future:
+                del self._pending[key]
+
+    @property
+    def awaiting_response(self) -> bool:
+        return bool(self._pending)
+
+    # ------------------------------------------------------------------ frames out
+    def _zcl_packet(self, cluster_id: int, data: bytes) -> zigpy_t.ZigbeePacket:
+        return zigpy_t.ZigbeePacket(
+            src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=self.nwk),
+            src_ep=DEVICE_ENDPOINT,
+            dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000),
+            dst_ep=COORDINATOR_ENDPOINT,
+            profile_id=SE_PROFILE,
+            cluster_id=cluster_id,
+            data=zigpy_t.SerializableBytes(data),
+            tsn=data[1] if len(data) > 1 else 0,
+            lqi=255,
+            rssi=-40,
+        )
+
+    async def _send_zdo(self, cluster_id: int, data: bytes, *, broadcast: bool = False) -> None:
+        dst = (
+            zigpy_t.AddrModeAddress(
+                addr_mode=zigpy_t.AddrMode.Broadcast, address=zigpy_t.BroadcastAddress.RX_ON_WHEN_IDLE
+            )
+            if broadcast
+            else zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000)
+        )
+        packet = zigpy_t.ZigbeePacket(
+            src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=self.nwk),
+            src_ep=ZDO_ENDPOINT,
+            dst=dst,
+            dst_ep=ZDO_ENDPOINT,
+            profile_id=ZDO_PROFILE,
+            cluster_id=cluster_id,
+            data=zigpy_t.SerializableBytes(data),
+            tsn=data[0],
+            lqi=255,
+            rssi=-40,
+        )
+        try:
+            await self.han.device_send(self, packet)
+        except SimDeliveryError as exc:
+            LOGGER.debug("%r: ZDO frame lost: %s", self, exc)
+
+    async def report_attributes(self, cluster: type[Cluster], values: dict[int, Any]) -> None:
+        """Send a Report Attributes (server to client) for ``values`` to the hub."""
+        reports = [
+            foundation.Attribute(attrid=attr_id, value=typed_value(cluster.attributes[attr_id].type, v))
+            for attr_id, v in values.items()
+        ]
+        data = zcl_general(
+            self.next_tsn(),
+            foundation.GeneralCommand.Report_Attributes,
+            server_to_client=True,
+            attribute_reports=reports,
+        )
+        await self.send_to_hub(cluster.cluster_id, data)
+
+    async def send_alarm(self, alarm_code: int, cluster_id: int) -> None:
+        """ZCL Alarms "alarm" command (server to client) to the hub."""
+        data = zcl_cluster_command(
+            Alarms,
+            self.next_tsn(),
+            "alarm",
+            server_to_client=True,
+            alarm_code=alarm_code,
+            cluster_id=cluster_id,
+        )
+        self.alerts_sent += 1
+        self.attributes[Alarms.cluster_id][Alarms.AttributeDefs.alarm_count.id] = min(
+            self.alerts_sent, 0xFFFF
+        )
+        await self.send_to_hub(Alarms.cluster_id, data)
+
+    def alarm_source_cluster(self) -> int:
+        return Basic.cluster_id
+
+    async def _alert_loop(self) -> None:
+        code = 0
+        while True:
+            rate = self.alert_rate_hz
+            if rate <= 0:
+                await asyncio.sleep(1.0)
+                continue
+            await asyncio.sleep(1.0 / rate)
+            if self.alert_rate_hz > 0:
+                code = (code + 1) & 0xFF
+                await self.send_alarm(code, self.alarm_source_cluster())
+
+    async def _poll_loop(self) -> None:
+        while True:
+            interval = FAST_POLL_S if self.awaiting_response else self.spec.sim.poll_interval_s
+            await asyncio.sleep(interval)
+            await self.han.device_poll(self)
+
+    # ------------------------------------------------------------------ frames in
+    def receive(self, packet: zigpy_t.ZigbeePacket) -> None:
+        """A frame reached the device's radio; processing happens in a device task."""
+        if not self.powered:
+            return
+        self.spawn(self._process(packet))
+
+    async def _process(self, packet: zigpy_t.ZigbeePacket) -> None:
+        if self.spec.sim.processing_ms:
+            await asyncio.sleep(self.spec.sim.processing_ms / 1000)
+        data = packet.data.serialize()
+        try:
+            if packet.dst_ep == ZDO_ENDPOINT:
+                await self._handle_zdo(packet.cluster_id, data, packet)
+            elif packet.dst_ep == DEVICE_ENDPOINT or packet.dst_ep == 0xFF:
+                await self._handle_zcl(packet.cluster_id, data, packet)
+        except (ValueError, KeyError) as exc:
+            # a malformed frame (e.g. a corrupt fault): a real stack drops it silently
+            LOGGER.debug("%r: dropped a malformed frame on cluster 0x%04x: %s", self, packet.cluster_id, exc)
+
+    async def _handle_zdo(self, cluster_id: int, data: bytes, packet: zigpy_t.ZigbeePacket) -> None:
+        if cluster_id not in zdo_t.CLUSTERS or cluster_id & 0x8000:
+            return
+        tsn, args = parse_zdo(cluster_id, data)
+        cmd = zdo_t.ZDOCmd(cluster_id)
+        ok = zdo_t.Status.SUCCESS
+        nwk = zigpy_t.NWK(self.nwk)
+        match cmd:
+            case zdo_t.ZDOCmd.Node_Desc_req:
+                reply = (zdo_t.ZDOCmd.Node_Desc_rsp, ok, nwk, self.node_descriptor())
+            case zdo_t.ZDOCmd.Active_EP_req:
+                reply = (zdo_t.ZDOCmd.Active_EP_rsp, ok, nwk, [DEVICE_ENDPOINT])
+            case zdo_t.ZDOCmd.Simple_Desc_req:
+                if args[1] != DEVICE_ENDPOINT:
+                    reply = (zdo_t.ZDOCmd.Simple_Desc_rsp, zdo_t.Status.NOT_ACTIVE, nwk, None)
+                else:
+                    reply = (zdo_t.ZDOCmd.Simple_Desc_rsp, ok, nwk, self.simple_descriptor())
+            case zdo_t.ZDOCmd.IEEE_addr_req | zdo_t.ZDOCmd.NWK_addr_req:
+                rsp = zdo_t.ZDOCmd(cluster_id | 0x8000)
+                reply = (rsp, ok, self.ieee, nwk, 0, 0, [])
+            case zdo_t.ZDOCmd.Bind_req | zdo_t.ZDOCmd.Unbind_req:
+                reply = (zdo_t.ZDOCmd(cluster_id | 0x8000), ok)
+            case zdo_t.ZDOCmd.Mgmt_Leave_req:
+                await self._send_zdo(
+                    zdo_t.ZDOCmd.Mgmt_Leave_rsp, zdo_frame(tsn, zdo_t.ZDOCmd.Mgmt_Leave_rsp, ok)
+                )
+                self.leave()
+                return
+            case _:
+                return  # broadcasts (permit joining, NWK update) and unsupported requests
+        if packet.dst.addr_mode == zigpy_t.AddrMode.Broadcast:
+            return
+        await self._send_zdo(reply[0], zdo_frame(tsn, *reply))
+
+    async def _handle_zcl(self, cluster_id: int, data: bytes, packet: zigpy_t.ZigbeePacket) -> None:
+        frame = parse_zcl(CLUSTERS.get(cluster_id) or _registered_cluster(cluster_id), data)
+        key = (cluster_id, frame.tsn)
+        future = self._pending.get(key)
+        if future is not None and not future.done() and (frame.from_server or frame.name.endswith("_rsp")):
+            future.set_result(frame)
+            return
+        self.received.append(frame)
+        if frame.is_general:
+            await self._handle_general(cluster_id, frame)
+            return
+        handled = await self.handle_cluster_command(cluster_id, frame)
+        if not handled:
+            await self._default_response(cluster_id, frame, foundation.Status.UNSUP_CLUSTER_COMMAND)
+
+    async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
+        """Role hook: act on a cluster-specific command; True when it was understood."""
+        if cluster_id == Ota.cluster_id:
+            return self.ota.handle(frame)
+        return False
+
+    async def _default_response(self, cluster_id: int, frame: ZclFrame, status: foundation.Status) -> None:
+        if frame.header.frame_control.disable_default_response and status == foundation.Status.SUCCESS:
+            return
+        data = zcl_general(
+            frame.tsn,
+            foundation.GeneralCommand.Default_Response,
+            server_to_client=not frame.from_server,
+            command_id=frame.header.command_id,
+            status=status,
+        )
+        await self.send_to_hub(cluster_id, data)
+
+    async def _handle_general(self, cluster_id: int, frame: ZclFrame) -> None:
+        command = foundation.GeneralCommand[frame.name] if frame.name != "unknown" else None
+        reply_direction_server = not frame.from_server
+        table = self.attribute_table(cluster_id)
+        cluster = CLUSTERS.get(cluster_id) or _registered_cluster(cluster_id)
+        if command is foundation.GeneralCommand.Read_Attributes:
+            records = []
+            for attr_id in frame.payload.attribute_ids:
+                if (
+                    table is None
+                    or attr_id not in table
+                    or cluster is None
+                    or attr_id not in cluster.attributes
+                ):
+                    records.append(
+                        foundation.ReadAttributeRecord(
+                            attrid=attr_id, status=foundation.Status.UNSUPPORTED_ATTRIBUTE
+                        )
+                    )
+                    continue
+                value = typed_value(cluster.attributes[attr_id].type, table[attr_id])
+                records.append(
+                    foundation.ReadAttributeRecord(
+                        attrid=attr_id, status=foundation.Status.SUCCESS, value=value
+                    )
+                )
+            data = zcl_general(
+                frame.tsn,
+                foundation.GeneralCommand.Read_Attributes_rsp,
+                server_to_client=reply_direction_server,
+                status_records=records,
+            )
+            await self.send_to_hub(cluster_id, data)
+        elif command in (
+            foundation.GeneralCommand.Write_Attributes,
+            foundation.GeneralCommand.Write_Attributes_Undivided,
+        ):
+            for attribute in frame.payload.attributes:
+                if table is not None:
+                    table[attribute.attrid] = attribute.value.value
+            data = zcl_general(
+                frame.tsn,
+                foundation.GeneralCommand.Write_Attributes_rsp,
+                server_to_client=reply_direction_server,
+                status_records=[foundation.WriteAttributesStatusRecord(status=foundation.Status.SUCCESS)],
+            )
+            await self.send_to_hub(cluster_id, data)
+        elif command is foundation.GeneralCommand.Configure_Reporting:
+            data = zcl_general(
+                frame.tsn,
+                foundation.GeneralCommand.Configure_Reporting_rsp,
+                server_to_client=reply_direction_server,
+                status_records=[
+                    foundation.ConfigureReportingResponseRecord(status=foundation.Status.SUCCESS)
+                ],
+            )
+            await self.send_to_hub(cluster_id, data)
+        elif command is foundation.GeneralCommand.Default_Response or command is None:
+            return
+        else:
+            await self._default_response(cluster_id, frame, foundation.Status.UNSUP_GENERAL_COMMAND)
+
+
+def _registered_cluster(cluster_id: int) -> type[Cluster] | None:
+    return Cluster._registry.get(cluster_id)
+
+
+class VirtualIhd(VirtualDevice):
+    """In-home display: a Smart Energy client of the meters' data (Metering, Price, Messaging)."""
+
+    role = Role.IHD
+    out_clusters = (
+        Time.cluster_id,
+        Ota.cluster_id,
+        Metering.cluster_id,
+        Price.cluster_id,
+        Messaging.cluster_id,
+    )
+
+
+class VirtualPpmid(VirtualIhd):
+    """Prepayment interface device: an IHD-like client."""
+
+    role = Role.PPMID
+
+
+class VirtualHcalcs(VirtualDevice):
+    """HAN-connected auxiliary load control switch: an On/Off server (DRLC client for later use)."""
+
+    role = Role.HCALCS
+    in_clusters = (Basic.cluster_id, Alarms.cluster_id, OnOff.cluster_id)
+    out_clusters = (Time.cluster_id, Ota.cluster_id, DRLC_CLUSTER)
+
+    def _init_attributes(self) -> None:
+        super()._init_attributes()
+        self.attributes[OnOff.cluster_id] = {OnOff.AttributeDefs.on_off.id: False}
+        self.switch_log: list[tuple[float, bool]] = []
+
+    @property
+    def is_on(self) -> bool:
+        return bool(self.attributes[OnOff.cluster_id][OnOff.AttributeDefs.on_off.id])
+
+    async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
+        if cluster_id == OnOff.cluster_id and not frame.from_server:
+            state = {"on": True, "off": False, "toggle": not self.is_on}.get(frame.name)
+            if state is None:
+                return False
+            self.attributes[OnOff.cluster_id][OnOff.AttributeDefs.on_off.id] = state
+            self.switch_log.append((self.han.loop_time(), state))
+            await self._default_response(cluster_id, frame, foundation.Status.SUCCESS)
+            return True
+        return await super().handle_cluster_command(cluster_id, frame)
+
+
+class _Meter(VirtualDevice):
+    in_clusters = (Basic.cluster_id, Alarms.cluster_id, Metering.cluster_id)
+    unit = MeteringUnitofMeasure.Kwh_and_Kwh_binary
+    divisor = 1000
+
+    def _init_attributes(self) -> None:
+        super()._init_attributes()
+        self.attributes[Metering.cluster_id] = {
+            Metering.AttributeDefs.current_summ_delivered.id: 0,
+            Metering.AttributeDefs.instantaneous_demand.id: 0,
+            Metering.AttributeDefs.unit_of_measure.id: self.unit,
+            Metering.AttributeDefs.multiplier.id: 1,
+            Metering.AttributeDefs.divisor.id: self.divisor,
+            Metering.AttributeDefs.status.id: Metering.AttributeDefs.status.type(0),
+            Metering.AttributeDefs.metering_device_type.id: self.metering_device_type,
+        }
+
+    metering_device_type = 0  # Electric Metering
+
+    def alarm_source_cluster(self) -> int:
+        return Metering.cluster_id
+
+
+class VirtualEsme(_Meter):
+    """Electricity meter (mains, router). Holds trust anchor cells as opaque DER bytes from its config."""
+
+    role = Role.ESME
+
+    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+        super().__init__(spec, han, nwk)
+        self.trust_anchors: dict[str, bytes] = dict(spec.sim.trust_anchors)
+
+    def trust_anchor_digest(self, name: str) -> str | None:
+        cell = self.trust_anchors.get(name)
+        return hashlib.sha256(cell).hexdigest() if cell is not None else None
+
+
+class VirtualGsme(_Meter):
+    """Gas meter: sleepy, battery-powered, with its own clock; pushes gas values to the hub (GPF).
+
+    Every ``gas_push_interval_s`` (first push after one interval, then periodically) it sends two
+    frames to the coordinator, endpoint 1 -> 1, profile 0x0109, both ZCL Report Attributes (0x0A),
+    server-to-client, default response disabled:
+
+    1. Metering (0x0702): CurrentSummationDelivered 0x0000 (uint48, in litres: divisor 1000 -> m³),
+       ReadingSnapshotTime 0x0007 (UTCTime from the GSME's own clock; 0xFFFFFFFF when it has none),
+       Status 0x0200 (bitmap8, 0), UnitOfMeasure 0x0300 (enum8 0x01 m³ binary), Multiplier 0x0301
+       (uint24 1), Divisor 0x0302 (uint24 1000), InstantaneousDemand 0x0400 (int24, litres/hour).
+    2. Time (0x000A): Time 0x0000 (UTCTime, the GSME clock, 0xFFFFFFFF when absent) and TimeStatus
+       0x0001 (bitmap8; bit1 Synchronized set only while the clock is synchronised with the hub).
+    """
+
+    role = Role.GSME
+    in_clusters = (Basic.cluster_id, Alarms.cluster_id, Metering.cluster_id, Time.cluster_id)
+    unit = MeteringUnitofMeasure.Cubic_Meter_and_Cubic_Meter_per_Hour_binary
+    metering_device_type = 1  # Gas Metering
+
+    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+        super().__init__(spec, han, nwk)
+        if spec.sim.clock is ClockMode.UNSYNCHRONISED:
+            # a clock that was never set: it starts from its own epoch, a year behind the hub
+            self._clock_base -= 365 * 86400
+        self.pushes = 0
+
+    def attribute_table(self, cluster_id: int) -> dict[int, Any] | None:
+        if cluster_id == Time.cluster_id:
+            return {
+                Time.AttributeDefs.time.id: self.utc_now(),
+                Time.AttributeDefs.time_status.id: self.time_status(),
+            }
+        if cluster_id == Metering.cluster_id:
+            self.attributes[cluster_id][Metering.AttributeDefs.reading_snapshot_time.id] = self.utc_now()
+        return super().attribute_table(cluster_id)
+
+    def start_behaviours(self) -> None:
+        super().start_behaviours()
+        self.spawn(self._gas_loop(), behaviour=True)
+
+    async def _gas_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.spec.sim.gas_push_interval_s)
+            await self.push_gas()
+
+    def _advance_consumption(self) -> None:
+        table = self.attributes[Metering.cluster_id]
+        demand = self.rng.choice((0, 0, 0, 120, 450, 900, 1800))  # litres/hour: boiler off..full
+        interval_h = self.spec.sim.gas_push_interval_s / 3600
+        used = int(table[Metering.AttributeDefs.instantaneous_demand.id] * interval_h)
+        table[Metering.AttributeDefs.current_summ_delivered.id] += used
+        table[Metering.AttributeDefs.instantaneous_demand.id] = demand
+
+    async def push_gas(self) -> None:
+        """Send the two reports documented on the class."""
+        self._advance_consumption()
+        self.pushes += 1
+        table = self.attribute_table(Metering.cluster_id)
+        assert table is not None
+        ids = Metering.AttributeDefs
+        await self.report_attributes(
+            Metering,
+            {
+                ids.current_summ_delivered.id: table[ids.current_summ_delivered.id],
+                ids.reading_snapshot_time.id: table[ids.reading_snapshot_time.id],
+                ids.status.id: table[ids.status.id],
+                ids.unit_of_measure.id: table[ids.unit_of_measure.id],
+                ids.multiplier.id: table[ids.multiplier.id],
+                ids.divisor.id: table[ids.divisor.id],
+                ids.instantaneous_demand.id: table[ids.instantaneous_demand.id],
+            },
+        )
+        await self.report_attributes(
+            Time,
+            {
+                Time.AttributeDefs.time.id: self.utc_now(),
+                Time.AttributeDefs.time_status.id: self.time_status(),
+            },
+        )
+
+
+DEVICE_CLASSES: dict[Role, type[VirtualDevice]] = {
+    Role.IHD: VirtualIhd,
+    Role.PPMID: VirtualPpmid,
+    Role.HCALCS: VirtualHcalcs,
+    Role.ESME: VirtualEsme,
+    Role.GSME: VirtualGsme,
+}

@@ -1,0 +1,499 @@
+"""The virtual PAN: one shared channel, the virtual devices on it, faults, and the coordinator port.
+
+``VirtualHan`` is independent of zigpy's ControllerApplication. Front-ends (``SimApplication``, the
+``sim://`` zigpy radio, and the virtual EZSP stick) attach a :class:`CoordinatorListener` and exchange
+``zigpy.types.ZigbeePacket`` frames with it. Every frame, in either direction, is timed by the
+:class:`~hal.sim.timing.LinkModel` from its real length and serialised on the PAN's single channel
+(an ``asyncio.Lock``: one frame on air at a time), with MAC retries on loss, optional EZSP/UART host-link
+cost, and indirect (poll-driven) delivery to sleepy devices. Each frame is appended to :attr:`trace`;
+with one seed the trace is the same on every run (all randomness comes from seeded ``random.Random``).
+
+Faults (rig-file ``[[faults]]`` or :meth:`VirtualHan.inject`): drop/corrupt/delay frames, a device
+reboots (optionally at an OTA offset), leaves, rejoins; the stick is unplugged and comes back; a device
+storms alerts; a device's clock drifts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import zigpy.types as zigpy_t
+
+from .config import (
+    COORDINATOR_IEEE,
+    DEVICE_FAULTS,
+    Direction,
+    FaultKind,
+    FaultSpec,
+    SimConfig,
+    default_bench,
+)
+from .devices import DEVICE_CLASSES, VirtualDevice
+from .exceptions import SimDeliveryError, SimStateError
+from .timing import MAC_MAX_FRAME_RETRIES, LinkModel, hop_us
+from .wire import TRACE, TraceRecord
+
+LOGGER = logging.getLogger(__name__)
+
+INDIRECT_EXPIRY_S = 7.68  # macTransactionPersistenceTime (0x01F4 units of aBaseSuperframeDuration)
+DATA_REQUEST_PSDU = 18  # MAC Data Request command frame with short/long addressing
+BOOT_STAGGER_S = 0.05  # devices announce one after another, as after a bench power-up
+DEFAULT_AWAY_S = 5.0  # default time away for rejoin / unplug / reboot faults
+
+
+class MacStatus:
+    """The MAC statuses a stick reports for undelivered frames (values from zigpy's MACStatus)."""
+
+    NO_ACK = int(zigpy_t.MACStatus.MAC_NO_ACK)
+    TRANSACTION_EXPIRED = int(zigpy_t.MACStatus.MAC_TRANSACTION_EXPIRED)
+    CHANNEL_ACCESS_FAILURE = int(zigpy_t.MACStatus.MAC_CHANNEL_ACCESS_FAILURE)
+
+
+@dataclass
+class NetworkParams:
+    """The network the coordinator forms (or has formed)."""
+
+    channel: int = 15
+    pan_id: int = 0x1A62
+    extended_pan_id: zigpy_t.EUI64 = field(
+        default_factory=lambda: zigpy_t.EUI64.convert("00:0d:6f:ff:fe:0a:bc:00")
+    )
+    network_key: zigpy_t.KeyData = field(
+        default_factory=lambda: zigpy_t.KeyData(bytes.fromhex("6861 6e72 6967 2d73 696d 2d6e 776b 2d6b"))
+    )
+    tc_link_key: zigpy_t.KeyData = field(default_factory=lambda: zigpy_t.KeyData(b"ZigBeeAlliance09"))
+    nwk_update_id: int = 0
+    coordinator_ieee: zigpy_t.EUI64 = COORDINATOR_IEEE
+    formed: bool = True
+
+
+class CoordinatorListener(Protocol):
+    """What a front-end receives from the PAN. Optional extras: ``on_stick_lost()``, ``on_stick_back()``."""
+
+    def on_packet(self, packet: zigpy_t.ZigbeePacket) -> None: ...
+    def on_join(self, nwk: int, ieee: zigpy_t.EUI64, parent_nwk: int) -> None: ...
+    def on_leave(self, nwk: int, ieee: zigpy_t.EUI64) -> None: ...
+
+
+@dataclass
+class _ActiveFault:
+    spec: FaultSpec
+    remaining: int | None
+    hits: int = 0
+
+
+class VirtualHan:
+    """One simulated PAN: coordinator port, shared channel, devices, faults and the frame trace."""
+
+    def __init__(
+        self,
+        config: SimConfig | None = None,
+        network: NetworkParams | None = None,
+        model: LinkModel | None = None,
+    ) -> None:
+        self.config = config or default_bench()
+        self.settings = self.config.settings
+        self.network = network or NetworkParams()
+        self.model = model or LinkModel(
+            enabled=self.settings.air_model,
+            aps_security=self.settings.aps_security,
+            host_link_baudrate=self.settings.host_link_baudrate,
+        )
+        self.rng = random.Random(self.settings.seed)
+        self.trace: list[TraceRecord] = []
+        self.stick_present = True
+        self.permit_until = 0.0
+        self.started = False
+        self._listeners: list[CoordinatorListener] = []
+        self._channel = asyncio.Lock()
+        self._host_link = asyncio.Lock()
+        self._t0: float | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._indirect: dict[int, list[tuple[zigpy_t.ZigbeePacket, asyncio.Future[None]]]] = {}
+        self._frame_faults: list[_ActiveFault] = []
+        self.devices: dict[zigpy_t.EUI64, VirtualDevice] = {}
+        used: set[int] = {0x0000}
+        for spec in self.config.devices:
+            nwk_rng = random.Random(f"nwk:{self.settings.seed}:{spec.eui64}")
+            nwk = nwk_rng.randrange(0x0001, 0xFFF8)
+            while nwk in used:
+                nwk = nwk_rng.randrange(0x0001, 0xFFF8)
+            used.add(nwk)
+            self.devices[spec.eui64] = DEVICE_CLASSES[spec.role](spec, self, nwk)
+
+    # ------------------------------------------------------------------ the coordinator port
+    def attach(self, listener: CoordinatorListener) -> None:
+        if listener not in self._listeners:
+            self._listeners.append(listener)
+
+    def detach(self, listener: CoordinatorListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def start(self) -> None:
+        """Power the bench: faults are armed, devices boot one after another and announce."""
+        if self.started:
+            return
+        if not self.network.formed:
+            raise SimStateError("simulated HAN: cannot start before a network is formed")
+        self.started = True
+        self._t0 = asyncio.get_running_loop().time()
+        for spec in self.config.faults:
+            self.inject(spec)
+        for device in self.devices.values():
+            await device.boot()
+            await asyncio.sleep(BOOT_STAGGER_S)
+
+    async def stop(self) -> None:
+        """Power everything off and cancel every PAN task."""
+        for device in self.devices.values():
+            device.power_off()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        for queue in self._indirect.values():
+            for _, future in queue:
+                if not future.done():
+                    future.cancel()
+        self._indirect.clear()
+        self.started = False
+
+    async def form(self, params: NetworkParams) -> None:
+        """Form (or re-form) the network; joined devices follow the coordinator to the new parameters."""
+        self.network = dataclasses.replace(params, formed=True)
+
+    async def permit_join(self, seconds: int) -> None:
+        self.permit_until = self.loop_time() + max(seconds, 0) if self._t0 is not None else 0.0
+        await self._air(self.model.broadcast_air_us(3))
+
+    async def energy_scan(self, channels: Iterable[int], duration_exp: int) -> dict[int, int]:
+        """Energy per channel (0..255): a quiet bench with a little Wi-Fi on 11..14 and 21..24."""
+        result: dict[int, int] = {}
+        scan_s = (2**duration_exp + 1) * 960 * 16e-6
+        for channel in channels:
+            await asyncio.sleep(scan_s if self.model.enabled else 0.0)
+            base = 90 if channel in (11, 12, 13, 14, 21, 22, 23, 24) else 20
+            result[channel] = base + self.rng.randrange(0, 20)
+        return result
+
+    async def send(self, packet: zigpy_t.ZigbeePacket) -> None:
+        """Send a frame from the coordinator; return once delivered (MAC/APS ACK), else SimDeliveryError."""
+        if not self.stick_present:
+            raise SimDeliveryError(MacStatus.CHANNEL_ACCESS_FAILURE, "the stick is unplugged")
+        assert packet.dst is not None
+        if packet.dst.addr_mode in (zigpy_t.AddrMode.Broadcast, zigpy_t.AddrMode.Group):
+            await self._broadcast_from_coordinator(packet)
+            return
+        device = self._find(packet.dst)
+        length = len(packet.data.serialize())
+        await self._host(self.model.host_tx_us(length))
+        if device is None or not device.joined:
+            await self._air(self.model.mac_attempt_us(length) * (1 + MAC_MAX_FRAME_RETRIES))
+            self._record(0x0000, self._dst_nwk(packet), packet, "lost")
+            raise SimDeliveryError(MacStatus.NO_ACK, f"no route to {packet.dst.address}")
+        if device.sleepy:
+            await self._send_indirect(device, packet)
+            return
+        await self._transmit(packet, device, to_device=True)
+
+    # ------------------------------------------------------------------ the device side
+    def loop_time(self) -> float:
+        """Seconds since the PAN started, on the loop's (virtual) clock."""
+        now = asyncio.get_running_loop().time()
+        return now - (self._t0 if self._t0 is not None else now)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def device_joined(self, device: VirtualDevice) -> None:
+        for listener in list(self._listeners):
+            listener.on_join(device.nwk, device.ieee, 0x0000)
+
+    def device_left(self, device: VirtualDevice) -> None:
+        self._expire_indirect(device)
+        for listener in list(self._listeners):
+            listener.on_leave(device.nwk, device.ieee)
+
+    def device_rebooting(self, device: VirtualDevice) -> None:
+        self._expire_indirect(device)
+
+    async def device_send(self, device: VirtualDevice, packet: zigpy_t.ZigbeePacket) -> None:
+        """Send a frame from a device to the coordinator (or broadcast it)."""
+        await self._transmit(packet, device, to_device=False)
+
+    async def device_poll(self, device: VirtualDevice) -> None:
+        """A sleepy device polls its parent: queued frames for it go out now."""
+        if not device.joined:
+            return
+        if self.model.enabled:
+            await self._air(hop_us(DATA_REQUEST_PSDU))
+        queue = self._indirect.pop(device.nwk, [])
+        for packet, future in queue:
+            if future.done():
+                continue
+            try:
+                await self._transmit(packet, device, to_device=True)
+            except SimDeliveryError as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(None)
+
+    # ------------------------------------------------------------------ faults
+    def inject(self, fault: FaultSpec) -> None:
+        """Arm a fault now (``after_s`` counts from this call once the PAN runs)."""
+        if fault.kind in (FaultKind.DROP, FaultKind.CORRUPT, FaultKind.DELAY):
+            self.spawn(self._arm_frame_fault(fault))
+            return
+        if fault.kind in DEVICE_FAULTS and fault.device is None:
+            raise SimStateError(f"simulated HAN: a {fault.kind.value} fault needs a device")
+        self.spawn(self._device_event(fault))
+
+    async def _arm_frame_fault(self, fault: FaultSpec) -> None:
+        await asyncio.sleep(fault.after_s)
+        active = _ActiveFault(fault, fault.count)
+        self._frame_faults.append(active)
+        if fault.duration_s is not None:
+            await asyncio.sleep(fault.duration_s)
+            if active in self._frame_faults:
+                self._frame_faults.remove(active)
+
+    def device(self, device_id: str) -> VirtualDevice:
+        for device in self.devices.values():
+            if device.spec.id == device_id:
+                return device
+        raise SimStateError(f"simulated HAN: no device with id {device_id!r}")
+
+    async def _device_event(self, fault: FaultSpec) -> None:
+        if fault.kind is FaultKind.UNPLUG:
+            await asyncio.sleep(fault.after_s)
+            self.unplug()
+            await asyncio.sleep(fault.duration_s if fault.duration_s is not None else DEFAULT_AWAY_S)
+            self.replug()
+            return
+        assert fault.device is not None
+        device = self.device(fault.device)
+        if fault.kind is FaultKind.REBOOT and fault.at_offset is not None:
+            self._arm_reboot_at_offset(device, fault)
+            return
+        await asyncio.sleep(fault.after_s)
+        away = fault.duration_s if fault.duration_s is not None else DEFAULT_AWAY_S
+        match fault.kind:
+            case FaultKind.REBOOT:
+                await device.reboot(away)
+            case FaultKind.LEAVE:
+                device.leave()
+            case FaultKind.REJOIN:
+                device.leave()
+                await asyncio.sleep(away)
+                await device.boot()
+            case FaultKind.ALERT_STORM:
+                before = device.alert_rate_hz
+                device.alert_rate_hz = fault.rate_hz
+                if fault.duration_s is not None:
+                    await asyncio.sleep(fault.duration_s)
+                    device.alert_rate_hz = before
+            case FaultKind.CLOCK_DRIFT:
+                # re-anchor so the drift applies from now on, not retroactively
+                device.set_clock(device.utc_now())
+                device.drift_s_per_hour = fault.drift_s_per_hour
+
+    def _arm_reboot_at_offset(self, device: VirtualDevice, fault: FaultSpec) -> None:
+        assert fault.at_offset is not None
+        at_offset = fault.at_offset
+        away = fault.duration_s if fault.duration_s is not None else DEFAULT_AWAY_S
+
+        def on_stored(offset: int) -> None:
+            if offset >= at_offset:
+                device.ota.on_stored = None
+                LOGGER.info("fault: %r reboots at OTA offset %d", device, offset)
+                self.spawn(device.reboot(away))
+
+        device.ota.on_stored = on_stored
+
+    def unplug(self) -> None:
+        """The stick disappears (USB unplugged): front-ends see their connection drop."""
+        if not self.stick_present:
+            return
+        self.stick_present = False
+        for listener in list(self._listeners):
+            callback = getattr(listener, "on_stick_lost", None)
+            if callback is not None:
+                callback()
+
+    def replug(self) -> None:
+        """The stick is back."""
+        if self.stick_present:
+            return
+        self.stick_present = True
+        for listener in list(self._listeners):
+            callback = getattr(listener, "on_stick_back", None)
+            if callback is not None:
+                callback()
+
+    def _frame_fault(
+        self, device: VirtualDevice, packet: zigpy_t.ZigbeePacket, to_device: bool
+    ) -> FaultSpec | None:
+        direction = Direction.TO_DEVICE if to_device else Direction.FROM_DEVICE
+        for active in self._frame_faults:
+            spec = active.spec
+            if spec.direction not in (Direction.BOTH, direction):
+                continue
+            if spec.device is not None and spec.device != device.spec.id:
+                continue
+            if spec.cluster is not None and spec.cluster != packet.cluster_id:
+                continue
+            if spec.probability < 1.0 and self.rng.random() >= spec.probability:
+                continue
+            active.hits += 1
+            if active.remaining is not None:
+                active.remaining -= 1
+                if active.remaining <= 0:
+                    self._frame_faults.remove(active)
+            return spec
+        return None
+
+    # ------------------------------------------------------------------ the channel
+    async def _air(self, microseconds: float) -> None:
+        if microseconds <= 0:
+            return
+        async with self._channel:
+            await asyncio.sleep(microseconds / 1e6)
+
+    async def _host(self, microseconds: float) -> None:
+        if microseconds <= 0:
+            return
+        async with self._host_link:
+            await asyncio.sleep(microseconds / 1e6)
+
+    async def _transmit(
+        self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice, *, to_device: bool
+    ) -> None:
+        src = 0x0000 if to_device else device.nwk
+        dst = self._dst_nwk(packet)
+        broadcast = packet.dst is not None and packet.dst.addr_mode == zigpy_t.AddrMode.Broadcast
+        fault = self._frame_fault(device, packet, to_device)
+        data = packet.data.serialize()
+        length = len(data)
+        outcome = "delivered"
+        if fault is not None and fault.kind is FaultKind.DELAY:
+            outcome = "delayed"
+            await asyncio.sleep(fault.delay_s)
+        if broadcast:
+            await self._air(self.model.broadcast_air_us(length))
+        else:
+            delivered = False
+            for _attempt in range(1 + MAC_MAX_FRAME_RETRIES):
+                dropped = fault is not None and fault.kind is FaultKind.DROP
+                lost = dropped or (
+                    self.settings.frame_loss > 0 and self.rng.random() < self.settings.frame_loss
+                )
+                if lost:
+                    await self._air(self.model.mac_attempt_us(length))
+                    continue
+                await self._air(self.model.frame_air_us(length))
+                delivered = True
+                break
+            if not delivered:
+                self._record(src, dst, packet, "lost")
+                raise SimDeliveryError(
+                    MacStatus.NO_ACK,
+                    f"no MAC ACK from 0x{dst:04x} after {1 + MAC_MAX_FRAME_RETRIES} attempts",
+                )
+        if fault is not None and fault.kind is FaultKind.CORRUPT:
+            position = self.rng.randrange(length) if length else 0
+            mutated = bytearray(data)
+            if mutated:
+                mutated[position] ^= 0xFF
+            packet = packet.replace(data=zigpy_t.SerializableBytes(bytes(mutated)))
+            outcome = "corrupted"
+        if to_device:
+            if not device.joined:
+                self._record(src, dst, packet, "lost")
+                raise SimDeliveryError(MacStatus.NO_ACK, f"{device.spec.id} is not on the network")
+            self._record(src, dst, packet, outcome)
+            device.receive(packet)
+            return
+        if not self.stick_present:
+            self._record(src, dst, packet, "lost")
+            raise SimDeliveryError(MacStatus.NO_ACK, "the coordinator's stick is unplugged")
+        self._record(src, dst, packet, outcome)
+        await self._host(self.model.host_rx_us(length))
+        for listener in list(self._listeners):
+            listener.on_packet(packet)
+
+    async def _broadcast_from_coordinator(self, packet: zigpy_t.ZigbeePacket) -> None:
+        length = len(packet.data.serialize())
+        await self._host(self.model.host_tx_us(length))
+        await self._air(self.model.broadcast_air_us(length))
+        self._record(0x0000, self._dst_nwk(packet), packet, "delivered")
+        for device in self.devices.values():
+            if device.joined and not device.sleepy:
+                device.receive(packet)
+
+    async def _send_indirect(self, device: VirtualDevice, packet: zigpy_t.ZigbeePacket) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._indirect.setdefault(device.nwk, []).append((packet, future))
+        try:
+            async with asyncio.timeout(INDIRECT_EXPIRY_S):
+                await asyncio.shield(future)
+        except TimeoutError:
+            queue = self._indirect.get(device.nwk, [])
+            self._indirect[device.nwk] = [(p, f) for p, f in queue if f is not future]
+            if future.done() and not future.cancelled() and future.exception() is None:
+                return
+            self._record(0x0000, device.nwk, packet, "queued-expired")
+            raise SimDeliveryError(
+                MacStatus.TRANSACTION_EXPIRED, f"{device.spec.id} did not poll within {INDIRECT_EXPIRY_S} s"
+            ) from None
+
+    def _expire_indirect(self, device: VirtualDevice) -> None:
+        for _, future in self._indirect.pop(device.nwk, []):
+            if not future.done():
+                future.set_exception(
+                    SimDeliveryError(MacStatus.TRANSACTION_EXPIRED, f"{device.spec.id} left before polling")
+                )
+
+    def _find(self, address: zigpy_t.AddrModeAddress) -> VirtualDevice | None:
+        for device in self.devices.values():
+            if address.addr_mode == zigpy_t.AddrMode.IEEE and device.ieee == address.address:
+                return device
+            if address.addr_mode == zigpy_t.AddrMode.NWK and device.nwk == address.address and device.joined:
+                return device
+        return None
+
+    @staticmethod
+    def _dst_nwk(packet: zigpy_t.ZigbeePacket) -> int:
+        if packet.dst is None:
+            return 0x0000
+        if packet.dst.addr_mode == zigpy_t.AddrMode.IEEE:
+            return 0xFFFE
+        return int(packet.dst.address)
+
+    def _record(self, src: int, dst: int, packet: zigpy_t.ZigbeePacket, outcome: str) -> None:
+        data = packet.data.serialize()
+        record = TraceRecord(
+            time=round(self.loop_time(), 6),
+            src=src,
+            dst=dst,
+            profile=int(packet.profile_id),
+            cluster=int(packet.cluster_id),
+            length=len(data),
+            data=data,
+            outcome=outcome,
+        )
+        self.trace.append(record)
+        LOGGER.log(TRACE, "frame %s", record)

@@ -1,0 +1,90 @@
+"""zigpy's traps for a Smart Energy bench, fixed in one place for every radio (applied by ``open_radio``).
+
+1. **SE profile frames are dropped.** ``Device._parse_packet_header`` parses ZCL only for the HA
+   (0x0104) and ZLL (0xC05E) profiles; frames on Smart Energy (0x0109) go to
+   ``custom_profile_packet_received`` and are ignored, so a GB device never finishes its interview.
+   Fix: parse 0x0109 as ZCL too (ZCL is the same on every public profile).
+2. **The 10 s de-duplication eats legitimate repeats.** ``Device._should_filter_packet`` drops any
+   packet identical to one seen from the same device in the last ``PACKET_DEBOUNCE_WINDOW`` (10 s).
+   A device that re-sends its buffered Image Block Request after a lost response (same TSN, same
+   offset) is ignored for 10 s, and with zigpy's 8-bit app-wide TSN, fast repeated reads produce
+   identical replies that are dropped and time out. Fix: a reply that completes a pending request is
+   never a duplicate, and other identical frames are duplicates only within ``DUPLICATE_WINDOW_S``
+   (the time a radio takes to pass one frame twice, e.g. after a lost MAC ACK), not 10 s.
+3. **Empty SE clusters.** ``hal.se_clusters`` (another module) registers full DRLC, Tunneling and Device
+   Management definitions when imported; :func:`apply` imports it.
+
+Each fix replaces one zigpy method on ``zigpy.device.Device`` and is idempotent; ``FIXES`` names them so
+tests can show each one matters.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import zigpy.device
+import zigpy.types as zigpy_t
+from zigpy.zcl import foundation
+
+LOGGER = logging.getLogger(__name__)
+
+SE_PROFILE = 0x0109
+ZCL_PROFILES = frozenset({0x0104, 0xC05E, SE_PROFILE})
+DUPLICATE_WINDOW_S = 0.5
+
+_ORIGINAL: dict[str, Callable[..., Any]] = {
+    "_parse_packet_header": zigpy.device.Device._parse_packet_header,
+    "_should_filter_packet": zigpy.device.Device._should_filter_packet,
+}
+
+
+def _parse_packet_header(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket) -> Any:
+    if packet.profile_id == SE_PROFILE and packet.src_ep != 0:
+        hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
+        key = zigpy.device.ResponseKey(
+            endpoint_id=packet.src_ep,
+            cluster_id=packet.cluster_id,
+            direction=hdr.frame_control.direction,
+            tsn=hdr.tsn,
+        )
+        return hdr, key
+    return _ORIGINAL["_parse_packet_header"](self, packet)
+
+
+def _should_filter_packet(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket) -> bool:
+    try:
+        _, key = self._parse_packet_header(packet)
+    except (ValueError, KeyError):
+        key = None
+    if key is not None and key in self._requests:
+        return False
+    return self._packet_debouncer.filter(
+        obj=packet.replace(timestamp=None, tsn=None, lqi=None, rssi=None),
+        expire_in=DUPLICATE_WINDOW_S,
+    )
+
+
+FIXES: dict[str, Callable[..., Any]] = {
+    "_parse_packet_header": _parse_packet_header,
+    "_should_filter_packet": _should_filter_packet,
+}
+
+
+def apply() -> None:
+    """Install every fix (idempotent) and load hanrig's SE cluster definitions."""
+    for name, replacement in FIXES.items():
+        setattr(zigpy.device.Device, name, replacement)
+    try:
+        importlib.import_module("hal.se_clusters")
+    except ModuleNotFoundError as exc:  # the SE cluster module is optional while it is being written
+        if exc.name != "hal.se_clusters":
+            raise
+
+
+def revert(name: str | None = None) -> None:
+    """Put zigpy's original method back (tests use this to show a fix matters)."""
+    for key in [name] if name else list(_ORIGINAL):
+        setattr(zigpy.device.Device, key, _ORIGINAL[key])
