@@ -69,8 +69,10 @@ def check_chain(cert: SmkiCertificate, *, roots: Sequence[SmkiCertificate],
         if len(path) > MAX_PATH_LENGTH:
             results.append(failed("chain.loop", f"no root within {MAX_PATH_LENGTH} issuers", cert.name))
             return results
-        candidates = [c for c in pool
-                      if current.aki is not None and c.ski == current.aki and c.der != current.der]
+        if current.aki is not None:
+            candidates = [c for c in pool if c.ski == current.aki and c.der != current.der]
+        else:  # no AKI (already a profile failure): fall back to the issuer name so the chain is still judged
+            candidates = [c for c in pool if c.subject == current.issuer and c.der != current.der]
         if not candidates:
             aki = current.aki.hex() if current.aki is not None else "absent"
             results.append(failed("chain.unknown_issuer",

@@ -199,6 +199,7 @@ class SmkiCertificate:
     role: RemotePartyRole | None       # OU parsed as two hex digits
     entity_id: bytes | None            # x500UniqueIdentifier octets
     entity_id_asn1_type: str | None    # "BitString" in profile; openssl -subj makes "UTF8String"
+    entity_id_unused_bits: int | None  # the BIT STRING's unused-bits count; must be 0
     key_usage: Critical
     key_usage_bits: frozenset[str]     # cryptography attribute names: digital_signature, key_agreement, ...
     basic_constraints_ca: bool
@@ -313,7 +314,9 @@ def _name_text(name: x509.Name) -> str:
     for attribute in name:
         key = _SHORT_NAMES.get(attribute.oid, attribute.oid.dotted_string)
         value = attribute.value
-        parts.append(f"{key}={format_eui64(value) if isinstance(value, bytes) else value}")
+        if isinstance(value, bytes):  # BIT STRING contents: skip the unused-bits octet
+            value = format_eui64(value[1:])
+        parts.append(f"{key}={value}")
     return ", ".join(parts)
 
 
@@ -385,9 +388,15 @@ def load_certificate(data: bytes, *, name: str) -> SmkiCertificate:
             role = None
     entity_id: bytes | None = None
     entity_type: str | None = None
+    unused_bits: int | None = None
     if uid is not None:
         entity_type = uid._type.name  # the ASN.1 string type is only exposed privately
-        entity_id = uid.value if isinstance(uid.value, bytes) else uid.value.encode()
+        if isinstance(uid.value, bytes):
+            # cryptography hands over the BIT STRING contents: the unused-bits octet, then the bits
+            unused_bits = uid.value[0] if uid.value else None
+            entity_id = uid.value[1:]
+        else:
+            entity_id = uid.value.encode()
 
     spki = tbs.subject_public_key_info
     curve = spki.algorithm.parameters
@@ -419,6 +428,7 @@ def load_certificate(data: bytes, *, name: str) -> SmkiCertificate:
         role=role,
         entity_id=entity_id,
         entity_id_asn1_type=entity_type,
+        entity_id_unused_bits=unused_bits,
         key_usage=Critical(ku is not None, bool(ku and ku.critical)),
         key_usage_bits=frozenset(ku_bits),
         basic_constraints_ca=is_ca,

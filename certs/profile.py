@@ -144,6 +144,10 @@ def _organisation(cert: SmkiCertificate) -> Iterator[Check]:
         yield failed("profile.org.entity_id_encoding",
                      f"x500UniqueIdentifier is a {cert.entity_id_asn1_type}, "
                      "expected a BIT STRING of 8 octets", s)
+    elif cert.entity_id_unused_bits != 0:
+        yield failed("profile.org.entity_id_encoding",
+                     f"x500UniqueIdentifier BIT STRING declares {cert.entity_id_unused_bits} unused bits; "
+                     "expected 0 (whole octets)", s)
     elif len(cert.entity_id) != IDENTIFIER_LENGTH:
         yield failed("profile.org.entity_id", f"Entity ID is {len(cert.entity_id)} octets, expected 8", s)
     else:

@@ -222,7 +222,9 @@ def _org_name(common_name: str, role: RemotePartyRole, entity_id: str) -> x509.N
     return x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, common_name),
         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"{role.value:02X}"),
-        x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, parse_eui64(entity_id), _ASN1Type.BitString),
+        # cryptography writes the value as the BIT STRING contents: lead with the unused-bits octet (0)
+        x509.NameAttribute(NameOID.X500_UNIQUE_IDENTIFIER, b"\x00" + parse_eui64(entity_id),
+                           _ASN1Type.BitString),
     ])
 
 
