@@ -28,6 +28,7 @@ DEFAULT_RESULTS = "hanrig-results"
 DEFAULT_STEP_TIMEOUT_S = 600.0
 DEFAULT_MAX_CONCURRENT_DUTS = 8
 
+ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})
 TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs"})
 RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz")
 
@@ -250,46 +251,43 @@ class _Ctx:
         """Best-effort line of a key path such as ``devices[2].sim.clock`` or ``plan.steps[0].step``.
 
         tomllib reports lines only for syntax errors, so this walks the text: find the N-th header of
-        the array table (or the table header), then the first ``key =`` line after it.
+        the array table (or the table's header), then each key of the rest of the path below it. When
+        a part cannot be found (an inline table, an array element) the last line found stands.
         """
         parts = re.findall(r"[^.\[\]]+|\[\d+\]", key)
-        header: list[str] = []
-        index: int | None = None
-        rest: list[str] = []
-        for i, part in enumerate(parts):
-            if part.startswith("["):
-                index = int(part[1:-1])
-                rest = parts[i + 1:]
+        header, index, rest = None, 0, parts
+        for name in sorted(ARRAY_TABLES, key=len, reverse=True):
+            words = name.split(".")
+            if parts[:len(words)] == words and len(parts) > len(words) and parts[len(words)].startswith("["):
+                header, index, rest = name, int(parts[len(words)][1:-1]), parts[len(words) + 1:]
                 break
-            header.append(part)
         else:
-            rest = header[-1:]
-            header = header[:-1]
-        start = 0
-        if header:
-            name = ".".join(header)
-            pattern = (re.compile(rf"^\s*\[\[\s*{re.escape(name)}\s*\]\]") if index is not None
-                       else re.compile(rf"^\s*\[\s*{re.escape(name)}\s*\]"))
-            hits = [n for n, line in enumerate(self.lines) if pattern.match(line)]
-            wanted = index if index is not None else 0
-            if wanted >= len(hits):
+            if len(parts) > 1 and parts[0] in ("rig", "policies", "outputs", "sim", "plan"):
+                header, rest = parts[0], parts[1:]
+        found: int | None = None
+        begin, stop = 0, len(self.lines)
+        if header is not None:
+            pattern = (rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]" if header in ARRAY_TABLES
+                       else rf"^\s*\[\s*{re.escape(header)}\s*\]")
+            hits = [n for n, line in enumerate(self.lines) if re.match(pattern, line)]
+            if index >= len(hits):
                 return None
-            start = hits[wanted]
-            if not rest:
-                return start + 1
+            found = hits[index]
+            begin = found + 1
+            # The table ends at the next header that is not one of its own sub-tables.
+            own = re.compile(rf"^\s*\[\s*{re.escape(header)}\.")
+            stop = next((n for n in range(begin, len(self.lines))
+                         if self.lines[n].lstrip().startswith("[") and not own.match(self.lines[n])),
+                        len(self.lines))
         for part in rest:
-            sub = re.compile(rf"^\s*\[\s*{re.escape('.'.join([*header, part]))}\s*\]")
-            key_line = re.compile(rf"^\s*{re.escape(part)}\s*=")
-            for n in range(start + 1 if header else start, len(self.lines)):
-                line = self.lines[n]
-                if key_line.match(line) or sub.match(line):
-                    start = n
-                    break
-                if header and re.match(r"^\s*\[", line) and not sub.match(line):
-                    return start + 1 if header else None
-            else:
-                return None
-        return start + 1
+            if part.startswith("["):
+                continue
+            pattern = rf"^\s*(?:{re.escape(part)}\s*=|\[\[?\s*(?:[\w.]+\.)?{re.escape(part)}\s*\]\]?)"
+            hit = next((n for n in range(begin, stop) if re.match(pattern, self.lines[n])), None)
+            if hit is None:
+                break
+            found, begin = hit, hit + 1
+        return found + 1 if found is not None else None
 
 
 def _check_keys(ctx: _Ctx, where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
