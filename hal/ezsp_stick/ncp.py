@@ -490,10 +490,18 @@ class EzspNcp:
     async def _cmd_getPolicy(self, after: list, policyId: t.EzspPolicyId) -> dict[str, Any]:
         return {"status": t.sl_Status.OK, "decisionId": self._policies.get(policyId, 0)}
 
-    async def _cmd_addEndpoint(self, after: list, endpoint: int, **descriptor: Any) -> dict[str, Any]:
+    async def _cmd_addEndpoint(self, after: list, endpoint: int, profileId: int, deviceId: int,
+                               deviceVersion: int, inputClusterCount: int, outputClusterCount: int,
+                               inputClusterList: list[int], outputClusterList: list[int]) -> dict[str, Any]:
         if endpoint in self._endpoints or self.network_up:
             return {"status": t.sl_Status.INVALID_PARAMETER}
-        self._endpoints[endpoint] = descriptor
+        # the schema's lists are count-less, so the first one swallows both: split by the counts
+        clusters = [*inputClusterList, *outputClusterList]
+        if len(clusters) != inputClusterCount + outputClusterCount:
+            return {"status": t.sl_Status.INVALID_PARAMETER}
+        self._endpoints[endpoint] = {
+            "profile": profileId, "device_type": deviceId, "device_version": deviceVersion,
+            "input_clusters": clusters[:inputClusterCount], "output_clusters": clusters[inputClusterCount:]}
         return {"status": t.sl_Status.OK}
 
     async def _cmd_getMfgToken(self, after: list, tokenId: t.EzspMfgTokenId) -> dict[str, Any]:
