@@ -60,12 +60,12 @@ TIME_RESYNC_S = 86400.0  # a synchronised device re-reads the hub's time once a 
 REBOOT_S = 3.0  # time a device is away while it restarts into new firmware
 DRLC_CLUSTER = 0x0701
 
-SE_DEVICE_TYPES: dict[Role, int] = {  # Smart Energy profile device ids
-    Role.ESME: 0x0501,
-    Role.GSME: 0x0501,
-    Role.IHD: 0x0503,
-    Role.PPMID: 0x0507,
-    Role.HCALCS: 0x0505,
+SE_DEVICE_TYPES: dict[Role, int] = {  # Smart Energy profile device ids (SE 1.x device descriptions)
+    Role.ESME: 0x0501,  # Metering Device
+    Role.GSME: 0x0501,  # Metering Device (a sleepy end device)
+    Role.IHD: 0x0502,  # In-Premise Display
+    Role.PPMID: 0x0506,  # Prepayment Terminal
+    Role.HCALCS: 0x0504,  # Load Control Device
 }
 POWER_SOURCE: dict[Role, Basic.PowerSource] = {
     Role.ESME: Basic.PowerSource.Mains_single_phase,
