@@ -1,0 +1,246 @@
+"""The gateway session: one HAN host over one or more radios, with devices known by role.
+
+``async with Gateway.open([...radios...], bindings) as gw:`` opens every radio through
+``hal.open_radio`` (a real stick or ``sim://``; the code above is the same), and then offers:
+
+* ``gw.devices(role=...)`` / ``gw.device(id_or_eui64)``: the joined devices as ``HanDevice``s;
+* one object per feature, created on first use: ``gw.ota``, ``gw.gpf``, ``gw.certs``,
+  ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``.
+
+A device's role comes from the rig's bindings (id, role, EUI-64) when given; otherwise it is inferred
+from what the device says about itself on the Smart Energy profile: its SE device id (Metering Device,
+In-Premise Display, Load Control Device, Prepayment Terminal) and, for a meter, whether it is a
+sleepy end device (a GSME) or a mains router (an ESME).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import zigpy.application
+import zigpy.device
+import zigpy.types as zigpy_t
+
+import hal
+from hal.sim.config import Role
+
+from .exceptions import DeviceNotFound, GatewayError
+
+SE_PROFILE = 0x0109
+
+
+class SeDeviceId:
+    """Smart Energy profile device ids (ZigBee SE 1.x, device descriptions)."""
+
+    ENERGY_SERVICE_INTERFACE = 0x0500
+    METERING_DEVICE = 0x0501
+    IN_PREMISE_DISPLAY = 0x0502
+    PCT = 0x0503
+    LOAD_CONTROL_DEVICE = 0x0504
+    SMART_APPLIANCE = 0x0505
+    PREPAYMENT_TERMINAL = 0x0506
+
+
+_ROLE_BY_SE_DEVICE_ID: dict[int, Role] = {
+    SeDeviceId.IN_PREMISE_DISPLAY: Role.IHD,
+    SeDeviceId.LOAD_CONTROL_DEVICE: Role.HCALCS,
+    SeDeviceId.PREPAYMENT_TERMINAL: Role.PPMID,
+}
+
+# feature attribute -> (module, class); each class is constructed as Class(gateway) on first use.
+FEATURES: dict[str, tuple[str, str]] = {
+    "ota": ("gateway.ota", "OtaService"),
+    "gpf": ("gateway.gpf_service", "GpfService"),
+    "certs": ("gateway.certs_service", "CertsService"),
+    "loadcontrol": ("gateway.loadcontrol", "LoadControl"),
+    "alerts": ("gateway.alerts_service", "AlertService"),
+    "inventory": ("gateway.inventory", "Inventory"),
+    "tenancy": ("gateway.tenancy", "Tenancy"),
+}
+
+
+@dataclass(frozen=True)
+class RadioEndpoint:
+    """A radio the session opens: an id (rig files name radios) and its URL."""
+
+    id: str
+    url: str
+    config: hal.RadioConfig | None = None
+
+
+@dataclass(frozen=True)
+class DeviceBinding:
+    """What the rig says a device is: its id, role and EUI-64 (and optionally its radio)."""
+
+    id: str
+    role: Role
+    eui64: str
+    radio: str | None = None
+
+
+@dataclass(frozen=True)
+class HanDevice:
+    """A joined device as the gateway sees it: identity, role, and the zigpy device behind it."""
+
+    id: str
+    role: Role | None
+    eui64: str
+    radio_id: str
+    app: zigpy.application.ControllerApplication
+    zigpy_device: zigpy.device.Device
+
+    @property
+    def nwk(self) -> int:
+        return int(self.zigpy_device.nwk)
+
+    @property
+    def endpoint_id(self) -> int:
+        """The device's first application endpoint (GB HAN devices use one)."""
+        for endpoint_id in sorted(self.zigpy_device.endpoints):
+            if endpoint_id != 0:
+                return endpoint_id
+        raise DeviceNotFound(self.eui64, "has no application endpoint (not interviewed?)")
+
+    @property
+    def endpoint(self) -> Any:
+        return self.zigpy_device.endpoints[self.endpoint_id]
+
+    @property
+    def is_sleepy(self) -> bool:
+        descriptor = self.zigpy_device.node_desc
+        return descriptor is not None and not descriptor.is_receiver_on_when_idle
+
+
+def format_eui64(ieee: zigpy_t.EUI64 | str) -> str:
+    """The EUI-64 spelling of the CLI contract: ``00:0d:6f:00:0a:bc:12:34`` (lower case, big-endian)."""
+    return str(zigpy_t.EUI64.convert(str(ieee))).lower()
+
+
+def infer_role(device: zigpy.device.Device) -> Role | None:
+    """A device's GB role from its SE simple descriptor and node descriptor, or None if not an SE device."""
+    for endpoint_id, endpoint in device.endpoints.items():
+        if endpoint_id == 0 or getattr(endpoint, "profile_id", None) != SE_PROFILE:
+            continue
+        device_type = int(endpoint.device_type) if endpoint.device_type is not None else None
+        if device_type in _ROLE_BY_SE_DEVICE_ID:
+            return _ROLE_BY_SE_DEVICE_ID[device_type]
+        if device_type == SeDeviceId.METERING_DEVICE:
+            descriptor = device.node_desc
+            sleepy = descriptor is not None and not descriptor.is_receiver_on_when_idle
+            return Role.GSME if sleepy else Role.ESME
+    return None
+
+
+class Gateway:
+    """The HAN host over one or more started zigpy applications."""
+
+    def __init__(self, apps: dict[str, zigpy.application.ControllerApplication],
+                 bindings: Iterable[DeviceBinding] = ()) -> None:
+        self.apps = apps
+        self.bindings = {format_eui64(b.eui64): b for b in bindings}
+        self._features: dict[str, Any] = {}
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, radios: Sequence[RadioEndpoint | str],
+                   bindings: Iterable[DeviceBinding] = ()) -> AsyncIterator[Gateway]:
+        """Open every radio and yield the session; close the features and the radios on exit."""
+        endpoints = [RadioEndpoint(id=f"radio{i}", url=r) if isinstance(r, str) else r
+                     for i, r in enumerate(radios)]
+        if not endpoints:
+            raise GatewayError("no radio to open")
+        async with contextlib.AsyncExitStack() as stack:
+            apps = {}
+            for endpoint in endpoints:
+                radio = hal.open_radio(endpoint.url, endpoint.config)
+                apps[endpoint.id] = await stack.enter_async_context(radio)
+            gateway = cls(apps, bindings)
+            try:
+                yield gateway
+            finally:
+                await gateway.close()
+
+    async def close(self) -> None:
+        """Stop every feature that holds tasks or listeners (features with an async ``close``)."""
+        for feature in list(self._features.values()):
+            closer = getattr(feature, "close", None)
+            if closer is not None:
+                await closer()
+        self._features.clear()
+
+    # ------------------------------------------------------------------ devices
+    def _han_device(self, radio_id: str, app: zigpy.application.ControllerApplication,
+                    device: zigpy.device.Device) -> HanDevice:
+        eui64 = format_eui64(device.ieee)
+        binding = self.bindings.get(eui64)
+        role = binding.role if binding is not None else infer_role(device)
+        return HanDevice(id=binding.id if binding is not None else eui64, role=role, eui64=eui64,
+                         radio_id=radio_id, app=app, zigpy_device=device)
+
+    def devices(self, role: Role | str | None = None) -> list[HanDevice]:
+        """Joined devices (never the coordinators), optionally of one role, in EUI-64 order."""
+        wanted = Role(role) if role is not None else None
+        found = []
+        for radio_id, app in self.apps.items():
+            own = app.state.node_info.ieee
+            for ieee, device in app.devices.items():
+                if ieee == own:
+                    continue
+                han_device = self._han_device(radio_id, app, device)
+                if wanted is None or han_device.role == wanted:
+                    found.append(han_device)
+        return sorted(found, key=lambda d: d.eui64)
+
+    def device(self, key: str) -> HanDevice:
+        """A device by rig id or EUI-64 (any common spelling); DeviceNotFound names what was asked."""
+        digits = key.replace(":", "").replace("-", "")
+        wanted_eui = None
+        if len(digits) == 16:
+            with contextlib.suppress(ValueError):
+                wanted_eui = format_eui64(digits)
+        for device in self.devices():
+            if device.id == key or (wanted_eui is not None and device.eui64 == wanted_eui):
+                return device
+        known = ", ".join(f"{d.id} ({d.role})" for d in self.devices()) or "none"
+        raise DeviceNotFound(key, f"has not joined (joined: {known})")
+
+    # ------------------------------------------------------------------ features
+    def feature(self, name: str) -> Any:
+        """The session's feature object ``name`` (see FEATURES), created on first use."""
+        if name not in self._features:
+            module_name, class_name = FEATURES[name]
+            module = importlib.import_module(module_name)
+            self._features[name] = getattr(module, class_name)(self)
+        return self._features[name]
+
+    @property
+    def ota(self) -> Any:
+        return self.feature("ota")
+
+    @property
+    def gpf(self) -> Any:
+        return self.feature("gpf")
+
+    @property
+    def certs(self) -> Any:
+        return self.feature("certs")
+
+    @property
+    def loadcontrol(self) -> Any:
+        return self.feature("loadcontrol")
+
+    @property
+    def alerts(self) -> Any:
+        return self.feature("alerts")
+
+    @property
+    def inventory(self) -> Any:
+        return self.feature("inventory")
+
+    @property
+    def tenancy(self) -> Any:
+        return self.feature("tenancy")
