@@ -12,6 +12,8 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from .model import CertKind, SmkiCertificate
 from .report import Check, failed, passed
@@ -28,9 +30,23 @@ def _validity(cert: SmkiCertificate, now: dt.datetime) -> Iterator[Check]:
                                       f"(now {now:%Y-%m-%dT%H:%M:%SZ})", cert.name)
 
 
+_ECDSA_HASHES = {"1.2.840.10045.4.3.2": hashes.SHA256, "1.2.840.10045.4.3.3": hashes.SHA384,
+                 "1.2.840.10045.4.3.4": hashes.SHA512}
+
+
 def _signed_by(cert: SmkiCertificate, issuer: SmkiCertificate) -> str | None:
     """None when ``issuer`` signed ``cert``, else why not."""
     try:
+        if cert.signature_parameters == "null":
+            # cryptography parsed a NULL-less copy; check the signature over the TBS as it was signed
+            if cert.issuer != issuer.subject:
+                return "issuer name does not match"
+            public = issuer.x509.public_key()
+            if not isinstance(public, ec.EllipticCurvePublicKey):
+                return "issuer key is not an EC key"
+            public.verify(cert.signature, cert.signed_tbs,
+                          ec.ECDSA(_ECDSA_HASHES[cert.signature_algorithm]()))
+            return None
         cert.x509.verify_directly_issued_by(issuer.x509)
     except InvalidSignature:
         return "signature does not verify"

@@ -217,6 +217,8 @@ class SmkiCertificate:
     signature_algorithm: str           # dotted OID
     signature_parameters: str          # "absent" | "null" | "oid" (profile wants absent; Java tools: NULL)
     critical_extensions: tuple[str, ...]  # dotted OIDs of every critical extension
+    signed_tbs: bytes = field(repr=False)  # the TBSCertificate exactly as signed
+    signature: bytes = field(repr=False)   # the signature value (DER ECDSA-Sig-Value for ECDSA)
 
     @property
     def label(self) -> str:
@@ -279,6 +281,55 @@ def _der_length(data: bytes) -> int | None:
     return 2 + count + int.from_bytes(data[2:2 + count], "big")
 
 
+def _tlv(tag: int, content: bytes) -> bytes:
+    """Re-encode one DER TLV (definite, minimal length, as DER requires)."""
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(raw)]) + raw + content
+
+
+_ECDSA_OIDS = ("1.2.840.10045.4.3.2", "1.2.840.10045.4.3.3", "1.2.840.10045.4.3.4")
+
+
+def _without_null_ecdsa_parameters(outer: _Certificate, tbs: _TbsCertificate, tbs_content: bytes) -> bytes:
+    """The same certificate with the NULL dropped from both ecdsa AlgorithmIdentifiers.
+
+    cryptography refuses ecdsa-with-SHA256 + NULL (Java tools write it), so this copy is what it parses;
+    the signature is still checked over the original TBS (``SmkiCertificate.signed_tbs``).
+    """
+    # TBS contents: [0] version, serial, signature AlgorithmIdentifier, then the rest unchanged
+    spans = []
+    offset = 0
+    for _ in range(3 if tbs.version is not None else 2):
+        length = _der_length(tbs_content[offset:]) or 0
+        spans.append((offset, offset + length))
+        offset += length
+    algorithm = tbs.signature.algorithm.dotted_string
+    plain_alg = _tlv(0x30, _tlv(0x06, _oid_body(algorithm)))
+    head = tbs_content[:spans[-1][0]]
+    new_tbs = _tlv(0x30, head + plain_alg + tbs_content[spans[-1][1]:])
+    signature = _tlv(0x03, b"\x00" + outer.signature_value.as_bytes())
+    return _tlv(0x30, new_tbs + _tlv(0x30, _tlv(0x06,
+                                                _oid_body(outer.signature_algorithm.algorithm.dotted_string)))
+                + signature)
+
+
+def _oid_body(dotted: str) -> bytes:
+    """BER/DER contents of an OBJECT IDENTIFIER (X.690 8.19)."""
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray([40 * arcs[0] + arcs[1]])
+    for arc in arcs[2:]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(reversed(chunk))
+    return bytes(out)
+
+
 def _check_der_envelope(der: bytes, name: str) -> None:
     if not der:
         raise MalformedCertificate("parse.empty", name, "no data")
@@ -325,14 +376,20 @@ def load_certificate(data: bytes, *, name: str) -> SmkiCertificate:
     der = _der_from_pem(data, name) if data.lstrip()[:11] == b"-----BEGIN " else bytes(data)
     _check_der_envelope(der, name)
     try:
-        cert = x509.load_der_x509_certificate(der)
-    except ValueError as exc:
-        raise MalformedCertificate("parse.der", name, f"not a valid X.509 certificate: {exc}") from None
-    try:
         outer = decode_der(_Certificate, der)
         tbs = outer.tbs_certificate.parse(_TbsCertificate)
     except ValueError as exc:
-        raise MalformedCertificate("parse.der", name, f"unsupported certificate structure: {exc}") from None
+        raise MalformedCertificate("parse.der", name, f"not a valid X.509 certificate: {exc}") from None
+    tbs_content = bytes(outer.tbs_certificate.data)
+    parseable = der
+    if (isinstance(outer.signature_algorithm.parameters, Null)
+            and outer.signature_algorithm.algorithm.dotted_string in _ECDSA_OIDS
+            and isinstance(tbs.signature.parameters, Null)):
+        parseable = _without_null_ecdsa_parameters(outer, tbs, tbs_content)
+    try:
+        cert = x509.load_der_x509_certificate(parseable)
+    except ValueError as exc:
+        raise MalformedCertificate("parse.der", name, f"not a valid X.509 certificate: {exc}") from None
     try:
         extensions = cert.extensions
     except ValueError as exc:  # cryptography parses extensions lazily
@@ -445,5 +502,7 @@ def load_certificate(data: bytes, *, name: str) -> SmkiCertificate:
         point=spki.subject_public_key.as_bytes(),
         signature_algorithm=outer.signature_algorithm.algorithm.dotted_string,
         signature_parameters=_algorithm_parameters(outer.signature_algorithm),
+        signed_tbs=_tlv(0x30, tbs_content),
+        signature=outer.signature_value.as_bytes(),
         critical_extensions=tuple(e.extn_id.dotted_string for e in (tbs.extensions or []) if e.critical),
     )

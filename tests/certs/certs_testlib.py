@@ -194,3 +194,32 @@ class OpensslPki:
     supplier_ds: Made
     no_ka: Made
     device: Made
+
+
+def der_tlv(tag: int, content: bytes) -> bytes:
+    """One DER TLV (definite length), for hand-built test certificates."""
+    n = len(content)
+    if n < 0x80:
+        length = bytes([n])
+    else:
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        length = bytes([0x80 | len(raw)]) + raw
+    return bytes([tag]) + length + content
+
+
+ECDSA_SHA256_ALGID = bytes.fromhex("300a06082a8648ce3d040302")
+ECDSA_SHA256_ALGID_NULL = bytes.fromhex("300c06082a8648ce3d0403020500")
+
+
+def with_null_signature_parameters(der: bytes, issuer_key) -> bytes:
+    """Re-sign ``der`` with ecdsa-with-SHA256 carrying NULL parameters, as Java tools write it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    cert = x509.load_der_x509_certificate(der)
+    tbs = cert.tbs_certificate_bytes
+    # skip the TBS header to reach its contents, then swap the inner signature AlgorithmIdentifier
+    header = 2 + (tbs[1] & 0x7F if tbs[1] & 0x80 else 0)
+    body = tbs[header:].replace(ECDSA_SHA256_ALGID, ECDSA_SHA256_ALGID_NULL, 1)
+    new_tbs = der_tlv(0x30, body)
+    signature = issuer_key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
+    return der_tlv(0x30, new_tbs + ECDSA_SHA256_ALGID_NULL + der_tlv(0x03, b"\x00" + signature))
