@@ -547,7 +547,7 @@ class Store:
                 else:
                     steps[step_id].attachments.append(Attachment(name, mimetype, data=bytes(data)))
             for dut_id, t, kind, data in self._read(
-                    f"SELECT dut_id, time, kind, data FROM {T_EVENTS} WHERE run_id = ? ORDER BY time",
+                    f"SELECT dut_id, time, kind, data FROM {T_EVENTS} WHERE run_id = ? ORDER BY time, id",
                     (run_id,)):
                 event = Event(t, EventKind(kind), json.loads(data), dut_id)
                 if dut_id is not None and dut_id in duts:

@@ -1,7 +1,7 @@
 -- hanrig results store, schema v2 (SQLite dialect): resumable runs.
 -- A run can be resumed; each resume is an attempt. Steps and events carry the attempt they belong to,
 -- so a step can be recorded again (attempt 2, 3, ...) without losing the earlier result.
--- DUTs keep the rig file's order (position).
+-- DUTs keep the rig file's order (position); events keep insertion order among equal times (id).
 -- Migration from v1 (rigs/store.py): copy every v1 table (attempt = 1), then drop the v1 tables.
 
 CREATE TABLE runs_v2 (
@@ -81,6 +81,7 @@ CREATE TABLE attachments_v2 (
 );
 
 CREATE TABLE events_v2 (
+    id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL REFERENCES runs_v2 (run_id) ON DELETE CASCADE,
     dut_id TEXT,
     attempt INTEGER NOT NULL DEFAULT 1,

@@ -97,3 +97,9 @@ def bench() -> Rig:
 @pytest.fixture
 def finished_run(bench: Rig) -> RunRecord:
     return build_run(bench)
+
+
+@pytest.fixture
+def make_run():
+    """``build_run`` as a fixture, for tests that need variations of the finished run."""
+    return build_run
