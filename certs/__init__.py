@@ -12,7 +12,7 @@ from .cells import CellId, CellUsage, InstalledCell
 from .exceptions import CertificateError, CertificateInputError, MalformedCertificate, VerificationFailed
 from .model import CertKind, KeyUsage, RemotePartyRole, SmkiCertificate, load_certificate
 from .report import Check, Outcome, Report
-from .verify import read_cert_directory, verify, verify_directory, verify_installed
+from .verify import read_cert_directory, trust_for, verify, verify_directory, verify_installed
 
 __all__ = [
     "CellId",
@@ -34,6 +34,7 @@ __all__ = [
     "load_certificate",
     "parse_implicit_certificate",
     "read_cert_directory",
+    "trust_for",
     "verify",
     "verify_directory",
     "verify_installed",

@@ -170,32 +170,36 @@ def read_cert_directory(directory: Path) -> CertDirectory:
     return CertDirectory(tuple(cells), tuple(devices), tuple(cas), tuple(device_names))
 
 
+def trust_for(cells: Sequence[InstalledCell], roots: Sequence[bytes | SmkiCertificate] | None,
+              where: str) -> tuple[list[bytes | SmkiCertificate], list[Check]]:
+    """The roots to trust: ``roots`` when given, else the certificate in the root cell, with a
+    ``chain.root_from_cell`` warning (the device vouching for its own root proves little)."""
+    if roots is not None:
+        return list(roots), []
+    root_cell = next((c for c in cells if c.cell_id == ROOT_CELL), None)
+    if root_cell is None:
+        raise CertificateInputError("input.roots", where,
+                                    "no root cell and no --root given: nothing to trust")
+    try:
+        root = load_certificate(root_cell.der, name="cell root")
+    except CertificateError as exc:
+        raise CertificateInputError("input.roots", where, f"the root cell cannot be trusted: {exc}") from None
+    return [root], [warned("chain.root_from_cell", "no --root given: trusting the root cell's certificate",
+                           where)]
+
+
 def verify_directory(directory: Path, *, roots: Sequence[bytes] | None = None,
-                     device_eui64: str | bytes | None = None,
+                     intermediates: Sequence[bytes] = (), device_eui64: str | bytes | None = None,
                      expected_network_operator: str | bytes | None = None,
                      now: dt.datetime | None = None) -> Report:
-    """``verify_installed`` over a directory of exported files.
+    """``verify_installed`` over a directory of exported files (``ca-*`` files join ``intermediates``).
 
-    With ``roots=None`` the certificate in the directory's root cell is trusted, and the report says so
-    with a ``chain.root_from_cell`` warning: pass ``--root`` to check the root itself.
+    With ``roots=None`` the certificate in the directory's root cell is trusted (see ``trust_for``).
     """
     found = read_cert_directory(directory)
-    prefix: list[Check] = []
-    trust: list[bytes | SmkiCertificate] = list(roots or ())
-    if roots is None:
-        root_cell = next((c for c in found.cells if c.cell_id == ROOT_CELL), None)
-        if root_cell is None:
-            raise CertificateInputError("input.cert_dir", str(directory),
-                                        "no root cell (root.der/.pem) and no --root given: nothing to trust")
-        try:
-            trust.append(load_certificate(root_cell.der, name="cell root"))
-        except CertificateError as exc:
-            raise CertificateInputError("input.cert_dir", str(directory),
-                                        f"the root cell cannot be trusted: {exc}") from None
-        prefix.append(warned("chain.root_from_cell", "no --root given: trusting the root cell's certificate",
-                             str(directory)))
+    trust, prefix = trust_for(found.cells, roots, str(directory))
     report = verify_installed(found.cells, device_eui64=device_eui64,
                               expected_network_operator=expected_network_operator, roots=trust, now=now,
                               device_certificates=found.device_certificates,
-                              intermediates=found.intermediates)
+                              intermediates=[*intermediates, *found.intermediates])
     return Report.of(prefix) + report

@@ -22,7 +22,9 @@ from certs import (
     check_implicit_certificate,
     load_certificate,
     parse_implicit_certificate,
+    trust_for,
     verify_directory,
+    verify_installed,
 )
 from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate
 from certs.model import SmkiCertificate, format_eui64, oid_name
@@ -149,13 +151,13 @@ def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[Installe
                            "available in this build; export them and use --cert-dir DIR")
 
 
-def _load_roots(paths: tuple[Path, ...]) -> list[bytes]:
-    roots = []
+def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
+    found = []
     for path in paths:
         data = path.read_bytes()
-        load_certificate(data, name=str(path))  # fail early, naming the file, on an unreadable root
-        roots.append(data)
-    return roots
+        load_certificate(data, name=str(path))  # fail early, naming the file, on an unreadable root/CA
+        found.append(data)
+    return found
 
 
 @certs.command()
@@ -169,14 +171,17 @@ def _load_roots(paths: tuple[Path, ...]) -> list[bytes]:
 @click.option("--root", "roots", type=_FILE, multiple=True,
               help="A trusted root certificate (repeatable). Default: trust the directory's root cell, "
                    "with a warning.")
+@click.option("--ca", "cas", type=_FILE, multiple=True,
+              help="An issuing CA certificate used to build paths (repeatable); ca-* files in --cert-dir "
+                   "count too.")
 @click.option("--expect-network-operator", "network_operator", type=EUI64, metavar="ENTITY_ID",
               help="SECMP0063: the Entity ID of the network operator registered for the meter point.")
 @click.option("--at", "at", type=InstantType(), help="Check validity at this time instead of now.")
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, device: str | None,
-           roots: tuple[Path,
-                        ...], network_operator: str | None, at: dt.datetime | None, as_json: bool) -> None:
+           roots: tuple[Path, ...], cas: tuple[Path, ...], network_operator: str | None,
+           at: dt.datetime | None, as_json: bool) -> None:
     """Verify installed certificates: GBCS profile, chain to the roots, cells, SECMP0063, hwSerialNum.
 
     Exit 0 when every check passes, 1 when any fails, 2 for bad input.
@@ -185,16 +190,21 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     if cert_dir is not None and radio_url is not None and not radio_from_env:
         raise click.UsageError("give either --radio or --cert-dir, not both")
     when = at or dt.datetime.now(dt.UTC)
-    root_bytes = _load_roots(roots) or None
+    root_bytes = _load_certificates(roots) or None
+    ca_bytes = _load_certificates(cas)
     if cert_dir is not None:
-        report = verify_directory(cert_dir, roots=root_bytes, device_eui64=device,
+        report = verify_directory(cert_dir, roots=root_bytes, intermediates=ca_bytes, device_eui64=device,
                                   expected_network_operator=network_operator, now=when)
         source: dict[str, Any] = {"cert_dir": str(cert_dir)}
     elif radio_url is not None:
         if device is None:
             raise click.UsageError("--radio needs --device EUI64")
-        _read_installed_over_han(radio_url, device)
-        raise AssertionError("unreachable: the HAN seam either returns or raises")  # pragma: no cover
+        cells, device_certificates = _read_installed_over_han(radio_url, device)
+        trust, prefix = trust_for(cells, root_bytes, f"{radio_url} {device}")
+        report = Report.of(prefix) + verify_installed(
+            cells, device_eui64=device, expected_network_operator=network_operator, roots=trust, now=when,
+            device_certificates=device_certificates, intermediates=ca_bytes)
+        source = {"radio": radio_url, "device": device}
     else:
         raise click.UsageError("give --cert-dir DIR (or --radio URL --device EUI64)")
     document = {
@@ -202,6 +212,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
         "device_eui64": device,
         "expected_network_operator": network_operator,
         "roots": [str(p) for p in roots],
+        "cas": [str(p) for p in cas],
         "at": when.isoformat(),
         **report.to_dict(),
     }
