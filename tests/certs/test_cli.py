@@ -185,7 +185,8 @@ def test_verify_radio_path_through_the_han_seam(monkeypatch, capsys, tmp_path: P
     (tmp_path / "org-ca.pem").write_bytes(pki.org_ca.pem)
     code, out, err = run(["certs", "verify", "--radio", "sim://", "--device", ESME,
                           "--ca", str(tmp_path / "device-ca.pem"), "--ca", str(tmp_path / "org-ca.pem"),
-                          "--expect-network-operator", network_operator, "--at", "2026-06-01", "--json"], capsys)
+                          "--expect-network-operator", network_operator, "--at", "2026-06-01", "--json"],
+                         capsys)
     assert seen == [("sim://", ESME)]
     assert code == exit_code, err
     doc = json.loads(out)
