@@ -154,9 +154,7 @@ def export_cmd(run_id: str, fmt: str, output: Path | None, ota_limit: float | No
         return
     data = EXPORTERS[fmt](run, ota_limit)
     if output is None:
-        stream = click.get_binary_stream("stdout")
-        stream.write(data)
-        stream.flush()
+        click.echo(data, nl=False)  # bytes go to the binary stdout untouched
     else:
         atomic_write(output, data)
         click.echo(f"wrote {output}", err=True)

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from rigs_testlib import write_runs
 
 from rigs import store as store_module
 from rigs.exceptions import CorruptDatabase, StoreError, UnknownRun
@@ -267,32 +268,13 @@ def test_foreign_tables_are_corrupt(tmp_path):
         open_store(tmp_path)
 
 
-def _write_runs(root: Path, tag: str, runs: int, steps: int) -> None:
-    from rigs.records import DutRecord
-
-    with open_store(root) as store:
-        for r in range(runs):
-            run = RunRecord(f"run-{tag}-{r}", "bench", "", "h", "op", {}, start=float(r),
-                            duts=[DutRecord("ihd", "IHD", "00:0d:6f:00:0a:bc:00:03")])
-            store.begin_run(run)
-            for s in range(steps):
-                step = StepRecord("join", s, "ihd", start=float(s))
-                step.measure(TIME, 1.0)
-                step.finish(end=s + 0.5)
-                store.record_step(run.run_id, step)
-            store.add_events(run.run_id,
-                             [Event(float(i), EventKind.ALERT, {"n": i}, "ihd") for i in range(50)])
-            run.finish(end=100.0)
-            store.finish_run(run)
-
-
 def test_several_writer_threads(tmp_path):
     open_store(tmp_path).close()
     errors: list[BaseException] = []
 
     def worker(tag: str) -> None:
         try:
-            _write_runs(tmp_path, tag, runs=3, steps=10)
+            write_runs(tmp_path, tag, runs=3, steps=10)
         except BaseException as exc:  # collected so the test fails loudly on the main thread
             errors.append(exc)
 
@@ -314,8 +296,8 @@ def test_several_writer_processes(tmp_path):
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from pathlib import Path
-        from test_store import _write_runs
-        _write_runs(Path(sys.argv[1]), sys.argv[2], runs=4, steps=15)
+        from rigs_testlib import write_runs
+        write_runs(Path(sys.argv[1]), sys.argv[2], runs=4, steps=15)
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"p{n}"]) for n in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
