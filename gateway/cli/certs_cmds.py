@@ -30,7 +30,6 @@ from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate
 from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
-from ota import load_private_key
 
 from .common import EUI64, emit, json_option
 
@@ -237,6 +236,7 @@ def make_test_pki_cmd(outdir: Path, key_path: Path | None, seed: int, force: boo
         raise CertificateInputError("input.outdir", str(outdir), "not empty (use --force to write anyway)")
     if key_path is None and DEFAULT_SUPPLIER_KEY.is_file():
         key_path = DEFAULT_SUPPLIER_KEY
+    from ota import load_private_key  # the one key loader; imported here so inspect/verify skip ota's cost
     key = load_private_key(key_path.read_bytes(), name=str(key_path)) if key_path is not None else None
     pki = make_test_pki(outdir, supplier_signing_key=key, seed=seed)
     document = {
