@@ -373,7 +373,8 @@ def _name_text(name: x509.Name) -> str:
 
 def load_certificate(data: bytes, *, name: str) -> SmkiCertificate:
     """Parse one certificate (PEM or DER). ``name`` labels it in every message (file or cell name)."""
-    der = _der_from_pem(data, name) if data.lstrip()[:11] == b"-----BEGIN " else bytes(data)
+    # PEM may follow explanatory text (``openssl x509 -text`` output); DER never contains this marker
+    der = _der_from_pem(data, name) if b"-----BEGIN " in data[:65536] else bytes(data)
     _check_der_envelope(der, name)
     try:
         outer = decode_der(_Certificate, der)

@@ -205,3 +205,10 @@ def test_verify_with_explicit_ca_and_no_ca_files(tree: Path, capsys) -> None:
     code, _, err = run(_verify_args(tree, "--ca", str(tree / "ca/TEST-ONLY-org-ca.pem"),
                                     "--ca", str(tree / "ca/TEST-ONLY-device-ca.pem")), capsys)
     assert code == 0, err
+
+
+def test_cert_dir_wins_over_hanrig_radio_from_the_environment(tree: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("HANRIG_RADIO", "sim://")
+    code, out, err = run(_verify_args(tree, "--json"), capsys)
+    assert code == 0, err
+    assert json.loads(out)["source"] == {"cert_dir": str(tree / ESME_DIR)}

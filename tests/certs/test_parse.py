@@ -50,6 +50,8 @@ def test_malformed_input_has_its_own_code(pki: TestPki, make, code: str) -> None
 def test_pem_and_der_give_the_same_certificate(pki: TestPki) -> None:
     der = pki.organisations["supplier-DS"].der
     assert load_certificate(_pem(der), name="a").der == load_certificate(der, name="b").der == der
+    with_text = b"Certificate:\n    Data: ...\n" + _pem(der).replace(b"\n", b"\r\n")
+    assert load_certificate(with_text, name="c").der == der
 
 
 @pytest.mark.parametrize("file_name,expected", [
