@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from cryptography import x509
-from cryptography.hazmat.asn1 import TLV, BitString, Default, Explicit, Implicit, Null, decode_der, sequence
+from cryptography.hazmat.asn1 import (
+    TLV,
+    BitString,
+    Default,
+    Explicit,
+    Implicit,
+    Null,
+    decode_der,
+    encode_der,
+    sequence,
+)
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .exceptions import CertificateInputError, MalformedCertificate
@@ -306,28 +316,13 @@ def _without_null_ecdsa_parameters(outer: _Certificate, tbs: _TbsCertificate, tb
         length = _der_length(tbs_content[offset:]) or 0
         spans.append((offset, offset + length))
         offset += length
-    algorithm = tbs.signature.algorithm.dotted_string
-    plain_alg = _tlv(0x30, _tlv(0x06, _oid_body(algorithm)))
+    plain_alg = encode_der(_AlgorithmIdentifier(algorithm=tbs.signature.algorithm, parameters=None))
+    outer_alg = encode_der(_AlgorithmIdentifier(algorithm=outer.signature_algorithm.algorithm,
+                                                parameters=None))
     head = tbs_content[:spans[-1][0]]
     new_tbs = _tlv(0x30, head + plain_alg + tbs_content[spans[-1][1]:])
     signature = _tlv(0x03, b"\x00" + outer.signature_value.as_bytes())
-    return _tlv(0x30, new_tbs + _tlv(0x30, _tlv(0x06,
-                                                _oid_body(outer.signature_algorithm.algorithm.dotted_string)))
-                + signature)
-
-
-def _oid_body(dotted: str) -> bytes:
-    """BER/DER contents of an OBJECT IDENTIFIER (X.690 8.19)."""
-    arcs = [int(a) for a in dotted.split(".")]
-    out = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        out += bytes(reversed(chunk))
-    return bytes(out)
+    return _tlv(0x30, new_tbs + outer_alg + signature)
 
 
 def _check_der_envelope(der: bytes, name: str) -> None:
