@@ -1,0 +1,153 @@
+"""The bookkeeping of a run as it happens: the ``RunRecord`` and the store kept in step.
+
+The runner (``rigs/runner.py``) drives devices; this records what happened, live, so that a killed
+process leaves a consistent store: the run is inserted as running before the first step, every step
+is committed when it ends, events are streamed in batches, and ``finish`` closes the run and hands
+the record to the output callbacks. ``resume`` reopens a run and lists only what did not pass.
+``abort`` (Ctrl-C) ends every open step and the run as ABORTED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .exceptions import StoreError
+from .outputs import OutputCallback, run_outputs
+from .records import (
+    DutRecord,
+    Event,
+    EventKind,
+    OutcomeDetail,
+    RunOutcome,
+    RunRecord,
+    StepOutcome,
+    StepRecord,
+)
+from .rigfile import PlanStep, Rig
+from .store import Store
+
+EVENT_FLUSH = 500  # events buffered before they are written; steps flush them too
+
+
+class RunRecorder:
+    """Keeps one run's record and its rows in the store in step; one per run, one attempt at a time."""
+
+    def __init__(self, rig: Rig, store: Store, record: RunRecord, attempt: int = 1,
+                 clock: Callable[[], float] = time.time):
+        self.rig = rig
+        self.store = store
+        self.record = record
+        self.attempt = attempt
+        self._clock = clock
+        self._events: list[Event] = []
+        self._open: dict[tuple[str, int], StepRecord] = {}
+
+    @classmethod
+    def start(cls, rig: Rig, store: Store, *, operator: str | None = None,
+              radio_firmware: dict[str, str] | None = None,
+              clock: Callable[[], float] = time.time) -> RunRecorder:
+        """A new run of ``rig``, inserted in the store as running before anything else happens."""
+        record = RunRecord.new(rig, operator=operator, start=clock())
+        record.radio_firmware = dict(radio_firmware or {})
+        store.begin_run(record)
+        return cls(rig, store, record, 1, clock)
+
+    @classmethod
+    def resume(cls, rig: Rig, store: Store, run_id: str,
+               clock: Callable[[], float] = time.time) -> RunRecorder:
+        """Reopen run ``run_id`` (an id or unique prefix) for another attempt at what did not pass."""
+        record = store.load_run(run_id)
+        if record.rig_name != rig.name:
+            raise StoreError(f"run {record.run_id}: made with rig {record.rig_name!r}, not {rig.name!r}; "
+                             "resume it with the same rig")
+        known = {d.id for d in record.duts}
+        unknown = [d.id for d in rig.devices if d.id not in known]
+        if unknown:
+            raise StoreError(f"run {record.run_id}: the rig now has devices the run never had: "
+                             f"{', '.join(unknown)}")
+        attempt = store.begin_attempt(record.run_id)
+        record.attempts, record.end, record.outcome = attempt, None, None
+        return cls(rig, store, record, attempt, clock)
+
+    # -- what to run ---------------------------------------------------------------------------
+
+    def pending(self) -> list[tuple[PlanStep, str]]:
+        """(plan step, device id) still to run, in plan order: everything, or on resume what did not pass."""
+        todo = set(self.store.not_passed(self.record.run_id, self.rig.planned()))
+        return [(step, device.id) for step in self.rig.plan for device in self.rig.devices_for(step)
+                if (device.id, step.index, step.name) in todo]
+
+    # -- while it runs -------------------------------------------------------------------------
+
+    def dut(self, dut_id: str) -> DutRecord:
+        return self.record.dut(dut_id)
+
+    def begin_step(self, step: PlanStep, dut_id: str) -> StepRecord:
+        """An open step record the runner fills with measurements and attachments."""
+        key = (dut_id, step.index)
+        if key in self._open:
+            raise ValueError(f"step {step.index} ({step.name}) of {dut_id!r} is already open")
+        record = StepRecord(step.name, step.index, dut_id, start=self._clock(), attempt=self.attempt)
+        self._open[key] = record
+        return record
+
+    def end_step(self, step: StepRecord, outcome: StepOutcome | None = None,
+                 *details: OutcomeDetail) -> StepOutcome:
+        """Close a step and commit it (with the events so far) before anything else runs."""
+        self._open.pop((step.dut_id, step.index), None)
+        result = step.finish(outcome, *details, end=self._clock())
+        self.flush_events()
+        self.store.record_step(self.record.run_id, step)
+        self.dut(step.dut_id).steps.append(step)
+        return result
+
+    def event(self, kind: EventKind, data: dict[str, Any], dut_id: str | None = None,
+              at: float | None = None) -> None:
+        """Record a sample (alert, OTA progress, gas reading); written in batches."""
+        event = Event(self._clock() if at is None else at, kind, data, dut_id)
+        (self.dut(dut_id).events if dut_id is not None else self.record.events).append(event)
+        self._events.append(event)
+        if len(self._events) >= EVENT_FLUSH:
+            self.flush_events()
+
+    def flush_events(self) -> None:
+        if self._events:
+            self.store.add_events(self.record.run_id, self._events, attempt=self.attempt)
+            self._events = []
+
+    def update_dut(self, dut_id: str, **fields: Any) -> DutRecord:
+        """Write what was learnt about a device (model, firmware_before/after, image_hash, ...)."""
+        dut = self.dut(dut_id)
+        for name, value in fields.items():
+            if name not in ("manufacturer", "model", "firmware_before", "firmware_after", "image_hash",
+                            "metadata"):
+                raise ValueError(f"DUT field {name!r} cannot be updated")
+            setattr(dut, name, value)
+        self.store.update_dut(self.record.run_id, dut)
+        return dut
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def finish(self, callbacks: Iterable[tuple[str, OutputCallback]] = (), outcome: RunOutcome | None = None,
+               *details: OutcomeDetail) -> RunOutcome:
+        """Close the run in the store, then give the record to every output callback.
+
+        Raises ``OutputError`` when an output failed (the run's own rows are already committed).
+        """
+        if self._open:
+            names = ", ".join(f"{d}:{i}" for d, i in self._open)
+            raise ValueError(f"steps still open: {names} (end or abort them first)")
+        self.flush_events()
+        result = self.record.finish(outcome, *details, end=self._clock())
+        self.store.finish_run(self.record)
+        run_outputs(self.record, callbacks)
+        return result
+
+    def abort(self, callbacks: Iterable[tuple[str, OutputCallback]] = (),
+              reason: str = "interrupted by the operator") -> RunOutcome:
+        """End every open step and the run as ABORTED (Ctrl-C), leaving the store consistent."""
+        for step in list(self._open.values()):
+            self.end_step(step, StepOutcome.ABORTED, OutcomeDetail("aborted", reason))
+        return self.finish(callbacks, RunOutcome.ABORTED, OutcomeDetail("aborted", reason))
