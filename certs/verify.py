@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .cells import (
-    ROOT_CELL,
     CellId,
     FileRole,
     InstalledCell,
@@ -176,7 +175,8 @@ def trust_for(cells: Sequence[InstalledCell], roots: Sequence[bytes | SmkiCertif
     ``chain.root_from_cell`` warning (the device vouching for its own root proves little)."""
     if roots is not None:
         return list(roots), []
-    root_cell = next((c for c in cells if c.cell_id == ROOT_CELL), None)
+    # by role alone: devices may report the root cell's key usage as keyCertSign or digitalSignature
+    root_cell = next((c for c in cells if c.remote_party_role is RemotePartyRole.ROOT), None)
     if root_cell is None:
         raise CertificateInputError("input.roots", where,
                                     "no root cell and no --root given: nothing to trust")

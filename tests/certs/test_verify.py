@@ -219,3 +219,14 @@ def test_cert_dir_written_by_the_test_pki_passes(tmp_path: Path, pki: TestPki) -
     ihd_dir = tmp_path / "cert-dirs" / "ihd-000d6f000abc0003"
     ihd = verify_directory(ihd_dir, roots=[pki.root.der], device_eui64="00:0d:6f:00:0a:bc:00:03", now=NOW)
     assert ihd.passed and not ihd.warnings, ihd.render_text()
+
+
+def test_root_cell_found_by_role_whatever_key_usage_the_device_reports(pki: TestPki) -> None:
+    from certs import trust_for
+
+    cells = [InstalledCell(0, KeyUsage.DIGITAL_SIGNATURE, 0, pki.root.der), *pki.meter_cells()[1:]]
+    trust, warnings = trust_for(cells, None, "esme")
+    assert [c.der for c in trust] == [pki.root.der]
+    assert [w.code for w in warnings] == ["chain.root_from_cell"]
+    report = _meter(pki, cells)
+    assert report.passed, report.render_text()
