@@ -223,3 +223,12 @@ def with_null_signature_parameters(der: bytes, issuer_key) -> bytes:
     new_tbs = der_tlv(0x30, body)
     signature = issuer_key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
     return der_tlv(0x30, new_tbs + ECDSA_SHA256_ALGID_NULL + der_tlv(0x03, b"\x00" + signature))
+
+
+# A published Certicom test certificate (suite 1, for XBee 00:13:a2:00:40:4c:15:a4; issuer "TESTSECA").
+SUITE1 = bytes.fromhex(
+    "03061958d95eaf5477be7c89a94a85aabbb08cdd3d0b"  # public key reconstruction data (22)
+    "0013a200404c15a4"                              # subject
+    "5445535453454341"                              # issuer
+    "01090010000000000000"                          # profile attribute data (10)
+)

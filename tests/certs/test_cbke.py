@@ -5,17 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from certs_testlib import SUITE1
 
 from certs import MalformedCertificate, Outcome, parse_implicit_certificate
 from certs.cbke import Curve, ImplicitKeyUsage, Suite2Certificate, check_implicit_certificate
-
-# A published Certicom test certificate (suite 1, for XBee 00:13:a2:00:40:4c:15:a4; issuer "TESTSECA").
-SUITE1 = bytes.fromhex(
-    "03061958d95eaf5477be7c89a94a85aabbb08cdd3d0b"  # public key reconstruction data (22)
-    "0013a200404c15a4"                              # subject
-    "5445535453454341"                              # issuer
-    "01090010000000000000"                          # profile attribute data (10)
-)
 
 # Suite 2, field by field (big-endian).
 SUITE2 = bytes.fromhex(

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from certs_testlib import ESME, RIGHT_NO, WRONG_NO
-from test_cbke import SUITE1
+from certs_testlib import ESME, RIGHT_NO, SUITE1, WRONG_NO
 
 from gateway.cli import main
 
