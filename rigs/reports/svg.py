@@ -23,6 +23,21 @@ class Series:
     points: Sequence[tuple[float, float]]
 
 
+MAX_POINTS = 600  # per series: more than a chart can show; keeps a long OTA's report small
+
+
+def downsample(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
+    """At most ``limit`` points: the mean of each run of consecutive samples (keeps the shape, not spikes)."""
+    if len(points) <= limit:
+        return list(points)
+    size = len(points) / limit
+    out = []
+    for n in range(limit):
+        bucket = points[int(n * size):int((n + 1) * size)] or points[int(n * size):int(n * size) + 1]
+        out.append((sum(x for x, _ in bucket) / len(bucket), sum(y for _, y in bucket) / len(bucket)))
+    return out
+
+
 def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
     if hi <= lo:
         hi = lo + 1.0
@@ -47,6 +62,8 @@ def chart(title: str, series: Sequence[Series], *, x_label: str, y_label: str,
           limit: tuple[str, float] | None = None, categories: Sequence[str] | None = None,
           step: bool = False, width: int = 720, height: int = 260) -> str:
     """An SVG line chart. With ``categories``, y values are indexes into it (a status strip)."""
+    if categories is None:  # averaging categories would invent states that never happened
+        series = [Series(s.label, downsample(s.points)) for s in series]
     left, right, top, bottom = 64, 150, 28, 42
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for s in series for x, _ in s.points]

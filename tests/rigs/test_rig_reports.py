@@ -21,6 +21,7 @@ from rigs.outputs import (
 )
 from rigs.records import Event, EventKind, OutcomeDetail, RunRecord, StepOutcome, StepRecord
 from rigs.reports import alert_rate, html_report, junit_xml, ota_throughput
+from rigs.reports.svg import MAX_POINTS, downsample
 from rigs.rigfile import Outputs
 from rigs.store import open_store
 
@@ -194,3 +195,12 @@ def test_an_unfinished_step_is_shown_as_running(make_run, bench):
     text = html_report(run)
     check_self_contained(text)
     assert 'class="o running"' in text and "NOT_RUN" in text
+
+
+def test_long_series_are_downsampled_keeping_their_shape():
+    points = [(float(t), 1000.0 if t < 5000 else 0.0) for t in range(10_000)]
+    short = downsample(points)
+    assert len(short) == MAX_POINTS
+    assert short[0][1] == 1000.0 and 0 <= short[0][0] < len(points) / MAX_POINTS
+    assert short[-1][1] == 0.0 and short[len(short) // 2 - 1][1] == 1000.0
+    assert downsample(points[:10]) == points[:10]
