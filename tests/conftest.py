@@ -24,3 +24,47 @@ def _strict_logging():
     root.addHandler(handler)
     yield
     root.removeHandler(handler)
+
+
+# ---------------------------------------------------------------- the simulated bench (hal.sim)
+# Both fixtures run on looptime's virtual clock, so zigpy's timeouts, the sleepy GSME's polls and hours
+# of HAN traffic cost no wall time. ``sim_bench`` switches the clock on for the whole test (fixtures are
+# otherwise outside looptime); tests using ``sim_han`` are marked ``looptime`` automatically.
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        if "sim_han" in names and "sim_bench" not in names:
+            item.add_marker(pytest.mark.looptime)
+
+
+@pytest.fixture
+async def sim_bench():
+    """A started default ``sim://`` bench (all five devices interviewed) on virtual time.
+
+    Yields zigpy's ControllerApplication; ``sim_bench.han`` is the ``hal.sim.VirtualHan`` behind it
+    (devices by id: ``sim_bench.han.device("ihd")``; faults: ``sim_bench.han.inject(FaultSpec(...))``).
+    Do not also mark the test ``looptime``: the clock is already virtual.
+    """
+    import looptime
+
+    import hal
+
+    with looptime.enabled(strict=True):
+        async with hal.open_radio("sim://") as app:
+            yield app
+
+
+@pytest.fixture
+def sim_han():
+    """Open a ``sim://`` radio with a custom ``hal.sim.SimConfig`` on virtual time::
+
+        async with sim_han(config) as app: ...          # config=None: the default bench
+    """
+    import hal
+
+    def opener(config=None, url="sim://", **radio_config):
+        return hal.open_radio(url, hal.RadioConfig(sim=config, **radio_config))
+
+    return opener
