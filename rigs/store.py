@@ -83,10 +83,13 @@ def schema_sql(version: int) -> list[str]:
 
 
 class Backend:
-    """What differs between database engines; ``Store`` speaks only through this."""
+    """What differs between database engines; ``Store`` speaks only through this (and plain DB-API)."""
 
     url: str
     root: Path | None  # where attachment files go; None keeps every attachment in the database
+    # The driver module's DB-API exception classes.
+    IntegrityError: type[Exception] = Exception
+    OperationalError: type[Exception] = Exception
 
     def connect(self) -> Any:
         raise NotImplementedError
@@ -107,12 +110,18 @@ class Backend:
     def table_names(self, cursor: Any) -> list[str]:
         raise NotImplementedError
 
+    def columns(self, cursor: Any, table: str) -> list[str]:
+        raise NotImplementedError
+
     def schema(self, version: int) -> list[str]:
         raise NotImplementedError
 
 
 class SqliteBackend(Backend):
     """SQLite in WAL mode, one connection per ``Store``, explicit transactions."""
+
+    IntegrityError = sqlite3.IntegrityError
+    OperationalError = sqlite3.OperationalError
 
     def __init__(self, path: Path, root: Path | None):
         self.path = path
@@ -147,6 +156,9 @@ class SqliteBackend(Backend):
     def table_names(self, cursor: sqlite3.Cursor) -> list[str]:
         rows = cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
         return [name for (name,) in rows if not name.startswith("sqlite_")]
+
+    def columns(self, cursor: sqlite3.Cursor, table: str) -> list[str]:
+        return [row[1] for row in cursor.execute(f"PRAGMA table_info({table})").fetchall()]
 
     def schema(self, version: int) -> list[str]:
         return schema_sql(version)
@@ -246,7 +258,7 @@ class Store:
             cursor = self._conn.cursor()
             try:
                 self.backend.begin(cursor)
-            except sqlite3.OperationalError as exc:
+            except self.backend.OperationalError as exc:
                 raise StoreError(f"{self.url}: cannot start a write: {exc}") from None
             try:
                 yield _Cursor(cursor, self.backend)
@@ -260,7 +272,12 @@ class Store:
 
     def _read(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._conn.execute(self.backend.sql(statement), params).fetchall()
+            cursor = self._conn.cursor()
+            try:
+                cursor.execute(self.backend.sql(statement), params)
+                return cursor.fetchall()
+            finally:
+                cursor.close()
 
     def _migrate(self) -> None:
         """Bring the schema to ``SCHEMA_VERSION`` in one transaction, or refuse a corrupt database."""
@@ -342,7 +359,7 @@ class Store:
                 "outcome, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (run_id, step.dut_id, step.index, step.attempt, step.name, step.start, step.end,
                  str(step.outcome) if step.outcome else None, _j([d.to_dict() for d in step.details])))
-        except sqlite3.IntegrityError as exc:
+        except self.backend.IntegrityError as exc:
             raise StoreError(f"run {run_id}: cannot record step {step.index} ({step.name}) of DUT "
                              f"{step.dut_id!r} attempt {step.attempt}: {exc}") from None
         (step_id,) = cur.fetchone()
@@ -608,8 +625,8 @@ def _copy_tables(store: Store, cur: _Cursor, old: int, new: int, tables: Sequenc
     """Copy each ``<table>_v<old>`` into ``<table>_v<new>`` (shared columns), then drop the old ones."""
     for table in tables:
         src, dst = f"{table}_v{old}", f"{table}_v{new}"
-        src_cols = [row[1] for row in cur.raw.execute(f"PRAGMA table_info({src})").fetchall()]
-        dst_cols = {row[1] for row in cur.raw.execute(f"PRAGMA table_info({dst})").fetchall()}
+        src_cols = store.backend.columns(cur.raw, src)
+        dst_cols = set(store.backend.columns(cur.raw, dst))
         columns = ", ".join(c for c in src_cols if c in dst_cols)
         cur.execute(f"INSERT INTO {dst} ({columns}) SELECT {columns} FROM {src}")
     for table in reversed(tables):  # children first, so no foreign key points at a dropped table
