@@ -255,6 +255,7 @@ class _State(enum.Enum):
     AWAITING_RST = "awaiting RST"  # after power-on until the host resets the link
     CONNECTED = "connected"
     FAILED = "failed"  # too many ACK timeouts: ERROR sent, only RST is accepted
+    UNPOWERED = "unpowered"  # the stick is unplugged: every byte is lost
 
 
 class AshNcp:
@@ -373,6 +374,8 @@ class AshNcp:
         self._frame(frame)
 
     def _frame(self, frame: AshFrame) -> None:
+        if self._state is _State.UNPOWERED:
+            return
         if frame.kind is FrameType.RST:
             self._reset_link()
             self._on_reset(NcpResetCode.RESET_SOFTWARE)
@@ -440,6 +443,16 @@ class AshNcp:
         self._in_flight = None
         self._nak_received = False
         self._ack_event.set()  # release a sender waiting for an ACK that will never come
+
+    def power(self, on: bool) -> None:
+        """Power off: the NCP hears and says nothing. Power on: it boots and sends RSTACK (power-on)."""
+        if on:
+            self.ncp_reset(NcpResetCode.RESET_POWER_ON)
+        else:
+            LOGGER.warning("ash: NCP lost power")
+            self._reset_link()
+            self._state = _State.UNPOWERED
+            self._on_reset(NcpResetCode.RESET_POWER_ON)
 
     def ncp_reset(self, code: NcpResetCode = NcpResetCode.RESET_WATCHDOG) -> None:
         """The NCP resets on its own (watchdog, assert): state is lost and RSTACK goes out unasked."""

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import bellows.types as t
 import zigpy.types as zigpy_t
+import zigpy.zdo.types as zdo_t
 from bellows.ezsp import EZSP
 from bellows.types.named import SL_STATUS_MAP
 from bellows.zigbee.util import map_energy_to_rssi
@@ -45,6 +46,7 @@ COORDINATOR_NWK = 0x0000
 DEFAULT_LQI = 255
 DEFAULT_RSSI = -40
 FREE_BUFFERS = 200
+MANUFACTURER_CODE = 0x1049  # Silicon Labs, as in a stock NCP's node descriptor
 
 FC_RESPONSE = 0x80  # frame control, low byte: this is a response
 FC_ASYNC_CALLBACK = 0x10  # callbackType = 2 (asynchronous), bits 3-4
@@ -149,7 +151,7 @@ class EzspNcp:
     """
 
     def __init__(self, han: HanPort, *, send: Callable[[bytes], None], version: int = DEFAULT_VERSION,
-                 ieee: zigpy_t.EUI64 | None = None) -> None:
+                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False) -> None:
         if version not in SUPPORTED_VERSIONS:
             raise StickConfigError(
                 f"ezsp stick: protocol version {version} not supported"
@@ -169,6 +171,10 @@ class EzspNcp:
         self._generation = 0
         # NWK/IEEE pairs the stack has heard of: child and neighbour tables, kept across a reset
         self._known: dict[zigpy_t.EUI64, int] = {}
+        # our rule: the virtual bench powers up once the host is listening (see _host_ready)
+        self._power_up_han = power_up_han
+        self._han_start: asyncio.Task[None] | None = None
+        self.on_power: Callable[[bool], None] | None = None  # set by the serial layer
         self._reset_runtime()
         han.attach(self)
 
@@ -216,6 +222,16 @@ class EzspNcp:
     @property
     def network_up(self) -> bool:
         return self._network is _Network.UP
+
+    def _host_ready(self) -> None:
+        """The host sent a frame or opened the network with the network up: its callback handler is
+        attached (bellows attaches it at the end of start-up), so the bench may power up and its
+        devices announce to a listener instead of into the void."""
+        if self._power_up_han and self.network_up and not getattr(self.han, "started", True):
+            self._power_up_han = False
+            LOGGER.info("ezsp ncp: host is up, powering the virtual bench")
+            task = asyncio.get_running_loop().create_task(self.han.start(), name="ezsp-ncp-han-start")
+            self._han_start = task  # not in _tasks: an NCP reset must not cancel the bench
 
     # ---- frames
 
@@ -393,6 +409,16 @@ class EzspNcp:
             "newNodeId": nwk, "newNodeEui64": ieee, "status": t.EmberDeviceUpdate.DEVICE_LEFT,
             "policyDecision": t.EmberJoinDecision.NO_ACTION, "parentOfNewNodeId": 0xFFFF})
 
+    def on_stick_lost(self) -> None:
+        """The PAN's ``unplug`` fault: the stick loses power (the serial layer goes silent)."""
+        if self.on_power is not None:
+            self.on_power(False)
+
+    def on_stick_back(self) -> None:
+        """Power returns: the NCP boots afresh and says so with a power-on RSTACK."""
+        if self.on_power is not None:
+            self.on_power(True)
+
     def _ieee_of(self, nwk: int) -> zigpy_t.EUI64 | None:
         return next((ieee for ieee, n in self._known.items() if n == nwk), None)
 
@@ -418,6 +444,52 @@ class EzspNcp:
                 self.callback("messageSentHandler", {**sent, "status": status})
 
         self._spawn(deliver(), "ezsp-ncp-send")
+
+    def _loopback(self, packet: zigpy_t.ZigbeePacket, sent: dict[str, Any]) -> None:
+        """A unicast to the NCP itself never goes on air: the stack answers the ZDO requests it
+        supports and, with APP_RECEIVES_SUPPORTED_ZDO_REQUESTS, passes the request up as well."""
+        generation = self._generation
+
+        async def deliver() -> None:
+            await asyncio.sleep(0)
+            if generation != self._generation:
+                return
+            self.callback("messageSentHandler", {**sent, "status": t.sl_Status.OK})
+            self.on_packet(packet.replace(src=packet.dst, src_ep=packet.src_ep, dst_ep=packet.dst_ep))
+            response = self._own_zdo_response(packet)
+            if response is not None:
+                self.on_packet(response)
+
+        self._spawn(deliver(), "ezsp-ncp-loopback")
+
+    def _own_zdo_response(self, packet: zigpy_t.ZigbeePacket) -> zigpy_t.ZigbeePacket | None:
+        if packet.profile_id != 0x0000:
+            return None
+        data = packet.data.serialize()
+        if not data:
+            return None
+        tsn, nwk, ok = data[:1], zigpy_t.NWK(COORDINATOR_NWK).serialize(), zdo_t.Status.SUCCESS.serialize()
+        if packet.cluster_id == zdo_t.ZDOCmd.Node_Desc_req:
+            desc = zdo_t.NodeDescriptor(
+                logical_type=zdo_t.LogicalType.Coordinator, complex_descriptor_available=0,
+                user_descriptor_available=0, reserved=0, aps_flags=0,
+                frequency_band=zdo_t.NodeDescriptor.FrequencyBand.Freq2400MHz, mac_capability_flags=0x8F,
+                manufacturer_code=MANUFACTURER_CODE, maximum_buffer_size=82,
+                maximum_incoming_transfer_size=128, server_mask=0x2C41, maximum_outgoing_transfer_size=128,
+                descriptor_capability_field=0)
+            cluster, body = zdo_t.ZDOCmd.Node_Desc_rsp, ok + nwk + desc.serialize()
+        elif packet.cluster_id == zdo_t.ZDOCmd.Active_EP_req:
+            eps = sorted(self._endpoints)
+            cluster, body = zdo_t.ZDOCmd.Active_EP_rsp, ok + nwk + bytes([len(eps), *eps])
+        elif (packet.cluster_id == zdo_t.ZDOCmd.Simple_Desc_req and len(data) >= 4
+              and data[3] in self._endpoints):
+            ep = self._endpoints[data[3]]
+            desc = zdo_t.SizePrefixedSimpleDescriptor(endpoint=data[3], **ep)
+            cluster, body = zdo_t.ZDOCmd.Simple_Desc_rsp, ok + nwk + desc.serialize()
+        else:
+            return None
+        return packet.replace(cluster_id=cluster, data=zigpy_t.SerializableBytes(tsn + body),
+                              src_ep=0, dst_ep=0)
 
     def _aps_to_packet(self, dst: zigpy_t.AddrModeAddress, aps: t.EmberApsFrame, message: bytes,
                        radius: int = 0) -> zigpy_t.ZigbeePacket:
@@ -624,6 +696,7 @@ class EzspNcp:
         if not self.network_up:
             return {"status": t.sl_Status.INVALID_STATE}
         await self.han.permit_join(duration)
+        self._host_ready()
         return {"status": t.sl_Status.OK}
 
     async def _cmd_startScan(self, after: list, scanType: t.EzspNetworkScanType, channelMask: t.Channels,
@@ -842,6 +915,7 @@ class EzspNcp:
     # messaging
 
     async def _cmd_sendUnicast(self, after: list, **fields: Any) -> dict[str, Any]:
+        self._host_ready()
         msg_type = fields.get("type", fields.get("message_type"))
         nwk = fields.get("indexOrDestination", fields.get("nwk"))
         aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
@@ -857,11 +931,16 @@ class EzspNcp:
         self.stats.unicasts += 1
         aps = aps.replace(sequence=self._next_aps_seq())
         dst = zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=nwk)
+        if nwk == COORDINATOR_NWK:
+            self._loopback(self._aps_to_packet(dst, aps, message),
+                           self._sent_fields(msg_type, nwk, aps, tag, message))
+            return {"status": t.sl_Status.OK, "sequence": aps.sequence}
         self._transmit(self._aps_to_packet(dst, aps, message),
                        self._sent_fields(msg_type, nwk, aps, tag, message))
         return {"status": t.sl_Status.OK, "sequence": aps.sequence}
 
     async def _cmd_sendBroadcast(self, after: list, **fields: Any) -> dict[str, Any]:
+        self._host_ready()
         destination = fields["destination"]
         aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
         tag = fields.get("messageTag", fields.get("message_tag"))
@@ -877,6 +956,7 @@ class EzspNcp:
         return {"status": t.sl_Status.OK, "sequence": aps.sequence}
 
     async def _cmd_sendMulticast(self, after: list, **fields: Any) -> dict[str, Any]:
+        self._host_ready()
         aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
         tag = fields.get("messageTag", fields.get("message_tag"))
         message = fields.get("messageContents", fields.get("message"))

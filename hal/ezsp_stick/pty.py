@@ -59,12 +59,13 @@ class VirtualStick:
     """An EZSP stick on a pty, backed by ``han``. ``await start()`` returns the port path."""
 
     def __init__(self, han: HanPort, *, baudrate: int = DEFAULT_BAUDRATE, version: int = DEFAULT_VERSION,
-                 ieee: zigpy_t.EUI64 | None = None) -> None:
+                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False) -> None:
         self._speed = speed_constant(baudrate)
         self.baudrate = baudrate
         self.ash = AshNcp(write=self._write, deliver=self._deliver, on_reset=self._ncp_reset,
                           baudrate=baudrate)
-        self.ncp = EzspNcp(han, send=self.ash.send, version=version, ieee=ieee)
+        self.ncp = EzspNcp(han, send=self.ash.send, version=version, ieee=ieee, power_up_han=power_up_han)
+        self.ncp.on_power = self.ash.power
         self.port = PortStats()
         self._master: int | None = None
         self._slave: int | None = None

@@ -1,0 +1,89 @@
+"""``hanrig sim``: front-ends onto the simulated HAN that run outside hanrig's own process.
+
+``hanrig sim stick [--rig RIG.toml] [--baudrate N]`` serves a virtual EZSP stick on a pseudo-terminal,
+prints the port path on stdout and runs until interrupted, so that any EZSP host (hanrig with
+``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated bench.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import click
+
+from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
+
+
+def _network_params(rig_path: Path | None):
+    """The network the bench starts on: the rig's simulated radio's parameters, else the default bench."""
+    from hal.sim.han import NetworkParams
+
+    params = NetworkParams()
+    if rig_path is None:
+        return params
+    from rigs.rigfile import load_rig
+
+    rig = load_rig(rig_path)
+    radio = next((r for r in rig.radios if r.url.startswith("sim:")), None)
+    if radio is None:
+        return params
+    if radio.channel is not None:
+        params.channel = radio.channel
+    if radio.pan_id is not None:
+        params.pan_id = radio.pan_id
+    if radio.extended_pan_id is not None:
+        import zigpy.types as zigpy_t
+
+        params.extended_pan_id = zigpy_t.EUI64.convert(radio.extended_pan_id)
+    if radio.network_key is not None:
+        import zigpy.types as zigpy_t
+
+        params.network_key = zigpy_t.KeyData(radio.network_key)
+    return params
+
+
+async def serve_stick(rig_path: Path | None, baudrate: int, *, ready=None) -> None:
+    """Build the bench, open the stick and serve until SIGINT/SIGTERM (or ``ready``'s caller cancels)."""
+    from hal.sim.config import default_bench, load_sim_config
+    from hal.sim.han import VirtualHan
+
+    config = load_sim_config(rig_path) if rig_path is not None else default_bench()
+    han = VirtualHan(config, _network_params(rig_path))
+    stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
+    path = await stick.start()
+    click.echo(path)
+    click.echo(f"virtual EZSPv{stick.ncp.version} stick at {baudrate} baud, {len(han.devices)} devices"
+               f" (real time); Ctrl-C to stop", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(stick)
+    try:
+        await stop.wait()
+    finally:
+        await han.stop()
+        await stick.stop()
+
+
+@click.group()
+def sim() -> None:
+    """Front-ends onto the simulated HAN (the virtual EZSP stick)."""
+
+
+@sim.command()
+@click.option("--rig", "rig_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Rig file whose [sim], [[devices]] and [[faults]] build the bench (default: built-in).")
+@click.option("--baudrate", type=int, default=DEFAULT_BAUDRATE, show_default=True,
+              help="UART rate the stick runs at; a host opening the port at another rate gets garbage.")
+def stick(rig_path: Path | None, baudrate: int) -> None:
+    """Serve a virtual EZSP stick on a pseudo-terminal and print its path (e.g. /dev/pts/3)."""
+    from hal.ezsp_stick.pty import speed_constant
+
+    speed_constant(baudrate)  # reject an unsupported rate before anything is built
+    asyncio.run(serve_stick(rig_path, baudrate))

@@ -1,0 +1,48 @@
+"""``hanrig sim stick`` as a user runs it: a separate process printing its pty path, driven by bellows'
+own command line, stopped by SIGTERM; bad input is one line and exit 2."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it() -> None:
+    proc = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--baudrate", "115200"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/pts/"), path
+        info = subprocess.run([str(BIN / "bellows"), "-d", path, "-b", "115200", "info"],
+                              capture_output=True, text=True, timeout=30)
+        assert info.returncode == 0, info.stdout + info.stderr
+        assert "00:0d:6f:00:0a:bc:00:00" in info.stdout  # the default bench's coordinator EUI-64
+        assert "Board name: virtual-ezsp-stick" in info.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "5 devices" in err
+
+
+def test_sim_stick_rejects_an_unsupported_baud_rate_in_one_line() -> None:
+    result = subprocess.run([str(BIN / "hanrig"), "sim", "stick", "--baudrate", "1234"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "baud rate 1234 not supported" in lines[0]
+    assert result.stdout == ""
+
+
+def test_sim_stick_reports_a_bad_rig_file_in_one_line(tmp_path) -> None:
+    rig = tmp_path / "bad.toml"
+    rig.write_text("[sim]\nseed = 1\nbogus = 2\n")
+    result = subprocess.run([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.toml" in lines[0] and "bogus" in lines[0]
