@@ -60,11 +60,14 @@ def _fmt(value: float) -> str:
 
 def chart(title: str, series: Sequence[Series], *, x_label: str, y_label: str,
           limit: tuple[str, float] | None = None, categories: Sequence[str] | None = None,
-          step: bool = False, width: int = 720, height: int = 260) -> str:
+          step: bool = False, width: int = 800, height: int = 260) -> str:
     """An SVG line chart. With ``categories``, y values are indexes into it (a status strip)."""
     if categories is None:  # averaging categories would invent states that never happened
         series = [Series(s.label, downsample(s.points)) for s in series]
-    left, right, top, bottom = 64, 150, 28, 42
+    # Room on the left for the longest y label and on the right for the legend.
+    longest_y = max((len(c) for c in categories), default=0) if categories is not None else 6
+    longest_legend = max([len(s.label) for s in series] + [len(limit[0]) if limit else 0])
+    left, right, top, bottom = max(64, 7 * longest_y + 20), max(120, 7 * longest_legend + 40), 28, 42
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for s in series for x, _ in s.points]
     ys = [y for s in series for _, y in s.points]
@@ -89,6 +92,9 @@ def chart(title: str, series: Sequence[Series], *, x_label: str, y_label: str,
     out = [f'<svg width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" class="chart">',
            f'<title>{escape(title)}</title>',
+           # Styled inside the SVG so the chart reads the same wherever it is embedded.
+           "<style>text{font-family:system-ui,sans-serif;fill:#333}.chart-title{font-weight:600;font-size:13px}"
+           ".tick,.legend{font-size:11px}.axis{font-size:12px}.empty{font-size:13px;fill:#888}</style>",
            f'<text x="{left}" y="16" class="chart-title">{escape(title)}</text>',
            f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="#fafafa" stroke="#999"/>']
     for tick in _nice_ticks(x_lo, x_hi):
