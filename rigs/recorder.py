@@ -134,12 +134,21 @@ class RunRecorder:
                *details: OutcomeDetail) -> RunOutcome:
         """Close the run in the store, then give the record to every output callback.
 
+        Without an explicit outcome it is the worst of the DUTs', or ERROR if planned steps never ran.
         Raises ``OutputError`` when an output failed (the run's own rows are already committed).
         """
         if self._open:
             names = ", ".join(f"{d}:{i}" for d, i in self._open)
             raise ValueError(f"steps still open: {names} (end or abort them first)")
         self.flush_events()
+        recorded = {(d.id, s.index) for d in self.record.duts for s in d.steps}
+        never_ran = [f"{d}:{name}" for d, i, name in self.rig.planned() if (d, i) not in recorded]
+        if never_ran and outcome is None:
+            # A plan that stopped short is the rig's failure, never a PASS by omission.
+            outcome = RunOutcome.ERROR
+            shown = ", ".join(never_ran[:8]) + (", ..." if len(never_ran) > 8 else "")
+            details = (*details,
+                       OutcomeDetail("not-run", f"{len(never_ran)} planned steps never ran: {shown}"))
         result = self.record.finish(outcome, *details, end=self._clock())
         self.store.finish_run(self.record)
         run_outputs(self.record, callbacks)

@@ -146,3 +146,14 @@ def test_sigkill_then_resume_completes_the_same_run(tmp_path):
     attempts = sorted(s.attempt for d in run.duts for s in d.steps)
     assert attempts == [1] * 10 + [2] * (len(rig.planned()) - 10)
     assert all(s.outcome is StepOutcome.PASS for d in run.duts for s in d.final_steps())
+
+
+def test_a_plan_that_stopped_short_is_not_a_pass(tmp_path, bench):
+    with open_store(tmp_path) as store:
+        recorder = RunRecorder.start(bench, store, clock=fake_clock())
+        for plan_step, dut_id in recorder.pending()[:3]:
+            recorder.end_step(recorder.begin_step(plan_step, dut_id))
+        assert recorder.finish() is RunOutcome.ERROR
+        (detail,) = store.load_run(recorder.record.run_id).details
+    assert detail.code == "not-run"
+    assert detail.description.startswith(f"{len(bench.planned()) - 3} planned steps never ran: ")
