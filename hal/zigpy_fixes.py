@@ -13,9 +13,13 @@
    (the time a radio takes to pass one frame twice, e.g. after a lost MAC ACK), not 10 s.
 3. **Empty SE clusters.** ``hal.se_clusters`` (another module) registers full DRLC, Tunneling and Device
    Management definitions when imported; :func:`apply` imports it.
+4. **The hub's Time server reads the wall clock.** ``Time._handle_read_attributes`` answers devices
+   with ``datetime.now()``, which on a virtual-time ``sim://`` loop disagrees with every clock on the
+   PAN (a "synchronised" GSME would be set to a time that then runs hours ahead). Fix: it answers with
+   :func:`radio_utc_now`, the radio's own UTC clock, which the GPF also uses as its receipt time.
 
-Each fix replaces one zigpy method on ``zigpy.device.Device`` and is idempotent; ``FIXES`` names them so
-tests can show each one matters.
+Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``) and is idempotent;
+``FIXES`` names them so tests can show each one matters.
 """
 
 from __future__ import annotations
@@ -23,11 +27,14 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import zigpy.device
 import zigpy.types as zigpy_t
-from zigpy.zcl import foundation
+from zigpy.time import TimeSnapshot
+from zigpy.zcl import Cluster, foundation
+from zigpy.zcl.clusters.general import Time
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +74,26 @@ def _should_filter_packet(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacke
     )
 
 
+def radio_utc_now(app: Any) -> datetime:
+    """The hub's UTC clock for ``app``: on ``sim://`` the PAN's clock (``start_time`` + PAN loop time, so
+    it follows virtual time and matches the virtual devices' clocks); on a real radio the wall clock."""
+    han = getattr(app, "han", None)
+    if han is not None and getattr(han, "started", False):
+        return datetime.fromisoformat(han.settings.start_time).astimezone(UTC) + timedelta(
+            seconds=han.loop_time()
+        )
+    return datetime.now(UTC)
+
+
+_ORIGINAL_TIME_READ = Time._handle_read_attributes
+
+
+def _time_handle_read_attributes(self: Time, attribute_ids: list[int], *handler_args: Any) -> Any:
+    application = self.endpoint.device.application
+    snapshot = TimeSnapshot.compute(application.local_timezone, radio_utc_now(application))
+    return Cluster._handle_read_attributes(self, attribute_ids, snapshot, *handler_args)
+
+
 FIXES: dict[str, Callable[..., Any]] = {
     "_parse_packet_header": _parse_packet_header,
     "_should_filter_packet": _should_filter_packet,
@@ -77,6 +104,7 @@ def apply() -> None:
     """Install every fix (idempotent) and load hanrig's SE cluster definitions."""
     for name, replacement in FIXES.items():
         setattr(zigpy.device.Device, name, replacement)
+    Time._handle_read_attributes = _time_handle_read_attributes  # type: ignore[method-assign]
     try:
         importlib.import_module("hal.se_clusters")
     except ModuleNotFoundError as exc:  # the SE cluster module is optional while it is being written
@@ -86,5 +114,8 @@ def apply() -> None:
 
 def revert(name: str | None = None) -> None:
     """Put zigpy's original method back (tests use this to show a fix matters)."""
-    for key in [name] if name else list(_ORIGINAL):
-        setattr(zigpy.device.Device, key, _ORIGINAL[key])
+    for key in [name] if name else [*_ORIGINAL, "time_server"]:
+        if key == "time_server":
+            Time._handle_read_attributes = _ORIGINAL_TIME_READ  # type: ignore[method-assign]
+        else:
+            setattr(zigpy.device.Device, key, _ORIGINAL[key])
