@@ -1,0 +1,235 @@
+"""Device alerts on the live HAN with SECMP0062 storm protection: ``gw.alerts``.
+
+Alerts enter through :class:`~gateway.han_input.HanInput` as ZCL Alarms (0x0009) "alarm" commands
+(server to client: alarm code u8 + the cluster the alarm is about), which is what GB HAN devices and
+the simulated ones send. hanrig's rule: the *alert code* that throttling and the exclusion list key on
+is the alarm code; the cluster it concerns is carried in every record.
+
+Each alert goes through one :class:`~gateway.alerts.AlertThrottler` per session (per (device, alert
+code), on the radio loop's clock, so virtual time on ``sim://``). Forwarded alerts become
+:class:`AlertRecord` s; suppressed ones are counted, and the counts reach subscribers either in the
+next forwarded copy of that code (``throttled_alert_sequence_id`` / ``throttled_alert_count``) or in a
+:class:`ThrottleRecord` from the periodic flush (every ``flush_interval_s``), so none is lost.
+Memory per storming device is bounded: the throttler keeps at most ``threshold`` timestamps per
+(device, code) and a ZCL alarm code is 8 bits; the record list kept here is a bounded deque.
+
+Subscribers (``subscribe(callback)``) get every AlertRecord and ThrottleRecord as it happens: the rig
+runner records them as events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from zigpy.zcl.clusters.general import Alarms
+
+from hal.sim.config import Role
+from hal.zigpy_fixes import radio_utc_now
+
+from .alerts import AlertPolicy, AlertThrottler, ForwardedAlert, ThrottleReport
+from .han_input import FrameSource, HanInput
+
+if TYPE_CHECKING:
+    from .session import Gateway
+
+LOGGER = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S: Final = 1.0  # how often suppressed counts whose period ran out are reported
+RECENT_RECORDS: Final = 1000  # forwarded records kept for ``recent()`` (subscribers see them all)
+ALARM_COMMAND: Final = Alarms.ClientCommandDefs.alarm.id
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """A forwarded alert; the throttled_* fields are set when copies of it were suppressed before it."""
+
+    eui64: str
+    role: Role | None
+    alert_code: int
+    cluster_id: int  # the cluster the alarm is about
+    at: datetime  # hub time of receipt
+    throttled_alert_sequence_id: int | None = None
+    throttled_alert_count: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "alert",
+            "device": self.eui64,
+            "role": None if self.role is None else str(self.role),
+            "alert_code": f"0x{self.alert_code:02x}",
+            "alert_code_int": self.alert_code,
+            "cluster": f"0x{self.cluster_id:04x}",
+            "cluster_int": self.cluster_id,
+            "at": self.at.isoformat(),
+            "throttled_alert_sequence_id": self.throttled_alert_sequence_id,
+            "throttled_alert_count": self.throttled_alert_count,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleRecord:
+    """Suppressed alerts reported by the periodic flush (no forwarded copy carried them)."""
+
+    eui64: str
+    alert_code: int
+    throttled_alert_sequence_id: int
+    throttled_alert_count: int
+    at: datetime
+    episode_ended: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "throttle_report",
+            "device": self.eui64,
+            "alert_code": f"0x{self.alert_code:02x}",
+            "alert_code_int": self.alert_code,
+            "throttled_alert_sequence_id": self.throttled_alert_sequence_id,
+            "throttled_alert_count": self.throttled_alert_count,
+            "at": self.at.isoformat(),
+            "episode_ended": self.episode_ended,
+        }
+
+
+AlertEvent = AlertRecord | ThrottleRecord
+
+
+class AlertService:
+    """``gw.alerts``: device alarms in, throttled per ``policy``, out to subscribers and ``recent()``."""
+
+    def __init__(
+        self, gateway: Gateway, policy: AlertPolicy | None = None, flush_interval_s: float = FLUSH_INTERVAL_S
+    ) -> None:
+        self.gateway = gateway
+        self._loop = asyncio.get_running_loop()
+        self._clock_anchor = (self._loop.time(), self._hub_now())
+        self.throttler = AlertThrottler(policy, clock=self._loop.time)
+        self.flush_interval_s = flush_interval_s
+        self._roles: dict[str, Role | None] = {}
+        self._records: deque[AlertEvent] = deque(maxlen=RECENT_RECORDS)
+        self._subscribers: list[Callable[[AlertEvent], None]] = []
+        self._input = HanInput.of(gateway)
+        self._unsubscribe = self._input.on_command(Alarms.cluster_id, ALARM_COMMAND, self._on_alarm)
+        self._flusher: asyncio.Task[None] | None = self._loop.create_task(self._flush_loop())
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def policy(self) -> AlertPolicy:
+        return self.throttler.policy
+
+    def configure(self, policy: AlertPolicy) -> None:
+        """Throttle by ``policy`` from now on (running episodes are flushed and reported first)."""
+        self.flush(force=True)
+        self.throttler = AlertThrottler(policy, clock=self._loop.time)
+
+    def subscribe(self, callback: Callable[[AlertEvent], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` for every forwarded alert and every throttle report; returns the
+        unsubscriber."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def recent(self) -> list[AlertEvent]:
+        """The last forwarded alerts and throttle reports (bounded), oldest first."""
+        return list(self._records)
+
+    def stats(self) -> dict[str, int]:
+        """Counts since the session's alert intake started (forwarded + suppressed == received)."""
+        stats = self.throttler.stats
+        return {
+            "received": stats.received,
+            "forwarded": stats.forwarded,
+            "suppressed": stats.suppressed,
+            "reported": stats.reported,
+            "pending": self.throttler.pending(),
+            "episodes": stats.episodes,
+        }
+
+    def device_stats(self, device: str) -> dict[str, int]:
+        stats = self.throttler.device_stats.get(device)
+        if stats is None:
+            return {"received": 0, "forwarded": 0, "suppressed": 0, "reported": 0, "episodes": 0}
+        return {
+            "received": stats.received,
+            "forwarded": stats.forwarded,
+            "suppressed": stats.suppressed,
+            "reported": stats.reported,
+            "episodes": stats.episodes,
+        }
+
+    def tracked_codes(self, device: str) -> int:
+        """(device, code) states held for ``device``: the memory a storming device costs."""
+        return self.throttler.tracked_codes(device)
+
+    def flush(self, force: bool = False) -> list[ThrottleRecord]:
+        """Report suppressed counts now due (all of them with ``force``) to subscribers."""
+        reports = self.throttler.flush(force=force)
+        return [self._report(report) for report in reports]
+
+    async def close(self) -> None:
+        self._unsubscribe()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            try:
+                await self._flusher
+            except asyncio.CancelledError:
+                pass
+            self._flusher = None
+        self.flush(force=True)
+
+    # ------------------------------------------------------------------ internals
+    def _hub_now(self) -> datetime:
+        return radio_utc_now(next(iter(self.gateway.apps.values())))
+
+    def _at(self, loop_time: float) -> datetime:
+        # one hub-clock reading per session, then the loop's clock: cheap under a storm
+        anchor_loop, anchor_utc = self._clock_anchor
+        return anchor_utc + timedelta(seconds=loop_time - anchor_loop)
+
+    def _on_alarm(self, source: FrameSource, args: Any) -> None:
+        self._roles[source.eui64] = source.role
+        code, cluster_id = int(args.alarm_code), int(args.cluster_id)
+        forwarded = self.throttler.receive(source.eui64, code, cluster_id, source.at)
+        if forwarded is not None:
+            self._forward(forwarded, source.role)
+
+    def _forward(self, alert: ForwardedAlert, role: Role | None) -> None:
+        record = AlertRecord(
+            eui64=str(alert.device),
+            role=role,
+            alert_code=alert.code,
+            cluster_id=int(alert.payload),
+            at=self._at(alert.at),
+            throttled_alert_sequence_id=alert.throttled_alert_sequence_id,
+            throttled_alert_count=alert.throttled_alert_count,
+        )
+        self._publish(record)
+
+    def _report(self, report: ThrottleReport) -> ThrottleRecord:
+        record = ThrottleRecord(
+            eui64=str(report.device),
+            alert_code=report.code,
+            throttled_alert_sequence_id=report.throttled_alert_sequence_id,
+            throttled_alert_count=report.throttled_alert_count,
+            at=self._at(self._loop.time()),
+            episode_ended=report.episode_ended,
+        )
+        self._publish(record)
+        return record
+
+    def _publish(self, record: AlertEvent) -> None:
+        self._records.append(record)
+        for callback in list(self._subscribers):
+            try:
+                callback(record)
+            except Exception:  # a subscriber's bug must not stop alert intake
+                LOGGER.exception("alert subscriber %r failed", callback)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            self.flush()

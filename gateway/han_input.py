@@ -1,0 +1,305 @@
+"""The one door through which frames from HAN devices reach the gateway's features (GPF, alerts, ...).
+
+``HanInput.of(gateway)`` taps every radio of a session as a zigpy application listener
+(``handle_message``: every APS frame from a known device, before zigpy's own de-duplication and
+cluster handling) and decodes ZCL itself with zigpy's schemas, so what a feature gets is typed and
+what it does not get is accounted for. Features subscribe to:
+
+* attribute reports of a cluster (``on_reports``): ``{attribute id: value}`` of one Report Attributes;
+* a cluster-specific command in one direction (``on_command``): the decoded command schema.
+
+A malformed frame (bad ZCL header, a payload that does not decode, trailing bytes, an attribute value
+of the wrong type), or one a handler refuses as out of range by raising :class:`MalformedFrame`, is
+logged with the device and the reason, counted in :attr:`HanInput.stats` (by reason) and kept in a
+bounded list of recent rejects; then it is ignored. A handler that fails in any other way is logged
+and counted too. Nothing a device sends can stop the host or reach a handler half-decoded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import zigpy.application
+import zigpy.device
+import zigpy.types as zigpy_t
+from zigpy.zcl import Cluster, foundation
+
+from hal.sim.config import Role
+from hanrig_errors import BadInput
+
+if TYPE_CHECKING:
+    from .session import Gateway
+
+LOGGER = logging.getLogger(__name__)
+
+ZCL_PROFILES: Final = frozenset({0x0104, 0x0109, 0xC05E})  # HA, Smart Energy, ZLL: ZCL on all three
+ZDO_ENDPOINT: Final = 0
+RECENT_REJECTS: Final = 64  # malformed frames kept for inspection (the counters keep the rest)
+DUPLICATE_WINDOW_S: Final = 0.5  # an identical frame again within this time is a radio retransmission
+
+
+class MalformedFrame(BadInput):
+    """A frame from a device that cannot be decoded, or whose values are out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameSource:
+    """Who sent a frame, as features see it."""
+
+    eui64: str  # "00:0d:6f:..": the CLI contract's spelling
+    role: Role | None
+    nwk: int
+    endpoint: int
+    at: float  # the radio loop's clock (virtual on sim://) when the frame arrived
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedFrame:
+    """A frame that was ignored, with why."""
+
+    eui64: str
+    cluster_id: int
+    reason: str
+    data: bytes
+    at: float
+
+
+@dataclass
+class InputStats:
+    """Counts since the tap was made; ``malformed`` by reason kind (text before the first ':')."""
+
+    frames: int = 0
+    zcl_frames: int = 0
+    dispatched: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    handler_errors: int = 0
+    malformed_by_reason: Counter[str] = field(default_factory=Counter)
+
+
+ReportHandler = Callable[[FrameSource, dict[int, Any]], None]
+CommandHandler = Callable[[FrameSource, Any], None]
+
+
+class HanInput:
+    """The frame tap of one gateway session (one per session: use :meth:`of`)."""
+
+    _by_gateway: weakref.WeakKeyDictionary[Gateway, HanInput] = weakref.WeakKeyDictionary()
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.stats = InputStats()
+        self.rejects: deque[RejectedFrame] = deque(maxlen=RECENT_REJECTS)
+        self._reports: dict[int, list[ReportHandler]] = {}
+        self._commands: dict[tuple[int, int, foundation.Direction], list[CommandHandler]] = {}
+        self._listener_ids: dict[str, int] = {}
+        self._sources: dict[zigpy_t.EUI64, tuple[str, Role | None]] = {}
+        self._last_frame: dict[tuple[zigpy_t.EUI64, int], tuple[bytes, float]] = {}
+
+    @classmethod
+    def of(cls, gateway: Gateway) -> HanInput:
+        """The session's tap, attached to every radio on first use."""
+        tap = cls._by_gateway.get(gateway)
+        if tap is None:
+            tap = cls._by_gateway[gateway] = cls(gateway)
+            tap.attach()
+        return tap
+
+    # ------------------------------------------------------------------ subscriptions
+    def attach(self) -> None:
+        for radio_id, app in self.gateway.apps.items():
+            if radio_id not in self._listener_ids:
+                self._listener_ids[radio_id] = app.add_listener(_AppListener(self, app))
+
+    def detach(self) -> None:
+        for radio_id, listener_id in list(self._listener_ids.items()):
+            self.gateway.apps[radio_id].remove_listener(listener_id)
+            del self._listener_ids[radio_id]
+        self._by_gateway.pop(self.gateway, None)
+
+    def on_reports(self, cluster_id: int, handler: ReportHandler) -> Callable[[], None]:
+        """Call ``handler(source, {attribute id: value})`` for every Report Attributes on ``cluster_id``."""
+        handlers = self._reports.setdefault(cluster_id, [])
+        handlers.append(handler)
+        return lambda: handlers.remove(handler) if handler in handlers else None
+
+    def on_command(
+        self,
+        cluster_id: int,
+        command_id: int,
+        handler: CommandHandler,
+        direction: foundation.Direction = foundation.Direction.Server_to_Client,
+    ) -> Callable[[], None]:
+        """Call ``handler(source, args)`` for every cluster command ``command_id`` sent in ``direction``."""
+        handlers = self._commands.setdefault((cluster_id, command_id, direction), [])
+        handlers.append(handler)
+        return lambda: handlers.remove(handler) if handler in handlers else None
+
+    # ------------------------------------------------------------------ the input path
+    def source_of(self, device: zigpy.device.Device, endpoint: int, at: float) -> FrameSource:
+        cached = self._sources.get(device.ieee)
+        if cached is None:
+            han_device = self.gateway._han_device("", device.application, device)
+            cached = (han_device.eui64, han_device.role)
+            if han_device.role is not None:  # a role known only after the interview: look again later
+                self._sources[device.ieee] = cached
+        return FrameSource(cached[0], cached[1], int(device.nwk), endpoint, at)
+
+    def reject(self, source: FrameSource, cluster_id: int, reason: str, data: bytes) -> None:
+        self.stats.malformed += 1
+        self.stats.malformed_by_reason[reason.split(":", 1)[0]] += 1
+        self.rejects.append(RejectedFrame(source.eui64, cluster_id, reason, data, source.at))
+        LOGGER.warning("frame from %s on cluster 0x%04x ignored: %s", source.eui64, cluster_id, reason)
+
+    def frame(
+        self,
+        app: zigpy.application.ControllerApplication,
+        device: zigpy.device.Device,
+        profile: int,
+        cluster_id: int,
+        src_ep: int,
+        data: bytes,
+    ) -> None:
+        """One APS frame from ``device``; never raises."""
+        self.stats.frames += 1
+        if profile not in ZCL_PROFILES or src_ep == ZDO_ENDPOINT:
+            return
+        if cluster_id not in self._reports and not any(key[0] == cluster_id for key in self._commands):
+            return  # nobody listens: not worth decoding
+        self.stats.zcl_frames += 1
+        at = asyncio.get_running_loop().time()
+        source = self.source_of(device, src_ep, at)
+        key = (device.ieee, cluster_id)
+        last = self._last_frame.get(key)
+        if last is not None and last[0] == data and at - last[1] < DUPLICATE_WINDOW_S:
+            self.stats.duplicates += 1
+            return
+        self._last_frame[key] = (data, at)
+        try:
+            self._dispatch(source, cluster_id, data)
+        except MalformedFrame as exc:
+            self.reject(source, cluster_id, str(exc), data)
+        except Exception as exc:  # a feature's bug must not stop the radio's receive path
+            self.stats.handler_errors += 1
+            LOGGER.error(
+                "frame from %s on cluster 0x%04x: handler failed: %s: %s",
+                source.eui64,
+                cluster_id,
+                type(exc).__name__,
+                exc,
+                exc_info=LOGGER.isEnabledFor(logging.DEBUG),
+            )
+
+    def _dispatch(self, source: FrameSource, cluster_id: int, data: bytes) -> None:
+        header, payload = _decode_header(data)
+        control = header.frame_control
+        if control.is_manufacturer_specific:
+            return  # hanrig's features speak standard ZCL only
+        if control.frame_type == foundation.FrameType.GLOBAL_COMMAND:
+            if header.command_id != foundation.GeneralCommand.Report_Attributes:
+                return
+            handlers = self._reports.get(cluster_id)
+            if not handlers:
+                return
+            values = _decode_reports(cluster_id, payload)
+            self.stats.dispatched += 1
+            for handler in list(handlers):
+                handler(source, values)
+            return
+        direction = foundation.Direction(control.direction)
+        handlers = self._commands.get((cluster_id, header.command_id, direction))
+        if not handlers:
+            return
+        args = _decode_command(cluster_id, header.command_id, direction, payload)
+        self.stats.dispatched += 1
+        for handler in list(handlers):
+            handler(source, args)
+
+
+def _decode_header(data: bytes) -> tuple[foundation.ZCLHeader, bytes]:
+    try:
+        header, rest = foundation.ZCLHeader.deserialize(data)
+    except Exception as exc:  # the parser boundary: whatever zigpy raises on bad bytes
+        raise MalformedFrame(f"ZCL header: {exc or 'too short'}") from None
+    if header.frame_control.frame_type not in (
+        foundation.FrameType.GLOBAL_COMMAND,
+        foundation.FrameType.CLUSTER_COMMAND,
+    ):
+        raise MalformedFrame(f"ZCL header: reserved frame type {int(header.frame_control.frame_type)}")
+    return header, rest
+
+
+def _decode_reports(cluster_id: int, payload: bytes) -> dict[int, Any]:
+    schema = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Report_Attributes].schema
+    try:
+        command, rest = schema.deserialize(payload)
+    except Exception as exc:  # the parser boundary
+        raise MalformedFrame(f"report attributes: payload does not decode ({exc})") from None
+    if rest:
+        raise MalformedFrame(f"report attributes: {len(rest)} trailing byte(s)")
+    if not command.attribute_reports:
+        raise MalformedFrame("report attributes: no attribute records")
+    cluster = Cluster._registry.get(cluster_id)
+    values: dict[int, Any] = {}
+    for record in command.attribute_reports:
+        attrid = int(record.attrid)
+        definition = cluster.attributes.get(attrid) if cluster is not None else None
+        value = record.value.value
+        if definition is not None:
+            if int(record.value.type) != int(definition.zcl_type):
+                raise MalformedFrame(
+                    f"attribute type: 0x{attrid:04x} {definition.name} reported as ZCL type "
+                    f"0x{int(record.value.type):02x}, expected 0x{int(definition.zcl_type):02x}"
+                )
+            try:
+                value = definition.type(value)
+            except Exception as exc:  # the parser boundary
+                raise MalformedFrame(f"attribute value: 0x{attrid:04x} {definition.name}: {exc}") from None
+        if attrid in values:
+            raise MalformedFrame(f"report attributes: attribute 0x{attrid:04x} reported twice")
+        values[attrid] = value
+    return values
+
+
+def _decode_command(cluster_id: int, command_id: int, direction: foundation.Direction, payload: bytes) -> Any:
+    cluster = Cluster._registry.get(cluster_id)
+    if cluster is None:
+        raise MalformedFrame(f"cluster command: cluster 0x{cluster_id:04x} unknown")
+    # A server-to-client frame carries one of the cluster's "client commands" (zigpy's naming).
+    server_to_client = direction == foundation.Direction.Server_to_Client
+    table = cluster.client_commands if server_to_client else cluster.server_commands
+    definition = table.get(command_id)
+    if definition is None:
+        raise MalformedFrame(f"cluster command: 0x{command_id:02x} not defined on cluster 0x{cluster_id:04x}")
+    try:
+        args, rest = definition.schema.deserialize(payload)
+    except Exception as exc:  # the parser boundary
+        raise MalformedFrame(f"command payload: {definition.name} does not decode ({exc})") from None
+    if rest:
+        raise MalformedFrame(f"command payload: {definition.name} has {len(rest)} trailing byte(s)")
+    return args
+
+
+class _AppListener:
+    """zigpy application listener: hands ``handle_message`` events of one radio to the tap."""
+
+    def __init__(self, tap: HanInput, app: zigpy.application.ControllerApplication) -> None:
+        self._tap = tap
+        self._app = app
+
+    def handle_message(
+        self,
+        device: zigpy.device.Device,
+        profile: int,
+        cluster: int,
+        src_ep: int,
+        dst_ep: int,
+        message: bytes,
+    ) -> None:
+        self._tap.frame(self._app, device, profile, cluster, src_ep, message)

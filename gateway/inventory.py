@@ -1,0 +1,181 @@
+"""The device inventory (SECMP0056): Basic-cluster and OTA-client attributes of every joined device.
+
+``gw.inventory.read_all()`` reads, for every device and with its role, the Basic attributes ZCLVersion,
+ApplicationVersion, StackVersion, HWVersion, ManufacturerName, ModelIdentifier, DateCode, PowerSource
+and SWBuildID (server cluster 0x0000), and the OTA client's CurrentFileVersion, ManufacturerID and
+ImageTypeID (client cluster 0x0019). Reads go to the device every time (no zigpy cache), in two Basic
+groups (numbers, strings) so a full response fits one frame, then the OTA group. A device that answers
+only some attributes still gets a :class:`DeviceInventory`, with every missing attribute named in
+``missing`` and why in ``problems``; a device that does not answer at all gets a row too.
+Devices are read concurrently (a sleepy GSME answers on its next poll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import zigpy.exceptions
+from zigpy.zcl import foundation
+from zigpy.zcl.clusters.general import Basic, Ota
+
+from hal.sim.config import Role
+
+if TYPE_CHECKING:
+    from .session import Gateway, HanDevice
+
+READ_TIMEOUT_S: Final = 60.0  # per attribute group; a sleepy device answers on its next poll
+
+BASIC_NUMBERS: Final = ("zcl_version", "app_version", "stack_version", "hw_version", "power_source")
+BASIC_STRINGS: Final = ("manufacturer", "model", "date_code", "sw_build_id")
+BASIC_ATTRIBUTES: Final = BASIC_NUMBERS + BASIC_STRINGS
+OTA_ATTRIBUTES: Final = ("current_file_version", "manufacturer_id", "image_type_id")
+# hex width in JSON of the integer identifiers (cli.md: hex strings plus an _int twin)
+_HEX_WIDTH: Final = {"current_file_version": 8, "manufacturer_id": 4, "image_type_id": 4}
+
+
+@dataclass(frozen=True)
+class DeviceInventory:
+    """What one device said about itself; None where it did not say (named in ``missing``)."""
+
+    id: str
+    eui64: str
+    role: Role | None
+    nwk: int
+    zcl_version: int | None = None
+    app_version: int | None = None
+    stack_version: int | None = None
+    hw_version: int | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    date_code: str | None = None
+    power_source: str | None = None  # Basic.PowerSource name, e.g. "Battery"
+    sw_build_id: str | None = None
+    current_file_version: int | None = None
+    manufacturer_id: int | None = None
+    image_type_id: int | None = None
+    missing: tuple[str, ...] = ()
+    problems: dict[str, str] = field(default_factory=dict)  # attribute -> why it is missing
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``hanrig devices --json`` (hex identifiers as strings plus ``_int``)."""
+        document: dict[str, Any] = {
+            "id": self.id,
+            "role": None if self.role is None else str(self.role),
+            "eui64": self.eui64,
+            "nwk": f"0x{self.nwk:04x}",
+            "nwk_int": self.nwk,
+            "basic": {name: getattr(self, name) for name in BASIC_ATTRIBUTES},
+        }
+        for name in OTA_ATTRIBUTES:
+            value = getattr(self, name)
+            document[name] = None if value is None else f"0x{value:0{_HEX_WIDTH[name]}x}"
+            document[f"{name}_int"] = value
+        document["missing"] = list(self.missing)
+        document["problems"] = dict(self.problems)
+        return document
+
+
+class Inventory:
+    """``gw.inventory``: read what devices say about themselves."""
+
+    def __init__(self, gateway: Gateway, timeout_s: float = READ_TIMEOUT_S) -> None:
+        self.gateway = gateway
+        self.timeout_s = timeout_s
+
+    async def read_all(self, role: Role | str | None = None) -> list[DeviceInventory]:
+        """Every joined device (of ``role``), in EUI-64 order."""
+        devices = self.gateway.devices(role=role)
+        return list(await asyncio.gather(*(self.read(device) for device in devices)))
+
+    async def read(self, device: HanDevice | str) -> DeviceInventory:
+        """One device (a HanDevice, rig id or EUI-64)."""
+        han_device = self.gateway.device(device) if isinstance(device, str) else device
+        values: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        endpoint = _application_endpoint(han_device)
+        basic = endpoint.in_clusters.get(Basic.cluster_id) if endpoint is not None else None
+        ota = endpoint.out_clusters.get(Ota.cluster_id) if endpoint is not None else None
+        if basic is None:
+            problems.update(dict.fromkeys(BASIC_ATTRIBUTES, "device has no Basic server cluster"))
+        else:
+            for group in (BASIC_NUMBERS, BASIC_STRINGS):
+                await self._read_group(basic, group, values, problems)
+                if all(problems.get(name, "").startswith("no answer") for name in group):
+                    # it did not answer: don't wait out every other group too
+                    problems.update({n: problems[group[0]] for n in BASIC_ATTRIBUTES if n not in values})
+                    break
+        if ota is None:
+            problems.update(dict.fromkeys(OTA_ATTRIBUTES, "device has no OTA client cluster"))
+        elif not all(problems.get(n, "").startswith("no answer") for n in BASIC_ATTRIBUTES):
+            await self._read_group(ota, OTA_ATTRIBUTES, values, problems)
+        else:
+            problems.update(dict.fromkeys(OTA_ATTRIBUTES, problems[BASIC_ATTRIBUTES[0]]))
+        if "power_source" in values:
+            values["power_source"] = _power_source_name(values["power_source"])
+        missing = tuple(name for name in (*BASIC_ATTRIBUTES, *OTA_ATTRIBUTES) if name not in values)
+        return DeviceInventory(
+            id=han_device.id,
+            eui64=han_device.eui64,
+            role=han_device.role,
+            nwk=han_device.nwk,
+            missing=missing,
+            problems={name: problems.get(name, "not reported") for name in missing},
+            **values,
+        )
+
+    async def _read_group(
+        self, cluster: Any, names: Iterable[str], values: dict[str, Any], problems: dict[str, str]
+    ) -> None:
+        names = list(names)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                success, failure = await cluster.read_attributes(names, allow_cache=False)
+        except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+            reason = f"no answer ({type(exc).__name__}{': ' + str(exc) if str(exc) else ''})"
+            problems.update(dict.fromkeys(names, reason))
+            return
+        for name in names:
+            if name in success and success[name] is not None:
+                values[name] = _plain(success[name])
+            elif name in failure:
+                problems[name] = _status_text(failure[name])
+            else:
+                problems[name] = "not in the response"
+
+
+def _application_endpoint(device: HanDevice) -> Any:
+    endpoints = device.zigpy_device.endpoints
+    for endpoint_id in sorted(endpoints):
+        if endpoint_id != 0:
+            return endpoints[endpoint_id]
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    return value
+
+
+def _power_source_name(value: int) -> str:
+    source = Basic.PowerSource(int(value) & 0x7F)
+    name = source.name
+    return f"{name}+battery backup" if int(value) & 0x80 else name
+
+
+def _status_text(status: Any) -> str:
+    try:
+        return f"device says {foundation.Status(int(status)).name}"
+    except (ValueError, TypeError):
+        return f"device says status {status!r}"
