@@ -101,7 +101,8 @@ class VirtualDevice:
         self._pending: dict[tuple[int, int], asyncio.Future[ZclFrame]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._behaviours: list[asyncio.Task[Any]] = []
-        self.alert_rate_hz = spec.sim.alert_rate_hz
+        self._alert_rate_hz = spec.sim.alert_rate_hz
+        self._alert_rate_changed = asyncio.Event()
         self.alerts_sent = 0
         self.received: list[ZclFrame] = []  # every ZCL command the device took (tests, debugging)
         # the device's clock: utc = base + (loop time - anchor) * (1 + drift)
@@ -410,15 +411,26 @@ class VirtualDevice:
     def alarm_source_cluster(self) -> int:
         return Basic.cluster_id
 
+    @property
+    def alert_rate_hz(self) -> float:
+        """How many ZCL alarms per second the device emits (0 = none)."""
+        return self._alert_rate_hz
+
+    @alert_rate_hz.setter
+    def alert_rate_hz(self, rate: float) -> None:
+        self._alert_rate_hz = rate
+        self._alert_rate_changed.set()
+
     async def _alert_loop(self) -> None:
         code = 0
         while True:
-            rate = self.alert_rate_hz
-            if rate <= 0:
-                await asyncio.sleep(1.0)
+            if self._alert_rate_hz <= 0:
+                # sleep until someone turns alerts on rather than ticking through idle hours
+                self._alert_rate_changed.clear()
+                await self._alert_rate_changed.wait()
                 continue
-            await asyncio.sleep(1.0 / rate)
-            if self.alert_rate_hz > 0:
+            await asyncio.sleep(1.0 / self._alert_rate_hz)
+            if self._alert_rate_hz > 0:
                 code = (code + 1) & 0xFF
                 await self.send_alarm(code, self.alarm_source_cluster())
 

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from zigpy.ota.image import ElementTagId, OTAImage, OTAImageHeader, parse_ota_image
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
+
+from ota import Image, ImageError, Outcome, load_public_key, read_image, verify_image
 
 from .wire import ZclFrame, zcl_cluster_command
 
@@ -108,31 +108,6 @@ class HeldImage:
     file_version: int
     data: bytes
     manufacturer_image_sha256: str
-
-
-def manufacturer_image(data: bytes, header: OTAImageHeader) -> tuple[bytes, bytes | None]:
-    """Split a verified image into its manufacturer image and (GBCS) raw signature.
-
-    Zigbee layout: the payload of sub-element 0x0000. GBCS layout: the bytes after the header, optionally
-    followed by a big-endian 0x0040 length and a 64-octet r||s signature.
-    """
-    body = data[header.header_length : header.image_size]
-    try:
-        parsed, _ = OTAImage.deserialize(data[: header.image_size])
-    except ValueError:
-        parsed = None
-    if (
-        parsed is not None
-        and parsed.subelements
-        and sum(6 + len(e.data) for e in parsed.subelements) == len(body)
-    ):
-        for element in parsed.subelements:
-            if element.tag_id == ElementTagId.UPGRADE_IMAGE:
-                return bytes(element.data), None
-    trailer = 2 + GBCS_SIGNATURE_SIZE
-    if len(body) > trailer and body[-trailer:-GBCS_SIGNATURE_SIZE] == GBCS_SIGNATURE_SIZE.to_bytes(2, "big"):
-        return bytes(body[:-trailer]), bytes(body[-GBCS_SIGNATURE_SIZE:])
-    return bytes(body), None
 
 
 class ZclOtaClient:
@@ -220,7 +195,7 @@ class ZclOtaClient:
 
     def _on_upgrade_command(self, cmd: Any) -> None:
         if self.held is None or self.status not in (
-            UpgradeStatus.Waiting_to_Upgrade,
+            UpgradeStatus.Waiting_to_upgrade,
             UpgradeStatus.Count_down,
         ):
             return
@@ -241,14 +216,14 @@ class ZclOtaClient:
         return self._task
 
     def stop(self) -> None:
-        """Power loss: forget the RAM state (an in-flight download restarts from offset 0)."""
+        """Power loss: the task and timers go; blocks already stored stay (they are in flash, as on real
+        devices), so a download of the same image resumes from ``file_offset`` (ZCL 11.11: the client
+        resumes from its FileOffset after a reset)."""
         if self._task is not None:
             self._task.cancel()
         if self._activation is not None:
             self._activation.cancel()
             self._activation = None
-        self._buffer = bytearray()
-        self.file_offset = 0
         self._page_queue = None
         if self.status in (UpgradeStatus.Download_in_progress, UpgradeStatus.Wait_for_more):
             self.status = UpgradeStatus.Normal
@@ -297,9 +272,15 @@ class ZclOtaClient:
 
     async def download(self, offer: Any) -> None:
         """Fetch every block of ``offer`` and finish with an Upgrade End Request."""
+        resuming = (
+            self.outcome.file_version == int(offer.file_version)
+            and len(self._buffer) == int(offer.image_size)
+            and 0 < self.file_offset < len(self._buffer)
+        )
         self.outcome = OtaOutcome(file_version=int(offer.file_version))
-        self._buffer = bytearray(int(offer.image_size))
-        self.file_offset = 0
+        if not resuming:
+            self._buffer = bytearray(int(offer.image_size))
+            self.file_offset = 0
         self.held = None
         self.downloaded_file_version = None
         self.status = UpgradeStatus.Download_in_progress
@@ -457,40 +438,34 @@ class ZclOtaClient:
     def verify(self, offer: Any, data: bytes) -> str | None:
         """Check a complete image; return why it is refused, or None when it is good."""
         try:
-            header, _ = OTAImageHeader.deserialize(data)
-        except (ValueError, KeyError) as exc:
-            return f"header does not parse: {exc}"
-        if header.image_size != len(data) or header.image_size != offer.image_size:
-            return f"total size {header.image_size} != {len(data)} received"
-        if (header.manufacturer_id, header.image_type, header.file_version) != (
+            image = read_image(data, name=f"image 0x{int(offer.file_version):08x}")
+        except ImageError as exc:
+            return str(exc)
+        return self.check(offer, image, len(data))
+
+    def check(self, offer: Any, image: Image, received: int) -> str | None:
+        """The checks a ZCL client makes: size, identity, hardware version, integrity code."""
+        ident = image.identity
+        if len(image.data) != received or received != offer.image_size:
+            return f"total size {len(image.data)} != {received} received of {int(offer.image_size)} offered"
+        if (ident.manufacturer_code, ident.image_type, ident.file_version) != (
             offer.manufacturer_code,
             offer.image_type,
             offer.file_version,
         ):
             return "header identity differs from the offered image"
-        if header.hardware_versions_present and not (
-            header.minimum_hardware_version
-            <= self.identity.hardware_version
-            <= header.maximum_hardware_version
-        ):
-            return (
-                f"hardware version {self.identity.hardware_version} outside "
-                f"{header.minimum_hardware_version}..{header.maximum_hardware_version}"
-            )
-        return self._check_integrity(data, header)
+        hw = self.identity.hardware_version
+        if ident.hw_min is not None and ident.hw_max is not None and not ident.hw_min <= hw <= ident.hw_max:
+            return f"hardware version {hw} outside {ident.hw_min}..{ident.hw_max}"
+        return self._failed(verify_image(image), ("size", "integrity-code"))
 
-    def _check_integrity(self, data: bytes, header: OTAImageHeader) -> str | None:
-        try:
-            image, _ = parse_ota_image(data)
-        except (ValueError, KeyError) as exc:
-            return f"image does not parse: {exc}"
-        for element in getattr(image, "subelements", None) or ():
-            if element.tag_id == ElementTagId.IMAGE_INTEGRITY_CODE:
-                from ota.signing import aes_mmo_hash  # the toolkit's hash; pure library
-
-                covered = data[: len(data) - 6 - len(element.data)]
-                if aes_mmo_hash([covered]) != bytes(element.data):
-                    return "image integrity code does not match"
+    @staticmethod
+    def _failed(report: Any, names: tuple[str, ...], *, required: tuple[str, ...] = ()) -> str | None:
+        for check in report.checks:
+            if check.name in names and check.outcome is Outcome.FAIL:
+                return f"{check.name}: {check.message}"
+            if check.name in required and check.outcome is not Outcome.PASS:
+                return f"{check.name}: {check.message}"
         return None
 
     async def _finish(self, offer: Any) -> None:
@@ -505,16 +480,14 @@ class ZclOtaClient:
             self.file_offset = 0
             await self._upgrade_end(offer, EndStatus.INVALID_IMAGE, expect_reply=False)
             return
-        header, _ = OTAImageHeader.deserialize(data)
-        body, _ = manufacturer_image(data, header)
-        self.held = HeldImage(int(offer.file_version), data, hashlib.sha256(body).hexdigest())
+        self.held = HeldImage(int(offer.file_version), data, read_image(data).sha256)
         self.downloaded_file_version = int(offer.file_version)
         self.status = UpgradeStatus.Download_complete
         self.outcome.status = EndStatus.SUCCESS
         reply = await self._upgrade_end(offer, EndStatus.SUCCESS, expect_reply=True)
         if reply is None:
             # no answer: ZCL says keep the image and wait for an upgrade command
-            self.status = UpgradeStatus.Waiting_to_Upgrade
+            self.status = UpgradeStatus.Waiting_to_upgrade
             return
         self._schedule_activation(int(reply.current_time), int(reply.upgrade_time))
 
@@ -544,7 +517,7 @@ class ZclOtaClient:
             self._activation.cancel()
             self._activation = None
         if upgrade_time == WAIT_FOR_UPGRADE:
-            self.status = UpgradeStatus.Waiting_to_Upgrade
+            self.status = UpgradeStatus.Waiting_to_upgrade
             return
         if upgrade_time == 0:
             delay = 0.0
@@ -594,20 +567,13 @@ class GbcsOtaClient(ZclOtaClient):
         super().__init__(host, identity, current_file_version)
         self.supplier_public_key = supplier_public_key
 
-    def verify(self, offer: Any, data: bytes) -> str | None:
-        problem = super().verify(offer, data)
+    def check(self, offer: Any, image: Image, received: int) -> str | None:
+        problem = super().check(offer, image, received)
         if problem is not None or self.supplier_public_key is None:
             return problem
-        from ota.signing import load_public_key, verify_raw  # pure library, loaded only when needed
-
-        header, _ = OTAImageHeader.deserialize(data)
-        body, signature = manufacturer_image(data, header)
-        if signature is None:
-            return "no supplier signature"
         key = load_public_key(self.supplier_public_key, name="supplier key")
-        if not verify_raw(key, body, signature):
-            return "supplier signature does not verify"
-        return None
+        report = verify_image(image, public_key=key)
+        return self._failed(report, (), required=("supplier-signature",))
 
 
 OTA_CLIENTS: dict[str, type[ZclOtaClient]] = {"zcl": ZclOtaClient, "gbcs": GbcsOtaClient}
