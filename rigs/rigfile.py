@@ -208,6 +208,11 @@ class Rig:
     sim_tables: SimTables = field(default_factory=SimTables)
     source: Path | None = None
     text: str = ""
+    base_dir: Path | None = None  # where relative paths in the file resolve
+
+    def document(self) -> dict[str, Any]:
+        """The rig file as TOML data, for the simulator's own parser (``hal.sim.config``)."""
+        return tomllib.loads(self.text)
 
     def radio(self, radio_id: str) -> RadioSpec:
         for radio in self.radios:
@@ -744,7 +749,7 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
         sim_tables=SimTables(sim=MappingProxyType(dict(sim)),
                              faults=tuple(MappingProxyType(dict(f)) for f in faults),
                              devices=MappingProxyType(sim_devices)),
-        source=source, text=text,
+        source=source, text=text, base_dir=base,
     )
 
 

@@ -226,3 +226,13 @@ def test_unreadable_and_non_utf8_files(tmp_path):
     bad.write_bytes(b'[rig]\nname = "caf\xe9"\n')
     with pytest.raises(RigFileError, match="not UTF-8"):
         load_rig(bad)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES_DIR.glob("*.toml")))
+def test_examples_are_accepted_by_the_simulator_too(name):
+    """One file, several parsers: the simulator's tables in the examples must satisfy hal.sim.config."""
+    sim_config = pytest.importorskip("hal.sim.config")
+    rig = load_rig(EXAMPLES_DIR / name)
+    config = sim_config.parse_sim_config(rig.document(), source=str(rig.source), base=rig.base_dir)
+    assert [d.id for d in config.devices] == [d.id for d in rig.devices]
+    assert len(config.faults) == len(rig.sim_tables.faults)
