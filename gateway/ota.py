@@ -1,0 +1,417 @@
+"""``gw.ota``: OTA push, activation and status for a gateway session, under the rig's OTA policies.
+
+One :class:`~ota.server.OtaServer` per radio, installed on first use. :meth:`OtaService.push` decides,
+per device and before a byte is sent, what it gets (the image named, or the catalogue's newest newer
+image) and refuses, each with a one-line reason: an image for another manufacturer, image type or
+hardware range; an unsigned or badly signed image when signatures are required; a downgrade unless
+allowed. It then runs one :class:`~ota.campaign.Campaign` over every accepted device on every radio.
+:meth:`OtaService.activate` is "activate by hash" (GBCS CS06 semantics): it refuses with
+``noImageHeld`` when the device holds no image and ``hashMismatch`` when the held image is not the one
+named, judged from what the device reports (ImageUpgradeStatus, DownloadedFileVersion) mapped to the
+catalogue's manufacturer-image SHA-256 and to what this server itself transferred; otherwise it sends the
+upgrade command and verifies the device rejoined on the new version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import enum
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import zigpy.exceptions
+from cryptography.hazmat.primitives.asymmetric import ec
+from zigpy.zcl import ClusterType
+from zigpy.zcl.clusters.general import Basic, Ota
+
+from hanrig_errors import BadInput
+from ota import Catalogue, Image, load_public_key, signing
+from ota.campaign import (
+    AT_WAIT_LIMIT_S,
+    RETRIES,
+    STALL_S,
+    VERIFY_TIMEOUT_S,
+    Campaign,
+    CampaignTarget,
+    DeviceOutcome,
+    Phase,
+    TransferAlert,
+    read_ota_attributes,
+    refused,
+    verify_activation,
+)
+from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample, utc_seconds
+
+from .session import HanDevice
+
+SAMPLE_SUPPLIER_CERT = "TEST-ONLY-supplier-signing-cert.pem"
+HELD_STATUSES = (Ota.ImageUpgradeStatus.Download_complete, Ota.ImageUpgradeStatus.Waiting_to_upgrade,
+                 Ota.ImageUpgradeStatus.Count_down)
+NO_VERSION = 0xFFFFFFFF
+
+
+class OtaPolicyError(BadInput):
+    """The OTA policies or inputs cannot work (no Supplier key while signatures are required, ...)."""
+
+
+class ActivationResponse(enum.IntEnum):
+    """GBCS CS06 Activate Firmware response codes."""
+
+    SUCCESS = 0
+    NO_IMAGE_HELD = 1
+    HASH_MISMATCH = 2
+    ACTIVATION_FAILURE = 3
+
+    @property
+    def label(self) -> str:
+        first, *rest = self.name.lower().split("_")
+        return first + "".join(word.capitalize() for word in rest)
+
+
+@dataclasses.dataclass(frozen=True)
+class OtaPolicies:
+    """The rig's ``[policies]`` for OTA, plus where images and the Supplier key come from."""
+
+    signatures_required: bool = True
+    activation: ActivationPlan = dataclasses.field(default_factory=ActivationPlan)
+    allow_downgrade: bool = False
+    catalogue: Path | None = None  # None: the bundled sample images (firmware_images/)
+    supplier_key: Path | None = None  # certificate or public key; None: the sample catalogue's test cert
+    aps_security: bool = False
+    max_concurrent: int | None = None  # devices downloading at once per radio (rig max_concurrent_duts)
+    stall_s: float = STALL_S
+    retries: int = RETRIES
+    verify_timeout_s: float = VERIFY_TIMEOUT_S
+    at_wait_limit_s: float = AT_WAIT_LIMIT_S
+
+
+@dataclasses.dataclass
+class PushReport:
+    """What ``push`` did: one outcome per device asked for."""
+
+    activation: str
+    outcomes: list[DeviceOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(outcome.ok for outcome in self.outcomes)
+
+    @property
+    def unreachable(self) -> list[DeviceOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.unreachable]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"activation": self.activation, "ok": self.ok,
+                "devices": [outcome.to_json() for outcome in self.outcomes]}
+
+
+@dataclasses.dataclass
+class ActivationReport:
+    """The answer to one "activate by hash" (CS06): response code plus the running firmware version."""
+
+    eui64: str
+    device_id: str
+    response: ActivationResponse
+    reason: str
+    requested_sha256: str
+    held_version: int | None = None
+    held_sha256: str | None = None
+    running_version: int | None = None
+    activation_time: str | None = None
+    rejoined: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.response is ActivationResponse.SUCCESS
+
+    def to_json(self) -> dict[str, Any]:
+        def version(value: int | None) -> str | None:
+            return None if value is None else f"0x{value:08x}"
+
+        return {"device": self.device_id, "eui64": self.eui64, "ok": self.ok,
+                "response": self.response.label, "response_int": int(self.response), "reason": self.reason,
+                "requested_sha256": self.requested_sha256, "held_version": version(self.held_version),
+                "held_version_int": self.held_version, "held_sha256": self.held_sha256,
+                "running_version": version(self.running_version), "running_version_int": self.running_version,
+                "activation_time": self.activation_time, "rejoined": self.rejoined}
+
+
+@dataclasses.dataclass(frozen=True)
+class _DeviceFacts:
+    manufacturer_code: int
+    image_type: int
+    version: int
+    hardware_version: int | None
+    min_block_period_ms: int
+
+
+class OtaService:
+    """The session's OTA feature (``gw.ota``)."""
+
+    def __init__(self, gateway: Any, policies: OtaPolicies | None = None) -> None:
+        self.gateway = gateway
+        self.policies = policies or OtaPolicies()
+        self._servers: dict[str, OtaServer] = {}
+        self._catalogue: Catalogue | None = None
+        self._key: ec.EllipticCurvePublicKey | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    def configure(self, **changes: Any) -> OtaPolicies:
+        """Replace some policies (``gw.ota.configure(activation=ActivationPlan.parse("hold"))``)."""
+        self.policies = dataclasses.replace(self.policies, **changes)
+        if "catalogue" in changes:
+            self._catalogue = None
+        if "supplier_key" in changes or "catalogue" in changes:
+            self._key = None
+        return self.policies
+
+    def server(self, radio_id: str) -> OtaServer:
+        """The OTA server of one radio (installed on first use)."""
+        server = self._servers.get(radio_id)
+        if server is None:
+            app = self.gateway.apps[radio_id]
+            server = OtaServer(app, aps_security=self.policies.aps_security).install()
+            self._servers[radio_id] = server
+        return server
+
+    @property
+    def catalogue(self) -> Catalogue:
+        if self._catalogue is None:
+            self._catalogue = Catalogue.load(self._catalogue_dir())
+        return self._catalogue
+
+    def _catalogue_dir(self) -> Path:
+        if self.policies.catalogue is not None:
+            return self.policies.catalogue
+        import firmware_images  # the bundled samples: only when no catalogue is configured
+
+        return firmware_images.DIRECTORY
+
+    def supplier_key(self) -> ec.EllipticCurvePublicKey | None:
+        """The Supplier's signing key: the configured one, or the sample catalogue's TEST-ONLY cert."""
+        if self._key is None:
+            path = self.policies.supplier_key
+            if path is None:
+                sample = self._catalogue_dir() / SAMPLE_SUPPLIER_CERT
+                path = sample if self.policies.catalogue is None and sample.is_file() else None
+            if path is not None:
+                self._key = load_public_key(path.read_bytes(), name=str(path))
+        return self._key
+
+    async def close(self) -> None:
+        for server in self._servers.values():
+            await server.close()
+        self._servers.clear()
+
+    def status(self) -> list[dict[str, Any]]:
+        """Transfers the servers know about (offered, downloading or ended), for ``--json`` status views."""
+        rows = []
+        for radio_id, server in self._servers.items():
+            for lane in server.lanes():
+                transfer = lane.transfer
+                if transfer is None:
+                    continue
+                rows.append({"radio": radio_id, "eui64": lane.eui64, "state": transfer.state.value,
+                             "offset": transfer.offset, "size": transfer.size, "blocks": transfer.blocks,
+                             "retries": transfer.retries})
+        return rows
+
+    # ------------------------------------------------------------------ push
+    async def push(self, devices: Sequence[HanDevice] | None = None, *, image: Image | None = None,
+                   activation: ActivationPlan | str | None = None, allow_downgrade: bool | None = None,
+                   on_progress: Callable[[ProgressSample], None] | None = None,
+                   on_outcome: Callable[[DeviceOutcome], None] | None = None) -> PushReport:
+        """Update ``devices`` (default: every joined device with an OTA client); see the module docstring."""
+        policies = self.policies
+        plan = ActivationPlan.parse(activation) if isinstance(activation, str) else \
+            (activation or policies.activation)
+        downgrade = policies.allow_downgrade if allow_downgrade is None else allow_downgrade
+        chosen = list(devices) if devices is not None else [d for d in self.gateway.devices() if _has_ota(d)]
+        key = self.supplier_key() if policies.signatures_required else None
+        if policies.signatures_required and key is None:
+            raise OtaPolicyError("ota: signatures are required but no Supplier key is configured "
+                                 "(policies supplier_key, or --supplier-cert)")
+        outcomes: list[DeviceOutcome | None] = []
+        targets: list[tuple[int, CampaignTarget]] = []
+        facts = await asyncio.gather(*(self._facts(device) for device in chosen))
+        for device, fact in zip(chosen, facts, strict=True):
+            decision = self._decide(device, fact, image, plan, downgrade, key)
+            if isinstance(decision, DeviceOutcome):
+                outcomes.append(decision)
+                continue
+            outcomes.append(None)
+            targets.append((len(outcomes) - 1, decision))
+        campaign = Campaign([target for _, target in targets], stall_s=policies.stall_s,
+                            retries=policies.retries, verify_timeout_s=policies.verify_timeout_s,
+                            at_wait_limit_s=policies.at_wait_limit_s, max_concurrent=policies.max_concurrent,
+                            on_progress=on_progress, on_outcome=on_outcome)
+        for (index, _), outcome in zip(targets, await campaign.run(), strict=True):
+            outcomes[index] = outcome
+        return PushReport(str(plan), [outcome for outcome in outcomes if outcome is not None])
+
+    async def _facts(self, device: HanDevice) -> _DeviceFacts | str:
+        """What the device runs (OTA client attributes, Basic hardware version), or why it could not say."""
+        if not _has_ota(device):
+            return "has no OTA Upgrade client"
+        names = ["current_file_version", "manufacturer_id", "image_type_id", "minimum_block_req_delay"]
+        try:
+            values = await read_ota_attributes(device.zigpy_device, names)
+        except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+            return f"unreachable: OTA client attributes not read ({type(exc).__name__}: {exc})"
+        missing = [name for name in names[:3] if values.get(name) is None]
+        if missing:
+            return f"unreachable: OTA client did not report {', '.join(missing)}"
+        hardware = None
+        basic = device.endpoint.in_clusters.get(Basic.cluster_id)
+        if basic is not None:
+            try:
+                async with asyncio.timeout(30):
+                    read, _ = await basic.read_attributes(["hw_version"], allow_cache=False)
+                hardware = read.get("hw_version")
+            except (TimeoutError, zigpy.exceptions.ZigbeeException):
+                hardware = None  # the client checks the range itself; the server cannot
+        return _DeviceFacts(int(values["manufacturer_id"]), int(values["image_type_id"]),
+                            int(values["current_file_version"]), None if hardware is None else int(hardware),
+                            int(values.get("minimum_block_req_delay") or 0))
+
+    def _decide(self, device: HanDevice, facts: _DeviceFacts | str, image: Image | None,
+                plan: ActivationPlan, allow_downgrade: bool,
+                key: ec.EllipticCurvePublicKey | None) -> CampaignTarget | DeviceOutcome:
+        role = device.role.value if device.role is not None else None
+
+        def no(reason: str, **kwargs: Any) -> DeviceOutcome:
+            return refused(device.eui64, device.id, role, device.radio_id, reason, activation=str(plan),
+                           **kwargs)
+
+        if isinstance(facts, str):
+            return no(facts, unreachable=facts.startswith("unreachable"), phase=Phase.FAILED,
+                      code=TransferAlert.FILE_TRANSFER_FAILURE if facts.startswith("unreachable") else None)
+        before = facts.version
+        if image is None:
+            entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, before,
+                                          facts.hardware_version, allow_downgrade=allow_downgrade)
+            if entry is None:
+                return no(f"nothing newer than 0x{before:08x} for 0x{facts.manufacturer_code:04x}/"
+                          f"0x{facts.image_type:04x} in the catalogue", phase=Phase.UP_TO_DATE,
+                          version_before=before)
+            chosen = entry.read()
+        else:
+            chosen = image
+        identity = chosen.identity
+        name = Path(chosen.name).name
+        if identity.manufacturer_code not in (facts.manufacturer_code, 0xFFFF) or \
+                identity.image_type not in (facts.image_type, 0xFFFF):
+            return no(f"{name} is for 0x{identity.manufacturer_code:04x}/0x{identity.image_type:04x}, the "
+                      f"device is 0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x}",
+                      version_before=before)
+        if not identity.fits_hardware(facts.hardware_version):
+            return no(f"{name} is for hardware {identity.hw_min}..{identity.hw_max}, the device is "
+                      f"hardware {facts.hardware_version}", code=TransferAlert.HARDWARE_VERSION_MISMATCH,
+                      version_before=before)
+        if identity.file_version == before:
+            return no(f"the device already runs 0x{before:08x}", version_before=before)
+        if identity.file_version < before and not allow_downgrade:
+            return no(f"downgrade 0x{before:08x} -> 0x{identity.file_version:08x} needs --allow-downgrade",
+                      version_before=before)
+        if self.policies.signatures_required:
+            assert key is not None
+            if chosen.signature is None:
+                return no(f"{name} is unsigned and the rig requires Supplier signatures",
+                          version_before=before)
+            if not signing.verify_raw(key, chosen.manufacturer_image, chosen.signature):
+                return no(f"{name}: the Supplier signature does not verify against the configured key",
+                          version_before=before)
+        return CampaignTarget(server=self.server(device.radio_id), device=device.zigpy_device,
+                              offer=Offer(chosen, plan), device_id=device.id, role=role,
+                              radio_id=device.radio_id, version_before=before,
+                              min_block_period_ms=facts.min_block_period_ms)
+
+    # ------------------------------------------------------------------ activate by hash (CS06)
+    async def activate(self, device: HanDevice | str, sha256: str, *,
+                       at: dt.datetime | None = None) -> ActivationReport:
+        """Run the image the device holds if its manufacturer-image SHA-256 is ``sha256``."""
+        han = self.gateway.device(device) if isinstance(device, str) else device
+        wanted = sha256.strip().lower()
+        if len(wanted) != 64 or any(c not in "0123456789abcdef" for c in wanted):
+            raise OtaPolicyError(f"ota activate: hash {sha256!r} is not a SHA-256 (64 hex digits)")
+        server = self.server(han.radio_id)
+        report = ActivationReport(han.eui64, han.id, ActivationResponse.NO_IMAGE_HELD, "", wanted)
+        names = ["image_upgrade_status", "downloaded_file_version", "current_file_version",
+                 "manufacturer_id", "image_type_id"]
+        try:
+            values = await read_ota_attributes(han.zigpy_device, names)
+        except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+            from .exceptions import DeviceNotFound
+
+            raise DeviceNotFound(han.eui64, f"OTA client attributes not read ({type(exc).__name__})") from exc
+        status = values.get("image_upgrade_status")
+        held = values.get("downloaded_file_version")
+        report.running_version = values.get("current_file_version")
+        if status not in HELD_STATUSES or held in (None, NO_VERSION):
+            shown = "unknown" if status is None else Ota.ImageUpgradeStatus(status).name
+            report.reason = f"the device holds no image (ImageUpgradeStatus {shown})"
+            return report
+        held = int(held)
+        report.held_version = held
+        mfr, kind = int(values.get("manufacturer_id") or 0), int(values.get("image_type_id") or 0)
+        report.held_sha256 = server.completed_hash(han.zigpy_device.ieee, held) or self._catalogue_hash(
+            mfr, kind, held)
+        if report.held_sha256 != wanted:
+            report.response = ActivationResponse.HASH_MISMATCH
+            known = report.held_sha256 or "an image unknown to the catalogue and to this server"
+            report.reason = f"the device holds 0x{held:08x} ({known}), not {wanted}"
+            return report
+        moment = at.astimezone(dt.UTC) if at is not None else server.clock()
+        upgrade_time = 0 if at is None else utc_seconds(moment)
+        report.activation_time = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+        since = asyncio.get_running_loop().time()
+        try:
+            await server.send_upgrade_command(han.zigpy_device, mfr, kind, held, upgrade_time)
+        except (TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+            report.response = ActivationResponse.ACTIVATION_FAILURE
+            report.reason = f"upgrade command not delivered ({type(exc).__name__}: {exc})"
+            return report
+        delay = (moment - server.clock()).total_seconds()
+        if delay > self.policies.at_wait_limit_s:
+            report.response = ActivationResponse.SUCCESS
+            report.reason = f"accepted; activates at {report.activation_time}"
+            return report
+        await asyncio.sleep(max(delay, 0.0))
+        outcome = DeviceOutcome(han.eui64, han.id, None, han.radio_id, Phase.FAILED, None, "",
+                                report.running_version)
+        await verify_activation(server, han.zigpy_device, held, outcome, since=since,
+                                timeout_s=self.policies.verify_timeout_s)
+        report.rejoined = outcome.rejoined
+        if outcome.phase is Phase.ACTIVATED:
+            report.response = ActivationResponse.SUCCESS
+            report.running_version = outcome.version_after
+            report.reason = outcome.reason
+        else:
+            report.response = ActivationResponse.ACTIVATION_FAILURE
+            report.running_version = outcome.version_after
+            report.reason = outcome.reason
+        return report
+
+    def _catalogue_hash(self, manufacturer_code: int, image_type: int, version: int) -> str | None:
+        for entry in self.catalogue:
+            identity = entry.identity
+            if identity.file_version == version and \
+                    identity.manufacturer_code in (manufacturer_code, 0xFFFF) and \
+                    identity.image_type in (image_type, 0xFFFF):
+                return entry.manufacturer_image_sha256
+        return None
+
+
+def _has_ota(device: HanDevice) -> bool:
+    return ota_client(device.zigpy_device) is not None
+
+
+def ota_client(device: Any) -> Any:
+    """The device's OTA Upgrade client cluster, or None."""
+    try:
+        return device.find_cluster(cluster_id=Ota.cluster_id, cluster_type=ClusterType.Client)
+    except ValueError:
+        return None
