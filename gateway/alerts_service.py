@@ -33,7 +33,7 @@ from hal.sim.config import Role
 from hal.zigpy_fixes import radio_utc_now
 
 from .alerts import AlertPolicy, AlertThrottler, ForwardedAlert, ThrottleReport
-from .han_input import FrameSource, HanInput
+from .han_input import FrameSource, HanInput, InputStats
 
 if TYPE_CHECKING:
     from .session import Gateway
@@ -160,6 +160,10 @@ class AlertService:
             "reported": stats.reported,
             "episodes": stats.episodes,
         }
+
+    def input_stats(self) -> InputStats:
+        """The frame tap's counts (malformed frames ignored, by reason)."""
+        return self._input.stats
 
     def tracked_codes(self, device: str) -> int:
         """(device, code) states held for ``device``: the memory a storming device costs."""

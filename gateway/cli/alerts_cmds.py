@@ -1,0 +1,104 @@
+"""``hanrig alerts watch``: device alerts as the hub forwards them under SECMP0062 storm protection.
+
+Opens the radio as a gateway session, starts alert intake (``gw.alerts``) and watches for ``--for``
+seconds (on ``sim://``, simulated seconds). Text mode prints each forwarded alert and each throttle
+report as it happens, then the counts; ``--json`` prints one document at the end. The throttling
+numbers come from the options, else the rig file's ``[policies] alerts`` (``sim://?rig=FILE``), else
+hanrig's defaults (window 60 s, threshold 10, forward period 300 s, nothing excluded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+import hal
+
+from .common import emit, json_option, radio_option
+from .policy_opts import rig_policies
+
+
+@click.group()
+def alerts() -> None:
+    """Device alerts with storm protection (SECMP0062)."""
+
+
+def _line(event: dict[str, Any]) -> str:
+    if event["kind"] == "alert":
+        text = (f"{event['at']}  {event['device']} ({event['role'] or '?'})  alert {event['alert_code']}"
+                f" on cluster {event['cluster']}")
+        if event["throttled_alert_sequence_id"] is not None:
+            text += (f"  [throttled: sequence {event['throttled_alert_sequence_id']},"
+                     f" {event['throttled_alert_count']} suppressed]")
+        return text
+    ended = ", episode ended" if event["episode_ended"] else ""
+    return (f"{event['at']}  {event['device']}  alert {event['alert_code']}: sequence "
+            f"{event['throttled_alert_sequence_id']}, {event['throttled_alert_count']} suppressed{ended}")
+
+
+def _render_summary(document: dict[str, Any]) -> str:
+    counts = document["counts"]
+    return (f"{counts['received']} alert(s) received in {document['for_s']:g} s: "
+            f"{counts['forwarded']} forwarded, {counts['suppressed']} suppressed "
+            f"({counts['episodes']} throttling episode(s)); "
+            f"{document['malformed_frames']} malformed frame(s) ignored")
+
+
+@alerts.command("watch")
+@radio_option
+@click.option("--for", "for_s", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
+              help="Seconds to watch.")
+@click.option("--window", "window_s", type=click.FloatRange(min=0.001), help="Sliding window, seconds.")
+@click.option("--threshold", type=click.IntRange(min=1),
+              help="Alerts of one code per window before throttling.")
+@click.option("--forward-period", "forward_period_s", type=click.FloatRange(min=0.001),
+              help="While throttled, one copy per this many seconds.")
+@click.option("--exclude", multiple=True, metavar="CODE", help="Alert code never throttled (repeatable).")
+@json_option
+def watch(radio_url: str, for_s: float, window_s: float | None, threshold: int | None,
+          forward_period_s: float | None, exclude: tuple[str, ...], as_json: bool) -> None:
+    """Watch device alerts for --for seconds, throttled per (device, alert code)."""
+    from gateway.alerts import AlertPolicy, parse_codes
+    from gateway.session import Gateway
+
+    hal.parse_radio_url(radio_url)
+    rig = rig_policies(radio_url).alerts
+    policy = AlertPolicy(
+        window_s=window_s if window_s is not None else rig.window_s,
+        threshold=threshold if threshold is not None else rig.threshold,
+        forward_period_s=forward_period_s if forward_period_s is not None else rig.forward_period_s,
+        exclude=parse_codes(exclude, "--exclude") if exclude else frozenset(rig.exclude),
+    )
+
+    async def run() -> dict[str, Any]:
+        events: list[dict[str, Any]] = []
+
+        def record(event: Any) -> None:
+            document = event.as_dict()
+            events.append(document)
+            if not as_json:
+                click.echo(_line(document))
+
+        async with Gateway.open([radio_url]) as gw:
+            service = gw.alerts
+            service.configure(policy)
+            service.subscribe(record)
+            await asyncio.sleep(for_s)
+            service.flush(force=True)
+            return {
+                "radio": radio_url,
+                "for_s": for_s,
+                "policy": {
+                    "window_s": policy.window_s,
+                    "threshold": policy.threshold,
+                    "forward_period_s": policy.forward_period_s,
+                    "exclude": [f"0x{code:04x}" for code in sorted(policy.exclude)],
+                },
+                "counts": service.stats(),
+                "malformed_frames": service.input_stats().malformed,
+                "events": events,
+            }
+
+    emit(hal.run(run, radio_url), as_json, _render_summary)

@@ -1,0 +1,70 @@
+"""``hanrig gas read``: what the hub's GPF holds for a GSME (SECMP0015), classified (contract: ``cli.md``).
+
+Opens the radio as a gateway session, starts the GPF (``gw.gpf``) and, since a fresh session holds
+nothing yet, waits for the GSME's next push (a sleepy GSME pushes when it wakes; on ``sim://`` the wait
+runs on simulated time). Exit 3 when no push comes within ``--timeout``. The tolerance comes from
+``--tolerance``, else the rig file's ``[policies] gas_tolerance_s`` (``sim://?rig=FILE``), else 10 s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+import hal
+
+from .common import EUI64, emit, json_option, radio_option
+from .policy_opts import rig_policies
+
+
+@click.group()
+def gas() -> None:
+    """The Gas Proxy Function: GSME values with their timestamp and clock status."""
+
+
+def _render(document: dict[str, Any]) -> str:
+    age = document["age_s"]
+    rows = [
+        ("device", document["device"]),
+        ("value", f"{document['value']} {document['instantaneous_unit']}"),
+        ("summation", f"{document['summation']} {document['unit']}"),
+        ("timestamp", str(document["timestamp"])),
+        ("source", document["source"]),
+        ("clock_status", document["clock_status"]),
+        ("dlms_datetime", document["dlms_datetime"]),
+        ("age", f"{age:.1f} s"),
+        ("reason", document["reason"]),
+    ]
+    return "\n".join(f"{name:14} {value}" for name, value in rows)
+
+
+@gas.command("read")
+@radio_option
+@click.option("--device", type=EUI64, help="The GSME (default: the only GSME joined).")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=3600.0, show_default=True,
+              help="Seconds to wait for the GSME's next push.")
+@click.option("--tolerance", "tolerance_s", type=click.IntRange(min=0),
+              help="GSME clock tolerance in seconds (default: rig policy gas_tolerance_s, else 10).")
+@json_option
+def read(
+    radio_url: str, device: str | None, timeout_s: float, tolerance_s: float | None, as_json: bool
+) -> None:
+    """Value, unit, timestamp, source, clock_status, DLMS date-time (hex) and age of a GSME's value."""
+    from gateway.gpf import GpfPolicy
+    from gateway.session import Gateway
+
+    hal.parse_radio_url(radio_url)
+    if tolerance_s is None:
+        tolerance_s = rig_policies(radio_url).gas_tolerance_s
+    whole = int(tolerance_s)
+    policy = GpfPolicy(tolerance_s=whole if whole == tolerance_s else tolerance_s)  # type: ignore[arg-type]
+
+    async def run() -> dict[str, Any]:
+        async with Gateway.open([radio_url]) as gw:
+            gpf = gw.gpf
+            gpf.configure(policy=policy)
+            record = await gpf.read(device, timeout_s)
+            return {"radio": radio_url, **record.as_dict(gpf.now())}
+
+    emit(hal.run(run, radio_url), as_json, _render)
