@@ -1,0 +1,100 @@
+"""The timing model against the shared ota-link-model numbers, and the virtual PAN timing frames with it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zigpy.types as zigpy_t
+
+from hal.sim import timing
+from hal.sim.config import default_bench
+from hal.sim.han import VirtualHan
+from hal.sim.timing import LinkModel
+from hal.sim.wire import SE_PROFILE
+
+
+def test_block_exchange_matches_the_shared_model():
+    # ota-link-model.md: 64-byte block, 1 hop, NWK security, APS ACKs: ~20.2 ms of air per block
+    model = LinkModel()
+    assert model.block_exchange_air_us(64) / 1000 == pytest.approx(20.2, rel=0.02)
+    assert 64 / (model.block_exchange_air_us(64) / 1e6) == pytest.approx(3200, rel=0.02)  # ≈3.2 kB/s
+    assert model.block_exchange_air_us(64, hops=2) / model.block_exchange_air_us(64) == pytest.approx(
+        2, rel=0.05
+    )
+
+
+def test_frame_limits_match_the_shared_model():
+    assert timing.max_aps_payload() == 82
+    assert timing.max_aps_payload(aps_security=True) == 73
+    assert timing.max_ota_block() == 65
+    assert timing.max_ota_block(aps_security=True) == 56
+    assert timing.max_ota_block(relays=1) == 61
+    assert timing.T_MAC_ACK_US == 544 and timing.T_CSMA_MEAN_US == 1440
+
+
+def test_host_link_cost_at_115200_baud():
+    # ota-link-model.md: at 115200 baud a 64-byte block costs ≈13 ms of serial time on the critical path
+    model = LinkModel(host_link_baudrate=115200)
+    critical = model.host_rx_us(3 + 14) + model.host_tx_us(3 + 14 + 64)
+    assert critical / 1000 == pytest.approx(13.4, rel=0.02)
+    assert LinkModel(host_link_baudrate=921600).host_tx_us(81) < 2000
+
+
+def test_zero_latency_model_costs_nothing():
+    assert timing.ZERO_LATENCY.block_exchange_air_us(64) == 0
+    assert timing.ZERO_LATENCY.host_tx_us(100) == 0
+
+
+def _packet(dst_nwk: int, payload: bytes) -> zigpy_t.ZigbeePacket:
+    return zigpy_t.ZigbeePacket(
+        src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000),
+        src_ep=1,
+        dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=dst_nwk),
+        dst_ep=0xF0,
+        profile_id=SE_PROFILE,
+        cluster_id=0x0019,
+        data=zigpy_t.SerializableBytes(payload),
+    )
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.packets: list[zigpy_t.ZigbeePacket] = []
+
+    def on_packet(self, packet):
+        self.packets.append(packet)
+
+    def on_join(self, nwk, ieee, parent_nwk):
+        pass
+
+    def on_leave(self, nwk, ieee):
+        pass
+
+
+@pytest.mark.looptime
+async def test_each_frame_occupies_the_channel_for_its_modelled_air_time():
+    han = VirtualHan(default_bench())
+    han.attach(_Sink())
+    await han.start()
+    loop = asyncio.get_running_loop()
+    ihd = han.device("ihd")
+    response = bytes(3 + 14 + 64)  # an Image Block Response carrying 64 bytes (endpoint 0xF0: ignored)
+    start = loop.time()
+    await han.send(_packet(ihd.nwk, response))
+    assert (loop.time() - start) * 1e6 == pytest.approx(han.model.frame_air_us(len(response)), abs=1)
+    await han.stop()
+
+
+@pytest.mark.looptime
+async def test_one_shared_channel_serialises_frames_to_different_devices():
+    han = VirtualHan(default_bench())
+    han.attach(_Sink())
+    await han.start()
+    loop = asyncio.get_running_loop()
+    payload = bytes(81)
+    one = han.model.frame_air_us(len(payload))
+    start = loop.time()
+    await asyncio.gather(*(han.send(_packet(han.device(d).nwk, payload)) for d in ("ihd", "ppmid", "esme")))
+    assert (loop.time() - start) * 1e6 == pytest.approx(3 * one, abs=3)
+    await han.stop()

@@ -1,0 +1,83 @@
+"""Each zigpy trap hanrig works around has a test that fails without the fix (``hal.zigpy_fixes``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import zigpy.device
+from zigpy.zcl.clusters.general import Basic
+
+from hal import zigpy_fixes
+from hal.sim.config import Direction, FaultKind, FaultSpec
+from tests.hal.test_ota_client import image_bytes, zigpy_image
+
+
+def _without(monkeypatch, name: str) -> None:
+    monkeypatch.delitem(zigpy_fixes.FIXES, name)
+    monkeypatch.setattr(zigpy.device.Device, name, zigpy_fixes._ORIGINAL[name])
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+async def test_se_profile_frames_reach_the_clusters(sim_han, monkeypatch, fixed):
+    if not fixed:
+        _without(monkeypatch, "_parse_packet_header")
+    async with sim_han(wait_for_devices=False) as app:
+        await asyncio.sleep(60)
+        device = app.get_device(ieee=app.han.device("ihd").ieee)
+        if fixed:
+            assert device.model == "SIM-IHD"
+        else:
+            # zigpy hands 0x0109 frames to custom_profile_packet_received: the Basic read never completes
+            assert device.model is None
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+async def test_repeated_reads_beyond_the_8_bit_tsn_are_not_eaten(sim_han, monkeypatch, fixed):
+    if not fixed:
+        _without(monkeypatch, "_should_filter_packet")
+    async with sim_han() as app:
+        basic = app.get_device(ieee=app.han.device("ihd").ieee).endpoints[1].in_clusters[Basic.cluster_id]
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def many_reads() -> None:
+            for _ in range(300):  # > 256: zigpy's TSN wraps and replies repeat byte for byte
+                success, _ = await basic.read_attributes(["model"], allow_cache=False)
+                assert success == {"model": "SIM-IHD"}
+
+        await many_reads()
+        elapsed = loop.time() - start
+        if fixed:
+            assert elapsed < 10  # ~10 ms of air per read, no stall
+        else:
+            # the 257th reply repeats the 1st byte for byte: zigpy drops it, waits out its 5 s reply
+            # timeout and retries until the 10 s de-duplication window has passed
+            assert elapsed > 10
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+async def test_a_resent_block_request_is_answered_at_once(sim_han, monkeypatch, fixed):
+    if not fixed:
+        _without(monkeypatch, "_should_filter_packet")
+    async with sim_han() as app:
+        ihd = app.han.device("ihd")
+        device = app.get_device(ieee=ihd.ieee)
+        update = asyncio.get_running_loop().create_task(
+            device.update_firmware(zigpy_image(image_bytes(3000)))
+        )
+        while ihd.ota.outcome.blocks < 5:
+            await asyncio.sleep(0.01)
+        # lose one block response (zigpy sends it 3 times: all lost), so the device re-sends its
+        # identical request (same TSN, same offset) after its own block timeout
+        app.han.inject(
+            FaultSpec(
+                kind=FaultKind.DROP, device="ihd", direction=Direction.TO_DEVICE, cluster=0x0019, count=3
+            )
+        )
+        await update
+        if fixed:
+            assert ihd.ota.outcome.retries == 1
+        else:
+            # zigpy drops the re-sent request as a duplicate for 10 s: the device has to ask again
+            assert ihd.ota.outcome.retries >= 2
