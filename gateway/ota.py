@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
 
-from hanrig_errors import BadInput
+from hanrig_errors import BadInput, CheckFailed, Unreachable
 from ota import Catalogue, Image, load_public_key, signing
 from ota.campaign import (
     AT_WAIT_LIMIT_S,
@@ -55,6 +55,18 @@ NO_VERSION = 0xFFFFFFFF
 
 class OtaPolicyError(BadInput):
     """The OTA policies or inputs cannot work (no Supplier key while signatures are required, ...)."""
+
+
+class OtaPushFailed(CheckFailed):
+    """A push ran and at least one device was refused or failed (outcomes hold the details)."""
+
+
+class OtaDevicesUnreachable(Unreachable):
+    """A push ran and at least one device could not be reached (vanished, or never answered)."""
+
+
+class ActivationRefused(CheckFailed):
+    """Activate-by-hash was refused (noImageHeld, hashMismatch) or the activation failed."""
 
 
 class ActivationResponse(enum.IntEnum):
@@ -86,6 +98,17 @@ class OtaPolicies:
     retries: int = RETRIES
     verify_timeout_s: float = VERIFY_TIMEOUT_S
     at_wait_limit_s: float = AT_WAIT_LIMIT_S
+
+    @classmethod
+    def from_rig(cls, policies: Any, **overrides: Any) -> OtaPolicies:
+        """The OTA part of a rig file's ``[policies]`` (a ``rigs.rigfile.Policies``), plus overrides."""
+        mode = str(getattr(policies.activation, "value", policies.activation))
+        at = getattr(policies, "activation_at", None)
+        plan = ActivationPlan.parse(f"at:{at.isoformat()}" if mode == "at" and at is not None else mode)
+        values: dict[str, Any] = {"signatures_required": bool(policies.signatures_required),
+                                  "activation": plan, "allow_downgrade": bool(policies.allow_downgrade)}
+        values.update(overrides)
+        return cls(**values)
 
 
 @dataclasses.dataclass

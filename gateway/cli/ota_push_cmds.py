@@ -1,0 +1,221 @@
+"""``hanrig ota push`` and ``hanrig ota activate`` (contract: shared ``cli.md``), over ``gw.ota``.
+
+``push`` updates the devices named by ``--device``, ``--role`` or ``--all`` (the image named by
+``--image``, or the catalogue's newest newer image), draws one progress bar per device on stderr
+(bytes, %, B/s, ETA; B/s on the radio's clock, which is simulated time on ``sim://``) and prints one
+outcome per device, or one JSON document with ``--json``. Exit 0 when every device ended well, 1 when
+one was refused or failed, 3 when one could not be reached. ``activate`` is activate-by-hash (CS06):
+exit 1 with ``noImageHeld`` / ``hashMismatch`` / ``activationFailure``.
+
+Rig ``[policies]`` (``signatures_required``, ``activation``, ``allow_downgrade``) apply on
+``sim://?rig=FILE``; options override them. Cheap to import: zigpy and the gateway load inside the commands.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from .common import EUI64, emit, json_option, radio_option
+
+ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
+REDRAW_S = 0.1  # wall-clock spacing of progress redraws on a terminal
+RATE_SAMPLES = 32  # B/s is measured over this many most recent blocks
+MILESTONES = (25, 50, 75, 100)  # without a terminal, one line per device at each of these percentages
+
+
+class ProgressBars:
+    """One progress line per device on ``stream``: bytes, %, B/s and ETA."""
+
+    def __init__(self, labels: dict[str, str], stream: IO[str] | None = None) -> None:
+        self.labels = labels
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._drawn = 0
+        self._last_draw = 0.0
+
+    def sample(self, sample: Any) -> None:
+        row = self.rows.setdefault(sample.eui64, {"recent": collections.deque(maxlen=RATE_SAMPLES),
+                                                  "milestone": 0, "final": None})
+        row["offset"], row["size"] = sample.offset, sample.size
+        row["recent"].append((sample.time, sample.offset))
+        if self.tty:
+            now = time.monotonic()
+            if now - self._last_draw >= REDRAW_S or sample.offset >= sample.size:
+                self._last_draw = now
+                self._redraw()
+            return
+        percent = 100 * sample.offset // max(sample.size, 1)
+        reached = [m for m in MILESTONES if m <= percent and m > row["milestone"]]
+        if reached:
+            row["milestone"] = reached[-1]
+            self.stream.write(self.line(sample.eui64) + "\n")
+
+    def outcome(self, outcome: Any) -> None:
+        if outcome.eui64 not in self.rows:
+            return
+        self.rows[outcome.eui64]["final"] = outcome.phase.value
+        if self.tty:
+            self._redraw()
+
+    def line(self, eui64: str) -> str:
+        row = self.rows[eui64]
+        offset, size = row["offset"], row["size"]
+        recent = row["recent"]
+        rate = 0.0
+        if len(recent) >= 2 and recent[-1][0] > recent[0][0]:
+            rate = (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
+        eta = f"{(size - offset) / rate:5.0f}s" if rate > 0 else "    ?"
+        width = 24
+        filled = width * offset // max(size, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        tail = f" {row['final']}" if row["final"] else ""
+        return (f"{self.labels.get(eui64, eui64):<32} [{bar}] {offset:>8}/{size:<8} B "
+                f"{100 * offset / max(size, 1):5.1f}% {rate:7.0f} B/s ETA {eta}{tail}")
+
+    def _redraw(self) -> None:
+        if self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}A")
+        for eui64 in self.rows:
+            self.stream.write("\x1b[2K" + self.line(eui64) + "\n")
+        self._drawn = len(self.rows)
+        self.stream.flush()
+
+
+def _render_push(doc: dict[str, Any]) -> str:
+    lines = []
+    for d in doc["devices"]:
+        versions = f"{d['version_before'] or '?'} -> {d['version_after'] or '?'}"
+        rate = f", {d['mean_bps']:.0f} B/s (min {d['min_bps'] or 0:.0f})" if d["mean_bps"] else ""
+        took = f" {d['bytes_sent']} B in {d['duration_s']:.1f} s{rate}, {d['retries']} retries" \
+            if d["duration_s"] else ""
+        code = f" [{d['code']}]" if d["code"] else ""
+        who = f"{d['device']} ({d['role'] or '?'})"
+        lines.append(f"{who}: {d['phase']}{code} {versions}{took}: {d['reason']}")
+    lines.append(f"activation {doc['activation']}: {'ok' if doc['ok'] else 'NOT ok'}")
+    return "\n".join(lines)
+
+
+@click.command("push")
+@radio_option
+@click.option("--device", "devices", multiple=True, type=EUI64, help="A device by EUI-64 (repeatable).")
+@click.option("--role", type=click.Choice(ROLES, case_sensitive=False), help="Every joined device of a role.")
+@click.option("--all", "all_devices", is_flag=True, help="Every joined device with an OTA client.")
+@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The OTA file to send (default: the catalogue's newest newer image per device).")
+@click.option("--activate", "activation", metavar="now|hold|at:ISO8601",
+              help="When devices run the image (default: the rig's policy, else now).")
+@click.option("--allow-downgrade", is_flag=True, default=None,
+              help="Allow an older image than the device runs.")
+@click.option("--catalogue", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Image directory (default: the bundled TEST-ONLY samples).")
+@click.option("--supplier-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Supplier signing certificate or public key that images must verify against.")
+@click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
+@json_option
+def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices: bool, image: Path | None,
+         activation: str | None, allow_downgrade: bool | None, catalogue: Path | None,
+         supplier_cert: Path | None, no_progress: bool, as_json: bool) -> None:
+    """Send firmware to devices and activate it (now, at a UTC time, or hold for 'ota activate')."""
+    chosen = sum((bool(devices), role is not None, all_devices))
+    if chosen != 1:
+        raise click.UsageError("name the devices with exactly one of --device, --role or --all")
+    plan = None
+    if activation is not None:
+        from ota.server import ActivationPlan
+
+        try:
+            plan = ActivationPlan.parse(activation)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--activate") from None
+
+    import hal
+    from gateway.ota import OtaDevicesUnreachable, OtaPolicies, OtaPushFailed
+    from gateway.session import Gateway, RadioEndpoint
+    from ota import read_image
+
+    from .policy_opts import rig_policies
+
+    overrides: dict[str, Any] = {}
+    if catalogue is not None:
+        overrides["catalogue"] = catalogue
+    if supplier_cert is not None:
+        overrides["supplier_key"] = supplier_cert
+    policies = OtaPolicies.from_rig(rig_policies(radio_url), **overrides)
+    firmware = read_image(image.read_bytes(), name=str(image)) if image is not None else None
+
+    async def run() -> Any:
+        async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
+            gw.ota.policies = policies
+            if devices:
+                targets = [gw.device(eui64) for eui64 in devices]
+            elif role is not None:
+                targets = gw.devices(role=role.upper())
+                if not targets:
+                    from gateway.exceptions import DeviceNotFound
+
+                    raise DeviceNotFound(role.upper(), "no joined device has this role")
+            else:
+                targets = None
+            labels = {d.eui64: f"{d.id if d.id != d.eui64 else (d.role or '?')} {d.eui64}"
+                      for d in gw.devices()}
+            bars = ProgressBars(labels) if not no_progress else None
+            return await gw.ota.push(targets, image=firmware, activation=plan,
+                                     allow_downgrade=allow_downgrade,
+                                     on_progress=bars.sample if bars else None,
+                                     on_outcome=bars.outcome if bars else None)
+
+    report = hal.run(run, radio_url)
+    document = {"radio": radio_url, **report.to_json()}
+    emit(document, as_json, _render_push)
+    failed = [o for o in report.outcomes if not o.ok]
+    if report.unreachable:
+        names = "; ".join(f"{o.device_id}: {o.reason}" for o in report.unreachable)
+        raise OtaDevicesUnreachable(f"ota push: {len(report.unreachable)} device(s) unreachable: {names}")
+    if failed:
+        names = "; ".join(f"{o.device_id}: {o.reason}" for o in failed)
+        raise OtaPushFailed(f"ota push: {len(failed)} of {len(report.outcomes)} device(s) failed: {names}")
+
+
+def _render_activation(doc: dict[str, Any]) -> str:
+    return (f"{doc['device']}: {doc['response']} (running {doc['running_version'] or '?'}, held "
+            f"{doc['held_version'] or 'nothing'}): {doc['reason']}")
+
+
+@click.command("activate")
+@radio_option
+@click.option("--device", required=True, type=EUI64, help="The device, by EUI-64.")
+@click.option("--hash", "sha256", required=True, metavar="SHA256",
+              help="SHA-256 of the manufacturer image to run (index.json manufacturer_image_sha256).")
+@click.option("--at", "at", metavar="ISO8601", help="Run it at this UTC time instead of now.")
+@json_option
+def activate(radio_url: str, device: str, sha256: str, at: str | None, as_json: bool) -> None:
+    """Activate the image a device holds, by its hash (GBCS CS06 semantics)."""
+    moment = None
+    if at is not None:
+        try:
+            moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(f"{at!r} is not an ISO 8601 time", param_hint="--at") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+
+    import hal
+    from gateway.ota import ActivationRefused
+    from gateway.session import Gateway, RadioEndpoint
+
+    async def run() -> Any:
+        async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
+            return await gw.ota.activate(device, sha256, at=moment)
+
+    report = hal.run(run, radio_url)
+    emit({"radio": radio_url, **report.to_json()}, as_json, _render_activation)
+    if not report.ok:
+        raise ActivationRefused(f"ota activate: {report.eui64}: {report.response.label}: {report.reason}")
