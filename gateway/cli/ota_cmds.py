@@ -301,3 +301,7 @@ try:
 except ModuleNotFoundError as exc:
     if exc.name != "gateway.cli.ota_push_cmds":
         raise
+
+_push_cmds = importlib.import_module("gateway.cli.ota_push_cmds")
+ota.add_command(_push_cmds.push)
+ota.add_command(_push_cmds.activate)
