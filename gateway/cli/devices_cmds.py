@@ -20,6 +20,8 @@ from zigpy.zcl.clusters.smartenergy import Metering
 
 import hal
 from hal.exceptions import RadioUnreachable
+from hal.sim.config import Role
+from hal.sim.devices import SE_DEVICE_TYPES
 
 from .common import emit, fmt_hex, json_option, radio_option
 
@@ -36,8 +38,9 @@ BASIC_ATTRIBUTES = (
     "sw_build_id",
 )
 OTA_ATTRIBUTES = ("current_file_version", "manufacturer_id", "image_type_id")
-SE_ROLES = {0x0503: "IHD", 0x0507: "PPMID", 0x0505: "HCALCS"}
 READ_TIMEOUT_S = 60.0
+# SE device id -> role for the ids only one role uses (meters share theirs; see infer_role)
+SE_ROLES = {SE_DEVICE_TYPES[role]: role.value for role in (Role.IHD, Role.PPMID, Role.HCALCS)}
 
 
 def infer_role(app: zigpy.application.ControllerApplication, device: zigpy.device.Device) -> str | None:
@@ -50,7 +53,7 @@ def infer_role(app: zigpy.application.ControllerApplication, device: zigpy.devic
             continue
         if endpoint.device_type in SE_ROLES:
             return SE_ROLES[endpoint.device_type]
-        if Metering.cluster_id in endpoint.in_clusters:
+        if endpoint.device_type == SE_DEVICE_TYPES[Role.ESME] or Metering.cluster_id in endpoint.in_clusters:
             sleepy = device.node_desc is not None and device.node_desc.is_end_device
             return "GSME" if sleepy else "ESME"
     return None

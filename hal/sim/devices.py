@@ -32,8 +32,11 @@ from zigpy.zcl.clusters.general import Alarms, Basic, OnOff, Ota, Time
 from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMeasure, Price
 
 from .config import ClockMode, DeviceSpec, Role
+from .credentials import TUNNELING_CLUSTER_ID, CredentialsServer
+from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
 from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
+from .tenancy import PROFILE_INTERVAL_PERIOD, LoadProfile, TenancyStore
 from .wire import (
     COORDINATOR_ENDPOINT,
     DEVICE_ENDPOINT,
@@ -59,6 +62,7 @@ FAST_POLL_S = 0.25  # a sleepy device polls this fast while it waits for a respo
 TIME_RESYNC_S = 86400.0  # a synchronised device re-reads the hub's time once a day
 REBOOT_S = 3.0  # time a device is away while it restarts into new firmware
 DRLC_CLUSTER = 0x0701
+DEVICE_MANAGEMENT_CLUSTER = 0x0708
 
 SE_DEVICE_TYPES: dict[Role, int] = {  # Smart Energy profile device ids (SE 1.x device descriptions)
     Role.ESME: 0x0501,  # Metering Device
@@ -244,11 +248,13 @@ class VirtualDevice:
         self.ota.stop()
 
     async def reboot(self, off_s: float = REBOOT_S) -> None:
-        """Restart: drop off the network for ``off_s`` seconds, then rejoin and announce."""
+        """Restart: drop off the network for ``off_s`` seconds, rejoin, announce, and (as firmware does
+        after a restart) ask the OTA server for an image after its query jitter."""
         self.power_off()
         self.han.device_rebooting(self)
         await asyncio.sleep(off_s)
         await self.boot()
+        self.ota.start(self.rng.random() * self.spec.sim.query_jitter_s)
 
     async def reboot_into(self, file_version: int) -> None:
         """OTA activation: the OTA client already set CurrentFileVersion; restart and rejoin."""
@@ -620,6 +626,13 @@ class VirtualHcalcs(VirtualDevice):
     in_clusters = (Basic.cluster_id, Alarms.cluster_id, OnOff.cluster_id)
     out_clusters = (Time.cluster_id, Ota.cluster_id, DRLC_CLUSTER)
 
+    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+        super().__init__(spec, han, nwk)
+        self.drlc = DrlcEngine(self, spec.sim.load_control)  # hal/sim/drlc.py: the load event engine
+        self.attributes[DRLC_CLUSTER_ID] = self.drlc.attributes
+        if spec.sim.load_control is LoadControlMode.ON_OFF_ONLY:
+            self.out_clusters = tuple(c for c in self.out_clusters if c != DRLC_CLUSTER_ID)
+
     def _init_attributes(self) -> None:
         super()._init_attributes()
         self.attributes[OnOff.cluster_id] = {OnOff.AttributeDefs.on_off.id: False}
@@ -629,7 +642,13 @@ class VirtualHcalcs(VirtualDevice):
     def is_on(self) -> bool:
         return bool(self.attributes[OnOff.cluster_id][OnOff.AttributeDefs.on_off.id])
 
+    def set_switch(self, on: bool) -> None:
+        self.attributes[OnOff.cluster_id][OnOff.AttributeDefs.on_off.id] = on
+        self.switch_log.append((self.han.loop_time(), on))
+
     async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
+        if cluster_id == DRLC_CLUSTER_ID and DRLC_CLUSTER_ID in self.out_clusters:
+            return await self.drlc.handle(frame)
         if cluster_id == OnOff.cluster_id and not frame.from_server:
             state = {"on": True, "off": False, "toggle": not self.is_on}.get(frame.name)
             if state is None:
@@ -643,8 +662,35 @@ class VirtualHcalcs(VirtualDevice):
 
 class _Meter(VirtualDevice):
     in_clusters = (Basic.cluster_id, Alarms.cluster_id, Metering.cluster_id)
+    out_clusters = (Time.cluster_id, Ota.cluster_id, DEVICE_MANAGEMENT_CLUSTER)
     unit = MeteringUnitofMeasure.Kwh_and_Kwh_binary
     divisor = 1000
+
+    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+        super().__init__(spec, han, nwk)
+        # hal/sim/tenancy.py: Change of Tenancy, and the Get Profile history it hides
+        self.tenancy = TenancyStore()
+        self.profile = LoadProfile(f"{han.settings.seed}:{spec.eui64}", int(self._clock_base))
+
+    async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
+        if cluster_id == DEVICE_MANAGEMENT_CLUSTER and frame.name == "publish_change_of_tenancy":
+            taken = self.tenancy.publish(frame.payload, self.utc_now())
+            status = foundation.Status.SUCCESS if taken is not None else foundation.Status.FAILURE
+            await self._default_response(cluster_id, frame, status)
+            return True
+        if cluster_id == Metering.cluster_id and not frame.from_server and frame.name == "get_profile":
+            args, now = frame.payload, self.utc_now()
+            answer = self.profile.get_profile(int(args.interval_channel), int(args.end_time),
+                                              int(args.number_of_periods), now,
+                                              self.tenancy.history_floor(now))
+            data = zcl_cluster_command(
+                Metering, frame.tsn, "get_profile_response", server_to_client=True,
+                disable_default_response=True, end_time=answer.end_time, status=answer.status,
+                profile_interval_period=PROFILE_INTERVAL_PERIOD,
+                number_of_periods_delivered=len(answer.intervals), intervals=list(answer.intervals))
+            await self.send_to_hub(cluster_id, data)
+            return True
+        return await super().handle_cluster_command(cluster_id, frame)
 
     def _init_attributes(self) -> None:
         super()._init_attributes()
@@ -668,10 +714,22 @@ class VirtualEsme(_Meter):
     """Electricity meter (mains, router). Holds trust anchor cells as opaque DER bytes from its config."""
 
     role = Role.ESME
+    in_clusters = (*_Meter.in_clusters, TUNNELING_CLUSTER_ID)
 
     def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
         super().__init__(spec, han, nwk)
         self.trust_anchors: dict[str, bytes] = dict(spec.sim.trust_anchors)
+        # hal/sim/credentials.py: Read Device Security Credentials over Tunneling
+        self.credentials = CredentialsServer(
+            self, self._default_response, trust_anchors=self.trust_anchors,
+            device_certificates=spec.sim.device_certificates, fault=spec.sim.credentials_fault,
+            fault_cells=spec.sim.fault_cells)
+        self.attributes[TUNNELING_CLUSTER_ID] = self.credentials.attributes
+
+    async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
+        if cluster_id == TUNNELING_CLUSTER_ID:
+            return await self.credentials.handle(frame, 0x0000)  # only the coordinator talks to devices
+        return await super().handle_cluster_command(cluster_id, frame)
 
     def trust_anchor_digest(self, name: str) -> str | None:
         cell = self.trust_anchors.get(name)

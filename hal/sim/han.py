@@ -414,10 +414,11 @@ class VirtualHan:
                     f"no MAC ACK from 0x{dst:04x} after {1 + MAC_MAX_FRAME_RETRIES} attempts",
                 )
         if fault is not None and fault.kind is FaultKind.CORRUPT:
-            position = self.rng.randrange(length) if length else 0
+            # flip the last octet: it is payload, not header, so the frame still parses but carries a
+            # wrong value (what a MIC would catch on a real PAN; here it tests the layers above)
             mutated = bytearray(data)
             if mutated:
-                mutated[position] ^= 0xFF
+                mutated[-1] ^= 0xFF
             packet = packet.replace(data=zigpy_t.SerializableBytes(bytes(mutated)))
             outcome = "corrupted"
         if to_device:

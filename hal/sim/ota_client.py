@@ -265,6 +265,10 @@ class ZclOtaClient:
                 f"0x{rsp.image_type:04x} is not for this device"
             )
             return None
+        if rsp.file_version == self.current_file_version:
+            # already running it: clients do not re-flash the same version (downgrades are the server's call)
+            self.outcome = OtaOutcome(reason=f"offered version 0x{int(rsp.file_version):08x} is already running")
+            return None
         if rsp.image_size < MINIMUM_HEADER_LENGTH:
             self.outcome = OtaOutcome(reason=f"offered image size {rsp.image_size} is too small")
             return None
