@@ -20,6 +20,8 @@ from typing import Any
 
 import zigpy.types as zigpy_t
 
+from .credentials import CellNameError, CredentialsFault, parse_cell_name
+from .drlc import LoadControlMode
 from .exceptions import SimConfigError
 
 COORDINATOR_IEEE = zigpy_t.EUI64.convert("00:0d:6f:00:0a:bc:00:00")
@@ -94,6 +96,10 @@ class DeviceSimParams:
     ota_profile: OtaProfile = OtaProfile.ZCL
     supplier_public_key: bytes | None = None  # PEM or DER bytes of the supplier's OTA signing key
     trust_anchors: Mapping[str, bytes] = field(default_factory=dict)  # ESME cells: name -> DER
+    device_certificates: Mapping[str, bytes] = field(default_factory=dict)  # ESME: "DS"/"KA" -> DER
+    credentials_fault: CredentialsFault = CredentialsFault.NONE  # see hal/sim/credentials.py
+    fault_cells: Mapping[str, bytes] = field(default_factory=dict)  # cells the credentials fault installs
+    load_control: LoadControlMode = LoadControlMode.DRLC  # HCALCS: see hal/sim/drlc.py
     model: str | None = None
     manufacturer: str = "hanrig-sim"
 
@@ -362,10 +368,23 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = reader.number(value, key_path, 0.0, 60_000.0)
             case "supplier_public_key":
                 values[key] = reader.file_bytes(value, key_path)
-            case "trust_anchors":
+            case "trust_anchors" | "fault_cells":
                 if not isinstance(value, dict):
                     raise reader.fail(key_path, "expected a table of cell name = DER file")
+                for name in value:
+                    try:
+                        parse_cell_name(name)
+                    except CellNameError as exc:
+                        raise reader.fail(f"{key_path}.{name}", str(exc)) from None
                 values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
+            case "device_certificates":
+                if not isinstance(value, dict) or not set(value) <= {"DS", "KA"}:
+                    raise reader.fail(key_path, "expected a table with DS and/or KA = DER file")
+                values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
+            case "credentials_fault":
+                values[key] = reader.choice(value, key_path, CredentialsFault)
+            case "load_control":
+                values[key] = reader.choice(value, key_path, LoadControlMode)
             case "model" | "manufacturer":
                 values[key] = reader.string(value, key_path)
     if role is not Role.GSME and values.get("clock") not in (None, ClockMode.SYNCHRONISED):
