@@ -9,10 +9,13 @@ images and refuse to write one that would not read back exactly as built.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
+import struct
 from collections.abc import Iterable, Sequence
 from functools import cached_property
+from typing import Any
 
 import zigpy.types as t
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -119,15 +122,60 @@ class FixedHeader(t.Struct):
     total_image_size: t.uint32_t
 
 
-FIXED_HEADER_SIZE = 56
-# Offsets of fields named in error messages (ZCL 11.4.2 field order).
-_OFF_HEADER_LENGTH = 6
-_OFF_FIELD_CONTROL = 8
-_OFF_HEADER_STRING = 20
-_OFF_TOTAL_SIZE = 52
-_OPTIONAL_SIZES = ((FieldControl.SECURITY_CREDENTIAL_VERSION_PRESENT, 1),
-                   (FieldControl.DEVICE_SPECIFIC_FILE, 8),
-                   (FieldControl.HARDWARE_VERSIONS_PRESENT, 4))
+class FixedCodec:
+    """A zigpy Struct of fixed-size fields, compiled to one ``struct.Struct`` for the hot path.
+
+    The declaration stays the zigpy Struct; this only derives a C-speed decoder from it (building a
+    zigpy Struct costs tens of microseconds, which would make parsing a 1 MiB image cost more than a
+    noticeable fraction of hashing it). ``offset(name)`` gives a field's byte offset for error messages.
+    """
+
+    _INT_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+    def __init__(self, declared: type[t.Struct]) -> None:
+        codes, names, offsets, orders, position = [], [], {}, set(), 0
+        for field in declared.fields:
+            kind = field.type
+            if issubclass(kind, HeaderString):
+                code, size = f"{HeaderString._size}s", HeaderString._size
+            elif issubclass(kind, t.FixedIntType) and kind._size in self._INT_CODES:
+                size = kind._size
+                code = self._INT_CODES[size].lower() if kind._signed else self._INT_CODES[size]
+                orders.add(kind._byteorder)
+            else:
+                raise TypeError(f"{declared.__name__}.{field.name}: {kind.__name__} is not fixed-size")
+            codes.append(code)
+            names.append(field.name)
+            offsets[field.name] = position
+            position += size
+        if len(orders) > 1:
+            raise TypeError(f"{declared.__name__} mixes byte orders")
+        self.declared = declared
+        self.size = position
+        self._offsets = offsets
+        self._struct = struct.Struct(("<" if orders != {"big"} else ">") + "".join(codes))
+        self._tuple = collections.namedtuple(f"{declared.__name__}Values", names)  # type: ignore[misc]
+
+    def unpack_from(self, buffer: memoryview, offset: int = 0) -> Any:
+        """The raw field values (ints, bytes) at ``offset``, by name."""
+        return self._tuple._make(self._struct.unpack_from(buffer, offset))
+
+    def offset(self, name: str) -> int:
+        return self._offsets[name]
+
+
+FIXED_HEADER = FixedCodec(FixedHeader)
+FIXED_HEADER_SIZE = FIXED_HEADER.size
+# Offsets of fields named in error messages.
+_OFF_HEADER_VERSION = FIXED_HEADER.offset("header_version")
+_OFF_HEADER_LENGTH = FIXED_HEADER.offset("header_length")
+_OFF_FIELD_CONTROL = FIXED_HEADER.offset("field_control")
+_OFF_HEADER_STRING = FIXED_HEADER.offset("header_string")
+_OFF_TOTAL_SIZE = FIXED_HEADER.offset("total_image_size")
+# Octets each optional header field takes, by its field-control bit (plain ints: this is the hot path).
+_OPTIONAL_SIZES = ((int(FieldControl.SECURITY_CREDENTIAL_VERSION_PRESENT), 1),
+                   (int(FieldControl.DEVICE_SPECIFIC_FILE), 8),
+                   (int(FieldControl.HARDWARE_VERSIONS_PRESENT), 4))
 
 
 class SubElementHeader(t.Struct):
@@ -137,13 +185,17 @@ class SubElementHeader(t.Struct):
     length: t.uint32_t
 
 
-SUB_ELEMENT_HEADER_SIZE = 6
+SUB_ELEMENT_HEADER = FixedCodec(SubElementHeader)
+SUB_ELEMENT_HEADER_SIZE = SUB_ELEMENT_HEADER.size
 
 
 class SignatureLength(t.Struct):
     """The GBCS Supplier signature length prefix: big-endian, 0x0040 for P-256 r||s."""
 
     length: t.uint16_t_be
+
+
+SIGNATURE_LENGTH = FixedCodec(SignatureLength)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +250,7 @@ class Image:
 
     name: str
     layout: Layout
-    header: OtaHeader
+    header_data: memoryview  # the header's fields (header length minus any padding)
     header_offset: int
     file_size: int
     data: memoryview  # the OTA file as served: header .. total_image_size
@@ -208,6 +260,12 @@ class Image:
     signature: memoryview | None  # raw r||s of the Supplier signature, where one is carried
     signature_offset: int | None
     quirks: tuple[Quirk, ...]
+
+    @cached_property
+    def header(self) -> OtaHeader:
+        """Every header field, optional ones included (built on first use; ``read_image`` validated it)."""
+        header, _ = OtaHeader.deserialize(self.header_data)
+        return header
 
     @cached_property
     def sha256(self) -> str:
@@ -286,8 +344,8 @@ class _Reader:
     def read(self, forced: Layout | None) -> Image:
         view = self.view
         origin = self._find_header()
-        header = self._read_header(origin)
-        total = int(header.total_image_size)
+        fixed, needed = self._read_header(origin)
+        total = fixed.total_image_size
         available = len(view) - origin
         if total > available:
             raise self.fail(origin + _OFF_TOTAL_SIZE,
@@ -296,7 +354,7 @@ class _Reader:
         if available > total:
             self.quirk("trailing-bytes", origin + total,
                        f"{available - total} trailing bytes past the stated total image size {total}")
-        start, end = origin + int(header.header_length), origin + total
+        start, end = origin + fixed.header_length, origin + total
         layout = forced or self._decide_layout(start, end)
         if layout is Layout.ZIGBEE:
             elements = self._walk(start, end)
@@ -304,7 +362,8 @@ class _Reader:
         else:
             elements = ()
             image, image_offset, signature, signature_offset = self._gbcs_payload(start, end)
-        return Image(self.name, layout, header, origin, len(view), view[origin:end], tuple(elements),
+        return Image(self.name, layout, view[origin:origin + needed], origin, len(view), view[origin:end],
+                     tuple(elements),
                      image, image_offset, signature, signature_offset, tuple(self.quirks))
 
     def _find_header(self) -> int:
@@ -325,17 +384,18 @@ class _Reader:
         self.quirk("wrapped", origin, f"OTA header at offset {origin} inside {wrapper}")
         return origin
 
-    def _read_header(self, origin: int) -> OtaHeader:
+    def _read_header(self, origin: int) -> tuple[Any, int]:
+        """The fixed header's values and the size of all its fields, after every header check."""
         view = self.view
         if len(view) - origin < FIXED_HEADER_SIZE:
             raise self.fail(origin, f"truncated header: {len(view) - origin} bytes, "
                                     f"a header needs at least {FIXED_HEADER_SIZE}")
-        fixed, _ = FixedHeader.deserialize(view[origin:origin + FIXED_HEADER_SIZE])
-        length = int(fixed.header_length)
+        fixed = FIXED_HEADER.unpack_from(view, origin)
+        length = fixed.header_length
         if not HEADER_LENGTH_MIN <= length <= HEADER_LENGTH_MAX:
             raise self.fail(origin + _OFF_HEADER_LENGTH,
                             f"header length {length} outside {HEADER_LENGTH_MIN}..{HEADER_LENGTH_MAX}")
-        control = int(fixed.field_control)
+        control = fixed.field_control
         if control & ~FIELD_CONTROL_DEFINED:
             raise self.fail(origin + _OFF_FIELD_CONTROL,
                             f"field control 0x{control:04x} sets reserved bits "
@@ -351,16 +411,15 @@ class _Reader:
             self.quirk("header-padding", origin + needed,
                        f"header length {length} but its fields take {needed}: "
                        f"{length - needed} bytes skipped")
-        if int(fixed.header_version) != HEADER_VERSION:
-            self.quirk("header-version", origin + 4,
-                       f"header version 0x{int(fixed.header_version):04x}, expected 0x{HEADER_VERSION:04x}")
-        total = int(fixed.total_image_size)
+        if fixed.header_version != HEADER_VERSION:
+            self.quirk("header-version", origin + _OFF_HEADER_VERSION,
+                       f"header version 0x{fixed.header_version:04x}, expected 0x{HEADER_VERSION:04x}")
+        total = fixed.total_image_size
         if total < length:
             raise self.fail(origin + _OFF_TOTAL_SIZE,
                             f"total image size {total} smaller than the header length {length}")
-        header, _ = OtaHeader.deserialize(view[origin:origin + needed])
-        self._check_header_string(bytes(header.header_string), origin + _OFF_HEADER_STRING)
-        return header
+        self._check_header_string(fixed.header_string, origin + _OFF_HEADER_STRING)
+        return fixed, needed
 
     def _check_header_string(self, raw: bytes, offset: int) -> None:
         text = raw.split(b"\x00", 1)[0]
@@ -378,19 +437,18 @@ class _Reader:
         """Zigbee when the region opens with a standard tag, or is a clean chain of sub-elements."""
         if start == end:
             return Layout.ZIGBEE
-        if end - start >= SUB_ELEMENT_HEADER_SIZE and int.from_bytes(self.view[start:start + 2],
-                                                                     "little") in STANDARD_TAGS:
+        if end - start >= SUB_ELEMENT_HEADER_SIZE and \
+                SUB_ELEMENT_HEADER.unpack_from(self.view, start).tag in STANDARD_TAGS:
             return Layout.ZIGBEE
         probe = _Reader(self.view, self.name)
         try:
-            elements = probe._walk(start, end)
+            elements = probe._walk(start, end, probe=True)
         except ImageError:
             return Layout.GBCS
-        if any(q.code == "reserved-tag" for q in probe.quirks) or not elements:
-            return Layout.GBCS
-        return Layout.ZIGBEE
+        return Layout.ZIGBEE if elements else Layout.GBCS
 
-    def _walk(self, start: int, end: int) -> list[Element]:
+    def _walk(self, start: int, end: int, *, probe: bool = False) -> list[Element]:
+        """The sub-elements in ``start..end``; a probe gives up at the first reserved tag."""
         view = self.view
         elements: list[Element] = []
         pos = start
@@ -409,8 +467,10 @@ class _Reader:
                     self.quirk("element-slack", pos,
                                f"{left} stray bytes after the last sub-element, too few for another")
                 break
-            header, _ = SubElementHeader.deserialize(view[pos:pos + SUB_ELEMENT_HEADER_SIZE])
-            tag, length = ElementTag(int(header.tag)), int(header.length)
+            header = SUB_ELEMENT_HEADER.unpack_from(view, pos)
+            if probe and header.tag not in STANDARD_TAGS and header.tag < MANUFACTURER_TAG_MIN:
+                raise self.fail(pos, f"sub-element tag 0x{header.tag:04x} is reserved")
+            tag, length = ElementTag(header.tag), header.length
             data_start = pos + SUB_ELEMENT_HEADER_SIZE
             data_end = data_start + length
             if data_end > end:
@@ -475,8 +535,7 @@ class _Reader:
 def _is_signature_trailer(data: memoryview | bytes) -> bool:
     if len(data) != SIGNATURE_TRAILER_SIZE:
         return False
-    prefix, _ = SignatureLength.deserialize(data[:2])
-    return int(prefix.length) == signing.SIGNATURE_SIZE
+    return SIGNATURE_LENGTH.unpack_from(data).length == signing.SIGNATURE_SIZE
 
 
 # ---------------------------------------------------------------------------------------- building

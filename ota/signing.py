@@ -34,7 +34,7 @@ def sign_raw(key: ec.EllipticCurvePrivateKey, message: bytes | memoryview) -> by
     Deterministic (RFC 6979) so rebuilding a sample image gives the same bytes.
     """
     _require_p256(key.curve, "signing key")
-    der = key.sign(bytes(message), ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    der = key.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
     r, s = decode_dss_signature(der)
     return r.to_bytes(_COORDINATE, "big") + s.to_bytes(_COORDINATE, "big")
 
@@ -48,7 +48,7 @@ def verify_raw(public_key: ec.EllipticCurvePublicKey, message: bytes | memoryvie
     der = encode_dss_signature(int.from_bytes(raw[:_COORDINATE], "big"),
                                int.from_bytes(raw[_COORDINATE:], "big"))
     try:
-        public_key.verify(der, bytes(message), ec.ECDSA(hashes.SHA256()))
+        public_key.verify(der, message, ec.ECDSA(hashes.SHA256()))  # buffers are hashed in place
     except InvalidSignature:
         return False
     return True
