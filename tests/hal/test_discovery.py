@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import zigpy.state
@@ -314,3 +317,40 @@ def test_radio_info_takes_the_url_from_the_environment(monkeypatch, capsys) -> N
         main(["radio", "info", "--json"])
     assert exited.value.code == 0
     assert json.loads(capsys.readouterr().out)["url"] == "sim://"
+
+
+HANRIG = [sys.executable, "-c", "from gateway.cli import main; main()"]
+
+
+def test_radio_info_over_bellows_on_the_virtual_ezsp_stick(tmp_path) -> None:
+    """The real-radio path: bellows (unmodified) on the virtual EZSP stick's pty, in real time."""
+    env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
+    stick = subprocess.Popen(
+        [*HANRIG, "sim", "stick"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+    )
+    try:
+        path = stick.stdout.readline().strip()
+        if not path.startswith("/dev/"):
+            pytest.skip(f"no virtual stick here: {path!r}")
+        url = f"ezsp://{path}?baudrate=115200"
+        done = subprocess.run(
+            [*HANRIG, "radio", "info", "--radio", url, "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        stick.terminate()
+        stick.wait(timeout=10)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["stack"].startswith("bellows@")
+    assert info["stack_version"] == "13"  # the stick's default EZSP protocol version
+    assert info["model"] == "virtual-ezsp-stick"
+    assert (info["ieee"], info["network_state"], info["channel"], info["pan_id"]) == (
+        "00:0d:6f:00:0a:bc:00:00",
+        "formed",
+        15,
+        "0x1a62",
+    )
