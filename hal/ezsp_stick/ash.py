@@ -245,7 +245,7 @@ class AshStats:
 class AshFaults:
     """Serial-layer faults on demand: each counter is how many of the next frames it hits."""
 
-    corrupt_rx: int = 0  # flip a bit in the next host frames before the NCP parses them
+    corrupt_rx: int = 0  # flip a CRC bit in the next host DATA frames before the NCP parses them
     corrupt_tx: int = 0  # flip a bit in the next DATA frames the NCP sends
     drop_tx_ack: int = 0  # lose the next ACK frames the NCP sends
     drop_rx_ack: int = 0  # lose the next ACK frames the host sends
@@ -357,7 +357,7 @@ class AshNcp:
     def _raw_frame(self, raw: bytes) -> None:
         try:
             data = unstuff(raw)
-            if self.faults.corrupt_rx and data:
+            if self.faults.corrupt_rx and data and data[0] & 0x80 == 0:
                 self.faults.corrupt_rx -= 1
                 data = bytes([data[0], *data[1:-1], data[-1] ^ 0x01])
                 LOGGER.info("ash fault: corrupted a frame from the host")
