@@ -1,8 +1,8 @@
 """``hanrig certs``: inspect and verify SMKI certificates, and make a TEST-ONLY PKI (shared ``cli.md``).
 
-File work over ``certs``. ``verify --radio URL --device EUI64`` is declared here; the HAN path that
-reads installed credentials over the Tunneling cluster plugs in at ``_read_installed_over_han`` and
-hands ``certs.verify_installed`` what it read. Until then ``--radio`` is a usage error (exit 2).
+File work over ``certs``. ``verify --radio URL --device EUI64`` reads the installed credentials over the
+Tunneling cluster (``gateway.certs_service``; on ``sim://`` the bench installs its TEST-ONLY PKI) and
+hands ``certs.verify_installed`` what it read.
 """
 
 from __future__ import annotations
@@ -143,11 +143,15 @@ def inspect(file: Path, as_json: bool) -> None:
 
 # --- verify ---
 
-def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[InstalledCell], list[bytes]]:
-    """Seam for the HAN path: read ``device``'s trust anchor cells and device certificates over the
-    Tunneling cluster. Not part of this build yet."""
-    raise click.UsageError(f"--radio {radio_url}: reading installed certificates over the HAN is not "
-                           "available in this build; export them and use --cert-dir DIR")
+def _read_installed_over_han(radio_url: str,
+                             device: str) -> tuple[list[InstalledCell], list[bytes], list[bytes]]:
+    """The HAN path: ``device``'s trust anchor cells and device certificates read over the Tunneling
+    cluster, plus the issuing CAs the bench knows (sim:// only: the test PKI's organisation and device CAs,
+    which a meter does not report but path building needs)."""
+    from gateway.certs_service import read_over_radio  # zigpy only for --radio
+
+    found, intermediates = read_over_radio(radio_url, device)
+    return list(found.cells), list(found.device_certificates), list(intermediates)
 
 
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
@@ -198,11 +202,11 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     elif radio_url is not None:
         if device is None:
             raise click.UsageError("--radio needs --device EUI64")
-        cells, device_certificates = _read_installed_over_han(radio_url, device)
+        cells, device_certificates, han_cas = _read_installed_over_han(radio_url, device)
         trust, prefix = trust_for(cells, root_bytes, f"{radio_url} {device}")
         report = Report.of(prefix) + verify_installed(
             cells, device_eui64=device, expected_network_operator=network_operator, roots=trust, now=when,
-            device_certificates=device_certificates, intermediates=ca_bytes)
+            device_certificates=device_certificates, intermediates=[*ca_bytes, *han_cas])
         source = {"radio": radio_url, "device": device}
     else:
         raise click.UsageError("give --cert-dir DIR (or --radio URL --device EUI64)")
