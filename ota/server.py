@@ -581,7 +581,8 @@ class OtaServer:
             elif not identity.fits_hardware(hardware):
                 refusal = (f"hardware version {hardware} outside the image's "
                            f"{identity.hw_min}..{identity.hw_max}")
-        if offer is None or refusal is not None:
+        running = offer is not None and int(query.current_file_version) == offer.file_version
+        if offer is None or refusal is not None or running:  # nothing to offer a device already on it
             lane.refusal = refusal
             if lane.transfer is not None and refusal is not None:
                 lane.transfer.touch()
@@ -608,7 +609,8 @@ class OtaServer:
             offset = int(page.file_offset)
             end = min(offset + int(page.page_size), offer.size)
             block = min(int(page.maximum_data_size), self._budget(device))
-            next_at = self._loop.time()
+            # the spacing holds across pages too: the first block waits for the last one's spacing
+            next_at = self._loop.time() if lane.last_sent is None else lane.last_sent + spacing
             while offset < end:
                 wait = next_at - self._loop.time()
                 if wait > 0:
@@ -617,13 +619,14 @@ class OtaServer:
                 frame = BLOCK_RESPONSE.pack(RESPONSE_CONTROL_NO_DEFAULT, tsn, CMD_IMAGE_BLOCK_RESPONSE, 0,
                                             offer.manufacturer_code, offer.image_type, offer.file_version,
                                             offset, size) + offer.image.data[offset:offset + size]
-                next_at = self._loop.time() + spacing
                 try:
                     await self._send_packet(self._reply_packet(device, packet, tsn, frame))
                 except SEND_ERRORS as exc:  # the device asks again from its offset
                     LOGGER.debug("%s: page block at %d not delivered: %s", lane.eui64, offset, exc)
                     return
                 now = self._loop.time()
+                # spacing counts from delivery: a busy channel delays one block, never squeezes the next
+                next_at = now + spacing
                 lane.last_sent = now
                 self.blocks_served += 1
                 self._record_block(lane, now, offset, size)
@@ -638,9 +641,9 @@ class OtaServer:
         if transfer is not None and ours:
             transfer.end_status = status
             transfer.ended_at = self._loop.time()
-            transfer.state = TransferState.ENDED
         if status != Status.SUCCESS or not ours:
-            if transfer is not None:
+            if transfer is not None and ours:
+                transfer.state = TransferState.ENDED
                 transfer.touch()
             # ZCL 11.13.9.4: a failed download gets a Default Response, not an Upgrade End Response
             default = foundation.GENERAL_COMMANDS[foundation.GeneralCommand.Default_Response].schema(
@@ -652,12 +655,14 @@ class OtaServer:
         assert offer is not None
         lane.completed[offer.file_version] = offer.image.sha256
         upgrade_time = offer.activation.upgrade_time()
-        if transfer is not None:
-            transfer.upgrade_time = upgrade_time
-            transfer.touch()
         frame = self._upgrade_end_response(tsn, offer.manufacturer_code, offer.image_type,
                                            offer.file_version, upgrade_time)
-        await self._send_reply(device, packet, tsn, frame)
+        await self._send_reply(device, packet, tsn, frame)  # undelivered: the device asks again
+        if transfer is not None:
+            # ended once the device has its instructions: "held" then means it really waits
+            transfer.upgrade_time = upgrade_time
+            transfer.state = TransferState.ENDED
+            transfer.touch()
 
     # ------------------------------------------------------------------ frames out
     def _upgrade_end_response(self, tsn: int, mfr: int, kind: int, version: int, upgrade_time: int) -> bytes:
