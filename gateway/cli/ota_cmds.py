@@ -1,7 +1,7 @@
 """``hanrig ota``: inspect, build, sign, verify and index OTA image files (contract: shared ``cli.md``).
 
-Pure file work over ``ota``; no radio. ``ota push``/``ota activate`` attach to this same group from
-``gateway.cli.ota_push_cmds`` (imported at the bottom when present).
+Pure file work over ``ota``; no radio. ``ota push``/``ota activate`` join this same group from
+``gateway.cli.ota_push_cmds`` (added at the bottom).
 """
 
 from __future__ import annotations
@@ -295,13 +295,7 @@ def _opt_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-# ``ota push``/``ota activate`` live in their own module and attach to ``ota`` when it is importable.
-try:
-    importlib.import_module("gateway.cli.ota_push_cmds")
-except ModuleNotFoundError as exc:
-    if exc.name != "gateway.cli.ota_push_cmds":
-        raise
-
+# ``ota push``/``ota activate`` live in their own module (radio work) and join this group here.
 _push_cmds = importlib.import_module("gateway.cli.ota_push_cmds")
 ota.add_command(_push_cmds.push)
 ota.add_command(_push_cmds.activate)

@@ -185,3 +185,15 @@ def test_console_script_exit_code_for_truncated_image(tmp_path):
     assert proc.returncode == 1
     assert one_error_line(proc.stderr).endswith("offset 52: truncated: stated total image size 34942 but "
                                                 "only 34941 bytes from the header on")
+
+
+def test_inspect_forced_layout_and_wrapper_quirks(capsys, tmp_path):
+    wrapped = tmp_path / "wrapped.ota"
+    wrapped.write_bytes(b"WRAP" + IHD.read_bytes() + b"pad")
+    code, out, _ = run(capsys, "ota", "inspect", wrapped, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["header_offset"] == 4 and doc["trailing_bytes"] == 3
+    quirks = [(q["code"], q["offset"]) for q in doc["quirks"]]
+    assert quirks == [("wrapped", 4), ("trailing-bytes", 4 + 24736)]
+    code, out, _ = run(capsys, "ota", "inspect", IHD, "--layout", "gbcs", "--json")
+    assert code == 0 and json.loads(out)["layout"] == "gbcs"

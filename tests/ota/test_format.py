@@ -250,3 +250,12 @@ def test_sign_image_drops_a_wrapper(key, make_gbcs):
     image = read_image(signed)
     assert image.quirks == () and image.signature is not None
     assert signed.startswith(MAGIC_BYTES)
+
+
+def test_gbcs_image_of_zero_length_lookalike_elements_reads_as_gbcs():
+    # 'x' 00 then zeros looks like a reserved tag followed by thousands of empty sub-elements
+    payload = b"x" + bytes(256 * 1024)
+    data = build_image(payload, manufacturer_code=1, image_type=2, file_version=3, layout="gbcs")
+    image = read_image(data)
+    assert image.layout is Layout.GBCS and image.elements == ()
+    assert bytes(image.manufacturer_image) == payload
