@@ -1,0 +1,123 @@
+"""Radio URLs: parsing, one-line bad URLs, missing extras, the radio clock, per-radio databases."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from pathlib import Path
+
+import pytest
+
+import hal
+from hal import radio
+from hal.exceptions import BadRadioUrl, MissingRadioExtra, RadioUnreachable
+from hanrig_errors import BadInput
+
+
+@pytest.mark.parametrize(
+    "url,scheme,path,baud,flow",
+    [
+        (
+            "ezsp:///dev/ttyUSB0?baudrate=115200&flow_control=hardware",
+            "ezsp",
+            "/dev/ttyUSB0",
+            115200,
+            "hardware",
+        ),
+        ("ezsp:socket://192.168.1.20:6638", "ezsp", "socket://192.168.1.20:6638", None, None),
+        ("znp:/dev/ttyACM0?baudrate=115200", "znp", "/dev/ttyACM0", 115200, None),
+        ("deconz:///dev/ttyACM1", "deconz", "/dev/ttyACM1", None, None),
+        ("/dev/ttyUSB1", "ezsp", "/dev/ttyUSB1", None, None),
+        ("socket://host:6638?flow_control=none", "ezsp", "socket://host:6638", None, "none"),
+    ],
+)
+def test_real_radio_urls(url, scheme, path, baud, flow):
+    parsed = hal.parse_radio_url(url)
+    assert (parsed.scheme, parsed.path, parsed.baudrate, parsed.flow_control) == (scheme, path, baud, flow)
+
+
+def test_sim_urls():
+    assert hal.parse_radio_url("sim://").is_sim
+    parsed = hal.parse_radio_url("sim://?rig=bench.toml&seed=4&clock=real&radio=sim")
+    assert (parsed.rig, parsed.seed, parsed.clock, parsed.radio_id) == (Path("bench.toml"), 4, "real", "sim")
+    assert not parsed.virtual_clock and hal.parse_radio_url("sim://").virtual_clock
+
+
+@pytest.mark.parametrize(
+    "url,problem",
+    [
+        ("", "empty"),
+        ("zigbee:/dev/ttyUSB0", "unknown radio type"),
+        ("ezsp:", "no device path"),
+        ("ezsp:///dev/ttyUSB0?baudrate=fast", "baudrate 'fast'"),
+        ("ezsp:///dev/ttyUSB0?flow_control=rts", "flow_control 'rts'"),
+        ("ezsp:///dev/ttyUSB0?parity=even", "unknown parameter 'parity'"),
+        ("ezsp:socket://host", "is not socket://HOST:PORT"),
+        ("sim://?seed=-1", "seed '-1'"),
+        ("sim://?clock=fast", "clock 'fast'"),
+        ("sim://bench", "sim:// takes no path"),
+    ],
+)
+def test_bad_urls_are_one_line_bad_input(url, problem):
+    with pytest.raises(BadRadioUrl) as info:
+        hal.parse_radio_url(url)
+    assert isinstance(info.value, BadInput)
+    message = str(info.value)
+    assert problem in message and repr(url) in message and "\n" not in message
+
+
+@pytest.mark.parametrize("scheme,extra", [("znp", "znp"), ("deconz", "deconz")])
+async def test_missing_radio_library_names_the_extra(monkeypatch, scheme, extra):
+    real_import = builtins.__import__
+    module = radio.RADIO_LIBRARIES[scheme][0]
+
+    def fake_import(name, *args, **kwargs):
+        if name == module or name.startswith(module.split(".")[0] + "."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(radio.importlib, "import_module", lambda name: fake_import(name))
+    with pytest.raises(MissingRadioExtra) as info:
+        async with hal.open_radio(f"{scheme}:///dev/ttyACM0"):
+            pass
+    assert f"pip install 'hanrig[{extra}]'" in str(info.value)
+
+
+async def test_a_missing_serial_port_is_unreachable(tmp_path):
+    config = hal.RadioConfig(data_dir=tmp_path)
+    with pytest.raises(RadioUnreachable) as info:
+        async with asyncio.timeout(60):
+            async with hal.open_radio(f"ezsp://{tmp_path}/no-such-tty", config):
+                pass
+    assert "no-such-tty" in str(info.value)
+
+
+def test_one_database_per_radio(tmp_path, monkeypatch):
+    monkeypatch.setenv("HANRIG_DATA_DIR", str(tmp_path))
+    a = radio.database_path("ezsp:///dev/ttyUSB0?baudrate=115200")
+    assert a == radio.database_path("ezsp:///dev/ttyUSB0?baudrate=460800")  # same stick, same db
+    assert a != radio.database_path("ezsp:///dev/ttyUSB1")
+    assert a.parent == tmp_path
+
+
+def test_run_uses_virtual_time_for_sim_and_real_time_otherwise():
+    import time
+
+    async def long_sleep() -> float:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await asyncio.sleep(3600)
+        return loop.time() - start
+
+    wall = time.perf_counter()
+    assert hal.run(long_sleep, "sim://") == pytest.approx(3600)
+    assert time.perf_counter() - wall < 5
+
+    async def short_sleep() -> float:
+        start = time.perf_counter()
+        await asyncio.sleep(0.05)
+        return time.perf_counter() - start
+
+    assert hal.run(short_sleep, "sim://?clock=real") >= 0.05
+    assert hal.run(short_sleep, "ezsp:///dev/ttyUSB0") >= 0.05
