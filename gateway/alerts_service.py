@@ -8,8 +8,9 @@ is the alarm code; the cluster it concerns is carried in every record.
 Each alert goes through one :class:`~gateway.alerts.AlertThrottler` per session (per (device, alert
 code), on the radio loop's clock, so virtual time on ``sim://``). Forwarded alerts become
 :class:`AlertRecord` s; suppressed ones are counted, and the counts reach subscribers either in the
-next forwarded copy of that code (``throttled_alert_sequence_id`` / ``throttled_alert_count``) or in a
-:class:`ThrottleRecord` from the periodic flush (every ``flush_interval_s``), so none is lost.
+next forwarded copy of that code (``throttled_alert_sequence_id`` / ``throttled_alert_count``) or, when
+no alert of that code came within a further forward period, in a :class:`ThrottleRecord` from the
+periodic flush (every ``flush_interval_s``), so none is lost.
 Memory per storming device is bounded: the throttler keeps at most ``threshold`` timestamps per
 (device, code) and a ZCL alarm code is 8 bits; the record list kept here is a bounded deque.
 
@@ -170,8 +171,13 @@ class AlertService:
         return self.throttler.tracked_codes(device)
 
     def flush(self, force: bool = False) -> list[ThrottleRecord]:
-        """Report suppressed counts now due (all of them with ``force``) to subscribers."""
-        reports = self.throttler.flush(force=force)
+        """Report suppressed counts now due (all of them with ``force``) to subscribers.
+
+        A count is due one forward period *after* its period ran out (the throttler is asked as of
+        ``forward_period_s`` ago): while a storm goes on, the next alert of that code carries the count
+        in a forwarded copy; only counts that no alert came to carry are reported on their own."""
+        grace = 0.0 if force else self.throttler.policy.forward_period_s
+        reports = self.throttler.flush(now=self._loop.time() - grace, force=force)
         return [self._report(report) for report in reports]
 
     async def close(self) -> None:

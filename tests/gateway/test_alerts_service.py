@@ -1,0 +1,217 @@
+"""Alert intake on the live simulated HAN (SECMP0062): storms throttled per (device, alert code), every
+suppressed alert counted and reported exactly once, bounded memory, subscribers, exclusions, the CLI,
+and an OTA transfer to another device beside a storm."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from firmware_images import DIRECTORY as SAMPLES
+from gateway.alerts import AlertPolicy
+from gateway.alerts_service import RECENT_RECORDS, AlertRecord, ThrottleRecord
+from gateway.cli import main
+from gateway.session import Gateway
+from hal.sim.config import FaultKind, FaultSpec
+from ota import read_image
+
+pytestmark = pytest.mark.looptime
+
+IHD = "00:0d:6f:00:0a:bc:00:03"
+ESME = "00:0d:6f:00:0a:bc:00:01"
+STORM = FaultSpec(kind=FaultKind.ALERT_STORM, device="ihd", rate_hz=1000.0, duration_s=20.0)
+
+
+def accounted(events: list[AlertRecord | ThrottleRecord]) -> int:
+    return sum(event.throttled_alert_count or 0 for event in events)
+
+
+async def test_a_storm_is_throttled_counted_and_fully_reported() -> None:
+    async with Gateway.open(["sim://"]) as gw:
+        service = gw.alerts
+        # the simulated storm cycles alarm codes 1..255, so one code recurs every ~4.6 s: with a 6 s
+        # period some counts ride on a later copy of the code, others (the storm ended) on a flush report
+        service.configure(AlertPolicy(window_s=60, threshold=2, forward_period_s=6))
+        events: list[AlertRecord | ThrottleRecord] = []
+        service.subscribe(events.append)
+        ihd = gw.apps["radio0"].han.device("ihd")
+        gw.apps["radio0"].han.inject(STORM)
+        await asyncio.sleep(30)
+        stats = service.stats()
+        # every alarm the device sent was taken in, and each was either forwarded or suppressed
+        assert stats["received"] == ihd.alerts_sent > 500
+        assert stats["forwarded"] + stats["suppressed"] == stats["received"]
+        assert stats["suppressed"] > 0 and stats["episodes"] > 0
+        forwarded = [e for e in events if isinstance(e, AlertRecord)]
+        assert len(forwarded) == stats["forwarded"]
+        assert {e.eui64 for e in events} == {IHD}
+        assert all(e.role == "IHD" and e.cluster_id == 0x0000 for e in forwarded)
+        carried = [e for e in forwarded if e.throttled_alert_sequence_id is not None]
+        assert any(e.throttled_alert_count >= 1 for e in carried)
+        assert all(e.throttled_alert_count >= 0 for e in carried)  # 0: a period passed with nothing new
+        # at most threshold alerts of one code per window went out before its episode started
+        per_code: dict[int, int] = {}
+        for event in forwarded:
+            if event.throttled_alert_sequence_id is None:
+                per_code[event.alert_code] = per_code.get(event.alert_code, 0) + 1
+        assert max(per_code.values()) <= 2 + 1  # + the copy that ends an episode with nothing to tell
+        await gw.alerts.close()
+        # after the final flush, every suppressed alert was reported exactly once
+        assert service.stats()["pending"] == 0
+        assert service.stats()["suppressed"] == stats["suppressed"]  # the storm was over
+        assert accounted(events) == stats["suppressed"]
+        reports = [e for e in events if isinstance(e, ThrottleRecord)]
+        assert reports and all(r.throttled_alert_count >= 1 for r in reports)
+
+
+async def test_memory_per_storming_device_stays_bounded() -> None:
+    async with Gateway.open(["sim://"]) as gw:
+        service = gw.alerts
+        service.configure(AlertPolicy(window_s=600, threshold=3, forward_period_s=1000))
+        gw.apps["radio0"].han.inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="ihd", rate_hz=1000.0))
+        sizes = []
+        for _ in range(3):
+            await asyncio.sleep(8)
+            sizes.append(service.tracked_codes(IHD))
+            states = service.throttler._devices[IHD].values()
+            assert all(len(state.recent) <= 3 for state in states)
+        assert service.stats()["received"] > 1000
+        assert max(sizes) <= 256  # a ZCL alarm code is 8 bits
+        assert sizes[-1] == sizes[1]  # flat once every code was seen
+        assert len(service.recent()) <= RECENT_RECORDS
+
+
+async def test_excluded_codes_are_never_throttled_and_quiet_devices_stay_quiet() -> None:
+    async with Gateway.open(["sim://"]) as gw:
+        service = gw.alerts
+        every_code = frozenset(range(256))
+        service.configure(AlertPolicy(window_s=60, threshold=1, forward_period_s=10, exclude=every_code))
+        gw.apps["radio0"].han.inject(STORM)
+        await asyncio.sleep(10)
+        stats = service.stats()
+        assert stats["received"] > 100
+        assert stats["suppressed"] == 0 and stats["forwarded"] == stats["received"]
+        assert service.device_stats(ESME)["received"] == 0
+
+
+async def test_unsubscribed_callbacks_stop_and_a_failing_subscriber_does_not_stop_intake() -> None:
+    async with Gateway.open(["sim://"]) as gw:
+        service = gw.alerts
+        seen: list[object] = []
+
+        def broken(event: object) -> None:
+            raise RuntimeError("subscriber bug")
+
+        service.subscribe(broken)
+        unsubscribe = service.subscribe(seen.append)
+        gw.apps["radio0"].han.inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="ihd", rate_hz=5.0))
+        await asyncio.sleep(5)
+        count = len(seen)
+        assert count > 0 and count == service.stats()["forwarded"]
+        unsubscribe()
+        await asyncio.sleep(5)
+        assert len(seen) == count
+        assert service.stats()["forwarded"] > count
+
+
+async def test_a_storm_on_one_device_costs_an_ota_transfer_to_another_nothing_on_the_host() -> None:
+    """OTA to the IHD while the ESME storms at 1,000 alerts/s, with the gateway taking and throttling
+    every alert, against the same storm with no alert intake at all: the gateway's alert handling adds
+    nothing to the transfer's simulated duration (the storm's own air time is the simulator's model,
+    the same in both runs)."""
+
+    async def transfer(intake: bool) -> tuple[float, int]:
+        async with Gateway.open(["sim://"]) as gw:
+            if intake:
+                gw.alerts.configure(AlertPolicy(window_s=60, threshold=2, forward_period_s=10))
+            gw.ota.configure(signatures_required=False)
+            image = read_image((SAMPLES / "TEST-ONLY-ihd-1234-0101-00010100.ota").read_bytes())
+            han = gw.apps["radio0"].han
+            han.inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="esme", rate_hz=1000.0))
+            await asyncio.sleep(2)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            report = await gw.ota.push([gw.device(IHD)], image=image)
+            assert report.outcomes[0].ok, report.outcomes[0]
+            if intake:
+                assert gw.alerts.stats()["received"] > 100
+            return loop.time() - start, han.device("esme").alerts_sent
+
+    without, _ = await transfer(intake=False)
+    with_intake, sent = await transfer(intake=True)
+    assert sent > 100
+    assert with_intake <= without * 1.10, (without, with_intake)
+
+
+# ---------------------------------------------------------------- the CLI
+
+RIG = """
+[rig]
+name = "alert-storm"
+
+[[radios]]
+id = "sim"
+url = "sim://"
+
+[[devices]]
+id = "ihd"
+role = "IHD"
+eui64 = "00:0d:6f:00:0a:bc:00:03"
+
+[[faults]]
+kind = "alert_storm"
+device = "ihd"
+rate_hz = 1000.0
+after_s = 1
+duration_s = 10
+
+[policies]
+alerts = { window_s = 60, threshold = 2, forward_period_s = 5 }
+"""
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code), out, err
+
+
+def test_cli_alerts_watch_json_uses_the_rig_policy(capsys, tmp_path: Path) -> None:
+    rig = tmp_path / "rig.toml"
+    rig.write_text(RIG)
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={rig}", "--for", "20", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["policy"] == {"window_s": 60.0, "threshold": 2, "forward_period_s": 5.0, "exclude": []}
+    counts = document["counts"]
+    assert counts["received"] > 100 and counts["suppressed"] > 0
+    assert counts["forwarded"] + counts["suppressed"] == counts["received"]
+    assert counts["pending"] == 0
+    alerts = [e for e in document["events"] if e["kind"] == "alert"]
+    assert len(alerts) == counts["forwarded"]
+    assert {e["device"] for e in alerts} == {"00:0d:6f:00:0a:bc:00:03"}
+    assert all(e["alert_code"] == f"0x{e['alert_code_int']:02x}" for e in alerts)
+    assert sum(e["throttled_alert_count"] or 0 for e in document["events"]) == counts["suppressed"]
+
+
+def test_cli_alerts_watch_text_streams_and_options_override(capsys, tmp_path: Path) -> None:
+    rig = tmp_path / "rig.toml"
+    rig.write_text(RIG)
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={rig}", "--for", "5",
+                         "--threshold", "1000", "--exclude", "0x01")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert "suppressed" in lines[-1] and " 0 suppressed" in lines[-1]
+    assert any("00:0d:6f:00:0a:bc:00:03 (IHD)  alert 0x01 on cluster 0x0000" in line for line in lines)
+
+
+def test_cli_alerts_watch_bad_exclude_is_one_line_exit_2(capsys) -> None:
+    code, out, err = run(capsys, "alerts", "watch", "--radio", "sim://", "--exclude", "bogus")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "--exclude[0]" in err
+
+
