@@ -57,6 +57,7 @@ LEVEL_ON: Final = 100
 DEFAULT_START_RANDOMIZATION_MINUTES: Final = 30  # SE D.2.3.2.2 default (0x1E)
 HCALCS_DEVICE_CLASS: Final = DeviceClass.electric_vehicle | DeviceClass.simple_misc_loads
 AVERAGE_LOAD_ADJUSTMENT_APPLIED_UNUSED: Final = -0x80
+CLOCK_STEP_S: Final = 0.01
 
 
 class LoadControlMode(enum.StrEnum):
@@ -190,14 +191,22 @@ class DrlcEngine:
             await self._report(event, EventStatus.Rejected_Event_Expired)
             return
         self.events[event_id] = event
-        await self._report(event, EventStatus.Load_Control_Event_Received)
+        superseded = []
         for older in list(self.events.values()):
             if older is event or older.phase is Phase.DONE or not older.overlaps(event):
                 continue
             older.superseded_by = event_id
             if older.phase is Phase.SCHEDULED:
-                await self._finish(older, EventStatus.Event_Superseded)
+                older.phase = Phase.DONE  # decided now, before any await lets another frame in
+                superseded.append(older)
+        # the task exists before the first await, so a frame processed meanwhile can supersede it
         event.task = self.host.spawn(self._run(event))
+        await self._report(event, EventStatus.Load_Control_Event_Received)
+        for older in superseded:  # never started: nothing to switch back
+            if older.task is not None:
+                older.task.cancel()
+                older.task = None
+            await self._report(older, EventStatus.Event_Superseded)
 
     async def _cancel(self, args: Any) -> None:
         event = self.events.get(int(args.issuer_event_id))
@@ -213,14 +222,16 @@ class DrlcEngine:
             await self._finish(event, EventStatus.Event_Cancelled)
 
     async def _cancel_later(self, event: DeviceEvent, delay: float) -> None:
-        await asyncio.sleep(delay)
+        await self._sleep_until(self.host.utc_now() + int(delay))
         if event.phase is not Phase.DONE:
             await self._finish(event, EventStatus.Event_Cancelled)
 
     # ------------------------------------------------------------------ event life
     async def _run(self, event: DeviceEvent) -> None:
         begin = max(event.start_utc, self.host.utc_now()) + event.offset_s
-        await asyncio.sleep(max(0, begin - self.host.utc_now()))
+        await self._sleep_until(begin)
+        if event.phase is not Phase.SCHEDULED:
+            return
         for older in list(self.events.values()):
             if older.superseded_by == event.issuer_event_id and older.phase is Phase.RUNNING:
                 await self._finish(older, EventStatus.Event_Superseded, restore=False)
@@ -229,9 +240,15 @@ class DrlcEngine:
         event.phase = Phase.RUNNING
         self.host.set_switch(event.level == LEVEL_ON)
         await self._report(event, EventStatus.Event_Started)
-        await asyncio.sleep(max(0, event.end_utc + event.offset_s - self.host.utc_now()))
+        await self._sleep_until(event.end_utc + event.offset_s)
         event.task = None  # finishing from inside the task: nothing to cancel
         await self._finish(event, EventStatus.Event_Completed)
+
+    async def _sleep_until(self, utc: int) -> None:
+        """Sleep until the device clock reads ``utc`` (whole seconds; steps past float rounding)."""
+        await asyncio.sleep(max(0, utc - self.host.utc_now()))
+        while self.host.utc_now() < utc:
+            await asyncio.sleep(CLOCK_STEP_S)
 
     def _running(self) -> list[DeviceEvent]:
         return [e for e in self.events.values() if e.phase is Phase.RUNNING]
