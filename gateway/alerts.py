@@ -177,7 +177,7 @@ class AlertThrottler:
             state.sequence_id = None
         stats.forwarded += 1
         device_stats.forwarded += 1
-        if not over and count == 0:  # the episode ends with nothing left to tell
+        if count == 0:  # a flush report already told everything: nothing for this copy to carry
             return ForwardedAlert(device, code, at, payload)
         return ForwardedAlert(device, code, at, payload, sequence_id, count)
 

@@ -138,6 +138,19 @@ def test_flush_reports_at_period_end_while_the_storm_goes_on() -> None:
     assert (out[-1].throttled_alert_sequence_id, out[-1].throttled_alert_count) == (1, 300)
 
 
+def test_a_copy_after_a_flush_report_carries_no_empty_count() -> None:
+    throttler = AlertThrottler(AlertPolicy(window_s=600, threshold=2, forward_period_s=100))
+    for at in (0, 1, 2, 3):
+        throttler.receive("esme", 1, now=at)
+    assert [r.throttled_alert_count for r in throttler.flush(now=102)] == [2]
+    # Still over the threshold (600 s window) and the period restarted at 102: the copy at 202 has
+    # nothing left to carry, so it goes out plain.
+    alert = throttler.receive("esme", 1, now=202)
+    assert alert is not None
+    assert (alert.throttled_alert_sequence_id, alert.throttled_alert_count) == (None, None)
+    assert throttler.throttling() == [("esme", 1, 1)]
+
+
 def test_forced_flush_reports_everything_pending() -> None:
     throttler = AlertThrottler(POLICY)
     for i in range(5):
@@ -219,6 +232,7 @@ def test_every_alert_is_forwarded_or_counted_and_every_count_reported(
             forwarded += 1
             carried += alert.throttled_alert_count or 0
             assert (alert.throttled_alert_count is None) == (alert.throttled_alert_sequence_id is None)
+            assert alert.throttled_alert_count is None or alert.throttled_alert_count >= 1
         if index % flush_every == 0:
             carried += sum(report.throttled_alert_count for report in throttler.flush(now=now))
         # Memory: never more than threshold timestamps per (device, code).
