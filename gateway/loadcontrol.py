@@ -362,8 +362,13 @@ class LoadControl:
         if command.randomise_s:
             minutes = math.ceil(command.randomise_s / 60)
             window = min(60 * minutes, MAX_OFFSET_S + 1) - 1
-        event = LoadEvent(device, event_id, command, transport,
-                          from_zcl_utc(zcl_utc(start)), window, state_before=await self.state(device))
+        # the state a switch returns to is the one before the first event of a chain (see hal/sim/drlc.py):
+        # if one of ours is running on this device, inherit what it found
+        running = [e for (eui, _), e in self.events.items() if eui == device.eui64
+                   and e.find(EventStatus.Event_Started) is not None and e.final is None]
+        before = running[0].state_before if running else await self.state(device)
+        event = LoadEvent(device, event_id, command, transport, from_zcl_utc(zcl_utc(start)), window,
+                          state_before=before)
         self.events[(device.eui64, event_id)] = event
         if transport is Transport.DRLC:
             self._subscribe()
