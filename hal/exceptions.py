@@ -30,3 +30,12 @@ class RadioUnreachable(Unreachable):
         super().__init__(f"radio {url}: {reason}")
         self.url = url
         self.reason = reason
+
+
+class BadInstallCode(BadInput):
+    """An install code that does not give a link key; the message names the device."""
+
+    def __init__(self, eui64: str, problem: str) -> None:
+        super().__init__(f"install code for {eui64}: {problem}")
+        self.eui64 = eui64
+        self.problem = problem

@@ -121,3 +121,46 @@ def test_run_uses_virtual_time_for_sim_and_real_time_otherwise():
 
     assert hal.run(short_sleep, "sim://?clock=real") >= 0.05
     assert hal.run(short_sleep, "ezsp:///dev/ttyUSB0") >= 0.05
+
+
+@pytest.mark.looptime
+async def test_network_parameters_come_from_radio_config():
+    import zigpy.types as zigpy_t
+
+    config = hal.RadioConfig(
+        channel=20,
+        pan_id=0x2B73,
+        network_key=bytes(range(16)),
+        extended_pan_id=zigpy_t.EUI64.convert("00:0d:6f:ff:fe:00:00:01"),
+    )
+    async with hal.open_radio("sim://", config) as app:
+        info = app.state.network_info
+        assert (info.channel, info.pan_id) == (20, 0x2B73)
+        assert info.network_key.key == zigpy_t.KeyData(bytes(range(16)))
+        assert str(info.extended_pan_id) == "00:0d:6f:ff:fe:00:00:01"
+        assert app.han.network.channel == 20
+
+
+@pytest.mark.looptime
+async def test_install_codes_open_the_network_and_bad_codes_are_refused():
+    import zigpy.types as zigpy_t
+
+    from hal.exceptions import BadInstallCode
+
+    ieee = zigpy_t.EUI64.convert("00:0d:6f:00:0a:bc:00:09")
+    good = bytes.fromhex("83FED3407A939723A5C639B26916D505C3B5")  # zigpy's documented example code
+    async with hal.open_radio("sim://", hal.RadioConfig(install_codes={ieee: good})) as app:
+        await radio.permit_install_codes(app, hal.RadioConfig(install_codes={ieee: good}), 60)
+        assert app.han.permit_until > app.han.loop_time()
+        with pytest.raises(BadInstallCode, match="install code for 00:0d:6f:00:0a:bc:00:09"):
+            await radio.permit_install_codes(app, hal.RadioConfig(install_codes={ieee: good[:-1] + b"\0"}))
+
+
+@pytest.mark.looptime
+async def test_a_device_that_never_finishes_its_interview_does_not_stop_the_radio(caplog):
+    from hal.sim.config import FaultKind, FaultSpec, default_bench
+
+    config = default_bench().replace(faults=(FaultSpec(kind=FaultKind.DROP, device="ihd"),))
+    async with hal.open_radio("sim://", hal.RadioConfig(sim=config)) as app:
+        assert "not interviewed" in caplog.text and "00:0d:6f:00:0a:bc:00:03" in caplog.text
+        assert app.get_device(ieee=app.han.device("esme").ieee).model == "SIM-ESME"
