@@ -20,7 +20,9 @@ from ezsp_fake_han import DEVICE_IEEE, DEVICE_NWK, FakeNetworkParams
 from hal.ezsp_stick.ncp import SUPPORTED_VERSIONS
 
 
-@pytest.mark.parametrize("stick", [8, 13, 14], indirect=True)
+# v8 (EmberStatus/EzspStatus, old field names) and v14 (sl_Status, new names); v13 is the default
+# version every other test in this directory runs
+@pytest.mark.parametrize("stick", [8, 14], indirect=True)
 async def test_bellows_session_over_the_stick(stick, han, app, caplog) -> None:
     """One bellows session per protocol version: formation, join and interview, a ZCL read, an energy
     scan, an unknown command, and a failed delivery (one app, to keep the real-time suite short)."""
@@ -112,7 +114,7 @@ async def test_baud_rate_mismatch_is_a_clear_error(stick, caplog, monkeypatch) -
     assert stick.ncp.stats.commands == 0  # nothing garbled ever passed for an EZSP frame
 
 
-async def test_bellows_cli_info_and_config_work_against_the_stick(stick, han) -> None:
+async def test_bellows_cli_config_works_against_the_stick(stick, han) -> None:
     async def bellows_cli(*args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).with_name("bellows")), "-d", stick.path, "-b", "115200", *args,
@@ -121,10 +123,8 @@ async def test_bellows_cli_info_and_config_work_against_the_stick(stick, han) ->
         assert proc.returncode == 0, out.decode()
         return out.decode()
 
-    han.network = FakeNetworkParams(formed=True)  # bellows' `info` needs a network to initialise
-    info = await bellows_cli("info")
-    assert "00:0d:6f:00:0a:bc:00:00" in info
-    assert "Board name: virtual-ezsp-stick" in info and "EmberZNet version: 7.4.4.0" in info
+    han.network = FakeNetworkParams(formed=True)  # bellows' CLI needs a network to initialise
+    # (`bellows info` runs against `hanrig sim stick` in test_sim_cli.py)
     # (bellows' own `scan` is deprecated in favour of zigpy-cli and exits 1 before touching the port)
     config = await bellows_cli("config", "--all")
     assert "CONFIG_SECURITY_LEVEL=5" in config and "CONFIG_KEY_TABLE_SIZE=4" in config

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from gateway.cli import main
+
 BIN = Path(sys.executable).parent
 
 
@@ -29,20 +33,25 @@ def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it() -> None:
     assert "5 devices" in err
 
 
-def test_sim_stick_rejects_an_unsupported_baud_rate_in_one_line() -> None:
-    result = subprocess.run([str(BIN / "hanrig"), "sim", "stick", "--baudrate", "1234"],
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
+def _run_in_process(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def test_sim_stick_rejects_an_unsupported_baud_rate_in_one_line(capsys) -> None:
+    code, out, err = _run_in_process(["sim", "stick", "--baudrate", "1234"], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and "baud rate 1234 not supported" in lines[0]
-    assert result.stdout == ""
+    assert out == ""
 
 
-def test_sim_stick_reports_a_bad_rig_file_in_one_line(tmp_path) -> None:
+def test_sim_stick_reports_a_bad_rig_file_in_one_line(tmp_path, capsys) -> None:
     rig = tmp_path / "bad.toml"
     rig.write_text("[sim]\nseed = 1\nbogus = 2\n")
-    result = subprocess.run([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig)],
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
+    code, _, err = _run_in_process(["sim", "stick", "--rig", str(rig)], capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and "bad.toml" in lines[0] and "bogus" in lines[0]

@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 
 import bellows.types as bt
 import pytest
+import zigpy.device
+import zigpy.ota
+import zigpy.ota.image
+import zigpy.ota.providers
+import zigpy.zcl.foundation
 from conftest import wait_for
 
 from hal.ezsp_stick.pty import VirtualStick
 from hal.radio import interview_complete, open_radio
+from hal.sim import ota_client
 from hal.sim.config import Role, default_bench
 from hal.sim.han import VirtualHan
+from ota import build_image, load_private_key
 
 METERING = 0x0702
+SIGNING_KEY = Path(__file__).resolve().parents[2] / "firmware_images" / "TEST-ONLY-supplier-signing-key.pem"
 
 
 @pytest.fixture
@@ -85,3 +94,58 @@ async def test_ncp_reset_mid_run_with_the_real_bench(bench) -> None:
         await app.startup(auto_form=False)
         assert await _read_summation(esme) >= 0
         assert han.started and han.devices[esme_ieee].joined
+
+
+def _ihd_image(version: int, size: int) -> tuple[bytes, zigpy.ota.OtaImageWithMetadata]:
+    key = load_private_key(SIGNING_KEY.read_bytes())
+    data = build_image(bytes(range(256)) * (size // 256), manufacturer_code=0x1234, image_type=0x0101,
+                       file_version=version, hw_min=1, hw_max=3, sign_key=key, integrity_code=True)
+    firmware, _ = zigpy.ota.image.parse_ota_image(data)
+    meta = zigpy.ota.providers.BaseOtaImageMetadata(file_version=version, manufacturer_id=0x1234,
+                                                   image_type=0x0101)
+    return data, zigpy.ota.OtaImageWithMetadata(metadata=meta, firmware=firmware)
+
+
+async def test_ota_push_survives_an_ncp_reset_mid_transfer(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HANRIG_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(ota_client, "BLOCK_TIMEOUT_S", 1.0)  # the device re-sends a lost request sooner
+    monkeypatch.setattr(zigpy.device, "AFTER_OTA_ATTR_READ_DELAY", 0.5)  # zigpy's wait before re-reading
+    config = default_bench()
+    config = config.replace(devices=tuple(d for d in config.devices if d.role is Role.IHD))
+    han = VirtualHan(config)
+    stick = VirtualStick(han, power_up_han=True)
+    await stick.start()
+    try:
+        async with open_radio(f"ezsp:{stick.path}") as app:
+            ieee = config.devices[0].eui64
+            await wait_for(lambda: ieee in app.devices and interview_complete(app.devices[ieee]),
+                           timeout=20, what="the IHD to be interviewed")
+            device = app.devices[ieee]
+            data, image = _ihd_image(0x00010200, 1024)
+            progress: list[int] = []
+            lost: list[Exception] = []
+
+            @dataclasses.dataclass
+            class Listener:
+                def connection_lost(self, exc: Exception) -> None:
+                    lost.append(exc)
+
+            app.add_listener(Listener())
+            update = asyncio.create_task(
+                device.update_firmware(image, lambda cur, total, pct: progress.append(cur)))
+            await wait_for(lambda: progress and progress[-1] >= len(data) // 3, timeout=20,
+                           what="a third of the image to be sent")
+            stick.reset(bt.NcpResetCode.RESET_WATCHDOG)
+            at_reset = progress[-1]
+            await wait_for(lambda: lost, what="bellows to see the NCP reset")
+            await app.disconnect()
+            await app.startup(auto_form=False)
+            result = await asyncio.wait_for(update, 60)
+            assert result == zigpy.zcl.foundation.Status.SUCCESS
+            assert 0 < at_reset < len(data) and progress[-1] == len(data)
+            await wait_for(lambda: han.devices[ieee].ota.current_file_version == 0x00010200, timeout=20,
+                           what="the IHD to activate the new image")
+            assert stick.ncp.stats.resets >= 2
+    finally:
+        await han.stop()
+        await stick.stop()
