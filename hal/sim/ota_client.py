@@ -267,7 +267,8 @@ class ZclOtaClient:
             return None
         if rsp.file_version == self.current_file_version:
             # already running it: clients do not re-flash the same version (downgrades are the server's call)
-            self.outcome = OtaOutcome(reason=f"offered version 0x{int(rsp.file_version):08x} is already running")
+            version = int(rsp.file_version)
+            self.outcome = OtaOutcome(reason=f"offered version 0x{version:08x} is already running")
             return None
         if rsp.image_size < MINIMUM_HEADER_LENGTH:
             self.outcome = OtaOutcome(reason=f"offered image size {rsp.image_size} is too small")
