@@ -257,6 +257,8 @@ class OtaService:
         if policies.signatures_required and key is None:
             raise OtaPolicyError("ota: signatures are required but no Supplier key is configured "
                                  "(policies supplier_key, or --supplier-cert)")
+        for radio_id in self.gateway.apps:
+            self.server(radio_id)  # from now on zigpy's built-in responder answers no OTA request
         outcomes: list[DeviceOutcome | None] = []
         targets: list[tuple[int, CampaignTarget]] = []
         facts = await asyncio.gather(*(self._facts(device) for device in chosen))

@@ -35,7 +35,8 @@ from .server import SEND_ERRORS, Activation, Offer, OtaServer, ProgressSample, S
 LOGGER = logging.getLogger(__name__)
 
 STALL_S = 60.0  # no block served for this long: the device is re-notified (a retry)
-RETRIES = 3  # re-notifications before a device is reported as a transfer failure
+RETRIES = 3  # re-notifications without progress before a device is reported as a transfer failure
+MAX_ATTEMPTS_FACTOR = 4  # attempts with progress (aborted, restarted) are bounded too
 VERIFY_TIMEOUT_S = 180.0  # after activation: time for the device to reboot, rejoin and report
 VERIFY_POLL_S = 2.0
 READ_TIMEOUT_S = 30.0
@@ -228,9 +229,10 @@ class Campaign:
             image_sha256=offer.image.sha256, image_file=offer.image.name, image_size=offer.size,
             activation=str(offer.activation))
         transfer = server.offer(ieee, offer, min_block_period_ms=target.min_block_period_ms)
-        attempts = 0
+        attempts = fruitless = 0
         try:
             while True:
+                blocks_before = transfer.blocks
                 try:
                     await server.notify(target.device)
                 except SEND_ERRORS as exc:
@@ -246,8 +248,11 @@ class Campaign:
                     outcome.code = TransferAlert.IMAGE_DISCARDED
                     outcome.reason = "the device discarded the image (Upgrade End: INVALID_IMAGE)"
                     return self._finish(outcome, transfer)
+                # only attempts that moved nothing count against the device: one that aborts after
+                # progress (a lossy link) is asked again, up to MAX_ATTEMPTS_FACTOR times the retries
                 attempts += 1
-                if attempts > self.retries:
+                fruitless = fruitless + 1 if transfer.blocks == blocks_before else 0
+                if fruitless > self.retries or attempts > MAX_ATTEMPTS_FACTOR * (self.retries + 1):
                     if verdict == "ended":
                         outcome.reason = (f"the device aborted the download {attempts} times "
                                           f"(last at offset {transfer.offset} of {transfer.size})")

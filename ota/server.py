@@ -17,7 +17,9 @@ Upgrade End Response that activates a held image. The rules it keeps:
 * no request is dropped: per device, requests queue behind the response in flight; per radio, at most
   ``max_in_flight`` responses are outstanding and devices take turns (FIFO), so a sleepy device waiting
   for its poll does not hold up the others;
-* any offset is served (a device that rebooted, or a host that restarted, resumes where the device is).
+* any offset is served (a device that rebooted, or a host that restarted, resumes where the device is);
+  a block request for which nothing is offered yet is left unanswered rather than ABORTed, so a device
+  keeps its partial download while a restarted host re-offers the image.
 
 The Image Block Request path is the hot path: the image is held once (``Image.data`` is a memoryview of
 the file), a block is a slice of it, and the request and the response's fixed part go through codecs
@@ -462,7 +464,13 @@ class OtaServer:
         lane = self.lane(device.ieee)
         async with lane.lock:
             offer = lane.offer
-            if offer is None or not offer.matches(mfr, kind, version):
+            if offer is None:
+                # Not answered: a host that restarted mid-campaign has not re-offered yet, and an ABORT
+                # would make the device throw away what it has; it asks again and resumes then.
+                self.host_seconds += time.process_time() - started
+                LOGGER.debug("%s: block request at %d before any offer: not answered", lane.eui64, offset)
+                return
+            if not offer.matches(mfr, kind, version):
                 self.host_seconds += time.process_time() - started
                 await self._send_status(device, packet, tsn, CMD_IMAGE_BLOCK_RESPONSE, Status.ABORT)
                 return
@@ -599,7 +607,9 @@ class OtaServer:
         lane = self.lane(device.ieee)
         async with lane.lock:
             offer = lane.offer
-            if offer is None or page.file_offset >= offer.size or \
+            if offer is None:
+                return  # as for a block request: the device asks again once the image is offered
+            if page.file_offset >= offer.size or \
                     not offer.matches(page.manufacturer_code, page.image_type, page.file_version):
                 await self._send_status(device, packet, tsn, CMD_IMAGE_BLOCK_RESPONSE, Status.ABORT)
                 return

@@ -86,7 +86,7 @@ async def test_a_device_that_vanishes_is_retried_then_reported_never_left_in_pro
         by_role = {o.role: o for o in report.outcomes}
         gone = by_role["PPMID"]
         assert gone.phase is Phase.FAILED and gone.code is TransferAlert.FILE_TRANSFER_FAILURE
-        assert gone.unreachable and "no progress for 20 s" in gone.reason and gone.retries == 2
+        assert gone.unreachable and "no progress for 20 s" in gone.reason and gone.retries >= 2
         assert by_role["IHD"].phase is Phase.ACTIVATED and by_role["HCALCS"].phase is Phase.ACTIVATED
         assert gw.ota.status() and all(row["state"] != "downloading" or row["eui64"] != gone.eui64
                                        for row in gw.ota.status() if row["eui64"] == gone.eui64)
