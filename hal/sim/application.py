@@ -250,6 +250,11 @@ class SimApplication(zigpy.application.ControllerApplication):
             await asyncio.sleep(RECONNECT_POLL_S)
         await self.connect()
         await self.load_network_info(load_devices=False)
+        if self.config[zigpy_conf.CONF_WATCHDOG_ENABLED] and (
+            self._watchdog_task is None or self._watchdog_task.done()
+        ):
+            # zigpy's watchdog loop ends on a failure; a reconnected radio needs a new one
+            self._watchdog_task = asyncio.get_running_loop().create_task(self._watchdog_loop())
         LOGGER.info("simulated stick is back; reconnected")
         self.listener_event("connection_restored")
 
