@@ -62,6 +62,12 @@ class VirtualStick:
                  ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False) -> None:
         self._speed = speed_constant(baudrate)
         self.baudrate = baudrate
+        model = getattr(han, "model", None)
+        if model is not None and getattr(model, "host_link_baudrate", 0):
+            # the stick clocks the UART itself: the PAN must not charge the host link a second time
+            LOGGER.info("ezsp stick: [sim] host_link_baudrate %d ignored, the stick's UART runs at %d",
+                        model.host_link_baudrate, baudrate)
+            han.model = dataclasses.replace(model, host_link_baudrate=0)  # type: ignore[attr-defined]
         self.ash = AshNcp(write=self._write, deliver=self._deliver, on_reset=self._ncp_reset,
                           baudrate=baudrate)
         self.ncp = EzspNcp(han, send=self.ash.send, version=version, ieee=ieee, power_up_han=power_up_han)

@@ -277,3 +277,20 @@ async def test_pacing_costs_ten_bits_per_byte() -> None:
     # 4 bytes received then 6 bytes sent: 10 bytes x 10 bits / 9600 baud = 10.4 ms
     assert when - start == pytest.approx(10 * 10 / 9600, abs=1e-6)
     assert ncp.wire_time(96) == pytest.approx(0.1)
+
+
+async def test_power_loss_silences_the_ncp_and_power_on_announces_itself(link) -> None:
+    proto, ncp, host, _, resets, _, _ = link
+    await _connect(proto, ncp, host)
+    ncp.power(False)
+    assert resets[-1] == bt.NcpResetCode.RESET_POWER_ON and not ncp.connected
+    proto.send_reset()  # an unplugged stick hears nothing, not even RST
+    await asyncio.sleep(0.01)
+    assert len(host.resets) == 1 and not ncp.connected
+    ncp.power(True)
+    for _ in range(50):
+        if len(host.resets) == 2:
+            break
+        await asyncio.sleep(0.001)
+    assert host.resets[-1] == bt.NcpResetCode.RESET_POWER_ON and ncp.connected
+    await ncp.stop()

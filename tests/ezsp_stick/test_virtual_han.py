@@ -96,6 +96,31 @@ async def test_ncp_reset_mid_run_with_the_real_bench(bench) -> None:
         assert han.started and han.devices[esme_ieee].joined
 
 
+async def test_unplug_and_replug_the_stick(bench) -> None:
+    """The bench's ``unplug`` fault: the stick goes silent; back, it boots with a power-on RSTACK."""
+    han, stick = bench
+    async with open_radio(f"ezsp:{stick.path}") as app:
+        esme_ieee = next(s.eui64 for s in han.config.devices if s.role is Role.ESME)
+        await wait_for(lambda: esme_ieee in app.devices and interview_complete(app.devices[esme_ieee]),
+                       timeout=20, what="the ESME to be interviewed")
+        lost: list[Exception] = []
+
+        @dataclasses.dataclass
+        class Listener:
+            def connection_lost(self, exc: Exception) -> None:
+                lost.append(exc)
+
+        app.add_listener(Listener())
+        han.unplug()
+        assert not stick.ash.connected and not stick.ncp.network_up
+        han.replug()
+        await wait_for(lambda: lost, what="bellows to see the power-on reset")
+        assert "RESET_POWER_ON" in repr(lost[0])
+        await app.disconnect()
+        await app.startup(auto_form=False)
+        assert await _read_summation(app.devices[esme_ieee]) >= 0
+
+
 def _ihd_image(version: int, size: int) -> tuple[bytes, zigpy.ota.OtaImageWithMetadata]:
     key = load_private_key(SIGNING_KEY.read_bytes())
     data = build_image(bytes(range(256)) * (size // 256), manufacturer_code=0x1234, image_type=0x0101,
