@@ -210,6 +210,10 @@ class VirtualDevice:
             self._behaviours.append(task)
         return task
 
+    def owned_tasks(self) -> set[asyncio.Task[Any]]:
+        """The device's running tasks (its behaviours and frame handling)."""
+        return set(self._tasks)
+
     async def boot(self, *, announce: bool = True) -> None:
         """Power on and (re)join: the coordinator is told, then the device broadcasts Device_annce."""
         self.powered = True

@@ -152,15 +152,15 @@ class VirtualHan:
 
     async def stop(self) -> None:
         """Power everything off and cancel every PAN task."""
+        tasks = set(self._tasks)
         for device in self.devices.values():
+            tasks |= device.owned_tasks()
             device.power_off()
-        for task in list(self._tasks):
+        ota_tasks = {d.ota.task for d in self.devices.values() if d.ota.task is not None}
+        for task in tasks | ota_tasks:
             task.cancel()
-        for task in list(self._tasks):
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        # wait for the cancellations to land, so no task outlives the loop it runs on
+        await asyncio.gather(*(tasks | ota_tasks), return_exceptions=True)
         self._tasks.clear()
         for queue in self._indirect.values():
             for _, future in queue:

@@ -148,6 +148,11 @@ class ZclOtaClient:
         return values
 
     @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The running query/download, if any."""
+        return self._task
+
+    @property
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 

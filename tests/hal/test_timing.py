@@ -98,3 +98,28 @@ async def test_one_shared_channel_serialises_frames_to_different_devices():
     await asyncio.gather(*(han.send(_packet(han.device(d).nwk, payload)) for d in ("ihd", "ppmid", "esme")))
     assert (loop.time() - start) * 1e6 == pytest.approx(3 * one, abs=3)
     await han.stop()
+
+
+@pytest.mark.looptime
+async def test_host_link_adds_uart_time_to_each_coordinator_frame():
+    from hal.sim.config import SimSettings
+
+    han = VirtualHan(default_bench(SimSettings(host_link_baudrate=115200)))
+    han.attach(_Sink())
+    await han.start()
+    loop = asyncio.get_running_loop()
+    payload = bytes(81)
+    start = loop.time()
+    await han.send(_packet(han.device("ihd").nwk, payload))
+    expected = han.model.host_tx_us(len(payload)) + han.model.frame_air_us(len(payload))
+    assert (loop.time() - start) * 1e6 == pytest.approx(expected, abs=1)
+    assert han.model.host_tx_us(len(payload)) > 9000  # ≈10.5 ms of UART at 115200 baud
+    await han.stop()
+
+
+async def test_energy_scan_through_zigpy(sim_bench):
+    import zigpy.types as zigpy_t
+
+    result = await sim_bench.energy_scan(zigpy_t.Channels.from_channel_list([11, 15, 20, 25]), 2, 3)
+    assert set(result) == {11, 15, 20, 25}
+    assert result[11] > result[15]  # Wi-Fi overlaps 11, the bench sits on 15
