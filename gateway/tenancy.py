@@ -1,0 +1,223 @@
+"""Change of tenancy across the HAN (``gw.tenancy``): publish it, then read the history a device still gives.
+
+Publish Change of Tenancy is Device Management (0x0708) command 0x00, server to client: ProviderId,
+IssuerEventId, TariffType, ImplementationDateTime (0 = now), ProposedTenancyChangeControl. The hub asks
+for a Default Response so it knows the device took it (SUCCESS) or refused it.
+
+"History" is the Metering (0x0702) Get Profile command (SE D.3): up to N intervals of consumption ending
+at or before an end time, most recent first, answered by Get Profile Response. After a change of tenancy
+the old tenant's data must not reach the new one: hanrig's rule is that a device withholds every interval
+that starts before the implementation time once that time has come (status 0x05 No Intervals Available
+when nothing is left). :meth:`Tenancy.check_history_hidden` reads across the date and says whether the
+device kept to it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from zigpy.exceptions import ZigbeeException
+from zigpy.zcl import foundation
+from zigpy.zcl.clusters.smartenergy import Metering
+
+from hal.se_clusters import DeviceManagement, TariffType, TenancyChangeControl
+from hal.zigpy_fixes import radio_utc_now
+from hanrig_errors import HanrigError
+
+from .exceptions import DeviceCheckFailed, DeviceNotFound, GatewayError
+from .loadcontrol import from_zcl_utc, zcl_utc
+
+if TYPE_CHECKING:
+    from .session import Gateway, HanDevice
+
+LOGGER = logging.getLogger(__name__)
+
+DEVICE_MANAGEMENT: Final = DeviceManagement.cluster_id
+METERING: Final = Metering.cluster_id
+MAX_PERIODS: Final = 255
+# What a change of tenancy asks of a device by default (our rule): snapshots either side, and the old
+# tenant's load profile blocked from the HAN.
+DEFAULT_CONTROL: Final = (TenancyChangeControl.pre_snapshots | TenancyChangeControl.post_snapshots
+                          | TenancyChangeControl.block_historical_load_profile)
+INTERVAL_SECONDS: Final = {0: 86400, 1: 3600, 2: 1800, 3: 900, 4: 600, 5: 450, 6: 300, 7: 150, 8: 60}
+
+
+class ProfileStatus(enum.IntEnum):
+    """Get Profile Response status (SE Table D-27)."""
+
+    SUCCESS = 0x00
+    UNDEFINED_INTERVAL_CHANNEL = 0x01
+    INTERVAL_CHANNEL_NOT_SUPPORTED = 0x02
+    INVALID_END_TIME = 0x03
+    MORE_PERIODS_REQUESTED_THAN_CAN_BE_RETURNED = 0x04
+    NO_INTERVALS_AVAILABLE = 0x05
+
+
+class TenancyError(GatewayError):
+    """A change of tenancy or history request that cannot be sent as given."""
+
+
+class HistoryAnswerInvalid(DeviceCheckFailed):
+    """A device's Get Profile Response that contradicts itself."""
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A change of tenancy as sent, and whether the device took it."""
+
+    eui64: str
+    provider_id: int
+    issuer_event_id: int
+    tariff_type: int
+    implementation: datetime
+    control: int
+    accepted: bool
+    status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.eui64, "provider_id": f"0x{self.provider_id:08x}",
+                "provider_id_int": self.provider_id, "issuer_event_id": f"0x{self.issuer_event_id:08x}",
+                "issuer_event_id_int": self.issuer_event_id, "tariff_type": self.tariff_type,
+                "implementation": self.implementation.isoformat(), "control": f"0x{self.control:08x}",
+                "control_int": self.control, "accepted": self.accepted, "status": self.status}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One interval of history: when it ran and what it holds (raw, in the meter's unit and divisor)."""
+
+    start: datetime
+    end: datetime
+    value: int
+
+
+@dataclass(frozen=True)
+class HistoryRead:
+    """One Get Profile answer, intervals oldest first."""
+
+    eui64: str
+    requested_end: datetime | None
+    requested_periods: int
+    status: ProfileStatus
+    intervals: tuple[Interval, ...]
+
+    @property
+    def earliest(self) -> datetime | None:
+        return self.intervals[0].start if self.intervals else None
+
+
+@dataclass(frozen=True)
+class HistoryCheck:
+    """Reading history across a change of tenancy: what was read and what was wrong."""
+
+    implementation: datetime
+    before: HistoryRead  # ending at the implementation time: must all be withheld
+    across: HistoryRead  # ending now: only intervals after the implementation time
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+class Tenancy:
+    """The session's change-of-tenancy feature."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._last_event_id = 0
+
+    async def publish(self, device: HanDevice, *, provider_id: int, implementation: datetime | None = None,
+                      issuer_event_id: int | None = None, tariff_type: int = TariffType.Delivered,
+                      control: int = DEFAULT_CONTROL) -> Publication:
+        """Send Publish Change of Tenancy; ``implementation`` None means now (ImplementationDateTime 0)."""
+        if not 0 <= provider_id <= 0xFFFFFFFF:
+            raise TenancyError(f"change of tenancy: provider id {provider_id} outside 0..0xffffffff")
+        if implementation is not None and implementation.tzinfo is None:
+            raise TenancyError("change of tenancy: implementation time needs a time zone (UTC)")
+        cluster = device.endpoint.out_clusters.get(DEVICE_MANAGEMENT)
+        if cluster is None:
+            raise DeviceNotFound(device.eui64, "has no Device Management client (0x0708): cannot take a "
+                                               "change of tenancy")
+        now = radio_utc_now(device.app)
+        if issuer_event_id is None:
+            self._last_event_id = max(self._last_event_id + 1, zcl_utc(now)) & 0xFFFFFFFF
+            issuer_event_id = self._last_event_id
+        definition = DeviceManagement.ClientCommandDefs.publish_change_of_tenancy
+        try:
+            reply = await cluster.request(
+                False, definition.id, definition.schema, expect_reply=True, disable_default_response=False,
+                provider_id=provider_id, issuer_event_id=issuer_event_id, tariff_type=tariff_type,
+                implementation_date_time=zcl_utc(implementation) if implementation is not None else 0,
+                proposed_tenancy_change_control=control)
+        except (TimeoutError, ZigbeeException, HanrigError) as exc:
+            raise DeviceNotFound(device.eui64, f"did not confirm Publish Change of Tenancy: {exc}") from None
+        status = getattr(reply, "status", None)
+        accepted = status == foundation.Status.SUCCESS
+        return Publication(device.eui64, provider_id, issuer_event_id, int(tariff_type),
+                           implementation or now, int(control), accepted,
+                           status.name if isinstance(status, foundation.Status) else repr(reply))
+
+    async def read_history(self, device: HanDevice, *, end: datetime | None = None, periods: int = 12,
+                           channel: int = 0) -> HistoryRead:
+        """Get Profile: up to ``periods`` intervals ending at or before ``end`` (None: the latest)."""
+        if not 1 <= periods <= MAX_PERIODS:
+            raise TenancyError(f"history: periods {periods} outside 1..{MAX_PERIODS}")
+        cluster = device.endpoint.in_clusters.get(METERING)
+        if cluster is None:
+            raise DeviceNotFound(device.eui64, "has no Metering server (0x0702): no history to read")
+        try:
+            reply = await cluster.command(Metering.ServerCommandDefs.get_profile.id, interval_channel=channel,
+                                          end_time=zcl_utc(end) if end is not None else 0,
+                                          number_of_periods=periods)
+        except (TimeoutError, ZigbeeException, HanrigError) as exc:
+            raise DeviceNotFound(device.eui64, f"did not answer Get Profile: {exc}") from None
+        return self._history(device, end, periods, reply)
+
+    @staticmethod
+    def _history(device: HanDevice, end: datetime | None, periods: int, reply: Any) -> HistoryRead:
+        where = f"device {device.eui64}: Get Profile Response"
+        if not hasattr(reply, "intervals"):
+            raise HistoryAnswerInvalid(f"{where}: not a Get Profile Response ({reply!r})")
+        try:
+            status = ProfileStatus(int(reply.status))
+        except ValueError:
+            raise HistoryAnswerInvalid(f"{where}: status 0x{int(reply.status):02x} undefined") from None
+        step = INTERVAL_SECONDS.get(int(reply.profile_interval_period))
+        if step is None:
+            period = int(reply.profile_interval_period)
+            raise HistoryAnswerInvalid(f"{where}: profile interval period {period} undefined")
+        values = [int(v) for v in reply.intervals]
+        if len(values) > periods:
+            raise HistoryAnswerInvalid(f"{where}: {len(values)} intervals for {periods} requested")
+        if status is not ProfileStatus.SUCCESS and values:
+            raise HistoryAnswerInvalid(f"{where}: status {status.name} with {len(values)} intervals")
+        newest_end = from_zcl_utc(int(reply.end_time))
+        if values and end is not None and newest_end > end:
+            raise HistoryAnswerInvalid(f"{where}: newest interval ends {newest_end.isoformat()}, after the "
+                                       f"requested end {end.isoformat()}")
+        intervals = []
+        for age, value in enumerate(values):  # most recent first on the wire
+            finish = newest_end - timedelta(seconds=age * step)
+            intervals.append(Interval(finish - timedelta(seconds=step), finish, value))
+        return HistoryRead(device.eui64, end, periods, status, tuple(reversed(intervals)))
+
+    async def check_history_hidden(self, device: HanDevice, implementation: datetime,
+                                   periods: int = 12) -> HistoryCheck:
+        """Read history ending at ``implementation`` and ending now; nothing may start before it."""
+        before = await self.read_history(device, end=implementation, periods=periods)
+        across = await self.read_history(device, periods=periods)
+        problems = []
+        if before.intervals or before.status is not ProfileStatus.NO_INTERVALS_AVAILABLE:
+            problems.append(f"history ending at the change of tenancy ({implementation.isoformat()}) gave "
+                            f"{len(before.intervals)} interval(s), status {before.status.name}; expected "
+                            "NO_INTERVALS_AVAILABLE")
+        leaked = [i for i in across.intervals if i.start < implementation]
+        if leaked:
+            problems.append(f"{len(leaked)} interval(s) from before the change of tenancy returned, earliest "
+                            f"starting {leaked[0].start.isoformat()}")
+        return HistoryCheck(implementation, before, across, tuple(problems))
