@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from firmware_images import DIRECTORY as SAMPLES
 from gateway.alerts import AlertPolicy
 from gateway.alerts_service import RECENT_RECORDS, AlertRecord, ThrottleRecord
 from gateway.cli import main
 from gateway.session import Gateway
 from hal.sim.config import FaultKind, FaultSpec
-from ota import read_image
+from ota import build_image, read_image
 
 pytestmark = pytest.mark.looptime
 
@@ -128,7 +127,8 @@ async def test_a_storm_on_one_device_costs_an_ota_transfer_to_another_nothing_on
             if intake:
                 gw.alerts.configure(AlertPolicy(window_s=60, threshold=2, forward_period_s=10))
             gw.ota.configure(signatures_required=False)
-            image = read_image((SAMPLES / "TEST-ONLY-ihd-1234-0101-00010100.ota").read_bytes())
+            image = read_image(build_image(bytes(range(256)) * 24, manufacturer_code=0x1234,
+                                           image_type=0x0101, file_version=0x00010100))
             han = gw.apps["radio0"].han
             han.inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="esme", rate_hz=1000.0))
             await asyncio.sleep(2)
