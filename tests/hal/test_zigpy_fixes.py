@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 import zigpy.device
+from sim_testlib import image_bytes, zigpy_image
 from zigpy.zcl.clusters.general import Basic
 
 from hal import zigpy_fixes
 from hal.sim.config import Direction, FaultKind, FaultSpec
-from tests.hal.test_ota_client import image_bytes, zigpy_image
 
 
 def _without(monkeypatch, name: str) -> None:

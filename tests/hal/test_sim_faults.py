@@ -7,11 +7,11 @@ import dataclasses
 
 import pytest
 import zigpy.exceptions
+from sim_testlib import image_bytes, zigpy_image
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Alarms, Basic
 
 from hal.sim.config import Direction, FaultKind, FaultSpec, default_bench
-from tests.hal.test_ota_client import image_bytes, zigpy_image
 
 
 def basic_of(app, device_id: str):
