@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import zigpy.types as zigpy_t
 
 from hal import discovery
 
@@ -52,11 +51,14 @@ def list_(as_json: bool) -> None:
     emit({"ports": ports} if as_json else ports, as_json, lambda document: _render_list(document))
 
 
+_UNKNOWN_EUI64 = "ff:ff:ff:ff:ff:ff:ff:ff"  # zigpy's EUI64.UNKNOWN / ExtendedPanId.UNKNOWN
+
+
 def _eui64(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).lower()
-    return None if text == str(zigpy_t.EUI64.UNKNOWN).lower() else text
+    return None if text == _UNKNOWN_EUI64 else text
 
 
 def _stack_version(metadata: dict[str, Any]) -> str | None:
