@@ -10,6 +10,8 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.exceptions import DeviceNotFound
 from gateway.session import Gateway
@@ -148,3 +150,26 @@ def tenancy_now(device: object):
     from hal.zigpy_fixes import radio_utc_now
 
     return radio_utc_now(device.app)  # type: ignore[attr-defined]
+
+
+_EPOCH = 820540800
+_UTC = st.integers(0, 0xFFFFFFFF)
+
+
+@given(channel=st.integers(0, 255), end=_UTC, periods=st.integers(0, 255),
+       now=st.integers(_EPOCH - 40 * 86400, _EPOCH + 400 * 86400), floor=st.one_of(st.none(), _UTC))
+def test_get_profile_never_leaks_history_before_the_floor(channel: int, end: int, periods: int, now: int,
+                                                          floor: int | None) -> None:
+    """Any Get Profile a hub can send: a defined status, at most the periods asked (and MAX_PERIODS),
+    no interval starting before the tenancy floor, none ending after the end asked or after now."""
+    profile = LoadProfile("seed", _EPOCH)
+    answer = profile.get_profile(channel, end, periods, now, floor)
+    assert answer.status in {int(s) for s in ProfileStatus}
+    assert len(answer.intervals) <= min(periods, MAX_PERIODS)
+    if answer.intervals:
+        assert answer.status == 0 and channel == 0
+        newest_end = answer.end_time
+        oldest_start = newest_end - len(answer.intervals) * PROFILE_INTERVAL_S
+        assert newest_end <= now and (end == 0 or newest_end <= end)
+        assert oldest_start >= profile.start_utc
+        assert floor is None or oldest_start >= floor

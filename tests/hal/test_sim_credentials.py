@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
 from hal.credentials_wire import (
@@ -28,12 +30,14 @@ from hal.sim.credentials import (
     DEVICE_MAX_INCOMING,
     CellNameError,
     CredentialsFault,
+    CredentialsServer,
     cell_name,
     faulty_cells,
     parse_cell_name,
     truncate_der,
 )
 from hal.sim.exceptions import SimConfigError
+from hal.sim.wire import parse_zcl
 
 ESME = "00:0d:6f:00:0a:bc:00:01"
 TUNNELING = Tunneling.cluster_id
@@ -251,3 +255,58 @@ def test_rig_file_keys(tmp_path: Path):
                    '[devices.sim]\ncredentials_fault = "bent"\n')
     with pytest.raises(SimConfigError, match="credentials_fault: 'bent' is not one of"):
         load_sim_config(rig)
+
+
+class _RecordingHost:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def next_tsn(self) -> int:
+        return len(self.sent) & 0xFF
+
+    def spawn(self, coro: Any, *, behaviour: bool = False) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.append(task)
+        return task
+
+    async def send_to_hub(self, cluster_id: int, data: bytes) -> None:
+        self.sent.append(data)
+
+
+_TO_SERVER = bytes([0x01, 0x00])  # cluster command, client to server, default response wanted; TSN 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0x00, 0x01, 0x02, 0x03, 0x06, 0x07]),
+                          st.one_of(st.binary(max_size=30),
+                                    st.builds(lambda t, d: t.to_bytes(2, "little") + d,
+                                              st.integers(0, 5), st.binary(max_size=20)))),
+                max_size=8))
+def test_random_tunneling_commands_never_break_the_server(commands: list[tuple[int, bytes]]) -> None:
+    """Random Request Tunnel / Transfer Data / Close frames: the server answers with well-formed Tunneling
+    frames or default responses, records what it refused, and never raises."""
+    host = _RecordingHost()
+    replies: list[foundation.Status] = []
+
+    async def default_response(cluster_id: int, frame: Any, status: foundation.Status) -> None:
+        replies.append(status)
+
+    server = CredentialsServer(host, default_response, trust_anchors=CELLS,  # type: ignore[arg-type]
+                               device_certificates=DEVICE_CERTS)
+
+    async def drive() -> None:
+        for command_id, payload in commands:
+            try:
+                frame = parse_zcl(Tunneling, _TO_SERVER + bytes([command_id]) + payload)
+            except ValueError:
+                continue
+            await server.handle(frame, 0x0000)
+        for task in host.tasks:
+            task.cancel()
+        await asyncio.gather(*host.tasks, return_exceptions=True)
+
+    asyncio.run(drive())
+    for data in host.sent:
+        parse_zcl(Tunneling, data)  # every frame the server sent parses
+    assert len(server.tunnels) <= 4

@@ -10,10 +10,13 @@ import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hal.se_clusters import DemandResponseLoadControl, EventControl, EventStatus
 from hal.sim.config import default_bench
 from hal.sim.drlc import DrlcEngine, LoadControlMode
+from hal.sim.wire import parse_zcl
 
 DRLC = DemandResponseLoadControl.cluster_id
 HCALCS = "00:0d:6f:00:0a:bc:00:05"
@@ -188,3 +191,70 @@ async def test_on_off_only_hcalcs_offers_no_drlc_client(sim_han):
         endpoint = zigpy_hcalcs(app).endpoints[1]
         assert DRLC not in endpoint.out_clusters
         assert 0x0006 in endpoint.in_clusters
+
+
+class _RecordingHost:
+    """A device stand-in for the engine: a clock, a switch, and the frames it would send."""
+
+    def __init__(self) -> None:
+        self.rng = random.Random(1)
+        self.sent: list[bytes] = []
+        self.on = False
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def utc_now(self) -> int:
+        return 820540800 + int(asyncio.get_running_loop().time())
+
+    def random(self) -> float:
+        return self.rng.random()
+
+    def next_tsn(self) -> int:
+        return len(self.sent) & 0xFF
+
+    def spawn(self, coro: Any, *, behaviour: bool = False) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.append(task)
+        return task
+
+    async def send_to_hub(self, cluster_id: int, data: bytes) -> None:
+        self.sent.append(data)
+
+    def set_switch(self, on: bool) -> None:
+        self.on = on
+
+    @property
+    def is_on(self) -> bool:
+        return self.on
+
+
+_LCE_HEADER = bytes([0x19, 0x00])  # cluster command, server to client, no default response; TSN 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0x00, 0x01, 0x02, 0x05]), st.binary(max_size=40)), max_size=6))
+def test_random_drlc_commands_never_break_the_engine(commands: list[tuple[int, bytes]]) -> None:
+    """Whatever the hub's frames hold, the engine parses through zigpy's schemas (a frame that does not
+    parse is the device's ValueError drop), reports only defined statuses, and keeps offsets in bounds."""
+    host = _RecordingHost()
+    engine = DrlcEngine(host, LoadControlMode.DRLC)  # type: ignore[arg-type]
+
+    async def drive() -> None:
+        for command_id, payload in commands:
+            try:
+                frame = parse_zcl(DemandResponseLoadControl, _LCE_HEADER + bytes([command_id]) + payload)
+            except ValueError:
+                continue
+            await engine.handle(frame)
+        await asyncio.sleep(0)
+        for task in host.tasks:
+            task.cancel()
+        await asyncio.gather(*host.tasks, return_exceptions=True)
+        for task in host.tasks:
+            assert task.cancelled() or task.exception() is None
+
+    asyncio.run(drive())
+    defined = {int(s) for s in EventStatus if not s.name.startswith("undefined")}
+    for data in host.sent:
+        frame = parse_zcl(DemandResponseLoadControl, data)
+        assert frame.name == "report_event_status" and int(frame.payload.event_status) in defined
+    assert all(0 <= e.offset_s <= 1799 for e in engine.events.values())
