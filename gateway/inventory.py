@@ -32,8 +32,12 @@ BASIC_NUMBERS: Final = ("zcl_version", "app_version", "stack_version", "hw_versi
 BASIC_STRINGS: Final = ("manufacturer", "model", "date_code", "sw_build_id")
 BASIC_ATTRIBUTES: Final = BASIC_NUMBERS + BASIC_STRINGS
 OTA_ATTRIBUTES: Final = ("current_file_version", "manufacturer_id", "image_type_id")
-# hex width in JSON of the integer identifiers (cli.md: hex strings plus an _int twin)
-_HEX_WIDTH: Final = {"current_file_version": 8, "manufacturer_id": 4, "image_type_id": 4}
+# OTA client attribute -> (JSON name in ``hanrig devices --json``, hex width); cli.md: hex plus an _int twin
+_OTA_JSON: Final = {
+    "current_file_version": ("firmware_version", 8),
+    "manufacturer_id": ("manufacturer_code", 4),
+    "image_type_id": ("image_type", 4),
+}
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,8 @@ class DeviceInventory:
         return not self.missing
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``hanrig devices --json`` (hex identifiers as strings plus ``_int``)."""
+        """The JSON shape of ``hanrig devices --json`` (hex identifiers as strings plus ``_int``); ``missing``
+        and ``problems`` name attributes by their ZCL names."""
         document: dict[str, Any] = {
             "id": self.id,
             "role": None if self.role is None else str(self.role),
@@ -75,8 +80,9 @@ class DeviceInventory:
         }
         for name in OTA_ATTRIBUTES:
             value = getattr(self, name)
-            document[name] = None if value is None else f"0x{value:0{_HEX_WIDTH[name]}x}"
-            document[f"{name}_int"] = value
+            key, width = _OTA_JSON[name]
+            document[key] = None if value is None else f"0x{value:0{width}x}"
+            document[f"{key}_int"] = value
         document["missing"] = list(self.missing)
         document["problems"] = dict(self.problems)
         return document

@@ -48,9 +48,9 @@ async def test_json_shape_follows_the_cli_contract() -> None:
     async with Gateway.open(["sim://"]) as gw:
         row = (await gw.inventory.read(DEFAULT_BENCH_EUI64[Role.PPMID])).as_dict()
         assert row["eui64"] == "00:0d:6f:00:0a:bc:00:04" and row["role"] == "PPMID"
-        assert row["current_file_version"] == "0x00010000" and row["current_file_version_int"] == 0x00010000
-        assert row["manufacturer_id"] == "0x1234" and row["manufacturer_id_int"] == 0x1234
-        assert row["image_type_id"] == "0x0084" and row["image_type_id_int"] == 0x0084
+        assert row["firmware_version"] == "0x00010000" and row["firmware_version_int"] == 0x00010000
+        assert row["manufacturer_code"] == "0x1234" and row["manufacturer_code_int"] == 0x1234
+        assert row["image_type"] == "0x0084" and row["image_type_int"] == 0x0084
         assert row["nwk"] == f"0x{row['nwk_int']:04x}"
         assert set(row["basic"]) == set(BASIC_ATTRIBUTES)
         assert row["missing"] == [] and row["problems"] == {}
@@ -83,3 +83,15 @@ async def test_a_silent_device_still_gets_a_row_naming_everything() -> None:
         assert silent.missing == (*BASIC_ATTRIBUTES, *OTA_ATTRIBUTES)
         assert all(reason.startswith("no answer") for reason in silent.problems.values())
         assert all(by_role[role].complete for role in (Role.IHD, Role.PPMID, Role.ESME, Role.GSME))
+
+
+async def test_devices_cli_text_names_the_missing_attributes() -> None:
+    from gateway.cli.devices_cmds import _render
+
+    async with Gateway.open(["sim://"]) as gw:
+        del gw.apps["radio0"].han.device("ppmid").attributes[Basic.cluster_id][_B.sw_build_id.id]
+        rows = [row.as_dict() for row in await gw.inventory.read_all()]
+    text = _render({"radio": "sim://", "devices": rows})
+    [ppmid] = [line for line in text.splitlines() if line.startswith("PPMID")]
+    assert ppmid.endswith("missing sw_build_id")
+    assert sum("missing" in line for line in text.splitlines()) == 1
