@@ -89,9 +89,9 @@ async def test_devices_cli_text_names_the_missing_attributes() -> None:
     from gateway.cli.devices_cmds import _render
 
     async with Gateway.open(["sim://"]) as gw:
-        del gw.apps["radio0"].han.device("ppmid").attributes[Basic.cluster_id][_B.sw_build_id.id]
+        del gw.apps["radio0"].han.device("ppmid").attributes[Basic.cluster_id][_B.date_code.id]
         rows = [row.as_dict() for row in await gw.inventory.read_all()]
     text = _render({"radio": "sim://", "devices": rows})
     [ppmid] = [line for line in text.splitlines() if line.startswith("PPMID")]
-    assert ppmid.endswith("missing sw_build_id")
+    assert ppmid.endswith("missing date_code")
     assert sum("missing" in line for line in text.splitlines()) == 1
