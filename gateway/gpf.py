@@ -131,7 +131,13 @@ class DlmsDateTime:
             return None
         local = datetime(*parts, (self.hundredths or 0) * 10_000, tzinfo=UTC)  # type: ignore[misc]
         # ISO sign convention: local time = UTC + deviation.
-        return local - timedelta(minutes=self.deviation_min or 0)
+        try:
+            return local - timedelta(minutes=self.deviation_min or 0)
+        except OverflowError:
+            raise GpfError(
+                f"dlms date-time: {local:%Y-%m-%d %H:%M} with deviation {self.deviation_min} "
+                "is outside the representable range"
+            ) from None
 
 
 def encode_dlms_datetime(when: datetime | None, clock_status: int, deviation_min: int | None = 0) -> bytes:
@@ -143,7 +149,13 @@ def encode_dlms_datetime(when: datetime | None, clock_status: int, deviation_min
         return head + DLMS_DEVIATION_NOT_SPECIFIED.to_bytes(2, "big", signed=True) + bytes([status])
     if when.tzinfo is None:
         raise GpfError(f"dlms date-time: {when.isoformat()} has no time zone")
-    local = when.astimezone(UTC) + timedelta(minutes=deviation_min or 0)
+    try:
+        local = when.astimezone(UTC) + timedelta(minutes=deviation_min or 0)
+    except OverflowError:
+        raise GpfError(
+            f"dlms date-time: {when.isoformat()} with deviation {deviation_min} is outside "
+            "the representable range"
+        ) from None
     return (
         local.year.to_bytes(2, "big")
         + bytes(
@@ -289,10 +301,9 @@ def _decode_timestamp(push: GsmePush) -> tuple[datetime | None, str | None]:
     raw = push.timestamp
     if isinstance(raw, bytes | bytearray):
         try:
-            decoded = decode_dlms_datetime(bytes(raw))
+            when = decode_dlms_datetime(bytes(raw)).to_datetime()
         except GpfError as exc:
             return None, f"GSME timestamp undecodable ({exc})"
-        when = decoded.to_datetime()
         if when is None:
             return None, "GSME timestamp has unspecified date/time fields"
         return when, None

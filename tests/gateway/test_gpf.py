@@ -194,6 +194,17 @@ def test_dlms_decode_rejects_bad_fields_by_name(data_hex: str, message: str) -> 
         gpf.decode_dlms_datetime(bytes.fromhex(data_hex))
 
 
+def test_dlms_times_at_the_edge_of_the_calendar_are_refused_not_crashed() -> None:
+    edge = bytes.fromhex("00010101010000000002d000")  # 0001-01-01, deviation +720
+    with pytest.raises(gpf.GpfError, match="outside the representable range"):
+        gpf.decode_dlms_datetime(edge).to_datetime()
+    push = GsmePush(1, 1, M3, timestamp=edge, time_synchronised=True)
+    reading = gpf.classify(push, GPF_TIME)
+    assert reading.clock_status is ClockStatus.INVALID and "representable" in reading.reason
+    with pytest.raises(gpf.GpfError, match="outside the representable range"):
+        gpf.encode_dlms_datetime(datetime(9999, 12, 31, 23, tzinfo=UTC), 0, 720)
+
+
 def test_dlms_special_values_decode() -> None:
     decoded = gpf.decode_dlms_datetime(bytes.fromhex("fffffefdff020000ff800082"))
     assert (decoded.year, decoded.month, decoded.day, decoded.hundredths) == (None, 0xFE, 0xFD, None)
