@@ -265,3 +265,38 @@ def test_as_dict_for_the_cli() -> None:
     assert document["dlms_datetime"] == reading.dlms_datetime.hex()
     assert document["age_s"] == 10
     assert document["timestamp"] == "2026-11-29T11:59:55+00:00"
+
+
+OCTET = {
+    (Source.GSME, ClockStatus.RELIABLE): 0x04,
+    (Source.GPF, ClockStatus.RELIABLE): 0x00,
+    (Source.GSME, ClockStatus.UNRELIABLE): 0x02,
+    (Source.GSME, ClockStatus.INVALID): 0x01,
+}
+
+
+@given(
+    timestamp=st.one_of(st.none(), st.integers(-10, 2**33), st.binary(min_size=0, max_size=14)),
+    synchronised=st.one_of(st.none(), st.booleans()),
+    unit=st.sampled_from([0x00, 0x01, 0x81, 0x0B]),
+    raw=st.one_of(st.none(), st.integers(0, 2**48 - 1)),
+    divisor=st.integers(1, 10_000),
+    offset=st.integers(-100_000, 100_000),
+)
+def test_any_push_classifies_consistently_or_is_a_gpf_error(
+    timestamp, synchronised, unit, raw, divisor, offset
+) -> None:
+    push = GsmePush(raw, raw, unit, 1, divisor, timestamp, time_synchronised=synchronised)
+    try:
+        reading = gpf.classify(push, GPF_TIME + timedelta(seconds=offset))
+    except gpf.GpfError as exc:
+        assert "is not BCD" in str(exc)
+        return
+    assert reading.dlms_datetime[11] == OCTET[(reading.source, reading.clock_status)]
+    decoded = gpf.decode_dlms_datetime(reading.dlms_datetime)
+    stamp = reading.timestamp
+    if stamp is not None:
+        stamp = stamp.replace(microsecond=stamp.microsecond // 10_000 * 10_000)
+    assert decoded.to_datetime() == stamp
+    if reading.clock_status is ClockStatus.RELIABLE and reading.source is Source.GSME:
+        assert abs((reading.timestamp - reading.received_at).total_seconds()) <= 10
