@@ -6,6 +6,7 @@ arithmetic of the simulated meter."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -173,3 +174,41 @@ def test_get_profile_never_leaks_history_before_the_floor(channel: int, end: int
         assert newest_end <= now and (end == 0 or newest_end <= end)
         assert oldest_start >= profile.start_utc
         assert floor is None or oldest_start >= floor
+
+
+@pytest.fixture
+def tenancy_cli(monkeypatch: pytest.MonkeyPatch):
+    """``hanrig tenancy`` through the real entry point (its COMMANDS line is the lead's to add)."""
+    from gateway.cli import COMMANDS, main
+
+    monkeypatch.setitem(COMMANDS, "tenancy", ("gateway.cli.tenancy_cmds", "tenancy"))
+    return main
+
+
+def test_cli_publish_with_history_check(tenancy_cli, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        tenancy_cli(["tenancy", "publish", "--radio", "sim://", "--device", ESME, "--provider-id", "0x1234",
+                     "--at", "2025-12-31T21:00:00Z", "--check-history", "--json"])
+    assert exit_info.value.code == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["publication"]["accepted"] and document["publication"]["provider_id"] == "0x00001234"
+    assert document["publication"]["control"] == "0x00000083"
+    assert document["before"]["status"] == "NO_INTERVALS_AVAILABLE"
+    starts = [i["start"] for i in document["across"]["intervals"]]
+    assert starts and min(starts) >= "2025-12-31T21:00:00+00:00"
+    assert document["problems"] == []
+    with pytest.raises(SystemExit) as exit_info:
+        tenancy_cli(["tenancy", "history", "--radio", "sim://", "--device", ESME, "--periods", "3"])
+    assert exit_info.value.code == 0
+    assert "history history: SUCCESS, 3 interval(s)" in capsys.readouterr().out
+
+
+def test_cli_device_without_the_cluster_exits_3_and_bad_input_2(tenancy_cli,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:  # an IHD has no Device Management client
+        tenancy_cli(["tenancy", "publish", "--radio", "sim://", "--device", "00:0d:6f:00:0a:bc:00:03",
+                     "--provider-id", "1"])
+    assert exit_info.value.code == 3 and "Device Management" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        tenancy_cli(["tenancy", "publish", "--radio", "sim://", "--device", ESME, "--provider-id", "ten"])
+    assert exit_info.value.code == 2 and "not a number" in capsys.readouterr().err
