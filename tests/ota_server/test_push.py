@@ -191,3 +191,31 @@ async def test_devices_with_nothing_newer_are_up_to_date_not_failures():
         report = await gw.ota.push(gw.devices(role="IHD"))
         (outcome,) = report.outcomes
         assert outcome.phase is Phase.UP_TO_DATE and report.ok and outcome.bytes_sent == 0
+
+
+async def test_requests_arriving_while_a_response_is_in_flight_are_all_answered_in_order():
+    """Three block requests land at once (a device re-sending, a second one queued): none is dropped."""
+    import zigpy.types as zigpy_t
+
+    from ota.server import BLOCK_REQUEST, CMD_IMAGE_BLOCK, PLAIN_BLOCK_REQUEST_CONTROL, Offer
+
+    async with open_gateway() as gw:
+        device = gw.devices(role="IHD")[0]
+        server = gw.ota.server("radio0")
+        image = read_image(sample("ihd").read_bytes(), name="ihd.ota")
+        server.offer(device.zigpy_device.ieee, Offer(image))
+        app = gw.apps["radio0"]
+        for tsn, offset in ((1, 0), (2, 64), (2, 64)):
+            data = BLOCK_REQUEST.pack(PLAIN_BLOCK_REQUEST_CONTROL, tsn, CMD_IMAGE_BLOCK, 0, 0x1234, 0x0101,
+                                      NEW_VERSION, offset, 64)
+            app.packet_received(zigpy_t.ZigbeePacket(
+                src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=device.nwk), src_ep=1,
+                dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000), dst_ep=1,
+                profile_id=0x0109, cluster_id=Ota.cluster_id, data=zigpy_t.SerializableBytes(data)))
+        await asyncio.sleep(1.0)
+        han = app.han
+        answered = [int.from_bytes(r.data[12:16], "little") for r in han.trace
+                    if r.dst == device.nwk and r.cluster == Ota.cluster_id and r.data[2] == 0x05]
+        assert answered == [0, 64, 64]
+        transfer = server.transfer(device.zigpy_device.ieee)
+        assert transfer.blocks == 3 and transfer.retries == 1 and transfer.offset == 128
