@@ -43,6 +43,8 @@ MAX_PERIODS: Final = 255
 # tenant's load profile blocked from the HAN.
 DEFAULT_CONTROL: Final = (TenancyChangeControl.pre_snapshots | TenancyChangeControl.post_snapshots
                           | TenancyChangeControl.block_historical_load_profile)
+DEFAULT_PROVIDER_ID: Final = 0x48414E52  # "HANR": the bench's provider id for a rig's cot step (our rule)
+DEFAULT_BACKDATE: Final = timedelta(hours=3)  # a rig's cot step dates the change this far back (our rule)
 INTERVAL_SECONDS: Final = {0: 86400, 1: 3600, 2: 1800, 3: 900, 4: 600, 5: 450, 6: 300, 7: 150, 8: 60}
 
 
@@ -122,6 +124,53 @@ class HistoryCheck:
     @property
     def passed(self) -> bool:
         return not self.problems
+
+    @property
+    def leaked(self) -> int:
+        """Intervals from before the change that came back (in either read)."""
+        early = sum(1 for i in self.across.intervals if i.start < self.implementation)
+        return len(self.before.intervals) + early
+
+
+def history_dict(read: HistoryRead) -> dict[str, Any]:
+    """A history read as the CLI's and the records' JSON."""
+    return {"status": read.status.name, "status_int": int(read.status),
+            "requested_end": read.requested_end.isoformat() if read.requested_end else None,
+            "requested_periods": read.requested_periods,
+            "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "value": i.value}
+                          for i in read.intervals]}
+
+
+@dataclass(frozen=True)
+class TenancyRun:
+    """A change of tenancy published and checked (what a rig's ``cot`` step records)."""
+
+    eui64: str
+    meter_point: str | None
+    publication: Publication
+    check: HistoryCheck | None
+    problems: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def measurements(self) -> list[tuple[str, Any, Any]]:
+        """(name, value, expected value) for each thing the run measured."""
+        found: list[tuple[str, Any, Any]] = [("cot_accepted", self.publication.accepted, True)]
+        if self.check is not None:
+            found += [("history_leaked", self.check.leaked, 0),
+                      ("history_after_change", len(self.check.across.intervals) > 0, True)]
+        return found
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"device": self.eui64, "meter_point": self.meter_point,
+                                    "publication": self.publication.to_dict(), "passed": self.passed,
+                                    "problems": list(self.problems)}
+        if self.check is not None:
+            document.update(implementation=self.check.implementation.isoformat(),
+                            before=history_dict(self.check.before), across=history_dict(self.check.across))
+        return document
 
 
 class Tenancy:
@@ -205,6 +254,23 @@ class Tenancy:
             finish = newest_end - timedelta(seconds=age * step)
             intervals.append(Interval(finish - timedelta(seconds=step), finish, value))
         return HistoryRead(device.eui64, end, periods, status, tuple(reversed(intervals)))
+
+    async def run(self, device: HanDevice, *, meter_point: str | None = None,
+                  provider_id: int = DEFAULT_PROVIDER_ID, backdate: timedelta = DEFAULT_BACKDATE,
+                  periods: int = 12) -> TenancyRun:
+        """Publish a change of tenancy dated ``backdate`` ago (so history exists on both sides of the date),
+        then check nothing from before it comes back and that history after it still does."""
+        implementation = radio_utc_now(device.app) - backdate
+        publication = await self.publish(device, provider_id=provider_id, implementation=implementation)
+        if not publication.accepted:
+            return TenancyRun(device.eui64, meter_point, publication, None,
+                              (f"device refused the change of tenancy ({publication.status})",))
+        check = await self.check_history_hidden(device, publication.implementation, periods)
+        problems = list(check.problems)
+        if not check.across.intervals:
+            problems.append(f"no history after the change of tenancy either ({check.across.status.name}), "
+                            f"though it took effect {backdate} ago")
+        return TenancyRun(device.eui64, meter_point, publication, check, tuple(problems))
 
     async def check_history_hidden(self, device: HanDevice, implementation: datetime,
                                    periods: int = 12) -> HistoryCheck:

@@ -24,16 +24,6 @@ def _hex_or_int(text: str) -> int:
         raise click.BadParameter(f"{text!r} is not a number (decimal or 0x hex)") from None
 
 
-def _history_doc(read: Any) -> dict[str, Any]:
-    return {
-        "status": read.status.name, "status_int": int(read.status),
-        "requested_end": read.requested_end.isoformat() if read.requested_end else None,
-        "requested_periods": read.requested_periods,
-        "intervals": [{"start": i.start.isoformat(), "end": i.end.isoformat(), "value": i.value}
-                      for i in read.intervals],
-    }
-
-
 def _render(doc: dict[str, Any]) -> str:
     lines = []
     if "publication" in doc:
@@ -73,7 +63,7 @@ def publish(radio_url: str, device: str, provider_id: int, at: dt.datetime | Non
     import hal
     from gateway.exceptions import DeviceCheckFailed
     from gateway.session import Gateway
-    from gateway.tenancy import DEFAULT_CONTROL
+    from gateway.tenancy import DEFAULT_CONTROL, history_dict
 
     async def run() -> dict[str, Any]:
         async with Gateway.open([radio_url]) as gw:
@@ -86,7 +76,7 @@ def publish(radio_url: str, device: str, provider_id: int, at: dt.datetime | Non
                 doc["problems"].append(f"device refused the change of tenancy ({publication.status})")
             elif check_history:
                 check = await gw.tenancy.check_history_hidden(target, publication.implementation, periods)
-                doc.update(before=_history_doc(check.before), across=_history_doc(check.across))
+                doc.update(before=history_dict(check.before), across=history_dict(check.across))
                 doc["problems"] += list(check.problems)
             return doc
 
@@ -106,10 +96,11 @@ def history(radio_url: str, device: str, end: dt.datetime | None, periods: int, 
     """Read a meter's history (Metering Get Profile, consumption delivered)."""
     import hal
     from gateway.session import Gateway
+    from gateway.tenancy import history_dict
 
     async def run() -> dict[str, Any]:
         async with Gateway.open([radio_url]) as gw:
             read = await gw.tenancy.read_history(gw.device(device), end=end, periods=periods)
-            return {"radio": radio_url, "device": device, "history": _history_doc(read)}
+            return {"radio": radio_url, "device": device, "history": history_dict(read)}
 
     emit(hal.run(run, radio_url), as_json, _render)

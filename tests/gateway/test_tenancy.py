@@ -212,3 +212,22 @@ def test_cli_device_without_the_cluster_exits_3_and_bad_input_2(tenancy_cli,
     with pytest.raises(SystemExit) as exit_info:
         tenancy_cli(["tenancy", "publish", "--radio", "sim://", "--device", ESME, "--provider-id", "ten"])
     assert exit_info.value.code == 2 and "not a number" in capsys.readouterr().err
+
+
+async def test_run_publishes_back_dated_and_checks_both_sides() -> None:
+    async with Gateway.open(["sim://"]) as gw:
+        esme = gw.device(ESME)
+        result = await gw.tenancy.run(esme, meter_point="1234567890")
+        assert result.passed, result.problems
+        assert result.measurements() == [("cot_accepted", True, True), ("history_leaked", 0, 0),
+                                         ("history_after_change", True, True)]
+        document = result.to_dict()
+        assert document["meter_point"] == "1234567890" and document["passed"]
+        assert document["before"]["status"] == "NO_INTERVALS_AVAILABLE"
+        assert len(document["across"]["intervals"]) == 5  # 3 h back from 00:00:45: 21:30 .. 00:00
+        # a meter that ignores the change leaks, and the run says so
+        meter = gw.apps["radio0"].han.device("esme")
+        meter.tenancy.history_floor = lambda now: None
+        leaky = await gw.tenancy.run(esme)
+        assert not leaky.passed and dict((n, v) for n, v, _ in leaky.measurements())["history_leaked"] > 0
+        assert any("from before the change of tenancy" in p for p in leaky.problems)
