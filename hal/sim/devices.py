@@ -7,8 +7,11 @@ Each device joins, announces itself, answers ZDO descriptor requests on the Smar
 * ``VirtualGsme``: sleepy, battery-powered; hears only when it polls (requests to it wait in the
   parent's indirect queue); own clock (synchronised, drifting, unsynchronised, absent); pushes gas
   values to the hub every ``gas_push_interval_s``: see :meth:`VirtualGsme.push_gas` for the exact frames.
-* ``VirtualHcalcs``: an On/Off load switch (cluster 0x0006 server).
-* ``VirtualEsme``: mains router with a Metering server; holds trust anchor cells as opaque DER bytes.
+* ``VirtualHcalcs``: an On/Off load switch (cluster 0x0006 server) with a DRLC client whose load event
+  engine is ``drlc.py`` (``[devices.sim] load_control``: drlc | on_off_only | ignore_events).
+* ``VirtualEsme``: mains router with a Metering server; holds trust anchor cells and device certificates
+  as opaque DER bytes and answers Read Device Security Credentials over Tunneling (``credentials.py``).
+* meters (ESME, GSME): take Change of Tenancy and answer Get Profile history (``tenancy.py``).
 * any device: emits ZCL Alarms (0x0009) "alarm" commands to the hub at ``alert_rate_hz``.
 
 A device talks to the PAN only through :class:`~hal.sim.han.VirtualHan` (``device_send``), which times
@@ -624,7 +627,7 @@ class VirtualPpmid(VirtualIhd):
 
 
 class VirtualHcalcs(VirtualDevice):
-    """HAN-connected auxiliary load control switch: an On/Off server (DRLC client for later use)."""
+    """HAN-connected auxiliary load control switch: an On/Off server and a DRLC client (``drlc.py``)."""
 
     role = Role.HCALCS
     in_clusters = (Basic.cluster_id, Alarms.cluster_id, OnOff.cluster_id)
