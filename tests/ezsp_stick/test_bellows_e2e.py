@@ -68,7 +68,9 @@ async def test_bellows_session_over_the_stick(stick, han, app, caplog) -> None:
     assert stick.ncp.stats.delivery_failures >= 1
 
 
-async def test_corrupted_serial_bytes_are_naked_and_recovered(stick, han, app) -> None:
+async def test_serial_faults_corruption_then_ncp_reset(stick, han, app) -> None:
+    """Corrupted bytes both ways are NAKed and resent; then the NCP resets mid-run, bellows reports the
+    lost connection, the application reconnects and carries on with the same device objects."""
     device = await join_device(app)
     stick.ash.faults.corrupt_rx = 2
     stick.ash.faults.corrupt_tx = 2
@@ -80,9 +82,6 @@ async def test_corrupted_serial_bytes_are_naked_and_recovered(stick, han, app) -
     assert stick.ash.stats.bad_frames == 2 and stick.ash.stats.naks_sent >= 1
     assert stick.ash.stats.naks_received >= 1 and stick.ash.stats.retransmissions >= 2
 
-
-async def test_ncp_reset_mid_run_bellows_reconnects_and_app_carries_on(stick, han, app) -> None:
-    device = await join_device(app)
     lost: list[Exception] = []
 
     class Listener:
@@ -92,6 +91,7 @@ async def test_ncp_reset_mid_run_bellows_reconnects_and_app_carries_on(stick, ha
     app.add_listener(Listener())
     stick.reset(bt.NcpResetCode.RESET_WATCHDOG)
     await wait_for(lambda: lost, what="bellows to notice the NCP reset")
+    assert "RESET_WATCHDOG" in repr(lost[0])
     assert not stick.ncp.network_up  # the NCP lost its running network with the reset
     # what a host application does on connection_lost: reconnect, then carry on with its devices
     await app.disconnect()

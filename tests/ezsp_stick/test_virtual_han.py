@@ -136,7 +136,9 @@ async def test_ota_push_survives_an_ncp_reset_mid_transfer(tmp_path, monkeypatch
     monkeypatch.setattr(ota_client, "BLOCK_TIMEOUT_S", 1.0)  # the device re-sends a lost request sooner
     monkeypatch.setattr(zigpy.device, "AFTER_OTA_ATTR_READ_DELAY", 0.5)  # zigpy's wait before re-reading
     config = default_bench()
-    config = config.replace(devices=tuple(d for d in config.devices if d.role is Role.IHD))
+    ihd = next(d for d in config.devices if d.role is Role.IHD)
+    ihd = dataclasses.replace(ihd, sim=dataclasses.replace(ihd.sim, query_jitter_s=0.2))
+    config = config.replace(devices=(ihd,))
     han = VirtualHan(config)
     stick = VirtualStick(han, power_up_han=True)
     await stick.start()
