@@ -42,6 +42,8 @@ ZCL_PROFILES: Final = frozenset({0x0104, 0x0109, 0xC05E})  # HA, Smart Energy, Z
 ZDO_ENDPOINT: Final = 0
 RECENT_REJECTS: Final = 64  # malformed frames kept for inspection (the counters keep the rest)
 DUPLICATE_WINDOW_S: Final = 0.5  # an identical frame again within this time is a radio retransmission
+ZCL_HEADER_MAX: Final = 5  # frame control, manufacturer code (when flagged), TSN, command id
+DECODE_CACHE_MAX: Final = 4096  # decoded headers / command payloads kept (a storm repeats itself)
 
 
 class MalformedFrame(BadInput):
@@ -101,6 +103,20 @@ class HanInput:
         self._listener_ids: dict[str, int] = {}
         self._sources: dict[zigpy_t.EUI64, tuple[str, Role | None]] = {}
         self._last_frame: dict[tuple[zigpy_t.EUI64, int], tuple[bytes, float]] = {}
+        # zigpy's struct decoding costs ~0.25 ms per ZCL header: under an alert storm the same few
+        # headers and payloads recur, so decoded ones are kept (decoded objects are never mutated)
+        self._headers_seen: dict[bytes, tuple[foundation.ZCLHeader, int]] = {}
+        self._commands_seen: dict[tuple[int, int, foundation.Direction, bytes], Any] = {}
+
+    def _decode_header(self, data: bytes) -> tuple[foundation.ZCLHeader, bytes]:
+        lead = data[:ZCL_HEADER_MAX]  # the header lies within these octets, whatever its flags say
+        known = self._headers_seen.get(lead)
+        if known is None:
+            header, rest = _decode_header(lead)
+            known = (header, len(lead) - len(rest))
+            _remember(self._headers_seen, lead, known)
+        header, length = known
+        return header, data[length:]
 
     @classmethod
     def of(cls, gateway: Gateway) -> HanInput:
@@ -197,7 +213,7 @@ class HanInput:
             )
 
     def _dispatch(self, source: FrameSource, cluster_id: int, data: bytes) -> None:
-        header, payload = _decode_header(data)
+        header, payload = self._decode_header(data)
         control = header.frame_control
         if control.is_manufacturer_specific:
             return  # hanrig's features speak standard ZCL only
@@ -216,10 +232,20 @@ class HanInput:
         handlers = self._commands.get((cluster_id, header.command_id, direction))
         if not handlers:
             return
-        args = _decode_command(cluster_id, header.command_id, direction, payload)
+        key = (cluster_id, header.command_id, direction, payload)
+        args = self._commands_seen.get(key)
+        if args is None:
+            args = _decode_command(cluster_id, header.command_id, direction, payload)
+            _remember(self._commands_seen, key, args)
         self.stats.dispatched += 1
         for handler in list(handlers):
             handler(source, args)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= DECODE_CACHE_MAX:
+        cache.clear()  # simple bound: a storm refills the few entries it needs at once
+    cache[key] = value
 
 
 def _decode_header(data: bytes) -> tuple[foundation.ZCLHeader, bytes]:
