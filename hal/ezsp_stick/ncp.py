@@ -286,10 +286,15 @@ class EzspNcp:
             args, rest = t.deserialize_dict(params, tx_schema)
         except (ValueError, KeyError) as exc:
             LOGGER.warning("ezsp ncp: %s parameters %s do not decode: %s", name, params.hex(), exc)
-            self._send_invalid(seq, t.EzspStatus.ERROR_INVALID_PARAMETER, legacy=legacy)
+            self._send_invalid(seq, t.EzspStatus.ERROR_TRUNCATED, legacy=legacy)
             return
         if rest:
             LOGGER.debug("ezsp ncp: %s has %d trailing bytes", name, len(rest))
+        if name != "version" and not self._negotiated:
+            # UG100: until the host has set the protocol version, only `version` is understood
+            LOGGER.warning("ezsp ncp: %s before version negotiation, answered invalidCommand", name)
+            self._send_invalid(seq, t.EzspStatus.ERROR_VERSION_NOT_SET, legacy=legacy)
+            return
         handler = getattr(self, f"_cmd_{name}", None)
         if handler is None:
             self.stats.unknown_commands += 1
