@@ -274,27 +274,31 @@ def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, B
     return config.replace(devices=tuple(specs)), trust
 
 
-def read_over_radio(radio_url: str, device: str) -> tuple[InstalledCredentials, tuple[bytes, ...]]:
-    """One-off read for the CLI: open ``radio_url`` (on ``sim://`` with the bench's test PKI installed),
-    read ``device``'s credentials; also returns the issuing CAs the bench knows (empty on a real radio)."""
+def bench_radio_config(radio_url: str) -> tuple[hal.RadioConfig | None, BenchTrust | None]:
+    """For a ``sim://`` URL: the radio config with the bench's TEST-ONLY PKI installed, and that PKI's
+    trust; for a real radio: (None, None)."""
+    parsed = hal.parse_radio_url(radio_url)
+    if not parsed.is_sim:
+        return None, None
+    from hal.radio import sim_config_for
+
+    sim, trust = bench_credentials(sim_config_for(parsed, hal.RadioConfig()))
+    return hal.RadioConfig(sim=sim), trust
+
+
+def read_over_radio(radio_url: str, device: str) -> InstalledCredentials:
+    """One-off read for the CLI: open ``radio_url`` (on ``sim://`` with the bench's test PKI installed) and
+    read ``device``'s credentials."""
     from .session import Gateway, RadioEndpoint
 
-    parsed = hal.parse_radio_url(radio_url)
-    radio_config = None
-    intermediates: tuple[bytes, ...] = ()
-    if parsed.is_sim:
-        from hal.radio import sim_config_for
-
-        sim, trust = bench_credentials(sim_config_for(parsed, hal.RadioConfig()))
-        radio_config = hal.RadioConfig(sim=sim)
-        intermediates = trust.intermediates
+    radio_config, _ = bench_radio_config(radio_url)
 
     async def read() -> InstalledCredentials:
         async with Gateway.open([RadioEndpoint("radio", radio_url, radio_config)]) as gw:
             return await gw.certs.read_installed(gw.device(device))
 
-    return hal.run(read, radio_url), intermediates
+    return hal.run(read, radio_url)
 
 
 __all__ = ["BenchTrust", "CertsService", "CredentialsReadError", "InstalledCredentials", "bench_credentials",
-           "expired_copy", "read_over_radio"]
+           "bench_radio_config", "expired_copy", "read_over_radio"]

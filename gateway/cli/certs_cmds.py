@@ -143,15 +143,22 @@ def inspect(file: Path, as_json: bool) -> None:
 
 # --- verify ---
 
-def _read_installed_over_han(radio_url: str,
-                             device: str) -> tuple[list[InstalledCell], list[bytes], list[bytes]]:
-    """The HAN path: ``device``'s trust anchor cells and device certificates read over the Tunneling
-    cluster, plus the issuing CAs the bench knows (sim:// only: the test PKI's organisation and device CAs,
-    which a meter does not report but path building needs)."""
+def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[InstalledCell], list[bytes]]:
+    """The HAN path: ``device``'s trust anchor cells and device certificates, read over the Tunneling
+    cluster (``gateway.certs_service``)."""
     from gateway.certs_service import read_over_radio  # zigpy only for --radio
 
-    found, intermediates = read_over_radio(radio_url, device)
-    return list(found.cells), list(found.device_certificates), list(intermediates)
+    found = read_over_radio(radio_url, device)
+    return list(found.cells), list(found.device_certificates)
+
+
+def _han_intermediates(radio_url: str) -> list[bytes]:
+    """Issuing CAs the bench knows for ``radio_url``: on sim:// the test PKI's organisation and device CAs
+    (a meter does not report them, path building needs them); none on a real radio (use --ca)."""
+    from gateway.certs_service import bench_radio_config
+
+    _, trust = bench_radio_config(radio_url)
+    return list(trust.intermediates) if trust is not None else []
 
 
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
@@ -202,7 +209,8 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     elif radio_url is not None:
         if device is None:
             raise click.UsageError("--radio needs --device EUI64")
-        cells, device_certificates, han_cas = _read_installed_over_han(radio_url, device)
+        cells, device_certificates = _read_installed_over_han(radio_url, device)
+        han_cas = _han_intermediates(radio_url)
         trust, prefix = trust_for(cells, root_bytes, f"{radio_url} {device}")
         report = Report.of(prefix) + verify_installed(
             cells, device_eui64=device, expected_network_operator=network_operator, roots=trust, now=when,
