@@ -86,6 +86,7 @@ class _PendingRead:
     fragments: list[ResponseFragment]
     request_id: int
     done: asyncio.Event
+    error: str | None = None  # a Transfer Data Error the meter sent on this tunnel
 
 
 class CertsService:
@@ -136,6 +137,11 @@ class CertsService:
     def _on_transfer_error(self, source: FrameSource, args: Any) -> None:
         LOGGER.warning("%s: tunnel %d: Transfer Data Error %s", source.eui64, int(args.tunnel_id),
                        args.transfer_data_status)
+        pending = self._pending.get((source.eui64, int(args.tunnel_id)))
+        if pending is not None:
+            status = args.transfer_data_status
+            pending.error = f"Transfer Data Error {getattr(status, 'name', status)}"
+            pending.done.set()
 
     def _on_closure(self, source: FrameSource, args: Any) -> None:
         pending = self._pending.get((source.eui64, int(args.tunnel_id)))
@@ -178,6 +184,8 @@ class CertsService:
                 if not pending.fragments:
                     raise DeviceNotFound(device.eui64, f"sent no credentials within {REPLY_TIMEOUT_S:g} s "
                                                        f"(tunnel {tunnel_id})") from None
+            if pending.error is not None:
+                raise CredentialsReadError(f"device {device.eui64}: tunnel {tunnel_id}: {pending.error}")
             try:
                 response = reassemble(pending.fragments)
             except CredentialsWireError as exc:

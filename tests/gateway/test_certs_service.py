@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certs.testpki import ENTITY_IDS
-from gateway.certs_service import bench_credentials
+from gateway.certs_service import CredentialsReadError, bench_credentials
 from gateway.cli import main
 from gateway.exceptions import DeviceNotFound
 from gateway.han_input import HanInput
@@ -156,3 +156,23 @@ def test_cli_unknown_device_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
         main(["certs", "verify", "--radio", "sim://", "--device", "00:11:22:33:44:55:66:77"])
     assert exit_info.value.code == 3
     assert "00:11:22:33:44:55:66:77" in capsys.readouterr().err
+
+
+async def test_a_transfer_data_error_ends_the_read_with_its_status(sim_han):
+    config, _ = bench()
+    async with sim_han(config) as app:
+        gw = Gateway({"sim": app})
+        certs = gw.certs
+        certs.max_transfer_size = 64
+        server = app.han.device("esme").credentials
+        # the meter drops its tunnels the moment they open: the request meets No Such Tunnel
+        original = server._touch
+
+        def forget(tunnel):
+            original(tunnel)
+            server.tunnels.pop(tunnel.tunnel_id, None)
+
+        server._touch = forget
+        with pytest.raises(CredentialsReadError, match=r"0a:bc:00:01: tunnel 0: .*No_Such_Tunnel"):
+            await certs.read_installed(gw.device(ESME))
+        await gw.close()
