@@ -17,8 +17,9 @@ the standard leaves room (documented in the README):
   never runs; one already running keeps control until the newer event's effective start, then is
   reported Event Superseded instead of Event Completed.
 * A repeated Issuer Event ID is ignored (SE: duplicates are not re-processed); an event for another
-  device class, or longer than 1440 minutes, is reported Rejected (0xFE); one whose end has passed is
-  reported Rejected - Event Expired (0xFB); cancelling an unknown event is reported 0xFD.
+  device class, longer than 1440 minutes or with a duty cycle above 100 is reported Rejected (0xFE); one
+  whose end has passed is reported Rejected - Event Expired (0xFB); cancelling an unknown event is
+  reported 0xFD. A Cancel with a future Effective Time cancels then.
 
 :class:`LoadControlMode` is the device's behaviour: a DRLC client, a plain On/Off switch with no DRLC
 client (the gateway then drives On/Off), or a faulty one that ignores every load control command.
@@ -268,7 +269,7 @@ class DrlcEngine:
     async def _report(self, event: DeviceEvent, status: EventStatus) -> None:
         now = self.host.utc_now()
         self.reports.append(StatusRecord(event.issuer_event_id, status, now))
-        applied = event.phase is Phase.RUNNING or status in (EventStatus.Event_Started,)
+        applied = event.phase is Phase.RUNNING or status is EventStatus.Event_Started
         data = zcl_cluster_command(
             DemandResponseLoadControl, self.host.next_tsn(), "report_event_status", server_to_client=False,
             disable_default_response=True,
