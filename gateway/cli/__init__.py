@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rig": ("gateway.cli.rig_cmds", "rig"),
     "results": ("gateway.cli.results_cmds", "results"),
     "sim": ("gateway.cli.sim_cmds", "sim"),
+    "tenancy": ("gateway.cli.tenancy_cmds", "tenancy"),
 }
 
 
