@@ -219,3 +219,14 @@ async def test_requests_arriving_while_a_response_is_in_flight_are_all_answered_
         assert answered == [0, 64, 64]
         transfer = server.transfer(device.zigpy_device.ieee)
         assert transfer.blocks == 3 and transfer.retries == 1 and transfer.offset == 128
+
+
+async def test_a_source_routed_device_gets_blocks_that_fit_with_the_route():
+    async with open_gateway(bench(hcalcs={"max_data_size": 100})) as gw:
+        device = gw.devices(role="HCALCS")[0]
+        device.zigpy_device.relays = [0x4A1C]  # one relay: the source route costs 4 octets of the frame
+        assert max_ota_block(relays=1) == 61
+        report = await gw.ota.push([device])
+        assert report.ok, report.outcomes[0].reason
+        sizes = block_responses(gw, "hcalcs")
+        assert sizes[:-1] == [61] * (len(sizes) - 1)
