@@ -230,3 +230,20 @@ async def test_a_source_routed_device_gets_blocks_that_fit_with_the_route():
         assert report.ok, report.outcomes[0].reason
         sizes = block_responses(gw, "hcalcs")
         assert sizes[:-1] == [61] * (len(sizes) - 1)
+
+
+async def test_activate_by_hash_at_a_utc_time():
+    import datetime as dt
+
+    async with open_gateway() as gw:
+        device = gw.devices(role="HCALCS")[0]
+        report = await gw.ota.push([device], activation="hold")
+        server = gw.ota.server("radio0")
+        at = server.clock() + dt.timedelta(seconds=90)
+        loop = asyncio.get_running_loop()
+        asked = loop.time()
+        done = await gw.ota.activate(device, report.outcomes[0].image_sha256, at=at)
+        assert done.response is ActivationResponse.SUCCESS, done.reason
+        assert done.running_version == NEW_VERSION
+        assert server.announced[device.zigpy_device.ieee] >= asked + 89  # not before the time asked for
+        assert done.activation_time == at.isoformat(timespec="seconds").replace("+00:00", "Z")
