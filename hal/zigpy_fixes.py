@@ -17,6 +17,11 @@
    with ``datetime.now()``, which on a virtual-time ``sim://`` loop disagrees with every clock on the
    PAN (a "synchronised" GSME would be set to a time that then runs hours ahead). Fix: it answers with
    :func:`radio_utc_now`, the radio's own UTC clock, which the GPF also uses as its receipt time.
+5. **A malformed frame raises out of the radio callback.** ``Device.packet_received`` lets a ZCL header
+   that does not decode (e.g. one octet) or a report whose value does not fit its attribute (type
+   NoData) raise ``ValueError``/``TypeError`` into the radio library's receive path. A real stack drops
+   such frames. Fix: they are logged (with the device and the bytes) and dropped; the ``handle_message``
+   listener event has already told the application about the raw frame.
 
 Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``) and is idempotent;
 ``FIXES`` names them so tests can show each one matters.
@@ -45,6 +50,7 @@ DUPLICATE_WINDOW_S = 0.5
 _ORIGINAL: dict[str, Callable[..., Any]] = {
     "_parse_packet_header": zigpy.device.Device._parse_packet_header,
     "_should_filter_packet": zigpy.device.Device._should_filter_packet,
+    "packet_received": zigpy.device.Device.packet_received,
 }
 
 
@@ -94,9 +100,18 @@ def _time_handle_read_attributes(self: Time, attribute_ids: list[int], *handler_
     return Cluster._handle_read_attributes(self, attribute_ids, snapshot, *handler_args)
 
 
+def _packet_received(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket) -> None:
+    try:
+        _ORIGINAL["packet_received"](self, packet)
+    except (ValueError, TypeError) as exc:
+        LOGGER.warning("%s: dropped a malformed frame on cluster 0x%04x (%s): %s", self.ieee,
+                       packet.cluster_id, packet.data.serialize().hex(), exc)
+
+
 FIXES: dict[str, Callable[..., Any]] = {
     "_parse_packet_header": _parse_packet_header,
     "_should_filter_packet": _should_filter_packet,
+    "packet_received": _packet_received,
 }
 
 

@@ -81,3 +81,45 @@ async def test_a_resent_block_request_is_answered_at_once(sim_han, monkeypatch, 
         else:
             # zigpy drops the re-sent request as a duplicate for 10 s: the device has to ask again
             assert ihd.ota.outcome.retries >= 2
+
+
+MALFORMED = [
+    ("truncated header", "ihd", 0x0009, b"\x09"),
+    ("report value of type NoData", "gsme", 0x0702, bytes.fromhex("18010a000000")),
+]
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+@pytest.mark.parametrize(
+    ("what", "device_id", "cluster_id", "data"), MALFORMED, ids=[m[0] for m in MALFORMED]
+)
+async def test_a_malformed_frame_does_not_raise_out_of_the_radio_callback(
+    sim_han, monkeypatch, caplog, fixed, what, device_id, cluster_id, data
+):
+    import zigpy.types as zigpy_t
+
+    if not fixed:
+        _without(monkeypatch, "packet_received")
+    async with sim_han() as app:
+        device = app.han.device(device_id)
+        packet = zigpy_t.ZigbeePacket(
+            src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=device.nwk),
+            src_ep=1,
+            dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000),
+            dst_ep=1,
+            profile_id=0x0109,
+            cluster_id=cluster_id,
+            data=zigpy_t.SerializableBytes(data),
+        )
+        if fixed:
+            app.packet_received(packet)
+            assert "dropped a malformed frame" in caplog.text
+            assert (
+                await app.get_device(ieee=device.ieee)
+                .endpoints[1]
+                .in_clusters[0x0000]
+                .read_attributes(["model"], allow_cache=False)
+            )  # the device still works afterwards
+        else:
+            with pytest.raises((ValueError, TypeError)):
+                app.packet_received(packet)
