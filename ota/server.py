@@ -327,7 +327,10 @@ class OtaServer:
         if clock is None:
             # UTC anchored at start, advanced by the loop's clock (virtual time on sim://)
             anchor_utc, anchor_loop = dt.datetime.now(dt.UTC), loop.time()
-            clock = lambda: anchor_utc + dt.timedelta(seconds=loop.time() - anchor_loop)  # noqa: E731
+
+            def clock() -> dt.datetime:
+                return anchor_utc + dt.timedelta(seconds=loop.time() - anchor_loop)
+
         self.clock = clock
 
     # ------------------------------------------------------------------ lifecycle
@@ -457,7 +460,10 @@ class OtaServer:
     async def _serve_plain_block(self, device: Any, packet: t.ZigbeePacket, data: bytes) -> None:
         started = time.process_time()
         _fc, tsn, _cmd, _ctl, mfr, kind, version, offset, max_size = BLOCK_REQUEST.unpack_from(data)
-        await self._serve_block(device, packet, tsn, mfr, kind, version, offset, max_size, None, started)
+        try:
+            await self._serve_block(device, packet, tsn, mfr, kind, version, offset, max_size, None, started)
+        except SEND_ERRORS as exc:  # an ABORT / WAIT_FOR_DATA not delivered: the device asks again
+            LOGGER.debug("%s: OTA response not delivered: %s", device.ieee, exc)
 
     async def _serve_block(self, device: Any, packet: t.ZigbeePacket, tsn: int, mfr: int, kind: int,
                            version: int, offset: int, max_size: int, period_ms: int | None,
