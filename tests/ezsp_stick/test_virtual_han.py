@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 from pathlib import Path
 
+import bellows.ezsp.protocol
 import bellows.types as bt
 import pytest
 import zigpy.device
@@ -133,7 +134,13 @@ def _ihd_image(version: int, size: int) -> tuple[bytes, zigpy.ota.OtaImageWithMe
 
 async def test_ota_push_survives_an_ncp_reset_mid_transfer(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HANRIG_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(ota_client, "BLOCK_TIMEOUT_S", 1.0)  # the device re-sends a lost request sooner
+    # the device re-sends a lost request sooner (default 5 s); it gives up after BLOCK_RETRIES re-sends,
+    # so the reconnect below must fit in about 4 x 2 s even on a busy machine
+    monkeypatch.setattr(ota_client, "BLOCK_TIMEOUT_S", 2.0)
+    # A command bellows had in flight when the NCP reset is never answered: it waits EZSP_CMD_TIMEOUT
+    # (10 s), and zigpy's per-device concurrency of 1 holds the device's next frames behind it. Real
+    # sticks behave the same; shorten it so the stall fits the shortened retry budget above.
+    monkeypatch.setattr(bellows.ezsp.protocol, "EZSP_CMD_TIMEOUT", 2.0)
     monkeypatch.setattr(zigpy.device, "AFTER_OTA_ATTR_READ_DELAY", 0.5)  # zigpy's wait before re-reading
     config = default_bench()
     ihd = next(d for d in config.devices if d.role is Role.IHD)
