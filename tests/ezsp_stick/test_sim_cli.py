@@ -1,8 +1,10 @@
 """``hanrig sim stick`` as a user runs it: a separate process printing its pty path, driven by bellows'
-own command line, stopped by SIGTERM; bad input is one line and exit 2."""
+own command line and by ``hanrig radio info``, stopped by SIGTERM; bad input is one line and exit 2."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -15,9 +17,10 @@ from gateway.cli import main
 BIN = Path(sys.executable).parent
 
 
-def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it() -> None:
+def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it(tmp_path) -> None:
+    env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
     proc = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--baudrate", "115200"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         path = proc.stdout.readline().strip()
         assert path.startswith("/dev/pts/"), path
@@ -26,6 +29,13 @@ def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it() -> None:
         assert info.returncode == 0, info.stdout + info.stderr
         assert "00:0d:6f:00:0a:bc:00:00" in info.stdout  # the default bench's coordinator EUI-64
         assert "Board name: virtual-ezsp-stick" in info.stdout
+        # hanrig's own radio layer through the same port (bellows again, from another process)
+        radio = subprocess.run([str(BIN / "hanrig"), "radio", "info", "--radio", f"ezsp:{path}", "--json"],
+                               capture_output=True, text=True, timeout=60, env=env)
+        assert radio.returncode == 0, radio.stderr
+        described = json.loads(radio.stdout)
+        assert described["ieee"] == "00:0d:6f:00:0a:bc:00:00" and described["channel"] == 15
+        assert described["model"] == "virtual-ezsp-stick" and described["network_state"] == "formed"
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
