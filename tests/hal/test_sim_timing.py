@@ -123,3 +123,46 @@ async def test_energy_scan_through_zigpy(sim_bench):
     result = await sim_bench.energy_scan(zigpy_t.Channels.from_channel_list([11, 15, 20, 25]), 2, 3)
     assert set(result) == {11, 15, 20, 25}
     assert result[11] > result[15]  # Wi-Fi overlaps 11, the bench sits on 15
+
+
+async def _read_time(app, device_id: str = "ihd") -> float:
+    from zigpy.zcl.clusters.general import Basic
+
+    basic = app.get_device(ieee=app.han.device(device_id).ieee).endpoints[1].in_clusters[Basic.cluster_id]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    success, _ = await basic.read_attributes(["model"], allow_cache=False)
+    assert success["model"].startswith("SIM-")
+    return loop.time() - start
+
+
+async def test_device_processing_time_adds_to_each_request(sim_han):
+    import dataclasses
+
+    config = default_bench()
+    slow = config.replace(
+        devices=tuple(
+            dataclasses.replace(d, sim=dataclasses.replace(d.sim, processing_ms=40.0)) if d.id == "ihd" else d
+            for d in config.devices
+        )
+    )
+    async with sim_han(config) as app:
+        quick = await _read_time(app)
+    async with sim_han(slow) as app:
+        assert await _read_time(app) == pytest.approx(quick + 0.040, abs=1e-4)
+
+
+async def test_frame_loss_costs_mac_retries_on_the_channel(sim_han):
+    import dataclasses
+
+    from hal.sim.config import SimSettings
+
+    async with sim_han(default_bench()) as app:
+        clean = [await _read_time(app) for _ in range(50)]
+    lossy_config = default_bench(SimSettings(frame_loss=0.3))
+    async with sim_han(lossy_config) as app:
+        lossy = [await _read_time(app) for _ in range(50)]
+        assert dataclasses.asdict(app.han.settings)["frame_loss"] == 0.3
+    # every read still gets through (MAC retries), but lost attempts cost channel time
+    assert min(lossy) == pytest.approx(min(clean), abs=1e-4)
+    assert sum(lossy) > sum(clean) * 1.2
