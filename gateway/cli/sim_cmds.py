@@ -19,6 +19,8 @@ from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
 
 def _network_params(rig_path: Path | None):
     """The network the bench starts on: the rig's simulated radio's parameters, else the default bench."""
+    import zigpy.types as zigpy_t
+
     from hal.sim.han import NetworkParams
 
     params = NetworkParams()
@@ -35,18 +37,14 @@ def _network_params(rig_path: Path | None):
     if radio.pan_id is not None:
         params.pan_id = radio.pan_id
     if radio.extended_pan_id is not None:
-        import zigpy.types as zigpy_t
-
         params.extended_pan_id = zigpy_t.EUI64.convert(radio.extended_pan_id)
     if radio.network_key is not None:
-        import zigpy.types as zigpy_t
-
         params.network_key = zigpy_t.KeyData(radio.network_key)
     return params
 
 
-async def serve_stick(rig_path: Path | None, baudrate: int, *, ready=None) -> None:
-    """Build the bench, open the stick and serve until SIGINT/SIGTERM (or ``ready``'s caller cancels)."""
+async def serve_stick(rig_path: Path | None, baudrate: int) -> None:
+    """Build the bench, open the stick and serve until SIGINT or SIGTERM."""
     from hal.sim.config import default_bench, load_sim_config
     from hal.sim.han import VirtualHan
 
@@ -62,8 +60,6 @@ async def serve_stick(rig_path: Path | None, baudrate: int, *, ready=None) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready(stick)
     try:
         await stop.wait()
     finally:

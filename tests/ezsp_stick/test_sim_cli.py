@@ -15,11 +15,29 @@ import pytest
 from gateway.cli import main
 
 BIN = Path(sys.executable).parent
+RIG = """
+[rig]
+name = "stick-bench"
+
+[[radios]]
+id = "sim"
+url = "sim://"
+channel = 20
+pan_id = "0x2b2b"
+
+[[devices]]
+id = "ihd"
+role = "IHD"
+eui64 = "00:0d:6f:00:0a:bc:00:03"
+radio = "sim"
+"""
 
 
 def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it(tmp_path) -> None:
     env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
-    proc = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--baudrate", "115200"],
+    rig = tmp_path / "rig.toml"
+    rig.write_text(RIG)
+    proc = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig), "--baudrate", "115200"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         path = proc.stdout.readline().strip()
@@ -34,13 +52,14 @@ def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it(tmp_path) -> No
                                capture_output=True, text=True, timeout=60, env=env)
         assert radio.returncode == 0, radio.stderr
         described = json.loads(radio.stdout)
-        assert described["ieee"] == "00:0d:6f:00:0a:bc:00:00" and described["channel"] == 15
+        assert described["ieee"] == "00:0d:6f:00:0a:bc:00:00"
+        assert described["channel"] == 20 and described["pan_id"] == "0x2b2b"  # from the rig file
         assert described["model"] == "virtual-ezsp-stick" and described["network_state"] == "formed"
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
-    assert "5 devices" in err
+    assert "1 devices" in err
 
 
 def _run_in_process(args: list[str], capsys) -> tuple[int, str, str]:
