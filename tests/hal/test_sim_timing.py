@@ -166,3 +166,13 @@ async def test_frame_loss_costs_mac_retries_on_the_channel(sim_han):
     # every read still gets through (MAC retries), but lost attempts cost channel time
     assert min(lossy) == pytest.approx(min(clean), abs=1e-4)
     assert sum(lossy) > sum(clean) * 1.2
+
+
+def test_stop_and_wait_cycle_matches_the_shared_model():
+    # ota-link-model.md: at 115200 baud (1 ms of host work) the cycle is ≈30 ms -> ≈2.1 kB/s
+    model = LinkModel(host_link_baudrate=115200)
+    assert model.block_cycle_us(64, host_us=1000) / 1000 == pytest.approx(30.3, rel=0.02)
+    assert model.block_throughput_bps(64, host_us=1000) == pytest.approx(2100, rel=0.02)
+    # at 460800 and above the UART stops mattering: the cycle is the air time again
+    fast = LinkModel(host_link_baudrate=460800)
+    assert fast.block_cycle_us(64, host_us=1000) == pytest.approx(LinkModel().block_cycle_us(64), rel=0.02)
