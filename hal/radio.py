@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import logging
 import os
@@ -68,7 +69,7 @@ class RadioUrl:
     flow_control: str | None = None
     rig: Path | None = None  # sim only
     seed: int | None = None
-    clock: str = "virtual"  # sim only: virtual | real
+    clock: str | None = None  # sim only: virtual | real; None = the rig file's [sim] clock (virtual)
     radio_id: str | None = None  # sim only: which [[radios]] id of the rig file this is
 
     @property
@@ -77,7 +78,7 @@ class RadioUrl:
 
     @property
     def virtual_clock(self) -> bool:
-        return self.is_sim and self.clock == "virtual"
+        return self.is_sim and self.clock != "real"
 
 
 @dataclass(frozen=True)
@@ -206,12 +207,10 @@ def sim_config_for(parsed: RadioUrl, config: RadioConfig) -> SimConfig:
     changes: dict[str, Any] = {}
     if parsed.seed is not None:
         changes["seed"] = parsed.seed
-    if parsed.clock != "virtual" or "clock" in parsed.url:
+    if parsed.clock is not None:
         changes["clock"] = parsed.clock
     if changes:
-        from dataclasses import replace
-
-        sim = sim.replace(settings=replace(sim.settings, **changes))
+        sim = sim.replace(settings=dataclasses.replace(sim.settings, **changes))
     return sim
 
 
@@ -343,8 +342,10 @@ def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
     """The event loop a radio runs on: virtual time (``looptime``) for ``sim://``, else a normal loop."""
     parsed = parse_radio_url(url)
     clock = parsed.clock
-    if parsed.is_sim and parsed.rig is not None and "clock=" not in url:
-        clock = load_sim_config(parsed.rig, radio_id=parsed.radio_id).settings.clock
+    if parsed.is_sim and clock is None:
+        clock = (
+            load_sim_config(parsed.rig, radio_id=parsed.radio_id).settings.clock if parsed.rig else "virtual"
+        )
     if parsed.is_sim and clock == "virtual":
         import looptime
 
