@@ -312,8 +312,10 @@ class OtaService:
                            **kwargs)
 
         if isinstance(facts, str):
-            return no(facts, unreachable=facts.startswith("unreachable"), phase=Phase.FAILED,
-                      code=TransferAlert.FILE_TRANSFER_FAILURE if facts.startswith("unreachable") else None)
+            if facts.startswith("unreachable"):
+                return no(facts, unreachable=True, phase=Phase.FAILED,
+                          code=TransferAlert.FILE_TRANSFER_FAILURE)
+            return no(facts)
         before = facts.version
         if image is None:
             entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, before,
