@@ -1,0 +1,434 @@
+"""The rig runner: a rig's plan against its devices, through one gateway session, recorded live.
+
+``run_rig(rig, options)`` opens the results store, starts (or resumes) a run with
+:class:`~rigs.recorder.RunRecorder`, opens every radio of the rig as one gateway session on the radio's
+clock (virtual time for an all-``sim://`` rig), and runs one pipeline per DUT: the plan's steps in
+order, each under its ``timeout_s`` (TIMEOUT on expiry). DUTs run concurrently, at most
+``max_concurrent_duts`` per radio. Ctrl-C (SIGINT) cancels the pipelines; every open step and the run
+are recorded ABORTED and the outputs still run. ``--resume`` re-runs only the (step, DUT) pairs whose
+latest attempt did not pass. Live progress goes to stderr, one line per DUT. Outputs are the
+callbacks of ``rigs.outputs``; a failed one raises ``OutputError`` after the run is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from hanrig_errors import BadInput, CheckFailed, HanrigError, Unreachable
+
+from .exceptions import OutputError
+from .outputs import OutputCallback, outputs_for
+from .recorder import RunRecorder
+from .records import EventKind, OutcomeDetail, RunOutcome, RunRecord, StepOutcome
+from .rigfile import PlanStep, Rig, StepKind
+from .steps import StepContext, classify_exception, step_function
+from .store import Store, open_store
+
+LOGGER = logging.getLogger(__name__)
+
+TRACE_MAX_FRAMES = 20_000  # frames of the simulated PAN attached per step, at most
+REDRAW_S = 0.1  # a terminal's progress block is redrawn at most this often (wall clock)
+
+
+class RunNotPassed(CheckFailed):
+    """The run finished and at least one DUT did not pass (exit 1)."""
+
+
+class RunAborted(HanrigError):
+    """The operator interrupted the run (Ctrl-C); it is stored as ABORTED (exit 130, like SIGINT)."""
+
+    exit_code = 130
+
+
+class RigUnreachable(Unreachable):
+    """A radio of the rig could not be opened; the run is stored as ERROR (exit 3)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Command-line overrides of the rig's ``[outputs]``, and what to resume."""
+
+    results: str | None = None
+    junit: Path | None = None
+    html: Path | None = None
+    resume: str | None = None
+    operator: str | None = None
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run produced: its record (as stored) and where the outputs went."""
+
+    record: RunRecord
+    outputs: list[str]
+    store_url: str
+
+    @property
+    def outcome(self) -> RunOutcome:
+        return self.record.outcome or RunOutcome.ERROR
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--json`` document of ``hanrig rig run``."""
+        run = self.record
+        return {
+            "run_id": run.run_id, "rig": run.rig_name, "outcome": str(self.outcome),
+            "attempt": run.attempts, "results": self.store_url, "outputs": self.outputs,
+            "start": run.start, "end": run.end,
+            "details": [d.to_dict() for d in run.details],
+            "duts": [{
+                "id": d.id, "role": d.role, "eui64": d.eui64, "outcome": str(d.outcome),
+                "steps": [{"name": s.name, "index": s.index, "attempt": s.attempt, "outcome": str(s.outcome),
+                           "summary": s.summary() if s.outcome is not StepOutcome.PASS else ""}
+                          for s in d.final_steps()],
+            } for d in run.duts],
+        }
+
+
+# ------------------------------------------------------------------------------------ progress
+class LiveProgress:
+    """One status line per DUT on stderr: redrawn in place on a terminal, printed on change otherwise."""
+
+    def __init__(self, dut_ids: Sequence[str], stream: TextIO | None = None, tty: bool | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.order = list(dut_ids)
+        self.width = max((len(d) for d in self.order), default=4)
+        self.lines: dict[str, str] = dict.fromkeys(self.order, "waiting")
+        self._drawn = 0
+        self._last_draw = 0.0
+        self._last_ota: dict[str, int] = {}
+
+    def set(self, dut_id: str, text: str) -> None:
+        if self.lines.get(dut_id) == text:
+            return
+        self.lines[dut_id] = text
+        if self.tty:
+            self.redraw()
+            return
+        if text.startswith("ota ") and text.endswith("%"):
+            # a log gets OTA progress in tenths, not every block
+            percent = int(text[4:-1])
+            if percent // 10 == self._last_ota.get(dut_id, -1) // 10 and percent != 100:
+                return
+            self._last_ota[dut_id] = percent
+        self.stream.write(f"{dut_id:<{self.width}}  {text}\n")
+        self.stream.flush()
+
+    def redraw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_draw < REDRAW_S:
+            return
+        self._last_draw = now
+        out = [f"\x1b[{self._drawn}F"] if self._drawn else []
+        out += [f"\x1b[2K{d:<{self.width}}  {self.lines[d]}\n" for d in self.order]
+        self.stream.write("".join(out))
+        self.stream.flush()
+        self._drawn = len(self.order)
+
+    def close(self) -> None:
+        if self.tty:
+            self.redraw(force=True)
+
+
+# ------------------------------------------------------------------------------- the session
+def radio_endpoints(rig: Rig) -> tuple[list[Any], dict[str, Any]]:
+    """The gateway's radios for ``rig`` (network parameters, install codes, the sim's own config with the
+    bench's TEST-ONLY PKI installed), and per simulated radio the trust that PKI needs to verify."""
+    import zigpy.types as zigpy_t
+
+    import hal
+    from gateway.certs_service import bench_credentials
+    from gateway.session import RadioEndpoint
+    from hal.sim.config import default_bench, parse_sim_config
+
+    document = rig.document() if rig.text else {}
+    endpoints = []
+    trust: dict[str, Any] = {}
+    for radio in rig.radios:
+        codes = {zigpy_t.EUI64.convert(d.eui64): d.install_code for d in rig.devices
+                 if d.radio == radio.id and d.install_code is not None}
+        sim = None
+        if radio.is_simulated:
+            sim = parse_sim_config(document, source=str(rig.source or f"<rig {rig.name}>"),
+                                   base=rig.base_dir, radio_id=radio.id) if document else default_bench()
+            sim, trust[radio.id] = bench_credentials(sim, seed=sim.settings.seed)
+        config = hal.RadioConfig(
+            channel=radio.channel, pan_id=radio.pan_id,
+            extended_pan_id=(zigpy_t.EUI64.convert(radio.extended_pan_id)
+                             if radio.extended_pan_id is not None else None),
+            network_key=radio.network_key, install_codes=codes, sim=sim,
+        )
+        endpoints.append(RadioEndpoint(id=radio.id, url=radio.url, config=config))
+    return endpoints, trust
+
+
+def clock_url(rig: Rig) -> str:
+    """A radio URL whose clock the whole run follows: virtual time only when every radio is ``sim://``
+    on a virtual clock (the rig's ``[sim] clock``, unless a URL says ``clock=real``)."""
+    real = [r.url for r in rig.radios if not r.is_simulated]
+    if real:
+        return real[0]
+    clock = str(rig.sim_tables.sim.get("clock", "virtual"))
+    if any("clock=real" in r.url for r in rig.radios):
+        clock = "real"
+    return f"sim://?clock={clock}"
+
+
+def ota_limit_bps(rig: Rig) -> float | None:
+    """The modelled OTA throughput limit to plot against (one device, one hop, full-size blocks)."""
+    if not all(r.is_simulated for r in rig.radios):
+        return None
+    from hal.sim.timing import LinkModel, max_ota_block
+
+    return round(LinkModel().block_throughput_bps(max_ota_block()), 1)
+
+
+def configure_features(gw: Any, rig: Rig) -> None:
+    """Apply the rig's ``[policies]`` to the session, and start the GPF and alert intake at once so
+    that no GSME push or alert of the run is missed."""
+    from gateway.alerts import AlertPolicy
+    from gateway.gpf import GpfPolicy
+    from gateway.loadcontrol import LoadControlPolicy
+    from gateway.ota import OtaPolicies
+
+    policies = rig.policies
+    per_radio = min((r.max_concurrent_duts for r in rig.radios), default=None)
+    ota = OtaPolicies.from_rig(policies, max_concurrent=per_radio)
+    gw.ota.configure(**{f.name: getattr(ota, f.name) for f in dataclasses.fields(ota)})
+    tolerance = policies.gas_tolerance_s
+    gw.gpf.configure(policy=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance)
+                                      else tolerance))  # type: ignore[arg-type]
+    alerts = policies.alerts
+    gw.alerts.configure(AlertPolicy(window_s=alerts.window_s, threshold=alerts.threshold,
+                                    forward_period_s=alerts.forward_period_s,
+                                    exclude=frozenset(alerts.exclude)))
+    gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
+
+
+def radio_firmware(gw: Any) -> dict[str, str]:
+    """What each radio says it runs (zigpy's node info), for the run record."""
+    found = {}
+    for radio_id, app in gw.apps.items():
+        info = app.state.node_info
+        parts = [str(getattr(info, name)) for name in ("manufacturer", "model", "version")
+                 if getattr(info, name, None)]
+        found[radio_id] = " ".join(parts) or type(app).__module__
+    return found
+
+
+# ---------------------------------------------------------------------------------- the runner
+class Runner:
+    """Runs the pending (step, DUT) pairs of one recorder over one open gateway session."""
+
+    def __init__(self, rig: Rig, recorder: RunRecorder, gateway: Any, progress: LiveProgress,
+                 loop_to_clock: Callable[[float], float], trust: dict[str, Any] | None = None):
+        self.trust = trust or {}
+        self.rig = rig
+        self.recorder = recorder
+        self.gateway = gateway
+        self.progress = progress
+        self.loop_to_clock = loop_to_clock
+        self._limits = {r.id: asyncio.Semaphore(r.max_concurrent_duts) for r in rig.radios}
+
+    async def run(self) -> None:
+        pending = self.recorder.pending()
+        by_dut: dict[str, list[PlanStep]] = {}
+        for step, dut_id in pending:
+            by_dut.setdefault(dut_id, []).append(step)
+        for dut_id in self.progress.order:
+            if dut_id not in by_dut:
+                self.progress.set(dut_id, "nothing to run")
+        async with asyncio.TaskGroup() as group:
+            for dut_id, steps in by_dut.items():
+                group.create_task(self.run_dut(dut_id, steps), name=f"dut {dut_id}")
+
+    async def run_dut(self, dut_id: str, steps: list[PlanStep]) -> None:
+        device = self.rig.device(dut_id)
+        self.progress.set(dut_id, f"queued for radio {device.radio}")
+        async with self._limits[device.radio]:
+            for step in steps:
+                outcome = await self.run_step(step, dut_id)
+                if step.step is StepKind.JOIN and outcome is not StepOutcome.PASS:
+                    # nothing else can run on a device that is not on the network
+                    for later in steps[steps.index(step) + 1:]:
+                        record = self.recorder.begin_step(later, dut_id)
+                        self.recorder.end_step(record, StepOutcome.SKIPPED,
+                                               OutcomeDetail("not-joined", "the join step did not pass"))
+                    break
+        outcome = self.recorder.dut(dut_id).outcome
+        self.progress.set(dut_id, f"done: {outcome}")
+
+    async def run_step(self, step: PlanStep, dut_id: str) -> StepOutcome:
+        device = self.rig.device(dut_id)
+        record = self.recorder.begin_step(step, dut_id)
+        self.progress.set(dut_id, step.name)
+
+        def event(kind: EventKind, data: dict[str, Any], loop_time: float | None) -> None:
+            at = None if loop_time is None else self.loop_to_clock(loop_time)
+            self.recorder.event(kind, data, dut_id, at=at)
+
+        ctx = StepContext(
+            gateway=self.gateway, rig=self.rig, plan_step=step, device=device, record=record, event=event,
+            progress=lambda text: self.progress.set(dut_id, text),
+            update_dut=lambda **fields: self.recorder.update_dut(dut_id, **fields),
+            dut=self.recorder.dut(dut_id), rig_trust=self.trust,
+        )
+        trace = _TraceWindow(self.gateway, device)
+        outcome: StepOutcome | None
+        details: list[OutcomeDetail] = []
+        try:
+            async with asyncio.timeout(step.timeout_s):
+                await step_function(step.step)(ctx)
+            outcome = ctx.outcome
+        except TimeoutError:
+            outcome = StepOutcome.TIMEOUT
+            details.append(OutcomeDetail("timeout", f"step {step.name} did not end within {step.timeout_s:g} s"))
+        except asyncio.CancelledError:
+            trace.attach(record)
+            raise  # left open: the abort records it
+        except Exception as exc:  # every failure of a step is recorded; the run goes on
+            outcome, detail = classify_exception(exc)
+            details.append(detail)
+            if detail.code == "internal-error":
+                LOGGER.debug("step %s of %s failed", step.name, dut_id, exc_info=True)
+        trace.attach(record)
+        result = self.recorder.end_step(record, outcome, *details)
+        self.progress.set(dut_id, f"{step.name}: {result}")
+        return result
+
+
+class _TraceWindow:
+    """The simulated PAN's frames to and from one device during one step, as a CSV attachment."""
+
+    def __init__(self, gateway: Any, device: Any):
+        app = gateway.apps.get(device.radio)
+        self.han = getattr(app, "han", None)
+        self.start = len(self.han.trace) if self.han is not None else 0
+        self.eui64 = device.eui64
+
+    def attach(self, record: Any) -> None:
+        if self.han is None:
+            return
+        import zigpy.types as zigpy_t
+
+        virtual = self.han.devices.get(zigpy_t.EUI64.convert(self.eui64))
+        if virtual is None:
+            return
+        nwk = virtual.nwk
+        frames = [f for f in self.han.trace[self.start:] if nwk in (f.src, f.dst)][:TRACE_MAX_FRAMES]
+        if not frames:
+            return
+        lines = ["time_s,src,dst,profile,cluster,length,outcome,data"]
+        lines += [f"{f.time:.6f},0x{f.src:04x},0x{f.dst:04x},0x{f.profile:04x},0x{f.cluster:04x},{f.length},"
+                  f"{f.outcome},{f.data.hex()}" for f in frames]
+        record.attach("frames.csv", "text/csv", ("\n".join(lines) + "\n").encode())
+
+
+# ------------------------------------------------------------------------------- entry points
+def resolve_outputs(rig: Rig, options: RunOptions) -> Rig:
+    """The rig with the command line's ``--results``/``--junit``/``--html`` in its ``[outputs]``."""
+    changes: dict[str, Any] = {}
+    if options.results is not None:
+        changes["results"] = options.results
+    if options.junit is not None:
+        changes["junit"] = Path(options.junit)
+    if options.html is not None:
+        changes["html"] = Path(options.html)
+    if not changes:
+        return rig
+    return dataclasses.replace(rig, outputs=dataclasses.replace(rig.outputs, **changes))
+
+
+def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: TextIO | None = None,
+            tty: bool | None = None) -> RunResult:
+    """Run (or resume) ``rig``'s plan; the store and every output are written before this returns.
+
+    Raises ``RigUnreachable`` (a radio did not open; the run is stored as ERROR), ``RunAborted`` (Ctrl-C;
+    stored as ABORTED) and ``OutputError`` (an output failed). A run whose DUTs failed returns normally:
+    the caller decides the exit code from ``RunResult.outcome``.
+    """
+    import hal
+
+    rig = resolve_outputs(rig, options)
+    store = open_store(rig.outputs.results)
+    try:
+        callbacks = outputs_for(rig.outputs, store, ota_limit_bps=ota_limit_bps(rig), alerts=rig.policies.alerts)
+        progress = LiveProgress([d.id for d in rig.devices], progress_stream, tty)
+
+        async def main() -> RunResult:
+            return await _run(rig, store, options, callbacks, progress)
+
+        try:
+            return hal.run(main, clock_url(rig))
+        finally:
+            progress.close()
+    finally:
+        store.close()
+
+
+async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tuple[str, OutputCallback]],
+               progress: LiveProgress) -> RunResult:
+    from gateway.session import DeviceBinding, Gateway
+
+    loop = asyncio.get_running_loop()
+    anchor_wall, anchor_loop = time.time(), loop.time()
+
+    def loop_to_clock(loop_time: float) -> float:
+        # records carry wall-clock epochs that advance with the radio's (possibly virtual) clock
+        return anchor_wall + (loop_time - anchor_loop)
+
+    def clock() -> float:
+        return loop_to_clock(loop.time())
+
+    if options.resume:
+        recorder = RunRecorder.resume(rig, store, options.resume, clock=clock)
+    else:
+        recorder = RunRecorder.start(rig, store, operator=options.operator, clock=clock)
+    names = [name for name, _ in callbacks]
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    interrupted = {"yes": False}
+
+    def on_sigint() -> None:
+        interrupted["yes"] = True
+        main_task.cancel()
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        bindings = [DeviceBinding(d.id, d.role, d.eui64, d.radio) for d in rig.devices]  # type: ignore[arg-type]
+        try:
+            endpoints, trust = radio_endpoints(rig)
+            async with Gateway.open(endpoints, bindings) as gw:
+                recorder.record.radio_firmware = radio_firmware(gw)
+                store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
+                configure_features(gw, rig)
+                await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
+        except asyncio.CancelledError:
+            if not interrupted["yes"]:
+                raise
+            recorder.abort(callbacks, "interrupted by the operator (SIGINT)")
+            raise RunAborted(f"run {recorder.record.run_id}: aborted by the operator; "
+                             f"resume it with --resume {recorder.record.run_id}") from None
+        except Unreachable as exc:
+            recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("radio-unreachable", str(exc)))
+            raise RigUnreachable(f"run {recorder.record.run_id}: {exc}") from None
+        except BadInput as exc:
+            if isinstance(exc, OutputError):
+                raise
+            recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("rig-error", str(exc)))
+            raise
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+    recorder.finish(callbacks)
+    return RunResult(recorder.record, names, store.url)

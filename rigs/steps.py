@@ -1,0 +1,568 @@
+"""The plan's step kinds: one async function per kind, run by the runner against one DUT.
+
+Each step drives the gateway session through its public features (``gw.inventory``, ``gw.ota``,
+``gw.gpf``, ``gw.alerts``, ``gw.certs``, ``gw.loadcontrol``, ``gw.tenancy``) and turns what came back
+into measurements (name, value, units, limits), events (OTA progress, gas readings, alerts) and
+attachments (logs, the simulated PAN's frame trace). A step says FAIL through a failing measurement or
+``ctx.fail`` (the DUT breached a spec); ``ctx.error`` is for the rig's own faults. The runner decides
+TIMEOUT, ABORTED and how exceptions map to outcomes (:func:`classify_exception`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import zigpy.exceptions
+
+from hanrig_errors import BadInput, CheckFailed, HanrigError, Unreachable
+
+from .records import (
+    Equals,
+    EventKind,
+    InRange,
+    MeasurementSpec,
+    OneOf,
+    OutcomeDetail,
+    StepOutcome,
+    StepRecord,
+    worst,
+)
+from .rigfile import Activation, DeviceSpec, PlanStep, Rig, StepKind
+
+JOIN_POLL_S = 1.0  # how often a join step looks for the device while the network is open
+DEFAULT_PERMIT_S = 180.0  # join: how long the network stays open for a device not yet joined
+DEFAULT_ALERT_WATCH_S = 90.0  # alerts: how long the storm test watches
+ALERT_SETTLE_S = 5.0  # alerts: the watch ends this long before the step's timeout
+DEFAULT_STORM_RATE_HZ = 2.0  # alerts: the storm a simulated device is asked to raise
+STORM_ALERT_CODE = 0x42  # alerts: the one alarm code a simulated storm repeats (throttling is per code)
+DEFAULT_PROVIDER_ID = 0x00000002  # cot: the incoming supplier's ProviderId on the bench (our rule)
+LOADCONTROL_END_SLACK_S = 120.0  # loadcontrol: follow to the end when the step's timeout leaves this much
+
+# Measurements, declared once with their units and limits.
+JOINED = MeasurementSpec("joined", "", Equals(True), "the device is on the network and interviewed")
+JOIN_TIME = MeasurementSpec("join_time", "s", InRange(0, 3600), "from the step's start to interviewed")
+MISSING_ATTRIBUTES = MeasurementSpec("missing_attributes", "", Equals(0), "SECMP0056 attributes not reported")
+OTA_PHASE_SPEC = "where the device ended up (activated, held, scheduled)"
+OTA_BYTES = MeasurementSpec("bytes_sent", "B", description="image bytes served")
+OTA_THROUGHPUT = MeasurementSpec("ota_throughput", "B/s", description="mean block rate of the transfer")
+OTA_DURATION = MeasurementSpec("ota_duration", "s", description="first block to last block")
+OTA_RETRIES = MeasurementSpec("ota_retries", "", description="blocks served more than once")
+GAS_STATUS = MeasurementSpec("clock_status", "", OneOf(("reliable",)), "SECMP0015 status of the last value")
+GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "", Equals(0), "reads whose clock status was not reliable")
+GAS_VALUE = MeasurementSpec("gas_demand", "m3/h", description="instantaneous value of the last read")
+GAS_AGE = MeasurementSpec("value_age", "s", description="age of the last value at read time")
+ALERTS_RECEIVED = MeasurementSpec("alerts_received", "")
+ALERTS_FORWARDED = MeasurementSpec("alerts_forwarded", "")
+ALERTS_SUPPRESSED = MeasurementSpec("alerts_suppressed", "")
+ALERTS_LOST = MeasurementSpec("alerts_unaccounted", "", Equals(0),
+                              "received - forwarded - suppressed-and-reported after the final flush")
+THROTTLE_EPISODES = MeasurementSpec("throttle_episodes", "")
+
+
+class StepError(HanrigError):
+    """A step could not run because of the rig (bad parameter, missing feature): the step is ERROR."""
+
+    exit_code = 2
+
+
+@dataclasses.dataclass
+class StepContext:
+    """What a step function gets: the session, the rig, the step and DUT, and where to record."""
+
+    gateway: Any
+    rig: Rig
+    plan_step: PlanStep
+    device: DeviceSpec
+    record: StepRecord
+    event: Callable[[EventKind, dict[str, Any], float | None], None]  # (kind, data, loop time or None)
+    progress: Callable[[str], None]  # the DUT's live status text
+    update_dut: Callable[..., Any]  # RunRecorder.update_dut for this DUT (model, firmware, image hash)
+    dut: Any  # the DUT's record so far (DutRecord)
+    rig_trust: dict[str, Any] = dataclasses.field(default_factory=dict)  # radio id -> bench PKI (sim://)
+    outcome: StepOutcome | None = None
+
+    @property
+    def params(self) -> Any:
+        return self.plan_step.params
+
+    def han(self) -> Any:
+        """The DUT as the gateway sees it (``DeviceNotFound`` when it has not joined)."""
+        return self.gateway.device(self.device.eui64)
+
+    def measure(self, spec: MeasurementSpec, value: Any) -> None:
+        self.record.measure(spec, value)
+
+    def fail(self, code: str, description: str) -> None:
+        """The DUT breached a spec."""
+        self._set(StepOutcome.FAIL, code, description)
+
+    def error(self, code: str, description: str) -> None:
+        """The rig failed at something (not the DUT's fault)."""
+        self._set(StepOutcome.ERROR, code, description)
+
+    def skip(self, code: str, description: str) -> None:
+        self._set(StepOutcome.SKIPPED, code, description)
+
+    def note(self, code: str, description: str) -> None:
+        self.record.details.append(OutcomeDetail(code, description))
+
+    def _set(self, outcome: StepOutcome, code: str, description: str) -> None:
+        self.note(code, description)
+        self.outcome = outcome if self.outcome is None else StepOutcome(worst([self.outcome, outcome]))
+
+    def attach_json(self, name: str, document: Any) -> None:
+        self.record.attach(name, "application/json",
+                           (json.dumps(document, indent=2, default=str) + "\n").encode())
+
+
+StepFunction = Callable[[StepContext], Awaitable[None]]
+
+
+def classify_exception(exc: BaseException) -> tuple[StepOutcome, OutcomeDetail]:
+    """How an exception out of a step ends it: the DUT's failures are FAIL, the rig's are ERROR."""
+    text = str(exc) or type(exc).__name__
+    from gateway.exceptions import DeviceNotFound
+
+    if isinstance(exc, DeviceNotFound):
+        return StepOutcome.FAIL, OutcomeDetail("device-unreachable", text)
+    if isinstance(exc, CheckFailed):
+        return StepOutcome.FAIL, OutcomeDetail("check-failed", text)
+    if isinstance(exc, Unreachable):
+        return StepOutcome.ERROR, OutcomeDetail("radio-unreachable", text)
+    if isinstance(exc, BadInput | StepError):
+        return StepOutcome.ERROR, OutcomeDetail("rig-error", text)
+    if isinstance(exc, zigpy.exceptions.DeliveryError):
+        return StepOutcome.FAIL, OutcomeDetail("delivery-failed", f"{type(exc).__name__}: {text}")
+    return StepOutcome.ERROR, OutcomeDetail("internal-error", f"{type(exc).__name__}: {text}")
+
+
+def feature(ctx: StepContext, name: str) -> Any:
+    """A gateway feature, or a step ERROR naming it when this build of the gateway lacks it."""
+    try:
+        return ctx.gateway.feature(name)
+    except ModuleNotFoundError as exc:
+        raise StepError(f"step {ctx.plan_step.name}: gateway feature gw.{name} is not available "
+                        f"({exc.name} missing)") from None
+
+
+# ------------------------------------------------------------------------------------------ join
+async def step_join(ctx: StepContext) -> None:
+    """The device is on the network, interviewed, and says it is the role the rig gives it."""
+    from gateway.exceptions import DeviceNotFound
+    from gateway.session import infer_role
+    from hal.radio import interview_complete
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    permit_s = float(ctx.params.get("permit_s", DEFAULT_PERMIT_S))
+    han = None
+    opened = False
+    while True:
+        try:
+            han = ctx.han()
+        except DeviceNotFound:
+            han = None
+        if han is not None and interview_complete(han.zigpy_device):
+            break
+        if not opened:
+            app = ctx.gateway.apps[ctx.device.radio]
+            ctx.progress(f"join: network open {permit_s:g} s")
+            await app.permit(time_s=int(min(permit_s, 254)))
+            opened = True
+        if loop.time() - start > permit_s:
+            ctx.measure(JOINED, False)
+            ctx.fail("not-joined", f"{ctx.device.eui64} did not join and complete its interview "
+                                   f"within {permit_s:g} s")
+            return
+        await asyncio.sleep(JOIN_POLL_S)
+    ctx.measure(JOINED, True)
+    ctx.measure(JOIN_TIME, round(loop.time() - start, 3))
+    ctx.event(EventKind.JOIN, {"nwk": f"0x{han.nwk:04x}", "nwk_int": han.nwk}, None)
+    said = infer_role(han.zigpy_device)
+    ctx.measure(MeasurementSpec("role", "", Equals(str(ctx.device.role)),
+                                "the role its Smart Energy descriptors say"),
+                None if said is None else str(said))
+
+
+# ------------------------------------------------------------------------------------- inventory
+async def step_inventory(ctx: StepContext) -> None:
+    """SECMP0056: the device reports every inventory attribute, and what the rig expects of it."""
+    inventory = await feature(ctx, "inventory").read(ctx.han())
+    ctx.attach_json("inventory.json", inventory.as_dict())
+    ctx.measure(MISSING_ATTRIBUTES, len(inventory.missing))
+    for name in inventory.missing:
+        ctx.note("missing-attribute", f"{name}: {inventory.problems.get(name, 'not reported')}")
+    expect = ctx.device.expect
+    if expect.manufacturer is not None:
+        ctx.measure(MeasurementSpec("manufacturer", "", Equals(expect.manufacturer)), inventory.manufacturer)
+    if expect.model is not None:
+        ctx.measure(MeasurementSpec("model", "", Equals(expect.model)), inventory.model)
+    if expect.firmware_version is not None:
+        ctx.measure(MeasurementSpec("firmware_version", "", Equals(expect.firmware_version)),
+                    inventory.current_file_version)
+    fields: dict[str, Any] = {"manufacturer": inventory.manufacturer, "model": inventory.model}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    if ctx.dut.firmware_before is None:  # a resumed run keeps what the device ran at first
+        fields["firmware_before"] = inventory.current_file_version
+    ctx.update_dut(**fields)
+
+
+# ------------------------------------------------------------------------------------------- ota
+def _expected_phase(activation: str) -> str:
+    mode = activation.split(":", 1)[0]
+    return {Activation.NOW.value: "activated", Activation.HOLD.value: "held"}.get(mode, "scheduled")
+
+
+async def step_ota(ctx: StepContext) -> None:
+    """Select an image (catalogue, or the one named), push it, activate it, verify the new version."""
+    from ota import read_image
+    from ota.campaign import Phase
+
+    service = feature(ctx, "ota")
+    params = ctx.params
+    image = None
+    if "image" in params:
+        path = Path(params["image"])
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise StepError(f"step ota: image {path}: cannot read: {exc.strerror or exc}") from None
+        image = read_image(data, name=str(path))
+    if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
+        service.configure(catalogue=Path(params["image_dir"]))
+    activation = params.get("activation") or service.policies.activation
+    han = ctx.han()
+    size = {"total": 0, "shown": -1}
+
+    def on_progress(sample: Any) -> None:
+        if sample.eui64 != han.eui64:
+            return
+        size["total"] = sample.size
+        ctx.event(EventKind.OTA_PROGRESS, {"offset": sample.offset, "total": sample.size}, sample.time)
+        percent = int(100 * sample.offset / sample.size) if sample.size else 0
+        if percent != size["shown"]:
+            size["shown"] = percent
+            ctx.progress(f"ota {percent}%")
+
+    ctx.progress("ota: offering")
+    report = await service.push([han], image=image, activation=activation,
+                                allow_downgrade=params.get("allow_downgrade"), on_progress=on_progress)
+    if len(report.outcomes) != 1:
+        raise StepError(f"step ota: push returned {len(report.outcomes)} outcomes for one device")
+    outcome = report.outcomes[0]
+    ctx.attach_json("ota-outcome.json", outcome.to_json())
+    if outcome.phase is Phase.UP_TO_DATE:
+        wanted = params.get("expect_version")
+        if wanted is not None and outcome.version_before == wanted:
+            ctx.measure(MeasurementSpec("firmware_version_after", "", Equals(wanted)), outcome.version_before)
+            ctx.note("up-to-date", outcome.reason)
+            return
+        ctx.skip("nothing-to-offer", outcome.reason)
+        return
+    expected_phase = _expected_phase(str(report.activation))
+    ctx.measure(MeasurementSpec("ota_phase", "", Equals(expected_phase), OTA_PHASE_SPEC), outcome.phase.value)
+    if outcome.reason:
+        ctx.note(f"ota-{outcome.phase.value}", outcome.reason)
+    if outcome.code is not None:
+        ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)})")
+    if outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
+        # the hub refused to send (policy, signature, identity): the bench's image choice, not the DUT
+        ctx.error("ota-refused", outcome.reason)
+    ctx.measure(OTA_BYTES, outcome.bytes_sent)
+    if outcome.mean_bps is not None:
+        ctx.measure(OTA_THROUGHPUT, round(outcome.mean_bps, 1))
+    if outcome.duration_s is not None:
+        ctx.measure(OTA_DURATION, round(outcome.duration_s, 3))
+    ctx.measure(OTA_RETRIES, outcome.retries)
+    target = params.get("expect_version", outcome.image_version)
+    if expected_phase == "activated":
+        ctx.measure(MeasurementSpec("firmware_version_after", "", Equals(target),
+                                    "the version the device runs after activation"), outcome.version_after)
+    fields: dict[str, Any] = {"image_hash": outcome.image_sha256}
+    if ctx.dut.firmware_before is None and outcome.version_before is not None:
+        fields["firmware_before"] = outcome.version_before
+    if outcome.version_after is not None:
+        fields["firmware_after"] = outcome.version_after
+    ctx.update_dut(**fields)
+
+
+# ------------------------------------------------------------------------------------------- gas
+async def step_gas(ctx: StepContext) -> None:
+    """SECMP0015: read what the GPF holds for the GSME ``reads`` times, each classified."""
+    gpf = feature(ctx, "gpf")
+    reads = int(ctx.params.get("reads", 1))
+    interval_s = float(ctx.params.get("interval_s", 0.0))
+    eui64 = ctx.han().eui64
+    unreliable = 0
+    last = None
+    for number in range(1, reads + 1):
+        if number > 1 and interval_s:
+            await asyncio.sleep(interval_s)
+        ctx.progress(f"gas: read {number}/{reads} (waiting for a push)" if gpf.latest(eui64) is None
+                     else f"gas: read {number}/{reads}")
+        record = await gpf.read(eui64, timeout_s=ctx.plan_step.timeout_s)
+        now = gpf.now()
+        document = record.as_dict(now)
+        status = str(record.reading.clock_status)
+        ctx.event(EventKind.GAS_READING, {"read": number, **document}, None)
+        if status != "reliable":
+            unreliable += 1
+            ctx.note("clock-status", f"read {number}: {status}: {record.reading.reason}")
+        last = (record, document)
+    assert last is not None
+    record, document = last
+    ctx.measure(GAS_STATUS, str(record.reading.clock_status))
+    ctx.measure(GAS_UNRELIABLE, unreliable)
+    if record.reading.value is not None:
+        ctx.measure(GAS_VALUE, record.reading.value)
+    ctx.measure(GAS_AGE, round(document["age_s"], 3))
+    ctx.measure(MeasurementSpec("timestamp_source", "", description="whose clock stamped the value"),
+                str(record.reading.source))
+    ctx.attach_json("gas-readings.json", [r.as_dict(gpf.now()) for r in gpf.readings(eui64)])
+
+
+# ---------------------------------------------------------------------------------------- alerts
+def sim_device(ctx: StepContext) -> Any | None:
+    """The virtual device behind the DUT when its radio is ``sim://`` (for storms on demand)."""
+    han = getattr(ctx.gateway.apps[ctx.device.radio], "han", None)
+    if han is None:
+        return None
+    for device in han.devices.values():
+        if device.spec.eui64 == _zigpy_eui64(ctx.device.eui64):
+            return han
+    return None
+
+
+def _zigpy_eui64(text: str) -> Any:
+    import zigpy.types as zigpy_t
+
+    return zigpy_t.EUI64.convert(text)
+
+
+async def step_alerts(ctx: StepContext) -> None:
+    """SECMP0062 storm test: the DUT raises alerts faster than the throttle allows; the hub must throttle
+    them and account for every one (forwarded, or suppressed and reported)."""
+    service = feature(ctx, "alerts")
+    watch_s = float(ctx.params.get("duration_s", DEFAULT_ALERT_WATCH_S))
+    watch_s = min(watch_s, max(ctx.plan_step.timeout_s - ALERT_SETTLE_S, 1.0))
+    rate_hz = float(ctx.params.get("rate_hz", DEFAULT_STORM_RATE_HZ))
+    policy = service.policy
+    eui64 = ctx.han().eui64
+    han = sim_device(ctx)
+    storm: asyncio.Task[None] | None = None
+    if han is not None and rate_hz > 0:
+        virtual = han.device(_sim_id(han, eui64))
+        storm = asyncio.get_running_loop().create_task(_storm(virtual, rate_hz, watch_s))
+        ctx.note("storm", f"simulated device asked for alert 0x{STORM_ALERT_CODE:02x} at {rate_hz:g}/s "
+                          f"for {watch_s:g} s")
+    before = service.device_stats(eui64)
+    forwarded_at: dict[int, list[float]] = {}
+    loop = asyncio.get_running_loop()
+
+    def on_alert(event: Any) -> None:
+        if event.eui64 != eui64:
+            return
+        data = event.as_dict()
+        if data["kind"] == "alert":
+            forwarded_at.setdefault(event.alert_code, []).append(loop.time())
+            ctx.event(EventKind.ALERT, {**data, "forwarded": True}, None)
+        else:
+            ctx.event(EventKind.LOG, data, None)
+
+    unsubscribe = service.subscribe(on_alert)
+    try:
+        start = loop.time()
+        while (left := watch_s - (loop.time() - start)) > 0:
+            stats = service.device_stats(eui64)
+            ctx.progress(f"alerts: {stats['received'] - before['received']} received, "
+                         f"{stats['suppressed'] - before['suppressed']} suppressed")
+            await asyncio.sleep(min(left, 10.0))
+        if storm is not None:
+            await storm
+        service.flush(force=True)
+    finally:
+        unsubscribe()
+        if storm is not None and not storm.done():
+            storm.cancel()
+    after = service.device_stats(eui64)
+    delta = {name: after[name] - before[name] for name in after}
+    ctx.measure(ALERTS_RECEIVED, delta["received"])
+    ctx.measure(ALERTS_FORWARDED, delta["forwarded"])
+    ctx.measure(ALERTS_SUPPRESSED, delta["suppressed"])
+    ctx.measure(THROTTLE_EPISODES, delta["episodes"])
+    ctx.measure(ALERTS_LOST, delta["received"] - delta["forwarded"] - delta["reported"])
+    busiest = max((_busiest_window(times, policy.window_s) for times in forwarded_at.values()), default=0)
+    # while throttled the hub forwards one copy per forward period on top of the threshold
+    allowed = policy.threshold + int(policy.window_s // policy.forward_period_s) + 1
+    ctx.measure(MeasurementSpec("forwarded_per_window", "", InRange(0, allowed),
+                                f"most alerts of one code forwarded in any {policy.window_s:g} s"), busiest)
+    if storm is not None:
+        # throttling is per (device, alert code): it must engage once the code exceeds the threshold
+        expected = rate_hz * min(policy.window_s, watch_s) > policy.threshold + 1 \
+            and STORM_ALERT_CODE not in policy.exclude
+        ctx.measure(MeasurementSpec("storm_observed", "", Equals(True), "alerts arrived from the DUT"),
+                    delta["received"] > 0)
+        if expected:
+            ctx.measure(MeasurementSpec("throttled", "", Equals(True), "the storm was throttled"),
+                        delta["suppressed"] > 0)
+
+
+async def _storm(device: Any, rate_hz: float, duration_s: float) -> None:
+    """A simulated device raises one alert code ``rate_hz`` times a second for ``duration_s``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + duration_s
+    while loop.time() < end:
+        await device.send_alarm(STORM_ALERT_CODE, device.alarm_source_cluster())
+        await asyncio.sleep(1.0 / rate_hz)
+
+
+def _sim_id(han: Any, eui64: str) -> str:
+    wanted = _zigpy_eui64(eui64)
+    for device in han.devices.values():
+        if device.spec.eui64 == wanted:
+            return str(device.spec.id)
+    raise StepError(f"step alerts: {eui64} is not a device of the simulated PAN")
+
+
+def _busiest_window(times: list[float], window_s: float) -> int:
+    best, start = 0, 0
+    for end, t in enumerate(times):
+        while times[start] <= t - window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+# ----------------------------------------------------------------------------------------- certs
+async def step_certs(ctx: StepContext) -> None:
+    """Read the meter's trust anchor cells and device certificates over the HAN and verify them: profile,
+    chains, cells, hwSerialNum, and SECMP0063 against the expected network operator."""
+    service = feature(ctx, "certs")
+    params = ctx.params
+    roots: list[bytes] = []
+    for path in params.get("roots", ()):
+        roots.append(_read_file(Path(path), "root"))
+    intermediates: list[bytes] = []
+    if "cert_dir" in params:
+        directory = Path(params["cert_dir"])
+        if not directory.is_dir():
+            raise StepError(f"step certs: cert_dir {directory}: not a directory")
+        intermediates += [_read_file(p, "CA certificate") for p in sorted(directory.iterdir())
+                          if p.suffix.lower() in (".pem", ".der", ".crt", ".cer")]
+    trust = ctx.rig_trust.get(ctx.device.radio)
+    if not roots and trust is not None:  # the simulated bench's TEST-ONLY PKI
+        roots.append(trust.root)
+        intermediates += list(trust.intermediates)
+    if not roots:
+        raise StepError("step certs: no trust root: give roots = [\"ROOT.pem\"] (or cert_dir) in the step")
+    expected = params.get("expect_network_operator", ctx.device.network_operator)
+    ctx.progress("certs: reading credentials")
+    report = await service.verify(ctx.han(), roots=roots, intermediates=intermediates,
+                                  expected_network_operator=expected)
+    ctx.attach_json("certificate-checks.json", [c.to_dict() for c in report])
+    failures = [c for c in report if c.outcome.value == "fail"]
+    ctx.measure(MeasurementSpec("checks_failed", "", Equals(0), "certificate checks that failed"), len(failures))
+    ctx.measure(MeasurementSpec("checks_run", "", InRange(low=1), "certificate checks run"), len(report))
+    secmp0063 = [c for c in report if c.code.startswith("secmp0063")]
+    ctx.measure(MeasurementSpec("secmp0063", "", Equals("pass"),
+                                "installed network operator cells are the expected network operator's"),
+                "fail" if any(c.outcome.value == "fail" for c in secmp0063)
+                else ("pass" if secmp0063 else "not checked"))
+    for check in failures:
+        ctx.note(check.code, f"{check.subject}: {check.message}" if check.subject else check.message)
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StepError(f"step certs: {what} {path}: cannot read: {exc.strerror or exc}") from None
+
+
+# ----------------------------------------------------------------------------------- loadcontrol
+async def step_loadcontrol(ctx: StepContext) -> None:
+    """Command the HCALCS (on, off or a level) as the given commander and follow the event: acknowledged,
+    started within its randomisation window, and the switch in the commanded state."""
+    from gateway.loadcontrol import Commander, LoadCommand
+
+    service = feature(ctx, "loadcontrol")
+    params = ctx.params
+    switch = params.get("switch", "on")
+    level = {"on": 100, "off": 0}.get(switch, params.get("level", 100))
+    duration = int(params.get("duration_s", 60))
+    command = LoadCommand(level=int(level), duration_s=duration, randomise_s=int(params.get("randomise_s", 0)),
+                          commander=Commander(params.get("as", "supplier")))
+    # follow the event to its end (switch restored) when the step's timeout allows, else to its start
+    until = "end" if ctx.plan_step.timeout_s >= duration + command.randomise_s + LOADCONTROL_END_SLACK_S \
+        else "start"
+    ctx.progress(f"loadcontrol: {switch} for {duration} s (followed to its {until})")
+    result = await service.run(ctx.han(), command, until=until)
+    document = result.to_dict()
+    ctx.attach_json("load-event.json", document)
+    for status in document["statuses"]:
+        ctx.event(EventKind.LOG, {"load_event": document["issuer_event_id"], **status}, None)
+    ctx.measure(MeasurementSpec("state_after_start", "", Equals("on" if command.expect_on else "off"),
+                                "the switch once the event started"), document["state_after_start"])
+    if result.offset_s is not None:
+        ctx.measure(MeasurementSpec("start_offset", "s", InRange(-2, result.window_s + 2),
+                                    "randomised start offset the device applied"), result.offset_s)
+    ctx.measure(MeasurementSpec("problems", "", Equals(0), "rules of the load event the device broke"),
+                len(result.problems))
+    for problem in result.problems:
+        ctx.fail("load-control", problem)
+
+
+# ------------------------------------------------------------------------------------------- cot
+async def step_cot(ctx: StepContext) -> None:
+    """Change of tenancy: publish it (effective now) and read history across it; the device must take it
+    and withhold every interval from before it. A device without a Device Management client and a
+    Metering server (IHD, PPMID, HCALCS) takes no change of tenancy: the step is SKIPPED for it."""
+    from gateway.tenancy import DEVICE_MANAGEMENT, METERING
+
+    service = feature(ctx, "tenancy")
+    han = ctx.han()
+    if DEVICE_MANAGEMENT not in han.endpoint.out_clusters or METERING not in han.endpoint.in_clusters:
+        ctx.skip("not-a-meter", f"{ctx.device.role} has no Device Management client and Metering server: "
+                                "change of tenancy does not apply")
+        return
+    ctx.progress("cot: publishing")
+    publication = await service.publish(han, provider_id=DEFAULT_PROVIDER_ID)
+    document: dict[str, Any] = {"publication": publication.to_dict()}
+    ctx.measure(MeasurementSpec("cot_accepted", "", Equals(True), "Default Response SUCCESS to the publication"),
+                publication.accepted)
+    if publication.accepted:
+        ctx.progress("cot: reading history")
+        check = await service.check_history_hidden(han, publication.implementation)
+        document["problems"] = list(check.problems)
+        document["before"] = {"status": check.before.status.name, "intervals": len(check.before.intervals)}
+        document["across"] = {"status": check.across.status.name, "intervals": len(check.across.intervals)}
+        leaked = sum(1 for i in check.across.intervals if i.start < publication.implementation)
+        leaked += len(check.before.intervals)
+        ctx.measure(MeasurementSpec("history_leaked", "intervals", Equals(0),
+                                    "intervals from before the change of tenancy still given"), leaked)
+        for problem in check.problems:
+            ctx.fail("history-leaked", problem)
+    else:
+        ctx.fail("cot-refused", f"the device refused the change of tenancy ({publication.status})")
+    ctx.attach_json("change-of-tenancy.json", document)
+
+
+# ------------------------------------------------------------------------------------------ table
+def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
+    """The function that runs a step kind."""
+    table: dict[StepKind, Callable[..., Awaitable[None]]] = {
+        StepKind.JOIN: step_join,
+        StepKind.INVENTORY: step_inventory,
+        StepKind.OTA: step_ota,
+        StepKind.GAS: step_gas,
+        StepKind.ALERTS: step_alerts,
+        StepKind.CERTS: step_certs,
+        StepKind.LOADCONTROL: step_loadcontrol,
+        StepKind.COT: step_cot,
+    }
+    return table[kind]
