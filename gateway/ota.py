@@ -189,6 +189,8 @@ class OtaService:
             self._catalogue = None
         if "supplier_key" in changes or "catalogue" in changes:
             self._key = None
+        for server in self._servers.values():  # servers start with the session; keep them in step
+            server.aps_security = self.policies.aps_security
         return self.policies
 
     def server(self, radio_id: str) -> OtaServer:

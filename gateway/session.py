@@ -5,7 +5,8 @@
 
 * ``gw.devices(role=...)`` / ``gw.device(id_or_eui64)``: the joined devices as ``HanDevice``s;
 * one object per feature, created on first use: ``gw.ota``, ``gw.gpf``, ``gw.certs``,
-  ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``.
+  ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``. The hub's always-on functions
+  (the OTA server on every radio, the GPF, alert intake) start when the session opens.
 
 A device's role comes from the rig's bindings (id, role, EUI-64) when given; otherwise it is inferred
 from what the device says about itself on the Smart Energy profile: its SE device id (Metering Device,
@@ -160,9 +161,19 @@ class Gateway:
                 apps[endpoint.id] = await stack.enter_async_context(radio)
             gateway = cls(apps, bindings)
             try:
+                gateway.start_hub_functions()
                 yield gateway
             finally:
                 await gateway.close()
+
+    def start_hub_functions(self) -> None:
+        """Start what a Comms Hub always runs on its HAN, before any command: the OTA server on every
+        radio (so zigpy's own responder never answers a device's query), the GPF and alert intake (so
+        no push or alert that arrives before the first command is lost)."""
+        for radio_id in self.apps:
+            self.ota.server(radio_id)
+        self.feature("gpf")
+        self.feature("alerts")
 
     async def close(self) -> None:
         """Stop every feature that holds tasks or listeners (features with an async ``close``)."""
