@@ -14,7 +14,6 @@ device kept to it.
 
 from __future__ import annotations
 
-import enum
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ from zigpy.exceptions import ZigbeeException
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.smartenergy import Metering
 
-from hal.se_clusters import DeviceManagement, TariffType, TenancyChangeControl
+from hal.se_clusters import DeviceManagement, ProfileStatus, TariffType, TenancyChangeControl
 from hal.zigpy_fixes import radio_utc_now
 from hanrig_errors import HanrigError
 
@@ -46,17 +45,6 @@ DEFAULT_CONTROL: Final = (TenancyChangeControl.pre_snapshots | TenancyChangeCont
 DEFAULT_PROVIDER_ID: Final = 0x48414E52  # "HANR": the bench's provider id for a rig's cot step (our rule)
 DEFAULT_BACKDATE: Final = timedelta(hours=3)  # a rig's cot step dates the change this far back (our rule)
 INTERVAL_SECONDS: Final = {0: 86400, 1: 3600, 2: 1800, 3: 900, 4: 600, 5: 450, 6: 300, 7: 150, 8: 60}
-
-
-class ProfileStatus(enum.IntEnum):
-    """Get Profile Response status (SE Table D-27)."""
-
-    SUCCESS = 0x00
-    UNDEFINED_INTERVAL_CHANNEL = 0x01
-    INTERVAL_CHANNEL_NOT_SUPPORTED = 0x02
-    INVALID_END_TIME = 0x03
-    MORE_PERIODS_REQUESTED_THAN_CAN_BE_RETURNED = 0x04
-    NO_INTERVALS_AVAILABLE = 0x05
 
 
 class TenancyError(GatewayError):

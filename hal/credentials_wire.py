@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from certs.model import RemotePartyRole  # GBCS's role numbering, defined once with the SMKI model
 from hanrig_errors import BadInput
 
 FRAMING_VERSION: Final = 1
@@ -57,21 +58,6 @@ class FrameType(enum.IntEnum):
 
     READ_REQUEST = 0x01
     READ_RESPONSE = 0x02
-
-
-class RemotePartyRole(enum.IntEnum):
-    """SMKI RemotePartyRole (GBCS)."""
-
-    ROOT = 0
-    RECOVERY = 1
-    SUPPLIER = 2
-    NETWORK_OPERATOR = 3
-    ACCESS_CONTROL_BROKER = 4
-    TRANSITIONAL_COS = 5
-    WAN_PROVIDER = 6
-    ISSUING_AUTHORITY = 7
-    LOAD_CONTROLLER = 8
-    OTHER = 127
 
 
 class KeyUsage(enum.IntEnum):

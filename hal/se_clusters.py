@@ -16,6 +16,7 @@ Metering 0x0702 is already complete in zigpy (every attribute hanrig reads: 0x00
 
 from __future__ import annotations
 
+import enum
 from typing import Final
 
 import zigpy.types as t
@@ -472,3 +473,14 @@ METERING_ATTRIBUTES_IN_USE: Final = (
 )
 
 SE_CLUSTERS: Final = (DemandResponseLoadControl, Tunneling, DeviceManagement)
+
+
+class ProfileStatus(enum.IntEnum):
+    """Metering Get Profile Response status (SE Table D-27); the history a change of tenancy hides."""
+
+    SUCCESS = 0x00
+    UNDEFINED_INTERVAL_CHANNEL = 0x01
+    INTERVAL_CHANNEL_NOT_SUPPORTED = 0x02
+    INVALID_END_TIME = 0x03
+    MORE_PERIODS_REQUESTED_THAN_CAN_BE_RETURNED = 0x04
+    NO_INTERVALS_AVAILABLE = 0x05

@@ -18,14 +18,13 @@ the future hides nothing until its time comes.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Final
 
 from zigpy.zcl.clusters.smartenergy import Metering
 
-from hal.se_clusters import TenancyChangeControl
+from hal.se_clusters import ProfileStatus, TenancyChangeControl
 
 PROFILE_INTERVAL_S: Final = 1800
 PROFILE_INTERVAL_PERIOD: Final = Metering.ProfileIntervalPeriod.Minutes_30
@@ -35,17 +34,6 @@ CHANNEL_DELIVERED: Final = 0
 CHANNEL_RECEIVED: Final = 1
 ZCL_UTC_NOW: Final = 0
 ZCL_UTC_INVALID: Final = 0xFFFFFFFF
-
-
-class ProfileStatus(enum.IntEnum):
-    """Get Profile Response status (SE Table D-27)."""
-
-    SUCCESS = 0x00
-    UNDEFINED_INTERVAL_CHANNEL = 0x01
-    INTERVAL_CHANNEL_NOT_SUPPORTED = 0x02
-    INVALID_END_TIME = 0x03
-    MORE_PERIODS_REQUESTED_THAN_CAN_BE_RETURNED = 0x04
-    NO_INTERVALS_AVAILABLE = 0x05
 
 
 @dataclass(frozen=True)
