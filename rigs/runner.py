@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from hanrig_errors import BadInput, CheckFailed, HanrigError, Unreachable
+from hanrig_errors import BadInput, HanrigError, Unreachable
 
 from .exceptions import OutputError
 from .outputs import OutputCallback, outputs_for
@@ -37,10 +37,6 @@ LOGGER = logging.getLogger(__name__)
 
 TRACE_MAX_FRAMES = 20_000  # frames of the simulated PAN attached per step, at most
 REDRAW_S = 0.1  # a terminal's progress block is redrawn at most this often (wall clock)
-
-
-class RunNotPassed(CheckFailed):
-    """The run finished and at least one DUT did not pass (exit 1)."""
 
 
 class RunAborted(HanrigError):
@@ -291,7 +287,8 @@ class Runner:
             outcome = ctx.outcome
         except TimeoutError:
             outcome = StepOutcome.TIMEOUT
-            details.append(OutcomeDetail("timeout", f"step {step.name} did not end within {step.timeout_s:g} s"))
+            details.append(OutcomeDetail("timeout",
+                                         f"step {step.name} did not end within {step.timeout_s:g} s"))
         except asyncio.CancelledError:
             trace.attach(record)
             raise  # left open: the abort records it
@@ -361,7 +358,8 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
     rig = resolve_outputs(rig, options)
     store = open_store(rig.outputs.results)
     try:
-        callbacks = outputs_for(rig.outputs, store, ota_limit_bps=ota_limit_bps(rig), alerts=rig.policies.alerts)
+        callbacks = outputs_for(rig.outputs, store, ota_limit_bps=ota_limit_bps(rig),
+                                alerts=rig.policies.alerts)
         progress = LiveProgress([d.id for d in rig.devices], progress_stream, tty)
 
         async def main() -> RunResult:

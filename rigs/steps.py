@@ -37,8 +37,9 @@ from .rigfile import Activation, DeviceSpec, PlanStep, Rig, StepKind
 JOIN_POLL_S = 1.0  # how often a join step looks for the device while the network is open
 DEFAULT_PERMIT_S = 180.0  # join: how long the network stays open for a device not yet joined
 DEFAULT_ALERT_WATCH_S = 90.0  # alerts: how long the storm test watches
+CLOCK_EPSILON_S = 1e-3  # remainders of a wait shorter than this are not waited for
 ALERT_SETTLE_S = 5.0  # alerts: the watch ends this long before the step's timeout
-DEFAULT_STORM_RATE_HZ = 2.0  # alerts: the storm a simulated device is asked to raise
+STORM_FACTOR = 2.0  # alerts: by default a simulated storm is this many times the throttle's threshold rate
 STORM_ALERT_CODE = 0x42  # alerts: the one alarm code a simulated storm repeats (throttling is per code)
 DEFAULT_PROVIDER_ID = 0x00000002  # cot: the incoming supplier's ProviderId on the bench (our rule)
 LOADCONTROL_END_SLACK_S = 120.0  # loadcontrol: follow to the end when the step's timeout leaves this much
@@ -53,7 +54,8 @@ OTA_THROUGHPUT = MeasurementSpec("ota_throughput", "B/s", description="mean bloc
 OTA_DURATION = MeasurementSpec("ota_duration", "s", description="first block to last block")
 OTA_RETRIES = MeasurementSpec("ota_retries", "", description="blocks served more than once")
 GAS_STATUS = MeasurementSpec("clock_status", "", OneOf(("reliable",)), "SECMP0015 status of the last value")
-GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "", Equals(0), "reads whose clock status was not reliable")
+GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "", Equals(0),
+                                 "reads whose clock status was not reliable")
 GAS_VALUE = MeasurementSpec("gas_demand", "m3/h", description="instantaneous value of the last read")
 GAS_AGE = MeasurementSpec("value_age", "s", description="age of the last value at read time")
 ALERTS_RECEIVED = MeasurementSpec("alerts_received", "")
@@ -350,8 +352,10 @@ async def step_alerts(ctx: StepContext) -> None:
     service = feature(ctx, "alerts")
     watch_s = float(ctx.params.get("duration_s", DEFAULT_ALERT_WATCH_S))
     watch_s = min(watch_s, max(ctx.plan_step.timeout_s - ALERT_SETTLE_S, 1.0))
-    rate_hz = float(ctx.params.get("rate_hz", DEFAULT_STORM_RATE_HZ))
     policy = service.policy
+    # twice what the throttle allows by default: enough to engage it, few enough for a sleepy device's
+    # replies (one per poll) to drain before the run ends
+    rate_hz = float(ctx.params.get("rate_hz", STORM_FACTOR * policy.threshold / policy.window_s))
     eui64 = ctx.han().eui64
     han = sim_device(ctx)
     storm: asyncio.Task[None] | None = None
@@ -376,8 +380,9 @@ async def step_alerts(ctx: StepContext) -> None:
 
     unsubscribe = service.subscribe(on_alert)
     try:
-        start = loop.time()
-        while (left := watch_s - (loop.time() - start)) > 0:
+        deadline = loop.time() + watch_s
+        # a margin, not 0: a virtual clock in whole ticks would spin on a sub-tick remainder
+        while (left := deadline - loop.time()) > CLOCK_EPSILON_S:
             stats = service.device_stats(eui64)
             ctx.progress(f"alerts: {stats['received'] - before['received']} received, "
                          f"{stats['suppressed'] - before['suppressed']} suppressed")
@@ -466,7 +471,8 @@ async def step_certs(ctx: StepContext) -> None:
                                   expected_network_operator=expected)
     ctx.attach_json("certificate-checks.json", [c.to_dict() for c in report])
     failures = [c for c in report if c.outcome.value == "fail"]
-    ctx.measure(MeasurementSpec("checks_failed", "", Equals(0), "certificate checks that failed"), len(failures))
+    ctx.measure(MeasurementSpec("checks_failed", "", Equals(0), "certificate checks that failed"),
+                len(failures))
     ctx.measure(MeasurementSpec("checks_run", "", InRange(low=1), "certificate checks run"), len(report))
     secmp0063 = [c for c in report if c.code.startswith("secmp0063")]
     ctx.measure(MeasurementSpec("secmp0063", "", Equals("pass"),
@@ -495,7 +501,8 @@ async def step_loadcontrol(ctx: StepContext) -> None:
     switch = params.get("switch", "on")
     level = {"on": 100, "off": 0}.get(switch, params.get("level", 100))
     duration = int(params.get("duration_s", 60))
-    command = LoadCommand(level=int(level), duration_s=duration, randomise_s=int(params.get("randomise_s", 0)),
+    command = LoadCommand(level=int(level), duration_s=duration,
+                          randomise_s=int(params.get("randomise_s", 0)),
                           commander=Commander(params.get("as", "supplier")))
     # follow the event to its end (switch restored) when the step's timeout allows, else to its start
     until = "end" if ctx.plan_step.timeout_s >= duration + command.randomise_s + LOADCONTROL_END_SLACK_S \
@@ -533,8 +540,8 @@ async def step_cot(ctx: StepContext) -> None:
     ctx.progress("cot: publishing")
     publication = await service.publish(han, provider_id=DEFAULT_PROVIDER_ID)
     document: dict[str, Any] = {"publication": publication.to_dict()}
-    ctx.measure(MeasurementSpec("cot_accepted", "", Equals(True), "Default Response SUCCESS to the publication"),
-                publication.accepted)
+    ctx.measure(MeasurementSpec("cot_accepted", "", Equals(True),
+                                "Default Response SUCCESS to the publication"), publication.accepted)
     if publication.accepted:
         ctx.progress("cot: reading history")
         check = await service.check_history_hidden(han, publication.implementation)
