@@ -317,10 +317,17 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         zigpy_conf.CONF_NWK: _network_config(config),
         zigpy_conf.CONF_OTA: {zigpy_conf.CONF_OTA_ENABLED: False},
     }
+    app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
     try:
-        app = await app_cls.new(zconfig, auto_form=True, start_radio=True)
-    except (OSError, TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
-        raise RadioUnreachable(parsed.url, f"{type(exc).__name__}: {exc}") from exc
+        await app.startup(auto_form=True)
+    except BaseException as exc:
+        # zigpy's startup shuts the radio down but leaves the database thread running, and a live
+        # non-daemon thread keeps the process from exiting: close everything before reporting.
+        with contextlib.suppress(Exception):
+            await app.shutdown()
+        if isinstance(exc, OSError | TimeoutError | zigpy.exceptions.ZigbeeException):
+            raise RadioUnreachable(parsed.url, f"{type(exc).__name__}: {exc}") from exc
+        raise
     return app
 
 

@@ -164,3 +164,19 @@ async def test_a_device_that_never_finishes_its_interview_does_not_stop_the_radi
     async with hal.open_radio("sim://", hal.RadioConfig(sim=config)) as app:
         assert "not interviewed" in caplog.text and "00:0d:6f:00:0a:bc:00:03" in caplog.text
         assert app.get_device(ieee=app.han.device("esme").ieee).model == "SIM-ESME"
+
+
+def test_a_stick_that_is_not_there_is_exit_3_and_the_process_ends(tmp_path):
+    """zigpy leaves its database thread running when startup fails; open_radio must close it, or the
+    CLI prints its error and then never exits."""
+    import subprocess
+    import sys
+
+    env = {"HANRIG_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from gateway.cli import main; main()", "radio", "info",
+         "--radio", f"ezsp://{tmp_path}/no-such-stick"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "no-such-stick" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
