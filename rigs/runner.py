@@ -330,6 +330,60 @@ class _TraceWindow:
         record.attach("frames.csv", "text/csv", ("\n".join(lines) + "\n").encode())
 
 
+class RigSession:
+    """The rig's gateway session on its own event loop (the rig's clock), for synchronous callers such
+    as the pytest plugin: ``session.run(coroutine)`` runs one piece of async work on it. Between calls
+    the loop is idle, so on virtual time the simulated bench does not age while tests are collected."""
+
+    def __init__(self, rig: Rig):
+        import hal
+
+        self.rig = rig
+        self.loop = hal.new_event_loop(clock_url(rig))
+        self.gateway: Any = None
+        self.trust: dict[str, Any] = {}
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._anchor = (time.time(), self.loop.time())
+
+    def clock(self) -> float:
+        """Wall-clock epoch seconds that advance with the rig's clock (what records carry)."""
+        wall, at = self._anchor
+        return wall + (self.loop.time() - at)
+
+    def open(self) -> Any:
+        from gateway.session import DeviceBinding, Gateway
+
+        async def enter() -> Any:
+            stack = contextlib.AsyncExitStack()
+            endpoints, self.trust = radio_endpoints(self.rig)
+            bindings = [DeviceBinding(d.id, d.role, d.eui64, d.radio)  # type: ignore[arg-type]
+                        for d in self.rig.devices]
+            gw = await stack.enter_async_context(Gateway.open(endpoints, bindings))
+            self._stack = stack
+            configure_features(gw, self.rig)
+            return gw
+
+        self.gateway = self.run(enter())
+        return self.gateway
+
+    def run(self, work: Any) -> Any:
+        """Run a coroutine on the session's loop and return its result."""
+        asyncio.set_event_loop(self.loop)
+        try:
+            return self.loop.run_until_complete(work)
+        finally:
+            asyncio.set_event_loop(None)
+
+    def close(self) -> None:
+        try:
+            if self._stack is not None:
+                self.run(self._stack.aclose())
+            self.run(self.loop.shutdown_asyncgens())
+        finally:
+            self._stack = None
+            self.loop.close()
+
+
 # ------------------------------------------------------------------------------- entry points
 def resolve_outputs(rig: Rig, options: RunOptions) -> Rig:
     """The rig with the command line's ``--results``/``--junit``/``--html`` in its ``[outputs]``."""
