@@ -239,6 +239,10 @@ class AshStats:
     errors_sent: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    # wire bytes (stuffing and closing Flag included) per frame label: the ASH frame type, or for
+    # DATA the label the link's ``classify`` gives its EZSP payload (e.g. "sendUnicast")
+    wire_in: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    wire_out: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 @dataclasses.dataclass
@@ -264,11 +268,14 @@ class AshNcp:
     ``write`` puts bytes on the wire; ``deliver`` receives each in-sequence EZSP frame;
     ``on_reset`` is told when the host's RST resets the NCP. With ``baudrate`` > 0 both directions
     cost ``len(bytes) * 10 / baudrate`` seconds of loop time, in order, as on a real UART.
+    ``classify`` names a DATA frame's EZSP payload for the per-label byte counts in :class:`AshStats`.
     """
 
     def __init__(self, *, write: Callable[[bytes], None], deliver: Callable[[bytes], None],
-                 on_reset: Callable[[NcpResetCode], None], baudrate: int = 115200) -> None:
+                 on_reset: Callable[[NcpResetCode], None], baudrate: int = 115200,
+                 classify: Callable[[bytes], str] | None = None) -> None:
         self._write = write
+        self._classify = classify
         self._deliver = deliver
         self._on_reset = on_reset
         self.baudrate = baudrate
@@ -306,6 +313,12 @@ class AshNcp:
             except asyncio.CancelledError:
                 pass
             self._task = None
+
+    def label(self, frame: AshFrame) -> str:
+        """The byte-count label of ``frame``: its ASH type, or its EZSP name for DATA when known."""
+        if frame.kind is FrameType.DATA and self._classify is not None:
+            return self._classify(frame.payload)
+        return frame.kind.value
 
     def wire_time(self, nbytes: int) -> float:
         """Seconds ``nbytes`` take on the UART at the configured rate (0 when unpaced)."""
@@ -364,12 +377,14 @@ class AshNcp:
             frame = AshFrame.from_bytes(data)
         except AshFrameError as exc:
             self.stats.bad_frames += 1
+            self.stats.wire_in["bad"] += len(raw) + 1
             LOGGER.debug("ash: dropped bad frame %s: %s", raw.hex(), exc)
             # UG101: a DATA frame with an error is answered with NAK (once, in the reject condition)
             if raw and raw[0] & 0x80 == 0 and self._state is _State.CONNECTED:
                 self._reject()
             return
         self.stats.frames_in += 1
+        self.stats.wire_in[self.label(frame)] += len(raw) + 1
         LOGGER.debug("ash <- %r", frame)
         self._frame(frame)
 
@@ -484,6 +499,7 @@ class AshNcp:
         LOGGER.debug("ash -> %r", frame)
         self.stats.frames_out += 1
         self.stats.bytes_out += len(wire)
+        self.stats.wire_out[self.label(frame)] += len(wire)
         if frame.kind is FrameType.ERROR:
             self.stats.errors_sent += 1
         loop = asyncio.get_running_loop()

@@ -235,6 +235,14 @@ class EzspNcp:
 
     # ---- frames
 
+    def frame_name(self, data: bytes) -> str:
+        """The EZSP frame name of a command, response or callback (for byte accounting), else "DATA"."""
+        if len(data) >= 5 and data[2] == FC_HIGH_FORMAT_1:
+            return self._by_id.get(int.from_bytes(data[3:5], "little"), "DATA")
+        if len(data) >= 3 and data[2] == 0x00:
+            return "version"
+        return "DATA"
+
     def frame_received(self, data: bytes) -> None:
         """An EZSP frame from the host; frames are handled one at a time, in order."""
         self._queue.put_nowait(bytes(data))

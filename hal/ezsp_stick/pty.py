@@ -69,7 +69,7 @@ class VirtualStick:
                         model.host_link_baudrate, baudrate)
             han.model = dataclasses.replace(model, host_link_baudrate=0)  # type: ignore[attr-defined]
         self.ash = AshNcp(write=self._write, deliver=self._deliver, on_reset=self._ncp_reset,
-                          baudrate=baudrate)
+                          baudrate=baudrate, classify=self._frame_name)
         self.ncp = EzspNcp(han, send=self.ash.send, version=version, ieee=ieee, power_up_han=power_up_han)
         self.ncp.on_power = self.ash.power
         self.port = PortStats()
@@ -158,6 +158,9 @@ class VirtualStick:
             # nobody is reading the port and its buffer is full: a UART drops the bytes too
             self.port.dropped_writes += 1
             LOGGER.debug("ezsp stick: dropped %d bytes: %s", len(data), exc)
+
+    def _frame_name(self, payload: bytes) -> str:
+        return self.ncp.frame_name(payload)
 
     def _deliver(self, frame: bytes) -> None:
         self.ncp.frame_received(frame)

@@ -5,6 +5,13 @@ the 2.4 GHz O-QPSK PHY (32 µs/octet, 6 octets of PHY overhead), the 802.15.4 MA
 MAC ACK cycle, inter-frame spacing), the Zigbee PRO NWK/APS headers and security, and EZSP-over-ASH
 framing on the host UART. The simulator times every frame with :class:`LinkModel`; the OTA benchmark
 prints its "modelled limit" figures from the same functions, so the two cannot disagree.
+
+The host link counts every frame that crosses the UART per OTA block when bellows drives an EZSP NCP
+(measured on the virtual stick's ASH layer): ``getExtendedTimeout`` before each ``sendUnicast`` and its
+response, the ``sendUnicast`` response, an ASH ACK for every DATA frame, and ``messageSentHandler``,
+which carries the whole message again and holds the NCP-to-host line when the next request arrives.
+The shared model's narrower accounting (``ota_limit.py``: one incoming callback plus one sendUnicast on
+the critical path) stays available as the ``shared_*`` functions, so both figures can be printed.
 Sources for each constant: IEEE 802.15.4-2006 Table 22 (PHY/MAC), Zigbee PRO 2015 (NWK/APS frame
 formats), ZCL 11.13 (OTA commands), UG100/UG101 (EZSP, ASH).
 """
@@ -105,15 +112,89 @@ def hop_us(psdu: int, *, typical: bool = True) -> float:
 
 
 def uart_bytes_host_to_ncp(aps_payload: int) -> float:
-    """ASH bytes on the UART for an EZSP sendUnicast carrying ``aps_payload`` octets."""
+    """ASH bytes on the UART for an EZSP sendUnicast carrying ``aps_payload`` octets (EZSPv8-v13)."""
     ezsp = EZSP_HEADER + 1 + 2 + EMBER_APS_FRAME + 1 + 1 + aps_payload
     return ASH_DATA_OVERHEAD + ezsp * (1 + ASH_STUFFING)
 
 
 def uart_bytes_ncp_to_host(aps_payload: int) -> float:
-    """ASH bytes on the UART for an EZSP incomingMessageHandler carrying ``aps_payload`` octets."""
+    """ASH bytes on the UART for an EZSP incomingMessageHandler carrying ``aps_payload`` octets (v8-v13)."""
     ezsp = EZSP_HEADER + 1 + EMBER_APS_FRAME + 1 + 1 + 2 + 1 + 1 + 1 + aps_payload
     return ASH_DATA_OVERHEAD + ezsp * (1 + ASH_STUFFING)
+
+
+def ash_data_bytes(ezsp_parameters: int) -> float:
+    """Expected wire bytes of an ASH DATA frame whose EZSP frame has ``ezsp_parameters`` octets after the
+    v8+ header: control, header and parameters (randomised, then escaped), CRC, Flag."""
+    return ASH_DATA_OVERHEAD + (EZSP_HEADER + ezsp_parameters) * (1 + ASH_STUFFING)
+
+
+@dataclass(frozen=True)
+class EzspLayout:
+    """Parameter octets (after the EZSP header, without the message itself) of the frames bellows
+    exchanges per unicast, for one range of EZSP versions (bellows' ``commands.py`` schemas)."""
+
+    incoming_message: int  # incomingMessageHandler, incl. the message's length octet
+    send_unicast: int  # sendUnicast command, incl. the length octet
+    send_unicast_response: int  # status + APS sequence
+    message_sent: int  # messageSentHandler, incl. the length octet of the message it echoes
+    extended_timeout_command: int  # getExtendedTimeout(remoteEui64)
+    extended_timeout_response: int
+
+
+# v8-v13: EmberStatus (1 octet), 1-octet message tags, incomingMessageHandler without EUI-64/timestamp
+EZSP_LAYOUT_V8 = EzspLayout(incoming_message=1 + EMBER_APS_FRAME + 1 + 1 + 2 + 1 + 1 + 1,
+                            send_unicast=1 + 2 + EMBER_APS_FRAME + 1 + 1, send_unicast_response=1 + 1,
+                            message_sent=1 + 2 + EMBER_APS_FRAME + 1 + 1 + 1,
+                            extended_timeout_command=8, extended_timeout_response=1)
+# v14+: sl_Status (4 octets), 2-octet message tags, incomingMessageHandler adds the EUI-64 and a timestamp
+EZSP_LAYOUT_V14 = EzspLayout(incoming_message=1 + EMBER_APS_FRAME + 2 + 8 + 1 + 1 + 1 + 1 + 4 + 1,
+                             send_unicast=1 + 2 + EMBER_APS_FRAME + 2 + 1, send_unicast_response=4 + 1,
+                             message_sent=4 + 1 + 2 + EMBER_APS_FRAME + 2 + 1,
+                             extended_timeout_command=8, extended_timeout_response=4)
+
+
+def ezsp_layout(ezsp_version: int) -> EzspLayout:
+    """The frame layout of an EZSP protocol version (v8 and later; the v8+ header is assumed)."""
+    if ezsp_version < 8:
+        raise ValueError(f"EZSP version {ezsp_version}: only v8 and later are modelled")
+    return EZSP_LAYOUT_V14 if ezsp_version >= 14 else EZSP_LAYOUT_V8
+
+
+def host_link_block_bytes(block: int, *, ezsp_version: int = 13,
+                          request_options: int = 0) -> tuple[dict[str, float], dict[str, float]]:
+    """Expected UART bytes of one Image Block Request/Response exchange through bellows, per frame, as
+    ``(host_to_ncp, ncp_to_host)``. Labels are the EZSP frame names (and ``ACK``), as the virtual stick
+    counts them: every DATA frame is acknowledged by its own ASH ACK in the other direction."""
+    layout = ezsp_layout(ezsp_version)
+    request = ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD + request_options
+    response = ZCL_HEADER + IMAGE_BLOCK_RESPONSE_FIXED + block
+    to_ncp = {
+        "getExtendedTimeout": ash_data_bytes(layout.extended_timeout_command),
+        "sendUnicast": ash_data_bytes(layout.send_unicast + response),
+        "ACK": 4.0 * ASH_ACK,  # of incomingMessage, getExtendedTimeout, sendUnicast responses, messageSent
+    }
+    to_host = {
+        "incomingMessageHandler": ash_data_bytes(layout.incoming_message + request),
+        "getExtendedTimeout": ash_data_bytes(layout.extended_timeout_response),
+        "sendUnicast": ash_data_bytes(layout.send_unicast_response),
+        "messageSentHandler": ash_data_bytes(layout.message_sent + response),
+        "ACK": 2.0 * ASH_ACK,  # of the two commands
+    }
+    return to_ncp, to_host
+
+
+def shared_uart_block_bytes(block: int, *, request_options: int = 0) -> tuple[float, float]:
+    """The shared model's UART bytes per block (``ota_limit.uart_per_block``): one sendUnicast and three
+    ACKs to the NCP; its response, a message-less messageSentHandler, the incoming callback and one ACK
+    back."""
+    request = ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD + request_options
+    response = ZCL_HEADER + IMAGE_BLOCK_RESPONSE_FIXED + block
+    layout = EZSP_LAYOUT_V8
+    to_ncp = ash_data_bytes(layout.send_unicast + response) + 3 * ASH_ACK
+    to_host = (ash_data_bytes(layout.send_unicast_response) + ash_data_bytes(layout.message_sent - 1)
+               + ash_data_bytes(layout.incoming_message + request) + ASH_ACK)
+    return to_ncp, to_host
 
 
 @dataclass(frozen=True)
@@ -125,6 +206,7 @@ class LinkModel:
     aps_ack: bool = True
     typical: bool = True  # mean CSMA backoff and IFS; False = the zero-backoff floor
     host_link_baudrate: int = 0  # 0 = no EZSP-over-UART cost
+    ezsp_version: int = 13  # frame layouts on the host link (v8-v13 and v14+ differ)
 
     def frame_air_us(self, aps_payload: int, *, hops: int = 1, relays: int = 0) -> float:
         """Channel time of one unicast data frame over ``hops`` hops, plus its APS ACK when enabled."""
@@ -153,17 +235,38 @@ class LinkModel:
         csma = T_CSMA_MEAN_US if self.typical else T_CSMA_MIN_US
         return csma + frame_us(data) + TURNAROUND_US + MAC_ACK_WAIT_US
 
-    def host_tx_us(self, aps_payload: int) -> float:
-        """UART time to hand a unicast to the NCP (0 when no host link is modelled)."""
+    def uart_us(self, nbytes: float) -> float:
+        """Time ``nbytes`` take on the host UART (0 when no host link is modelled)."""
         if not self.enabled or not self.host_link_baudrate:
             return 0.0
-        return uart_bytes_host_to_ncp(aps_payload) * UART_BITS_PER_BYTE / self.host_link_baudrate * 1e6
+        return nbytes * UART_BITS_PER_BYTE / self.host_link_baudrate * 1e6
+
+    def host_tx_us(self, aps_payload: int) -> float:
+        """UART time to hand a unicast to the NCP the way bellows does: getExtendedTimeout, the NCP's
+        ACK and response, the host's ACK of it, then sendUnicast (one command in flight at a time)."""
+        layout = ezsp_layout(self.ezsp_version)
+        nbytes = (ash_data_bytes(layout.extended_timeout_command) + ASH_ACK
+                  + ash_data_bytes(layout.extended_timeout_response) + ASH_ACK
+                  + ash_data_bytes(layout.send_unicast + aps_payload))
+        return self.uart_us(nbytes)
 
     def host_rx_us(self, aps_payload: int) -> float:
-        """UART time for the NCP to pass a received frame to the host."""
-        if not self.enabled or not self.host_link_baudrate:
-            return 0.0
-        return uart_bytes_ncp_to_host(aps_payload) * UART_BITS_PER_BYTE / self.host_link_baudrate * 1e6
+        """UART time for the NCP to pass a received frame to the host (incomingMessageHandler)."""
+        return self.uart_us(ash_data_bytes(ezsp_layout(self.ezsp_version).incoming_message + aps_payload))
+
+    def host_sent_us(self, aps_payload: int) -> float:
+        """UART time the NCP-to-host line is held after a unicast is delivered: messageSentHandler (which
+        echoes the message) and the host's ACK, before the NCP may send its next DATA frame."""
+        layout = ezsp_layout(self.ezsp_version)
+        return self.uart_us(ash_data_bytes(layout.message_sent + aps_payload) + ASH_ACK)
+
+    def shared_host_tx_us(self, aps_payload: int) -> float:
+        """The shared model's cost of handing a unicast to the NCP: the sendUnicast frame alone."""
+        return self.uart_us(uart_bytes_host_to_ncp(aps_payload))
+
+    def shared_host_rx_us(self, aps_payload: int) -> float:
+        """The shared model's cost of a received frame: the v8-v13 incomingMessageHandler."""
+        return self.uart_us(uart_bytes_ncp_to_host(aps_payload))
 
     def block_exchange_air_us(self, block: int, *, hops: int = 1, request_options: int = 0) -> float:
         """Channel occupancy of one Image Block Request + Response (all frames, all hops)."""
@@ -175,7 +278,44 @@ class LinkModel:
         self, block: int, *, hops: int = 1, host_us: float = 0.0, device_us: float = 0.0
     ) -> float:
         """Stop-and-wait critical path of one block: request -> host (overlapping the coordinator's APS ACK
-        of the request) -> response -> the device's APS ACK -> device processing (the shared model)."""
+        of the request) -> response -> the device's APS ACK -> device processing, with every host-link
+        frame: the incoming callback, getExtendedTimeout and sendUnicast with their responses and ACKs on
+        the way out, and the next request's callback waiting behind messageSentHandler when the UART is
+        slower than the device's turnaround. Without a host link this is the shared model's cycle."""
+        if not self.enabled:
+            return host_us + device_us
+        request_payload = ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD
+        response_payload = ZCL_HEADER + IMAGE_BLOCK_RESPONSE_FIXED + block
+        request = psdu_length(request_payload, aps_security=self.aps_security)
+        response = psdu_length(response_payload, aps_security=self.aps_security, relays=hops - 1)
+        host = host_us + self.host_rx_us(request_payload) + self.host_tx_us(response_payload)
+        ack_down = (
+            hops * hop_us(aps_ack_psdu_length(aps_security=self.aps_security, relays=hops - 1),
+                          typical=self.typical)
+            if self.aps_ack
+            else 0.0
+        )
+        # from the device's APS ACK of the last block reaching the NCP: the next request is on its way
+        # while messageSentHandler of the last block still holds the NCP-to-host line
+        turnaround = max(device_us + hops * hop_us(request, typical=self.typical),
+                         self.host_sent_us(response_payload))
+        cycle = turnaround + max(host, ack_down) + hops * hop_us(response, typical=self.typical)
+        if self.aps_ack:
+            cycle += hops * hop_us(aps_ack_psdu_length(aps_security=self.aps_security), typical=self.typical)
+        return cycle
+
+    def block_throughput_bps(
+        self, block: int, *, hops: int = 1, host_us: float = 0.0, device_us: float = 0.0
+    ) -> float:
+        """Stop-and-wait bytes/s for one device along :meth:`block_cycle_us`."""
+        cycle = self.block_cycle_us(block, hops=hops, host_us=host_us, device_us=device_us)
+        return block / (cycle / 1e6) if cycle else float("inf")
+
+    def shared_block_cycle_us(
+        self, block: int, *, hops: int = 1, host_us: float = 0.0, device_us: float = 0.0
+    ) -> float:
+        """The shared model's cycle (``ota_limit.py``): like :meth:`block_cycle_us`, but the host link
+        counts only the incoming callback and the sendUnicast frame."""
         if not self.enabled:
             return host_us + device_us
         request = psdu_length(ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD, aps_security=self.aps_security)
@@ -184,8 +324,8 @@ class LinkModel:
         )
         host = (
             host_us
-            + self.host_rx_us(ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD)
-            + self.host_tx_us(ZCL_HEADER + IMAGE_BLOCK_RESPONSE_FIXED + block)
+            + self.shared_host_rx_us(ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD)
+            + self.shared_host_tx_us(ZCL_HEADER + IMAGE_BLOCK_RESPONSE_FIXED + block)
         )
         cycle = hops * hop_us(request, typical=self.typical)
         ack_down = (
@@ -202,11 +342,11 @@ class LinkModel:
             cycle += hops * hop_us(aps_ack_psdu_length(aps_security=self.aps_security), typical=self.typical)
         return cycle + device_us
 
-    def block_throughput_bps(
+    def shared_block_throughput_bps(
         self, block: int, *, hops: int = 1, host_us: float = 0.0, device_us: float = 0.0
     ) -> float:
-        """Stop-and-wait bytes/s for one device along :meth:`block_cycle_us`."""
-        cycle = self.block_cycle_us(block, hops=hops, host_us=host_us, device_us=device_us)
+        """Stop-and-wait bytes/s for one device along :meth:`shared_block_cycle_us`."""
+        cycle = self.shared_block_cycle_us(block, hops=hops, host_us=host_us, device_us=device_us)
         return block / (cycle / 1e6) if cycle else float("inf")
 
 

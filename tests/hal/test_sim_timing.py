@@ -36,9 +36,58 @@ def test_frame_limits_match_the_shared_model():
 def test_host_link_cost_at_115200_baud():
     # ota-link-model.md: at 115200 baud a 64-byte block costs ≈13 ms of serial time on the critical path
     model = LinkModel(host_link_baudrate=115200)
-    critical = model.host_rx_us(3 + 14) + model.host_tx_us(3 + 14 + 64)
+    critical = model.shared_host_rx_us(3 + 14) + model.shared_host_tx_us(3 + 14 + 64)
     assert critical / 1000 == pytest.approx(13.4, rel=0.02)
+    # bellows' path adds getExtendedTimeout and its response and two ACKs before the sendUnicast
+    honest = model.host_rx_us(3 + 14) + model.host_tx_us(3 + 14 + 64)
+    extra = timing.ash_data_bytes(8) + timing.ash_data_bytes(1) + 2 * timing.ASH_ACK
+    assert honest - critical == pytest.approx(model.uart_us(extra))
     assert LinkModel(host_link_baudrate=921600).host_tx_us(81) < 2000
+
+
+def test_host_link_bytes_per_block_by_ezsp_version():
+    shared_out, shared_in = timing.shared_uart_block_bytes(64)
+    assert shared_out + shared_in == pytest.approx(207, abs=1)  # ota_limit.uart_per_block(64, ...)
+    v13_out, v13_in = timing.host_link_block_bytes(64, ezsp_version=13)
+    _, v14_in = timing.host_link_block_bytes(64, ezsp_version=14)
+    # messageSentHandler echoes the 81-octet response: as long as the sendUnicast that carried it
+    assert v13_in["messageSentHandler"] == pytest.approx(v13_out["sendUnicast"], abs=2)
+    assert sum(v13_out.values()) + sum(v13_in.values()) == pytest.approx(326, abs=1)
+    # v14 statuses are 4 octets and the incoming callback carries the sender's EUI-64 and a timestamp
+    assert v14_in["incomingMessageHandler"] - v13_in["incomingMessageHandler"] == pytest.approx(12, abs=0.5)
+    assert sum(v14_in.values()) > sum(v13_in.values())
+    assert timing.ezsp_layout(8) is timing.ezsp_layout(13) is timing.EZSP_LAYOUT_V8
+    assert timing.ezsp_layout(17) is timing.EZSP_LAYOUT_V14
+    with pytest.raises(ValueError, match="EZSP version 7"):
+        timing.ezsp_layout(7)
+
+
+def test_ezsp_layouts_match_bellows_schemas():
+    """Each layout octet count is what bellows serialises for that version's schema."""
+    import bellows.types as bt
+    from bellows.ezsp import EZSP
+
+    def encoded(version: int, name: str, direction: int) -> int:
+        schema = EZSP._BY_VERSION[version].COMMANDS[name][direction]
+        values = {}
+        for key, kind in schema.items():
+            if kind is bt.LVBytes:
+                values[key] = kind(b"")
+            elif issubclass(kind, bt.EmberApsFrame):
+                values[key] = kind(profileId=0, clusterId=0, sourceEndpoint=0, destinationEndpoint=0,
+                                   options=0, groupId=0, sequence=0)
+            else:
+                values[key] = kind.deserialize(bytes(16))[0]
+        return len(b"".join(kind(values[key]).serialize() for key, kind in schema.items()))
+
+    for version, layout in ((8, timing.EZSP_LAYOUT_V8), (13, timing.EZSP_LAYOUT_V8),
+                            (14, timing.EZSP_LAYOUT_V14), (17, timing.EZSP_LAYOUT_V14)):
+        assert encoded(version, "incomingMessageHandler", 2) == layout.incoming_message
+        assert encoded(version, "sendUnicast", 1) == layout.send_unicast
+        assert encoded(version, "sendUnicast", 2) == layout.send_unicast_response
+        assert encoded(version, "messageSentHandler", 2) == layout.message_sent
+        assert encoded(version, "getExtendedTimeout", 1) == layout.extended_timeout_command
+        assert encoded(version, "getExtendedTimeout", 2) == layout.extended_timeout_response
 
 
 def test_zero_latency_model_costs_nothing():
@@ -171,8 +220,36 @@ async def test_frame_loss_costs_mac_retries_on_the_channel(sim_han):
 def test_stop_and_wait_cycle_matches_the_shared_model():
     # ota-link-model.md: at 115200 baud (1 ms of host work) the cycle is ≈30 ms -> ≈2.1 kB/s
     model = LinkModel(host_link_baudrate=115200)
-    assert model.block_cycle_us(64, host_us=1000) / 1000 == pytest.approx(30.3, rel=0.02)
-    assert model.block_throughput_bps(64, host_us=1000) == pytest.approx(2100, rel=0.02)
+    assert model.shared_block_cycle_us(64, host_us=1000) / 1000 == pytest.approx(30.3, rel=0.02)
+    assert model.shared_block_throughput_bps(64, host_us=1000) == pytest.approx(2100, rel=0.02)
     # at 460800 and above the UART stops mattering: the cycle is the air time again
     fast = LinkModel(host_link_baudrate=460800)
-    assert fast.block_cycle_us(64, host_us=1000) == pytest.approx(LinkModel().block_cycle_us(64), rel=0.02)
+    assert fast.shared_block_cycle_us(64, host_us=1000) == pytest.approx(LinkModel().block_cycle_us(64),
+                                                                         rel=0.02)
+    # without a host link both accountings are the same air-time cycle (20.16 ms)
+    assert LinkModel().block_cycle_us(64) == LinkModel().shared_block_cycle_us(64) == pytest.approx(20160)
+
+
+def test_stop_and_wait_cycle_counts_every_host_link_frame():
+    model = LinkModel(host_link_baudrate=115200)
+    request, response = 3 + 14, 3 + 14 + 64
+    air = LinkModel()
+    request_hop = timing.hop_us(timing.psdu_length(request))
+    ack_down = timing.hop_us(timing.aps_ack_psdu_length())  # the coordinator's APS ACK, under host work
+    # at 115200 the echoed messageSentHandler outlasts the device's next request on air: the NCP's
+    # next incoming callback waits for it, and the host path carries the whole bellows exchange
+    assert model.host_sent_us(response) > request_hop
+    expected = (air.block_cycle_us(64) - request_hop - ack_down + model.host_sent_us(response)
+                + model.host_rx_us(request) + model.host_tx_us(response))
+    assert model.block_cycle_us(64) == pytest.approx(expected)
+    assert model.block_cycle_us(64, host_us=1000) / 1000 == pytest.approx(38.4, rel=0.01)
+    assert model.block_throughput_bps(64, host_us=1000) < 0.8 * model.shared_block_throughput_bps(64,
+                                                                                                 host_us=1000)
+    # a slow device hides messageSentHandler behind its own turnaround
+    slow = model.block_cycle_us(64, device_us=20_000) - model.block_cycle_us(64)
+    assert slow == pytest.approx(20_000 + request_hop - model.host_sent_us(response))
+    # at 460800 the UART nearly stops mattering again
+    fast = LinkModel(host_link_baudrate=460800)
+    assert fast.block_cycle_us(64, host_us=1000) == pytest.approx(air.block_cycle_us(64), rel=0.05)
+    # EZSPv14's wider frames cost more
+    assert LinkModel(host_link_baudrate=115200, ezsp_version=14).block_cycle_us(64) > model.block_cycle_us(64)
