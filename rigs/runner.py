@@ -167,6 +167,14 @@ def radio_endpoints(rig: Rig) -> tuple[list[Any], dict[str, Any]]:
     return endpoints, trust
 
 
+def device_bindings(rig: Rig) -> list[Any]:
+    """The rig's devices as the gateway binds them (its own Role enum: the gateway compares by identity)."""
+    from gateway.session import DeviceBinding
+    from hal.sim.config import Role as GatewayRole
+
+    return [DeviceBinding(d.id, GatewayRole(str(d.role)), d.eui64, d.radio) for d in rig.devices]
+
+
 def clock_url(rig: Rig) -> str:
     """A radio URL whose clock the whole run follows: virtual time only when every radio is ``sim://``
     on a virtual clock (the rig's ``[sim] clock``, unless a URL says ``clock=real``)."""
@@ -351,14 +359,12 @@ class RigSession:
         return wall + (self.loop.time() - at)
 
     def open(self) -> Any:
-        from gateway.session import DeviceBinding, Gateway
+        from gateway.session import Gateway
 
         async def enter() -> Any:
             stack = contextlib.AsyncExitStack()
             endpoints, self.trust = radio_endpoints(self.rig)
-            bindings = [DeviceBinding(d.id, d.role, d.eui64, d.radio)  # type: ignore[arg-type]
-                        for d in self.rig.devices]
-            gw = await stack.enter_async_context(Gateway.open(endpoints, bindings))
+            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig)))
             self._stack = stack
             configure_features(gw, self.rig)
             return gw
@@ -429,7 +435,7 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
 
 async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tuple[str, OutputCallback]],
                progress: LiveProgress) -> RunResult:
-    from gateway.session import DeviceBinding, Gateway
+    from gateway.session import Gateway
 
     loop = asyncio.get_running_loop()
     anchor_wall, anchor_loop = time.time(), loop.time()
@@ -457,10 +463,9 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGINT, on_sigint)
     try:
-        bindings = [DeviceBinding(d.id, d.role, d.eui64, d.radio) for d in rig.devices]  # type: ignore[arg-type]
         try:
             endpoints, trust = radio_endpoints(rig)
-            async with Gateway.open(endpoints, bindings) as gw:
+            async with Gateway.open(endpoints, device_bindings(rig)) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
                 configure_features(gw, rig)
