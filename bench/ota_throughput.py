@@ -7,12 +7,15 @@
 4. 4 radios on 4 channels with 10 devices each: aggregate vs 4x one radio;
 5. host cost: blocks served per second of host CPU on a zero-latency simulator, vs zigpy's per-request
    cost (``bench/sim_overhead.py``);
-6. memory: a campaign to 200 simulated devices (in a child process, so the peak RSS is its own).
+6. memory: a campaign to 200 simulated devices (in a child process, so the peak RSS is its own);
+7. the single-device transfer of 1. through the virtual EZSP stick (unmodified bellows on a pty, real
+   time) at 115200 and 460800 baud, next to the shared model's and the corrected host-link model's
+   prediction, with the UART bytes per block counted by the stick's own ASH layer.
 
 Limits come from the simulator's own timing model (``hal/sim/timing.py``), so figures and limits share
 one model. Throughput is the image size over the time from a device's first block to its Upgrade End.
 
-    python bench/ota_throughput.py [--quick] [--only N]
+    python bench/ota_throughput.py [--quick] [--only N] [--stick-only]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -133,12 +137,106 @@ async def memory_campaign(devices: int) -> dict[str, Any]:
             "image_buffers_held": len(buffers) if buffers else 1}
 
 
+STICK_BAUDS = (115200, 460800)
+STICK_HOST_US = 1000.0  # host work per block in the predictions: the shared model's 1 ms
+
+
+async def stick_push(baudrate: int, data_dir: Path) -> dict[str, Any]:
+    """Line 1's transfer through the virtual stick: hanrig's Gateway on ``ezsp:/dev/pts/N`` (bellows), the
+    stick's UART paced at ``baudrate``, real time. Returns B/s, the UART bytes per block per frame label
+    (counted by the stick's ASH layer between the first and the last block) and the CPU per block."""
+    from hal.ezsp_stick.pty import VirtualStick
+    from hal.radio import interview_complete
+    from hal.sim.han import VirtualHan
+    from ota import read_image
+
+    han = VirtualHan(ihd_bench(1, jitter_s=0.2))
+    stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
+    path = await stick.start()
+    marks: list[tuple[Counter[str], Counter[str], float]] = []
+
+    def snapshot(_: Any) -> None:  # one per block served
+        stats = stick.ash.stats
+        marks.append((Counter(stats.wire_in), Counter(stats.wire_out), time.process_time()))
+
+    try:
+        url = f"ezsp:{path}?baudrate={baudrate}"
+        async with Gateway.open([RadioEndpoint("stick", url, hal.RadioConfig(data_dir=data_dir))]) as gw:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+
+            def ready() -> bool:
+                ihds = gw.devices(role="IHD")
+                # zigpy's start-up backup reads 256 child-table entries over the UART: let it finish first
+                backed_up = bool(gw.apps["stick"].backups.backups)
+                return bool(ihds and interview_complete(ihds[0].zigpy_device) and backed_up)
+
+            while not ready():
+                if loop.time() > deadline:
+                    raise SystemExit(f"stick at {baudrate} baud: the IHD was not interviewed within 60 s")
+                await asyncio.sleep(0.1)
+            image = read_image(IMAGE.read_bytes(), name=IMAGE.name)
+            report = await gw.ota.push(gw.devices(role="IHD"), image=image, on_progress=snapshot)
+            (outcome,) = report.outcomes
+            if not outcome.ok:
+                raise SystemExit(f"stick at {baudrate} baud: push failed: {outcome.reason}")
+    finally:
+        await han.stop()
+        await stick.stop()
+    blocks = len(marks) - 1  # the exchanges between the first and the last block served
+    (in0, out0, cpu0), (in1, out1, cpu1) = marks[0], marks[-1]
+    return {"bps": outcome.mean_bps, "blocks": blocks, "version": stick.ncp.version,
+            "to_ncp": {k: v / blocks for k, v in (in1 - in0).items()},
+            "to_host": {k: v / blocks for k, v in (out1 - out0).items()},
+            "cpu_us": (cpu1 - cpu0) / blocks * 1e6}
+
+
+def stick_lines() -> None:
+    """Line 7: the transfer through the virtual stick at each rate, next to both models' predictions."""
+    import tempfile
+
+    from hal.sim.timing import host_link_block_bytes, shared_uart_block_bytes
+
+    for baud in STICK_BAUDS:
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="hanrig-bench-") as tmp:
+            run = asyncio.run(stick_push(baud, Path(tmp)))
+        wall = time.perf_counter() - started
+        model = LinkModel(host_link_baudrate=baud, ezsp_version=run["version"])
+        measured = run["bps"]
+        print(f"7. via the virtual stick (bellows, EZSPv{run['version']}) at {baud:>6} baud   "
+              f"{measured:9.0f} B/s  [{run['blocks']} blocks, {wall:.1f} s wall]")
+        for host_us, label in ((STICK_HOST_US, "host 1 ms"),
+                               (run["cpu_us"], f"host = measured CPU {run['cpu_us'] / 1000:.1f} ms")):
+            shared = model.shared_block_throughput_bps(BLOCK, host_us=host_us)
+            honest = model.block_throughput_bps(BLOCK, host_us=host_us)
+            print(f"   predicted ({label}): shared model {shared:5.0f} B/s (ratio {measured / shared:4.2f}),"
+                  f" all UART frames {honest:5.0f} B/s (ratio {measured / honest:4.2f})")
+        to_ncp, to_host = sum(run["to_ncp"].values()), sum(run["to_host"].values())
+        model_ncp, model_host = (sum(counts.values())
+                                 for counts in host_link_block_bytes(BLOCK, ezsp_version=run["version"]))
+        shared_ncp, shared_host = shared_uart_block_bytes(BLOCK)
+        print(f"   UART bytes/block host->NCP + NCP->host: measured {to_ncp:.0f} + {to_host:.0f} = "
+              f"{to_ncp + to_host:.0f}; all frames model {model_ncp:.0f} + {model_host:.0f} = "
+              f"{model_ncp + model_host:.0f}; shared model {shared_ncp:.0f} + {shared_host:.0f} = "
+              f"{shared_ncp + shared_host:.0f}")
+        for name, counts in (("host->NCP", run["to_ncp"]), ("NCP->host", run["to_host"])):
+            ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+            parts = ", ".join(f"{k} {v:.1f}" for k, v in ranked if v >= 0.5)
+            print(f"     {name}: {parts}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller campaigns (a smoke run)")
-    parser.add_argument("--only", type=int, choices=range(1, 7), help="one figure")
+    parser.add_argument("--only", type=int, choices=range(1, 8), help="one figure")
+    parser.add_argument("--stick-only", action="store_true",
+                        help="only line 7 (the transfer through the virtual EZSP stick, real time)")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stick_only:
+        stick_lines()
+        return
     if args.memory_child:
         print(json.dumps(hal.run(lambda: memory_campaign(args.memory_child), "sim://")))
         return
@@ -147,7 +245,7 @@ def main() -> None:
     channel_limit = BLOCK / (model.block_exchange_air_us(BLOCK) / 1e6)  # every frame shares the channel
     zigpy_block = 50  # zigpy serves min(requested, 50) to this manufacturer
     zigpy_limit = model.block_throughput_bps(zigpy_block)
-    wanted = set(range(1, 7)) if args.only is None else {args.only}
+    wanted = set(range(1, 8)) if args.only is None else {args.only}
     print(f"model: {model}")
     print(f"image: {IMAGE.name}, {IMAGE.stat().st_size} bytes; devices ask {BLOCK}-byte blocks")
     single = None
@@ -224,6 +322,8 @@ def main() -> None:
               f"  [{time.perf_counter() - started:.1f} s wall]")
         print(f"{'   all devices updated / image buffers held':<58} {figures['ok']!s:>9} / "
               f"{figures['image_buffers_held']} (the image is held once)")
+    if 7 in wanted:
+        stick_lines()
 
 
 if __name__ == "__main__":
