@@ -163,7 +163,7 @@ async def step_join(ctx: StepContext) -> None:
     start = loop.time()
     permit_s = float(ctx.params.get("permit_s", DEFAULT_PERMIT_S))
     han = None
-    opened = False
+    opened = reinterviewed = False
     while True:
         try:
             han = ctx.han()
@@ -171,15 +171,28 @@ async def step_join(ctx: StepContext) -> None:
             han = None
         if han is not None and interview_complete(han.zigpy_device):
             break
-        if not opened:
+        if han is not None and not reinterviewed and not han.zigpy_device.initializing:
+            # on the network but its interview failed (lost frames): zigpy does not retry by itself
+            han.zigpy_device.schedule_initialize()
+            reinterviewed = True
+            ctx.progress("join: interviewing again")
+        if han is None and not opened:
             app = ctx.gateway.apps[ctx.device.radio]
             ctx.progress(f"join: network open {permit_s:g} s")
             await app.permit(time_s=int(min(permit_s, 254)))
             opened = True
         if loop.time() - start > permit_s:
             ctx.measure(JOINED, False)
-            ctx.fail("not-joined", f"{ctx.device.eui64} did not join and complete its interview "
-                                   f"within {permit_s:g} s")
+            if han is None:
+                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s")
+            else:
+                zdev = han.zigpy_device
+                missing = [name for name, ok in (("node descriptor", zdev.node_desc is not None),
+                                                 ("endpoints", len(zdev.endpoints) > 1),
+                                                 ("Basic model", zdev.model is not None)) if not ok]
+                ctx.fail("interview-incomplete", f"{ctx.device.eui64} joined as 0x{han.nwk:04x} but its "
+                         f"interview did not complete within {permit_s:g} s (missing: "
+                         f"{', '.join(missing) or 'zigpy still initialising'})")
             return
         await asyncio.sleep(JOIN_POLL_S)
     ctx.measure(JOINED, True)
