@@ -6,6 +6,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+# zigpy and the gateway are imported here, once: pytester's inline runs restore sys.modules afterwards,
+# and zigpy's registries do not survive being imported a second time in one process.
+import gateway.session  # noqa: F401
+import hal  # noqa: F401
 from rigs.records import RunOutcome, StepOutcome
 from rigs.store import open_store
 
