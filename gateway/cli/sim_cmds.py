@@ -1,8 +1,10 @@
 """``hanrig sim``: front-ends onto the simulated HAN that run outside hanrig's own process.
 
-``hanrig sim stick [--rig RIG.toml] [--baudrate N]`` serves a virtual EZSP stick on a pseudo-terminal,
-prints the port path on stdout and runs until interrupted, so that any EZSP host (hanrig with
-``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated bench.
+``hanrig sim stick [--rig RIG.toml] [--baudrate N] [--trust-dir DIR]`` serves a virtual EZSP stick on a
+pseudo-terminal, prints the port path on stdout and runs until interrupted, so that any EZSP host (hanrig
+with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
+bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``bench_credentials``);
+``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
 """
 
 from __future__ import annotations
@@ -11,10 +13,14 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
+
+if TYPE_CHECKING:
+    from gateway.certs_service import BenchTrust
 
 
 def _network_params(rig_path: Path | None):
@@ -43,12 +49,35 @@ def _network_params(rig_path: Path | None):
     return params
 
 
-async def serve_stick(rig_path: Path | None, baudrate: int) -> None:
-    """Build the bench, open the stick and serve until SIGINT or SIGTERM."""
+TRUST_ROOT = "TEST-ONLY-root.der"
+TRUST_CA_DIR = "ca"
+
+
+def write_trust(directory: Path, trust: BenchTrust) -> None:
+    """The bench PKI's root as ``DIR/TEST-ONLY-root.der`` and its issuing CAs under ``DIR/ca/`` (DER): what
+    a rig's certs step names as ``roots`` and ``cert_dir``."""
+    from hal.ezsp_stick.exceptions import StickConfigError
+
+    try:
+        (directory / TRUST_CA_DIR).mkdir(parents=True, exist_ok=True)
+        (directory / TRUST_ROOT).write_bytes(trust.root)
+        for index, der in enumerate(trust.intermediates, start=1):
+            (directory / TRUST_CA_DIR / f"TEST-ONLY-ca-{index}.der").write_bytes(der)
+    except OSError as exc:
+        raise StickConfigError(f"sim stick: --trust-dir {directory}: {exc.strerror or exc}") from None
+
+
+async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None) -> None:
+    """Build the bench (with the bench PKI on its ESMEs), open the stick and serve until SIGINT or SIGTERM."""
+    from gateway.certs_service import bench_credentials
     from hal.sim.config import default_bench, load_sim_config
     from hal.sim.han import VirtualHan
 
     config = load_sim_config(rig_path) if rig_path is not None else default_bench()
+    # the gateway layer hands the PKI's bytes to the sim config, as for sim:// (hal never imports certs)
+    config, trust = bench_credentials(config, seed=config.settings.seed)
+    if trust_dir is not None:
+        write_trust(trust_dir, trust)
     han = VirtualHan(config, _network_params(rig_path))
     stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
     path = await stick.start()
@@ -77,9 +106,11 @@ def sim() -> None:
               help="Rig file whose [sim], [[devices]] and [[faults]] build the bench (default: built-in).")
 @click.option("--baudrate", type=int, default=DEFAULT_BAUDRATE, show_default=True,
               help="UART rate the stick runs at; a host opening the port at another rate gets garbage.")
-def stick(rig_path: Path | None, baudrate: int) -> None:
+@click.option("--trust-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write the bench PKI's root (TEST-ONLY-root.der) and issuing CAs (ca/) here.")
+def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None) -> None:
     """Serve a virtual EZSP stick on a pseudo-terminal and print its path (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant
 
     speed_constant(baudrate)  # reject an unsupported rate before anything is built
-    asyncio.run(serve_stick(rig_path, baudrate))
+    asyncio.run(serve_stick(rig_path, baudrate, trust_dir))

@@ -84,3 +84,13 @@ def test_sim_stick_reports_a_bad_rig_file_in_one_line(tmp_path, capsys) -> None:
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "bad.toml" in lines[0] and "bogus" in lines[0]
+
+
+def test_sim_stick_reports_an_unwritable_trust_dir_in_one_line(tmp_path, capsys) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out, err = _run_in_process(["sim", "stick", "--trust-dir", str(blocker / "trust")], capsys)
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and f"--trust-dir {blocker / 'trust'}" in lines[0]
+    assert out == ""  # refused before a port was opened
