@@ -54,8 +54,8 @@ OTA_THROUGHPUT = MeasurementSpec("ota_throughput", "B/s", description="mean bloc
 OTA_DURATION = MeasurementSpec("ota_duration", "s", description="first block to last block")
 OTA_RETRIES = MeasurementSpec("ota_retries", "", description="blocks served more than once")
 GAS_STATUS = MeasurementSpec("clock_status", "", OneOf(("reliable",)), "SECMP0015 status of the last value")
-GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "", Equals(0),
-                                 "reads whose clock status was not reliable")
+GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "",
+                                 description="reads whose clock status was not reliable (the last decides)")
 GAS_VALUE = MeasurementSpec("gas_demand", "m3/h", description="instantaneous value of the last read")
 GAS_AGE = MeasurementSpec("value_age", "s", description="age of the last value at read time")
 ALERTS_RECEIVED = MeasurementSpec("alerts_received", "")
@@ -308,7 +308,9 @@ async def step_ota(ctx: StepContext) -> None:
 
 # ------------------------------------------------------------------------------------------- gas
 async def step_gas(ctx: StepContext) -> None:
-    """SECMP0015: read what the GPF holds for the GSME ``reads`` times, each classified."""
+    """SECMP0015: read what the GPF holds for the GSME ``reads`` times, ``interval_s`` apart, each
+    classified; the last read's clock status decides (earlier reads let a GSME synchronise its clock,
+    and are recorded with their status)."""
     gpf = feature(ctx, "gpf")
     reads = int(ctx.params.get("reads", 1))
     interval_s = float(ctx.params.get("interval_s", 0.0))
