@@ -63,6 +63,7 @@ LOGGER = logging.getLogger(__name__)
 ZCL_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FAST_POLL_S = 0.25  # a sleepy device polls this fast while it waits for a response
 TIME_RESYNC_S = 86400.0  # a synchronised device re-reads the hub's time once a day
+TIME_RETRY_S = 30.0  # ... and retries this soon when the hub did not answer
 REBOOT_S = 3.0  # time a device is away while it restarts into new firmware
 DRLC_CLUSTER = 0x0701
 DEVICE_MANAGEMENT_CLUSTER = 0x0708
@@ -297,8 +298,10 @@ class VirtualDevice:
     async def _time_sync_loop(self) -> None:
         await asyncio.sleep(self.spec.sim.time_sync_delay_s * (1.0 + self.rng.random()))
         while True:
-            await self.sync_time()
-            await asyncio.sleep(TIME_RESYNC_S)
+            # a device whose read went unanswered (e.g. the hub was still interviewing it) asks again
+            # soon, as real firmware does, rather than running unsynchronised until tomorrow
+            synced = await self.sync_time()
+            await asyncio.sleep(TIME_RESYNC_S if synced else TIME_RETRY_S)
 
     async def sync_time(self) -> bool:
         """Read the hub's Time cluster (time, time status) and set the device clock from it."""
@@ -406,12 +409,17 @@ class VirtualDevice:
         await self.send_to_hub(cluster.cluster_id, data)
 
     async def send_alarm(self, alarm_code: int, cluster_id: int) -> None:
-        """ZCL Alarms "alarm" command (server to client) to the hub."""
+        """ZCL Alarms "alarm" command (server to client) to the hub.
+
+        Sent with the default response disabled (our rule for the simulated devices, as battery-minded
+        SE firmware does): an alarm needs no answer, and a storm then costs the channel one frame per
+        alarm instead of two, and a sleepy device's parent no queue of replies."""
         data = zcl_cluster_command(
             Alarms,
             self.next_tsn(),
             "alarm",
             server_to_client=True,
+            disable_default_response=True,
             alarm_code=alarm_code,
             cluster_id=cluster_id,
         )
