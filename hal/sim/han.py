@@ -162,11 +162,15 @@ class VirtualHan:
         # wait for the cancellations to land, so no task outlives the loop it runs on
         await asyncio.gather(*(tasks | ota_tasks), return_exceptions=True)
         self._tasks.clear()
+        # frames still waiting for a sleepy device's poll fail as a real radio fails them (the
+        # transaction expires), so zigpy's senders end quietly instead of being cancelled mid-send
         for queue in self._indirect.values():
             for _, future in queue:
                 if not future.done():
-                    future.cancel()
+                    future.set_exception(SimDeliveryError(MacStatus.TRANSACTION_EXPIRED, "the PAN stopped"))
         self._indirect.clear()
+        for _ in range(3):  # let those senders run to their end before the loop closes
+            await asyncio.sleep(0)
         self.started = False
 
     async def form(self, params: NetworkParams) -> None:
