@@ -361,17 +361,12 @@ def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
 
 
 def run(coro_factory: Callable[[], Awaitable[T]], url: str) -> T:
-    """Run ``coro_factory()`` to completion on the radio's clock (see :func:`new_event_loop`)."""
-    loop = new_event_loop(url)
-    try:
-        asyncio.set_event_loop(loop)
-        return loop.run_until_complete(_as_coroutine(coro_factory))
-    finally:
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+    """Run ``coro_factory()`` to completion on the radio's clock (see :func:`new_event_loop`).
+
+    ``asyncio.Runner`` cancels the tasks zigpy leaves behind before closing the loop, so their async
+    generators are not torn down while still running (which logs a RuntimeError per device)."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(url)) as runner:
+        return runner.run(_as_coroutine(coro_factory))
 
 
 async def _as_coroutine(factory: Callable[[], Awaitable[T]]) -> T:
