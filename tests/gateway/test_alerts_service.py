@@ -126,6 +126,8 @@ async def test_a_storm_on_one_device_costs_an_ota_transfer_to_another_nothing_on
         async with Gateway.open(["sim://"]) as gw:
             if intake:
                 gw.alerts.configure(AlertPolicy(window_s=60, threshold=2, forward_period_s=10))
+            else:  # the session starts alert intake with the hub; take it away for the baseline
+                await gw.alerts.close()
             gw.ota.configure(signatures_required=False)
             image = read_image(build_image(bytes(range(256)) * 24, manufacturer_code=0x1234,
                                            image_type=0x0101, file_version=0x00010100))
@@ -136,8 +138,7 @@ async def test_a_storm_on_one_device_costs_an_ota_transfer_to_another_nothing_on
             start = loop.time()
             report = await gw.ota.push([gw.device(IHD)], image=image)
             assert report.outcomes[0].ok, report.outcomes[0]
-            if intake:
-                assert gw.alerts.stats()["received"] > 100
+            assert (gw.alerts.stats()["received"] > 100) is intake
             return loop.time() - start, han.device("esme").alerts_sent
 
     without, _ = await transfer(intake=False)
