@@ -12,6 +12,7 @@ import bellows.ezsp.protocol
 import bellows.types as bt
 from conftest import wait_for
 
+import ota.campaign
 from firmware_images import DIRECTORY as SAMPLES
 from gateway.session import Gateway, RadioEndpoint
 from hal.ezsp_stick.pty import VirtualStick
@@ -32,14 +33,15 @@ async def test_ncp_reset_mid_push_resumes_and_completes(tmp_path: Path, monkeypa
     # and the command bellows had in flight at the reset, never answered, stalls 2 s (not 10)
     monkeypatch.setattr(ota_client, "BLOCK_TIMEOUT_S", 2.0)
     monkeypatch.setattr(bellows.ezsp.protocol, "EZSP_CMD_TIMEOUT", 2.0)
+    monkeypatch.setattr(ota.campaign, "VERIFY_POLL_S", 0.2)  # look for the new version sooner (real time)
     config = default_bench()
     ihd = next(d for d in config.devices if d.role is Role.IHD)
     ihd = dataclasses.replace(ihd, sim=dataclasses.replace(ihd.sim, query_jitter_s=0.2))
     han = VirtualHan(config.replace(devices=(ihd,)))
-    stick = VirtualStick(han, power_up_han=True)
+    stick = VirtualStick(han, baudrate=460800, power_up_han=True)
     await stick.start()
     try:
-        async with Gateway.open([RadioEndpoint("stick", f"ezsp:{stick.path}")]) as gw:
+        async with Gateway.open([RadioEndpoint("stick", f"ezsp:{stick.path}?baudrate=460800")]) as gw:
             app = gw.apps["stick"]
             await wait_for(lambda: gw.devices(role="IHD")
                            and interview_complete(gw.devices(role="IHD")[0].zigpy_device),
