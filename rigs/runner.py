@@ -384,6 +384,12 @@ class RigSession:
         try:
             if self._stack is not None:
                 self.run(self._stack.aclose())
+            # tasks zigpy left behind are cancelled before the loop closes (as hal.run does)
+            leftover = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+            for task in leftover:
+                task.cancel()
+            if leftover:
+                self.run(asyncio.gather(*leftover, return_exceptions=True))
             self.run(self.loop.shutdown_asyncgens())
         finally:
             self._stack = None
