@@ -26,6 +26,7 @@ import importlib
 import logging
 import os
 import re
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ RADIO_LIBRARIES: dict[str, tuple[str, str, str]] = {
 }
 FLOW_CONTROL = ("hardware", "software", "none")
 DEVICE_WAIT_S = 300.0  # how long open_radio waits (radio clock) for sim devices to be interviewed
+RECONNECT_DELAYS_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # after a lost connection to a real stick
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*):(.*)$", re.IGNORECASE)
 
 
@@ -244,6 +246,9 @@ async def open_radio(
     try:
         yield app
     finally:
+        watcher = _RECONNECTORS.pop(app, None)
+        if watcher is not None and watcher.task is not None:
+            watcher.task.cancel()
         await app.shutdown()
 
 
@@ -328,7 +333,53 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         if isinstance(exc, OSError | TimeoutError | zigpy.exceptions.ZigbeeException):
             raise RadioUnreachable(parsed.url, f"{type(exc).__name__}: {exc}") from exc
         raise
+    _RECONNECTORS[app] = Reconnector(app, parsed.url)
+    app.add_listener(_RECONNECTORS[app])
     return app
+
+
+class Reconnector:
+    """Brings a real radio back after its connection is lost (an NCP reset, a stick unplugged and
+    replugged): zigpy only emits ``connection_lost`` and leaves reconnecting to the application.
+
+    One reconnect at a time: closing the port during the reconnect reports a second, cause-less
+    ``connection_lost``, which is ignored. Attempts back off along ``RECONNECT_DELAYS_S``; after the
+    last one the radio stays down and every send fails as undeliverable, as it would without us."""
+
+    def __init__(self, app: zigpy.application.ControllerApplication, url: str) -> None:
+        self.app = app
+        self.url = url
+        self.reconnects = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None or (self.task is not None and not self.task.done()):
+            return
+        LOGGER.warning("radio %s: connection lost (%s); reconnecting", self.url, exc)
+        self.task = asyncio.get_running_loop().create_task(self._reconnect(), name=f"reconnect {self.url}")
+
+    async def _reconnect(self) -> None:
+        for attempt, delay in enumerate(RECONNECT_DELAYS_S, start=1):
+            await asyncio.sleep(delay)
+            try:
+                with contextlib.suppress(Exception):
+                    await self.app.disconnect()
+                await self.app.startup(auto_form=False)
+            except (OSError, TimeoutError, zigpy.exceptions.ZigbeeException) as exc:
+                LOGGER.warning("radio %s: reconnect attempt %d failed: %s", self.url, attempt, exc)
+                continue
+            self.reconnects += 1
+            LOGGER.warning("radio %s: reconnected (attempt %d)", self.url, attempt)
+            return
+        LOGGER.error("radio %s: gave up reconnecting after %d attempts", self.url, len(RECONNECT_DELAYS_S))
+
+
+_RECONNECTORS: weakref.WeakKeyDictionary[Any, Reconnector] = weakref.WeakKeyDictionary()
+
+
+def reconnector(app: zigpy.application.ControllerApplication) -> Reconnector | None:
+    """The :class:`Reconnector` ``open_radio`` attached to a real radio (None for ``sim://``)."""
+    return _RECONNECTORS.get(app)
 
 
 async def permit_install_codes(

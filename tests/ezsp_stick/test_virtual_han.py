@@ -19,7 +19,7 @@ import zigpy.zcl.foundation
 from conftest import wait_for
 
 from hal.ezsp_stick.pty import VirtualStick
-from hal.radio import interview_complete, open_radio
+from hal.radio import interview_complete, open_radio, reconnector
 from hal.sim import ota_client
 from hal.sim.config import Role, default_bench
 from hal.sim.han import VirtualHan
@@ -90,9 +90,8 @@ async def test_ncp_reset_mid_run_with_the_real_bench(bench) -> None:
         stick.reset(bt.NcpResetCode.RESET_ASSERT)
         await wait_for(lambda: lost, what="bellows to see the NCP reset")
         # the PAN carries on while the coordinator is down: frames to it are lost, as on air
-        await asyncio.sleep(0.2)
-        await app.disconnect()
-        await app.startup(auto_form=False)
+        watcher = reconnector(app)  # open_radio brings the stick back by itself
+        await wait_for(lambda: watcher.reconnects == 1, timeout=20, what="hanrig to reconnect")
         assert await _read_summation(esme) >= 0
         assert han.started and han.devices[esme_ieee].joined
 
@@ -117,8 +116,8 @@ async def test_unplug_and_replug_the_stick(bench) -> None:
         han.replug()
         await wait_for(lambda: lost, what="bellows to see the power-on reset")
         assert "RESET_POWER_ON" in repr(lost[0])
-        await app.disconnect()
-        await app.startup(auto_form=False)
+        watcher = reconnector(app)
+        await wait_for(lambda: watcher.reconnects == 1, timeout=20, what="hanrig to reconnect")
         assert await _read_summation(app.devices[esme_ieee]) >= 0
 
 
@@ -172,8 +171,8 @@ async def test_ota_push_survives_an_ncp_reset_mid_transfer(tmp_path, monkeypatch
             stick.reset(bt.NcpResetCode.RESET_WATCHDOG)
             at_reset = progress[-1]
             await wait_for(lambda: lost, what="bellows to see the NCP reset")
-            await app.disconnect()
-            await app.startup(auto_form=False)
+            watcher = reconnector(app)
+            await wait_for(lambda: watcher.reconnects == 1, timeout=20, what="hanrig to reconnect")
             result = await asyncio.wait_for(update, 60)
             assert result == zigpy.zcl.foundation.Status.SUCCESS
             assert 0 < at_reset < len(data) and progress[-1] == len(data)
