@@ -12,7 +12,7 @@
    time) at 115200 and 460800 baud, next to the shared model's and the corrected host-link model's
    prediction, with the UART bytes per block counted by the stick's own ASH layer.
 
-Limits come from the simulator's own timing model (``hal/sim/timing.py``), so figures and limits share
+Limits come from the simulator's own timing model (``ota/link_model.py``), so figures and limits share
 one model. Throughput is the image size over the time from a device's first block to its Upgrade End.
 
     python bench/ota_throughput.py [--quick] [--only N] [--stick-only]
@@ -42,7 +42,7 @@ import hal
 from firmware_images import DIRECTORY as SAMPLES
 from gateway.session import Gateway, RadioEndpoint
 from hal.sim.config import DeviceSimParams, DeviceSpec, Role, SimConfig, SimSettings
-from hal.sim.timing import LinkModel
+from ota.link_model import LinkModel
 
 IMAGE = SAMPLES / "TEST-ONLY-ihd-1234-0101-00010100.ota"
 NEW_VERSION = 0x00010100
@@ -195,7 +195,7 @@ def stick_lines() -> None:
     """Line 7: the transfer through the virtual stick at each rate, next to both models' predictions."""
     import tempfile
 
-    from hal.sim.timing import host_link_block_bytes, shared_uart_block_bytes
+    from ota.link_model import host_link_block_bytes, shared_uart_block_bytes
 
     for baud in STICK_BAUDS:
         started = time.perf_counter()

@@ -43,6 +43,7 @@ from ota.campaign import (
     refused,
     verify_activation,
 )
+from ota.link_model import LinkModel, max_ota_block
 from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample, utc_seconds
 
 from .session import HanDevice
@@ -444,3 +445,9 @@ def ota_client(device: Any) -> Any:
         return device.find_cluster(cluster_id=Ota.cluster_id, cluster_type=ClusterType.Client)
     except ValueError:
         return None
+
+
+def modelled_limit_bps() -> float:
+    """The modelled OTA limit one device can reach (one hop, NWK security, APS ACKs, the largest block
+    that fits one frame), in bytes per second: what reports plot measured throughput against."""
+    return round(LinkModel().block_throughput_bps(max_ota_block()), 1)

@@ -10,7 +10,7 @@ image offered to each device (:meth:`OtaServer.offer`), and sends Image Notify a
 Upgrade End Response that activates a held image. The rules it keeps:
 
 * block size: what the device asks for, capped only by what fits one frame for that device's route and
-  APS security (the shared link model, ``hal.sim.timing.max_ota_block``: 65 / 56 / 61 octets);
+  APS security (the shared link model, ``ota.link_model.max_ota_block``: 65 / 56 / 61 octets);
 * no fixed delays; MinimumBlockPeriod honoured by holding the response until the period has passed, and
   WAIT_FOR_DATA only when the wait is longer than a response can sensibly be held;
 * page requests streamed at the requested response spacing;
@@ -50,9 +50,8 @@ from zigpy.zcl.clusters.general import (
     QueryNextImageCommand,
 )
 
-from hal.sim.timing import max_ota_block
-
 from .format import Image
+from .link_model import max_ota_block
 
 LOGGER = logging.getLogger(__name__)
 

@@ -191,9 +191,9 @@ def ota_limit_bps(rig: Rig) -> float | None:
     """The modelled OTA throughput limit to plot against (one device, one hop, full-size blocks)."""
     if not all(r.is_simulated for r in rig.radios):
         return None
-    from hal.sim.timing import LinkModel, max_ota_block
+    from gateway.ota import modelled_limit_bps
 
-    return round(LinkModel().block_throughput_bps(max_ota_block()), 1)
+    return modelled_limit_bps()
 
 
 def configure_features(gw: Any, rig: Rig) -> None:

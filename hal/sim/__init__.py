@@ -4,6 +4,8 @@ virtual PAN with its coordinator port (``han.VirtualHan``), and the zigpy radio 
 (``application.SimApplication``). Layered in that order; nothing here imports ``gateway`` or ``rigs``.
 """
 
+from ota.link_model import LinkModel
+
 from .config import (
     DeviceSpec,
     FaultKind,
@@ -15,7 +17,6 @@ from .config import (
     load_sim_config,
 )
 from .han import CoordinatorListener, NetworkParams, VirtualHan
-from .timing import LinkModel
 
 __all__ = [
     "CoordinatorListener",

@@ -3,7 +3,7 @@
 ``VirtualHan`` is independent of zigpy's ControllerApplication. Front-ends (``SimApplication``, the
 ``sim://`` zigpy radio, and the virtual EZSP stick) attach a :class:`CoordinatorListener` and exchange
 ``zigpy.types.ZigbeePacket`` frames with it. Every frame, in either direction, is timed by the
-:class:`~hal.sim.timing.LinkModel` from its real length and serialised on the PAN's single channel
+:class:`~ota.link_model.LinkModel` from its real length and serialised on the PAN's single channel
 (an ``asyncio.Lock``: one frame on air at a time), with MAC retries on loss, optional EZSP/UART host-link
 cost, and indirect (poll-driven) delivery to sleepy devices. Each frame is appended to :attr:`trace`;
 with one seed the trace is the same on every run (all randomness comes from seeded ``random.Random``).
@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 import zigpy.types as zigpy_t
 
+from ota.link_model import MAC_MAX_FRAME_RETRIES, LinkModel, hop_us
+
 from .config import (
     COORDINATOR_IEEE,
     DEVICE_FAULTS,
@@ -36,7 +38,6 @@ from .config import (
 )
 from .devices import DEVICE_CLASSES, VirtualDevice
 from .exceptions import SimDeliveryError, SimStateError
-from .timing import MAC_MAX_FRAME_RETRIES, LinkModel, hop_us
 from .wire import TRACE, TraceRecord
 
 LOGGER = logging.getLogger(__name__)

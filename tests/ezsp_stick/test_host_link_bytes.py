@@ -16,10 +16,10 @@ from gateway.session import Gateway, RadioEndpoint
 from hal import RadioConfig
 from hal.ezsp_stick.pty import VirtualStick
 from hal.radio import interview_complete
-from hal.sim import timing
 from hal.sim.config import Role, default_bench
 from hal.sim.han import VirtualHan
 from ota import build_image, load_private_key, read_image
+from ota import link_model as timing
 
 KEY = load_private_key((SAMPLES / "TEST-ONLY-supplier-signing-key.pem").read_bytes())
 BAUDRATE = 460800  # byte counts do not depend on the rate; a fast UART keeps the real-time test short

@@ -15,9 +15,9 @@ from zigpy.zcl.clusters.general import Ota
 from firmware_images import DIRECTORY as SAMPLES
 from gateway.ota import ActivationResponse
 from hal.sim.config import SimSettings
-from hal.sim.timing import max_ota_block
 from ota import Catalogue, read_image
 from ota.campaign import Phase, TransferAlert
+from ota.link_model import max_ota_block
 from ota.server import ActivationPlan
 
 pytestmark = pytest.mark.looptime

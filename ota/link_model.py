@@ -1,10 +1,12 @@
-"""The air/host-link timing model of the simulated HAN (from the shared ``ota-link-model.md``).
+"""What "fast" means for a Zigbee OTA transfer: the air and host-link timing model (from the shared
+``ota-link-model.md``), a pure library like the rest of ``ota``'s format code.
 
 Owns every constant and formula that turns a frame's real byte length into channel and UART time:
 the 2.4 GHz O-QPSK PHY (32 µs/octet, 6 octets of PHY overhead), the 802.15.4 MAC (mean CSMA backoff,
 MAC ACK cycle, inter-frame spacing), the Zigbee PRO NWK/APS headers and security, and EZSP-over-ASH
-framing on the host UART. The simulator times every frame with :class:`LinkModel`; the OTA benchmark
-prints its "modelled limit" figures from the same functions, so the two cannot disagree.
+framing on the host UART. The OTA server sizes its blocks with :func:`max_ota_block`, the simulated HAN
+(``hal.sim``) times every frame with :class:`LinkModel`, and the OTA benchmark and the reports print
+their "modelled limit" figures from the same functions, so none of them can disagree.
 
 The host link counts every frame that crosses the UART per OTA block when bellows drives an EZSP NCP
 (measured on the virtual stick's ASH layer): ``getExtendedTimeout`` before each ``sendUnicast`` and its

@@ -7,11 +7,11 @@ import asyncio
 import pytest
 import zigpy.types as zigpy_t
 
-from hal.sim import timing
 from hal.sim.config import default_bench
 from hal.sim.han import VirtualHan
-from hal.sim.timing import LinkModel
 from hal.sim.wire import SE_PROFILE
+from ota import link_model as timing
+from ota.link_model import LinkModel
 
 
 def test_block_exchange_matches_the_shared_model():
