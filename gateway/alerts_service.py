@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from zigpy.zcl.clusters.general import Alarms
 
-from hal.sim.config import Role
+from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
 
 from .alerts import AlertPolicy, AlertThrottler, ForwardedAlert, ThrottleReport

@@ -45,8 +45,9 @@ from hal.credentials_wire import (
     encode_request,
     reassemble,
 )
+from hal.roles import Role
 from hal.se_clusters import TUNNEL_NO_MANUFACTURER, Tunneling, TunnelProtocolId, TunnelStatus
-from hal.sim.config import DeviceSpec, Role, SimConfig
+from hal.sim.config import DeviceSpec, SimConfig
 from hal.sim.credentials import CredentialsFault
 from hanrig_errors import HanrigError
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final
 from zigpy.zcl.clusters.general import Time
 from zigpy.zcl.clusters.smartenergy import Metering
 
-from hal.sim.config import Role
+from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
 
 from .exceptions import DeviceNotFound, GatewayError

@@ -30,7 +30,7 @@ import zigpy.device
 import zigpy.types as zigpy_t
 from zigpy.zcl import Cluster, foundation
 
-from hal.sim.config import Role
+from hal.roles import Role
 from hanrig_errors import BadInput
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import zigpy.exceptions
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Basic, Ota
 
-from hal.sim.config import Role
+from hal.roles import Role
 
 if TYPE_CHECKING:
     from .session import Gateway, HanDevice

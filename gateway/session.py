@@ -27,7 +27,7 @@ import zigpy.device
 import zigpy.types as zigpy_t
 
 import hal
-from hal.sim.config import Role
+from hal.roles import Role
 
 from .exceptions import DeviceNotFound, GatewayError
 

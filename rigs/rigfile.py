@@ -20,6 +20,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from gateway.session import Role  # one role enum for rig files, the gateway and the simulator
+
 from .exceptions import RigFileError
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -31,16 +33,6 @@ DEFAULT_MAX_CONCURRENT_DUTS = 8
 ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})
 TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs"})
 RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz")
-
-
-class Role(enum.StrEnum):
-    """A device under test's GB HAN role."""
-
-    IHD = "IHD"
-    PPMID = "PPMID"
-    HCALCS = "HCALCS"
-    ESME = "ESME"
-    GSME = "GSME"
 
 
 class StepKind(enum.StrEnum):

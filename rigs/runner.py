@@ -168,11 +168,10 @@ def radio_endpoints(rig: Rig) -> tuple[list[Any], dict[str, Any]]:
 
 
 def device_bindings(rig: Rig) -> list[Any]:
-    """The rig's devices as the gateway binds them (its own Role enum: the gateway compares by identity)."""
+    """The rig's devices as the gateway binds them."""
     from gateway.session import DeviceBinding
-    from hal.sim.config import Role as GatewayRole
 
-    return [DeviceBinding(d.id, GatewayRole(str(d.role)), d.eui64, d.radio) for d in rig.devices]
+    return [DeviceBinding(d.id, d.role, d.eui64, d.radio) for d in rig.devices]
 
 
 def clock_url(rig: Rig) -> str:

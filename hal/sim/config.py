@@ -20,22 +20,13 @@ from typing import Any
 
 import zigpy.types as zigpy_t
 
+from ..roles import Role
 from .credentials import CellNameError, CredentialsFault, parse_cell_name
 from .drlc import LoadControlMode
 from .exceptions import SimConfigError
 
 COORDINATOR_IEEE = zigpy_t.EUI64.convert("00:0d:6f:00:0a:bc:00:00")
 SIM_MANUFACTURER_CODE = 0x1234
-
-
-class Role(enum.StrEnum):
-    """A GB HAN device role; the value is how rig files spell it."""
-
-    ESME = "ESME"
-    GSME = "GSME"
-    IHD = "IHD"
-    PPMID = "PPMID"
-    HCALCS = "HCALCS"
 
 
 # OTA image types of the simulated devices (shared design: manufacturer code 0x1234).
