@@ -17,7 +17,8 @@ from .jsonrec import alert_policy as run_alert_policy
 from .jsonrec import hex_pair, planned_steps
 from .svg import Series, chart
 
-GAS_STATUSES = ("absent", "unsynchronised", "drifting", "synchronised")
+# the GPF's SECMP0015 clock status of each reading, worst first (as gateway.gpf classifies it)
+GAS_STATUSES = ("invalid", "unreliable", "reliable")
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222;max-width:1200px}
@@ -67,7 +68,7 @@ def gas_status(events: Sequence[Event]) -> list[tuple[float, float]]:
     points = []
     for e in sorted(events, key=lambda e: e.time):
         if e.kind is EventKind.GAS_READING:
-            status = str(e.data.get("clock_status", "absent"))
+            status = str(e.data.get("clock_status", "invalid"))
             points.append((e.time, float(GAS_STATUSES.index(status) if status in GAS_STATUSES else 0)))
     return points
 

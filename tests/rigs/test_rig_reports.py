@@ -204,3 +204,13 @@ def test_long_series_are_downsampled_keeping_their_shape():
     assert short[0][1] == 1000.0 and 0 <= short[0][0] < len(points) / MAX_POINTS
     assert short[-1][1] == 0.0 and short[len(short) // 2 - 1][1] == 1000.0
     assert downsample(points[:10]) == points[:10]
+
+
+def test_gas_plot_places_each_gpf_clock_status_on_its_own_row():
+    from rigs.records import Event, EventKind
+    from rigs.reports.html import GAS_STATUSES, gas_status
+
+    events = [Event(float(i), EventKind.GAS_READING, {"clock_status": status}, "gsme")
+              for i, status in enumerate(("reliable", "unreliable", "invalid", "reliable"))]
+    rows = [GAS_STATUSES[int(y)] for _, y in gas_status(events)]
+    assert rows == ["reliable", "unreliable", "invalid", "reliable"]
