@@ -79,7 +79,7 @@ def test_fault_example_keeps_simulator_tables_raw():
     assert rig.sim_tables.sim["frame_loss"] == 0.02
     assert rig.sim_tables.devices["gsme"]["clock"] == "drifting"
     ota = next(s for s in rig.plan if s.step is StepKind.OTA)
-    assert ota.params["image_dir"] == (EXAMPLES_DIR / "../../firmware_images")
+    assert ota.devices == ("ihd",) and ota.timeout_s == 900
     assert rig.outputs.junit == EXAMPLES_DIR / "out/junit.xml"
 
 
