@@ -28,11 +28,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hanrig_errors import BadInput
-
-
-class AlertPolicyError(BadInput):
-    """An alert throttling policy that cannot work."""
+from .exceptions import AlertPolicyError
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ from hal.sim.config import DeviceSpec, SimConfig
 from hal.sim.credentials import CredentialsFault
 from hanrig_errors import HanrigError
 
-from .exceptions import DeviceCheckFailed, DeviceNotFound
+from .exceptions import CredentialsReadError, DeviceNotFound
 from .han_input import FrameSource, HanInput, MalformedFrame
 
 if TYPE_CHECKING:
@@ -64,10 +64,6 @@ MAX_TRANSFER_SIZE: Final = 64  # octets per Transfer Data the hub accepts: one A
 REPLY_TIMEOUT_S: Final = 60.0  # for the whole response to arrive once the request is delivered
 EXPIRED_NOT_BEFORE: Final = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 EXPIRED_NOT_AFTER: Final = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-
-
-class CredentialsReadError(DeviceCheckFailed):
-    """A meter answered the credentials read, but not in a way the hub can use."""
 
 
 @dataclass(frozen=True)

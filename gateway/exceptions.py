@@ -20,3 +20,46 @@ class DeviceNotFound(Unreachable):
 class DeviceCheckFailed(CheckFailed):
     """A device answered, and what it answered fails the check."""
 
+
+class OtaPolicyError(BadInput):
+    """The OTA policies or inputs cannot work (no Supplier key while signatures are required, ...)."""
+
+
+class OtaPushFailed(CheckFailed):
+    """A push ran and at least one device was refused or failed (outcomes hold the details)."""
+
+
+class OtaDevicesUnreachable(Unreachable):
+    """A push ran and at least one device could not be reached (vanished, or never answered)."""
+
+
+class ActivationRefused(CheckFailed):
+    """Activate-by-hash was refused (noImageHeld, hashMismatch) or the activation failed."""
+
+
+class LoadControlError(GatewayError):
+    """A load control request that cannot be sent as given."""
+
+
+class CommandRefused(LoadControlError):
+    """The rig's policy does not let this role command load control."""
+
+
+class GpfError(BadInput):
+    """A GSME push or a DLMS date-time that cannot be read."""
+
+
+class TenancyError(GatewayError):
+    """A change of tenancy or history request that cannot be sent as given."""
+
+
+class HistoryAnswerInvalid(DeviceCheckFailed):
+    """A device's Get Profile Response that contradicts itself."""
+
+
+class CredentialsReadError(DeviceCheckFailed):
+    """A meter answered the credentials read, but not in a way the hub can use."""
+
+
+class AlertPolicyError(BadInput):
+    """An alert throttling policy that cannot work."""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from hanrig_errors import BadInput
+from .exceptions import GpfError
 
 ZIGBEE_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,10 +35,6 @@ DLMS_DATETIME_LEN: Final = 12
 DLMS_NOT_SPECIFIED: Final = 0xFF
 DLMS_YEAR_NOT_SPECIFIED: Final = 0xFFFF
 DLMS_DEVIATION_NOT_SPECIFIED: Final = -0x8000  # 0x8000 on the wire
-
-
-class GpfError(BadInput):
-    """A GSME push or a DLMS date-time that cannot be read."""
 
 
 class Source(enum.StrEnum):

@@ -53,7 +53,7 @@ from hal.se_clusters import (
 from hal.zigpy_fixes import radio_utc_now
 from hanrig_errors import HanrigError
 
-from .exceptions import DeviceNotFound, GatewayError
+from .exceptions import CommandRefused, DeviceNotFound, LoadControlError
 from .han_input import FrameSource, HanInput, MalformedFrame
 
 if TYPE_CHECKING:
@@ -91,14 +91,6 @@ def zcl_utc(moment: datetime) -> int:
 
 def from_zcl_utc(seconds: int) -> datetime:
     return ZCL_EPOCH + timedelta(seconds=int(seconds))
-
-
-class LoadControlError(GatewayError):
-    """A load control request that cannot be sent as given."""
-
-
-class CommandRefused(LoadControlError):
-    """The rig's policy does not let this role command load control."""
 
 
 class Commander(enum.StrEnum):

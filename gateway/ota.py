@@ -27,7 +27,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
 
-from hanrig_errors import BadInput, CheckFailed, Unreachable
 from ota import Catalogue, Image, load_public_key, signing
 from ota.campaign import (
     AT_WAIT_LIMIT_S,
@@ -46,28 +45,13 @@ from ota.campaign import (
 from ota.link_model import LinkModel, max_ota_block
 from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample, utc_seconds
 
+from .exceptions import OtaPolicyError
 from .session import HanDevice
 
 SAMPLE_SUPPLIER_CERT = "TEST-ONLY-supplier-signing-cert.pem"
 HELD_STATUSES = (Ota.ImageUpgradeStatus.Download_complete, Ota.ImageUpgradeStatus.Waiting_to_upgrade,
                  Ota.ImageUpgradeStatus.Count_down)
 NO_VERSION = 0xFFFFFFFF
-
-
-class OtaPolicyError(BadInput):
-    """The OTA policies or inputs cannot work (no Supplier key while signatures are required, ...)."""
-
-
-class OtaPushFailed(CheckFailed):
-    """A push ran and at least one device was refused or failed (outcomes hold the details)."""
-
-
-class OtaDevicesUnreachable(Unreachable):
-    """A push ran and at least one device could not be reached (vanished, or never answered)."""
-
-
-class ActivationRefused(CheckFailed):
-    """Activate-by-hash was refused (noImageHeld, hashMismatch) or the activation failed."""
 
 
 class ActivationResponse(enum.IntEnum):

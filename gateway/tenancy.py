@@ -27,7 +27,7 @@ from hal.se_clusters import DeviceManagement, ProfileStatus, TariffType, Tenancy
 from hal.zigpy_fixes import radio_utc_now
 from hanrig_errors import HanrigError
 
-from .exceptions import DeviceCheckFailed, DeviceNotFound, GatewayError
+from .exceptions import DeviceNotFound, HistoryAnswerInvalid, TenancyError
 from .loadcontrol import from_zcl_utc, zcl_utc
 
 if TYPE_CHECKING:
@@ -45,14 +45,6 @@ DEFAULT_CONTROL: Final = (TenancyChangeControl.pre_snapshots | TenancyChangeCont
 DEFAULT_PROVIDER_ID: Final = 0x48414E52  # "HANR": the bench's provider id for a rig's cot step (our rule)
 DEFAULT_BACKDATE: Final = timedelta(hours=3)  # a rig's cot step dates the change this far back (our rule)
 INTERVAL_SECONDS: Final = {0: 86400, 1: 3600, 2: 1800, 3: 900, 4: 600, 5: 450, 6: 300, 7: 150, 8: 60}
-
-
-class TenancyError(GatewayError):
-    """A change of tenancy or history request that cannot be sent as given."""
-
-
-class HistoryAnswerInvalid(DeviceCheckFailed):
-    """A device's Get Profile Response that contradicts itself."""
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from certs.model import RemotePartyRole  # GBCS's role numbering, defined once with the SMKI model
-from hanrig_errors import BadInput
+
+from .exceptions import CredentialsWireError
 
 FRAMING_VERSION: Final = 1
 HEADER_LEN: Final = 4
@@ -47,10 +48,6 @@ FRAGMENT_HEADER_LEN: Final = HEADER_LEN + 2
 MAX_FRAGMENTS: Final = 255
 MAX_CELLS: Final = 255
 MAX_DER_LEN: Final = 0xFFFF
-
-
-class CredentialsWireError(BadInput):
-    """A Read Device Security Credentials frame or body that does not follow the framing."""
 
 
 class FrameType(enum.IntEnum):

@@ -39,3 +39,7 @@ class BadInstallCode(BadInput):
         super().__init__(f"install code for {eui64}: {problem}")
         self.eui64 = eui64
         self.problem = problem
+
+
+class CredentialsWireError(BadInput):
+    """A Read Device Security Credentials frame or body that does not follow the framing."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hanrig_errors import BadInput, CheckFailed
+from hanrig_errors import BadInput, CheckFailed, HanrigError, Unreachable
 
 
 class RigFileError(BadInput):
@@ -52,3 +52,19 @@ class RunNotPassed(CheckFailed):
         self.run_id = run_id
         self.state = state
         super().__init__(f"run {run_id}: {state}")
+
+
+class RunAborted(HanrigError):
+    """The operator interrupted the run (Ctrl-C); it is stored as ABORTED (exit 130, like SIGINT)."""
+
+    exit_code = 130
+
+
+class RigUnreachable(Unreachable):
+    """A radio of the rig could not be opened; the run is stored as ERROR (exit 3)."""
+
+
+class StepError(HanrigError):
+    """A step could not run because of the rig (bad parameter, missing feature): the step is ERROR."""
+
+    exit_code = 2

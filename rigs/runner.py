@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from hanrig_errors import BadInput, HanrigError, Unreachable
+from hanrig_errors import BadInput, Unreachable
 
-from .exceptions import OutputError
+from .exceptions import OutputError, RigUnreachable, RunAborted
 from .outputs import OutputCallback, outputs_for
 from .recorder import RunRecorder
 from .records import EventKind, OutcomeDetail, RunOutcome, RunRecord, StepOutcome
@@ -37,16 +37,6 @@ LOGGER = logging.getLogger(__name__)
 
 TRACE_MAX_FRAMES = 20_000  # frames of the simulated PAN attached per step, at most
 REDRAW_S = 0.1  # a terminal's progress block is redrawn at most this often (wall clock)
-
-
-class RunAborted(HanrigError):
-    """The operator interrupted the run (Ctrl-C); it is stored as ABORTED (exit 130, like SIGINT)."""
-
-    exit_code = 130
-
-
-class RigUnreachable(Unreachable):
-    """A radio of the rig could not be opened; the run is stored as ERROR (exit 3)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,8 +19,9 @@ from typing import Any
 
 import zigpy.exceptions
 
-from hanrig_errors import BadInput, CheckFailed, HanrigError, Unreachable
+from hanrig_errors import BadInput, CheckFailed, Unreachable
 
+from .exceptions import StepError
 from .records import (
     Equals,
     EventKind,
@@ -64,12 +65,6 @@ ALERTS_SUPPRESSED = MeasurementSpec("alerts_suppressed", "")
 ALERTS_LOST = MeasurementSpec("alerts_unaccounted", "", Equals(0),
                               "received - forwarded - suppressed-and-reported after the final flush")
 THROTTLE_EPISODES = MeasurementSpec("throttle_episodes", "")
-
-
-class StepError(HanrigError):
-    """A step could not run because of the rig (bad parameter, missing feature): the step is ERROR."""
-
-    exit_code = 2
 
 
 @dataclasses.dataclass

@@ -137,7 +137,8 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
             raise click.BadParameter(str(exc), param_hint="--activate") from None
 
     import hal
-    from gateway.ota import OtaDevicesUnreachable, OtaPolicies, OtaPushFailed
+    from gateway.exceptions import OtaDevicesUnreachable, OtaPushFailed
+    from gateway.ota import OtaPolicies
     from gateway.session import Gateway, RadioEndpoint
     from ota import read_image
 
@@ -208,7 +209,7 @@ def activate(radio_url: str, device: str, sha256: str, at: str | None, as_json: 
             moment = moment.replace(tzinfo=dt.UTC)
 
     import hal
-    from gateway.ota import ActivationRefused
+    from gateway.exceptions import ActivationRefused
     from gateway.session import Gateway, RadioEndpoint
 
     async def run() -> Any:
