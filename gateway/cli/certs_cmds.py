@@ -31,10 +31,8 @@ from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
 
-from .common import EUI64, emit, json_option
+from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, json_option
 
-_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
 
@@ -125,7 +123,7 @@ def _looks_implicit(data: bytes) -> bool:
 
 
 @certs.command()
-@click.argument("file", type=_FILE)
+@click.argument("file", type=EXISTING_FILE)
 @json_option
 def inspect(file: Path, as_json: bool) -> None:
     """Show every field of an SMKI certificate (PEM/DER) or a Zigbee SE implicit certificate, with the
@@ -173,15 +171,15 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @certs.command()
 @click.option("--radio", "radio_url", envvar="HANRIG_RADIO", metavar="URL",
               help="Read the installed certificates from a device over the HAN (env HANRIG_RADIO).")
-@click.option("--cert-dir", type=_DIR, help="A directory of exported certificates, named by cell "
+@click.option("--cert-dir", type=EXISTING_DIR, help="A directory of exported certificates, named by cell "
               "(<role>-<DS|KA>-<management|prepaymentTopUp>, root, device-*, ca-*; .der/.pem).")
 @click.option("--device", "--device-eui64", "device", type=EUI64,
               help="The device's EUI-64: which device (--radio), and the hwSerialNum device certificates "
                    "must carry.")
-@click.option("--root", "roots", type=_FILE, multiple=True,
+@click.option("--root", "roots", type=EXISTING_FILE, multiple=True,
               help="A trusted root certificate (repeatable). Default: trust the directory's root cell, "
                    "with a warning.")
-@click.option("--ca", "cas", type=_FILE, multiple=True,
+@click.option("--ca", "cas", type=EXISTING_FILE, multiple=True,
               help="An issuing CA certificate used to build paths (repeatable); ca-* files in --cert-dir "
                    "count too.")
 @click.option("--expect-network-operator", "network_operator", type=EUI64, metavar="ENTITY_ID",
@@ -235,7 +233,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
 
 @certs.command("make-test-pki")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--supplier-signing-key", "key_path", type=_FILE,
+@click.option("--supplier-signing-key", "key_path", type=EXISTING_FILE,
               help="The supplier DS key to certify (default: the sample firmware images' "
                    f"firmware_images/{TEST_ONLY}-supplier-signing-key.pem when present).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same keys and certificates.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,6 +19,10 @@ radio_option = click.option(
          "(env HANRIG_RADIO).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+
+# Path parameters every command group uses: an existing readable file, an existing directory
+EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 class Eui64Type(click.ParamType):

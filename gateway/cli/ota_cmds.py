@@ -25,10 +25,8 @@ from ota.exceptions import VerificationFailed
 from ota.format import Image
 from ota.verify import Check
 
-from .common import EUI64, emit, fmt_hex, json_option
+from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, fmt_hex, json_option
 
-_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 _OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
 
@@ -81,7 +79,7 @@ def ota() -> None:
 
 
 @ota.command()
-@click.argument("file", type=_FILE)
+@click.argument("file", type=EXISTING_FILE)
 @click.option("--layout", type=click.Choice(["zigbee", "gbcs"]), default=None,
               help="Read as this layout instead of deciding from the bytes.")
 @json_option
@@ -92,7 +90,7 @@ def inspect(file: Path, layout: str | None, as_json: bool) -> None:
 
 
 @ota.command()
-@click.argument("payload", type=_FILE)
+@click.argument("payload", type=EXISTING_FILE)
 @click.option("-o", "--output", "out", type=_OUT, required=True, help="Where to write the OTA file.")
 @click.option("--manufacturer", type=U16, required=True, help="Manufacturer code, e.g. 0x1234.")
 @click.option("--image-type", type=U16, required=True, help="Image type, e.g. 0x0101.")
@@ -101,7 +99,7 @@ def inspect(file: Path, layout: str | None, as_json: bool) -> None:
 @click.option("--hw-max", type=U16, default=None, help="Maximum hardware version (with --hw-min).")
 @click.option("--header-string", default="", help="Up to 32 bytes of UTF-8.")
 @click.option("--layout", type=click.Choice(["zigbee", "gbcs"]), default="zigbee", show_default=True)
-@click.option("--sign-key", type=_FILE, default=None,
+@click.option("--sign-key", type=EXISTING_FILE, default=None,
               help="EC P-256 private key (PEM/DER): add a Supplier signature.")
 @click.option("--integrity-code", is_flag=True,
               help="Zigbee layout: append the AES-MMO integrity code (0x0003).")
@@ -129,8 +127,8 @@ def build(payload: Path, out: Path, manufacturer: int, image_type: int, file_ver
 
 
 @ota.command()
-@click.argument("file", type=_FILE)
-@click.option("--key", type=_FILE, required=True, help="EC P-256 private key (PEM/DER).")
+@click.argument("file", type=EXISTING_FILE)
+@click.option("--key", type=EXISTING_FILE, required=True, help="EC P-256 private key (PEM/DER).")
 @click.option("-o", "--output", "out", type=_OUT, required=True, help="Where to write the signed file.")
 @json_option
 def sign(file: Path, key: Path, out: Path, as_json: bool) -> None:
@@ -141,9 +139,9 @@ def sign(file: Path, key: Path, out: Path, as_json: bool) -> None:
 
 
 @ota.command()
-@click.argument("file", type=_FILE)
-@click.option("--cert", type=_FILE, default=None, help="X.509 certificate (PEM/DER) of the signer.")
-@click.option("--pubkey", type=_FILE, default=None, help="The signer's EC P-256 public key (PEM/DER).")
+@click.argument("file", type=EXISTING_FILE)
+@click.option("--cert", type=EXISTING_FILE, default=None, help="X.509 certificate (PEM/DER) of the signer.")
+@click.option("--pubkey", type=EXISTING_FILE, default=None, help="Signer EC P-256 public key (PEM/DER).")
 @json_option
 def verify(file: Path, cert: Path | None, pubkey: Path | None, as_json: bool) -> None:
     """Signature, integrity code and size checks; exit 1 when any fails."""
@@ -163,8 +161,8 @@ def verify(file: Path, cert: Path | None, pubkey: Path | None, as_json: bool) ->
 
 
 @ota.command()
-@click.argument("directory", type=_DIR)
-@click.option("--cert", type=_FILE, default=None,
+@click.argument("directory", type=EXISTING_DIR)
+@click.option("--cert", type=EXISTING_FILE, default=None,
               help="Check Supplier signatures against this certificate (status valid/invalid, else present).")
 @json_option
 def index(directory: Path, cert: Path | None, as_json: bool) -> None:

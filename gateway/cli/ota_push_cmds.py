@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import click
 
-from .common import EUI64, emit, json_option, radio_option
+from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, json_option, radio_option
 
 ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
 REDRAW_S = 0.1  # wall-clock spacing of progress redraws on a terminal
@@ -108,15 +108,15 @@ def _render_push(doc: dict[str, Any]) -> str:
 @click.option("--device", "devices", multiple=True, type=EUI64, help="A device by EUI-64 (repeatable).")
 @click.option("--role", type=click.Choice(ROLES, case_sensitive=False), help="Every joined device of a role.")
 @click.option("--all", "all_devices", is_flag=True, help="Every joined device with an OTA client.")
-@click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--image", type=EXISTING_FILE,
               help="The OTA file to send (default: the catalogue's newest newer image per device).")
 @click.option("--activate", "activation", metavar="now|hold|at:ISO8601",
               help="When devices run the image (default: the rig's policy, else now).")
 @click.option("--allow-downgrade", is_flag=True, default=None,
               help="Allow an older image than the device runs.")
-@click.option("--catalogue", type=click.Path(exists=True, file_okay=False, path_type=Path),
+@click.option("--catalogue", type=EXISTING_DIR,
               help="Image directory (default: the bundled TEST-ONLY samples).")
-@click.option("--supplier-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--supplier-cert", type=EXISTING_FILE,
               help="Supplier signing certificate or public key that images must verify against.")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
 @json_option
