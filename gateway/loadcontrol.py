@@ -34,9 +34,10 @@ import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+import zigpy.types as zigpy_t
 from zigpy.exceptions import ZigbeeException
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import OnOff
@@ -61,7 +62,6 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-ZCL_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 DRLC: Final = DemandResponseLoadControl.cluster_id
 REPORT_EVENT_STATUS: Final = DemandResponseLoadControl.ServerCommandDefs.report_event_status.id
 LEVEL_ON: Final = 100
@@ -85,12 +85,12 @@ _REJECTIONS: Final = frozenset({EventStatus.Rejected, EventStatus.Rejected_Event
 
 
 def zcl_utc(moment: datetime) -> int:
-    """A datetime as ZCL UTCTime (seconds since 2000-01-01T00:00:00Z)."""
-    return int((moment - ZCL_EPOCH).total_seconds())
+    """A datetime as ZCL UTCTime (seconds since 2000-01-01T00:00:00Z), by zigpy's own type."""
+    return int(zigpy_t.UTCTime.from_datetime(moment))
 
 
 def from_zcl_utc(seconds: int) -> datetime:
-    return ZCL_EPOCH + timedelta(seconds=int(seconds))
+    return zigpy_t.UTCTime(seconds).to_datetime()
 
 
 class Commander(enum.StrEnum):

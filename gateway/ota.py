@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import zigpy.exceptions
+import zigpy.types as zigpy_t
 from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
@@ -43,7 +44,7 @@ from ota.campaign import (
     verify_activation,
 )
 from ota.link_model import LinkModel, max_ota_block
-from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample, utc_seconds
+from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample
 
 from .exceptions import OtaPolicyError
 from .session import HanDevice
@@ -379,7 +380,7 @@ class OtaService:
             report.reason = f"the device holds 0x{held:08x} ({known}), not {wanted}"
             return report
         moment = at.astimezone(dt.UTC) if at is not None else server.clock()
-        upgrade_time = 0 if at is None else utc_seconds(moment)
+        upgrade_time = 0 if at is None else int(zigpy_t.UTCTime.from_datetime(moment))
         report.activation_time = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
         since = asyncio.get_running_loop().time()
         try:

@@ -58,7 +58,6 @@ LOGGER = logging.getLogger(__name__)
 OTA_CLUSTER = Ota.cluster_id
 DEVICE_ANNCE = zdo_t.ZDOCmd.Device_annce
 COORDINATOR_ENDPOINT = 1
-ZCL_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 UPGRADE_NOW = 0
 UPGRADE_WAIT = 0xFFFFFFFF  # ZCL 11.13.9.6: wait for a later Upgrade End Response
 HOLD_LIMIT_S = 1.0  # pacing waits up to this long hold the response; longer ones get WAIT_FOR_DATA
@@ -193,12 +192,9 @@ class ActivationPlan:
             return UPGRADE_NOW
         if self.mode is Activation.HOLD or self.at is None:
             return UPGRADE_WAIT
-        return utc_seconds(self.at)
+        return int(t.UTCTime.from_datetime(self.at))
 
 
-def utc_seconds(moment: dt.datetime) -> int:
-    """A datetime as ZCL UTCTime (seconds since 2000-01-01 00:00 UTC)."""
-    return int((moment - ZCL_EPOCH).total_seconds())
 
 
 @dataclasses.dataclass
@@ -392,7 +388,7 @@ class OtaServer:
         return lane.query if lane is not None else None
 
     def utc_now(self) -> int:
-        return utc_seconds(self.clock())
+        return int(t.UTCTime.from_datetime(self.clock()))
 
     async def notify(self, device: Any) -> None:
         """Unicast Image Notify (payload type 3: manufacturer, image type, new version; jitter 100)."""

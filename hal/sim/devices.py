@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-ZCL_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FAST_POLL_S = 0.25  # a sleepy device polls this fast while it waits for a response
 TIME_RESYNC_S = 86400.0  # a synchronised device re-reads the hub's time once a day
 TIME_RETRY_S = 30.0  # ... and retries this soon when the hub did not answer
@@ -85,9 +84,6 @@ POWER_SOURCE: dict[Role, Basic.PowerSource] = {
 CLUSTERS: dict[int, type[Cluster]] = {c.cluster_id: c for c in (Basic, OnOff, Ota, Time, Alarms, Metering)}
 
 
-def utc_seconds(moment: dt.datetime) -> int:
-    """A datetime as ZCL UTCTime (seconds since 2000-01-01 00:00 UTC)."""
-    return int((moment - ZCL_EPOCH).total_seconds())
 
 
 class VirtualDevice:
@@ -114,7 +110,8 @@ class VirtualDevice:
         self.alerts_sent = 0
         self.received: list[ZclFrame] = []  # every ZCL command the device took (tests, debugging)
         # the device's clock: utc = base + (loop time - anchor) * (1 + drift)
-        self._clock_base: float = float(utc_seconds(dt.datetime.fromisoformat(han.settings.start_time)))
+        start = dt.datetime.fromisoformat(han.settings.start_time)
+        self._clock_base: float = float(zigpy_t.UTCTime.from_datetime(start))
         self._clock_anchor: float = 0.0
         self.drift_s_per_hour = spec.sim.drift_s_per_hour if spec.sim.clock is ClockMode.DRIFTING else 0.0
         self.clock_synchronised = False
