@@ -29,6 +29,7 @@ import zigpy.types as zigpy_t
 import hal
 from hal.roles import Role
 
+from .eui64 import parse_eui64
 from .exceptions import DeviceNotFound, GatewayError
 
 SE_PROFILE = 0x0109
@@ -208,11 +209,7 @@ class Gateway:
 
     def device(self, key: str) -> HanDevice:
         """A device by rig id or EUI-64 (any common spelling); DeviceNotFound names what was asked."""
-        digits = key.replace(":", "").replace("-", "")
-        wanted_eui = None
-        if len(digits) == 16:
-            with contextlib.suppress(ValueError):
-                wanted_eui = format_eui64(digits)
+        wanted_eui = parse_eui64(key)
         for device in self.devices():
             if device.id == key or (wanted_eui is not None and device.eui64 == wanted_eui):
                 return device

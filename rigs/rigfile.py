@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from gateway.eui64 import parse_eui64
 from gateway.session import Role  # one role enum for rig files, the gateway and the simulator
 
 from .exceptions import RigFileError
@@ -357,14 +358,6 @@ def _hex_int(ctx: _Ctx, where: str, value: Any, bits: int) -> int:
     if not 0 <= number < (1 << bits):
         raise ctx.error(where, f"{value} does not fit in {bits} bits")
     return number
-
-
-def parse_eui64(text: str) -> str | None:
-    """Normalise an EUI-64 (16 hex digits, ':'/'-' separators optional) to "00:0d:6f:..", or None."""
-    digits = text.replace(":", "").replace("-", "").lower()
-    if len(digits) != 16 or any(c not in "0123456789abcdef" for c in digits):
-        return None
-    return ":".join(digits[i:i + 2] for i in range(0, 16, 2))
 
 
 def _eui64(ctx: _Ctx, where: str, value: Any) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from ..eui64 import parse_eui64
+
 radio_option = click.option(
     "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
     help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., deconz:... "
@@ -33,11 +35,11 @@ class Eui64Type(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         if not isinstance(value, str):
             self.fail(f"{value!r} is not an EUI-64", param, ctx)
-        digits = value.replace(":", "").replace("-", "").lower()
-        if len(digits) != 16 or any(c not in "0123456789abcdef" for c in digits):
+        normal = parse_eui64(value)
+        if normal is None:
             self.fail(f"{value!r} is not an EUI-64 (expected 16 hex digits, e.g. 00:0d:6f:00:0a:bc:12:34)",
                       param, ctx)
-        return ":".join(digits[i:i + 2] for i in range(0, 16, 2))
+        return normal
 
 
 EUI64 = Eui64Type()
