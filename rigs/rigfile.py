@@ -22,6 +22,7 @@ from typing import Any
 
 from gateway.eui64 import parse_eui64
 from gateway.session import Role  # one role enum for rig files, the gateway and the simulator
+from hanrig_errors import RIG_FILE_MAX, BadInputFile, read_input_text
 
 from .exceptions import RigFileError
 
@@ -742,13 +743,9 @@ def load_rig(path: Path | str, base_dir: Path | None = None) -> Rig:
     """Read and parse a rig file; relative paths in it resolve against its directory."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RigFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RigFileError(path, None, f"not UTF-8 text (byte {exc.start})") from None
+        text = read_input_text(path, limit=RIG_FILE_MAX)
+    except BadInputFile as exc:
+        raise RigFileError(path, None, exc.problem) from None
     return parse_rig(text, path, base_dir)
 
 

@@ -19,7 +19,15 @@ from typing import Any
 
 import zigpy.exceptions
 
-from hanrig_errors import BadInput, CheckFailed, Unreachable
+from hanrig_errors import (
+    CERT_MAX,
+    OTA_IMAGE_MAX,
+    BadInput,
+    BadInputFile,
+    CheckFailed,
+    Unreachable,
+    read_input,
+)
 
 from .exceptions import StepError
 from .records import (
@@ -239,9 +247,9 @@ async def step_ota(ctx: StepContext) -> None:
     if "image" in params:
         path = Path(params["image"])
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StepError(f"step ota: image {path}: cannot read: {exc.strerror or exc}") from None
+            data = read_input(path, limit=OTA_IMAGE_MAX)
+        except BadInputFile as exc:
+            raise StepError(f"step ota: image {path}: {exc.problem}") from None
         image = read_image(data, name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
@@ -510,9 +518,9 @@ async def step_certs(ctx: StepContext) -> None:
 
 def _read_file(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise StepError(f"step certs: {what} {path}: cannot read: {exc.strerror or exc}") from None
+        return read_input(path, limit=CERT_MAX)
+    except BadInputFile as exc:
+        raise StepError(f"step certs: {what} {path}: {exc.problem}") from None
 
 
 # ----------------------------------------------------------------------------------- loadcontrol

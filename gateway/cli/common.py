@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from hanrig_errors import CERT_MAX, KEY_MAX, OTA_IMAGE_MAX, regular_file_problem
+
 from ..eui64 import parse_eui64
 
 radio_option = click.option(
@@ -22,8 +24,30 @@ radio_option = click.option(
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
-# Path parameters every command group uses: an existing readable file, an existing directory
-EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+class InputFileType(click.ParamType):
+    """A file argument: an existing regular file of at most ``limit`` bytes (``hanrig_files``).
+
+    FIFOs, devices and directories are refused here, before any command opens them (opening a FIFO
+    blocks; reading /dev/zero never ends); read the file with ``hanrig_files.read_input``."""
+
+    name = "FILE"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        problem = regular_file_problem(value, self.limit)
+        if problem is not None:
+            self.fail(f"{value}: {problem}", param, ctx)
+        return Path(value)
+
+
+# Path parameters every command group uses: input files by kind (each with its size cap), directories
+IMAGE_FILE = InputFileType(OTA_IMAGE_MAX)
+CERT_FILE = InputFileType(CERT_MAX)
+KEY_FILE = InputFileType(KEY_MAX)
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
@@ -50,9 +74,24 @@ def fmt_hex(value: int, width: int = 4) -> str:
     return f"0x{value:0{width}x}"
 
 
+_emitted = False  # whether this process printed its document on stdout (see gateway.cli.main)
+
+
 def emit(document: Any, as_json: bool, render_text: Callable[[Any], str]) -> None:
     """Print ``document`` as JSON, or as the text ``render_text`` makes of it."""
+    global _emitted
     if as_json:
         click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
     else:
         click.echo(render_text(document))
+    _emitted = True
+
+
+def document_emitted() -> bool:
+    """True once :func:`emit` printed; an error after it must not print a second JSON document."""
+    return _emitted
+
+
+def reset_emitted() -> None:
+    global _emitted
+    _emitted = False
