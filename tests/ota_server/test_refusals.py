@@ -67,7 +67,8 @@ async def test_refusals_on_one_bench():
 
 
 async def test_downgrade_with_permission_and_unsigned_when_not_required():
-    async with open_gateway(bench(ihd={"firmware_version": NEW_VERSION})) as gw:
+    # a device that takes downgrades (the simulated clients refuse older versions unless told otherwise)
+    async with open_gateway(bench(ihd={"firmware_version": NEW_VERSION, "accept_downgrade": True})) as gw:
         old = read_image(sample("ihd", OLD_VERSION).read_bytes(), name=sample("ihd", OLD_VERSION).name)
         report = await gw.ota.push(gw.devices(role="IHD"), image=old, allow_downgrade=True)
         (outcome,) = report.outcomes
