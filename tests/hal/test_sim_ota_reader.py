@@ -46,7 +46,8 @@ def test_the_bundled_samples_read_the_same_and_their_signatures_verify(path):
 def test_optional_header_fields_and_vendor_tags_shift_nothing():
     key = ec.generate_private_key(ec.SECP256R1())
     data = build_image(bytes(range(256)) * 12, manufacturer_code=0x1234, image_type=0x0101,
-                       file_version=0x00010000, hw_min=2, hw_max=9, destination_ieee="00:0d:6f:00:0a:bc:00:03",
+                       file_version=0x00010000, hw_min=2, hw_max=9,
+                       destination_ieee="00:0d:6f:00:0a:bc:00:03",
                        security_credential_version=2, extra_tags=[(0xF123, b"vendor")], sign_key=key,
                        integrity_code=True)
     agree(data)
