@@ -58,6 +58,7 @@ from ota.outcomes import Reason
 from ota.server import SEND_ERRORS, ActivationPlan, Offer, OtaServer, ProgressSample, Status, TransferState
 
 from .exceptions import OtaPolicyError
+from .operator import Action, Operator, Prompt, operator_for
 from .session import HanDevice
 
 SAMPLE_SUPPLIER_CERT = "TEST-ONLY-supplier-signing-cert.pem"
@@ -201,9 +202,6 @@ class NegativeOutcome:
                 "queried": self.queried, "blocks": self.blocks, "bytes_sent": self.bytes_sent,
                 "zcl_status": None if self.zcl_status is None else f"0x{self.zcl_status:02x}",
                 "zcl_status_int": self.zcl_status}
-
-
-PowerLoss = Callable[[HanDevice], Any]  # async: cut the device's power (a sim reboot, or the operator)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,11 +409,12 @@ class OtaService:
 
     # ------------------------------------------------------------------ negative tests (SECMP0007)
     async def push_negative(self, device: HanDevice, case: NegativeCase | str, *, image: Image | None = None,
-                            power_loss: PowerLoss | None = None) -> NegativeOutcome:
+                            operator: Operator | None = None) -> NegativeOutcome:
         """Offer ``device`` the bad image of ``case`` (made from ``image``, default the catalogue's newest
         newer image for it) and record what the device did. The host's own refusals are off for this
         offer only; the image is offered with "hold", so nothing the device accepts is run.
-        ``power_loss`` cuts the device's power for the power-loss case (required for it)."""
+        For power-loss, ``operator`` is asked to power-cycle the device (default: the simulator's reboot on
+        ``sim://``, the person at the console otherwise)."""
         case = NegativeCase(case)
         spec = NEGATIVE_CASES[case]
         facts = await self._facts(device)
@@ -423,8 +422,6 @@ class OtaService:
             from .exceptions import DeviceNotFound
 
             raise DeviceNotFound(device.eui64, facts)
-        if case is NegativeCase.POWER_LOSS and power_loss is None:
-            raise OtaPolicyError("ota negative power-loss: no way to cut the device's power was given")
         good = image
         if good is None:
             entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, facts.version,
@@ -457,8 +454,8 @@ class OtaService:
                 problem = f"Image Notify not delivered ({type(exc).__name__})"
                 raise DeviceNotFound(device.eui64, problem) from exc
             if case is NegativeCase.POWER_LOSS:
-                assert power_loss is not None
-                await self._lose_power(device, server, transfer, outcome, power_loss)
+                await self._lose_power(device, server, transfer, outcome,
+                                       operator or operator_for(self.gateway, device))
             else:
                 await self._watch_refusal(server, transfer, outcome)
         finally:
@@ -503,7 +500,7 @@ class OtaService:
                               f"{transfer.offset} of {transfer.size} without an Upgrade End")
 
     async def _lose_power(self, device: HanDevice, server: OtaServer, transfer: Any, outcome: NegativeOutcome,
-                          power_loss: PowerLoss) -> None:
+                          operator: Operator) -> None:
         """Cut the power when the device holds half the image; then it must come back on its old version
         holding no image."""
         loop = asyncio.get_running_loop()
@@ -520,7 +517,7 @@ class OtaService:
         offset = transfer.offset
         ieee = device.zigpy_device.ieee
         cut_at = loop.time()
-        await power_loss(device)
+        await operator.ask(Prompt(Action.POWER_CYCLE, device, timeout_s=self.policies.stall_s))
         server.withdraw(ieee)  # what it asks for after the restart gets NO_IMAGE_AVAILABLE
         deadline = cut_at + self.policies.verify_timeout_s
         values: dict[str, Any] = {}

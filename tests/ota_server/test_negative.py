@@ -18,15 +18,6 @@ SUPPLIER_CERT = (SAMPLES / "TEST-ONLY-supplier-signing-cert.pem").read_bytes()
 GB_CLIENT = {"ota_profile": "gbcs", "supplier_public_key": SUPPLIER_CERT}
 
 
-def reboot_now(gw):
-    """The simulator's power loss: the virtual device restarts (the operator's job on hardware)."""
-    async def power_loss(device) -> None:
-        han = gw.apps[device.radio_id].han
-        virtual = next(d for d in han.devices.values() if d.ieee == device.zigpy_device.ieee)
-        han.spawn(virtual.reboot())
-    return power_loss
-
-
 def gb_bench(**extra):
     from hal.sim.config import OtaProfile
 
@@ -39,7 +30,7 @@ async def test_every_case_is_refused_as_the_cluster_defines(role):
     async with open_gateway(gb_bench()) as gw:
         device = gw.devices(role=role.upper())[0]
         for case in NegativeCase:
-            outcome = await gw.ota.push_negative(device, case, power_loss=reboot_now(gw))
+            outcome = await gw.ota.push_negative(device, case)
             assert outcome.passed, (case, outcome.reason)
             assert outcome.observed == NEGATIVE_CASES[case].expected.value
             if outcome.expected is Expected.NOT_REQUESTED:
@@ -91,7 +82,7 @@ async def test_a_permissive_client_fails_every_case_for_the_right_reason():
         # a fresh bench per case: the permissive device would otherwise run what it accepted before
         async with open_gateway(gb_bench(ota_fault=OtaFault.PERMISSIVE)) as gw:
             device = gw.devices(role="IHD")[0]
-            outcome = await gw.ota.push_negative(device, case, power_loss=reboot_now(gw))
+            outcome = await gw.ota.push_negative(device, case)
             assert not outcome.passed, case
             assert (outcome.observed, outcome.reason_code) == (observed, reason_code), (case, outcome.reason)
             assert outcome.reason.startswith(f"expected {NEGATIVE_CASES[case].expected.value} (")
@@ -101,11 +92,18 @@ async def test_a_permissive_client_fails_every_case_for_the_right_reason():
                 assert outcome.blocks > 0 and outcome.zcl_status == 0x00
 
 
-async def test_power_loss_needs_a_way_to_cut_power_and_a_case_needs_something_to_break():
+async def test_a_case_needs_something_to_break_and_an_operator_who_answers():
+    import io
+
+    from gateway.operator import ConsoleOperator, OperatorTimeout
+
     async with open_gateway(bench(roles=("ihd",))) as gw:
         device = gw.devices(role="IHD")[0]
-        with pytest.raises(OtaPolicyError, match="no way to cut the device's power"):
-            await gw.ota.push_negative(device, NegativeCase.POWER_LOSS)
+        # on hardware the power-cycle is the operator's; nobody at the console: a one-line timeout
+        silent = ConsoleOperator(out=io.StringIO(), source=io.StringIO(""))
+        with pytest.raises(OperatorTimeout, match="no input to confirm power-cycle"):
+            await gw.ota.push_negative(device, NegativeCase.POWER_LOSS, operator=silent)
+        assert "OPERATOR: power-cycle the IHD 00:0d:6f:00:0a:bc:00:03 now" in silent.out.getvalue()
         from ota import build_image, read_image
 
         plain = read_image(build_image(b"\x01" * 500, manufacturer_code=0x1234, image_type=0x0101,
