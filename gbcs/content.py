@@ -58,8 +58,9 @@ class StatusCode(enum.IntEnum):
 
 
 CS02C_ERRORS = {1: "invalid key usage", 2: "key pair generation failed", 3: "CR production failed"}
-REPLACEMENT_MODES = {2: "supplierBySupplier", 3: "networkOperatorByNetworkOperator", 4: "accessControlBrokerByACB",
-                     5: "wanProviderByWanProvider", 6: "transCoSByTransCoS", 7: "supplierByTransCoS",
+REPLACEMENT_MODES = {2: "supplierBySupplier", 3: "networkOperatorByNetworkOperator",
+                     4: "accessControlBrokerByACB", 5: "wanProviderByWanProvider", 6: "transCoSByTransCoS",
+                     7: "supplierByTransCoS",
                      8: "anyExceptAbnormalRootByRecovery", 9: "anyByContingency"}
 KEY_USAGE_BITS = {0: "digitalSignature", 4: "keyAgreement", 5: "keyCertSign", 6: "cRLSign"}
 
@@ -418,7 +419,8 @@ def _cs02a(cursor: Cursor, cra_flag: int) -> dict[str, Any]:
 def _asn1_alert(cursor: Cursor) -> dict[str, Any]:
     inner = der_inner(der_read(cursor, "alert", 0x30), cursor)
     code = der_integer(inner, "alert code")
-    return {"format": "asn1", "what": "alert", **_alert_fields(code), "rest": inner.data[inner.pos:inner.end].hex()}
+    rest = inner.data[inner.pos:inner.end].hex()
+    return {"format": "asn1", "what": "alert", **_alert_fields(code), "rest": rest}
 
 
 # ------------------------------------------------------------------------------------------ GBZ / ZCL
@@ -462,8 +464,10 @@ def _gbz_component(cursor: Cursor, message: Message, security: Any, index: int) 
     control = cursor.byte("GBZ extended header control")
     cluster_id = int.from_bytes(cursor.take(2, "GBZ cluster id"), "big")
     body = cursor.sub(int.from_bytes(cursor.take(2, "GBZ command length"), "big"), "GBZ command")
-    component: dict[str, Any] = {"index": index, "control": f"0x{control:02x}", "cluster": f"0x{cluster_id:04x}",
-                                 "cluster_name": _cluster(cluster_id).__name__ if _cluster(cluster_id) else None,
+    cluster = _cluster(cluster_id)
+    component: dict[str, Any] = {"index": index, "control": f"0x{control:02x}",
+                                 "cluster": f"0x{cluster_id:04x}",
+                                 "cluster_name": cluster.__name__ if cluster is not None else None,
                                  "encrypted": bool(control & CONTROL_ENCRYPTED)}
     if control & CONTROL_ENCRYPTED:
         body.take(2, "GBZ additional header")
@@ -503,7 +507,6 @@ def _gbz_component(cursor: Cursor, message: Message, security: Any, index: int) 
     frame_type = frame_control & 0x03
     if frame_type == 0 and command_id in (0x00, 0x01):
         component["command"] = "read_attributes" if command_id == 0 else "read_attributes_response"
-        cluster = _cluster(cluster_id)
         attributes = []
         while data.remaining:
             if command_id == 0:
@@ -687,7 +690,8 @@ def gcs13a_response_plaintext(registers: GasRegisters) -> bytes:
         raise BuildError(f"GCS13a registers out of range: {exc}") from None
 
 
-def gcs13a_response_content(header: Message, registers: GasRegisters, security: Any, sequence: int = 0) -> bytes:
+def gcs13a_response_content(header: Message, registers: GasRegisters, security: Any,
+                            sequence: int = 0) -> bytes:
     """The GPF's GCS13a response content: one encrypted GBZ component whose key derives from
     ``header``'s originator, target and counter (so build the header first, then this content)."""
     sealed = security.encrypt(header, gcs13a_response_plaintext(registers))
@@ -700,7 +704,8 @@ def _gbz_header(control: int, cluster: int, body: bytes) -> bytes:
     return bytes([control]) + cluster.to_bytes(2, "big") + len(body).to_bytes(2, "big")
 
 
-def cs06_command_content(image_hash: bytes, originator_counter: int, execution_date_time: str | None = None) -> bytes:
+def cs06_command_content(image_hash: bytes, originator_counter: int,
+                         execution_date_time: str | None = None) -> bytes:
     """CS06 Activate Firmware: the Manufacturer Image hash, the counter, and an optional UTC time
     (``9999-12-31T23:59:59Z`` cancels a future-dated activation)."""
     if len(image_hash) != 32:
@@ -740,5 +745,5 @@ def ccs08_alert_content(alert_code: int, date_time: str, device: bytes, firmware
 
 def gbz_alert_content(alert_code: int, zigbee_time: int, components: bytes = b"") -> bytes:
     """A GSME/GPF alert's GBZ payload: profile, component count, alert code, ZigBee UTC time."""
-    return GBZ_PROFILE + bytes([1 if components else 0]) + alert_code.to_bytes(2, "big") + zigbee_time.to_bytes(
-        4, "big") + components
+    return (GBZ_PROFILE + bytes([1 if components else 0]) + alert_code.to_bytes(2, "big")
+            + zigbee_time.to_bytes(4, "big") + components)

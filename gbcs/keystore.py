@@ -95,7 +95,8 @@ class Keystore:
                 loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
             except (ValueError, TypeError) as exc:
                 raise KeystoreError(f"{path}: not an unencrypted PEM private key ({exc})") from None
-            if not isinstance(loaded, ec.EllipticCurvePrivateKey) or not isinstance(loaded.curve, ec.SECP256R1):
+            p256 = isinstance(loaded, ec.EllipticCurvePrivateKey) and isinstance(loaded.curve, ec.SECP256R1)
+            if not p256:
                 raise KeystoreError(f"{path}: not an EC P-256 private key")
             key = self._private[(eui64, use)] = loaded
         return key

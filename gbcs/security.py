@@ -240,7 +240,7 @@ class CounterTracker:
         if counter in recent:
             raise CounterRejected("replay", f"replay: {who} counter {counter} was already accepted")
         if highest is not None and counter < highest:
-            raise CounterRejected("out-of-order",
-                                  f"out-of-order: {who} counter {counter} is below the last accepted {highest}")
+            raise CounterRejected(
+                "out-of-order", f"out-of-order: {who} counter {counter} is below the last accepted {highest}")
         self._highest[key] = counter
         recent.append(counter)

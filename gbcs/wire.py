@@ -33,7 +33,7 @@ DATE_TIME_LENGTH = 12
 class Cursor:
     """Bytes being read, with the absolute offset every error names."""
 
-    __slots__ = ("data", "pos", "end", "base")
+    __slots__ = ("base", "data", "end", "pos")
 
     def __init__(self, data: bytes, pos: int = 0, end: int | None = None, base: int = 0) -> None:
         self.data = data
