@@ -383,6 +383,9 @@ def _read_general_signing(cursor: Cursor) -> Message:
     content_offset = cursor.offset
     content = cursor.take(content_length, "content")
     signature: bytes | None = None
+    if not cursor.remaining and cra_flag != 1:
+        # Only a command before its remote party signs it (a PRECOMMAND) ends after the content.
+        raise cursor.fail("signature length missing: only an unsigned command ends after its content")
     if cursor.remaining:
         at = cursor.pos
         sig_length = cursor.length("signature")
