@@ -44,8 +44,9 @@ def load_references() -> list[Reference]:
     for path in sorted((RTDS / "messages").glob("*/*.HEX")):
         match = NAME.match(path.name)
         assert match, f"unexpected RTDS file name {path.name}"
-        found.append(Reference(path, bytes.fromhex(path.read_text().strip()), match["use_case"], match["kind"],
-                               int(match["alert"], 16) if match["alert"] else None, match["rest"]))
+        alert_code = int(match["alert"], 16) if match["alert"] else None
+        found.append(Reference(path, bytes.fromhex(path.read_text().strip()), match["use_case"],
+                               match["kind"], alert_code, match["rest"]))
     return found
 
 
