@@ -72,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="hanrig", standalone_mode=False)
+        # without standalone mode click returns a command's ``ctx.exit(N)`` / ``Exit(N)`` code
+        returned = cli.main(args=args, prog_name="hanrig", standalone_mode=False)
+        if isinstance(returned, int) and returned:
+            sys.exit(returned)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
