@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ota": ("gateway.cli.ota_cmds", "ota"),
     "gas": ("gateway.cli.gas_cmds", "gas"),
     "certs": ("gateway.cli.certs_cmds", "certs"),
+    "gbcs": ("gateway.cli.gbcs_cmds", "gbcs"),
     "hcalcs": ("gateway.cli.hcalcs_cmds", "hcalcs"),
     "alerts": ("gateway.cli.alerts_cmds", "alerts"),
     "rig": ("gateway.cli.rig_cmds", "rig"),
