@@ -55,6 +55,7 @@ KEY_MAX = 64 * KIB
 RIG_FILE_MAX = 1 * MIB
 CPL_MAX = 16 * MIB  # the CPL's published CSV is a few MB
 INDEX_MAX = 16 * MIB
+INPUT_FILE_MAX = 16 * MIB  # any other file a command reads whole (backups, GBCS messages, ...)
 
 
 class BadInputFile(BadInput):

@@ -31,12 +31,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ota": ("gateway.cli.ota_cmds", "ota"),
     "gas": ("gateway.cli.gas_cmds", "gas"),
     "certs": ("gateway.cli.certs_cmds", "certs"),
+    "gbcs": ("gateway.cli.gbcs_cmds", "gbcs"),
     "hcalcs": ("gateway.cli.hcalcs_cmds", "hcalcs"),
     "alerts": ("gateway.cli.alerts_cmds", "alerts"),
     "rig": ("gateway.cli.rig_cmds", "rig"),
     "results": ("gateway.cli.results_cmds", "results"),
     "sim": ("gateway.cli.sim_cmds", "sim"),
     "tenancy": ("gateway.cli.tenancy_cmds", "tenancy"),
+    "network": ("gateway.cli.network_cmds", "network"),
 }
 
 
@@ -159,7 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     common.reset_emitted()
     try:
-        cli.main(args=args, prog_name="hanrig", standalone_mode=False)
+        # without standalone mode click returns a command's ``ctx.exit(N)`` / ``Exit(N)`` code
+        returned = cli.main(args=args, prog_name="hanrig", standalone_mode=False)
+        if isinstance(returned, int) and returned:
+            sys.exit(returned)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code if exc.exit_code in (0, 1, 2, 3, 130) else 2)
     except SystemExit:

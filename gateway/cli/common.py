@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from hanrig_errors import CERT_MAX, KEY_MAX, OTA_IMAGE_MAX, regular_file_problem
+from hanrig_errors import CERT_MAX, INPUT_FILE_MAX, KEY_MAX, OTA_IMAGE_MAX, regular_file_problem
 
 from ..eui64 import parse_eui64
 
@@ -46,6 +46,7 @@ class InputFileType(click.ParamType):
 
 # Path parameters every command group uses: input files by kind (each with its size cap), directories
 IMAGE_FILE = InputFileType(OTA_IMAGE_MAX)
+EXISTING_FILE = InputFileType(INPUT_FILE_MAX)  # any other input file
 CERT_FILE = InputFileType(CERT_MAX)
 KEY_FILE = InputFileType(KEY_MAX)
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
