@@ -201,16 +201,26 @@ def decode_content(message: Message, security: Any = None) -> dict[str, Any]:
             return _cs02b(cursor, message.cra_flag)
         if code == 0x0008:
             return _cs02a(cursor, message.cra_flag)
-        content = message.content
-        if content[:2] == GBZ_PROFILE:
-            return _gbz(cursor, message, security)
-        if content[:1] in (b"\xd9", b"\xda", b"\x0f"):
-            return _dlms(cursor, message)
-        if message.cra_flag == 3 and content[:1] == b"\x30":
-            return _asn1_alert(cursor)
     except GbcsError:
         raise
-    return {"format": "raw", "raw": message.content.hex()}
+    # Every other use case: decoded as far as its format goes. These layouts are generic (any ZCL
+    # command, any DLMS access), so a layout this decoder does not know is reported, never an error.
+    content = message.content
+    fmt, decoder = "raw", None
+    if content[:2] == GBZ_PROFILE:
+        fmt, decoder = "gbz", _gbz
+    elif content[:1] in (b"\xd9", b"\xda", b"\x0f"):
+        fmt, decoder = "dlms", _dlms
+    elif message.cra_flag == 3 and content[:1] == b"\x30":
+        fmt, decoder = "asn1", _asn1_alert
+    if decoder is None:
+        return {"format": "raw", "raw": content.hex()}
+    try:
+        return decoder(cursor, message, security)
+    except GbcsError as exc:
+        if code == 0x0074:  # GCS13a's layout is known: a malformed one is an error
+            raise
+        return {"format": fmt, "raw": content.hex(), "undecoded": str(exc)}
 
 
 def _done(cursor: Cursor, what: str) -> None:
@@ -416,7 +426,7 @@ def _cs02a(cursor: Cursor, cra_flag: int) -> dict[str, Any]:
     return result
 
 
-def _asn1_alert(cursor: Cursor) -> dict[str, Any]:
+def _asn1_alert(cursor: Cursor, message: Message, security: Any) -> dict[str, Any]:
     inner = der_inner(der_read(cursor, "alert", 0x30), cursor)
     code = der_integer(inner, "alert code")
     rest = inner.data[inner.pos:inner.end].hex()
@@ -563,7 +573,8 @@ def _gcs13a_summary(decoded: dict[str, Any], message: Message) -> dict[str, Any]
 # ------------------------------------------------------------------------------------------ DLMS
 
 
-def _dlms(cursor: Cursor, message: Message) -> dict[str, Any]:
+def _dlms(cursor: Cursor, message: Message, security: Any) -> dict[str, Any]:
+    """GBCS DLMS: access-request (D9), access-response (DA) or data-notification (0F, alerts)."""
     tag = cursor.byte("DLMS tag")
     invoke = int.from_bytes(cursor.take(4, "long-invoke-id-and-priority"), "big")
     at = cursor.pos
@@ -573,18 +584,86 @@ def _dlms(cursor: Cursor, message: Message) -> dict[str, Any]:
     date_time = DlmsDateTime.decode(cursor.take(12, "DLMS date-time")) if length else None
     result: dict[str, Any] = {"format": "dlms", "invoke_id": f"0x{invoke:08x}",
                               "date_time": date_time.to_json() if date_time else None}
+    decrypt = _dlms_decryptor(message, security)
     if tag == 0x0F:
         result["what"] = "data-notification"
-        body = _dlms_data(cursor, "notification body")
+        body = _dlms_data(cursor, "notification body", decrypt=decrypt)
         result["body"] = body
         code = _first_alert_code(body)
         if code is not None:
             result.update(_alert_fields(code))
+    elif tag == 0xD9:
+        result["what"] = "access-request"
+        result["requests"] = _dlms_specification(cursor)
+        result["data"] = _dlms_list(cursor, "access-request data", decrypt)
     else:
-        result["what"] = "access-request" if tag == 0xD9 else "access-response"
-        result["rest"] = cursor.take(cursor.remaining, "DLMS access body").hex()
+        result["what"] = "access-response"
+        at = cursor.pos
+        present = cursor.byte("access-request-specification flag")
+        if present not in (0, 1):
+            raise cursor.fail(f"access-request-specification flag 0x{present:02x}", at)
+        if present:
+            result["requests"] = _dlms_specification(cursor)
+        result["data"] = _dlms_list(cursor, "access-response data", decrypt)
+        results = []
+        for _ in range(cursor.length("access-response-specification")):
+            kind = cursor.byte("access-response kind")
+            outcome = cursor.byte("data-access-result")
+            results.append({"kind": DLMS_ACCESS.get(kind, f"0x{kind:02x}"), "result": outcome,
+                            "success": outcome == 0})
+        result["results"] = results
     _done(cursor, "DLMS content")
     return result
+
+
+DLMS_ACCESS = {1: "get", 2: "set", 3: "action", 4: "get-with-selection", 5: "set-with-selection"}
+
+
+def _obis(raw: bytes) -> str:
+    return f"{raw[0]}-{raw[1]}:{raw[2]}.{raw[3]}.{raw[4]}.{raw[5]}"
+
+
+def _dlms_specification(cursor: Cursor) -> list[dict[str, Any]]:
+    requests = []
+    for _ in range(cursor.length("access-request-specification")):
+        at = cursor.pos
+        kind = cursor.byte("access-request kind")
+        if kind not in DLMS_ACCESS:
+            raise cursor.fail(f"access-request kind 0x{kind:02x} not get/set/action", at)
+        class_id = int.from_bytes(cursor.take(2, "class id"), "big")
+        entry: dict[str, Any] = {"kind": DLMS_ACCESS[kind], "class_id": class_id,
+                                 "obis": _obis(cursor.take(6, "instance id")),
+                                 "attribute": cursor.byte("attribute or method id")}
+        if kind in (4, 5):
+            entry["selector"] = cursor.byte("access selector")
+            entry["selection"] = _dlms_data(cursor, "access selection")
+        requests.append(entry)
+    return requests
+
+
+def _dlms_list(cursor: Cursor, what: str, decrypt: Any) -> list[Any]:
+    count = cursor.length(what)
+    if count > cursor.remaining:
+        raise cursor.fail(f"{what}: {count} items cannot fit in {cursor.remaining} octets")
+    return [_dlms_data(cursor, what, decrypt=decrypt) for _ in range(count)]
+
+
+def _dlms_decryptor(message: Message, security: Any) -> Any:
+    """Decrypts the ``31 00000000 ...`` octet strings GBCS puts in DLMS data (encrypted registers)."""
+    def decrypt(sealed: bytes) -> Any:
+        if security is None:
+            return {"encrypted": True, "decrypted": "no-key", "ciphertext": sealed.hex()}
+        try:
+            plain = security.decrypt(message, sealed)
+        except SecurityCheckFailed as exc:
+            return {"encrypted": True, "decrypted": f"invalid: {exc}"}
+        if plain is None:
+            return {"encrypted": True, "decrypted": "no-key", "ciphertext": sealed.hex()}
+        inner = Cursor(plain)
+        value = _dlms_data(inner, "decrypted data")
+        _done(inner, "decrypted data")
+        return {"encrypted": True, "decrypted": "yes", "value": value}
+    return decrypt
 
 
 _FIXED = {0x03: 1, 0x05: 4, 0x06: 4, 0x0F: 1, 0x10: 2, 0x11: 1, 0x12: 2, 0x14: 8, 0x15: 8, 0x16: 1, 0x17: 4,
@@ -592,8 +671,9 @@ _FIXED = {0x03: 1, 0x05: 4, 0x06: 4, 0x0F: 1, 0x10: 2, 0x11: 1, 0x12: 2, 0x14: 8
 _SIGNED = {0x05, 0x0F, 0x10, 0x14}
 
 
-def _dlms_data(cursor: Cursor, what: str, depth: int = 0) -> Any:
-    """One A-XDR ``Data`` value as plain JSON types (structure/array: lists)."""
+def _dlms_data(cursor: Cursor, what: str, depth: int = 0, decrypt: Any = None) -> Any:
+    """One A-XDR ``Data`` value as plain JSON types (structure/array: lists); ``decrypt`` opens
+    encrypted octet strings."""
     if depth > 16:
         raise cursor.fail(f"{what}: DLMS data nested too deep")
     at = cursor.pos
@@ -604,9 +684,11 @@ def _dlms_data(cursor: Cursor, what: str, depth: int = 0) -> Any:
         count = cursor.length(what)
         if count > cursor.remaining:
             raise cursor.fail(f"{what}: {count} elements cannot fit in {cursor.remaining} octets", at)
-        return [_dlms_data(cursor, what, depth + 1) for _ in range(count)]
+        return [_dlms_data(cursor, what, depth + 1, decrypt) for _ in range(count)]
     if tag in (0x09, 0x0A, 0x0C):
         raw = cursor.take(cursor.length(what), what)
+        if tag == 0x09 and decrypt is not None and len(raw) >= 17 and raw[:5] == b"\x31\x00\x00\x00\x00":
+            return decrypt(raw[5:])
         return raw.hex() if tag == 0x09 else raw.decode("latin-1")
     if tag == 0x04:
         bits = cursor.length(what)
