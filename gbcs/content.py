@@ -452,10 +452,11 @@ def _gbz(cursor: Cursor, message: Message, security: Any) -> dict[str, Any]:
         if code in (0x8F66, 0x8F67) or message.message_code == 0x00CD:
             result["rest"] = cursor.take(cursor.remaining, "future-dated payload").hex()
             return result
-    for index in range(count if message.cra_flag != 3 else 0):
-        result["components"].append(_gbz_component(cursor, message, security, index))
-    if message.cra_flag == 3 and cursor.remaining:
-        result["rest"] = cursor.take(cursor.remaining, "alert components").hex()
+    if message.cra_flag != 3:
+        for index in range(count):
+            result["components"].append(_gbz_component(cursor, message, security, index))
+    while message.cra_flag == 3 and cursor.remaining:  # an alert's use-case specific components
+        result["components"].append(_gbz_component(cursor, message, security, len(result["components"])))
     _done(cursor, "GBZ payload")
     if message.message_code == 0x0074 and message.cra_flag == 2:
         result["gcs13a"] = _gcs13a_summary(result, message)
@@ -537,6 +538,11 @@ def _gbz_component(cursor: Cursor, message: Message, security: Any, index: int) 
                 entry["type"] = f"0x{int(record.value.type):02x}"
             attributes.append(entry)
         component["attributes"] = attributes
+    elif frame_type == 0 and command_id == 0x0B:
+        acted_on = data.byte("default response command id")
+        status = data.byte("default response status")
+        component.update(command="default_response", for_command=f"0x{acted_on:02x}",
+                         status=foundation.Status(status).name.lower())
     else:
         component["payload"] = data.take(data.remaining, "ZCL payload").hex()
     _done(data, "ZCL payload")
@@ -698,7 +704,51 @@ def _dlms_data(cursor: Cursor, what: str, depth: int = 0, decrypt: Any = None) -
         if tag in (0x17, 0x18, 0x19, 0x1A, 0x1B):
             return raw.hex()
         return int.from_bytes(raw, "big", signed=tag in _SIGNED)
+    if tag == 0x13:
+        description = _type_description(cursor, what, depth + 1)
+        label = f"{what} compact array contents"
+        contents = cursor.sub(cursor.length(label), label)
+        rows = []
+        while contents.remaining:
+            rows.append(_typed_value(contents, description, what))
+        return {"compact_array": rows}
     raise cursor.fail(f"{what}: DLMS data type 0x{tag:02x} not supported", at)
+
+
+def _type_description(cursor: Cursor, what: str, depth: int) -> Any:
+    """A compact array's TypeDescription: a type tag, or (array, count, element) / (structure, [...])."""
+    if depth > 16:
+        raise cursor.fail(f"{what}: type description nested too deep")
+    at = cursor.pos
+    tag = cursor.byte(f"{what} type description")
+    if tag == 0x01:
+        count = int.from_bytes(cursor.take(2, f"{what} array description count"), "big")
+        return ("array", count, _type_description(cursor, what, depth + 1))
+    if tag == 0x02:
+        return ("structure", [_type_description(cursor, what, depth + 1)
+                              for _ in range(cursor.length(f"{what} structure description"))])
+    if tag in _FIXED or tag in (0x00, 0x04, 0x09, 0x0A, 0x0C):
+        return tag
+    raise cursor.fail(f"{what}: type 0x{tag:02x} in a compact array not supported", at)
+
+
+def _typed_value(cursor: Cursor, description: Any, what: str) -> Any:
+    """One value of a compact array: the data without its type tag (the description gives it)."""
+    if isinstance(description, tuple):
+        if description[0] == "array":
+            return [_typed_value(cursor, description[2], what) for _ in range(description[1])]
+        return [_typed_value(cursor, element, what) for element in description[1]]
+    tagged = bytes([description])
+    if description in (0x09, 0x0A, 0x0C, 0x04):
+        length_start = cursor.pos
+        length = cursor.length(what)
+        size = (length + 7) // 8 if description == 0x04 else length
+        raw = cursor.data[length_start:cursor.pos] + cursor.take(size, what)
+    elif description == 0x00:
+        raw = b""
+    else:
+        raw = cursor.take(_FIXED[description], what)
+    return _dlms_data(Cursor(tagged + raw), what)
 
 
 def _first_alert_code(body: Any) -> int | None:
@@ -825,7 +875,3 @@ def ccs08_alert_content(alert_code: int, date_time: str, device: bytes, firmware
                    + der_tlv(0x04, firmware_version) + der_int_bytes(int(outcome)))
 
 
-def gbz_alert_content(alert_code: int, zigbee_time: int, components: bytes = b"") -> bytes:
-    """A GSME/GPF alert's GBZ payload: profile, component count, alert code, ZigBee UTC time."""
-    return (GBZ_PROFILE + bytes([1 if components else 0]) + alert_code.to_bytes(2, "big")
-            + zigbee_time.to_bytes(4, "big") + components)
