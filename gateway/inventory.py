@@ -8,6 +8,11 @@ groups (numbers, strings) so a full response fits one frame, then the OTA group.
 only some attributes still gets a :class:`DeviceInventory`, with every missing attribute named in
 ``missing`` and why in ``problems``; a device that does not answer at all gets a row too.
 Devices are read concurrently (a sleepy GSME answers on its next poll).
+
+A device whose zigpy interview did not finish (no node descriptor, no application endpoint, no Basic
+model) is listed too, with the interview steps it lacks in ``missing`` (``node_descriptor``,
+``endpoints``, ``interview_model``) and its attributes as "not read"; ``reinterview`` asks zigpy to interview
+the incomplete ones again (``hanrig devices --interview``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ BASIC_NUMBERS: Final = ("zcl_version", "app_version", "stack_version", "hw_versi
 BASIC_STRINGS: Final = ("manufacturer", "model", "date_code", "sw_build_id")
 BASIC_ATTRIBUTES: Final = BASIC_NUMBERS + BASIC_STRINGS
 OTA_ATTRIBUTES: Final = ("current_file_version", "manufacturer_id", "image_type_id")
+INTERVIEW_STEPS: Final = ("node_descriptor", "endpoints", "interview_model")  # what zigpy interviews
+NOT_INTERVIEWED: Final = "not read: the device's interview did not finish (hanrig devices --interview)"
 # OTA client attribute -> (JSON name in ``hanrig devices --json``, hex width); cli.md: hex plus an _int twin
 _OTA_JSON: Final = {
     "current_file_version": ("firmware_version", 8),
@@ -62,6 +69,7 @@ class DeviceInventory:
     image_type_id: int | None = None
     missing: tuple[str, ...] = ()
     problems: dict[str, str] = field(default_factory=dict)  # attribute -> why it is missing
+    interviewed: bool = True  # zigpy finished the interview (node descriptor, endpoints, Basic model)
 
     @property
     def complete(self) -> bool:
@@ -76,6 +84,8 @@ class DeviceInventory:
             "eui64": self.eui64,
             "nwk": f"0x{self.nwk:04x}",
             "nwk_int": self.nwk,
+            "interviewed": self.interviewed,
+            "complete": self.complete,
             "basic": {name: getattr(self, name) for name in BASIC_ATTRIBUTES},
         }
         for name in OTA_ATTRIBUTES:
@@ -100,9 +110,34 @@ class Inventory:
         devices = self.gateway.devices(role=role)
         return list(await asyncio.gather(*(self.read(device) for device in devices)))
 
+    async def reinterview(self, devices: Iterable[HanDevice], timeout_s: float) -> None:
+        """Ask zigpy to interview ``devices`` again (those not being interviewed already) and wait, up to
+        ``timeout_s`` on the radio's clock, for every interview in progress to end."""
+        for device in devices:
+            if not device.zigpy_device.initializing:
+                device.zigpy_device.schedule_initialize()
+        await self.wait_for_interviews(timeout_s)
+
+    async def wait_for_interviews(self, timeout_s: float) -> list[HanDevice]:
+        """Wait (radio clock) until no device is being interviewed, at most ``timeout_s``; return the busy."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            busy = [d for d in self.gateway.devices() if d.zigpy_device.initializing]
+            if not busy or loop.time() >= deadline:
+                return busy
+            await asyncio.sleep(min(0.5, deadline - loop.time()))
+
     async def read(self, device: HanDevice | str) -> DeviceInventory:
         """One device (a HanDevice, rig id or EUI-64)."""
         han_device = self.gateway.device(device) if isinstance(device, str) else device
+        gaps = interview_gaps(han_device.zigpy_device)
+        if gaps and "endpoints" in gaps:
+            # nothing to read from: no application endpoint is known (zigpy would not route a reply)
+            problems = {**gaps, **dict.fromkeys((*BASIC_ATTRIBUTES, *OTA_ATTRIBUTES), NOT_INTERVIEWED)}
+            return DeviceInventory(id=han_device.id, eui64=han_device.eui64, role=han_device.role,
+                                   nwk=han_device.nwk, missing=tuple(problems), problems=problems,
+                                   interviewed=False)
         values: dict[str, Any] = {}
         problems: dict[str, str] = {}
         endpoint = _application_endpoint(han_device)
@@ -125,7 +160,8 @@ class Inventory:
             problems.update(dict.fromkeys(OTA_ATTRIBUTES, problems[BASIC_ATTRIBUTES[0]]))
         if "power_source" in values:
             values["power_source"] = _power_source_name(values["power_source"])
-        missing = tuple(name for name in (*BASIC_ATTRIBUTES, *OTA_ATTRIBUTES) if name not in values)
+        problems.update(gaps)
+        missing = (*gaps, *(name for name in (*BASIC_ATTRIBUTES, *OTA_ATTRIBUTES) if name not in values))
         return DeviceInventory(
             id=han_device.id,
             eui64=han_device.eui64,
@@ -133,6 +169,7 @@ class Inventory:
             nwk=han_device.nwk,
             missing=missing,
             problems={name: problems.get(name, "not reported") for name in missing},
+            interviewed=not gaps,
             **values,
         )
 
@@ -154,6 +191,19 @@ class Inventory:
                 problems[name] = _status_text(failure[name])
             else:
                 problems[name] = "not in the response"
+
+
+def interview_gaps(device: Any) -> dict[str, str]:
+    """What zigpy's interview of ``device`` has not learnt yet (INTERVIEW_STEPS), each with why."""
+    gaps: dict[str, str] = {}
+    busy = " (interview in progress)" if device.initializing else ""
+    if device.node_desc is None:
+        gaps["node_descriptor"] = f"no Node Descriptor yet{busy}"
+    if not device.has_non_zdo_endpoints:
+        gaps["endpoints"] = f"no application endpoint known yet{busy}"
+    if device.model is None:
+        gaps["interview_model"] = f"Basic ModelIdentifier not read in the interview{busy}"
+    return gaps
 
 
 def _application_endpoint(device: HanDevice) -> Any:

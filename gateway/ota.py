@@ -38,12 +38,12 @@ from ota.campaign import (
     CampaignTarget,
     DeviceOutcome,
     Phase,
-    TransferAlert,
     read_ota_attributes,
     refused,
     verify_activation,
 )
 from ota.link_model import LinkModel, max_ota_block
+from ota.outcomes import Reason
 from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample
 
 from .exceptions import OtaPolicyError
@@ -84,6 +84,8 @@ class OtaPolicies:
     retries: int = RETRIES
     verify_timeout_s: float = VERIFY_TIMEOUT_S
     at_wait_limit_s: float = AT_WAIT_LIMIT_S
+    # the Central Products List's manufacturer-image SHA-256s (hex); None: no CPL check
+    cpl: frozenset[str] | None = None
 
     @classmethod
     def from_rig(cls, policies: Any, **overrides: Any) -> OtaPolicies:
@@ -295,54 +297,61 @@ class OtaService:
                 key: ec.EllipticCurvePublicKey | None) -> CampaignTarget | DeviceOutcome:
         role = device.role.value if device.role is not None else None
 
-        def no(reason: str, **kwargs: Any) -> DeviceOutcome:
-            return refused(device.eui64, device.id, role, device.radio_id, reason, activation=str(plan),
-                           **kwargs)
+        def no(reason_code: Reason, reason: str, **kwargs: Any) -> DeviceOutcome:
+            return refused(device.eui64, device.id, role, device.radio_id, reason_code, reason,
+                           activation=str(plan), **kwargs)
 
         if isinstance(facts, str):
             if facts.startswith("unreachable"):
-                return no(facts, unreachable=True, phase=Phase.FAILED,
-                          code=TransferAlert.FILE_TRANSFER_FAILURE)
-            return no(facts)
+                return no(Reason.UNREACHABLE, facts, unreachable=True, phase=Phase.FAILED)
+            return no(Reason.NO_OTA_CLIENT, facts)
         before = facts.version
         if image is None:
             entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, before,
                                           facts.hardware_version, allow_downgrade=allow_downgrade)
             if entry is None:
-                return no(f"nothing newer than 0x{before:08x} for 0x{facts.manufacturer_code:04x}/"
-                          f"0x{facts.image_type:04x} in the catalogue", phase=Phase.UP_TO_DATE,
-                          version_before=before)
+                return no(Reason.UP_TO_DATE, f"nothing newer than 0x{before:08x} for "
+                          f"0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x} in the catalogue",
+                          phase=Phase.UP_TO_DATE, version_before=before)
             chosen = entry.read()
         else:
             chosen = image
-        identity = chosen.identity
-        name = Path(chosen.name).name
-        if identity.manufacturer_code not in (facts.manufacturer_code, 0xFFFF) or \
-                identity.image_type not in (facts.image_type, 0xFFFF):
-            return no(f"{name} is for 0x{identity.manufacturer_code:04x}/0x{identity.image_type:04x}, the "
-                      f"device is 0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x}",
-                      version_before=before)
-        if not identity.fits_hardware(facts.hardware_version):
-            return no(f"{name} is for hardware {identity.hw_min}..{identity.hw_max}, the device is "
-                      f"hardware {facts.hardware_version}", code=TransferAlert.HARDWARE_VERSION_MISMATCH,
-                      version_before=before)
-        if identity.file_version == before:
-            return no(f"the device already runs 0x{before:08x}", version_before=before)
-        if identity.file_version < before and not allow_downgrade:
-            return no(f"downgrade 0x{before:08x} -> 0x{identity.file_version:08x} needs --allow-downgrade",
-                      version_before=before)
-        if self.policies.signatures_required:
-            assert key is not None
-            if chosen.signature is None:
-                return no(f"{name} is unsigned and the rig requires Supplier signatures",
-                          version_before=before)
-            if not signing.verify_raw(key, chosen.manufacturer_image, chosen.signature):
-                return no(f"{name}: the Supplier signature does not verify against the configured key",
-                          version_before=before)
+        refusal = self._refusal(facts, chosen, allow_downgrade, key)
+        if refusal is not None:
+            return no(*refusal, version_before=before)
         return CampaignTarget(server=self.server(device.radio_id), device=device.zigpy_device,
                               offer=Offer(chosen, plan), device_id=device.id, role=role,
                               radio_id=device.radio_id, version_before=before,
                               min_block_period_ms=facts.min_block_period_ms)
+
+    def _refusal(self, facts: _DeviceFacts, chosen: Image, allow_downgrade: bool,
+                 key: ec.EllipticCurvePublicKey | None) -> tuple[Reason, str] | None:
+        """Why the host will not offer ``chosen`` to the device (its reason code and a one-line text)."""
+        identity, name, before = chosen.identity, Path(chosen.name).name, facts.version
+        stated = (f"{name} is for 0x{identity.manufacturer_code:04x}/0x{identity.image_type:04x}, the device "
+                  f"is 0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x}")
+        if identity.manufacturer_code not in (facts.manufacturer_code, 0xFFFF):
+            return Reason.MANUFACTURER, stated
+        if identity.image_type not in (facts.image_type, 0xFFFF):
+            return Reason.IMAGE_TYPE, stated
+        if not identity.fits_hardware(facts.hardware_version):
+            return Reason.HARDWARE_RANGE, (f"{name} is for hardware {identity.hw_min}..{identity.hw_max}, "
+                                           f"the device is hardware {facts.hardware_version}")
+        if identity.file_version == before:
+            return Reason.SAME_VERSION, f"the device already runs 0x{before:08x}"
+        if identity.file_version < before and not allow_downgrade:
+            return Reason.DOWNGRADE, (f"downgrade 0x{before:08x} -> 0x{identity.file_version:08x} needs "
+                                      f"--allow-downgrade")
+        if self.policies.signatures_required:
+            assert key is not None
+            if chosen.signature is None:
+                return Reason.UNSIGNED, f"{name} is unsigned and the rig requires Supplier signatures"
+            if not signing.verify_raw(key, chosen.manufacturer_image, chosen.signature):
+                return Reason.SIGNATURE, (f"{name}: the Supplier signature does not verify against the "
+                                          f"configured key")
+        if self.policies.cpl is not None and chosen.sha256 not in self.policies.cpl:
+            return Reason.CPL, f"{name}: manufacturer image SHA-256 {chosen.sha256} is not on the CPL list"
+        return None
 
     # ------------------------------------------------------------------ activate by hash (CS06)
     async def activate(self, device: HanDevice | str, sha256: str, *,
@@ -418,6 +427,20 @@ class OtaService:
                     identity.image_type in (image_type, 0xFFFF):
                 return entry.manufacturer_image_sha256
         return None
+
+
+def read_cpl(path: Path) -> frozenset[str]:
+    """A CPL file: one manufacturer-image SHA-256 (64 hex digits) per line; blank lines and ``#`` comments
+    are skipped. A bad line is an :class:`OtaPolicyError` naming the file and line."""
+    hashes = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        text = line.split("#", 1)[0].strip().lower()
+        if not text:
+            continue
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            raise OtaPolicyError(f"{path}:{number}: {text[:70]!r} is not a SHA-256 (64 hex digits)")
+        hashes.add(text)
+    return frozenset(hashes)
 
 
 def _has_ota(device: HanDevice) -> bool:

@@ -39,7 +39,7 @@ import zigpy.exceptions
 import zigpy.types as zigpy_t
 import zigpy.util
 
-from . import zigpy_fixes
+from . import device_ledger, zigpy_fixes
 from .exceptions import BadInstallCode, BadRadioUrl, MissingRadioExtra, RadioUnreachable
 from .sim.config import SimConfig, default_bench, load_sim_config
 from .sim.han import NetworkParams
@@ -183,6 +183,12 @@ def database_path(url: str, config: RadioConfig | None = None) -> Path:
     return data_dir(config) / f"zigpy-{slug}.db"
 
 
+def ledger_path(url: str, config: RadioConfig | None = None) -> Path:
+    """The device ledger (``hal.device_ledger``) beside the radio's zigpy database."""
+    db = database_path(url, config)
+    return db.with_name(db.name.replace("zigpy-", "hanrig-devices-", 1))
+
+
 def _network_config(config: RadioConfig) -> dict[str, Any]:
     network: dict[str, Any] = {}
     if config.channel is not None:
@@ -243,9 +249,13 @@ async def open_radio(
         app = await _start_sim(parsed, config)
     else:
         app = await _start_real(parsed, config)
+    ledger = _LEDGERS.get(app)
     try:
         yield app
     finally:
+        if ledger is not None:
+            app.remove_listener(ledger)
+            ledger.close()
         watcher = _RECONNECTORS.pop(app, None)
         if watcher is not None and watcher.task is not None:
             watcher.task.cancel()
@@ -261,9 +271,13 @@ async def _start_sim(parsed: RadioUrl, config: RadioConfig) -> zigpy.application
     zconfig = sim_zigpy_config(han, parsed.url, database_path=db)
     zconfig[zigpy_conf.CONF_NWK] = _network_config(config)
     try:
-        app = await SimApplication.new(zconfig, auto_form=True, start_radio=True)
+        app = await SimApplication.new(zconfig, auto_form=True, start_radio=False)
+        ledger = _open_ledger(app, parsed, config) if db is not None else None
+        await app.startup(auto_form=True)
     except ConnectionError as exc:
         raise RadioUnreachable(parsed.url, str(exc)) from exc
+    if ledger is not None:
+        device_ledger.restore(app, ledger)
     if config.wait_for_devices:
         try:
             await wait_for_devices(app, DEVICE_WAIT_S)
@@ -323,9 +337,13 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         zigpy_conf.CONF_OTA: {zigpy_conf.CONF_OTA_ENABLED: False},
     }
     app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
+    ledger = _open_ledger(app, parsed, config)
     try:
         await app.startup(auto_form=True)
     except BaseException as exc:
+        app.remove_listener(ledger)
+        ledger.close()
+        _LEDGERS.pop(app, None)
         # zigpy's startup shuts the radio down but leaves the database thread running, and a live
         # non-daemon thread keeps the process from exiting: close everything before reporting.
         with contextlib.suppress(Exception):
@@ -333,9 +351,22 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         if isinstance(exc, OSError | TimeoutError | zigpy.exceptions.ZigbeeException):
             raise RadioUnreachable(parsed.url, f"{type(exc).__name__}: {exc}") from exc
         raise
+    device_ledger.restore(app, ledger)
     _RECONNECTORS[app] = Reconnector(app, parsed.url)
     app.add_listener(_RECONNECTORS[app])
     return app
+
+
+def _open_ledger(app: zigpy.application.ControllerApplication, parsed: RadioUrl,
+                 config: RadioConfig) -> device_ledger.DeviceLedger:
+    """Listen for joins from the start, so a device that joins during startup is recorded too."""
+    ledger = device_ledger.DeviceLedger(ledger_path(parsed.url, config))
+    app.add_listener(ledger)
+    _LEDGERS[app] = ledger
+    return ledger
+
+
+_LEDGERS: weakref.WeakKeyDictionary[Any, device_ledger.DeviceLedger] = weakref.WeakKeyDictionary()
 
 
 class Reconnector:

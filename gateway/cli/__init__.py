@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ota": ("gateway.cli.ota_cmds", "ota"),
     "gas": ("gateway.cli.gas_cmds", "gas"),
     "certs": ("gateway.cli.certs_cmds", "certs"),
+    "gbcs": ("gateway.cli.gbcs_cmds", "gbcs"),
     "hcalcs": ("gateway.cli.hcalcs_cmds", "hcalcs"),
     "alerts": ("gateway.cli.alerts_cmds", "alerts"),
     "rig": ("gateway.cli.rig_cmds", "rig"),
@@ -72,7 +73,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="hanrig", standalone_mode=False)
+        # without standalone mode click returns a command's ``ctx.exit(N)`` / ``Exit(N)`` code
+        returned = cli.main(args=args, prog_name="hanrig", standalone_mode=False)
+        if isinstance(returned, int) and returned:
+            sys.exit(returned)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

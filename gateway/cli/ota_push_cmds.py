@@ -96,7 +96,7 @@ def _render_push(doc: dict[str, Any]) -> str:
         rate = f", {d['mean_bps']:.0f} B/s (min {d['min_bps'] or 0:.0f})" if d["mean_bps"] else ""
         took = f" {d['bytes_sent']} B in {d['duration_s']:.1f} s{rate}, {d['retries']} retries" \
             if d["duration_s"] else ""
-        code = f" [{d['code']}]" if d["code"] else ""
+        code = f" [{d['reason_code']}: CCS08 {d['code']}]" if d["code"] else f" [{d['reason_code']}]"
         who = f"{d['device']} ({d['role'] or '?'})"
         lines.append(f"{who}: {d['phase']}{code} {versions}{took}: {d['reason']}")
     lines.append(f"activation {doc['activation']}: {'ok' if doc['ok'] else 'NOT ok'}")
@@ -118,11 +118,14 @@ def _render_push(doc: dict[str, Any]) -> str:
               help="Image directory (default: the bundled TEST-ONLY samples).")
 @click.option("--supplier-cert", type=EXISTING_FILE,
               help="Supplier signing certificate or public key that images must verify against.")
+@click.option("--cpl", "cpl_file", type=EXISTING_FILE,
+              help="Central Products List: a file of manufacturer-image SHA-256s (one per line); "
+                   "images not on it are refused.")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
 @json_option
 def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices: bool, image: Path | None,
          activation: str | None, allow_downgrade: bool | None, catalogue: Path | None,
-         supplier_cert: Path | None, no_progress: bool, as_json: bool) -> None:
+         supplier_cert: Path | None, cpl_file: Path | None, no_progress: bool, as_json: bool) -> None:
     """Send firmware to devices and activate it (now, at a UTC time, or hold for 'ota activate')."""
     chosen = sum((bool(devices), role is not None, all_devices))
     if chosen != 1:
@@ -138,13 +141,15 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
 
     import hal
     from gateway.exceptions import OtaDevicesUnreachable, OtaPushFailed
-    from gateway.ota import OtaPolicies
+    from gateway.ota import OtaPolicies, read_cpl
     from gateway.session import Gateway, RadioEndpoint
     from ota import read_image
 
     from .policy_opts import rig_policies
 
     overrides: dict[str, Any] = {}
+    if cpl_file is not None:
+        overrides["cpl"] = read_cpl(cpl_file)
     if catalogue is not None:
         overrides["catalogue"] = catalogue
     if supplier_cert is not None:

@@ -24,6 +24,7 @@ from ..roles import Role
 from .credentials import CellNameError, CredentialsFault, parse_cell_name
 from .drlc import LoadControlMode
 from .exceptions import SimConfigError
+from .ota_client import OtaFault
 
 COORDINATOR_IEEE = zigpy_t.EUI64.convert("00:0d:6f:00:0a:bc:00:00")
 SIM_MANUFACTURER_CODE = 0x1234
@@ -86,6 +87,8 @@ class DeviceSimParams:
     query_jitter_s: float = 5.0
     ota_profile: OtaProfile = OtaProfile.ZCL
     supplier_public_key: bytes | None = None  # PEM or DER bytes of the supplier's OTA signing key
+    accept_downgrade: bool = False  # take an image older than the running one when the server offers it
+    ota_fault: OtaFault = OtaFault.NONE  # "permissive": a broken client for the negative OTA tests
     trust_anchors: Mapping[str, bytes] = field(default_factory=dict)  # ESME cells: name -> DER
     device_certificates: Mapping[str, bytes] = field(default_factory=dict)  # ESME: "DS"/"KA" -> DER
     credentials_fault: CredentialsFault = CredentialsFault.NONE  # see hal/sim/credentials.py
@@ -343,7 +346,7 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = reader.integer(value, key_path, 0, 0xFFFF)
             case "page_size":
                 values[key] = reader.integer(value, key_path, 1, 0xFFFF)
-            case "page_request" | "sleepy":
+            case "page_request" | "sleepy" | "accept_downgrade":
                 values[key] = reader.boolean(value, key_path)
             case "clock":
                 values[key] = reader.choice(value, key_path, ClockMode)
@@ -374,6 +377,8 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
             case "credentials_fault":
                 values[key] = reader.choice(value, key_path, CredentialsFault)
+            case "ota_fault":
+                values[key] = reader.choice(value, key_path, OtaFault)
             case "load_control":
                 values[key] = reader.choice(value, key_path, LoadControlMode)
             case "model" | "manufacturer":

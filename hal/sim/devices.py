@@ -138,6 +138,8 @@ class VirtualDevice:
             page_size=spec.sim.page_size,
             query_jitter_s=spec.sim.query_jitter_s,
             processing_s=spec.sim.processing_ms / 1000,
+            accept_downgrade=spec.sim.accept_downgrade,
+            fault=spec.sim.ota_fault,
         )
         client_cls = OTA_CLIENTS[spec.sim.ota_profile.value]
         self.ota: ZclOtaClient

@@ -4,6 +4,7 @@ OTA client attributes as the device holds them; partial answers and silent devic
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from zigpy.zcl.clusters.general import Basic
@@ -93,6 +94,31 @@ async def test_devices_cli_text_names_the_missing_attributes() -> None:
         del gw.apps["radio0"].han.device("ppmid").attributes[Basic.cluster_id][_B.date_code.id]
         rows = [row.as_dict() for row in await gw.inventory.read_all()]
     text = _render({"radio": "sim://", "devices": rows})
-    [ppmid] = [line for line in text.splitlines() if line.startswith("PPMID")]
-    assert ppmid.endswith("missing date_code")
-    assert sum("missing" in line for line in text.splitlines()) == 1
+    lines = text.splitlines()
+    assert lines[0] == "5 device(s) on sim://, 4 complete"
+    ppmid = next(i for i, line in enumerate(lines) if line.startswith("PPMID"))
+    assert lines[ppmid + 2].strip() == "missing date_code: device says UNSUPPORTED_ATTRIBUTE"
+    assert sum("missing" in line for line in lines) == 1
+    assert "None" not in text and "?" not in text
+
+
+def test_devices_cli_exit_code_says_whether_the_list_is_complete(tmp_path, capsys) -> None:
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as complete:
+        main(["devices", "--radio", "sim://"])
+    assert complete.value.code == 0
+    assert capsys.readouterr().out.startswith("5 device(s) on sim://, 5 complete")
+    # the GSME never hears the hub: its interview fails, but it is listed, as not interviewed
+    rig = tmp_path / "rig.toml"
+    rig.write_text('[rig]\nname = "r"\n[[radios]]\nid = "sim"\nurl = "sim://"\n'
+                   '[[devices]]\nid = "gsme"\nrole = "GSME"\neui64 = "00:0d:6f:00:0a:bc:00:02"\n'
+                   'radio = "sim"\n'
+                   '[[faults]]\nkind = "drop"\ndevice = "gsme"\ndirection = "to_device"\n')
+    with pytest.raises(SystemExit) as partial:
+        main(["devices", "--radio", f"sim://?rig={rig}", "--json"])
+    out, err = capsys.readouterr()
+    assert partial.value.code == 1
+    [row] = json.loads(out)["devices"]
+    assert row["eui64"] == "00:0d:6f:00:0a:bc:00:02" and not row["interviewed"]
+    assert "incomplete: 00:0d:6f:00:0a:bc:00:02" in err
