@@ -345,15 +345,14 @@ def _read_general_ciphering(cursor: Cursor) -> Message:
     inner = Cursor(ciphered.data, ciphered.pos, ciphered.end - MAC_LENGTH, ciphered.base)
     if inner.pos >= inner.end or inner.data[inner.pos] != GENERAL_SIGNING:
         raise inner.fail("General-Ciphering does not wrap a General-Signing APDU (0xdf)")
-    message = _read_general_signing(inner)
+    message = _read_general_signing(inner, ciphered.data[ciphered.end - MAC_LENGTH:ciphered.end])
     if inner.remaining:
         raise inner.fail(f"{inner.remaining} octets between the signature and the MAC")
-    ciphered.pos = ciphered.end - MAC_LENGTH
-    mac = ciphered.take(MAC_LENGTH, "MAC")
-    return replace(message, mac=mac)
+    ciphered.pos = ciphered.end
+    return message
 
 
-def _read_general_signing(cursor: Cursor) -> Message:
+def _read_general_signing(cursor: Cursor, mac: bytes | None = None) -> Message:
     cursor.byte("General-Signing tag")
     at = cursor.pos
     if (length := cursor.length("transaction-id")) != 9:
@@ -392,8 +391,8 @@ def _read_general_signing(cursor: Cursor) -> Message:
         if sig_length not in (0, SIGNATURE_LENGTH):
             raise cursor.fail(f"signature length {sig_length}, expected 0 or 64", at)
         signature = cursor.take(sig_length, "signature")
-    return Message(cra_flag, counter, ids[0], ids[1], date_time, other_info, content, signature,
-                   content_offset=content_offset)
+    return Message(cra_flag, counter, ids[0], ids[1], date_time, other_info, content, signature, mac,
+                   content_offset)
 
 
 def command(originator: bytes, target: bytes, counter: int, message_code: int, content: bytes, *,

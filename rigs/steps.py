@@ -46,7 +46,11 @@ LOADCONTROL_END_SLACK_S = 120.0  # loadcontrol: follow to the end when the step'
 # Measurements, declared once with their units and limits.
 JOINED = MeasurementSpec("joined", "", Equals(True), "the device is on the network and interviewed")
 JOIN_TIME = MeasurementSpec("join_time", "s", InRange(0, 3600), "from the step's start to interviewed")
-MISSING_ATTRIBUTES = MeasurementSpec("missing_attributes", "", Equals(0), "SECMP0056 attributes not reported")
+MISSING_MANDATORY = MeasurementSpec("missing_mandatory_attributes", "", Equals(0),
+                                    "SECMP0056: attributes the role must report "
+                                    "(gateway.inventory.REQUIREMENTS) that it did not")
+MISSING_OPTIONAL = MeasurementSpec("missing_optional_attributes", "",
+                                   description="optional attributes not reported (recorded, not failed)")
 OTA_PHASE_SPEC = "where the device ended up (activated, held, scheduled)"
 OTA_BYTES = MeasurementSpec("bytes_sent", "B", description="image bytes served")
 OTA_THROUGHPUT = MeasurementSpec("ota_throughput", "B/s", description="mean block rate of the transfer")
@@ -188,9 +192,14 @@ async def step_inventory(ctx: StepContext) -> None:
     """SECMP0056: the device reports every inventory attribute, and what the rig expects of it."""
     inventory = await ctx.gateway.inventory.read(ctx.han())
     ctx.attach_json("inventory.json", inventory.as_dict())
-    ctx.measure(MISSING_ATTRIBUTES, len(inventory.missing))
-    for name in inventory.missing:
-        ctx.note("missing-attribute", f"{name}: {inventory.problems.get(name, 'not reported')}")
+    ctx.measure(MISSING_MANDATORY, len(inventory.missing_mandatory))
+    ctx.measure(MISSING_OPTIONAL, len(inventory.missing_optional))
+    for name in inventory.missing_optional:
+        ctx.note("missing-optional-attribute", f"{name}: {inventory.problems.get(name, 'not reported')}")
+    for name in inventory.missing_mandatory:
+        source = inventory.requirements.get(name.split("@")[0])
+        ctx.note("missing-mandatory-attribute", f"{name}: {inventory.problems.get(name, 'not reported')}"
+                 f"{f' (required by {source.source})' if source else ''}")
     expect = ctx.device.expect
     if expect.manufacturer is not None:
         ctx.measure(MeasurementSpec("manufacturer", "", Equals(expect.manufacturer)), inventory.manufacturer)

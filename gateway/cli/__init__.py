@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "results": ("gateway.cli.results_cmds", "results"),
     "sim": ("gateway.cli.sim_cmds", "sim"),
     "tenancy": ("gateway.cli.tenancy_cmds", "tenancy"),
+    "network": ("gateway.cli.network_cmds", "network"),
 }
 
 
