@@ -16,6 +16,24 @@ import click
 from hanrig_errors import CERT_MAX, INPUT_FILE_MAX, KEY_MAX, OTA_IMAGE_MAX, regular_file_problem
 
 from ..eui64 import parse_eui64
+from ..formatting import fmt_hex
+
+__all__ = [
+    "CERT_FILE",
+    "EUI64",
+    "EXISTING_DIR",
+    "EXISTING_FILE",
+    "IMAGE_FILE",
+    "KEY_FILE",
+    "Eui64Type",
+    "InputFileType",
+    "document_emitted",
+    "emit",
+    "fmt_hex",
+    "json_option",
+    "radio_option",
+    "reset_emitted",
+]
 
 radio_option = click.option(
     "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
@@ -68,11 +86,6 @@ class Eui64Type(click.ParamType):
 
 
 EUI64 = Eui64Type()
-
-
-def fmt_hex(value: int, width: int = 4) -> str:
-    """Format an identifier as the JSON contract wants it: ``"0x121d"``."""
-    return f"0x{value:0{width}x}"
 
 
 _emitted = False  # whether this process printed its document on stdout (see gateway.cli.main)
