@@ -174,12 +174,23 @@ async def step_join(ctx: StepContext) -> None:
         if han is None and not opened:
             app = ctx.gateway.apps[ctx.device.radio]
             ctx.progress(f"join: network open {permit_s:g} s")
-            await app.permit(time_s=int(min(permit_s, 254)))
+            if ctx.device.install_code is not None:
+                # the trust centre takes the key derived from the device's install code, for it alone
+                import zigpy.types as zigpy_t
+                from zigpy.util import convert_install_code
+
+                await app.permit_with_link_key(zigpy_t.EUI64.convert(ctx.device.eui64),
+                                               convert_install_code(ctx.device.install_code),
+                                               time_s=int(min(permit_s, 254)))
+            else:
+                await app.permit(time_s=int(min(permit_s, 254)))
             opened = True
         if loop.time() - start > permit_s:
             ctx.measure(JOINED, False)
             if han is None:
-                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s")
+                hint = (" with the key of its install code (a device programmed with another code never "
+                        "can)" if ctx.device.install_code is not None else "")
+                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s{hint}")
             else:
                 zdev = han.zigpy_device
                 missing = [name for name, ok in (("node descriptor", zdev.node_desc is not None),
