@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import zigpy.application
@@ -206,6 +207,12 @@ class SimApplication(zigpy.application.ControllerApplication):
             for channel, energy in scan.items():
                 results[channel] = max(results[channel], float(energy))
         return results
+
+    async def _network_scan(
+        self, channels: zigpy_t.Channels, duration_exp: int
+    ) -> AsyncGenerator[zigpy_t.NetworkBeacon, None]:
+        for beacon in await self.han.network_scan(list(channels), duration_exp):
+            yield beacon
 
     # ------------------------------------------------------------------ frames
     async def send_packet(self, packet: zigpy_t.ZigbeePacket) -> None:

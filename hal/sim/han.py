@@ -173,6 +173,7 @@ class VirtualHan:
             for _, future in queue:
                 if not future.done():
                     future.set_exception(SimDeliveryError(MacStatus.TRANSACTION_EXPIRED, "the PAN stopped"))
+                    future.exception()  # a sender already cancelled will never look: don't log it as lost
         self._indirect.clear()
         for _ in range(3):  # let those senders run to their end before the loop closes
             await asyncio.sleep(0)
@@ -221,6 +222,31 @@ class VirtualHan:
             base = 90 if channel in (11, 12, 13, 14, 21, 22, 23, 24) else 20
             result[channel] = base + self.rng.randrange(0, 20)
         return result
+
+    async def network_scan(self, channels: Iterable[int], duration_exp: int) -> list[zigpy_t.NetworkBeacon]:
+        """An active scan: a Beacon Request on each channel, answered by every joined router of this PAN on
+        it (sleepy end devices send no beacons), as the coordinator of a real PAN hears its own routers."""
+        beacons: list[zigpy_t.NetworkBeacon] = []
+        scan_s = (2**duration_exp + 1) * 960 * 16e-6
+        permitting = self._t0 is not None and self.loop_time() < self.permit_until
+        for channel in channels:
+            await self._air(self.model.broadcast_air_us(0))  # the Beacon Request (a MAC command)
+            await asyncio.sleep(scan_s if self.model.enabled else 0.0)
+            if channel != self.network.channel or not self.network.formed:
+                continue
+            for device in self.devices.values():
+                if not device.joined or device.sleepy:
+                    continue
+                lqi = 200 + self.rng.randrange(0, 55)
+                beacons.append(zigpy_t.NetworkBeacon(
+                    pan_id=zigpy_t.PanId(self.network.pan_id),
+                    extended_pan_id=zigpy_t.ExtendedPanId(self.network.extended_pan_id),
+                    channel=channel, permit_joining=permitting, stack_profile=2,
+                    nwk_update_id=self.network.nwk_update_id, lqi=lqi, src=zigpy_t.NWK(device.nwk),
+                    rssi=-90 + lqi // 5, depth=1, router_capacity=True, device_capacity=True,
+                    protocol_version=2,
+                ))
+        return beacons
 
     async def send(self, packet: zigpy_t.ZigbeePacket) -> None:
         """Send a frame from the coordinator; return once delivered (MAC/APS ACK), else SimDeliveryError."""
