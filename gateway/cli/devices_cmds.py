@@ -14,16 +14,15 @@ inferred from the Smart Energy device type (``gateway.session``).
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
 
 import hal
 
-from .common import emit, json_option, radio_option
+from .common import emit, json_option
+from .network_cmds import permit as network_permit
 
-PERMIT_POLL_S = 1.0
 INTERVIEW_WAIT_S = 60.0  # default --wait: a sleepy device's interview takes several 7.5 s polls
 
 
@@ -104,93 +103,5 @@ def devices(ctx: click.Context, radio_url: str | None, interview: bool, wait_s: 
         raise click.exceptions.Exit(1)
 
 
-# --- permit ---
-
-class InstallCodeArg(click.ParamType):
-    """``EUI64:CODE``: the device's EUI-64 (any separators) and its install code with CRC, in hex."""
-
-    name = "EUI64:CODE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-                ) -> tuple[str, bytes]:
-        from certs.exceptions import InvalidInstallCode
-        from certs.install_code import parse_install_code
-        from gateway.eui64 import parse_eui64
-
-        if isinstance(value, tuple):
-            return value
-        text = str(value).strip()
-        # the EUI-64 is the first 16 hex digits (with or without colons); the code is the rest
-        digits = [i for i, ch in enumerate(text) if ch not in ":- "]
-        if len(digits) <= 16:
-            self.fail(f"{text!r}: expected EUI64:CODE, e.g. "
-                      "00:0d:6f:00:0a:bc:00:04:83FED3407A939723A5C639B26916D505C3B5", param, ctx)
-        eui_text, code_text = text[:digits[15] + 1], text[digits[15] + 1:]
-        eui64 = parse_eui64(eui_text)
-        if eui64 is None:
-            self.fail(f"{eui_text!r} is not an EUI-64", param, ctx)
-        try:
-            code = parse_install_code(code_text, what=f"install code for {eui64}")
-        except InvalidInstallCode as exc:
-            self.fail(str(exc), param, ctx)
-        return eui64, code.code
-
-
-async def permit_joins(url: str, codes: list[tuple[str, bytes]], duration_s: int) -> dict[str, Any]:
-    """Open the network for ``duration_s`` (radio clock); with install codes, each listed device may join
-    with the key of its code only (bellows' transient link keys on EZSP). Waits out the window, or until
-    every listed device is on the network, and reports who joined."""
-    import zigpy.types as zigpy_t
-
-    from gateway.session import Gateway
-
-    async with Gateway.open([url]) as gw:
-        app = next(iter(gw.apps.values()))
-        loop = asyncio.get_running_loop()
-        before = set(app.devices)
-        wanted = {zigpy_t.EUI64.convert(eui): eui for eui, _ in codes}
-        if codes:
-            await hal.radio.permit_install_codes(app, hal.RadioConfig(install_codes=dict(
-                (zigpy_t.EUI64.convert(eui), code) for eui, code in codes)), duration_s)
-        else:
-            await app.permit(time_s=duration_s)
-        end = loop.time() + duration_s
-        while loop.time() < end and not (wanted and all(ieee in app.devices for ieee in wanted)):
-            await asyncio.sleep(PERMIT_POLL_S)
-        joined = sorted(str(ieee) for ieee in app.devices if ieee not in before)
-        return {
-            "radio": url,
-            "duration_s": duration_s,
-            "joined": joined,
-            "install_codes": [{"eui64": eui, "joined": ieee in app.devices}
-                              for ieee, eui in wanted.items()],
-        }
-
-
-@devices.command("permit")
-@radio_option
-@click.option("--install-code", "codes", type=InstallCodeArg(), multiple=True,
-              help="Let this device join with the link key of its install code (repeatable).")
-@click.option("--duration", "duration_s", type=click.IntRange(1, 254), default=60, show_default=True,
-              metavar="S", help="How long the network stays open (radio clock).")
-@json_option
-def permit(radio_url: str, codes: tuple[tuple[str, bytes], ...], duration_s: int, as_json: bool) -> None:
-    """Open the network for joining; with --install-code, only for the devices given, each with its key.
-
-    Exit 0 when every device given an install code joined in the window, 1 when one did not."""
-    hal.parse_radio_url(radio_url)
-    document = hal.run(lambda: permit_joins(radio_url, list(codes), duration_s), radio_url)
-
-    def render(doc: dict[str, Any]) -> str:
-        lines = [f"network open {doc['duration_s']} s on {doc['radio']}; "
-                 f"joined: {', '.join(doc['joined']) or 'none'}"]
-        lines += [f"  {c['eui64']}  install code  {'joined' if c['joined'] else 'NOT JOINED'}"
-                  for c in doc["install_codes"]]
-        return "\n".join(lines)
-
-    emit(document, as_json, render)
-    missing = [c["eui64"] for c in document["install_codes"] if not c["joined"]]
-    if missing:
-        click.echo(f"hanrig: {', '.join(missing)} did not join with the key of its install code within "
-                   f"{duration_s} s", err=True)
-        raise click.exceptions.Exit(1)
+# ``hanrig devices permit`` is ``hanrig network permit`` (issue 13 names it here, the network group too)
+devices.add_command(network_permit, "permit")

@@ -97,12 +97,12 @@ def test_devices_permit_on_sim(tmp_path: Path, capsys, wrong: bool) -> None:
     code, out, err = cli(["devices", "permit", "--radio", f"sim://?rig={rig}", "--install-code",
                           f"{PPMID}:{CODE}", "--duration", "20", "--json"], capsys)
     doc = json.loads(out)
-    assert doc["install_codes"] == [{"eui64": PPMID, "joined": not wrong}]
+    assert doc["install_codes"] == [PPMID]
     if wrong:
         assert code == 1 and f"{PPMID} did not join with the key of its install code" in err
-        assert PPMID not in doc["joined"]
+        assert doc["joined"] == [] and doc["not_joined"] == [PPMID]
     else:
-        assert code == 0 and doc["joined"] == [PPMID]
+        assert code == 0 and [j["eui64"] for j in doc["joined"]] == [PPMID] and doc["not_joined"] == []
 
 
 def test_devices_permit_without_the_code_keeps_the_device_out(tmp_path: Path, capsys) -> None:
@@ -110,14 +110,14 @@ def test_devices_permit_without_the_code_keeps_the_device_out(tmp_path: Path, ca
     rig.write_text(rig_text())
     code, out, _ = cli(["devices", "permit", "--radio", f"sim://?rig={rig}", "--duration", "10", "--json"],
                        capsys)
-    assert code == 0 and json.loads(out)["joined"] == []
+    assert code == 0 and json.loads(out)["joined"] == []   # the PPMID waits for its key; the IHD was on
 
 
 @pytest.mark.parametrize(("arg", "needle"), [
     (f"{PPMID}:{CODE[:-1]}4", "CRC C3B4 does not match the code (expected C3B5)"),
     (f"{PPMID}:83FE", "2 bytes; an install code is"),
-    ("00:0d:6f:00:0a:bc:00:0q:" + CODE, "is not an EUI-64"),
-    ("1234", "expected EUI64:CODE"),
+    ("00:0d:6f:00:0a:bc:00:0q:" + CODE, "00:0d:6f:00:0a:bc:00:0q"),
+    ("1234", "is not EUI64:CODE"),
 ])
 def test_devices_permit_bad_install_code_exits_2(capsys, arg: str, needle: str) -> None:
     code, out, err = cli(["devices", "permit", "--radio", "sim://", "--install-code", arg], capsys)
@@ -142,7 +142,7 @@ def test_devices_permit_through_the_virtual_stick_with_bellows(tmp_path: Path) -
                               capture_output=True, text=True, timeout=120, env=env)
         assert done.returncode == 0, done.stderr
         doc = json.loads(done.stdout)
-        assert doc["install_codes"] == [{"eui64": PPMID, "joined": True}]
+        assert [j["eui64"] for j in doc["joined"]] == [PPMID] and doc["not_joined"] == []
     finally:
         stick.send_signal(signal.SIGTERM)
         stick.communicate(timeout=15)
