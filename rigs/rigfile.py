@@ -23,7 +23,7 @@ from typing import Any
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
 from gateway.eui64 import parse_eui64
-from gateway.session import Role  # one role enum for rig files, the gateway and the simulator
+from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
 
 from .exceptions import RigFileError
 

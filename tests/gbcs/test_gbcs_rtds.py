@@ -137,3 +137,20 @@ def test_gcs13a_response_built_equals_the_reference(references, security, scenar
 
 def test_command_mac_is_the_access_control_brokers(security):
     assert security.access_control_broker == bytes.fromhex("90b3d51f30000002")
+
+
+def test_ecs02_dlms_results_match_the_file_names(references, security):
+    """ESME (DLMS) content: the access-response results and the future-dated alert's code."""
+    for ref in references:
+        if ref.use_case != "ECS02":
+            continue
+        decoded = gbcs.decode_content(gbcs.read_message(ref.data), security)
+        assert decoded["format"] == "dlms"
+        if ref.kind == "RESPONSE":
+            all_ok = all(result["success"] for result in decoded["results"])
+            assert all_ok == ("ERROR" not in ref.scenario), ref.name
+        elif ref.kind in ("COMMAND", "PRECOMMAND"):
+            assert {request["kind"] for request in decoded["requests"]} == {"set"}
+            assert len(decoded["data"]) == len(decoded["requests"])
+        else:
+            assert decoded["what"] == "data-notification" and decoded["alert_code_int"] == ref.alert_code
