@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gateway.eui64 import parse_eui64
-from gateway.session import Role  # one role enum for rig files, the gateway and the simulator
+from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
 
 from .exceptions import RigFileError
 

@@ -200,7 +200,7 @@ def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[Installe
 def _han_intermediates(radio_url: str) -> list[bytes]:
     """Issuing CAs the bench knows for ``radio_url``: on sim:// the test PKI's organisation and device CAs
     (a meter does not report them, path building needs them); none on a real radio (use --ca)."""
-    from gateway.certs_service import bench_radio_config
+    from gateway.bench import bench_radio_config
 
     _, trust = bench_radio_config(radio_url)
     return list(trust.intermediates) if trust is not None else []

@@ -35,8 +35,8 @@ async def list_devices(url: str, *, interview: bool = False, wait_s: float = INT
     async with Gateway.open([url]) as gw:
         inventory = gw.inventory
         with progress_display() as progress:
-            incomplete = [d for d in gw.devices() if not hal.radio.interview_complete(d.zigpy_device)]
-            busy = [d for d in incomplete if d.zigpy_device.initializing]
+            incomplete = [d for d in gw.devices() if not d.interviewed]
+            busy = [d for d in incomplete if d.interviewing]
             if interview and incomplete:
                 with progress.waiting(f"interviewing {len(incomplete)} device(s) again", wait_s):
                     await inventory.reinterview(incomplete, wait_s)

@@ -24,6 +24,7 @@ import zigpy.state
 import zigpy.types as zigpy_t
 import zigpy.zdo.types as zdo_t
 
+from .control import HanControl
 from .exceptions import SimDeliveryError
 from .han import NetworkParams, VirtualHan
 
@@ -63,6 +64,7 @@ class SimApplication(zigpy.application.ControllerApplication):
             raise ValueError(f"SimApplication needs a VirtualHan in config[{CONF_SIM_HAN!r}]")
         super().__init__(config)
         self.han: VirtualHan = han
+        self.control = HanControl(han)  # the simulator control protocol (hal.simcontrol), for gw.sim
         self._endpoints: list[zdo_t.SimpleDescriptor] = []
         self._connected = False
         self._reconnect_task: asyncio.Task[None] | None = None

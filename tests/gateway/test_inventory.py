@@ -11,7 +11,8 @@ from zigpy.zcl.clusters.general import Basic
 
 from gateway.inventory import BASIC_ATTRIBUTES, OTA_ATTRIBUTES, DeviceInventory, Inventory
 from gateway.session import Gateway
-from hal.sim.config import DEFAULT_BENCH_EUI64, FaultKind, FaultSpec, Role
+from hal.roles import Role
+from hal.sim.config import DEFAULT_BENCH_EUI64, FaultKind, FaultSpec
 
 pytestmark = pytest.mark.looptime
 
