@@ -173,12 +173,16 @@ async def step_join(ctx: StepContext) -> None:
             ctx.progress("join: interviewing again")
         if han is None and not opened:
             ctx.progress(f"join: network open {permit_s:g} s")
-            await ctx.gateway.permit_join(permit_s, ctx.device.radio)
+            await ctx.gateway.permit_join(permit_s, ctx.device.radio,
+                                          install_codes=({ctx.device.eui64: ctx.device.install_code}
+                                                         if ctx.device.install_code is not None else None))
             opened = True
         if loop.time() - start > permit_s:
             ctx.measure(JOINED, False)
             if han is None:
-                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s")
+                hint = (" with the key of its install code (a device programmed with another code never "
+                        "can)" if ctx.device.install_code is not None else "")
+                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s{hint}")
             else:
                 missing = han.interview_missing()
                 ctx.fail("interview-incomplete", f"{ctx.device.eui64} joined as 0x{han.nwk:04x} but its "

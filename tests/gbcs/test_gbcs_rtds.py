@@ -66,17 +66,17 @@ def test_every_truncation_is_a_clean_error(ref):
             gbcs.read_message(ref.data[:length])
 
 
-@pytest.mark.parametrize("ref", [p for p in reference_params() if p.values[0] is None
-                                 or len(p.values[0].data) < 400])
+@pytest.mark.parametrize("ref", reference_params())
 def test_every_flipped_bit_fails_the_read_or_a_check(ref, security):
     """A flipped bit never leaves a message whose checks all pass: the read fails, or a MAC or signature
-    that verified is now invalid (or, when the bit changed whose key it is, unverifiable)."""
+    that verified is now invalid (or, when the bit changed whose key it is, unverifiable). Every bit of
+    messages under 400 octets; one bit per octet (rotating) of the longer CS02b/CS02c ones, for time."""
     original = security.check(gbcs.read_message(ref.data))
     protected = [name for name in ("mac", "signature") if getattr(original, name) is gbcs.Verdict.VALID]
     if not protected:
         pytest.skip("a PRECOMMAND: nothing protects it")
     for index in range(len(ref.data)):
-        for bit in range(8):
+        for bit in range(8) if len(ref.data) < 400 else (index % 8,):
             flipped = bytearray(ref.data)
             flipped[index] ^= 1 << bit
             try:
