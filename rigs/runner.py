@@ -465,6 +465,11 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
                 raise
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("rig-error", str(exc)))
             raise
+        except Exception as exc:
+            # nothing may leave a run incomplete: an error nobody foresaw still finishes it as ERROR
+            recorder.finish(callbacks, RunOutcome.ERROR,
+                            OutcomeDetail("internal-error", f"{type(exc).__name__}: {exc}"))
+            raise
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)

@@ -17,7 +17,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hanrig_errors import BadInput, CheckFailed, Unreachable
+from hanrig_errors import (
+    CERT_MAX,
+    OTA_IMAGE_MAX,
+    BadInput,
+    BadInputFile,
+    CheckFailed,
+    Unreachable,
+    read_input,
+)
 
 from .exceptions import StepError
 from .records import (
@@ -165,12 +173,16 @@ async def step_join(ctx: StepContext) -> None:
             ctx.progress("join: interviewing again")
         if han is None and not opened:
             ctx.progress(f"join: network open {permit_s:g} s")
-            await ctx.gateway.permit_join(permit_s, ctx.device.radio)
+            await ctx.gateway.permit_join(permit_s, ctx.device.radio,
+                                          install_codes=({ctx.device.eui64: ctx.device.install_code}
+                                                         if ctx.device.install_code is not None else None))
             opened = True
         if loop.time() - start > permit_s:
             ctx.measure(JOINED, False)
             if han is None:
-                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s")
+                hint = (" with the key of its install code (a device programmed with another code never "
+                        "can)" if ctx.device.install_code is not None else "")
+                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s{hint}")
             else:
                 missing = han.interview_missing()
                 ctx.fail("interview-incomplete", f"{ctx.device.eui64} joined as 0x{han.nwk:04x} but its "
@@ -232,9 +244,9 @@ async def step_ota(ctx: StepContext) -> None:
     if "image" in params:
         path = Path(params["image"])
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StepError(f"step ota: image {path}: cannot read: {exc.strerror or exc}") from None
+            data = read_input(path, limit=OTA_IMAGE_MAX)
+        except BadInputFile as exc:
+            raise StepError(f"step ota: image {path}: {exc.problem}") from None
         image = read_image(data, name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
@@ -469,9 +481,9 @@ async def step_certs(ctx: StepContext) -> None:
 
 def _read_file(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise StepError(f"step certs: {what} {path}: cannot read: {exc.strerror or exc}") from None
+        return read_input(path, limit=CERT_MAX)
+    except BadInputFile as exc:
+        raise StepError(f"step certs: {what} {path}: {exc.problem}") from None
 
 
 # ----------------------------------------------------------------------------------- loadcontrol
