@@ -85,6 +85,7 @@ RADIO_WALK: dict[str, list[str]] = {
     "certs verify": ["--device", DEVICE],
     "network backup": ["{out}"],
     "network permit": ["--duration", "1"],
+    "devices permit": ["--duration", "1"],
     "network scan": [],
     "network energy-scan": [],
     "network form": ["--yes"],
