@@ -50,6 +50,8 @@ class StepKind(enum.StrEnum):
     LOADCONTROL = "loadcontrol"
     ALERTS = "alerts"
     COT = "cot"
+    OTA_NEGATIVE = "ota_negative"
+    PROMPT = "prompt"
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
@@ -64,7 +66,14 @@ STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
     StepKind.LOADCONTROL: (Role.HCALCS,),
     StepKind.ALERTS: ALL_ROLES,
     StepKind.COT: ALL_ROLES,
+    StepKind.OTA_NEGATIVE: ALL_ROLES,
+    StepKind.PROMPT: ALL_ROLES,
 }
+
+# ota_negative: the SECMP0007 negative cases (ota.negative.NegativeCase values)
+NEGATIVE_CASES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-range", "older-version",
+                  "corrupted-image", "unknown-supplier", "truncated", "power-loss")
+PROMPT_ACTIONS = ("power-cycle", "press-join")  # gateway.operator.Action values
 
 COMMANDERS = ("supplier", "network-operator")
 
@@ -610,6 +619,23 @@ def _p_switch(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
     return text
 
 
+def _p_cases(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[str, ...]:
+    cases = _str_list(ctx, where, value)
+    for i, case in enumerate(cases):
+        if case not in NEGATIVE_CASES:
+            raise ctx.error(f"{where}[{i}]", f"{case!r} is not one of {' | '.join(NEGATIVE_CASES)}")
+    if not cases:
+        raise ctx.error(where, "name at least one case")
+    return tuple(cases)
+
+
+def _p_action(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    text = _str(ctx, where, value)
+    if text not in PROMPT_ACTIONS:
+        raise ctx.error(where, f"{text!r} is not one of {' | '.join(PROMPT_ACTIONS)}")
+    return text
+
+
 _ParamParser = Callable[[_Ctx, str, Any, Path], Any]
 STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
     StepKind.JOIN: {"permit_s": _p_seconds},
@@ -622,6 +648,8 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
                            "randomise_s": _p_seconds, "as": _p_commander},
     StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
     StepKind.COT: {"meter_point": _p_count},
+    StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_path},
+    StepKind.PROMPT: {"action": _p_action},
 }
 
 
