@@ -15,11 +15,30 @@ import click
 
 from ..eui64 import parse_eui64
 
-radio_option = click.option(
+_radio_url_option = click.option(
     "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
-    help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., deconz:... "
-         "(env HANRIG_RADIO).",
+    help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., deconz:..., "
+         "labgrid://PLACE (env HANRIG_RADIO).",
 )
+
+
+def _wait_for_places(ctx: click.Context, _param: click.Parameter, wait: bool) -> None:
+    if wait:
+        from hal.lab_place import wait_for_places
+
+        ctx.with_resource(wait_for_places(lambda text: click.echo(f"hanrig: {text}", err=True)))
+
+
+place_wait_option = click.option(
+    "--wait", is_flag=True, expose_value=False, callback=_wait_for_places,
+    help="A labgrid:// place held by someone else is waited for (with a message), not refused.")
+
+
+def radio_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--radio URL`` (and ``--wait`` for a labgrid place) on a command."""
+    return _radio_url_option(place_wait_option(command))
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
 # Path parameters every command group uses: an existing readable file, an existing directory
