@@ -117,6 +117,15 @@ class ImplicitCertificate:
     raw: bytes
 
     @property
+    def reconstruction_data(self) -> bytes:
+        return self.raw[:22] if self.suite == 1 else self.raw[-37:]
+
+    @property
+    def profile_attribute_data(self) -> bytes | None:
+        """Suite 1's issuer-defined profile data (suite 2 has none)."""
+        return self.raw[38:48] if self.suite == 1 else None
+
+    @property
     def subject_text(self) -> str:
         return format_eui64(self.subject)
 

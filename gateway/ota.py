@@ -10,6 +10,9 @@ allowed. It then runs one :class:`~ota.campaign.Campaign` over every accepted de
 named, judged from what the device reports (ImageUpgradeStatus, DownloadedFileVersion) mapped to the
 catalogue's manufacturer-image SHA-256 and to what this server itself transferred; otherwise it sends the
 upgrade command and verifies the device rejoined on the new version.
+:meth:`OtaService.push_negative` is the SECMP0007 negative test, opt-in and one case at a time
+(``ota/negative.py``): it offers a deliberately bad image without the host's own refusals and records
+what the device did against what the ZCL OTA cluster says it must do.
 """
 
 from __future__ import annotations
@@ -43,10 +46,19 @@ from ota.campaign import (
     verify_activation,
 )
 from ota.link_model import LinkModel, max_ota_block
+from ota.negative import (
+    NEGATIVE_CASES,
+    POWER_LOSS_AT,
+    CaseNotApplicable,
+    Expected,
+    NegativeCase,
+    make_negative_offer,
+)
 from ota.outcomes import Reason
-from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample
+from ota.server import SEND_ERRORS, ActivationPlan, Offer, OtaServer, ProgressSample, Status, TransferState
 
 from .exceptions import OtaPolicyError
+from .operator import Action, Operator, Prompt, operator_for
 from .session import HanDevice
 
 SAMPLE_SUPPLIER_CERT = "TEST-ONLY-supplier-signing-cert.pem"
@@ -148,6 +160,48 @@ class ActivationReport:
                 "held_version_int": self.held_version, "held_sha256": self.held_sha256,
                 "running_version": version(self.running_version), "running_version_int": self.running_version,
                 "activation_time": self.activation_time, "rejoined": self.rejoined}
+
+
+@dataclasses.dataclass
+class NegativeOutcome:
+    """One negative case on one device: what was offered, what was expected and what the device did."""
+
+    case: NegativeCase
+    eui64: str
+    device_id: str
+    role: str | None
+    expected: Expected
+    observed: str  # an Expected value when the device did one of those, else what it did instead
+    reason_code: Reason  # the device's result, from the one outcome table
+    reason: str
+    clause: str
+    note: str  # what the bad image is
+    image_file: str | None
+    image_sha256: str
+    version_before: int
+    version_after: int | None = None
+    queried: bool = False
+    blocks: int = 0
+    bytes_sent: int = 0
+    zcl_status: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.observed == self.expected.value
+
+    def to_json(self) -> dict[str, Any]:
+        def version(value: int | None) -> str | None:
+            return None if value is None else f"0x{value:08x}"
+
+        return {"case": self.case.value, "device": self.device_id, "eui64": self.eui64, "role": self.role,
+                "passed": self.passed, "expected": self.expected.value, "observed": self.observed,
+                "reason_code": self.reason_code.value, "reason": self.reason, "clause": self.clause,
+                "note": self.note, "image_file": self.image_file, "image_sha256": self.image_sha256,
+                "version_before": version(self.version_before), "version_before_int": self.version_before,
+                "version_after": version(self.version_after), "version_after_int": self.version_after,
+                "queried": self.queried, "blocks": self.blocks, "bytes_sent": self.bytes_sent,
+                "zcl_status": None if self.zcl_status is None else f"0x{self.zcl_status:02x}",
+                "zcl_status_int": self.zcl_status}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,6 +406,152 @@ class OtaService:
         if self.policies.cpl is not None and chosen.sha256 not in self.policies.cpl:
             return Reason.CPL, f"{name}: manufacturer image SHA-256 {chosen.sha256} is not on the CPL list"
         return None
+
+    # ------------------------------------------------------------------ negative tests (SECMP0007)
+    async def push_negative(self, device: HanDevice, case: NegativeCase | str, *, image: Image | None = None,
+                            operator: Operator | None = None) -> NegativeOutcome:
+        """Offer ``device`` the bad image of ``case`` (made from ``image``, default the catalogue's newest
+        newer image for it) and record what the device did. The host's own refusals are off for this
+        offer only; the image is offered with "hold", so nothing the device accepts is run.
+        For power-loss, ``operator`` is asked to power-cycle the device (default: the simulator's reboot on
+        ``sim://``, the person at the console otherwise)."""
+        case = NegativeCase(case)
+        spec = NEGATIVE_CASES[case]
+        facts = await self._facts(device)
+        if isinstance(facts, str):
+            from .exceptions import DeviceNotFound
+
+            raise DeviceNotFound(device.eui64, facts)
+        good = image
+        if good is None:
+            entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, facts.version,
+                                          facts.hardware_version)
+            if entry is None:
+                raise OtaPolicyError(f"ota negative {case}: the catalogue has no image newer than "
+                                     f"0x{facts.version:08x} for 0x{facts.manufacturer_code:04x}/"
+                                     f"0x{facts.image_type:04x} to make the bad image from")
+            good = entry.read()
+        try:
+            bad = make_negative_offer(case, good, device_version=facts.version,
+                                      device_hardware=facts.hardware_version)
+        except CaseNotApplicable as exc:
+            raise OtaPolicyError(f"ota negative {case}: {exc}") from None
+        role = device.role.value if device.role is not None else None
+        outcome = NegativeOutcome(case, device.eui64, device.id, role, spec.expected, "", Reason.UP_TO_DATE,
+                                  "", spec.clause, bad.note, Path(good.name).name, bad.image.sha256,
+                                  facts.version)
+        server = self.server(device.radio_id)
+        ieee = device.zigpy_device.ieee
+        offer = Offer(bad.image, ActivationPlan.parse("hold"), served=bad.served, server_checks=False)
+        transfer = server.offer(ieee, offer, min_block_period_ms=facts.min_block_period_ms)
+        since = asyncio.get_running_loop().time()
+        try:
+            try:
+                await server.notify(device.zigpy_device)
+            except SEND_ERRORS as exc:
+                from .exceptions import DeviceNotFound
+
+                problem = f"Image Notify not delivered ({type(exc).__name__})"
+                raise DeviceNotFound(device.eui64, problem) from exc
+            if case is NegativeCase.POWER_LOSS:
+                await self._lose_power(device, server, transfer, outcome,
+                                       operator or operator_for(self.gateway, device))
+            else:
+                await self._watch_refusal(server, transfer, outcome)
+        finally:
+            server.withdraw(ieee)
+        query = server.last_query(ieee)
+        outcome.queried = query is not None and query.time >= since
+        outcome.blocks, outcome.bytes_sent = transfer.blocks, transfer.bytes_served
+        if not outcome.passed:
+            outcome.reason = f"expected {spec.expected.value} ({spec.clause}); {outcome.reason}"
+        return outcome
+
+    async def _watch_refusal(self, server: OtaServer, transfer: Any, outcome: NegativeOutcome) -> None:
+        """Follow the offer until the device ends it, or nothing happens for ``stall_s``."""
+        while transfer.state is not TransferState.ENDED:
+            transfer.changed.clear()
+            try:
+                async with asyncio.timeout(self.policies.stall_s):
+                    await transfer.changed.wait()
+            except TimeoutError:
+                break
+        if transfer.state is TransferState.ENDED and transfer.end_status is not None:
+            status = int(transfer.end_status)
+            outcome.zcl_status = status
+            name = Status(status).name if status in Status._value2member_map_ else f"0x{status:02x}"
+            outcome.observed = f"upgrade-end-{name.lower().replace('_', '-')}"
+            if status == Status.INVALID_IMAGE:
+                outcome.reason_code = Reason.DEVICE_INVALID_IMAGE
+            elif status == Status.SUCCESS:
+                outcome.reason_code = Reason.DEVICE_ACCEPTED
+            else:
+                outcome.reason_code = Reason.DEVICE_ABORT
+            outcome.reason = (f"the device downloaded {transfer.offset} of {transfer.size} octets and sent "
+                              f"Upgrade End {name}")
+        elif transfer.blocks == 0:
+            outcome.observed = Expected.NOT_REQUESTED.value
+            outcome.reason_code = Reason.DEVICE_NOT_REQUESTED
+            outcome.reason = f"the device requested no block within {self.policies.stall_s:.0f} s"
+        else:
+            outcome.observed = "download-stalled"
+            outcome.reason_code = Reason.TRANSFER_STALLED
+            outcome.reason = (f"the device requested {transfer.blocks} blocks, then stopped at offset "
+                              f"{transfer.offset} of {transfer.size} without an Upgrade End")
+
+    async def _lose_power(self, device: HanDevice, server: OtaServer, transfer: Any, outcome: NegativeOutcome,
+                          operator: Operator) -> None:
+        """Cut the power when the device holds half the image; then it must come back on its old version
+        holding no image."""
+        loop = asyncio.get_running_loop()
+        while transfer.offset < transfer.size * POWER_LOSS_AT and transfer.state is not TransferState.ENDED:
+            transfer.changed.clear()
+            try:
+                async with asyncio.timeout(self.policies.stall_s):
+                    await transfer.changed.wait()
+            except TimeoutError:
+                from .exceptions import DeviceNotFound
+
+                raise DeviceNotFound(device.eui64, f"the download did not reach {POWER_LOSS_AT:.0%} (offset "
+                                                   f"{transfer.offset} of {transfer.size})") from None
+        offset = transfer.offset
+        ieee = device.zigpy_device.ieee
+        cut_at = loop.time()
+        await operator.ask(Prompt(Action.POWER_CYCLE, device, timeout_s=self.policies.stall_s))
+        server.withdraw(ieee)  # what it asks for after the restart gets NO_IMAGE_AVAILABLE
+        deadline = cut_at + self.policies.verify_timeout_s
+        values: dict[str, Any] = {}
+        while loop.time() < deadline:
+            if server.announced.get(ieee, float("-inf")) > cut_at:
+                try:
+                    values = await read_ota_attributes(
+                        device.zigpy_device, ["current_file_version", "image_upgrade_status",
+                                              "downloaded_file_version"])
+                    break
+                except (TimeoutError, zigpy.exceptions.ZigbeeException):
+                    pass
+            await asyncio.sleep(2.0)
+        running = values.get("current_file_version")
+        status = values.get("image_upgrade_status")
+        outcome.version_after = None if running is None else int(running)
+        where = f"after losing power at offset {offset} of {transfer.size}"
+        if running is None:
+            outcome.observed = "did-not-come-back"
+            outcome.reason_code = Reason.UNREACHABLE
+            outcome.reason = f"the device did not rejoin and report its version within " \
+                             f"{self.policies.verify_timeout_s:.0f} s {where}"
+        elif int(running) != outcome.version_before:
+            outcome.observed = "runs-partial-image"
+            outcome.reason_code = Reason.DEVICE_PARTIAL_IMAGE
+            outcome.reason = f"the device runs 0x{int(running):08x} {where}"
+        elif status in HELD_STATUSES:
+            outcome.observed = "holds-partial-image"
+            outcome.reason_code = Reason.DEVICE_PARTIAL_IMAGE
+            outcome.reason = f"the device reports {Ota.ImageUpgradeStatus(status).name} {where}"
+        else:
+            outcome.observed = Expected.ABORTED.value
+            outcome.reason_code = Reason.DEVICE_POWER_LOSS
+            outcome.reason = f"the device came back on 0x{int(running):08x} holding no image {where}"
 
     # ------------------------------------------------------------------ activate by hash (CS06)
     async def activate(self, device: HanDevice | str, sha256: str, *,

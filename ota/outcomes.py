@@ -62,6 +62,8 @@ class Reason(enum.StrEnum):
     DEVICE_INVALID_IMAGE = "device-invalid-image"
     DEVICE_ABORT = "device-abort"
     DEVICE_ACCEPTED = "device-accepted"
+    DEVICE_POWER_LOSS = "device-power-loss"
+    DEVICE_PARTIAL_IMAGE = "device-partial-image"
     ACTIVATION_FAILED = "activation-failed"
 
 
@@ -115,6 +117,11 @@ OUTCOME_CODES: dict[Reason, OutcomeCode] = {
                                      "the device abandoned the download (Upgrade End ABORT)"),
     Reason.DEVICE_ACCEPTED: OutcomeCode(_DEVICE, _OK, _Status.SUCCESS,
                                         "the device accepted the image (Upgrade End SUCCESS)"),
+    Reason.DEVICE_POWER_LOSS: OutcomeCode(_DEVICE, _FAILURE, None,
+                                          "power lost mid-download; back on its old version, holding no "
+                                          "image"),
+    Reason.DEVICE_PARTIAL_IMAGE: OutcomeCode(_DEVICE, _FAILURE, None,
+                                             "runs or holds an image it never finished downloading"),
     Reason.ACTIVATION_FAILED: OutcomeCode(_DEVICE, _FAILURE, None,
                                           "activated but did not rejoin or report the new version"),
 }

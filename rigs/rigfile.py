@@ -21,8 +21,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from certs.exceptions import InvalidInstallCode
+from certs.install_code import parse_install_code
 from gateway.eui64 import parse_eui64
-from gateway.session import Role  # one role enum for rig files, the gateway and the simulator
+from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
 
 from .exceptions import RigFileError
 
@@ -382,6 +384,14 @@ def _hex_bytes(ctx: _Ctx, where: str, value: Any, lengths: tuple[int, ...]) -> b
     return data
 
 
+def _install_code(ctx: _Ctx, where: str, value: Any) -> bytes:
+    """6, 8, 12 or 16 bytes and a CRC that matches (``certs.install_code``)."""
+    try:
+        return parse_install_code(_str(ctx, where, value), what="").code
+    except InvalidInstallCode as exc:
+        raise ctx.error(where, str(exc).strip()) from None
+
+
 def _ident(ctx: _Ctx, where: str, value: Any) -> str:
     text = _str(ctx, where, value)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
@@ -476,8 +486,7 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
         role=_enum(ctx, f"{where}.role", table["role"], Role),
         eui64=_eui64(ctx, f"{where}.eui64", table["eui64"]),
         radio=radio,
-        # A Zigbee install code is 6, 8, 12 or 16 bytes followed by a 2-byte CRC.
-        install_code=(_hex_bytes(ctx, f"{where}.install_code", table["install_code"], (8, 10, 14, 18))
+        install_code=(_install_code(ctx, f"{where}.install_code", table["install_code"])
                       if "install_code" in table else None),
         meter_point=meter_point,
         network_operator=(_eui64(ctx, f"{where}.network_operator", table["network_operator"])

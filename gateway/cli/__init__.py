@@ -24,12 +24,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ota": ("gateway.cli.ota_cmds", "ota"),
     "gas": ("gateway.cli.gas_cmds", "gas"),
     "certs": ("gateway.cli.certs_cmds", "certs"),
+    "gbcs": ("gateway.cli.gbcs_cmds", "gbcs"),
     "hcalcs": ("gateway.cli.hcalcs_cmds", "hcalcs"),
     "alerts": ("gateway.cli.alerts_cmds", "alerts"),
     "rig": ("gateway.cli.rig_cmds", "rig"),
     "results": ("gateway.cli.results_cmds", "results"),
     "sim": ("gateway.cli.sim_cmds", "sim"),
     "tenancy": ("gateway.cli.tenancy_cmds", "tenancy"),
+    "network": ("gateway.cli.network_cmds", "network"),
 }
 
 

@@ -14,6 +14,10 @@ from typing import Any
 import click
 
 from ..eui64 import parse_eui64
+from ..formatting import fmt_hex
+
+__all__ = ["EUI64", "EXISTING_DIR", "EXISTING_FILE", "Eui64Type", "emit", "fmt_hex", "json_option",
+           "radio_option"]
 
 _radio_url_option = click.option(
     "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
@@ -62,11 +66,6 @@ class Eui64Type(click.ParamType):
 
 
 EUI64 = Eui64Type()
-
-
-def fmt_hex(value: int, width: int = 4) -> str:
-    """Format an identifier as the JSON contract wants it: ``"0x121d"``."""
-    return f"0x{value:0{width}x}"
 
 
 def emit(document: Any, as_json: bool, render_text: Callable[[Any], str]) -> None:

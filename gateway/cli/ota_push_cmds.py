@@ -25,6 +25,9 @@ import click
 from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, json_option, radio_option
 
 ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
+# ota.negative.NegativeCase values, spelled here so that --help does not import the OTA library
+NEGATIVE_CASE_NAMES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-range", "older-version",
+                       "corrupted-image", "unknown-supplier", "truncated", "power-loss")
 REDRAW_S = 0.1  # wall-clock spacing of progress redraws on a terminal
 RATE_SAMPLES = 32  # B/s is measured over this many most recent blocks
 MILESTONES = (25, 50, 75, 100)  # without a terminal, one line per device at each of these percentages
@@ -121,15 +124,22 @@ def _render_push(doc: dict[str, Any]) -> str:
 @click.option("--cpl", "cpl_file", type=EXISTING_FILE,
               help="Central Products List: a file of manufacturer-image SHA-256s (one per line); "
                    "images not on it are refused.")
+@click.option("--negative", "negative_case", type=click.Choice(NEGATIVE_CASE_NAMES),
+              help="SECMP0007 negative test: offer the bad image of this case (made from --image or the "
+                   "catalogue's image) and expect the device to refuse it as the OTA cluster defines.")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
 @json_option
 def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices: bool, image: Path | None,
          activation: str | None, allow_downgrade: bool | None, catalogue: Path | None,
-         supplier_cert: Path | None, cpl_file: Path | None, no_progress: bool, as_json: bool) -> None:
+         supplier_cert: Path | None, cpl_file: Path | None, negative_case: str | None, no_progress: bool,
+         as_json: bool) -> None:
     """Send firmware to devices and activate it (now, at a UTC time, or hold for 'ota activate')."""
     chosen = sum((bool(devices), role is not None, all_devices))
     if chosen != 1:
         raise click.UsageError("name the devices with exactly one of --device, --role or --all")
+    if negative_case is not None and (len(devices) != 1 or activation or allow_downgrade):
+        raise click.UsageError("--negative takes exactly one --device, and neither --activate nor "
+                               "--allow-downgrade")
     plan = None
     if activation is not None:
         from ota.server import ActivationPlan
@@ -156,6 +166,9 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
         overrides["supplier_key"] = supplier_cert
     policies = OtaPolicies.from_rig(rig_policies(radio_url), **overrides)
     firmware = read_image(image.read_bytes(), name=str(image)) if image is not None else None
+    if negative_case is not None:
+        _push_negative(radio_url, devices[0], negative_case, policies, firmware, as_json)
+        return
 
     async def run() -> Any:
         async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
@@ -188,6 +201,31 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
     if failed:
         names = "; ".join(f"{o.device_id}: {o.reason}" for o in failed)
         raise OtaPushFailed(f"ota push: {len(failed)} of {len(report.outcomes)} device(s) failed: {names}")
+
+
+def _push_negative(radio_url: str, eui64: str, case: str, policies: Any, firmware: Any,
+                   as_json: bool) -> None:
+    """One negative case on one device; exit 0 when the device refused as expected, 1 when it did not."""
+    import hal
+    from gateway.exceptions import OtaPushFailed
+    from gateway.session import Gateway, RadioEndpoint
+
+    async def run() -> Any:
+        async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
+            gw.ota.policies = policies
+            return await gw.ota.push_negative(gw.device(eui64), case, image=firmware)
+
+    outcome = hal.run(run, radio_url)
+    emit({"radio": radio_url, **outcome.to_json()}, as_json, _render_negative)
+    if not outcome.passed:
+        raise OtaPushFailed(f"ota push --negative {case}: {outcome.device_id}: {outcome.reason}")
+
+
+def _render_negative(doc: dict[str, Any]) -> str:
+    verdict = "PASS" if doc["passed"] else "FAIL"
+    return (f"{doc['device']} ({doc['role'] or '?'}) negative {doc['case']}: {verdict}: expected "
+            f"{doc['expected']} ({doc['clause']}), observed {doc['observed']} [{doc['reason_code']}]\n"
+            f"  image: {doc['note']}\n  {doc['reason']}")
 
 
 def _render_activation(doc: dict[str, Any]) -> str:

@@ -20,6 +20,9 @@ from typing import Any
 
 import zigpy.types as zigpy_t
 
+from certs.exceptions import InvalidInstallCode
+from certs.install_code import parse_install_code
+
 from ..roles import Role
 from .credentials import CellNameError, CredentialsFault, parse_cell_name
 from .drlc import LoadControlMode
@@ -94,6 +97,7 @@ class DeviceSimParams:
     credentials_fault: CredentialsFault = CredentialsFault.NONE  # see hal/sim/credentials.py
     fault_cells: Mapping[str, bytes] = field(default_factory=dict)  # cells the credentials fault installs
     load_control: LoadControlMode = LoadControlMode.DRLC  # HCALCS: see hal/sim/drlc.py
+    wrong_install_code: bool = False  # the fault: the device holds another code than its label's
     model: str | None = None
     manufacturer: str = "hanrig-sim"
 
@@ -107,6 +111,7 @@ class DeviceSpec:
     eui64: zigpy_t.EUI64
     radio: str | None = None
     sim: DeviceSimParams = field(default_factory=DeviceSimParams)
+    install_code: bytes | None = None  # printed on the device (code and CRC); it joins only with its key
 
     @property
     def image_type(self) -> int:
@@ -346,7 +351,7 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = reader.integer(value, key_path, 0, 0xFFFF)
             case "page_size":
                 values[key] = reader.integer(value, key_path, 1, 0xFFFF)
-            case "page_request" | "sleepy" | "accept_downgrade":
+            case "page_request" | "sleepy" | "accept_downgrade" | "wrong_install_code":
                 values[key] = reader.boolean(value, key_path)
             case "clock":
                 values[key] = reader.choice(value, key_path, ClockMode)
@@ -416,7 +421,17 @@ def parse_devices(items: Any, reader: _Reader) -> tuple[DeviceSpec, ...]:
             if "sim" in entry
             else DeviceSimParams()
         )
-        devices.append(DeviceSpec(id=device_id, role=role, eui64=eui64, radio=radio, sim=sim))
+        install_code = None
+        if "install_code" in entry:
+            try:
+                text = reader.string(entry["install_code"], f"{path}.install_code")
+                install_code = parse_install_code(text, what="install code").code
+            except InvalidInstallCode as exc:
+                raise reader.fail(f"{path}.install_code", str(exc)) from None
+        if sim.wrong_install_code and install_code is None:
+            raise reader.fail(f"{path}.sim.wrong_install_code", "the device has no install_code")
+        devices.append(DeviceSpec(id=device_id, role=role, eui64=eui64, radio=radio, sim=sim,
+                                  install_code=install_code))
     return tuple(devices)
 
 

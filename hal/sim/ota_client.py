@@ -318,6 +318,10 @@ class ZclOtaClient:
 
     def _on_image_notify(self, cmd: Any) -> None:
         kind = Ota.ImageNotifyCommand.PayloadType
+        if self.permissive:
+            if not self.busy:
+                self.start(self.host.random() * self.identity.query_jitter_s)
+            return
         if cmd.payload_type >= kind.QueryJitter_ManufacturerCode and cmd.manufacturer_code not in (
             self.identity.manufacturer_code,
             0xFFFF,

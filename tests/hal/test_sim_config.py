@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import hal
-from hal.sim.config import ClockMode, Direction, FaultKind, Role, load_sim_config
+from hal.roles import Role
+from hal.sim.config import ClockMode, Direction, FaultKind, load_sim_config
 from hal.sim.exceptions import SimConfigError
 from hanrig_errors import BadInput
 
