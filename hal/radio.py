@@ -484,7 +484,9 @@ def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
         import looptime
 
         return looptime.new_event_loop(start=0.0)
-    return asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()
+    zigpy_fixes.quiet_closed_connections(loop)
+    return loop
 
 
 def run(coro_factory: Callable[[], Awaitable[T]], url: str) -> T:
