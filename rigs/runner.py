@@ -301,18 +301,31 @@ class Runner:
 
 
 class _TraceWindow:
-    """The simulated PAN's frames to and from one device during one step, as a CSV attachment."""
+    """The simulated PAN's frames to and from one device during one step, as CSV and pcapng attachments."""
 
     def __init__(self, gateway: Any, device: Any):
         app = gateway.apps.get(device.radio)
         self.han = getattr(app, "han", None)
         self.start = len(self.han.trace) if self.han is not None else 0
         self.eui64 = device.eui64
+        self.capture = None
+        if self.han is not None:
+            import zigpy.types as zigpy_t
+
+            from hal.capture import DeviceCapture
+
+            self.capture = DeviceCapture(self.han, zigpy_t.EUI64.convert(device.eui64), device.radio)
 
     def attach(self, record: Any) -> None:
         if self.han is None:
             return
         import zigpy.types as zigpy_t
+
+        if self.capture is not None:
+            pcapng = self.capture.stop()
+            self.capture = None
+            if pcapng is not None:  # the step's frames as Wireshark reads them (hal.capture)
+                record.attach("capture.pcapng", "application/vnd.tcpdump.pcap", pcapng)
 
         virtual = self.han.devices.get(zigpy_t.EUI64.convert(self.eui64))
         if virtual is None:
