@@ -41,7 +41,8 @@ from zigpy.zcl import foundation
 import hal
 from firmware_images import DIRECTORY as SAMPLES
 from gateway.session import Gateway, RadioEndpoint
-from hal.sim.config import DeviceSimParams, DeviceSpec, Role, SimConfig, SimSettings
+from hal.roles import Role
+from hal.sim.config import DeviceSimParams, DeviceSpec, SimConfig, SimSettings
 from ota.link_model import LinkModel
 
 IMAGE = SAMPLES / "TEST-ONLY-ihd-1234-0101-00010100.ota"

@@ -7,7 +7,12 @@ ImageTypeID (client cluster 0x0019). Reads go to the device every time (no zigpy
 groups (numbers, strings) so a full response fits one frame, then the OTA group. A device that answers
 only some attributes still gets a :class:`DeviceInventory`, with every missing attribute named in
 ``missing`` and why in ``problems``; a device that does not answer at all gets a row too.
-Devices are read concurrently (a sleepy GSME answers on its next poll).
+Devices are read concurrently (a sleepy GSME answers on its next poll). Every further endpoint with a
+Basic server is read too (``endpoints``).
+
+Which attributes a device must give depends on its role: :data:`REQUIREMENTS` is the one table, each
+entry citing where the requirement comes from. A missing mandatory attribute fails (``missing_mandatory``);
+a missing optional one is recorded (``missing_optional``), never failed.
 
 A device whose zigpy interview did not finish (no node descriptor, no application endpoint, no Basic
 model) is listed too, with the interview steps it lacks in ``missing`` (``node_descriptor``,
@@ -30,6 +35,45 @@ from hal.roles import Role
 
 if TYPE_CHECKING:
     from .session import Gateway, HanDevice
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Whether a role must report an attribute, and the clause that says so."""
+
+    mandatory: bool
+    source: str
+
+
+ZCL_BASIC = "ZCL r8 (07-5123) 3.2.2.2 Basic server attributes"
+ZCL_OTA = "ZCL r8 (07-5123) 11.10 OTA Upgrade client attributes"
+SECMP0056 = "SECMP0056 (IHD/PPMID Basic attributes available as for SMETS1; GBCS lists HWVersion, " \
+            "ManufacturerName, ModelIdentifier)"
+SECMP0007 = "SECMP0007 (the hub verifies an upgrade by the version the device reports)"
+
+
+def _requirements(role: Role) -> dict[str, Requirement]:
+    table = {name: Requirement(False, ZCL_BASIC) for name in ("app_version", "stack_version", "hw_version",
+                                                               "manufacturer", "model", "date_code",
+                                                               "sw_build_id")}
+    table["zcl_version"] = Requirement(True, ZCL_BASIC)
+    table["power_source"] = Requirement(True, ZCL_BASIC)
+    if role in (Role.IHD, Role.PPMID):
+        for name in ("hw_version", "manufacturer", "model"):
+            table[name] = Requirement(True, SECMP0056)
+    for name in ("manufacturer_id", "image_type_id"):
+        table[name] = Requirement(False, ZCL_OTA)
+    table["current_file_version"] = Requirement(role in (Role.IHD, Role.PPMID, Role.HCALCS),
+                                                SECMP0007 if role in (Role.IHD, Role.PPMID, Role.HCALCS)
+                                                else ZCL_OTA)
+    return table
+
+
+# role -> attribute -> requirement (a device of unknown role is held to the ZCL's mandatory attributes)
+REQUIREMENTS: Final[dict[Role | None, dict[str, Requirement]]] = {
+    **{role: _requirements(role) for role in Role},
+    None: _requirements(Role.ESME),
+}
 
 READ_TIMEOUT_S: Final = 60.0  # per attribute group; a sleepy device answers on its next poll
 
@@ -70,10 +114,36 @@ class DeviceInventory:
     missing: tuple[str, ...] = ()
     problems: dict[str, str] = field(default_factory=dict)  # attribute -> why it is missing
     interviewed: bool = True  # zigpy finished the interview (node descriptor, endpoints, Basic model)
+    # further endpoints with a Basic server: endpoint id -> {attribute: value}, and what each lacked
+    endpoints: dict[int, dict[str, Any]] = field(default_factory=dict)
+    endpoint_missing: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
         return not self.missing
+
+    @property
+    def requirements(self) -> dict[str, Requirement]:
+        return REQUIREMENTS[self.role]
+
+    @property
+    def missing_mandatory(self) -> tuple[str, ...]:
+        """Mandatory attributes for this role that a Basic endpoint (or the OTA client) did not give,
+        as ``name`` for the application endpoint and ``name@endpoint`` for the others; and the interview
+        gaps (nothing could be judged without them)."""
+        table = self.requirements
+        first = tuple(n for n in self.missing if n in INTERVIEW_STEPS or (n in table and table[n].mandatory))
+        more = tuple(f"{n}@{ep}" for ep, names in sorted(self.endpoint_missing.items()) for n in names
+                     if n in table and table[n].mandatory)
+        return first + more
+
+    @property
+    def missing_optional(self) -> tuple[str, ...]:
+        table = self.requirements
+        first = tuple(n for n in self.missing if n in table and not table[n].mandatory)
+        more = tuple(f"{n}@{ep}" for ep, names in sorted(self.endpoint_missing.items()) for n in names
+                     if n in table and not table[n].mandatory)
+        return first + more
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of ``hanrig devices --json`` (hex identifiers as strings plus ``_int``); ``missing``
@@ -94,7 +164,12 @@ class DeviceInventory:
             document[key] = None if value is None else f"0x{value:0{width}x}"
             document[f"{key}_int"] = value
         document["missing"] = list(self.missing)
+        document["missing_mandatory"] = list(self.missing_mandatory)
+        document["missing_optional"] = list(self.missing_optional)
         document["problems"] = dict(self.problems)
+        document["endpoints"] = {str(ep): values for ep, values in sorted(self.endpoints.items())}
+        document["requirements"] = {name: {"mandatory": req.mandatory, "source": req.source}
+                                    for name, req in self.requirements.items()}
         return document
 
 
@@ -162,6 +237,20 @@ class Inventory:
             values["power_source"] = _power_source_name(values["power_source"])
         problems.update(gaps)
         missing = (*gaps, *(name for name in (*BASIC_ATTRIBUTES, *OTA_ATTRIBUTES) if name not in values))
+        endpoints: dict[int, dict[str, Any]] = {}
+        endpoint_missing: dict[int, tuple[str, ...]] = {}
+        for endpoint_id, other in sorted(han_device.zigpy_device.endpoints.items()):
+            other_basic = getattr(other, "in_clusters", {}).get(Basic.cluster_id) if endpoint_id else None
+            if other_basic is None or other is endpoint:
+                continue
+            read: dict[str, Any] = {}
+            lacking: dict[str, str] = {}
+            for group in (BASIC_NUMBERS, BASIC_STRINGS):
+                await self._read_group(other_basic, group, read, lacking)
+            if "power_source" in read:
+                read["power_source"] = _power_source_name(read["power_source"])
+            endpoints[endpoint_id] = read
+            endpoint_missing[endpoint_id] = tuple(n for n in BASIC_ATTRIBUTES if n not in read)
         return DeviceInventory(
             id=han_device.id,
             eui64=han_device.eui64,
@@ -170,6 +259,8 @@ class Inventory:
             missing=missing,
             problems={name: problems.get(name, "not reported") for name in missing},
             interviewed=not gaps,
+            endpoints=endpoints,
+            endpoint_missing=endpoint_missing,
             **values,
         )
 

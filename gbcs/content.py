@@ -201,16 +201,26 @@ def decode_content(message: Message, security: Any = None) -> dict[str, Any]:
             return _cs02b(cursor, message.cra_flag)
         if code == 0x0008:
             return _cs02a(cursor, message.cra_flag)
-        content = message.content
-        if content[:2] == GBZ_PROFILE:
-            return _gbz(cursor, message, security)
-        if content[:1] in (b"\xd9", b"\xda", b"\x0f"):
-            return _dlms(cursor, message)
-        if message.cra_flag == 3 and content[:1] == b"\x30":
-            return _asn1_alert(cursor)
     except GbcsError:
         raise
-    return {"format": "raw", "raw": message.content.hex()}
+    # Every other use case: decoded as far as its format goes. These layouts are generic (any ZCL
+    # command, any DLMS access), so a layout this decoder does not know is reported, never an error.
+    content = message.content
+    fmt, decoder = "raw", None
+    if content[:2] == GBZ_PROFILE:
+        fmt, decoder = "gbz", _gbz
+    elif content[:1] in (b"\xd9", b"\xda", b"\x0f"):
+        fmt, decoder = "dlms", _dlms
+    elif message.cra_flag == 3 and content[:1] == b"\x30":
+        fmt, decoder = "asn1", _asn1_alert
+    if decoder is None:
+        return {"format": "raw", "raw": content.hex()}
+    try:
+        return decoder(cursor, message, security)
+    except GbcsError as exc:
+        if code == 0x0074:  # GCS13a's layout is known: a malformed one is an error
+            raise
+        return {"format": fmt, "raw": content.hex(), "undecoded": str(exc)}
 
 
 def _done(cursor: Cursor, what: str) -> None:
@@ -416,7 +426,7 @@ def _cs02a(cursor: Cursor, cra_flag: int) -> dict[str, Any]:
     return result
 
 
-def _asn1_alert(cursor: Cursor) -> dict[str, Any]:
+def _asn1_alert(cursor: Cursor, message: Message, security: Any) -> dict[str, Any]:
     inner = der_inner(der_read(cursor, "alert", 0x30), cursor)
     code = der_integer(inner, "alert code")
     rest = inner.data[inner.pos:inner.end].hex()
@@ -442,10 +452,11 @@ def _gbz(cursor: Cursor, message: Message, security: Any) -> dict[str, Any]:
         if code in (0x8F66, 0x8F67) or message.message_code == 0x00CD:
             result["rest"] = cursor.take(cursor.remaining, "future-dated payload").hex()
             return result
-    for index in range(count if message.cra_flag != 3 else 0):
-        result["components"].append(_gbz_component(cursor, message, security, index))
-    if message.cra_flag == 3 and cursor.remaining:
-        result["rest"] = cursor.take(cursor.remaining, "alert components").hex()
+    if message.cra_flag != 3:
+        for index in range(count):
+            result["components"].append(_gbz_component(cursor, message, security, index))
+    while message.cra_flag == 3 and cursor.remaining:  # an alert's use-case specific components
+        result["components"].append(_gbz_component(cursor, message, security, len(result["components"])))
     _done(cursor, "GBZ payload")
     if message.message_code == 0x0074 and message.cra_flag == 2:
         result["gcs13a"] = _gcs13a_summary(result, message)
@@ -527,6 +538,11 @@ def _gbz_component(cursor: Cursor, message: Message, security: Any, index: int) 
                 entry["type"] = f"0x{int(record.value.type):02x}"
             attributes.append(entry)
         component["attributes"] = attributes
+    elif frame_type == 0 and command_id == 0x0B:
+        acted_on = data.byte("default response command id")
+        status = data.byte("default response status")
+        component.update(command="default_response", for_command=f"0x{acted_on:02x}",
+                         status=foundation.Status(status).name.lower())
     else:
         component["payload"] = data.take(data.remaining, "ZCL payload").hex()
     _done(data, "ZCL payload")
@@ -563,7 +579,8 @@ def _gcs13a_summary(decoded: dict[str, Any], message: Message) -> dict[str, Any]
 # ------------------------------------------------------------------------------------------ DLMS
 
 
-def _dlms(cursor: Cursor, message: Message) -> dict[str, Any]:
+def _dlms(cursor: Cursor, message: Message, security: Any) -> dict[str, Any]:
+    """GBCS DLMS: access-request (D9), access-response (DA) or data-notification (0F, alerts)."""
     tag = cursor.byte("DLMS tag")
     invoke = int.from_bytes(cursor.take(4, "long-invoke-id-and-priority"), "big")
     at = cursor.pos
@@ -573,18 +590,86 @@ def _dlms(cursor: Cursor, message: Message) -> dict[str, Any]:
     date_time = DlmsDateTime.decode(cursor.take(12, "DLMS date-time")) if length else None
     result: dict[str, Any] = {"format": "dlms", "invoke_id": f"0x{invoke:08x}",
                               "date_time": date_time.to_json() if date_time else None}
+    decrypt = _dlms_decryptor(message, security)
     if tag == 0x0F:
         result["what"] = "data-notification"
-        body = _dlms_data(cursor, "notification body")
+        body = _dlms_data(cursor, "notification body", decrypt=decrypt)
         result["body"] = body
         code = _first_alert_code(body)
         if code is not None:
             result.update(_alert_fields(code))
+    elif tag == 0xD9:
+        result["what"] = "access-request"
+        result["requests"] = _dlms_specification(cursor)
+        result["data"] = _dlms_list(cursor, "access-request data", decrypt)
     else:
-        result["what"] = "access-request" if tag == 0xD9 else "access-response"
-        result["rest"] = cursor.take(cursor.remaining, "DLMS access body").hex()
+        result["what"] = "access-response"
+        at = cursor.pos
+        present = cursor.byte("access-request-specification flag")
+        if present not in (0, 1):
+            raise cursor.fail(f"access-request-specification flag 0x{present:02x}", at)
+        if present:
+            result["requests"] = _dlms_specification(cursor)
+        result["data"] = _dlms_list(cursor, "access-response data", decrypt)
+        results = []
+        for _ in range(cursor.length("access-response-specification")):
+            kind = cursor.byte("access-response kind")
+            outcome = cursor.byte("data-access-result")
+            results.append({"kind": DLMS_ACCESS.get(kind, f"0x{kind:02x}"), "result": outcome,
+                            "success": outcome == 0})
+        result["results"] = results
     _done(cursor, "DLMS content")
     return result
+
+
+DLMS_ACCESS = {1: "get", 2: "set", 3: "action", 4: "get-with-selection", 5: "set-with-selection"}
+
+
+def _obis(raw: bytes) -> str:
+    return f"{raw[0]}-{raw[1]}:{raw[2]}.{raw[3]}.{raw[4]}.{raw[5]}"
+
+
+def _dlms_specification(cursor: Cursor) -> list[dict[str, Any]]:
+    requests = []
+    for _ in range(cursor.length("access-request-specification")):
+        at = cursor.pos
+        kind = cursor.byte("access-request kind")
+        if kind not in DLMS_ACCESS:
+            raise cursor.fail(f"access-request kind 0x{kind:02x} not get/set/action", at)
+        class_id = int.from_bytes(cursor.take(2, "class id"), "big")
+        entry: dict[str, Any] = {"kind": DLMS_ACCESS[kind], "class_id": class_id,
+                                 "obis": _obis(cursor.take(6, "instance id")),
+                                 "attribute": cursor.byte("attribute or method id")}
+        if kind in (4, 5):
+            entry["selector"] = cursor.byte("access selector")
+            entry["selection"] = _dlms_data(cursor, "access selection")
+        requests.append(entry)
+    return requests
+
+
+def _dlms_list(cursor: Cursor, what: str, decrypt: Any) -> list[Any]:
+    count = cursor.length(what)
+    if count > cursor.remaining:
+        raise cursor.fail(f"{what}: {count} items cannot fit in {cursor.remaining} octets")
+    return [_dlms_data(cursor, what, decrypt=decrypt) for _ in range(count)]
+
+
+def _dlms_decryptor(message: Message, security: Any) -> Any:
+    """Decrypts the ``31 00000000 ...`` octet strings GBCS puts in DLMS data (encrypted registers)."""
+    def decrypt(sealed: bytes) -> Any:
+        if security is None:
+            return {"encrypted": True, "decrypted": "no-key", "ciphertext": sealed.hex()}
+        try:
+            plain = security.decrypt(message, sealed)
+        except SecurityCheckFailed as exc:
+            return {"encrypted": True, "decrypted": f"invalid: {exc}"}
+        if plain is None:
+            return {"encrypted": True, "decrypted": "no-key", "ciphertext": sealed.hex()}
+        inner = Cursor(plain)
+        value = _dlms_data(inner, "decrypted data")
+        _done(inner, "decrypted data")
+        return {"encrypted": True, "decrypted": "yes", "value": value}
+    return decrypt
 
 
 _FIXED = {0x03: 1, 0x05: 4, 0x06: 4, 0x0F: 1, 0x10: 2, 0x11: 1, 0x12: 2, 0x14: 8, 0x15: 8, 0x16: 1, 0x17: 4,
@@ -592,8 +677,9 @@ _FIXED = {0x03: 1, 0x05: 4, 0x06: 4, 0x0F: 1, 0x10: 2, 0x11: 1, 0x12: 2, 0x14: 8
 _SIGNED = {0x05, 0x0F, 0x10, 0x14}
 
 
-def _dlms_data(cursor: Cursor, what: str, depth: int = 0) -> Any:
-    """One A-XDR ``Data`` value as plain JSON types (structure/array: lists)."""
+def _dlms_data(cursor: Cursor, what: str, depth: int = 0, decrypt: Any = None) -> Any:
+    """One A-XDR ``Data`` value as plain JSON types (structure/array: lists); ``decrypt`` opens
+    encrypted octet strings."""
     if depth > 16:
         raise cursor.fail(f"{what}: DLMS data nested too deep")
     at = cursor.pos
@@ -604,9 +690,11 @@ def _dlms_data(cursor: Cursor, what: str, depth: int = 0) -> Any:
         count = cursor.length(what)
         if count > cursor.remaining:
             raise cursor.fail(f"{what}: {count} elements cannot fit in {cursor.remaining} octets", at)
-        return [_dlms_data(cursor, what, depth + 1) for _ in range(count)]
+        return [_dlms_data(cursor, what, depth + 1, decrypt) for _ in range(count)]
     if tag in (0x09, 0x0A, 0x0C):
         raw = cursor.take(cursor.length(what), what)
+        if tag == 0x09 and decrypt is not None and len(raw) >= 17 and raw[:5] == b"\x31\x00\x00\x00\x00":
+            return decrypt(raw[5:])
         return raw.hex() if tag == 0x09 else raw.decode("latin-1")
     if tag == 0x04:
         bits = cursor.length(what)
@@ -616,7 +704,51 @@ def _dlms_data(cursor: Cursor, what: str, depth: int = 0) -> Any:
         if tag in (0x17, 0x18, 0x19, 0x1A, 0x1B):
             return raw.hex()
         return int.from_bytes(raw, "big", signed=tag in _SIGNED)
+    if tag == 0x13:
+        description = _type_description(cursor, what, depth + 1)
+        label = f"{what} compact array contents"
+        contents = cursor.sub(cursor.length(label), label)
+        rows = []
+        while contents.remaining:
+            rows.append(_typed_value(contents, description, what))
+        return {"compact_array": rows}
     raise cursor.fail(f"{what}: DLMS data type 0x{tag:02x} not supported", at)
+
+
+def _type_description(cursor: Cursor, what: str, depth: int) -> Any:
+    """A compact array's TypeDescription: a type tag, or (array, count, element) / (structure, [...])."""
+    if depth > 16:
+        raise cursor.fail(f"{what}: type description nested too deep")
+    at = cursor.pos
+    tag = cursor.byte(f"{what} type description")
+    if tag == 0x01:
+        count = int.from_bytes(cursor.take(2, f"{what} array description count"), "big")
+        return ("array", count, _type_description(cursor, what, depth + 1))
+    if tag == 0x02:
+        return ("structure", [_type_description(cursor, what, depth + 1)
+                              for _ in range(cursor.length(f"{what} structure description"))])
+    if tag in _FIXED or tag in (0x00, 0x04, 0x09, 0x0A, 0x0C):
+        return tag
+    raise cursor.fail(f"{what}: type 0x{tag:02x} in a compact array not supported", at)
+
+
+def _typed_value(cursor: Cursor, description: Any, what: str) -> Any:
+    """One value of a compact array: the data without its type tag (the description gives it)."""
+    if isinstance(description, tuple):
+        if description[0] == "array":
+            return [_typed_value(cursor, description[2], what) for _ in range(description[1])]
+        return [_typed_value(cursor, element, what) for element in description[1]]
+    tagged = bytes([description])
+    if description in (0x09, 0x0A, 0x0C, 0x04):
+        length_start = cursor.pos
+        length = cursor.length(what)
+        size = (length + 7) // 8 if description == 0x04 else length
+        raw = cursor.data[length_start:cursor.pos] + cursor.take(size, what)
+    elif description == 0x00:
+        raw = b""
+    else:
+        raw = cursor.take(_FIXED[description], what)
+    return _dlms_data(Cursor(tagged + raw), what)
 
 
 def _first_alert_code(body: Any) -> int | None:
@@ -743,7 +875,3 @@ def ccs08_alert_content(alert_code: int, date_time: str, device: bytes, firmware
                    + der_tlv(0x04, firmware_version) + der_int_bytes(int(outcome)))
 
 
-def gbz_alert_content(alert_code: int, zigbee_time: int, components: bytes = b"") -> bytes:
-    """A GSME/GPF alert's GBZ payload: profile, component count, alert code, ZigBee UTC time."""
-    return (GBZ_PROFILE + bytes([1 if components else 0]) + alert_code.to_bytes(2, "big")
-            + zigbee_time.to_bytes(4, "big") + components)

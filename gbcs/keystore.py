@@ -3,7 +3,8 @@
 Files are named by EUI-64 (16 lower-case hex digits) and key use:
 ``<eui64>-ds.pem`` / ``<eui64>-ka.pem`` certificates (public keys), ``<eui64>-ds.key`` / ``-ka.key``
 TEST-ONLY private keys (PKCS#8 PEM), ``<eui64>-pp-ka.*`` the prepayment key agreement pair.
-Files are loaded when first needed. Private keys never leave this module as text: nothing here prints,
+Files are loaded when first needed; ``add_test_pki`` adds the bench's TEST-ONLY PKI (``certs.testpki``).
+Private keys never leave this module as text: nothing here prints,
 logs or serialises them, and ``repr`` shows only which keys are held.
 """
 
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs import RemotePartyRole, load_certificate
+from certs.testpki import ENTITY_IDS, TestPki
 
 from .exceptions import KeystoreError
 
@@ -71,6 +73,20 @@ class Keystore:
     def add_certificate(self, eui64: bytes, use: KeyUse, der_or_pem: bytes) -> None:
         self._public[(eui64, use)] = _public_key(_load_cert(der_or_pem, f"{eui64.hex()}-{use}"),
                                                  f"{eui64.hex()}-{use}")
+
+    def add_test_pki(self, pki: TestPki) -> None:
+        """The bench's TEST-ONLY PKI (``certs.testpki``): every organisation's keys by its Entity ID and
+        role, and the simulated devices' own DS/KA keys (they sign and MAC as devices do)."""
+        for label, issued in pki.organisations.items():
+            org, usage = label.rsplit("-", 1)
+            eui = bytes.fromhex(ENTITY_IDS[org].replace(":", ""))
+            self.add_private_key(eui, KeyUse.DS if usage == "DS" else KeyUse.KA, issued.key)
+            self._roles[eui] = load_certificate(issued.der, name=label).role
+        for device in pki.devices:
+            eui = bytes.fromhex(device.eui64.replace(":", ""))
+            self.add_private_key(eui, KeyUse.DS, device.digital_signature.key)
+            self.add_private_key(eui, KeyUse.KA, device.key_agreement.key)
+            self._roles[eui] = None
 
     # -- lookups (None when the keystore does not hold it)
     def public_key(self, eui64: bytes, use: KeyUse) -> ec.EllipticCurvePublicKey | None:

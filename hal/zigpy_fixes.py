@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import zigpy.device
@@ -40,6 +40,8 @@ import zigpy.types as zigpy_t
 from zigpy.time import TimeSnapshot
 from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import Time
+
+from .simcontrol import sim_control
 
 LOGGER = logging.getLogger(__name__)
 
@@ -83,12 +85,8 @@ def _should_filter_packet(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacke
 def radio_utc_now(app: Any) -> datetime:
     """The hub's UTC clock for ``app``: on ``sim://`` the PAN's clock (``start_time`` + PAN loop time, so
     it follows virtual time and matches the virtual devices' clocks); on a real radio the wall clock."""
-    han = getattr(app, "han", None)
-    if han is not None and getattr(han, "started", False):
-        return datetime.fromisoformat(han.settings.start_time).astimezone(UTC) + timedelta(
-            seconds=han.loop_time()
-        )
-    return datetime.now(UTC)
+    control = sim_control(app)
+    return control.utc_now() if control is not None else datetime.now(UTC)
 
 
 _ORIGINAL_TIME_READ = Time._handle_read_attributes

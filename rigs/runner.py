@@ -127,33 +127,25 @@ class LiveProgress:
 
 # ------------------------------------------------------------------------------- the session
 def radio_endpoints(rig: Rig) -> tuple[list[Any], dict[str, Any]]:
-    """The gateway's radios for ``rig`` (network parameters, install codes, the sim's own config with the
-    bench's TEST-ONLY PKI installed), and per simulated radio the trust that PKI needs to verify."""
-    import zigpy.types as zigpy_t
+    """The gateway's radios for ``rig`` (``gateway.bench`` assembles each: network parameters, install
+    codes, a simulated radio's bench with the TEST-ONLY PKI installed), and per simulated radio the trust
+    that PKI needs to verify."""
+    from gateway.bench import NetworkSettings, radio_endpoint
 
-    import hal
-    from gateway.certs_service import bench_credentials
-    from gateway.session import RadioEndpoint
-    from hal.sim.config import default_bench, parse_sim_config
-
-    document = rig.document() if rig.text else {}
+    document = rig.document() if rig.text else None
     endpoints = []
     trust: dict[str, Any] = {}
     for radio in rig.radios:
-        codes = {zigpy_t.EUI64.convert(d.eui64): d.install_code for d in rig.devices
+        codes = {d.eui64: d.install_code for d in rig.devices
                  if d.radio == radio.id and d.install_code is not None}
-        sim = None
-        if radio.is_simulated:
-            sim = parse_sim_config(document, source=str(rig.source or f"<rig {rig.name}>"),
-                                   base=rig.base_dir, radio_id=radio.id) if document else default_bench()
-            sim, trust[radio.id] = bench_credentials(sim, seed=sim.settings.seed)
-        config = hal.RadioConfig(
-            channel=radio.channel, pan_id=radio.pan_id,
-            extended_pan_id=(zigpy_t.EUI64.convert(radio.extended_pan_id)
-                             if radio.extended_pan_id is not None else None),
-            network_key=radio.network_key, install_codes=codes, sim=sim,
-        )
-        endpoints.append(RadioEndpoint(id=radio.id, url=radio.url, config=config))
+        network = NetworkSettings(channel=radio.channel, pan_id=radio.pan_id,
+                                  extended_pan_id=radio.extended_pan_id, network_key=radio.network_key)
+        endpoint, radio_trust = radio_endpoint(
+            radio.id, radio.url, network, simulated=radio.is_simulated, install_codes=codes,
+            document=document, source=str(rig.source or f"<rig {rig.name}>"), base=rig.base_dir)
+        endpoints.append(endpoint)
+        if radio_trust is not None:
+            trust[radio.id] = radio_trust
     return endpoints, trust
 
 
@@ -207,14 +199,13 @@ def configure_features(gw: Any, rig: Rig) -> None:
     gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
 
 
-def radio_firmware(gw: Any) -> dict[str, str]:
-    """What each radio says it runs (zigpy's node info), for the run record."""
+def radio_firmware(gw: Any, rig: Rig) -> dict[str, str]:
+    """What each radio says it runs (its manufacturer, model and firmware version), for the run record."""
     found = {}
-    for radio_id, app in gw.apps.items():
-        info = app.state.node_info
-        parts = [str(getattr(info, name)) for name in ("manufacturer", "model", "version")
-                 if getattr(info, name, None)]
-        found[radio_id] = " ".join(parts) or type(app).__module__
+    for radio in rig.radios:
+        info = gw.radio_info(radio.id)
+        parts = [str(info[name]) for name in ("manufacturer", "model", "firmware_version") if info[name]]
+        found[radio.id] = " ".join(parts) or str(info["stack"] or radio.url)
     return found
 
 
@@ -301,37 +292,25 @@ class Runner:
 
 
 class _TraceWindow:
-    """The simulated PAN's frames to and from one device during one step, as CSV and pcapng attachments."""
+    """The simulated PAN's frames to and from one device during one step, as CSV and pcapng attachments
+    (through the simulator control protocol, ``gw.sim``; nothing on a real radio)."""
 
     def __init__(self, gateway: Any, device: Any):
-        app = gateway.apps.get(device.radio)
-        self.han = getattr(app, "han", None)
-        self.start = len(self.han.trace) if self.han is not None else 0
+        sim = gateway.sim(device.radio)
+        self.sim = sim if sim is not None and sim.has_device(device.eui64) else None
+        self.start = self.sim.trace_mark() if self.sim is not None else 0
         self.eui64 = device.eui64
-        self.capture = None
-        if self.han is not None:
-            import zigpy.types as zigpy_t
-
-            from hal.capture import DeviceCapture
-
-            self.capture = DeviceCapture(self.han, zigpy_t.EUI64.convert(device.eui64), device.radio)
+        self.capture = self.sim.capture_device(self.eui64) if self.sim is not None else None
 
     def attach(self, record: Any) -> None:
-        if self.han is None:
+        if self.sim is None:
             return
-        import zigpy.types as zigpy_t
-
         if self.capture is not None:
             pcapng = self.capture.stop()
             self.capture = None
             if pcapng is not None:  # the step's frames as Wireshark reads them (hal.capture)
                 record.attach("capture.pcapng", "application/vnd.tcpdump.pcap", pcapng)
-
-        virtual = self.han.devices.get(zigpy_t.EUI64.convert(self.eui64))
-        if virtual is None:
-            return
-        nwk = virtual.nwk
-        frames = [f for f in self.han.trace[self.start:] if nwk in (f.src, f.dst)][:TRACE_MAX_FRAMES]
+        frames = list(self.sim.frames(self.eui64, since=self.start)[:TRACE_MAX_FRAMES])
         if not frames:
             return
         lines = ["time_s,src,dst,profile,cluster,length,outcome,data"]
@@ -474,7 +453,7 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
         try:
             endpoints, trust = radio_endpoints(rig)
             async with Gateway.open(endpoints, device_bindings(rig)) as gw:
-                recorder.record.radio_firmware = radio_firmware(gw)
+                recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
                 configure_features(gw, rig)
                 await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
@@ -491,6 +470,11 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             if isinstance(exc, OutputError):
                 raise
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("rig-error", str(exc)))
+            raise
+        except Exception as exc:
+            # nothing may leave a run incomplete: an error nobody foresaw still finishes it as ERROR
+            recorder.finish(callbacks, RunOutcome.ERROR,
+                            OutcomeDetail("internal-error", f"{type(exc).__name__}: {exc}"))
             raise
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):

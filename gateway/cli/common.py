@@ -13,7 +13,27 @@ from typing import Any
 
 import click
 
+from hanrig_errors import CERT_MAX, INPUT_FILE_MAX, KEY_MAX, OTA_IMAGE_MAX, regular_file_problem
+
 from ..eui64 import parse_eui64
+from ..formatting import fmt_hex
+
+__all__ = [
+    "CERT_FILE",
+    "EUI64",
+    "EXISTING_DIR",
+    "EXISTING_FILE",
+    "IMAGE_FILE",
+    "KEY_FILE",
+    "Eui64Type",
+    "InputFileType",
+    "document_emitted",
+    "emit",
+    "fmt_hex",
+    "json_option",
+    "radio_option",
+    "reset_emitted",
+]
 
 _radio_url_option = click.option(
     "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
@@ -45,8 +65,31 @@ def radio_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return _radio_url_option(capture_option(command))
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
-# Path parameters every command group uses: an existing readable file, an existing directory
-EXISTING_FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
+
+
+class InputFileType(click.ParamType):
+    """A file argument: an existing regular file of at most ``limit`` bytes (``hanrig_files``).
+
+    FIFOs, devices and directories are refused here, before any command opens them (opening a FIFO
+    blocks; reading /dev/zero never ends); read the file with ``hanrig_files.read_input``."""
+
+    name = "FILE"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        problem = regular_file_problem(value, self.limit)
+        if problem is not None:
+            self.fail(f"{value}: {problem}", param, ctx)
+        return Path(value)
+
+
+# Path parameters every command group uses: input files by kind (each with its size cap), directories
+IMAGE_FILE = InputFileType(OTA_IMAGE_MAX)
+EXISTING_FILE = InputFileType(INPUT_FILE_MAX)  # any other input file
+CERT_FILE = InputFileType(CERT_MAX)
+KEY_FILE = InputFileType(KEY_MAX)
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
@@ -68,14 +111,24 @@ class Eui64Type(click.ParamType):
 EUI64 = Eui64Type()
 
 
-def fmt_hex(value: int, width: int = 4) -> str:
-    """Format an identifier as the JSON contract wants it: ``"0x121d"``."""
-    return f"0x{value:0{width}x}"
+_emitted = False  # whether this process printed its document on stdout (see gateway.cli.main)
 
 
 def emit(document: Any, as_json: bool, render_text: Callable[[Any], str]) -> None:
     """Print ``document`` as JSON, or as the text ``render_text`` makes of it."""
+    global _emitted
     if as_json:
         click.echo(json.dumps(document, indent=2, sort_keys=False, default=str))
     else:
         click.echo(render_text(document))
+    _emitted = True
+
+
+def document_emitted() -> bool:
+    """True once :func:`emit` printed; an error after it must not print a second JSON document."""
+    return _emitted
+
+
+def reset_emitted() -> None:
+    global _emitted
+    _emitted = False

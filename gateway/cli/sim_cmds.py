@@ -3,7 +3,7 @@
 ``hanrig sim stick [--rig RIG.toml] [--baudrate N] [--trust-dir DIR]`` serves a virtual EZSP stick on a
 pseudo-terminal, prints the port path on stdout and runs until interrupted, so that any EZSP host (hanrig
 with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
-bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``bench_credentials``);
+bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``gateway.bench``);
 ``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
 ``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
 """
@@ -24,33 +24,23 @@ from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
 from .common import capture_option
 
 if TYPE_CHECKING:
-    from gateway.certs_service import BenchTrust
+    from gateway.bench import BenchTrust, NetworkSettings
 
 
-def _network_params(rig_path: Path | None):
+def _network(rig_path: Path | None) -> NetworkSettings:
     """The network the bench starts on: the rig's simulated radio's parameters, else the default bench."""
-    import zigpy.types as zigpy_t
+    from gateway.bench import NetworkSettings
 
-    from hal.sim.han import NetworkParams
-
-    params = NetworkParams()
     if rig_path is None:
-        return params
+        return NetworkSettings()
     from rigs.rigfile import load_rig
 
     rig = load_rig(rig_path)
     radio = next((r for r in rig.radios if r.url.startswith("sim:")), None)
     if radio is None:
-        return params
-    if radio.channel is not None:
-        params.channel = radio.channel
-    if radio.pan_id is not None:
-        params.pan_id = radio.pan_id
-    if radio.extended_pan_id is not None:
-        params.extended_pan_id = zigpy_t.EUI64.convert(radio.extended_pan_id)
-    if radio.network_key is not None:
-        params.network_key = zigpy_t.KeyData(radio.network_key)
-    return params
+        return NetworkSettings()
+    return NetworkSettings(channel=radio.channel, pan_id=radio.pan_id, extended_pan_id=radio.extended_pan_id,
+                           network_key=radio.network_key)
 
 
 TRUST_ROOT = "TEST-ONLY-root.der"
@@ -73,16 +63,12 @@ def write_trust(directory: Path, trust: BenchTrust) -> None:
 
 async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None) -> None:
     """Build the bench (with the bench PKI on its ESMEs), open the stick and serve until SIGINT or SIGTERM."""
-    from gateway.certs_service import bench_credentials
-    from hal.sim.config import default_bench, load_sim_config
-    from hal.sim.han import VirtualHan
+    from gateway.bench import bench_sim_config, virtual_han
 
-    config = load_sim_config(rig_path) if rig_path is not None else default_bench()
-    # the gateway layer hands the PKI's bytes to the sim config, as for sim:// (hal never imports certs)
-    config, trust = bench_credentials(config, seed=config.settings.seed)
+    config, trust = bench_sim_config(rig_path)
     if trust_dir is not None:
         write_trust(trust_dir, trust)
-    han = VirtualHan(config, _network_params(rig_path))
+    han = virtual_han(config, _network(rig_path))
     stop_capture = capture.attach_to_han(han, "virtual-stick")  # --capture: every frame on the air
     stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
     path = await stick.start()
