@@ -5,8 +5,12 @@ pseudo-terminal, prints the port path on stdout and runs until interrupted, so t
 with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
 bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``gateway.bench``);
 ``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
+<<<<<<< HEAD
 ``--tcp HOST:PORT`` serves the stick on a TCP port instead, as ser2net serves a real one (it prints
 ``socket://HOST:PORT``), so a labgrid exporter can export it as a ``NetworkSerialPort``.
+=======
+``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
+>>>>>>> main
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hal import capture
 from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
+
+from .common import capture_option
 
 if TYPE_CHECKING:
     from gateway.bench import BenchTrust, NetworkSettings
@@ -69,6 +76,7 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     if trust_dir is not None:
         write_trust(trust_dir, trust)
     han = virtual_han(config, _network(rig_path))
+    stop_capture = capture.attach_to_han(han, "virtual-stick")  # --capture: every frame on the air
     if tcp is not None:
         from hal.ezsp_stick.tcp import TcpStick
 
@@ -89,6 +97,8 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     finally:
         await han.stop()
         await stick.stop()
+        if stop_capture is not None:
+            stop_capture()
 
 
 @click.group()
@@ -106,6 +116,7 @@ def sim() -> None:
 @click.option("--tcp", "tcp", metavar="HOST:PORT", default=None,
               help="Serve the stick on this TCP port (raw, as ser2net does) instead of a pty; port 0 picks "
                    "a free one. Prints socket://HOST:PORT.")
+@capture_option
 def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str | None) -> None:
     """Serve a virtual EZSP stick on a pseudo-terminal (or --tcp) and print where (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant
