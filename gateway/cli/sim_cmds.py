@@ -5,12 +5,9 @@ pseudo-terminal, prints the port path on stdout and runs until interrupted, so t
 with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
 bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``gateway.bench``);
 ``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
-<<<<<<< HEAD
 ``--tcp HOST:PORT`` serves the stick on a TCP port instead, as ser2net serves a real one (it prints
 ``socket://HOST:PORT``), so a labgrid exporter can export it as a ``NetworkSerialPort``.
-=======
 ``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
->>>>>>> main
 """
 
 from __future__ import annotations
