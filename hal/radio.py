@@ -39,7 +39,7 @@ import zigpy.exceptions
 import zigpy.types as zigpy_t
 import zigpy.util
 
-from . import device_ledger, zigpy_fixes
+from . import capture, device_ledger, zigpy_fixes
 from .exceptions import BadInstallCode, BadRadioUrl, MissingRadioExtra, RadioUnreachable
 from .sim.config import SimConfig, default_bench, load_sim_config
 from .sim.han import NetworkParams
@@ -254,9 +254,12 @@ async def open_radio(
     else:
         app = await _start_real(parsed, config)
     ledger = _LEDGERS.get(app)
+    stop_capture = _CAPTURES.pop(app, None)
     try:
         yield app
     finally:
+        if stop_capture is not None:
+            stop_capture()
         if ledger is not None:
             app.remove_listener(ledger)
             ledger.close()
@@ -271,6 +274,7 @@ async def _start_sim(parsed: RadioUrl, config: RadioConfig) -> zigpy.application
     from .sim.han import VirtualHan
 
     han = VirtualHan(sim_config_for(parsed, config), network_params(config))
+    stop_capture = capture.attach_to_han(han, parsed.url)  # from the first frame: the joins and interviews
     db = str(database_path(parsed.url, config)) if config.data_dir is not None else None
     zconfig = sim_zigpy_config(han, parsed.url, database_path=db)
     zconfig[zigpy_conf.CONF_NWK] = _network_config(config)
@@ -279,7 +283,11 @@ async def _start_sim(parsed: RadioUrl, config: RadioConfig) -> zigpy.application
         ledger = _open_ledger(app, parsed, config) if db is not None else None
         await app.startup(auto_form=True)
     except ConnectionError as exc:
+        if stop_capture is not None:
+            stop_capture()
         raise RadioUnreachable(parsed.url, str(exc)) from exc
+    if stop_capture is not None:
+        _CAPTURES[app] = stop_capture
     if ledger is not None:
         device_ledger.restore(app, ledger)
     if config.wait_for_devices:
@@ -342,10 +350,16 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
     }
     app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
     ledger = _open_ledger(app, parsed, config)
+    stop_capture = capture.attach_to_host(app, parsed.url)
+    if stop_capture is not None:
+        _CAPTURES[app] = stop_capture
     with _held_radio_logs() as held:
         try:
             await app.startup(auto_form=True)
         except BaseException as exc:
+            if stop_capture is not None:
+                _CAPTURES.pop(app, None)
+                stop_capture()
             app.remove_listener(ledger)
             ledger.close()
             _LEDGERS.pop(app, None)
@@ -375,6 +389,7 @@ def _open_ledger(app: zigpy.application.ControllerApplication, parsed: RadioUrl,
     return ledger
 
 
+_CAPTURES: weakref.WeakKeyDictionary[Any, Callable[[], None]] = weakref.WeakKeyDictionary()
 _LEDGERS: weakref.WeakKeyDictionary[Any, device_ledger.DeviceLedger] = weakref.WeakKeyDictionary()
 
 

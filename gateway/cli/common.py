@@ -35,11 +35,34 @@ __all__ = [
     "reset_emitted",
 ]
 
-radio_option = click.option(
+_radio_url_option = click.option(
     "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
     help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., deconz:... "
          "(env HANRIG_RADIO).",
 )
+
+
+def _start_capture(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        from hal.capture import start_capture
+
+        try:
+            ctx.call_on_close(start_capture(value))
+        except OSError as exc:
+            raise click.BadParameter(f"{value}: {exc.strerror or exc}", ctx, param) from None
+
+
+capture_option = click.option(
+    "--capture", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.pcapng",
+    expose_value=False, callback=_start_capture, is_eager=True,
+    help="Record the HAN traffic into a pcapng file Wireshark reads (sim:// and the virtual stick: every "
+         "frame on the air; a real radio: what the host sends and receives).",
+)
+
+
+def radio_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--radio URL`` and ``--capture FILE.pcapng``: every command that opens a radio takes both."""
+    return _radio_url_option(capture_option(command))
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
 
