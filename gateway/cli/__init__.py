@@ -143,10 +143,13 @@ def _report(exc: BaseException, as_json: bool, debug: bool) -> int:
     message = error_message(exc, ctx.command_path if ctx is not None else None)
     if debug and not isinstance(exc, click.ClickException | KeyboardInterrupt | click.Abort):
         logging.getLogger("hanrig").error("traceback", exc_info=exc)
-    prefix = "hanrig: interrupted" if code == 130 else "hanrig: error"
-    click.echo(f"{prefix}: {message}" if code != 130 else prefix, err=True)
+    if code == 130 and not isinstance(exc, HanrigError):  # Ctrl-C outside a run: nothing more to say
+        message = "interrupted"
+        click.echo("hanrig: interrupted", err=True)
+    else:
+        click.echo(f"hanrig: error: {message}", err=True)
     if as_json and not common.document_emitted():
-        click.echo(json.dumps({"error": message if code != 130 else "interrupted", "exit": code}))
+        click.echo(json.dumps({"error": message, "exit": code}))
     return code
 
 
