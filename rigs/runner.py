@@ -47,6 +47,7 @@ class RunOptions:
     html: Path | None = None
     resume: str | None = None
     operator: str | None = None
+    allow_test_keys: bool = False  # TEST-ONLY-signed images may go to real radios (recorded in the run)
 
 
 @dataclasses.dataclass
@@ -442,6 +443,11 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
                 configure_features(gw, rig)
+                if options.allow_test_keys:
+                    gw.ota.configure(allow_test_keys=True)
+                    recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "
+                                                   "the published TEST-ONLY key may go to real radios",
+                                                   "allow_test_keys": True})
                 await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
         except asyncio.CancelledError:
             if not interrupted["yes"]:
