@@ -52,11 +52,14 @@ def _render(document: dict[str, Any]) -> str:
               help="A DUT's serial number, by the rig's device id (repeatable).")
 @click.option("--ask", is_flag=True,
               help="Ask for the operator's name and each DUT's serial number before the run starts.")
+@click.option("--allow-test-keys", is_flag=True,
+              help="Let images signed with the published TEST-ONLY key go to real radios (recorded).")
 @place_wait_option
 @capture_option
 @json_option
 def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Path | None,
-        resume: str | None, operator: str | None, serials: tuple[str, ...], ask: bool, as_json: bool) -> None:
+        resume: str | None, operator: str | None, serials: tuple[str, ...], ask: bool, allow_test_keys: bool,
+        as_json: bool) -> None:
     """Run RIG.toml's plan; with no file, the built-in simulated bench (every step, on simulated time)."""
     from rigs.exceptions import RunNotPassed
     from rigs.records import RunOutcome
@@ -83,7 +86,8 @@ def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Pa
                 if answer.strip():
                     by_device[device] = answer.strip()
     result = run_rig(loaded, RunOptions(results=results, junit=junit, html=html, resume=resume,
-                                        operator=operator, serials=by_device))
+                                        operator=operator, serials=by_device,
+                                        allow_test_keys=allow_test_keys))
     document = result.summary()
     emit(document, as_json, _render)
     if result.outcome is not RunOutcome.PASS:
