@@ -72,11 +72,11 @@ def test_backup_form_restore_and_scans_through_bellows(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["network"]["pan_id"] != "0x2b2b"
 
-        done = _hanrig(env, "network", "restore", str(backup), "--radio", radio, "--yes")
+        done = _hanrig(env, "network", "restore", str(backup), "--radio", radio, "--yes", "--json")
         assert done.returncode == 0, done.stderr
-        info = json.loads(_hanrig(env, "radio", "info", "--radio", radio, "--json").stdout)
-        assert (info["channel"], info["pan_id"]) == (20, "0x2b2b")
-        assert info["extended_pan_id"] == str(parsed.network_info.extended_pan_id).lower()
+        restored = json.loads(done.stdout)["network"]  # read back from the NCP after the restore
+        assert (restored["channel"], restored["pan_id"]) == (20, "0x2b2b")
+        assert restored["extended_pan_id"] == str(parsed.network_info.extended_pan_id).lower()
     finally:
         stick.send_signal(signal.SIGTERM)
         stick.communicate(timeout=15)
