@@ -14,6 +14,7 @@ Rig ``[policies]`` (``signatures_required``, ``activation``, ``allow_downgrade``
 from __future__ import annotations
 
 import collections
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -151,7 +152,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
 
     import hal
     from gateway.exceptions import OtaDevicesUnreachable, OtaPushFailed
-    from gateway.ota import OtaPolicies, read_cpl
+    from gateway.ota import read_cpl
     from gateway.session import Gateway, RadioEndpoint
     from ota import read_image
 
@@ -164,7 +165,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
         overrides["catalogue"] = catalogue
     if supplier_cert is not None:
         overrides["supplier_key"] = supplier_cert
-    policies = OtaPolicies.from_rig(rig_policies(radio_url), **overrides)
+    policies = dataclasses.replace(rig_policies(radio_url).ota, **overrides)
     firmware = read_image(image.read_bytes(), name=str(image)) if image is not None else None
     if negative_case is not None:
         _push_negative(radio_url, devices[0], negative_case, policies, firmware, as_json)

@@ -11,8 +11,9 @@ import itertools
 from collections.abc import Sequence
 from html import escape
 
+from gateway.alerts import AlertPolicy
+
 from ..records import DutRecord, Event, EventKind, MeasurementOutcome, RunRecord, StepRecord, iso
-from ..rigfile import AlertPolicy
 from .jsonrec import alert_policy as run_alert_policy
 from .jsonrec import hex_pair, planned_steps
 from .svg import Series, chart
