@@ -78,26 +78,25 @@ class ConsoleOperator:
 
 
 class SimulatedOperator:
-    """The simulator's matching action on the virtual device behind the prompt."""
+    """The simulator's matching action on the virtual device behind the prompt (``gw.sim``)."""
 
-    def __init__(self, han: Any) -> None:
-        self.han = han
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim  # hal.simcontrol.SimControl
 
     async def ask(self, prompt: Prompt) -> str:
-        ieee = prompt.device.zigpy_device.ieee
-        virtual = next((d for d in self.han.devices.values() if d.ieee == ieee), None)
-        if virtual is None:
-            raise OperatorTimeout(f"operator: {prompt.device.eui64} is not a device of the simulated HAN")
+        eui64 = prompt.device.eui64
+        if not self.sim.has_device(eui64):
+            raise OperatorTimeout(f"operator: {eui64} is not a device of the simulated HAN")
         if prompt.action is Action.POWER_CYCLE:
-            self.han.spawn(virtual.reboot())
-            return "simulator: device rebooted"
-        self.han.spawn(virtual.reboot(0.0))  # a join button press: leave and rejoin at once
+            await self.sim.reboot(eui64)  # off for the simulator's reboot time, then back on
+            return "simulator: device power-cycled"
+        await self.sim.reboot(eui64, 0.0)  # a join button press: leave and rejoin at once
         return "simulator: device rejoined"
 
 
 def operator_for(gateway: Any, device: Any, fallback: Operator | None = None) -> Operator:
     """The simulator for a device on ``sim://``, else ``fallback`` (default: the console)."""
-    han = getattr(gateway.apps.get(device.radio_id), "han", None)
-    if han is not None:
-        return SimulatedOperator(han)
+    sim = gateway.sim(device.radio_id)
+    if sim is not None and sim.has_device(device.eui64):
+        return SimulatedOperator(sim)
     return fallback or ConsoleOperator()

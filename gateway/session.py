@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +33,7 @@ import zigpy.application
 import zigpy.device
 import zigpy.exceptions
 import zigpy.types as zigpy_t
+from zigpy.util import convert_install_code
 
 import hal
 from hal.radio import interview_complete
@@ -41,6 +42,7 @@ from hal.simcontrol import SimControl, sim_control
 
 from .eui64 import parse_eui64
 from .exceptions import DeviceNotFound, GatewayError
+from .network import permit as permit_network
 from .radio_info import describe_radio
 
 if TYPE_CHECKING:  # the features import this module; each is loaded on first use
@@ -273,12 +275,16 @@ class Gateway:
         raise DeviceNotFound(key, f"has not joined (joined: {known})")
 
     # ------------------------------------------------------------------ radios
-    async def permit_join(self, seconds: float, radio_id: str | None = None) -> None:
+    async def permit_join(self, seconds: float, radio_id: str | None = None, *,
+                          install_codes: Mapping[str, bytes] | None = None) -> None:
         """Open the network for joining for ``seconds`` (at most 254, as ZDO Mgmt_Permit_Joining allows)
-        on one radio, or on every radio of the session."""
+        on one radio, or on every radio of the session. With ``install_codes`` (EUI-64 -> code with CRC)
+        only those devices may join, each with its code's link key (``gateway.network.permit``)."""
+        keys = {zigpy_t.EUI64.convert(eui): bytes(convert_install_code(code))
+                for eui, code in (install_codes or {}).items()}
         for rid, app in self.apps.items():
             if radio_id is None or rid == radio_id:
-                await app.permit(time_s=int(min(seconds, MAX_PERMIT_S)))
+                await permit_network(app, int(min(seconds, MAX_PERMIT_S)), keys)
 
     def sim(self, radio_id: str | None = None) -> SimControl | None:
         """The simulator control protocol of a ``sim://`` radio (the session's first radio by default):

@@ -27,7 +27,7 @@ import logging
 import os
 import re
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,7 +39,7 @@ import zigpy.exceptions
 import zigpy.types as zigpy_t
 import zigpy.util
 
-from . import device_ledger, zigpy_fixes
+from . import capture, device_ledger, zigpy_fixes
 from .exceptions import BadInstallCode, BadRadioUrl, MissingRadioExtra, RadioUnreachable
 from .sim.config import SimConfig, default_bench, load_sim_config
 from .sim.han import NetworkParams
@@ -128,8 +128,12 @@ def parse_radio_url(url: str) -> RadioUrl:
         raise BadRadioUrl(url, f"unknown radio type (expected {known}, a device path or socket://HOST:PORT)")
     if not target:
         raise BadRadioUrl(url, "no device path or socket://HOST:PORT")
-    if target.startswith(("socket://", "tcp://")) and not re.match(r"^[a-z]+://[^:/]+:\d+$", target):
-        raise BadRadioUrl(url, f"{target!r} is not socket://HOST:PORT")
+    if target.startswith(("socket://", "tcp://")):
+        if not re.match(r"^[a-z]+://[^:/]+:\d+$", target):
+            raise BadRadioUrl(url, f"{target!r} is not socket://HOST:PORT")
+        port = int(target.rpartition(":")[2])
+        if not 1 <= port <= 65535:
+            raise BadRadioUrl(url, f"port {port} is outside 1..65535")
     baudrate: int | None = None
     flow: str | None = None
     for key, value in params.items():
@@ -250,9 +254,12 @@ async def open_radio(
     else:
         app = await _start_real(parsed, config)
     ledger = _LEDGERS.get(app)
+    stop_capture = _CAPTURES.pop(app, None)
     try:
         yield app
     finally:
+        if stop_capture is not None:
+            stop_capture()
         if ledger is not None:
             app.remove_listener(ledger)
             ledger.close()
@@ -267,6 +274,7 @@ async def _start_sim(parsed: RadioUrl, config: RadioConfig) -> zigpy.application
     from .sim.han import VirtualHan
 
     han = VirtualHan(sim_config_for(parsed, config), network_params(config))
+    stop_capture = capture.attach_to_han(han, parsed.url)  # from the first frame: the joins and interviews
     db = str(database_path(parsed.url, config)) if config.data_dir is not None else None
     zconfig = sim_zigpy_config(han, parsed.url, database_path=db)
     zconfig[zigpy_conf.CONF_NWK] = _network_config(config)
@@ -275,7 +283,11 @@ async def _start_sim(parsed: RadioUrl, config: RadioConfig) -> zigpy.application
         ledger = _open_ledger(app, parsed, config) if db is not None else None
         await app.startup(auto_form=True)
     except ConnectionError as exc:
+        if stop_capture is not None:
+            stop_capture()
         raise RadioUnreachable(parsed.url, str(exc)) from exc
+    if stop_capture is not None:
+        _CAPTURES[app] = stop_capture
     if ledger is not None:
         device_ledger.restore(app, ledger)
     if config.wait_for_devices:
@@ -338,19 +350,30 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
     }
     app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
     ledger = _open_ledger(app, parsed, config)
-    try:
-        await app.startup(auto_form=True)
-    except BaseException as exc:
-        app.remove_listener(ledger)
-        ledger.close()
-        _LEDGERS.pop(app, None)
-        # zigpy's startup shuts the radio down but leaves the database thread running, and a live
-        # non-daemon thread keeps the process from exiting: close everything before reporting.
-        with contextlib.suppress(Exception):
-            await app.shutdown()
-        if isinstance(exc, OSError | TimeoutError | zigpy.exceptions.ZigbeeException):
-            raise RadioUnreachable(parsed.url, f"{type(exc).__name__}: {exc}") from exc
-        raise
+    stop_capture = capture.attach_to_host(app, parsed.url)
+    if stop_capture is not None:
+        _CAPTURES[app] = stop_capture
+    with _held_radio_logs() as held:
+        try:
+            await app.startup(auto_form=True)
+        except BaseException as exc:
+            if stop_capture is not None:
+                _CAPTURES.pop(app, None)
+                stop_capture()
+            app.remove_listener(ledger)
+            ledger.close()
+            _LEDGERS.pop(app, None)
+            # zigpy's startup shuts the radio down but leaves the database thread running, and a live
+            # non-daemon thread keeps the process from exiting: close everything before reporting.
+            with contextlib.suppress(Exception):
+                await app.shutdown()
+            if isinstance(exc, Exception):
+                # Whatever a radio library raises while connecting (refused, silent peer, its own
+                # RadioException, an internal error on a half-open connection) means: no radio here.
+                # The teardown's log noise is dropped; this one line says what happened.
+                held.clear()
+                raise RadioUnreachable(parsed.url, f"did not start: {describe_radio_error(exc)}") from exc
+            raise
     device_ledger.restore(app, ledger)
     _RECONNECTORS[app] = Reconnector(app, parsed.url)
     app.add_listener(_RECONNECTORS[app])
@@ -366,7 +389,66 @@ def _open_ledger(app: zigpy.application.ControllerApplication, parsed: RadioUrl,
     return ledger
 
 
+_CAPTURES: weakref.WeakKeyDictionary[Any, Callable[[], None]] = weakref.WeakKeyDictionary()
 _LEDGERS: weakref.WeakKeyDictionary[Any, device_ledger.DeviceLedger] = weakref.WeakKeyDictionary()
+
+
+def describe_radio_error(exc: BaseException) -> str:
+    """One line for a radio library's exception, falling back to its cause when it has no message
+    (zigpy's TransientConnectionError wraps the OS's ConnectionRefusedError and says nothing itself)."""
+    parts = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 3:
+        text = str(current).strip()
+        parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
+        if text:
+            break
+        current = current.__cause__ or current.__context__
+    return " <- ".join(parts)
+
+
+# Loggers that report, with tracebacks, every step of shutting down a radio that never came up
+# (bellows' serial thread, zigpy's disconnect, the executor the thread ran in).
+_TEARDOWN_LOGGERS = ("bellows", "zigpy", "zigpy_znp", "zigpy_deconz", "concurrent.futures")
+
+
+class _HoldRecords(logging.Filter):
+    def __init__(self, held: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.held = held
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.partition(".")[0] in _TEARDOWN_LOGGERS or record.name in _TEARDOWN_LOGGERS:
+            self.held.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _held_radio_logs() -> Iterator[list[logging.LogRecord]]:
+    """Hold the radio libraries' log records while a real radio starts (unless debug logging is on).
+
+    Started: they are logged as usual on exit. Failed: the caller clears the list, because a radio
+    that never came up makes bellows and zigpy log a traceback per teardown step, and the caller
+    reports the failure in one line instead."""
+    held: list[logging.LogRecord] = []
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield held
+        return
+    hold = _HoldRecords(held)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(hold)
+    try:
+        yield held
+    finally:
+        for handler in handlers:
+            handler.removeFilter(hold)
+        seen: set[int] = set()
+        for record in held:
+            if id(record) not in seen:  # each root handler saw the same record
+                seen.add(id(record))
+                logging.getLogger(record.name).handle(record)
 
 
 class Reconnector:

@@ -20,6 +20,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from certs.exceptions import InvalidInstallCode
+from certs.install_code import parse_install_code
 from gateway.alerts import AlertPolicy
 from gateway.eui64 import parse_eui64
 from gateway.gpf import GpfPolicy
@@ -27,6 +29,7 @@ from gateway.loadcontrol import Commander, LoadControlPolicy
 from gateway.ota import OtaPolicies
 from gateway.policies import Policies  # [policies] parses straight into the gateway's own types
 from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
+from hanrig_errors import RIG_FILE_MAX, BadInputFile, read_input_text
 from ota.server import Activation, ActivationPlan
 
 from .exceptions import RigFileError
@@ -53,6 +56,8 @@ class StepKind(enum.StrEnum):
     LOADCONTROL = "loadcontrol"
     ALERTS = "alerts"
     COT = "cot"
+    OTA_NEGATIVE = "ota_negative"
+    PROMPT = "prompt"
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
@@ -67,9 +72,17 @@ STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
     StepKind.LOADCONTROL: (Role.HCALCS,),
     StepKind.ALERTS: ALL_ROLES,
     StepKind.COT: ALL_ROLES,
+    StepKind.OTA_NEGATIVE: ALL_ROLES,
+    StepKind.PROMPT: ALL_ROLES,
 }
 
+# ota_negative: the SECMP0007 negative cases (ota.negative.NegativeCase values)
+NEGATIVE_CASES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-range", "older-version",
+                  "corrupted-image", "unknown-supplier", "truncated", "power-loss")
+PROMPT_ACTIONS = ("power-cycle", "press-join")  # gateway.operator.Action values
+
 COMMANDERS = tuple(c.value for c in Commander)  # who may command an HCALCS, as rig files spell them
+
 
 # --------------------------------------------------------------------------------------------------
 # The typed model
@@ -354,6 +367,14 @@ def _hex_bytes(ctx: _Ctx, where: str, value: Any, lengths: tuple[int, ...]) -> b
     return data
 
 
+def _install_code(ctx: _Ctx, where: str, value: Any) -> bytes:
+    """6, 8, 12 or 16 bytes and a CRC that matches (``certs.install_code``)."""
+    try:
+        return parse_install_code(_str(ctx, where, value), what="").code
+    except InvalidInstallCode as exc:
+        raise ctx.error(where, str(exc).strip()) from None
+
+
 def _ident(ctx: _Ctx, where: str, value: Any) -> str:
     text = _str(ctx, where, value)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
@@ -444,8 +465,7 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
         role=_enum(ctx, f"{where}.role", table["role"], Role),
         eui64=_eui64(ctx, f"{where}.eui64", table["eui64"]),
         radio=radio,
-        # A Zigbee install code is 6, 8, 12 or 16 bytes followed by a 2-byte CRC.
-        install_code=(_hex_bytes(ctx, f"{where}.install_code", table["install_code"], (8, 10, 14, 18))
+        install_code=(_install_code(ctx, f"{where}.install_code", table["install_code"])
                       if "install_code" in table else None),
         meter_point=meter_point,
         network_operator=(_eui64(ctx, f"{where}.network_operator", table["network_operator"])
@@ -571,6 +591,23 @@ def _p_switch(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
     return text
 
 
+def _p_cases(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[str, ...]:
+    cases = _str_list(ctx, where, value)
+    for i, case in enumerate(cases):
+        if case not in NEGATIVE_CASES:
+            raise ctx.error(f"{where}[{i}]", f"{case!r} is not one of {' | '.join(NEGATIVE_CASES)}")
+    if not cases:
+        raise ctx.error(where, "name at least one case")
+    return tuple(cases)
+
+
+def _p_action(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    text = _str(ctx, where, value)
+    if text not in PROMPT_ACTIONS:
+        raise ctx.error(where, f"{text!r} is not one of {' | '.join(PROMPT_ACTIONS)}")
+    return text
+
+
 _ParamParser = Callable[[_Ctx, str, Any, Path], Any]
 STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
     StepKind.JOIN: {"permit_s": _p_seconds},
@@ -583,6 +620,8 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
                            "randomise_s": _p_seconds, "as": _p_commander},
     StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
     StepKind.COT: {"meter_point": _p_count},
+    StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_path},
+    StepKind.PROMPT: {"action": _p_action},
 }
 
 
@@ -712,13 +751,9 @@ def load_rig(path: Path | str, base_dir: Path | None = None) -> Rig:
     """Read and parse a rig file; relative paths in it resolve against its directory."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RigFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RigFileError(path, None, f"not UTF-8 text (byte {exc.start})") from None
+        text = read_input_text(path, limit=RIG_FILE_MAX)
+    except BadInputFile as exc:
+        raise RigFileError(path, None, exc.problem) from None
     return parse_rig(text, path, base_dir)
 
 

@@ -270,18 +270,24 @@ class Runner:
 
 
 class _TraceWindow:
-    """The simulated PAN's frames to and from one device during one step, as a CSV attachment (through
-    the simulator control protocol, ``gw.sim``; nothing on a real radio)."""
+    """The simulated PAN's frames to and from one device during one step, as CSV and pcapng attachments
+    (through the simulator control protocol, ``gw.sim``; nothing on a real radio)."""
 
     def __init__(self, gateway: Any, device: Any):
         sim = gateway.sim(device.radio)
         self.sim = sim if sim is not None and sim.has_device(device.eui64) else None
         self.start = self.sim.trace_mark() if self.sim is not None else 0
         self.eui64 = device.eui64
+        self.capture = self.sim.capture_device(self.eui64) if self.sim is not None else None
 
     def attach(self, record: Any) -> None:
         if self.sim is None:
             return
+        if self.capture is not None:
+            pcapng = self.capture.stop()
+            self.capture = None
+            if pcapng is not None:  # the step's frames as Wireshark reads them (hal.capture)
+                record.attach("capture.pcapng", "application/vnd.tcpdump.pcap", pcapng)
         frames = list(self.sim.frames(self.eui64, since=self.start)[:TRACE_MAX_FRAMES])
         if not frames:
             return
@@ -441,6 +447,11 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             if isinstance(exc, OutputError):
                 raise
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("rig-error", str(exc)))
+            raise
+        except Exception as exc:
+            # nothing may leave a run incomplete: an error nobody foresaw still finishes it as ERROR
+            recorder.finish(callbacks, RunOutcome.ERROR,
+                            OutcomeDetail("internal-error", f"{type(exc).__name__}: {exc}"))
             raise
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -17,7 +17,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hanrig_errors import BadInput, CheckFailed, Unreachable
+from hanrig_errors import (
+    CERT_MAX,
+    OTA_IMAGE_MAX,
+    BadInput,
+    BadInputFile,
+    CheckFailed,
+    Unreachable,
+    read_input,
+)
 
 from .exceptions import StepError
 from .records import (
@@ -165,12 +173,16 @@ async def step_join(ctx: StepContext) -> None:
             ctx.progress("join: interviewing again")
         if han is None and not opened:
             ctx.progress(f"join: network open {permit_s:g} s")
-            await ctx.gateway.permit_join(permit_s, ctx.device.radio)
+            await ctx.gateway.permit_join(permit_s, ctx.device.radio,
+                                          install_codes=({ctx.device.eui64: ctx.device.install_code}
+                                                         if ctx.device.install_code is not None else None))
             opened = True
         if loop.time() - start > permit_s:
             ctx.measure(JOINED, False)
             if han is None:
-                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s")
+                hint = (" with the key of its install code (a device programmed with another code never "
+                        "can)" if ctx.device.install_code is not None else "")
+                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s{hint}")
             else:
                 missing = han.interview_missing()
                 ctx.fail("interview-incomplete", f"{ctx.device.eui64} joined as 0x{han.nwk:04x} but its "
@@ -232,9 +244,9 @@ async def step_ota(ctx: StepContext) -> None:
     if "image" in params:
         path = Path(params["image"])
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StepError(f"step ota: image {path}: cannot read: {exc.strerror or exc}") from None
+            data = read_input(path, limit=OTA_IMAGE_MAX)
+        except BadInputFile as exc:
+            raise StepError(f"step ota: image {path}: {exc.problem}") from None
         image = read_image(data, name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
@@ -469,9 +481,9 @@ async def step_certs(ctx: StepContext) -> None:
 
 def _read_file(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise StepError(f"step certs: {what} {path}: cannot read: {exc.strerror or exc}") from None
+        return read_input(path, limit=CERT_MAX)
+    except BadInputFile as exc:
+        raise StepError(f"step certs: {what} {path}: {exc.problem}") from None
 
 
 # ----------------------------------------------------------------------------------- loadcontrol
@@ -544,6 +556,51 @@ async def step_cot(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------ table
+# ---------------------------------------------------------------------------------- ota_negative
+async def step_ota_negative(ctx: StepContext) -> None:
+    """SECMP0007 negative conformance: each case in ``cases`` (default: all eight) offers the DUT one
+    deliberately bad image; a measurement per case compares what the device did with what the ZCL OTA
+    cluster says it must do (``ota/negative.py``)."""
+    from ota import read_image
+    from ota.negative import NEGATIVE_CASES as CASES
+    from ota.negative import NegativeCase
+
+    image = None
+    if "image" in ctx.params:
+        path = Path(ctx.params["image"])
+        try:
+            image = read_image(path.read_bytes(), name=str(path))
+        except OSError as exc:
+            raise StepError(f"step ota_negative: image {path}: cannot read: {exc.strerror or exc}") from None
+    han = ctx.han()
+    results = []
+    for case in ctx.params.get("cases") or tuple(NegativeCase):
+        case = NegativeCase(case)
+        spec = CASES[case]
+        ctx.progress(f"ota negative {case}")
+        outcome = await ctx.gateway.ota.push_negative(han, case, image=image)
+        results.append(outcome.to_json())
+        ctx.measure(MeasurementSpec(f"negative_{case.value.replace('-', '_')}", "",
+                                    Equals(spec.expected.value),
+                                    f"SECMP0007, {spec.clause}: {spec.what}"), outcome.observed)
+        ctx.note(f"negative-{case.value}", f"{'PASS' if outcome.passed else 'FAIL'}: {outcome.reason}")
+    ctx.attach_json("ota-negative.json", results)
+
+
+# ---------------------------------------------------------------------------------------- prompt
+async def step_prompt(ctx: StepContext) -> None:
+    """Ask the operator to act on the DUT (``action``: power-cycle | press-join) and wait, up to the
+    step's timeout, for confirmation; on ``sim://`` the simulator does it (``gateway.operator``)."""
+    from gateway.operator import Action, Prompt, operator_for
+
+    han = ctx.han()
+    prompt = Prompt(Action(ctx.params.get("action", "power-cycle")), han,
+                    timeout_s=float(ctx.plan_step.timeout_s))
+    ctx.progress(f"operator: {prompt.action}")
+    answer = await operator_for(ctx.gateway, han).ask(prompt)
+    ctx.note("operator", f"{prompt.text}: {answer}")
+
+
 def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
     """The function that runs a step kind."""
     table: dict[StepKind, Callable[..., Awaitable[None]]] = {
@@ -555,5 +612,7 @@ def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
         StepKind.CERTS: step_certs,
         StepKind.LOADCONTROL: step_loadcontrol,
         StepKind.COT: step_cot,
+        StepKind.OTA_NEGATIVE: step_ota_negative,
+        StepKind.PROMPT: step_prompt,
     }
     return table[kind]

@@ -618,11 +618,29 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _write_attachment_file(self, run_id: str, step_id: int, seq: int, name: str, data: bytes) -> str:
+        """Store a large attachment by content id: ``attachments/<sha256>`` (nothing from the run, its
+        steps or the attachment's name goes into the path, so no stored value can steer it)."""
         assert self.backend.root is not None
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "attachment"
-        relative = Path(ATTACHMENTS_DIRNAME) / run_id / f"{step_id}-{seq}-{safe}"
-        atomic_write(self.backend.root / relative, data)
+        relative = Path(ATTACHMENTS_DIRNAME) / _sha256(data)
+        if not (self.backend.root / relative).is_file():
+            atomic_write(self.backend.root / relative, data)
         return relative.as_posix()
+
+    def _attachment_file(self, run_id: str, sha256: str, path: str) -> Path:
+        """Where a stored attachment's bytes are: by its content id inside the store's attachments
+        directory. A path column from an older store is followed only while it stays inside that
+        directory; anything else (``../``, an absolute path) is refused, never read."""
+        root = self.backend.root
+        if root is None:
+            raise StoreError(f"run {run_id}: attachment {path!r} is a file, but this store keeps no files")
+        base = (root / ATTACHMENTS_DIRNAME).resolve()
+        if re.fullmatch(r"[0-9a-f]{64}", str(sha256)) and (base / sha256).is_file():
+            return base / sha256
+        candidate = (root / str(path)).resolve()
+        if candidate.is_relative_to(base) and candidate != base:
+            return candidate
+        raise StoreError(f"run {run_id}: attachment path {path!r} is outside the store's "
+                         f"{ATTACHMENTS_DIRNAME}/ directory")
 
     def add_events(self, run_id: str, events: Iterable[Event], attempt: int = 1) -> int:
         """Append events in bulk (batched transactions); returns how many were written."""
@@ -799,13 +817,13 @@ class Store:
                 steps[step_id].measurements.append(Measurement(
                     name, json.loads(value), units,
                     validator_from_dict(json.loads(validator) if validator else None), description))
-            for step_id, name, mimetype, data, path in self._read(
-                    f"SELECT a.step_id, a.name, a.mimetype, a.data, a.path FROM {T_ATT} a "
+            for step_id, name, mimetype, data, path, sha256 in self._read(
+                    f"SELECT a.step_id, a.name, a.mimetype, a.data, a.path, a.sha256 FROM {T_ATT} a "
                     f"JOIN {T_STEPS} s ON s.id = a.step_id WHERE s.run_id = ? ORDER BY a.step_id, a.seq",
                     (run_id,)):
                 if path is not None:
-                    root = self.backend.root or Path(".")
-                    steps[step_id].attachments.append(Attachment(name, mimetype, path=root / path))
+                    file = self._attachment_file(run_id, sha256, path)
+                    steps[step_id].attachments.append(Attachment(name, mimetype, path=file))
                 else:
                     steps[step_id].attachments.append(Attachment(name, mimetype, data=bytes(data)))
             for dut_id, t, kind, data in self._read(
@@ -899,6 +917,22 @@ def _j(value: Any) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def safe_name(name: str, fallback: str = "file") -> str:
+    """One path component made from a stored or user-given name: letters, digits, ``_ . -`` only, no
+    leading dot (so never ``.`` or ``..``), at most 80 characters."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))[:80].lstrip(".") or fallback
+
+
+def contained_path(directory: Path, *names: str) -> Path:
+    """``directory`` joined with each of ``names`` made safe (:func:`safe_name`); a result that would
+    still resolve outside ``directory`` (a symlink planted inside it) is a :class:`StoreError`."""
+    target = Path(directory).joinpath(*(safe_name(n) for n in names))
+    base = Path(directory).resolve()
+    if not target.resolve().is_relative_to(base):
+        raise StoreError(f"{target}: resolves outside {directory}; not writing there")
+    return target
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -20,7 +20,8 @@ import click
 
 import hal
 
-from .common import emit, json_option, radio_option
+from .common import capture_option, emit, json_option
+from .network_cmds import permit as network_permit
 
 INTERVIEW_WAIT_S = 60.0  # default --wait: a sleepy device's interview takes several 7.5 s polls
 
@@ -74,16 +75,25 @@ def _render(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("devices")
-@radio_option
+@click.group("devices", invoke_without_command=True)
+@click.option("--radio", "radio_url", envvar="HANRIG_RADIO", metavar="URL",
+              help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., "
+                   "deconz:... (env HANRIG_RADIO).")
+@capture_option
 @click.option("--interview", is_flag=True, help="Interview every incomplete device again before listing.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=INTERVIEW_WAIT_S, show_default=True,
               metavar="S", help="How long (radio clock) to wait for interviews in progress.")
 @json_option
-def devices(radio_url: str, interview: bool, wait_s: float, as_json: bool) -> None:
+@click.pass_context
+def devices(ctx: click.Context, radio_url: str | None, interview: bool, wait_s: float, as_json: bool) -> None:
     """List every device the radio knows: role, EUI-64, NWK, Basic attributes, firmware, what is missing.
 
-    Exit 0 when every device is complete, 1 when one is not (not interviewed, or attributes missing)."""
+    Exit 0 when every device is complete, 1 when one is not (not interviewed, or attributes missing).
+    ``hanrig devices permit`` opens the network (with install codes)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if radio_url is None:
+        raise click.UsageError("Missing option '--radio' (or HANRIG_RADIO)")
     hal.parse_radio_url(radio_url)
     records = hal.run(lambda: list_devices(radio_url, interview=interview, wait_s=wait_s), radio_url)
     emit({"radio": radio_url, "devices": records}, as_json, _render)
@@ -92,3 +102,7 @@ def devices(radio_url: str, interview: bool, wait_s: float, as_json: bool) -> No
         click.echo(f"hanrig: {len(partial)} of {len(records)} device(s) incomplete: {', '.join(partial)}"
                    " (hanrig devices --interview tries again)", err=True)
         raise click.exceptions.Exit(1)
+
+
+# ``hanrig devices permit`` is ``hanrig network permit`` (issue 13 names it here, the network group too)
+devices.add_command(network_permit, "permit")

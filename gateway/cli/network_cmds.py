@@ -75,18 +75,24 @@ def _render_network(document: dict[str, Any]) -> str:
 
 
 class InstallCodeOption(click.ParamType):
-    """``EUI64=CODE``: a device and its install code (hex, with its CRC)."""
+    """``EUI64=CODE`` or ``EUI64:CODE``: a device and its install code (hex, with its CRC)."""
 
-    name = "EUI64=CODE"
+    name = "EUI64:CODE"
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> tuple[str, Any]:
         from certs.exceptions import InvalidInstallCode
         from certs.install_code import parse_install_code
 
-        eui_text, sep, code_text = str(value).partition("=")
+        text = str(value).strip()
+        eui_text, sep, code_text = text.partition("=")
         if not sep:
-            self.fail(f"{value!r} is not EUI64=CODE", param, ctx)
+            # EUI64:CODE: the EUI-64 is the first 16 hex digits (colons or not), the code is the rest
+            digits = [i for i, ch in enumerate(text) if ch not in ":- "]
+            if len(digits) <= 16:
+                self.fail(f"{value!r} is not EUI64:CODE (e.g. "
+                          "00:0d:6f:00:0a:bc:00:04:83FED3407A939723A5C639B26916D505C3B5)", param, ctx)
+            eui_text, code_text = text[:digits[15] + 1], text[digits[15] + 1:].lstrip(":")
         eui64 = EUI64.convert(eui_text, param, ctx)
         try:
             return eui64, parse_install_code(code_text, what=f"install code for {eui64}")
@@ -108,7 +114,8 @@ def network() -> None:
 @json_option
 def permit(radio_url: str, duration_s: int, install_codes: tuple[tuple[str, Any], ...],
            as_json: bool) -> None:
-    """Open the network for joining and list the devices that join while it is open."""
+    """Open the network for joining and list the devices that join while it is open (also
+    ``hanrig devices permit``). Exit 1 when a device given an install code is not on the network after."""
     import zigpy.types as zigpy_t
 
     from gateway import network as ops
@@ -116,7 +123,7 @@ def permit(radio_url: str, duration_s: int, install_codes: tuple[tuple[str, Any]
 
     keys = {zigpy_t.EUI64.convert(eui64): code.link_key for eui64, code in install_codes}
 
-    async def work(app: Any) -> list[dict[str, Any]]:
+    async def work(app: Any) -> tuple[list[dict[str, Any]], list[str]]:
         joined: dict[str, int] = {}
 
         class Joins:
@@ -133,15 +140,22 @@ def permit(radio_url: str, duration_s: int, install_codes: tuple[tuple[str, Any]
                 await asyncio.sleep(duration_s)
         finally:
             app.remove_listener(listener)
+        # a device given an install code must be on the network now (it may have joined before the window)
+        missing = [eui64 for eui64, _ in install_codes if zigpy_t.EUI64.convert(eui64) not in app.devices]
         return [{"eui64": eui64, "nwk": fmt_hex(nwk), "nwk_int": nwk}
-                for eui64, nwk in sorted(joined.items())]
+                for eui64, nwk in sorted(joined.items())], missing
 
-    joined = _on_radio(radio_url, work)
+    joined, not_joined = _on_radio(radio_url, work)
     document = {"radio": radio_url, "duration_s": duration_s,
-                "install_codes": [eui64 for eui64, _ in install_codes], "joined": joined}
+                "install_codes": [eui64 for eui64, _ in install_codes], "joined": joined,
+                "not_joined": not_joined}
     emit(document, as_json, lambda d: f"network open {d['duration_s']} s on {d['radio']}: "
          + (f"{len(d['joined'])} device(s) joined: " + ", ".join(j["eui64"] for j in d["joined"])
             if d["joined"] else "no device joined"))
+    if not_joined:
+        click.echo(f"hanrig: {', '.join(not_joined)} did not join with the key of its install code within "
+                   f"{duration_s} s", err=True)
+        raise click.exceptions.Exit(1)
 
 
 @network.command()

@@ -23,7 +23,9 @@ from typing import IO, Any
 
 import click
 
-from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, json_option, radio_option
+from hanrig_errors import CPL_MAX, OTA_IMAGE_MAX, read_input
+
+from .common import CERT_FILE, EUI64, EXISTING_DIR, IMAGE_FILE, InputFileType, emit, json_option, radio_option
 
 ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
 # ota.negative.NegativeCase values, spelled here so that --help does not import the OTA library
@@ -112,7 +114,7 @@ def _render_push(doc: dict[str, Any]) -> str:
 @click.option("--device", "devices", multiple=True, type=EUI64, help="A device by EUI-64 (repeatable).")
 @click.option("--role", type=click.Choice(ROLES, case_sensitive=False), help="Every joined device of a role.")
 @click.option("--all", "all_devices", is_flag=True, help="Every joined device with an OTA client.")
-@click.option("--image", type=EXISTING_FILE,
+@click.option("--image", type=IMAGE_FILE,
               help="The OTA file to send (default: the catalogue's newest newer image per device).")
 @click.option("--activate", "activation", metavar="now|hold|at:ISO8601",
               help="When devices run the image (default: the rig's policy, else now).")
@@ -120,9 +122,9 @@ def _render_push(doc: dict[str, Any]) -> str:
               help="Allow an older image than the device runs.")
 @click.option("--catalogue", type=EXISTING_DIR,
               help="Image directory (default: the bundled TEST-ONLY samples).")
-@click.option("--supplier-cert", type=EXISTING_FILE,
+@click.option("--supplier-cert", type=CERT_FILE,
               help="Supplier signing certificate or public key that images must verify against.")
-@click.option("--cpl", "cpl_file", type=EXISTING_FILE,
+@click.option("--cpl", "cpl_file", type=InputFileType(CPL_MAX),
               help="Central Products List: a file of manufacturer-image SHA-256s (one per line); "
                    "images not on it are refused.")
 @click.option("--negative", "negative_case", type=click.Choice(NEGATIVE_CASE_NAMES),
@@ -166,7 +168,9 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
     if supplier_cert is not None:
         overrides["supplier_key"] = supplier_cert
     policies = dataclasses.replace(rig_policies(radio_url).ota, **overrides)
-    firmware = read_image(image.read_bytes(), name=str(image)) if image is not None else None
+    firmware = None
+    if image is not None:
+        firmware = read_image(read_input(image, limit=OTA_IMAGE_MAX), name=str(image))
     if negative_case is not None:
         _push_negative(radio_url, devices[0], negative_case, policies, firmware, as_json)
         return

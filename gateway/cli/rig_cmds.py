@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .common import emit, json_option
+from .common import capture_option, emit, json_option
 
 
 @click.group()
@@ -45,6 +45,7 @@ def _render(document: dict[str, Any]) -> str:
               help="Also write the HTML report here.")
 @click.option("--resume", "resume", metavar="RUN_ID",
               help="Re-run only what did not pass in this run (id or unique prefix) of the same rig.")
+@capture_option
 @json_option
 def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Path | None,
         resume: str | None, as_json: bool) -> None:

@@ -5,6 +5,7 @@ pseudo-terminal, prints the port path on stdout and runs until interrupted, so t
 with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
 bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``gateway.bench``);
 ``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
+``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hal import capture
 from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
+
+from .common import capture_option
 
 if TYPE_CHECKING:
     from gateway.bench import BenchTrust, NetworkSettings
@@ -65,6 +69,7 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     if trust_dir is not None:
         write_trust(trust_dir, trust)
     han = virtual_han(config, _network(rig_path))
+    stop_capture = capture.attach_to_han(han, "virtual-stick")  # --capture: every frame on the air
     stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
     path = await stick.start()
     click.echo(path)
@@ -80,6 +85,8 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     finally:
         await han.stop()
         await stick.stop()
+        if stop_capture is not None:
+            stop_capture()
 
 
 @click.group()
@@ -94,6 +101,7 @@ def sim() -> None:
               help="UART rate the stick runs at; a host opening the port at another rate gets garbage.")
 @click.option("--trust-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the bench PKI's root (TEST-ONLY-root.der) and issuing CAs (ca/) here.")
+@capture_option
 def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None) -> None:
     """Serve a virtual EZSP stick on a pseudo-terminal and print its path (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant

@@ -62,6 +62,7 @@ class HanPort(Protocol):
     async def form(self, params: Any) -> None: ...
     async def send(self, packet: zigpy_t.ZigbeePacket) -> None: ...
     async def permit_join(self, seconds: int) -> None: ...
+    def add_transient_key(self, ieee: zigpy_t.EUI64, key: bytes) -> None: ...
     async def energy_scan(self, channels: Iterable[int], duration_exp: int) -> dict[int, int]: ...
     async def network_scan(self, channels: Iterable[int], duration_exp: int) -> list[Any]: ...
 
@@ -856,10 +857,12 @@ class EzspNcp:
 
     async def _cmd_importTransientKey(self, after: list, eui64: zigpy_t.EUI64, plaintext_key: zigpy_t.KeyData,
                                       flags: int = 0) -> dict[str, Any]:
+        self.han.add_transient_key(eui64, bytes(plaintext_key))
         return {"status": t.sl_Status.OK}
 
     async def _cmd_addTransientLinkKey(self, after: list, partner: zigpy_t.EUI64,
                                        transientKey: zigpy_t.KeyData) -> dict[str, Any]:
+        self.han.add_transient_key(partner, bytes(transientKey))
         return {"status": t.sl_Status.OK}
 
     async def _cmd_gpSinkTableClearAll(self, after: list) -> dict[str, Any]:

@@ -201,7 +201,9 @@ class SimApplication(zigpy.application.ControllerApplication):
     async def permit_with_link_key(
         self, node: zigpy_t.EUI64, link_key: zigpy_t.KeyData, time_s: int = 60
     ) -> None:
-        await self.han.permit_join(time_s)
+        """As bellows does: hand the trust centre the device's key, then open the network."""
+        self.han.add_transient_key(node, bytes(link_key))
+        await self.permit(time_s)
 
     async def energy_scan(
         self, channels: zigpy_t.Channels, duration_exp: int, count: int

@@ -231,8 +231,11 @@ class VirtualDevice:
         return set(self._tasks)
 
     async def boot(self, *, announce: bool = True) -> None:
-        """Power on and (re)join: the coordinator is told, then the device broadcasts Device_annce."""
+        """Power on and (re)join: the coordinator is told, then the device broadcasts Device_annce. A device
+        with an install code waits until the trust centre holds its key (``VirtualHan.admits``)."""
         self.powered = True
+        if not self.han.admits(self):
+            return
         self.joined = True
         self.han.device_joined(self)
         if announce:

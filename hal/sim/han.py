@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from .config import (
 )
 from .devices import DEVICE_CLASSES, VirtualDevice
 from .exceptions import SimDeliveryError, SimStateError
+from .joining import device_link_key
 from .wire import TRACE, TraceRecord
 
 LOGGER = logging.getLogger(__name__)
@@ -110,6 +111,9 @@ class VirtualHan:
         self.trace: list[TraceRecord] = []
         self.stick_present = True
         self.permit_until = 0.0
+        self.transient_keys: dict[zigpy_t.EUI64, bytes] = {}   # the trust centre's install-code keys
+        self._awaiting_key: dict[zigpy_t.EUI64, VirtualDevice] = {}
+        self._admitted: set[zigpy_t.EUI64] = set()   # joined once: they keep the network key after that
         self.started = False
         self._listeners: list[CoordinatorListener] = []
         self._channel = asyncio.Lock()
@@ -118,6 +122,7 @@ class VirtualHan:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._indirect: dict[int, list[tuple[zigpy_t.ZigbeePacket, asyncio.Future[None]]]] = {}
         self._frame_faults: list[_ActiveFault] = []
+        self._frame_sinks: list[Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]] = []
         self.devices: dict[zigpy_t.EUI64, VirtualDevice] = {}
         used: set[int] = {0x0000}
         for spec in self.config.devices:
@@ -127,6 +132,15 @@ class VirtualHan:
                 nwk = nwk_rng.randrange(0x0001, 0xFFF8)
             used.add(nwk)
             self.devices[spec.eui64] = DEVICE_CLASSES[spec.role](spec, self, nwk)
+
+    # ------------------------------------------------------------------ frame sinks (captures)
+    def add_frame_sink(self, sink: Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]) -> None:
+        """Call ``sink(record, packet)`` for every frame put on the air (``hal.capture.AirCapture``)."""
+        self._frame_sinks.append(sink)
+
+    def remove_frame_sink(self, sink: Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]) -> None:
+        if sink in self._frame_sinks:
+            self._frame_sinks.remove(sink)
 
     # ------------------------------------------------------------------ the coordinator port
     def attach(self, listener: CoordinatorListener) -> None:
@@ -182,6 +196,32 @@ class VirtualHan:
     async def permit_join(self, seconds: int) -> None:
         self.permit_until = self.loop_time() + max(seconds, 0) if self._t0 is not None else 0.0
         await self._air(self.model.broadcast_air_us(3))
+        for device in list(self._awaiting_key.values()):
+            if self.admits(device):
+                self.spawn(device.boot())
+
+    def add_transient_key(self, ieee: zigpy_t.EUI64, key: bytes) -> None:
+        """The trust centre learns a device's install-code link key (bellows' transient link key)."""
+        self.transient_keys[zigpy_t.EUI64(ieee)] = bytes(key)
+
+    def admits(self, device: VirtualDevice) -> bool:
+        """Whether a device with an install code can join now: the network is open and the trust centre
+        holds the key of the code the device holds (else the Transport Key it gets is unreadable, and
+        it keeps trying, as a real device does). Devices without an install code always can."""
+        if device.spec.install_code is None or device.ieee in self._admitted:
+            return True
+        key = self.transient_keys.get(device.ieee)
+        if key is None or self.loop_time() > self.permit_until:
+            self._awaiting_key[device.ieee] = device
+            return False
+        if key != device_link_key(device.spec):
+            LOGGER.info("simulated HAN: %s cannot decrypt the network key: its install code's link key "
+                        "is not the one the trust centre holds", device.ieee)
+            self._awaiting_key[device.ieee] = device
+            return False
+        self._awaiting_key.pop(device.ieee, None)
+        self._admitted.add(device.ieee)
+        return True
 
     async def energy_scan(self, channels: Iterable[int], duration_exp: int) -> dict[int, int]:
         """Energy per channel (0..255): a quiet bench with a little Wi-Fi on 11..14 and 21..24."""
@@ -529,3 +569,5 @@ class VirtualHan:
         )
         self.trace.append(record)
         LOGGER.log(TRACE, "frame %s", record)
+        for sink in self._frame_sinks:
+            sink(record, packet)

@@ -84,7 +84,8 @@ def test_scans_hear_the_bench(capsys) -> None:
 def test_permit_waits_out_the_window_and_takes_install_codes(capsys) -> None:
     code, out, err = _run(["network", "permit", "--radio", "sim://", "--duration", "30", "--json"], capsys)
     assert code == 0, err
-    assert json.loads(out) == {"radio": "sim://", "duration_s": 30, "install_codes": [], "joined": []}
+    assert json.loads(out) == {"radio": "sim://", "duration_s": 30, "install_codes": [], "joined": [],
+                                "not_joined": []}
     assert "waiting for devices to join" in err and "30 s simulated" in err
     ihd = DEFAULT_BENCH_EUI64[Role.IHD]
     # an install code with a good CRC (ZigBee spec example: 83FED3407A939723A5C639B26916D505C3B5)
