@@ -6,7 +6,9 @@ Schemes (one dispatch table, like ``zigpy/serial.py``; ``sim://`` is one more sc
 * ``ezsp:`` (bellows), ``znp:`` (zigpy-znp, extra ``znp``), ``deconz:`` (zigpy-deconz, extra ``deconz``),
   each followed by a device path (``ezsp:///dev/ttyUSB0``) or ``socket://HOST:PORT``, with ``baudrate``
   and ``flow_control`` (hardware | software | none) query parameters;
-* a bare device path or ``socket://HOST:PORT`` means EZSP (hanrig's rule: bellows is always installed).
+* a bare device path or ``socket://HOST:PORT`` means EZSP (hanrig's rule: bellows is always installed);
+* ``labgrid://PLACE?coordinator=HOST:PORT``: an EZSP stick shared through a labgrid place (extra ``lab``):
+  the place is acquired for as long as the radio is open (``hal.lab_place``).
 
 The radio's clock: :func:`new_event_loop` / :func:`run` give a ``looptime`` virtual-time loop for
 ``sim://`` (default) and a normal loop for ``clock=real`` and every real radio. CLI commands and tests
@@ -31,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import zigpy.application
 import zigpy.config as zigpy_conf
@@ -48,6 +50,7 @@ T = TypeVar("T")
 LOGGER = logging.getLogger(__name__)
 
 SIM_SCHEME = "sim"
+LABGRID_SCHEME = "labgrid"
 RADIO_LIBRARIES: dict[str, tuple[str, str, str]] = {
     # scheme: (module, ControllerApplication attribute, extra that installs it)
     "ezsp": ("bellows.zigbee.application", "ControllerApplication", "ezsp"),
@@ -57,6 +60,7 @@ RADIO_LIBRARIES: dict[str, tuple[str, str, str]] = {
 FLOW_CONTROL = ("hardware", "software", "none")
 DEVICE_WAIT_S = 300.0  # how long open_radio waits (radio clock) for sim devices to be interviewed
 RECONNECT_DELAYS_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # after a lost connection to a real stick
+_HOST_PORT_RE = re.compile(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+)(:\d+)?")
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*):(.*)$", re.IGNORECASE)
 
 
@@ -73,6 +77,7 @@ class RadioUrl:
     seed: int | None = None
     clock: str | None = None  # sim only: virtual | real; None = the rig file's [sim] clock (virtual)
     radio_id: str | None = None  # sim only: which [[radios]] id of the rig file this is
+    coordinator: str | None = None  # labgrid only: the coordinator's HOST[:PORT]
 
     @property
     def is_sim(self) -> bool:
@@ -114,6 +119,9 @@ def parse_radio_url(url: str) -> RadioUrl:
         if match and match.group(2).strip("/"):
             raise BadRadioUrl(url, "sim:// takes no path (use ?rig=FILE)")
         return _parse_sim(url, params)
+    if scheme == LABGRID_SCHEME:
+        assert match is not None
+        return _parse_labgrid(url, match.group(2), params)
     if scheme in RADIO_LIBRARIES:
         assert match is not None
         target = match.group(2)
@@ -124,7 +132,7 @@ def parse_radio_url(url: str) -> RadioUrl:
     elif base.startswith("/") or scheme in ("socket", "tcp"):
         scheme, target = "ezsp", base
     else:
-        known = ", ".join([f"{SIM_SCHEME}://", *[f"{s}:" for s in RADIO_LIBRARIES]])
+        known = ", ".join([f"{SIM_SCHEME}://", *[f"{s}:" for s in RADIO_LIBRARIES], f"{LABGRID_SCHEME}://"])
         raise BadRadioUrl(url, f"unknown radio type (expected {known}, a device path or socket://HOST:PORT)")
     if not target:
         raise BadRadioUrl(url, "no device path or socket://HOST:PORT")
@@ -148,6 +156,21 @@ def parse_radio_url(url: str) -> RadioUrl:
         else:
             raise BadRadioUrl(url, f"unknown parameter {key!r} (allowed: baudrate, flow_control)")
     return RadioUrl(url=url, scheme=scheme, path=target, baudrate=baudrate, flow_control=flow)
+
+
+def _parse_labgrid(url: str, rest: str, params: dict[str, str]) -> RadioUrl:
+    place = rest[2:] if rest.startswith("//") else ""
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", place):
+        raise BadRadioUrl(url, "expected labgrid://PLACE (a labgrid place name)")
+    coordinator = params.pop("coordinator", None)
+    if coordinator is not None and not _HOST_PORT_RE.fullmatch(coordinator):
+        raise BadRadioUrl(url, f"coordinator {coordinator!r} is not HOST[:PORT]")
+    try:  # the serial parameters are checked as for any socket:// stick
+        serial = parse_radio_url("socket://labgrid:1" + (f"?{urlencode(params)}" if params else ""))
+    except BadRadioUrl as exc:
+        raise BadRadioUrl(url, exc.problem) from None
+    return RadioUrl(url=url, scheme=LABGRID_SCHEME, path=place, baudrate=serial.baudrate,
+                    flow_control=serial.flow_control, coordinator=coordinator)
 
 
 def _parse_sim(url: str, params: dict[str, str]) -> RadioUrl:
@@ -245,8 +268,26 @@ def network_params(config: RadioConfig) -> NetworkParams:
 async def open_radio(
     url: str, config: RadioConfig | None = None
 ) -> AsyncIterator[zigpy.application.ControllerApplication]:
-    """Open the radio ``url`` names and yield a started zigpy application; shut it down on exit."""
+    """Open the radio ``url`` names and yield a started zigpy application; shut it down on exit
+    (a ``labgrid://`` place is acquired first and released last)."""
     parsed = parse_radio_url(url)
+    if parsed.scheme != LABGRID_SCHEME:
+        async with _open_parsed(parsed, config) as app:
+            yield app
+        return
+    from .lab_place import acquired_serial_port
+
+    async with acquired_serial_port(url, parsed.path, parsed.coordinator) as port:
+        serial = dataclasses.replace(parsed, scheme="ezsp", path=port.url,
+                                     baudrate=parsed.baudrate or port.speed)
+        async with _open_parsed(serial, config) as app:
+            yield app
+
+
+@contextlib.asynccontextmanager
+async def _open_parsed(
+    parsed: RadioUrl, config: RadioConfig | None
+) -> AsyncIterator[zigpy.application.ControllerApplication]:
     config = config or RadioConfig()
     zigpy_fixes.apply()
     if parsed.is_sim:
@@ -521,7 +562,9 @@ def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
         import looptime
 
         return looptime.new_event_loop(start=0.0)
-    return asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()
+    zigpy_fixes.quiet_closed_connections(loop)
+    return loop
 
 
 def run(coro_factory: Callable[[], Awaitable[T]], url: str) -> T:

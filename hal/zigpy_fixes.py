@@ -32,7 +32,14 @@ Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
    value does not fit its attribute (type NoData) raise ``ValueError``/``TypeError`` into the radio
    library's receive path. A real stack drops such frames. Fix: they are logged (with the device and the
    bytes) and dropped; the ``handle_message`` listener event has already told the application.
-6. ``packet_claims`` — **No way to take a frame before zigpy dispatches it.** The hub's OTA server must
+6. ``quiet_closed_connections`` — **A closed connection leaves orphaned task errors.** When a radio's
+   connection closes (shutdown, a lost labgrid place, Ctrl-C) while one of zigpy's or bellows' own
+   fire-and-forget tasks waits for an ASH ACK, that task dies with bellows' ``RuntimeError('Connection has
+   been closed')`` which nobody retrieves, and asyncio prints its traceback on stderr. Fix:
+   :func:`quiet_closed_connections` (installed on every real radio's loop by ``hal.radio.new_event_loop``)
+   logs exactly that error at debug level; every other unretrieved error still goes to asyncio's default
+   handler.
+7. ``packet_claims`` — **No way to take a frame before zigpy dispatches it.** The hub's OTA server must
    answer OTA requests itself (zigpy's own responder answers NO_IMAGE_AVAILABLE / ABORT), and zigpy's
    ``register_packet_callback`` only observes. :func:`claim_packets` is the one documented hook: a claim
    sees every frame an application receives, before zigpy, and takes it by returning True;
@@ -107,6 +114,9 @@ FIX_NOTES: tuple[Fix, ...] = (
         "ControllerApplication.utc_now and this fix goes)"),
     Fix("malformed_frames_dropped", "zigpy.device:Device.packet_received",
         "docs/upstream/0004-application-drops-frames-that-do-not-parse.patch"),
+    Fix("quiet_closed_connections", "bellows.ash:AshProtocol._cancel_pending_data_frames",
+        "bellows: pending data frames cancelled on close are retrieved by their senders, or failed with "
+        "a dedicated exception zigpy's senders expect"),
     Fix("packet_claims", "zigpy.application:ControllerApplication.packet_received",
         "a packet callback that can take a frame before dispatch (zigpy's register_packet_callback only "
         "observes, and is not called by packet_received)"),
@@ -215,7 +225,7 @@ REGISTERED: dict[int, type[Cluster]] = {Time.cluster_id: HubTime}
 _ORIGINAL_REGISTERED: dict[int, type[Cluster]] = {Time.cluster_id: Time}
 
 
-# ---------------------------------------------------------------------------------- fix 6: the hook
+# ---------------------------------------------------------------------------------- fix 7: the hook
 PacketClaim = Callable[[zigpy_t.ZigbeePacket], bool]
 _CLAIMS: weakref.WeakKeyDictionary[Any, list[PacketClaim]] = weakref.WeakKeyDictionary()
 _ORIGINAL_APP_PACKET_RECEIVED = zigpy.application.ControllerApplication.packet_received
@@ -245,6 +255,23 @@ def claim_packets(app: zigpy.application.ControllerApplication, claim: PacketCla
 def deliver_to_zigpy(app: zigpy.application.ControllerApplication, packet: zigpy_t.ZigbeePacket) -> Any:
     """Hand a frame a claim took to zigpy after all (past every claim)."""
     return _ORIGINAL_APP_PACKET_RECEIVED(app, packet)
+
+
+# ---------------------------------------------------------------------------------- fix 6
+CLOSED_CONNECTION = "Connection has been closed"  # bellows.ash's error for frames pending at close
+
+
+def quiet_closed_connections(loop: Any) -> None:
+    """Fix 6: an orphaned task killed by its radio connection closing is a debug line, not a traceback."""
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, RuntimeError) and str(exc) == CLOSED_CONNECTION:
+            LOGGER.debug("radio connection closed under a pending frame: %s", context.get("message"))
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 # ---------------------------------------------------------------------------------- apply / revert

@@ -1,7 +1,8 @@
 """Rig files: parse a rig TOML into frozen, typed objects, and the built-in default bench.
 
 This module owns the ``[rig]``, ``[[radios]]``, ``[[devices]]`` (less ``[devices.sim]``),
-``[policies]``, ``[[plan.steps]]`` and ``[outputs]`` tables and rejects unknown keys in them. The
+``[policies]``, ``[[plan.steps]]``, ``[outputs]`` (or ``[results] url``) and ``[labgrid]`` tables and
+rejects unknown keys in them. The
 ``[sim]`` and ``[[faults]]`` tables and every ``[devices.sim]`` sub-table belong to the simulator
 (``hal/sim/config.py``): they are kept raw on ``Rig.sim_tables`` and not validated here.
 Errors name the file, the key path (``devices[2].role``) and the line where one can be found.
@@ -41,8 +42,9 @@ DEFAULT_STEP_TIMEOUT_S = 600.0
 DEFAULT_MAX_CONCURRENT_DUTS = 8
 
 ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})
-TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs"})
-RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz")
+TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs",
+                            "results", "labgrid"})
+RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz", "labgrid")
 
 
 class StepKind(enum.StrEnum):
@@ -401,7 +403,8 @@ def _path(base: Path, text: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any]) -> RadioSpec:
+def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any],
+                 coordinator: str | None = None) -> RadioSpec:
     _check_keys(ctx, where, table, ("id", "url", "channel", "pan_id", "extended_pan_id", "network_key",
                                     "max_concurrent_duts"))
     for key in ("id", "url"):
@@ -412,6 +415,9 @@ def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any]) -> RadioSpec:
     if scheme not in RADIO_SCHEMES:
         raise ctx.error(f"{where}.url", f"{url!r} is not a radio URL (scheme must be one of "
                                        f"{', '.join(s + ':' for s in RADIO_SCHEMES)})")
+    if scheme == "labgrid" and coordinator is not None and "coordinator=" not in url:
+        # the rig's [labgrid] coordinator reaches the radio layer in its URL
+        url += ("&" if "?" in url else "?") + f"coordinator={coordinator}"
     return RadioSpec(
         id=_ident(ctx, f"{where}.id", table["id"]),
         url=url,
@@ -661,12 +667,19 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
     )
 
 
-def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path) -> Outputs:
+def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
+                   results_table: Mapping[str, Any] | None = None) -> Outputs:
     w = "outputs"
     _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir"))
     results = DEFAULT_RESULTS
     if "results" in table:
         results = _str(ctx, f"{w}.results", table["results"])
+    if results_table:  # [results] url = "postgresql://..." says the same as [outputs] results
+        _check_keys(ctx, "results", results_table, ("url",))
+        if "results" in table:
+            raise ctx.error("results.url", "give the results store once: [results] url or [outputs] results")
+        if "url" in results_table:
+            results = _str(ctx, "results.url", results_table["url"])
     if "://" not in results:  # a directory: resolve it like every other path in the file
         results = str(_path(base, results))
 
@@ -700,9 +713,13 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     radio_tables = _array_of_tables(ctx, "radios", doc.get("radios", []))
     if not radio_tables:
         raise ctx.error("radios", "a rig needs at least one [[radios]] entry")
+    labgrid = _table(ctx, "labgrid", doc.get("labgrid", {}))
+    _check_keys(ctx, "labgrid", labgrid, ("coordinator",))
+    coordinator = (_str(ctx, "labgrid.coordinator", labgrid["coordinator"]) if "coordinator" in labgrid
+                   else None)
     radios: dict[str, RadioSpec] = {}
     for i, rt in enumerate(radio_tables):
-        radio = _parse_radio(ctx, f"radios[{i}]", rt)
+        radio = _parse_radio(ctx, f"radios[{i}]", rt, coordinator)
         if radio.id in radios:
             raise ctx.error(f"radios[{i}].id", f"duplicate radio id {radio.id!r}")
         radios[radio.id] = radio
@@ -733,7 +750,8 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     plan = tuple(_parse_step(ctx, f"plan.steps[{i}]", i, st, base, devices)
                  for i, st in enumerate(step_tables))
 
-    outputs = _parse_outputs(ctx, _table(ctx, "outputs", doc.get("outputs", {})), base)
+    outputs = _parse_outputs(ctx, _table(ctx, "outputs", doc.get("outputs", {})), base,
+                             _table(ctx, "results", doc.get("results", {})))
 
     sim = _table(ctx, "sim", doc.get("sim", {}))
     faults = _array_of_tables(ctx, "faults", doc.get("faults", []))

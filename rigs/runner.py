@@ -441,6 +441,8 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             raise RunAborted(f"run {recorder.record.run_id}: aborted by the operator; "
                              f"resume it with --resume {recorder.record.run_id}") from None
         except Unreachable as exc:
+            # a radio lost mid-run (e.g. its labgrid place) cancels the steps in flight: ERROR, resumable
+            recorder.end_open_steps(StepOutcome.ERROR, OutcomeDetail("radio-unreachable", str(exc)))
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("radio-unreachable", str(exc)))
             raise RigUnreachable(f"run {recorder.record.run_id}: {exc}") from None
         except BadInput as exc:

@@ -107,7 +107,7 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt | click.Abort):
         return 130
     if isinstance(exc, HanrigError):
-        return exc.exit_code if exc.exit_code in (1, 2, 3, 130) else 2
+        return exc.exit_code if exc.exit_code in (1, 2, 3, 130) else 2  # RunAborted: 130
     if isinstance(exc, click.ClickException):
         return 2  # click's own errors are all about how the command was called
     if isinstance(exc, ConnectionError | TimeoutError):

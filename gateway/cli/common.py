@@ -31,15 +31,28 @@ __all__ = [
     "emit",
     "fmt_hex",
     "json_option",
+    "place_wait_option",
     "radio_option",
     "reset_emitted",
 ]
 
 _radio_url_option = click.option(
     "--radio", "radio_url", envvar="HANRIG_RADIO", required=True, metavar="URL",
-    help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., deconz:... "
-         "(env HANRIG_RADIO).",
+    help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., deconz:..., "
+         "labgrid://PLACE (env HANRIG_RADIO).",
 )
+
+
+def _wait_for_places(ctx: click.Context, _param: click.Parameter, wait: bool) -> None:
+    if wait:
+        from hal.lab_place import wait_for_places
+
+        ctx.with_resource(wait_for_places(lambda text: click.echo(f"hanrig: {text}", err=True)))
+
+
+place_wait_option = click.option(
+    "--wait", is_flag=True, expose_value=False, callback=_wait_for_places,
+    help="A labgrid:// place held by someone else is waited for (with a message), not refused.")
 
 
 def _start_capture(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -61,8 +74,11 @@ capture_option = click.option(
 
 
 def radio_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--radio URL`` and ``--capture FILE.pcapng``: every command that opens a radio takes both."""
-    return _radio_url_option(capture_option(command))
+    """``--radio URL``, ``--capture FILE.pcapng`` and ``--wait`` (a busy labgrid place): every command
+    that opens a radio takes them."""
+    return _radio_url_option(capture_option(place_wait_option(command)))
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
 

@@ -195,3 +195,29 @@ async def test_a_claim_takes_frames_before_zigpy_and_can_hand_them_back(sim_han)
         seen.clear()
         await basic.read_attributes(["model"], allow_cache=False)
         assert seen == []
+
+
+def test_fix6_an_orphaned_task_killed_by_a_closed_connection_is_no_traceback(caplog):
+    import asyncio
+    import gc
+    import logging
+
+    import hal
+
+    async def pending_frame(text: str) -> None:
+        raise RuntimeError(text)
+
+    loop = hal.new_event_loop("ezsp:///dev/ttyUSB0")  # a real radio's loop
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for text in ("Connection has been closed", "something else broke"):
+                loop.run_until_complete(asyncio.sleep(0))
+                task = loop.create_task(pending_frame(text))
+                loop.run_until_complete(asyncio.sleep(0.01))
+                del task
+                gc.collect()
+    finally:
+        loop.close()
+    errors = [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
+    assert [str(r.exc_info[1]) for r in errors] == ["something else broke"]  # only the other one
+    assert any("radio connection closed under a pending frame" in r.getMessage() for r in caplog.records)

@@ -190,6 +190,10 @@ BAD = [
     (MINIMAL.replace('role = "IHD"', 'role = "IHD"\nmeter_point = "12ab"'), "devices[0].meter_point",
      "not an MPAN/MPRN", "12ab"),
     ('[rig]\nname = "t"\n', "radios", "at least one", None),
+    (MINIMAL + '\n[outputs]\nresults = "r"\n[results]\nurl = "postgresql://h/db"\n', "results.url",
+     "give the results store once", "url"),
+    (MINIMAL + '\n[results]\npath = "x"\n', "results.path", "unknown key", "path"),
+    (MINIMAL + '\n[labgrid]\ncoordinator = 20408\n', "labgrid.coordinator", "expected a string", "20408"),
     # After [[devices]], a bare key belongs to the last device, and is unknown there.
     (MINIMAL + '\nradios = 3\n', "devices[1].radios", "unknown key", "radios = 3"),
 ]
@@ -242,3 +246,16 @@ def test_examples_are_accepted_by_the_simulator_too(name):
     config = sim_config.parse_sim_config(rig.document(), source=str(rig.source), base=rig.base_dir)
     assert [d.id for d in config.devices] == [d.id for d in rig.devices]
     assert len(config.faults) == len(rig.sim_tables.faults)
+
+
+def test_lab_rig_names_a_labgrid_place_a_coordinator_and_a_postgres_store(tmp_path):
+    text = MINIMAL.replace('url = "sim://"', 'url = "labgrid://han-bench-1"') + """
+[labgrid]
+coordinator = "lab-coordinator:20408"
+
+[results]
+url = "postgresql://hanrig@db.lab/results"
+"""
+    rig = parse_rig(text, tmp_path / "rig.toml")
+    assert rig.radios[0].url == "labgrid://han-bench-1?coordinator=lab-coordinator:20408"
+    assert not rig.radios[0].is_simulated and rig.outputs.results == "postgresql://hanrig@db.lab/results"
