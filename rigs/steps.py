@@ -222,6 +222,8 @@ async def step_inventory(ctx: StepContext) -> None:
                     inventory.current_file_version)
     fields: dict[str, Any] = {"manufacturer": inventory.manufacturer, "model": inventory.model}
     fields = {k: v for k, v in fields.items() if v is not None}
+    if inventory.hw_version is not None:  # the DUT identity a certifier reads (report, evidence pack)
+        fields["metadata"] = {**ctx.dut.metadata, "hw_version": inventory.hw_version}
     if ctx.dut.firmware_before is None:  # a resumed run keeps what the device ran at first
         fields["firmware_before"] = inventory.current_file_version
     ctx.update_dut(**fields)
@@ -298,7 +300,11 @@ async def step_ota(ctx: StepContext) -> None:
     if expected_phase == "activated":
         ctx.measure(MeasurementSpec("firmware_version_after", "", Equals(target),
                                     "the version the device runs after activation"), outcome.version_after)
-    fields: dict[str, Any] = {"image_hash": outcome.image_sha256}
+    images = [i for i in ctx.dut.metadata.get("images", []) if i.get("sha256") != outcome.image_sha256]
+    images.append({"file": Path(outcome.image_file).name if outcome.image_file else None,
+                   "sha256": outcome.image_sha256})
+    fields: dict[str, Any] = {"image_hash": outcome.image_sha256, "metadata": {**ctx.dut.metadata,
+                                                                               "images": images}}
     if ctx.dut.firmware_before is None and outcome.version_before is not None:
         fields["firmware_before"] = outcome.version_before
     if outcome.version_after is not None:
