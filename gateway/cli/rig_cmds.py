@@ -46,11 +46,13 @@ def _render(document: dict[str, Any]) -> str:
               help="Also write the HTML report here.")
 @click.option("--resume", "resume", metavar="RUN_ID",
               help="Re-run only what did not pass in this run (id or unique prefix) of the same rig.")
+@click.option("--allow-test-keys", is_flag=True,
+              help="Let images signed with the published TEST-ONLY key go to real radios (recorded).")
 @place_wait_option
 @capture_option
 @json_option
 def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Path | None,
-        resume: str | None, as_json: bool) -> None:
+        resume: str | None, allow_test_keys: bool, as_json: bool) -> None:
     """Run RIG.toml's plan; with no file, the built-in simulated bench (every step, on simulated time)."""
     from rigs.exceptions import RunNotPassed
     from rigs.records import RunOutcome
@@ -58,7 +60,8 @@ def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Pa
     from rigs.runner import RunOptions, run_rig
 
     loaded = load_rig(rig_file) if rig_file is not None else default_rig(base_dir=Path.cwd())
-    result = run_rig(loaded, RunOptions(results=results, junit=junit, html=html, resume=resume))
+    result = run_rig(loaded, RunOptions(results=results, junit=junit, html=html, resume=resume,
+                                        allow_test_keys=allow_test_keys))
     document = result.summary()
     emit(document, as_json, _render)
     if result.outcome is not RunOutcome.PASS:
