@@ -49,6 +49,7 @@ class StepKind(enum.StrEnum):
     LOADCONTROL = "loadcontrol"
     ALERTS = "alerts"
     COT = "cot"
+    CBKE = "cbke"
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
@@ -63,6 +64,7 @@ STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
     StepKind.LOADCONTROL: (Role.HCALCS,),
     StepKind.ALERTS: ALL_ROLES,
     StepKind.COT: ALL_ROLES,
+    StepKind.CBKE: (Role.ESME, Role.GSME, Role.PPMID, Role.HCALCS),  # the Type 1 devices
 }
 
 COMMANDERS = ("supplier", "network-operator")
@@ -621,6 +623,7 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
                            "randomise_s": _p_seconds, "as": _p_commander},
     StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
     StepKind.COT: {"meter_point": _p_count},
+    StepKind.CBKE: {"wait_s": _p_seconds},
 }
 
 
