@@ -42,6 +42,7 @@ class StepKind(enum.StrEnum):
     """The kinds of plan step the runner knows."""
 
     JOIN = "join"
+    CBKE = "cbke"
     INVENTORY = "inventory"
     OTA = "ota"
     GAS = "gas"
@@ -49,7 +50,6 @@ class StepKind(enum.StrEnum):
     LOADCONTROL = "loadcontrol"
     ALERTS = "alerts"
     COT = "cot"
-    CBKE = "cbke"
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
