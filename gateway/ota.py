@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
 
+from hanrig_errors import CERT_MAX, CPL_MAX, read_input, read_input_text
 from ota import Catalogue, Image, load_public_key, signing
 from ota.campaign import (
     AT_WAIT_LIMIT_S,
@@ -265,7 +266,7 @@ class OtaService:
                 sample = self._catalogue_dir() / SAMPLE_SUPPLIER_CERT
                 path = sample if self.policies.catalogue is None and sample.is_file() else None
             if path is not None:
-                self._key = load_public_key(path.read_bytes(), name=str(path))
+                self._key = load_public_key(read_input(path, limit=CERT_MAX), name=str(path))
         return self._key
 
     async def close(self) -> None:
@@ -633,7 +634,7 @@ def read_cpl(path: Path) -> frozenset[str]:
     """A CPL file: one manufacturer-image SHA-256 (64 hex digits) per line; blank lines and ``#`` comments
     are skipped. A bad line is an :class:`OtaPolicyError` naming the file and line."""
     hashes = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(read_input_text(path, limit=CPL_MAX).splitlines(), 1):
         text = line.split("#", 1)[0].strip().lower()
         if not text:
             continue

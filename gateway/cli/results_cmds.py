@@ -24,7 +24,8 @@ from .common import emit, json_option
 results_option = click.option(
     "--results", "results", envvar="HANRIG_RESULTS", default=DEFAULT_RESULTS, show_default=True,
     metavar="DIR_OR_URL",
-    help="Results directory (SQLite inside) or sqlite:///path URL (env HANRIG_RESULTS).")
+    help="Results directory (SQLite inside), sqlite:///path or postgresql://USER@HOST/DB "
+         "(env HANRIG_RESULTS).")
 
 
 def _open(results: str) -> Store:
