@@ -47,6 +47,8 @@ class RunOptions:
     html: Path | None = None
     resume: str | None = None
     operator: str | None = None
+    serials: dict[str, str] = dataclasses.field(default_factory=dict)  # device id -> DUT serial number
+    allow_test_keys: bool = False  # TEST-ONLY-signed images may go to real radios (recorded in the run)
 
 
 @dataclasses.dataclass
@@ -423,7 +425,8 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     if options.resume:
         recorder = RunRecorder.resume(rig, store, options.resume, clock=clock)
     else:
-        recorder = RunRecorder.start(rig, store, operator=options.operator, clock=clock)
+        recorder = RunRecorder.start(rig, store, operator=options.operator, serials=options.serials,
+                                     clock=clock)
     names = [name for name, _ in callbacks]
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -442,6 +445,11 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
                 configure_features(gw, rig)
+                if options.allow_test_keys:
+                    gw.ota.configure(allow_test_keys=True)
+                    recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "
+                                                   "the published TEST-ONLY key may go to real radios",
+                                                   "allow_test_keys": True})
                 await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
         except asyncio.CancelledError:
             if not interrupted["yes"]:

@@ -59,8 +59,10 @@ def _render_push(doc: dict[str, Any]) -> str:
 @click.option("--supplier-cert", type=CERT_FILE,
               help="Supplier signing certificate or public key that images must verify against.")
 @click.option("--cpl", "cpl_file", type=InputFileType(CPL_MAX),
-              help="Central Products List: a file of manufacturer-image SHA-256s (one per line); "
-                   "images not on it are refused.")
+              help="Central Products List (CSV: manufacturer, model, firmware_version, hash; or hashes): "
+                   "an image it does not list for the device is refused before a byte is sent.")
+@click.option("--allow-test-keys", is_flag=True,
+              help="Push images signed with the published TEST-ONLY key to a real radio too (recorded).")
 @click.option("--negative", "negative_case", type=click.Choice(NEGATIVE_CASE_NAMES),
               help="SECMP0007 negative test: offer the bad image of this case (made from --image or the "
                    "catalogue's image) and expect the device to refuse it as the OTA cluster defines.")
@@ -68,8 +70,8 @@ def _render_push(doc: dict[str, Any]) -> str:
 @json_option
 def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices: bool, image: Path | None,
          activation: str | None, allow_downgrade: bool | None, catalogue: Path | None,
-         supplier_cert: Path | None, cpl_file: Path | None, negative_case: str | None, no_progress: bool,
-         as_json: bool) -> None:
+         supplier_cert: Path | None, cpl_file: Path | None, allow_test_keys: bool, negative_case: str | None,
+         no_progress: bool, as_json: bool) -> None:
     """Send firmware to devices and activate it (now, at a UTC time, or hold for 'ota activate')."""
     chosen = sum((bool(devices), role is not None, all_devices))
     if chosen != 1:
@@ -95,7 +97,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
 
     from .policy_opts import rig_policies
 
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {"allow_test_keys": allow_test_keys}
     if cpl_file is not None:
         overrides["cpl"] = read_cpl(cpl_file)
     if catalogue is not None:
@@ -123,7 +125,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
                     raise DeviceNotFound(role.upper(), "no joined device has this role")
             else:
                 targets = None
-            labels = {d.eui64: f"{d.id if d.id != d.eui64 else (d.role or '?')} {d.eui64}"
+            labels = {d.eui64: f"{d.id if d.id != d.eui64 else (d.role or 'unknown role')} {d.eui64}"
                       for d in gw.devices()}
             if no_progress:
                 return await gw.ota.push(targets, image=firmware, activation=plan,
@@ -136,7 +138,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
                                          on_progress=bars.sample, on_outcome=bars.outcome)
 
     report = hal.run(run, radio_url)
-    document = {"radio": radio_url, **report.to_json()}
+    document = {"radio": radio_url, "allow_test_keys": allow_test_keys, **report.to_json()}
     emit(document, as_json, _render_push)
     failed = [o for o in report.outcomes if not o.ok]
     if report.unreachable:
