@@ -47,6 +47,7 @@ from .radio_info import describe_radio
 
 if TYPE_CHECKING:  # the features import this module; each is loaded on first use
     from .alerts_service import AlertService
+    from .cbke import CbkeService
     from .certs_service import CertsService
     from .gpf_service import GpfService
     from .inventory import Inventory
@@ -224,7 +225,7 @@ class Gateway:
         no push or alert that arrives before the first command is lost)."""
         for radio_id in self.apps:
             self.ota.server(radio_id)
-        _ = self.gpf, self.alerts
+        _ = self.gpf, self.alerts, self.cbke
 
     def configure(self, policies: Policies) -> None:
         """Put the session under ``policies`` (a rig file's ``[policies]``): each feature takes its own."""
@@ -343,6 +344,13 @@ class Gateway:
         from .inventory import Inventory
 
         return self._feature(Inventory(self))
+
+    @functools.cached_property
+    def cbke(self) -> CbkeService:
+        """Key Establishment (0x0800), the hub's side: CBKE with Type 1 devices (issue 13)."""
+        from .cbke import CbkeService
+
+        return self._feature(CbkeService(self))
 
     @functools.cached_property
     def tenancy(self) -> Tenancy:

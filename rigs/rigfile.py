@@ -51,6 +51,7 @@ class StepKind(enum.StrEnum):
     """The kinds of plan step the runner knows."""
 
     JOIN = "join"
+    CBKE = "cbke"
     INVENTORY = "inventory"
     OTA = "ota"
     GAS = "gas"
@@ -74,6 +75,7 @@ STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
     StepKind.LOADCONTROL: (Role.HCALCS,),
     StepKind.ALERTS: ALL_ROLES,
     StepKind.COT: ALL_ROLES,
+    StepKind.CBKE: (Role.ESME, Role.GSME, Role.PPMID, Role.HCALCS),  # the Type 1 devices
     StepKind.OTA_NEGATIVE: ALL_ROLES,
     StepKind.PROMPT: ALL_ROLES,
 }
@@ -626,6 +628,7 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
                            "randomise_s": _p_seconds, "as": _p_commander},
     StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
     StepKind.COT: {"meter_point": _p_count},
+    StepKind.CBKE: {"wait_s": _p_seconds},
     StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_path},
     StepKind.PROMPT: {"action": _p_action},
 }

@@ -47,6 +47,7 @@ class RunOptions:
     html: Path | None = None
     resume: str | None = None
     operator: str | None = None
+    serials: dict[str, str] = dataclasses.field(default_factory=dict)  # device id -> DUT serial number
     allow_test_keys: bool = False  # TEST-ONLY-signed images may go to real radios (recorded in the run)
 
 
@@ -402,7 +403,8 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     if options.resume:
         recorder = RunRecorder.resume(rig, store, options.resume, clock=clock)
     else:
-        recorder = RunRecorder.start(rig, store, operator=options.operator, clock=clock)
+        recorder = RunRecorder.start(rig, store, operator=options.operator, serials=options.serials,
+                                     clock=clock)
     names = [name for name, _ in callbacks]
     main_task = asyncio.current_task()
     assert main_task is not None

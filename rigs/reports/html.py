@@ -183,6 +183,8 @@ def conditions(run: RunRecord) -> dict[str, Any]:
     if images:
         test_only.append("images signed with the TEST-ONLY supplier key: " + ", ".join(images))
     test_only += [d.description for d in run.details if "test-only" in d.code.lower()]
+    test_only += [str(e.data.get("message")) for e in run.events
+                  if e.kind is EventKind.LOG and e.data.get("allow_test_keys")]
     return {"kind": kind, "text": text, "test_only": test_only,
             "radios": [{"id": r.id, "url": r.url, "firmware": run.radio_firmware.get(r.id, "—")}
                        for r in radios]}

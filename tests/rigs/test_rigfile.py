@@ -63,6 +63,7 @@ def test_default_rig_is_the_fixed_bench():
     assert by_step["gas"] == {"GSME"}
     assert by_step["certs"] == {"ESME"}
     assert by_step["loadcontrol"] == {"HCALCS"}
+    assert by_step["cbke"] == {"ESME", "GSME", "PPMID", "HCALCS"}
     assert by_step["join"] == set(FIXED)
     assert not rig.has_real_radios
     # Outputs of the built-in bench land where the user runs it, not inside the package.
