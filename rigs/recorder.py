@@ -56,12 +56,16 @@ class RunRecorder:
 
     @classmethod
     def start(cls, rig: Rig, store: Store, *, operator: str | None = None,
-              radio_firmware: dict[str, str] | None = None,
+              radio_firmware: dict[str, str] | None = None, serials: dict[str, str] | None = None,
               clock: Callable[[], float] = time.time,
               sim_clock: Callable[[], float] | None = None) -> RunRecorder:
-        """A new run of ``rig``, inserted in the store as running before anything else happens."""
+        """A new run of ``rig``, inserted in the store as running before anything else happens.
+        ``serials`` (device id -> the DUT's serial number, as the operator read it) go into each DUT's
+        metadata, for the report's identity block."""
         record = RunRecord.new(rig, operator=operator, start=clock())
         record.radio_firmware = dict(radio_firmware or {})
+        for dut_id, serial in (serials or {}).items():
+            record.dut(dut_id).metadata["serial"] = serial
         store.begin_run(record)
         return cls(rig, store, record, 1, clock, sim_clock)
 

@@ -47,6 +47,7 @@ class RunOptions:
     html: Path | None = None
     resume: str | None = None
     operator: str | None = None
+    serials: dict[str, str] = dataclasses.field(default_factory=dict)  # device id -> DUT serial number
     allow_test_keys: bool = False  # TEST-ONLY-signed images may go to real radios (recorded in the run)
 
 
@@ -161,28 +162,6 @@ def ota_limit_bps(rig: Rig) -> float | None:
     from gateway.ota import modelled_limit_bps
 
     return modelled_limit_bps()
-
-
-def configure_features(gw: Any, rig: Rig) -> None:
-    """Apply the rig's ``[policies]`` to the session, and start the GPF and alert intake at once so
-    that no GSME push or alert of the run is missed."""
-    from gateway.alerts import AlertPolicy
-    from gateway.gpf import GpfPolicy
-    from gateway.loadcontrol import LoadControlPolicy
-    from gateway.ota import OtaPolicies
-
-    policies = rig.policies
-    per_radio = min((r.max_concurrent_duts for r in rig.radios), default=None)
-    ota = OtaPolicies.from_rig(policies, max_concurrent=per_radio)
-    gw.ota.configure(**{f.name: getattr(ota, f.name) for f in dataclasses.fields(ota)})
-    tolerance = policies.gas_tolerance_s
-    gw.gpf.configure(policy=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance)
-                                      else tolerance))  # type: ignore[arg-type]
-    alerts = policies.alerts
-    gw.alerts.configure(AlertPolicy(window_s=alerts.window_s, threshold=alerts.threshold,
-                                    forward_period_s=alerts.forward_period_s,
-                                    exclude=frozenset(alerts.exclude)))
-    gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
 
 
 def radio_firmware(gw: Any, rig: Rig) -> dict[str, str]:
@@ -343,9 +322,9 @@ class RigSession:
         async def enter() -> Any:
             stack = contextlib.AsyncExitStack()
             endpoints, self.trust = radio_endpoints(self.rig)
-            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig)))
+            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig),
+                                                              self.rig.policies))
             self._stack = stack
-            configure_features(gw, self.rig)
             return gw
 
         self.gateway = self.run(enter())
@@ -437,8 +416,8 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     if options.resume:
         recorder = RunRecorder.resume(rig, store, options.resume, clock=time.time, sim_clock=sim_clock)
     else:
-        recorder = RunRecorder.start(rig, store, operator=options.operator, clock=time.time,
-                                     sim_clock=sim_clock)
+        recorder = RunRecorder.start(rig, store, operator=options.operator, serials=options.serials,
+                                     clock=time.time, sim_clock=sim_clock)
     names = [name for name, _ in callbacks]
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -453,10 +432,9 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     try:
         try:
             endpoints, trust = radio_endpoints(rig)
-            async with Gateway.open(endpoints, device_bindings(rig)) as gw:
+            async with Gateway.open(endpoints, device_bindings(rig), rig.policies) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
-                configure_features(gw, rig)
                 if options.allow_test_keys:
                     gw.ota.configure(allow_test_keys=True)
                     recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "

@@ -143,13 +143,12 @@ def _report(exc: BaseException, as_json: bool, debug: bool) -> int:
     message = error_message(exc, ctx.command_path if ctx is not None else None)
     if debug and not isinstance(exc, click.ClickException | KeyboardInterrupt | click.Abort):
         logging.getLogger("hanrig").error("traceback", exc_info=exc)
-    if code == 130 and not isinstance(exc, HanrigError):  # Ctrl-C outside a run: nothing more to say
-        message = "interrupted"
-        click.echo("hanrig: interrupted", err=True)
-    else:
-        click.echo(f"hanrig: error: {message}", err=True)
+    prefix = "hanrig: interrupted" if code == 130 else "hanrig: error"
+    # an interrupt says only that, unless hanrig said what it left behind (RunAborted: how to resume)
+    said = code != 130 or isinstance(exc, HanrigError)
+    click.echo(f"{prefix}: {message}" if said else prefix, err=True)
     if as_json and not common.document_emitted():
-        click.echo(json.dumps({"error": message, "exit": code}))
+        click.echo(json.dumps({"error": message if said else "interrupted", "exit": code}))
     return code
 
 

@@ -33,7 +33,7 @@ from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
 from hanrig_errors import CERT_MAX, KEY_MAX, read_input
 
-from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, emit, json_option
+from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, capture_option, emit, json_option
 
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
@@ -220,6 +220,7 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @certs.command()
 @click.option("--radio", "radio_url", envvar="HANRIG_RADIO", metavar="URL",
               help="Read the installed certificates from a device over the HAN (env HANRIG_RADIO).")
+@capture_option
 @click.option("--cert-dir", type=EXISTING_DIR, help="A directory of exported certificates, named by cell "
               "(<role>-<DS|KA>-<management|prepaymentTopUp>, root, device-*, ca-*; .der/.pem).")
 @click.option("--device", "--device-eui64", "device", type=EUI64,

@@ -26,9 +26,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from gateway.alerts import AlertPolicy
+
 from ..records import DutRecord, Event, EventKind, MeasurementOutcome, RunRecord, StepRecord, iso
 from ..requirements import REQUIREMENTS, requirements_of
-from ..rigfile import AlertPolicy, RigFileError, parse_rig
+from ..rigfile import RigFileError, parse_rig
 from .jsonrec import alert_policy as run_alert_policy
 from .jsonrec import hex_pair, planned_steps
 from .svg import Series, chart
@@ -181,6 +183,8 @@ def conditions(run: RunRecord) -> dict[str, Any]:
     if images:
         test_only.append("images signed with the TEST-ONLY supplier key: " + ", ".join(images))
     test_only += [d.description for d in run.details if "test-only" in d.code.lower()]
+    test_only += [str(e.data.get("message")) for e in run.events
+                  if e.kind is EventKind.LOG and e.data.get("allow_test_keys")]
     return {"kind": kind, "text": text, "test_only": test_only,
             "radios": [{"id": r.id, "url": r.url, "firmware": run.radio_firmware.get(r.id, "—")}
                        for r in radios]}
