@@ -366,6 +366,7 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
     the caller decides the exit code from ``RunResult.outcome``.
     """
     import hal
+    from hal import capture
 
     rig = resolve_outputs(rig, options)
     store = open_store(rig.outputs.results)
@@ -378,8 +379,11 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
         async def main() -> RunResult:
             return await _run(rig, store, options, callbacks, progress)
 
+        # [outputs] capture: the run's HAN traffic as pcapng (the command line's --capture wins)
+        wanted = rig.outputs.capture if capture.requested_writer() is None else None
         try:
-            return hal.run(main, clock_url(rig))
+            with capture.capture_to(wanted) if wanted is not None else contextlib.nullcontext():
+                return hal.run(main, clock_url(rig))
         finally:
             progress.close()
     finally:
