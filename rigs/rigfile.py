@@ -167,6 +167,7 @@ class Outputs:
     html: Path | None = None
     json_dir: Path | None = None
     evidence_dir: Path | None = None
+    capture: Path | None = None  # a pcapng of the run's HAN traffic (hal.capture), as --capture writes
 
 
 @dataclass(frozen=True)
@@ -673,7 +674,7 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
 def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
                    results_table: Mapping[str, Any] | None = None) -> Outputs:
     w = "outputs"
-    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir"))
+    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir", "capture"))
     results = DEFAULT_RESULTS
     if "results" in table:
         results = _str(ctx, f"{w}.results", table["results"])
@@ -690,7 +691,7 @@ def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
         return _path(base, _str(ctx, f"{w}.{key}", table[key])) if key in table else None
 
     return Outputs(results=results, junit=opt("junit"), html=opt("html"), json_dir=opt("json_dir"),
-                   evidence_dir=opt("evidence_dir"))
+                   evidence_dir=opt("evidence_dir"), capture=opt("capture"))
 
 
 def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = None) -> Rig:

@@ -1,5 +1,6 @@
 """``hanrig network`` through unmodified bellows on the virtual EZSP stick: the stick keeps its network
-between commands, so a backup, a new network and the restore of that backup can be checked end to end."""
+between commands, so a backup, a new network and the restore of that backup can be checked end to end;
+then permit and reset."""
 
 from __future__ import annotations
 
@@ -77,6 +78,12 @@ def test_backup_form_restore_and_scans_through_bellows(tmp_path: Path) -> None:
         restored = json.loads(done.stdout)["network"]  # read back from the NCP after the restore
         assert (restored["channel"], restored["pan_id"]) == (20, "0x2b2b")
         assert restored["extended_pan_id"] == str(parsed.network_info.extended_pan_id).lower()
+
+        done = _hanrig(env, "network", "permit", "--radio", radio, "--duration", "1", "--json")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["duration_s"] == 1 and "waiting for devices to join" in done.stderr
+        done = _hanrig(env, "network", "reset", "--radio", radio, "--yes")
+        assert done.returncode == 0 and "left the network" in done.stdout, done.stderr
     finally:
         stick.send_signal(signal.SIGTERM)
         stick.communicate(timeout=15)
