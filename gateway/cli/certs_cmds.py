@@ -16,15 +16,12 @@ import click
 import firmware_images
 from certs import (
     CertificateInputError,
-    InstalledCell,
     MalformedCertificate,
     Report,
     check_implicit_certificate,
     load_certificate,
     parse_implicit_certificate,
-    trust_for,
     verify_directory,
-    verify_installed,
 )
 from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate, reconstruct_public_key
 from certs.model import SmkiCertificate, format_eui64, oid_name
@@ -188,24 +185,6 @@ def inspect(file: Path, ca_public_key_hex: str | None, as_json: bool) -> None:
 
 # --- verify ---
 
-def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[InstalledCell], list[bytes]]:
-    """The HAN path: ``device``'s trust anchor cells and device certificates, read over the Tunneling
-    cluster (``gateway.certs_service``)."""
-    from gateway.certs_service import read_over_radio  # zigpy only for --radio
-
-    found = read_over_radio(radio_url, device)
-    return list(found.cells), list(found.device_certificates)
-
-
-def _han_intermediates(radio_url: str) -> list[bytes]:
-    """Issuing CAs the bench knows for ``radio_url``: on sim:// the test PKI's organisation and device CAs
-    (a meter does not report them, path building needs them); none on a real radio (use --ca)."""
-    from gateway.bench import bench_radio_config
-
-    _, trust = bench_radio_config(radio_url)
-    return list(trust.intermediates) if trust is not None else []
-
-
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
     found = []
     for path in paths:
@@ -254,13 +233,10 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     elif radio_url is not None:
         if device is None:
             raise click.UsageError("--radio needs --device EUI64")
-        cells, device_certificates = _read_installed_over_han(radio_url, device)
-        han_cas = _han_intermediates(radio_url)
-        trust, prefix = trust_for(cells, root_bytes, f"{radio_url} {device}")
-        report = Report.of(prefix) + verify_installed(
-            cells, device_eui64=device, expected_network_operator=network_operator, roots=trust, now=when,
-            device_certificates=device_certificates, intermediates=[*ca_bytes, *han_cas])
-        source = {"radio": radio_url, "device": device}
+        from gateway.certs_service import read_over_radio  # zigpy only for --radio
+
+        found, report = read_over_radio(radio_url, device, network_operator)
+        source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c", **found.to_dict()}
     else:
         raise click.UsageError("give --cert-dir DIR (or --radio URL --device EUI64)")
     document = {
