@@ -13,7 +13,6 @@ from hal.exceptions import TunnelFramingError
 from hal.gbhrgp import Header, StreamReassembler, chunk_size, chunks, encode, message_length
 
 
-
 def rtds_messages() -> list[bytes]:
     import os
 
