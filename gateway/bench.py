@@ -17,7 +17,7 @@ import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 import gbcs
 import hal
 from certs.model import RemotePartyRole as CertRole
-from certs.testpki import ENTITY_IDS, TestPki, make_test_pki
+from certs.testpki import ENTITY_IDS, HUB, TestPki, make_test_pki
 from gbcs.device import GbcsMeter, MeterFault, cells_from_certificates
 from hal.roles import Role
 from hal.sim.config import DeviceSpec, SimConfig, default_bench, load_sim_config, parse_sim_config
@@ -49,6 +49,9 @@ class BenchTrust:
 
     root: bytes
     intermediates: tuple[bytes, ...]
+    # the GBCS keys of the same PKI (remote parties, devices, the GPF): what the host MACs, signs and
+    # verifies with when it plays the remote parties on this bench
+    keystore: gbcs.Keystore | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def _fault_cells(pki: TestPki, fault: CredentialsFault) -> dict[str, bytes]:
     if fault is CredentialsFault.EXPIRED:
         return {"supplier-DS-management": expired_copy(pki, "supplier-DS")}
     return {}
+
+
+GPF_DEVICE: Final = ("GPF", HUB[1])  # the hub's GPF: its Entity ID is the coordinator's EUI-64 here
 
 
 def bench_keystore(devices: Iterable[tuple[str, str]], seed: int = 1) -> gbcs.Keystore:
@@ -131,7 +137,7 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
 def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, BenchTrust]:
     """``config`` with the TEST-ONLY PKI's cells and device certificates installed on every ESME that has
     none configured, and the bytes its ``credentials_fault`` needs; plus the PKI's root and CAs."""
-    devices = tuple((spec.role.value, str(spec.eui64)) for spec in config.devices)
+    devices = (*((spec.role.value, str(spec.eui64)) for spec in config.devices), GPF_DEVICE)
     pki = _bench_pki(devices, seed)
     specs: list[DeviceSpec] = []
     for spec in config.devices:
@@ -152,7 +158,7 @@ def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, B
                 pki, str(spec.eui64), installed, str(sim.gbcs_fault)))
             spec = dataclasses.replace(spec, sim=sim)
         specs.append(spec)
-    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der))
+    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der), bench_keystore(devices, seed))
     return config.replace(devices=tuple(specs)), trust
 
 

@@ -148,10 +148,12 @@ def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] |
     from .bench import bench_radio_config
     from .session import Gateway, RadioEndpoint
 
-    radio_config, _ = bench_radio_config(radio_url)
+    radio_config, trust = bench_radio_config(radio_url)
 
     async def read() -> tuple[InstalledCredentials, Report]:
         async with Gateway.open([RadioEndpoint("radio", radio_url, radio_config)]) as gw:
+            if trust is not None and trust.keystore is not None:
+                gw.gbcs.use_keystore(trust.keystore)
             han = gw.device(device)
             found = await gw.certs.read_installed(han)
             return found, Report.of(list(judge(found, expected_operators(expected))))

@@ -122,10 +122,15 @@ class GbcsService:
         if self._security is None:
             from .bench import bench_keystore
 
-            self.use_keystore(bench_keystore([(d.role.value, d.eui64) for d in self.gateway.devices()
-                                              if d.role is not None]))
+            devices = [(d.role.value, d.eui64) for d in self.gateway.devices() if d.role is not None]
+            self.use_keystore(bench_keystore([*devices, ("GPF", self.gpf_eui64())]))  # seed 1: sim://
         assert self._security is not None
         return self._security
+
+    def gpf_eui64(self) -> str:
+        """The GPF's Entity ID: on this bench, the hub's coordinator EUI-64 (the first radio's)."""
+        app = next(iter(self.gateway.apps.values()))
+        return str(app.state.node_info.ieee)
 
     def next_counter(self) -> int:
         """A remote party's originator counter: above any used before (GBCS: strictly increasing)."""

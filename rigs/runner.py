@@ -177,9 +177,10 @@ def ota_limit_bps(rig: Rig) -> float | None:
     return modelled_limit_bps()
 
 
-def configure_features(gw: Any, rig: Rig) -> None:
+def configure_features(gw: Any, rig: Rig, trust: dict[str, Any] | None = None) -> None:
     """Apply the rig's ``[policies]`` to the session, and start the GPF and alert intake at once so
-    that no GSME push or alert of the run is missed."""
+    that no GSME push or alert of the run is missed. A simulated radio's bench PKI gives the session its
+    GBCS keys (the remote parties' and the GPF's)."""
     from gateway.alerts import AlertPolicy
     from gateway.gpf import GpfPolicy
     from gateway.loadcontrol import LoadControlPolicy
@@ -197,6 +198,9 @@ def configure_features(gw: Any, rig: Rig) -> None:
                                     forward_period_s=alerts.forward_period_s,
                                     exclude=frozenset(alerts.exclude)))
     gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
+    keystore = next((t.keystore for t in (trust or {}).values() if t.keystore is not None), None)
+    if keystore is not None:
+        gw.gbcs.use_keystore(keystore)
 
 
 def radio_firmware(gw: Any, rig: Rig) -> dict[str, str]:
@@ -341,7 +345,7 @@ class RigSession:
             endpoints, self.trust = radio_endpoints(self.rig)
             gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig)))
             self._stack = stack
-            configure_features(gw, self.rig)
+            configure_features(gw, self.rig, self.trust)
             return gw
 
         self.gateway = self.run(enter())
@@ -449,7 +453,7 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             async with Gateway.open(endpoints, device_bindings(rig)) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
-                configure_features(gw, rig)
+                configure_features(gw, rig, trust)
                 await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
         except asyncio.CancelledError:
             if not interrupted["yes"]:

@@ -60,6 +60,7 @@ GAS_STATUS = MeasurementSpec("clock_status", "", OneOf(("reliable",)), "SECMP001
 GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "",
                                  description="reads whose clock status was not reliable (the last decides)")
 GAS_VALUE = MeasurementSpec("gas_demand", "m3/h", description="instantaneous value of the last read")
+GCS13A_MAC = MeasurementSpec("gcs13a_mac", "", Equals("valid"), "MAC of the GPF's GCS13a response")
 GAS_AGE = MeasurementSpec("value_age", "s", description="age of the last value at read time")
 ALERTS_RECEIVED = MeasurementSpec("alerts_received", "")
 ALERTS_FORWARDED = MeasurementSpec("alerts_forwarded", "")
@@ -333,6 +334,18 @@ async def step_gas(ctx: StepContext) -> None:
     ctx.measure(MeasurementSpec("timestamp_source", "", description="whose clock stamped the value"),
                 str(record.reading.source))
     ctx.attach_json("gas-readings.json", [r.as_dict(gpf.now()) for r in gpf.readings(eui64)])
+    # the GPF's GBCS face: a supplier's GCS13a answered from the same value, its date-time and clock
+    # status in the grouping header (SECMP0015 as the DCC sees it)
+    held, answer = await gpf.read_gcs13a(eui64, timeout_s=ctx.plan_step.timeout_s)
+    gcs13a = answer.to_dict()
+    ctx.attach_json("gcs13a.json", gcs13a)
+    ctx.measure(GCS13A_MAC, gcs13a["mac"])
+    ctx.measure(MeasurementSpec("gcs13a_date_time", "", Equals(held.reading.dlms_datetime.hex()),
+                                "GCS13a grouping header date-time: the value's, with its clock status"),
+                (gcs13a["date_time"] or {}).get("raw"))
+    ctx.measure(MeasurementSpec("gcs13a_clock_status", "", description="clock-status octet of the GCS13a "
+                                "response (0x00 GPF, 0x04 GSME, 0x02 unreliable, 0x01 invalid)"),
+                (gcs13a["date_time"] or {}).get("clock_status"))
 
 
 # ---------------------------------------------------------------------------------------- alerts
