@@ -20,6 +20,8 @@ import zigpy.application
 import zigpy.backups
 import zigpy.types as zigpy_t
 
+from hanrig_errors import INPUT_FILE_MAX, read_input_text
+
 from .exceptions import BadBackup
 
 MAX_PERMIT_S = 254  # Mgmt_Permit_Joining_req PermitDuration: 0xFF would mean "forever"
@@ -52,8 +54,8 @@ async def backup(app: zigpy.application.ControllerApplication) -> dict[str, Any]
 def read_backup(path: Path) -> zigpy.backups.NetworkBackup:
     """Parse an open coordinator backup file with zigpy's own parser; BadBackup names what is wrong."""
     try:
-        document = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(read_input_text(path, limit=INPUT_FILE_MAX))
+    except json.JSONDecodeError as exc:
         raise BadBackup(f"{path}: not a JSON document ({exc})") from None
     try:
         return zigpy.backups.NetworkBackup.from_open_coordinator_json(document)

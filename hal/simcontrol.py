@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from .capture import DeviceCapture
     from .sim.config import FaultSpec
     from .sim.wire import TraceRecord
 
@@ -75,6 +76,10 @@ class SimControl(Protocol):
 
     def frames(self, eui64: str | None = None, since: int = 0) -> Sequence[TraceRecord]:
         """Frames on the air since ``since`` (a :meth:`trace_mark`), to or from ``eui64`` when given."""
+        ...
+
+    def capture_device(self, eui64: str) -> DeviceCapture:
+        """Start recording the frames to and from ``eui64`` as pcapng (``DeviceCapture.stop()`` -> bytes)."""
         ...
 
 

@@ -23,6 +23,13 @@
    such frames. Fix: they are logged (with the device and the bytes) and dropped; the ``handle_message``
    listener event has already told the application about the raw frame.
 
+6. **A closed connection leaves orphaned task errors.** When a radio's connection closes (shutdown, a
+   lost labgrid place, Ctrl-C) while one of zigpy's or bellows' own fire-and-forget tasks waits for an
+   ASH ACK, that task dies with bellows' ``RuntimeError('Connection has been closed')`` which nobody
+   retrieves, and asyncio prints its traceback on stderr. Fix: :func:`quiet_closed_connections`
+   (installed on every real radio's loop by ``hal.radio.new_event_loop``) logs exactly that error at
+   debug level; every other unretrieved error still goes to asyncio's default handler.
+
 Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``) and is idempotent;
 ``FIXES`` names them so tests can show each one matters.
 """
@@ -123,6 +130,22 @@ def apply() -> None:
     except ModuleNotFoundError as exc:  # the SE cluster module is optional while it is being written
         if exc.name != "hal.se_clusters":
             raise
+
+
+CLOSED_CONNECTION = "Connection has been closed"  # bellows.ash's error for frames pending at close
+
+
+def quiet_closed_connections(loop: Any) -> None:
+    """Fix 6: an orphaned task killed by its radio connection closing is a debug line, not a traceback."""
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, RuntimeError) and str(exc) == CLOSED_CONNECTION:
+            LOGGER.debug("radio connection closed under a pending frame: %s", context.get("message"))
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 def revert(name: str | None = None) -> None:

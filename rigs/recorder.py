@@ -46,11 +46,15 @@ class RunRecorder:
 
     @classmethod
     def start(cls, rig: Rig, store: Store, *, operator: str | None = None,
-              radio_firmware: dict[str, str] | None = None,
+              radio_firmware: dict[str, str] | None = None, serials: dict[str, str] | None = None,
               clock: Callable[[], float] = time.time) -> RunRecorder:
-        """A new run of ``rig``, inserted in the store as running before anything else happens."""
+        """A new run of ``rig``, inserted in the store as running before anything else happens.
+        ``serials`` (device id -> the DUT's serial number, as the operator read it) go into each DUT's
+        metadata, for the report's identity block."""
         record = RunRecord.new(rig, operator=operator, start=clock())
         record.radio_firmware = dict(radio_firmware or {})
+        for dut_id, serial in (serials or {}).items():
+            record.dut(dut_id).metadata["serial"] = serial
         store.begin_run(record)
         return cls(rig, store, record, 1, clock)
 
@@ -154,9 +158,13 @@ class RunRecorder:
         run_outputs(self.record, callbacks)
         return result
 
+    def end_open_steps(self, outcome: StepOutcome, detail: OutcomeDetail) -> None:
+        """End every step still open (its work was cancelled) with ``outcome``, so the run can finish."""
+        for step in list(self._open.values()):
+            self.end_step(step, outcome, detail)
+
     def abort(self, callbacks: Iterable[tuple[str, OutputCallback]] = (),
               reason: str = "interrupted by the operator") -> RunOutcome:
         """End every open step and the run as ABORTED (Ctrl-C), leaving the store consistent."""
-        for step in list(self._open.values()):
-            self.end_step(step, StepOutcome.ABORTED, OutcomeDetail("aborted", reason))
+        self.end_open_steps(StepOutcome.ABORTED, OutcomeDetail("aborted", reason))
         return self.finish(callbacks, RunOutcome.ABORTED, OutcomeDetail("aborted", reason))

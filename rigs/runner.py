@@ -13,11 +13,11 @@ callbacks of ``rigs.outputs``; a failed one raises ``OutputError`` after the run
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
 import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +36,6 @@ from .store import Store, open_store
 LOGGER = logging.getLogger(__name__)
 
 TRACE_MAX_FRAMES = 20_000  # frames of the simulated PAN attached per step, at most
-REDRAW_S = 0.1  # a terminal's progress block is redrawn at most this often (wall clock)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +47,8 @@ class RunOptions:
     html: Path | None = None
     resume: str | None = None
     operator: str | None = None
+    serials: dict[str, str] = dataclasses.field(default_factory=dict)  # device id -> DUT serial number
+    allow_test_keys: bool = False  # TEST-ONLY-signed images may go to real radios (recorded in the run)
 
 
 @dataclasses.dataclass
@@ -81,48 +82,34 @@ class RunResult:
 
 # ------------------------------------------------------------------------------------ progress
 class LiveProgress:
-    """One status line per DUT on stderr: redrawn in place on a terminal, printed on change otherwise."""
+    """One status line per DUT (its step count and current step) on the shared progress display
+    (``gateway.progress``): redrawn in place on a terminal, printed on change otherwise (OTA percentages
+    in tenths, so a log stays short)."""
 
-    def __init__(self, dut_ids: Sequence[str], stream: TextIO | None = None, tty: bool | None = None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
+    def __init__(self, dut_ids: Sequence[str], stream: TextIO | None = None, tty: bool | None = None,
+                 steps: dict[str, int] | None = None):
+        from gateway.progress import ProgressDisplay
+
+        self.display = ProgressDisplay(stream, tty)
+        self.tty = self.display.tty
         self.order = list(dut_ids)
-        self.width = max((len(d) for d in self.order), default=4)
-        self.lines: dict[str, str] = dict.fromkeys(self.order, "waiting")
-        self._drawn = 0
-        self._last_draw = 0.0
+        self.tasks = {d: self.display.status(d, (steps or {}).get(d)) for d in self.order}
+        for dut_id in self.order:
+            self.tasks[dut_id].set("waiting", log=False)
         self._last_ota: dict[str, int] = {}
+        self.display.progress.start()
 
-    def set(self, dut_id: str, text: str) -> None:
-        if self.lines.get(dut_id) == text:
-            return
-        self.lines[dut_id] = text
-        if self.tty:
-            self.redraw()
-            return
-        if text.startswith("ota ") and text.endswith("%"):
-            # a log gets OTA progress in tenths, not every block
+    def set(self, dut_id: str, text: str, step: int | None = None) -> None:
+        log = True
+        if text.startswith("ota ") and text.endswith("%") and text[4:-1].isdigit():
             percent = int(text[4:-1])
-            if percent // 10 == self._last_ota.get(dut_id, -1) // 10 and percent != 100:
-                return
-            self._last_ota[dut_id] = percent
-        self.stream.write(f"{dut_id:<{self.width}}  {text}\n")
-        self.stream.flush()
-
-    def redraw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_draw < REDRAW_S:
-            return
-        self._last_draw = now
-        out = [f"\x1b[{self._drawn}F"] if self._drawn else []
-        out += [f"\x1b[2K{d:<{self.width}}  {self.lines[d]}\n" for d in self.order]
-        self.stream.write("".join(out))
-        self.stream.flush()
-        self._drawn = len(self.order)
+            log = percent // 10 != self._last_ota.get(dut_id, -1) // 10 or percent == 100
+            if log:
+                self._last_ota[dut_id] = percent
+        self.tasks[dut_id].set(text, step=step, log=log)
 
     def close(self) -> None:
-        if self.tty:
-            self.redraw(force=True)
+        self.display.close()
 
 
 # ------------------------------------------------------------------------------- the session
@@ -243,7 +230,8 @@ class Runner:
         device = self.rig.device(dut_id)
         self.progress.set(dut_id, f"queued for radio {device.radio}")
         async with self._limits[device.radio]:
-            for step in steps:
+            for number, step in enumerate(steps):
+                self.progress.set(dut_id, f"step {number + 1}/{len(steps)}: {step.name}", step=number)
                 outcome = await self.run_step(step, dut_id)
                 if step.step is StepKind.JOIN and outcome is not StepOutcome.PASS:
                     # nothing else can run on a device that is not on the network
@@ -253,12 +241,11 @@ class Runner:
                                                OutcomeDetail("not-joined", "the join step did not pass"))
                     break
         outcome = self.recorder.dut(dut_id).outcome
-        self.progress.set(dut_id, f"done: {outcome}")
+        self.progress.set(dut_id, f"done: {outcome}", step=len(steps))
 
     async def run_step(self, step: PlanStep, dut_id: str) -> StepOutcome:
         device = self.rig.device(dut_id)
         record = self.recorder.begin_step(step, dut_id)
-        self.progress.set(dut_id, step.name)
 
         def event(kind: EventKind, data: dict[str, Any], loop_time: float | None) -> None:
             at = None if loop_time is None else self.loop_to_clock(loop_time)
@@ -296,18 +283,24 @@ class Runner:
 
 
 class _TraceWindow:
-    """The simulated PAN's frames to and from one device during one step, as a CSV attachment (through
-    the simulator control protocol, ``gw.sim``; nothing on a real radio)."""
+    """The simulated PAN's frames to and from one device during one step, as CSV and pcapng attachments
+    (through the simulator control protocol, ``gw.sim``; nothing on a real radio)."""
 
     def __init__(self, gateway: Any, device: Any):
         sim = gateway.sim(device.radio)
         self.sim = sim if sim is not None and sim.has_device(device.eui64) else None
         self.start = self.sim.trace_mark() if self.sim is not None else 0
         self.eui64 = device.eui64
+        self.capture = self.sim.capture_device(self.eui64) if self.sim is not None else None
 
     def attach(self, record: Any) -> None:
         if self.sim is None:
             return
+        if self.capture is not None:
+            pcapng = self.capture.stop()
+            self.capture = None
+            if pcapng is not None:  # the step's frames as Wireshark reads them (hal.capture)
+                record.attach("capture.pcapng", "application/vnd.tcpdump.pcap", pcapng)
         frames = list(self.sim.frames(self.eui64, since=self.start)[:TRACE_MAX_FRAMES])
         if not frames:
             return
@@ -405,7 +398,8 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
     try:
         callbacks = outputs_for(rig.outputs, store, ota_limit_bps=ota_limit_bps(rig),
                                 alerts=rig.policies.alerts)
-        progress = LiveProgress([d.id for d in rig.devices], progress_stream, tty)
+        steps = collections.Counter(dut_id for dut_id, _, _ in rig.planned())
+        progress = LiveProgress([d.id for d in rig.devices], progress_stream, tty, steps=dict(steps))
 
         async def main() -> RunResult:
             return await _run(rig, store, options, callbacks, progress)
@@ -435,7 +429,8 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     if options.resume:
         recorder = RunRecorder.resume(rig, store, options.resume, clock=clock)
     else:
-        recorder = RunRecorder.start(rig, store, operator=options.operator, clock=clock)
+        recorder = RunRecorder.start(rig, store, operator=options.operator, serials=options.serials,
+                                     clock=clock)
     names = [name for name, _ in callbacks]
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -454,6 +449,11 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
                 configure_features(gw, rig, trust)
+                if options.allow_test_keys:
+                    gw.ota.configure(allow_test_keys=True)
+                    recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "
+                                                   "the published TEST-ONLY key may go to real radios",
+                                                   "allow_test_keys": True})
                 await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
         except asyncio.CancelledError:
             if not interrupted["yes"]:
@@ -462,12 +462,19 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             raise RunAborted(f"run {recorder.record.run_id}: aborted by the operator; "
                              f"resume it with --resume {recorder.record.run_id}") from None
         except Unreachable as exc:
+            # a radio lost mid-run (e.g. its labgrid place) cancels the steps in flight: ERROR, resumable
+            recorder.end_open_steps(StepOutcome.ERROR, OutcomeDetail("radio-unreachable", str(exc)))
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("radio-unreachable", str(exc)))
             raise RigUnreachable(f"run {recorder.record.run_id}: {exc}") from None
         except BadInput as exc:
             if isinstance(exc, OutputError):
                 raise
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("rig-error", str(exc)))
+            raise
+        except Exception as exc:
+            # nothing may leave a run incomplete: an error nobody foresaw still finishes it as ERROR
+            recorder.finish(callbacks, RunOutcome.ERROR,
+                            OutcomeDetail("internal-error", f"{type(exc).__name__}: {exc}"))
             raise
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -17,7 +17,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from hanrig_errors import BadInput, CheckFailed, Unreachable
+from hanrig_errors import (
+    CERT_MAX,
+    OTA_IMAGE_MAX,
+    BadInput,
+    BadInputFile,
+    CheckFailed,
+    Unreachable,
+    read_input,
+)
 
 from .exceptions import StepError
 from .records import (
@@ -215,6 +223,8 @@ async def step_inventory(ctx: StepContext) -> None:
                     inventory.current_file_version)
     fields: dict[str, Any] = {"manufacturer": inventory.manufacturer, "model": inventory.model}
     fields = {k: v for k, v in fields.items() if v is not None}
+    if inventory.hw_version is not None:  # the DUT identity a certifier reads (report, evidence pack)
+        fields["metadata"] = {**ctx.dut.metadata, "hw_version": inventory.hw_version}
     if ctx.dut.firmware_before is None:  # a resumed run keeps what the device ran at first
         fields["firmware_before"] = inventory.current_file_version
     ctx.update_dut(**fields)
@@ -237,9 +247,9 @@ async def step_ota(ctx: StepContext) -> None:
     if "image" in params:
         path = Path(params["image"])
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StepError(f"step ota: image {path}: cannot read: {exc.strerror or exc}") from None
+            data = read_input(path, limit=OTA_IMAGE_MAX)
+        except BadInputFile as exc:
+            raise StepError(f"step ota: image {path}: {exc.problem}") from None
         image = read_image(data, name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
@@ -291,7 +301,11 @@ async def step_ota(ctx: StepContext) -> None:
     if expected_phase == "activated":
         ctx.measure(MeasurementSpec("firmware_version_after", "", Equals(target),
                                     "the version the device runs after activation"), outcome.version_after)
-    fields: dict[str, Any] = {"image_hash": outcome.image_sha256}
+    images = [i for i in ctx.dut.metadata.get("images", []) if i.get("sha256") != outcome.image_sha256]
+    images.append({"file": Path(outcome.image_file).name if outcome.image_file else None,
+                   "sha256": outcome.image_sha256})
+    fields: dict[str, Any] = {"image_hash": outcome.image_sha256, "metadata": {**ctx.dut.metadata,
+                                                                               "images": images}}
     if ctx.dut.firmware_before is None and outcome.version_before is not None:
         fields["firmware_before"] = outcome.version_before
     if outcome.version_after is not None:
@@ -486,9 +500,9 @@ async def step_certs(ctx: StepContext) -> None:
 
 def _read_file(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise StepError(f"step certs: {what} {path}: cannot read: {exc.strerror or exc}") from None
+        return read_input(path, limit=CERT_MAX)
+    except BadInputFile as exc:
+        raise StepError(f"step certs: {what} {path}: {exc.problem}") from None
 
 
 # ----------------------------------------------------------------------------------- loadcontrol
@@ -561,6 +575,51 @@ async def step_cot(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------ table
+# ---------------------------------------------------------------------------------- ota_negative
+async def step_ota_negative(ctx: StepContext) -> None:
+    """SECMP0007 negative conformance: each case in ``cases`` (default: all eight) offers the DUT one
+    deliberately bad image; a measurement per case compares what the device did with what the ZCL OTA
+    cluster says it must do (``ota/negative.py``)."""
+    from ota import read_image
+    from ota.negative import NEGATIVE_CASES as CASES
+    from ota.negative import NegativeCase
+
+    image = None
+    if "image" in ctx.params:
+        path = Path(ctx.params["image"])
+        try:
+            image = read_image(path.read_bytes(), name=str(path))
+        except OSError as exc:
+            raise StepError(f"step ota_negative: image {path}: cannot read: {exc.strerror or exc}") from None
+    han = ctx.han()
+    results = []
+    for case in ctx.params.get("cases") or tuple(NegativeCase):
+        case = NegativeCase(case)
+        spec = CASES[case]
+        ctx.progress(f"ota negative {case}")
+        outcome = await ctx.gateway.ota.push_negative(han, case, image=image)
+        results.append(outcome.to_json())
+        ctx.measure(MeasurementSpec(f"negative_{case.value.replace('-', '_')}", "",
+                                    Equals(spec.expected.value),
+                                    f"SECMP0007, {spec.clause}: {spec.what}"), outcome.observed)
+        ctx.note(f"negative-{case.value}", f"{'PASS' if outcome.passed else 'FAIL'}: {outcome.reason}")
+    ctx.attach_json("ota-negative.json", results)
+
+
+# ---------------------------------------------------------------------------------------- prompt
+async def step_prompt(ctx: StepContext) -> None:
+    """Ask the operator to act on the DUT (``action``: power-cycle | press-join) and wait, up to the
+    step's timeout, for confirmation; on ``sim://`` the simulator does it (``gateway.operator``)."""
+    from gateway.operator import Action, Prompt, operator_for
+
+    han = ctx.han()
+    prompt = Prompt(Action(ctx.params.get("action", "power-cycle")), han,
+                    timeout_s=float(ctx.plan_step.timeout_s))
+    ctx.progress(f"operator: {prompt.action}")
+    answer = await operator_for(ctx.gateway, han).ask(prompt)
+    ctx.note("operator", f"{prompt.text}: {answer}")
+
+
 def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
     """The function that runs a step kind."""
     table: dict[StepKind, Callable[..., Awaitable[None]]] = {
@@ -572,5 +631,7 @@ def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
         StepKind.CERTS: step_certs,
         StepKind.LOADCONTROL: step_loadcontrol,
         StepKind.COT: step_cot,
+        StepKind.OTA_NEGATIVE: step_ota_negative,
+        StepKind.PROMPT: step_prompt,
     }
     return table[kind]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import pytest
 
@@ -77,15 +76,9 @@ def sim_han():
 # (set by .ci/run once it has installed the package) they fail instead, so CI never skips silently.
 
 
-def lab_unavailable(reason: str):
-    if os.environ.get("HANRIG_REQUIRE_LAB") == "1":
-        pytest.fail(f"lab service unavailable but HANRIG_REQUIRE_LAB=1: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def postgres_server():
-    from lab_services import ServiceUnavailable, TempPostgres
+    from lab_services import ServiceUnavailable, TempPostgres, lab_unavailable
 
     try:
         server = TempPostgres().start()

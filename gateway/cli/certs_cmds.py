@@ -24,11 +24,13 @@ from certs import (
     verify_directory,
 )
 from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate, reconstruct_public_key
+from certs.cells import KNOWN_ROLES
 from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
+from hanrig_errors import CERT_MAX, KEY_MAX, read_input
 
-from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, json_option
+from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, emit, json_option
 
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
@@ -156,7 +158,7 @@ def _parse_ca_public_key(text: str | None) -> bytes | None:
 
 
 @certs.command()
-@click.argument("file", type=EXISTING_FILE)
+@click.argument("file", type=CERT_FILE)
 @click.option("--ca-public-key", "ca_public_key_hex", metavar="HEX",
               help="The issuing CA's public key (compressed point, hex) for an implicit certificate: prints "
                    "the public key the certificate binds.")
@@ -164,7 +166,7 @@ def _parse_ca_public_key(text: str | None) -> bytes | None:
 def inspect(file: Path, ca_public_key_hex: str | None, as_json: bool) -> None:
     """Show every field of an SMKI certificate (PEM/DER) or a Zigbee SE implicit certificate (raw or hex;
     with --ca-public-key its reconstructed public key), with the profile findings."""
-    data = file.read_bytes()
+    data = read_input(file, limit=CERT_MAX)
     ca_public_key = _parse_ca_public_key(ca_public_key_hex)
     implicit_bytes = _implicit_bytes(data)
     if implicit_bytes is None and ca_public_key is not None:
@@ -188,7 +190,7 @@ def inspect(file: Path, ca_public_key_hex: str | None, as_json: bool) -> None:
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
     found = []
     for path in paths:
-        data = path.read_bytes()
+        data = read_input(path, limit=CERT_MAX)
         load_certificate(data, name=str(path))  # fail early, naming the file, on an unreadable root/CA
         found.append(data)
     return found
@@ -202,20 +204,23 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @click.option("--device", "--device-eui64", "device", type=EUI64,
               help="The device's EUI-64: which device (--radio), and the hwSerialNum device certificates "
                    "must carry.")
-@click.option("--root", "roots", type=EXISTING_FILE, multiple=True,
+@click.option("--root", "roots", type=CERT_FILE, multiple=True,
               help="A trusted root certificate (repeatable). Default: trust the directory's root cell, "
                    "with a warning.")
-@click.option("--ca", "cas", type=EXISTING_FILE, multiple=True,
+@click.option("--ca", "cas", type=CERT_FILE, multiple=True,
               help="An issuing CA certificate used to build paths (repeatable); ca-* files in --cert-dir "
                    "count too.")
 @click.option("--expect-network-operator", "network_operator", type=EUI64, metavar="ENTITY_ID",
               help="SECMP0063: the Entity ID of the network operator registered for the meter point.")
 @click.option("--at", "at", type=InstantType(), help="Check validity at this time instead of now.")
+@click.option("--role", type=click.Choice(KNOWN_ROLES, case_sensitive=False), default=None,
+              help="The device's role: every cell and device certificate it requires must be there "
+                   "(default: a set holding any trust anchor cell is a meter's).")
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, device: str | None,
            roots: tuple[Path, ...], cas: tuple[Path, ...], network_operator: str | None,
-           at: dt.datetime | None, as_json: bool) -> None:
+           at: dt.datetime | None, role: str | None, as_json: bool) -> None:
     """Verify installed certificates: GBCS profile, chain to the roots, cells, SECMP0063, hwSerialNum.
 
     Exit 0 when every check passes, 1 when any fails, 2 for bad input.
@@ -228,7 +233,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     ca_bytes = _load_certificates(cas)
     if cert_dir is not None:
         report = verify_directory(cert_dir, roots=root_bytes, intermediates=ca_bytes, device_eui64=device,
-                                  expected_network_operator=network_operator, now=when)
+                                  expected_network_operator=network_operator, now=when, role=role)
         source: dict[str, Any] = {"cert_dir": str(cert_dir)}
     elif radio_url is not None:
         if device is None:
@@ -256,7 +261,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
 
 @certs.command("make-test-pki")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--supplier-signing-key", "key_path", type=EXISTING_FILE,
+@click.option("--supplier-signing-key", "key_path", type=KEY_FILE,
               help="The supplier DS key to certify (default: the sample firmware images' "
                    f"firmware_images/{TEST_ONLY}-supplier-signing-key.pem when present).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same keys and certificates.")
@@ -270,7 +275,9 @@ def make_test_pki_cmd(outdir: Path, key_path: Path | None, seed: int, force: boo
     if key_path is None and DEFAULT_SUPPLIER_KEY.is_file():
         key_path = DEFAULT_SUPPLIER_KEY
     from ota import load_private_key  # the one key loader; imported here so inspect/verify skip ota's cost
-    key = load_private_key(key_path.read_bytes(), name=str(key_path)) if key_path is not None else None
+    key = None
+    if key_path is not None:
+        key = load_private_key(read_input(key_path, limit=KEY_MAX), name=str(key_path))
     pki = make_test_pki(outdir, supplier_signing_key=key, seed=seed)
     document = {
         "outdir": str(outdir),

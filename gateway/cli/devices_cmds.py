@@ -20,7 +20,7 @@ import click
 
 import hal
 
-from .common import emit, json_option
+from .common import capture_option, emit, json_option
 from .network_cmds import permit as network_permit
 
 INTERVIEW_WAIT_S = 60.0  # default --wait: a sleepy device's interview takes several 7.5 s polls
@@ -79,6 +79,7 @@ def _render(document: dict[str, Any]) -> str:
 @click.option("--radio", "radio_url", envvar="HANRIG_RADIO", metavar="URL",
               help="Radio URL: sim://, sim://?rig=FILE, ezsp:///dev/ttyUSB0?baudrate=115200, znp:..., "
                    "deconz:... (env HANRIG_RADIO).")
+@capture_option
 @click.option("--interview", is_flag=True, help="Interview every incomplete device again before listing.")
 @click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=INTERVIEW_WAIT_S, show_default=True,
               metavar="S", help="How long (radio clock) to wait for interviews in progress.")

@@ -63,6 +63,7 @@ def read(
 ) -> None:
     """Value, unit, timestamp, source, clock_status, DLMS date-time (hex) and age of a GSME's value."""
     from gateway.gpf import GpfPolicy
+    from gateway.progress import progress_display
     from gateway.session import Gateway
 
     hal.parse_radio_url(radio_url)
@@ -75,7 +76,9 @@ def read(
         async with Gateway.open([radio_url]) as gw:
             gpf = gw.gpf
             gpf.configure(policy=policy)
-            record, answer = await gpf.read_gcs13a(device, timeout_s)
+            with progress_display() as progress, progress.waiting(
+                    f"the GSME's next push (gas value){' from ' + device if device else ''}", timeout_s):
+                record, answer = await gpf.read_gcs13a(device, timeout_s)
             return {"radio": radio_url, **record.as_dict(gpf.now()), "gcs13a": answer.to_dict()}
 
     emit(hal.run(run, radio_url), as_json, _render)

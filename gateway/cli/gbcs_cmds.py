@@ -27,7 +27,7 @@ from gbcs import (
     decode_content,
     read_message,
 )
-from hanrig_errors import BadInput
+from hanrig_errors import INPUT_FILE_MAX, BadInput, read_input
 
 from ..eui64 import parse_eui64
 from .common import EXISTING_DIR, emit, fmt_hex, json_option
@@ -55,7 +55,12 @@ def inspect(file: str | None, hex_text: str | None, keystore: Path | None, as_js
         source, data = "--hex", _from_hex(hex_text, "--hex")
     else:
         source = "stdin" if file == "-" else str(file)
-        raw = sys.stdin.buffer.read() if file == "-" else Path(str(file)).read_bytes()
+        if file == "-":
+            raw = sys.stdin.buffer.read(INPUT_FILE_MAX + 1)
+            if len(raw) > INPUT_FILE_MAX:
+                raise BadInput(f"stdin: more than {INPUT_FILE_MAX} bytes; not a GBCS message")
+        else:
+            raw = read_input(Path(str(file)), limit=INPUT_FILE_MAX)
         data = _from_hex(raw.decode("ascii"), source) if raw and _looks_hex(raw) else raw
     try:
         message = read_message(data)

@@ -5,6 +5,9 @@ pseudo-terminal, prints the port path on stdout and runs until interrupted, so t
 with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
 bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``gateway.bench``);
 ``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
+``--tcp HOST:PORT`` serves the stick on a TCP port instead, as ser2net serves a real one (it prints
+``socket://HOST:PORT``), so a labgrid exporter can export it as a ``NetworkSerialPort``.
+``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hal import capture
 from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
+
+from .common import capture_option
 
 if TYPE_CHECKING:
     from gateway.bench import BenchTrust, NetworkSettings
@@ -57,15 +63,23 @@ def write_trust(directory: Path, trust: BenchTrust) -> None:
         raise StickConfigError(f"sim stick: --trust-dir {directory}: {exc.strerror or exc}") from None
 
 
-async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None) -> None:
-    """Build the bench (with the bench PKI on its ESMEs), open the stick and serve until SIGINT or SIGTERM."""
+async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None,
+                      tcp: tuple[str, int] | None = None) -> None:
+    """Build the bench (with the bench PKI on its ESMEs), open the stick (a pty, or a TCP port) and serve
+    until SIGINT or SIGTERM."""
     from gateway.bench import bench_sim_config, virtual_han
 
     config, trust = bench_sim_config(rig_path)
     if trust_dir is not None:
         write_trust(trust_dir, trust)
     han = virtual_han(config, _network(rig_path))
-    stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
+    stop_capture = capture.attach_to_han(han, "virtual-stick")  # --capture: every frame on the air
+    if tcp is not None:
+        from hal.ezsp_stick.tcp import TcpStick
+
+        stick: VirtualStick = TcpStick(han, host=tcp[0], port=tcp[1], baudrate=baudrate, power_up_han=True)
+    else:
+        stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
     path = await stick.start()
     click.echo(path)
     click.echo(f"virtual EZSPv{stick.ncp.version} stick at {baudrate} baud, {len(han.devices)} devices"
@@ -80,6 +94,8 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     finally:
         await han.stop()
         await stick.stop()
+        if stop_capture is not None:
+            stop_capture()
 
 
 @click.group()
@@ -94,9 +110,15 @@ def sim() -> None:
               help="UART rate the stick runs at; a host opening the port at another rate gets garbage.")
 @click.option("--trust-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the bench PKI's root (TEST-ONLY-root.der) and issuing CAs (ca/) here.")
-def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None) -> None:
-    """Serve a virtual EZSP stick on a pseudo-terminal and print its path (e.g. /dev/pts/3)."""
+@click.option("--tcp", "tcp", metavar="HOST:PORT", default=None,
+              help="Serve the stick on this TCP port (raw, as ser2net does) instead of a pty; port 0 picks "
+                   "a free one. Prints socket://HOST:PORT.")
+@capture_option
+def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str | None) -> None:
+    """Serve a virtual EZSP stick on a pseudo-terminal (or --tcp) and print where (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant
+    from hal.ezsp_stick.tcp import parse_host_port
 
     speed_constant(baudrate)  # reject an unsupported rate before anything is built
-    asyncio.run(serve_stick(rig_path, baudrate, trust_dir))
+    address = parse_host_port(tcp) if tcp is not None else None
+    asyncio.run(serve_stick(rig_path, baudrate, trust_dir, address))

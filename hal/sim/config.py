@@ -22,6 +22,7 @@ import zigpy.types as zigpy_t
 
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
+from hanrig_errors import CERT_MAX, RIG_FILE_MAX, BadInputFile, read_input, read_input_text
 
 from ..roles import Role
 from .credentials import CellNameError, CredentialsFault, parse_cell_name
@@ -313,9 +314,9 @@ class _Reader:
     def file_bytes(self, value: Any, path: str) -> bytes:
         target = self.base / self.string(value, path)
         try:
-            return target.read_bytes()
-        except OSError as exc:
-            raise self.fail(path, f"cannot read {target}: {exc.strerror or exc}") from None
+            return read_input(target, limit=CERT_MAX)  # keys and certificates
+        except BadInputFile as exc:
+            raise self.fail(path, f"{target}: {exc.problem}") from None
 
 
 def parse_settings(table: Any, reader: _Reader) -> SimSettings:
@@ -519,9 +520,9 @@ def load_sim_config(path: str | Path, *, radio_id: str | None = None) -> SimConf
     """Read a rig file and build its :class:`SimConfig` (errors name the file, key path and line)."""
     rig_path = Path(path)
     try:
-        text = rig_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SimConfigError(str(rig_path), "", f"cannot read: {exc.strerror or exc}") from None
+        text = read_input_text(rig_path, limit=RIG_FILE_MAX)
+    except BadInputFile as exc:
+        raise SimConfigError(str(rig_path), "", exc.problem) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import zigpy.types as zigpy_t
 
+from ..capture import DeviceCapture
 from .config import FaultSpec
 from .devices import REBOOT_S, VirtualDevice
 from .exceptions import SimStateError
@@ -82,6 +83,9 @@ class HanControl:
     # ---------------------------------------------------------------- frame trace
     def trace_mark(self) -> int:
         return len(self._han.trace)
+
+    def capture_device(self, eui64: str) -> DeviceCapture:
+        return DeviceCapture(self._han, self._device(eui64).ieee)
 
     def frames(self, eui64: str | None = None, since: int = 0) -> Sequence[TraceRecord]:
         frames = self._han.trace[since:]

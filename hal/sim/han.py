@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -122,6 +122,7 @@ class VirtualHan:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._indirect: dict[int, list[tuple[zigpy_t.ZigbeePacket, asyncio.Future[None]]]] = {}
         self._frame_faults: list[_ActiveFault] = []
+        self._frame_sinks: list[Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]] = []
         self.devices: dict[zigpy_t.EUI64, VirtualDevice] = {}
         used: set[int] = {0x0000}
         for spec in self.config.devices:
@@ -131,6 +132,15 @@ class VirtualHan:
                 nwk = nwk_rng.randrange(0x0001, 0xFFF8)
             used.add(nwk)
             self.devices[spec.eui64] = DEVICE_CLASSES[spec.role](spec, self, nwk)
+
+    # ------------------------------------------------------------------ frame sinks (captures)
+    def add_frame_sink(self, sink: Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]) -> None:
+        """Call ``sink(record, packet)`` for every frame put on the air (``hal.capture.AirCapture``)."""
+        self._frame_sinks.append(sink)
+
+    def remove_frame_sink(self, sink: Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]) -> None:
+        if sink in self._frame_sinks:
+            self._frame_sinks.remove(sink)
 
     # ------------------------------------------------------------------ the coordinator port
     def attach(self, listener: CoordinatorListener) -> None:
@@ -559,3 +569,5 @@ class VirtualHan:
         )
         self.trace.append(record)
         LOGGER.log(TRACE, "frame %s", record)
+        for sink in self._frame_sinks:
+            sink(record, packet)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BIN = Path(sys.executable).parent
 # one mains-powered IHD whose frames from the hub are lost for the first 3 s of the bench: it announces
@@ -47,7 +50,8 @@ def test_a_device_whose_interview_failed_stays_listed_until_interviewed(tmp_path
     env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
     rig = tmp_path / "rig.toml"
     rig.write_text(RIG)
-    stick = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig)],
+    air = tmp_path / "air.pcapng"
+    stick = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig), "--capture", str(air)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         path = stick.stdout.readline().strip()
@@ -64,7 +68,8 @@ def test_a_device_whose_interview_failed_stays_listed_until_interviewed(tmp_path
         assert [r["eui64"] for r in second["devices"]] == [IHD]
         assert not second["devices"][0]["interviewed"]
         # --interview: zigpy interviews it again; the list is complete
-        code, third, err = _devices(path, env, "--interview", "--wait", "30")
+        host = tmp_path / "host.pcapng"
+        code, third, err = _devices(path, env, "--interview", "--wait", "30", "--capture", str(host))
         assert code == 0, err
         [row] = third["devices"]
         assert row["interviewed"] and row["complete"] and row["missing"] == []
@@ -73,3 +78,17 @@ def test_a_device_whose_interview_failed_stays_listed_until_interviewed(tmp_path
     finally:
         stick.send_signal(signal.SIGTERM)
         stick.communicate(timeout=15)
+    # the stick recorded the air (the interview that failed, then the one that worked); the host what it
+    # sent and received: both as Wireshark reads them, decrypted with the bench's network key
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.skip("tshark is not installed: the captures were written but not decoded")
+    key = f'uat:zigbee_pc_keys:"{b"hanrig-sim-nwk-k".hex()}","Normal",""'
+    for capture, least in ((air, 10), (host, 8)):
+        decoded = subprocess.run([tshark, "-r", str(capture), "-o", key, "-T", "fields",
+                                  "-e", "_ws.malformed", "-e", "zbee_aps.profile", "-e", "_ws.col.Info"],
+                                 capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
+        assert len(decoded) >= least, capture
+        assert not [line for line in decoded if line.split("\t")[0]], capture  # no malformed frame
+        assert any("Node Descriptor Request" in line for line in decoded), capture
+        assert any("Read Attributes Response" in line for line in decoded), capture
