@@ -52,6 +52,8 @@ class BenchTrust:
     # the GBCS keys of the same PKI (remote parties, devices, the GPF): what the host MACs, signs and
     # verifies with when it plays the remote parties on this bench
     keystore: gbcs.Keystore | None = field(default=None, compare=False, repr=False)
+    # organisation certificates (DER) by ``<org>-<DS|KA>``: what a bench CS02b can place
+    organisations: Mapping[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, B
                 pki, str(spec.eui64), installed, str(sim.gbcs_fault)))
             spec = dataclasses.replace(spec, sim=sim)
         specs.append(spec)
-    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der), bench_keystore(devices, seed))
+    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der), bench_keystore(devices, seed),
+                       {label: issued.der for label, issued in pki.organisations.items()})
     return config.replace(devices=tuple(specs)), trust
 
 

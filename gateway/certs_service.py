@@ -21,12 +21,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import gbcs
 import hal
 from certs import Report
 from certs.model import format_eui64, parse_eui64
 from certs.report import Check, failed, passed, warned
 from certs.testpki import ENTITY_IDS
-from gbcs.content import cs02a_command_content, cs02c_command_content
+from gbcs.content import CS02B_NO_BY_NO, cs02a_command_content, cs02b_command_content, cs02c_command_content
+from gbcs.dcc import check_update
+from hanrig_errors import CheckFailed
 
 from .exceptions import DeviceNotFound
 from .gbcs_service import TUNNELING, GbcsResponseRejected
@@ -38,7 +41,12 @@ ALL_ROLES = (1, 2, 3, 4, 5, 6)  # recovery, supplier, networkOperator, ACB, tran
 CS02A = 0x0008
 CS02C = 0x000A
 
-__all__ = ["TUNNELING", "CertsService", "InstalledCredentials", "expected_operators", "read_over_radio"]
+__all__ = ["TUNNELING", "CertsService", "InstalledCredentials", "UpdateRefused", "expected_operators",
+           "read_over_radio"]
+
+
+class UpdateRefused(CheckFailed):
+    """A CS02b the DCC's check refused before sending (SECMP0063); the message names both Entity IDs."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,26 @@ class CertsService:
                      for e in (cs02a, cs02c)]
         return InstalledCredentials(device.eui64, cs02a.decoded.get("remote_parties", []),
                                     cs02c.decoded.get("certification_request"), exchanges)
+
+    def cs02b(self, device: HanDevice, replacements: Sequence[tuple[bytes, str]], *,
+              path: Sequence[bytes] = (), seq_number: int = 1) -> gbcs.Message:
+        """A CS02b networkOperatorByNetworkOperator command placing ``replacements`` ((certificate DER,
+        ``"DS"``/``"KA"``)) in ``device``'s networkOperator cells, signed by the current network operator
+        and MACed by the Access Control Broker."""
+        placed = [(der, 3, key) for der, key in replacements]  # role 3: the networkOperator cells
+        content = cs02b_command_content(3, (3, "DS"), seq_number, placed, list(path))
+        operator = bytes.fromhex(ENTITY_IDS["networkOperator"].replace(":", ""))
+        return self.gateway.gbcs.build_command(device, CS02B_NO_BY_NO, content, originator=operator,
+                                               signed=True)
+
+    async def update(self, device: HanDevice, command: gbcs.Message,
+                     expected_network_operator: str | Iterable[str]) -> Any:
+        """Send a CS02b after the DCC's SECMP0063 check (``gbcs.dcc.check_update``); ``UpdateRefused``
+        naming both Entity IDs, and nothing sent, when it places another network operator."""
+        verdict = check_update(command, expected_operators(expected_network_operator) or set())
+        if not verdict.allowed:
+            raise UpdateRefused(verdict.refusal or "refused")
+        return await self.gateway.gbcs.exchange(device, command)
 
     async def verify(self, device: HanDevice, *, roots: Sequence[bytes] = (),
                      intermediates: Sequence[bytes] = (),

@@ -957,3 +957,27 @@ def cs02c_error_content(code: int) -> bytes:
     """CS02c response when the device cannot issue (1 invalid key usage, 2 key pair generation failed,
     3 CR production failed)."""
     return der_int_bytes(code)
+
+
+# ------------------------------------------------------------------------------------- CS02b builder
+
+CS02B_NO_BY_NO = 0x0103  # message code: networkOperatorByNetworkOperator
+
+
+def _cell_bytes(role: int, key: str, prepayment: bool = False) -> bytes:
+    return der_tlv(0x30, der_int_bytes(role) + (KEY_USAGE_DS if key == "DS" else KEY_USAGE_KA)
+                   + (der_int_bytes(1) if prepayment else b""))
+
+
+def cs02b_command_content(mode: int, authorising: tuple[int, str], seq_number: int,
+                          replacements: list[tuple[bytes, int, str]], path: list[bytes]) -> bytes:
+    """CS02b Update Security Credentials, laid out as the RTDS's networkOperatorByNetworkOperator command:
+    the authorising remote party control (replacement mode, authorising cell, seq number), each
+    replacement (certificate DER and its target cell: role, ``"DS"``/``"KA"``), and the certification
+    path certificates."""
+    seq = seq_number.to_bytes(max(1, (seq_number.bit_length() + 8) // 8), "big")
+    control = der_tlv(0x30, der_int_bytes(mode) + der_tlv(0xA2, _cell_bytes(*authorising)[2:])
+                      + der_tlv(0x83, seq) + der_tlv(0x84, b"\x00"))
+    listing = der_tlv(0x30, b"".join(der_tlv(0x30, der + _cell_bytes(role, key))
+                                     for der, role, key in replacements))
+    return der_tlv(0x30, control + listing + der_tlv(0x30, b"".join(path)))

@@ -496,6 +496,29 @@ async def step_certs(ctx: StepContext) -> None:
                 verdict)
     for check in failures:
         ctx.note(check.code, f"{check.subject}: {check.message}" if check.subject else check.message)
+    if expected is not None and trust is not None and trust.organisations:
+        await _cs02b_wrong_operator(ctx, han, trust, expected)
+
+
+async def _cs02b_wrong_operator(ctx: StepContext, han: Any, trust: Any, expected: Any) -> None:
+    """SECMP0063, the DCC's side: a CS02b placing another network operator's certificates (the bench
+    PKI's second operator) must be refused before it is sent, naming both Entity IDs."""
+    from gateway.certs_service import UpdateRefused
+
+    service = ctx.gateway.certs
+    wrong = [(trust.organisations[f"wrongNetworkOperator-{key}"], key) for key in ("DS", "KA")]
+    command = service.cs02b(han, wrong, path=[trust.intermediates[0]])
+    ctx.progress("certs: CS02b placing another network operator (must be refused)")
+    refusal = None
+    try:
+        await service.update(han, command, expected)
+    except UpdateRefused as exc:
+        refusal = str(exc)
+        ctx.note("cs02b-refused", refusal)
+    ctx.attach_json("cs02b-wrong-operator.json", {"command": command.to_bytes().hex(), "refusal": refusal})
+    ctx.measure(MeasurementSpec("cs02b_wrong_operator_refused", "", Equals(True),
+                                "a CS02b placing another network operator is refused before sending"),
+                refusal is not None)
 
 
 def _read_file(path: Path, what: str) -> bytes:

@@ -28,9 +28,9 @@ from certs.cells import KNOWN_ROLES
 from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
-from hanrig_errors import CERT_MAX, KEY_MAX, read_input
+from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, read_input
 
-from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, emit, json_option
+from .common import CERT_FILE, EUI64, EXISTING_DIR, EXISTING_FILE, KEY_FILE, emit, json_option
 
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
@@ -255,6 +255,57 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     }
     emit(document, as_json, lambda _doc: report.render_text())
     report.raise_if_failed()
+
+
+# --- check-update ---
+
+@certs.command("check-update")
+@click.argument("file", metavar="FILE|-")
+@click.option("--expect-network-operator", "operators", type=EUI64, multiple=True, metavar="ENTITY_ID",
+              help="An Entity ID the network operator may have (repeatable: a set of them).")
+@click.option("--rig", "rig_path", type=EXISTING_FILE,
+              help="Take the expected network operator(s) from the rig file: devices[].network_operator of "
+                   "the device the command targets, else of every device.")
+@json_option
+def check_update(file: str, operators: tuple[str, ...], rig_path: Path | None, as_json: bool) -> None:
+    """The DCC's SECMP0063 check of a CS02b Update Security Credentials command (FILE: binary or hex, - for
+    stdin): a Network Operator certificate it places must be the expected operator's.
+
+    Exit 0 when it may be sent, 1 when refused (one line naming both Entity IDs), 2 for bad input.
+    """
+    from gbcs.dcc import check_update as check
+
+    from .gbcs_cmds import read_message_input
+
+    source, _, message = read_message_input(file)
+    expected = {bytes.fromhex(e.replace(":", "")) for e in operators}
+    if rig_path is not None:
+        from rigs.rigfile import load_rig
+
+        devices = load_rig(rig_path).devices
+        target = format_eui64(message.target)
+        chosen = [d for d in devices if d.eui64 == target] or list(devices)
+        expected |= {bytes.fromhex(d.network_operator.replace(":", "")) for d in chosen
+                     if d.network_operator is not None}
+    if not expected:
+        raise click.UsageError("give --expect-network-operator ENTITY_ID (or --rig with devices[]."
+                               "network_operator)")
+    verdict = check(message, expected)
+    document = {"source": source, "use_case": message.use_case,
+                "message_code": f"0x{message.message_code:04x}",
+                "originator": format_eui64(message.originator), "target": format_eui64(message.target),
+                "expected_network_operators": sorted(format_eui64(e) for e in expected),
+                "placements": verdict.placements, "allowed": verdict.allowed, "refusal": verdict.refusal}
+
+    def render(doc: dict[str, Any]) -> str:
+        lines = [f"{doc['source']}: {doc['use_case']} ({doc['message_code']}) to {doc['target']}"]
+        lines += [f"  places {p['entity_id']} in {p['cell']}" for p in doc["placements"]]
+        lines.append("  may be sent" if doc["allowed"] else f"  REFUSED: {doc['refusal']}")
+        return "\n".join(lines)
+
+    emit(document, as_json, render)
+    if verdict.refusal is not None:
+        raise CheckFailed(verdict.refusal)
 
 
 # --- make-test-pki ---

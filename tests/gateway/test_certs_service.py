@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+import gbcs
 from certs.testpki import ENTITY_IDS
 from gateway.bench import bench_credentials
+from gateway.certs_service import UpdateRefused
 from gateway.cli import main
 from gateway.exceptions import DeviceNotFound
 from gateway.session import Gateway
@@ -124,3 +126,53 @@ def test_cli_unknown_device_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
         main(["certs", "verify", "--radio", "sim://", "--device", "00:11:22:33:44:55:66:77"])
     assert exit_info.value.code == 3
     assert "00:11:22:33:44:55:66:77" in capsys.readouterr().err
+
+
+async def test_a_cs02b_placing_another_operator_is_refused_before_it_is_sent(sim_han):
+    config, trust = bench()
+    async with sim_han(config) as app:
+        gw = Gateway({"sim": app})
+        esme = gw.device(ESME)
+        wrong = [(trust.organisations[f"wrongNetworkOperator-{k}"], k) for k in ("DS", "KA")]
+        command = gw.certs.cs02b(esme, wrong, path=[trust.intermediates[0]])
+        assert gbcs.decode_content(command)["replacements"][0]["certificate"]["entity_id"] == \
+            WRONG_NO.replace(":", "")
+        with pytest.raises(UpdateRefused) as refused:
+            await gw.certs.update(esme, command, [RIGHT_NO])
+        message = str(refused.value)
+        assert len(message.splitlines()) == 1 and WRONG_NO in message and RIGHT_NO in message
+        assert app.han.device("esme").gbcs.commands_received == 0  # never sent
+
+
+def test_cli_check_update_against_the_rtds_cs02b(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+    from pathlib import Path
+
+    rtds = Path(os.environ.get("HANRIG_SHARED_DIR", "/work/shared")) / "gbcs-rtds" / "messages"
+    source = rtds / "6.15.1_CS02bNOByNO" / "CS02bNOByNO_6.15.1_SUCCESS_COMMAND_GBCS.HEX"
+    if not source.is_file():
+        pytest.skip("RTDS not available (HANRIG_SHARED_DIR)")
+    placed = "90:b3:d5:1f:30:02:00:00"  # the RTDS's network operator
+    with pytest.raises(SystemExit) as exit_info:
+        main(["certs", "check-update", str(source), "--expect-network-operator", placed, "--json"])
+    assert exit_info.value.code == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["allowed"] and [p["cell"] for p in document["placements"]] == [
+        "networkOperator-DS-management", "networkOperator-KA-management"]
+    # a set of expected operators, none of them the placed one: refused in one line naming both
+    with pytest.raises(SystemExit) as exit_info:
+        main(["certs", "check-update", str(source), "--expect-network-operator", RIGHT_NO,
+              "--expect-network-operator", WRONG_NO])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and placed in error and RIGHT_NO in error and WRONG_NO in error
+    # the expected operator from a rig file (the device the command targets)
+    rig = tmp_path / "rig.toml"
+    rig.write_text('[rig]\nname = "x"\n[[radios]]\nid = "sim"\nurl = "sim://"\n[[devices]]\nid = "esme"\n'
+                   f'role = "ESME"\neui64 = "00:db:12:34:56:78:90:a0"\nnetwork_operator = "{placed}"\n')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["certs", "check-update", str(source), "--rig", str(rig)])
+    assert exit_info.value.code == 0, capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["certs", "check-update", str(tmp_path / "missing.hex"), "--expect-network-operator", RIGHT_NO])
+    assert exit_info.value.code == 2
