@@ -228,6 +228,9 @@ class OtaTransfers:
         self.tasks: dict[str, TransferTask] = {}
         self.start, self.simulated = _clock()
         self.waiting = {eui64: display.status(labels.get(eui64, eui64)) for eui64 in waiting}
+        for status in self.waiting.values():
+            display._log(status.label, "waiting for the device to ask for the image "
+                                       "(a sleepy device asks when it next polls)")
         self._ticker: asyncio.Task[None] | None = None
         with contextlib.suppress(RuntimeError):
             self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ota progress")
@@ -252,6 +255,9 @@ class OtaTransfers:
             status = self.waiting.pop(sample.eui64, None)
             if status is not None:
                 self.display.progress.remove_task(status.task)
+                clock = " simulated" if self.simulated else ""
+                self.display._log(status.label, f"asked for the image after "
+                                                f"{format_duration(_clock()[0] - self.start)}{clock}")
             label = self.labels.get(sample.eui64, sample.eui64)
             task = self.tasks[sample.eui64] = self.display.transfer(label, sample.size)
         task.update(sample.offset, sample.size, at=sample.time)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hanrig_errors import BadInput, Unreachable
+from hanrig_errors import BadInput, HanrigError, Unreachable
 
 
 class BadRadioUrl(BadInput):
@@ -43,3 +43,7 @@ class BadInstallCode(BadInput):
 
 class TunnelFramingError(BadInput):
     """A GB-HRGP tunnel stream that cannot hold a GBCS message (``hal.gbhrgp``); says where and why."""
+
+
+class UnsupportedZigpy(HanrigError):
+    """The installed zigpy is outside the range ``hal.zigpy_fixes`` was written for (see its message)."""

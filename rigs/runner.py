@@ -164,28 +164,9 @@ def ota_limit_bps(rig: Rig) -> float | None:
     return modelled_limit_bps()
 
 
-def configure_features(gw: Any, rig: Rig, trust: dict[str, Any] | None = None) -> None:
-    """Apply the rig's ``[policies]`` to the session, and start the GPF and alert intake at once so
-    that no GSME push or alert of the run is missed. A simulated radio's bench PKI gives the session its
-    GBCS keys (the remote parties' and the GPF's)."""
-    from gateway.alerts import AlertPolicy
-    from gateway.gpf import GpfPolicy
-    from gateway.loadcontrol import LoadControlPolicy
-    from gateway.ota import OtaPolicies
-
-    policies = rig.policies
-    per_radio = min((r.max_concurrent_duts for r in rig.radios), default=None)
-    ota = OtaPolicies.from_rig(policies, max_concurrent=per_radio)
-    gw.ota.configure(**{f.name: getattr(ota, f.name) for f in dataclasses.fields(ota)})
-    tolerance = policies.gas_tolerance_s
-    gw.gpf.configure(policy=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance)
-                                      else tolerance))  # type: ignore[arg-type]
-    alerts = policies.alerts
-    gw.alerts.configure(AlertPolicy(window_s=alerts.window_s, threshold=alerts.threshold,
-                                    forward_period_s=alerts.forward_period_s,
-                                    exclude=frozenset(alerts.exclude)))
-    gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
-    keystore = next((t.keystore for t in (trust or {}).values() if t.keystore is not None), None)
+def use_bench_keys(gw: Any, trust: dict[str, Any]) -> None:
+    """A simulated radio's bench PKI gives the session its GBCS keys (the remote parties' and the GPF's)."""
+    keystore = next((t.keystore for t in trust.values() if t.keystore is not None), None)
     if keystore is not None:
         gw.gbcs.use_keystore(keystore)
 
@@ -336,9 +317,10 @@ class RigSession:
         async def enter() -> Any:
             stack = contextlib.AsyncExitStack()
             endpoints, self.trust = radio_endpoints(self.rig)
-            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig)))
+            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig),
+                                                              self.rig.policies))
             self._stack = stack
-            configure_features(gw, self.rig, self.trust)
+            use_bench_keys(gw, self.trust)
             return gw
 
         self.gateway = self.run(enter())
@@ -445,10 +427,10 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     try:
         try:
             endpoints, trust = radio_endpoints(rig)
-            async with Gateway.open(endpoints, device_bindings(rig)) as gw:
+            async with Gateway.open(endpoints, device_bindings(rig), rig.policies) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
-                configure_features(gw, rig, trust)
+                use_bench_keys(gw, trust)
                 if options.allow_test_keys:
                     gw.ota.configure(allow_test_keys=True)
                     recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "

@@ -30,7 +30,16 @@ from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
 from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, read_input
 
-from .common import CERT_FILE, EUI64, EXISTING_DIR, EXISTING_FILE, KEY_FILE, emit, json_option
+from .common import (
+    CERT_FILE,
+    EUI64,
+    EXISTING_DIR,
+    EXISTING_FILE,
+    KEY_FILE,
+    capture_option,
+    emit,
+    json_option,
+)
 
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
@@ -199,6 +208,7 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @certs.command()
 @click.option("--radio", "radio_url", envvar="HANRIG_RADIO", metavar="URL",
               help="Read the installed certificates from a device over the HAN (env HANRIG_RADIO).")
+@capture_option
 @click.option("--cert-dir", type=EXISTING_DIR, help="A directory of exported certificates, named by cell "
               "(<role>-<DS|KA>-<management|prepaymentTopUp>, root, device-*, ca-*; .der/.pem).")
 @click.option("--device", "--device-eui64", "device", type=EUI64,
@@ -241,7 +251,8 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
         from gateway.certs_service import read_over_radio  # zigpy only for --radio
 
         found, report = read_over_radio(radio_url, device, network_operator)
-        source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c", **found.to_dict()}
+        source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c",
+                  **found.to_dict()}
     else:
         raise click.UsageError("give --cert-dir DIR (or --radio URL --device EUI64)")
     document = {

@@ -26,9 +26,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from gateway.alerts import AlertPolicy
+
 from ..records import DutRecord, Event, EventKind, MeasurementOutcome, RunRecord, StepRecord, iso
 from ..requirements import REQUIREMENTS, requirements_of
-from ..rigfile import AlertPolicy, RigFileError, parse_rig
+from ..rigfile import RigFileError, parse_rig
 from .jsonrec import alert_policy as run_alert_policy
 from .jsonrec import hex_pair, planned_steps
 from .svg import Series, chart

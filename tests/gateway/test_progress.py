@@ -55,3 +55,24 @@ def test_on_a_terminal_the_lines_are_redrawn_with_the_rate_in_wall_time() -> Non
 def test_durations_read_naturally() -> None:
     assert [format_duration(s) for s in (0, 59.6, 119, 120, 3600, 7201, 9000)] == [
         "0 s", "60 s", "119 s", "2 min 00 s", "60 min 00 s", "2 h 00 min", "2 h 30 min"]
+
+
+async def test_an_ota_transfer_first_says_it_waits_for_the_device_to_ask() -> None:
+    from types import SimpleNamespace
+
+    stream = io.StringIO()
+    display = ProgressDisplay(stream, tty=False)
+    eui = "00:0d:6f:00:0a:bc:00:02"
+    bars = display.ota_transfers({eui: "GSME " + eui}, [eui])
+    await asyncio.sleep(7.5)  # the GSME polls, then asks
+    loop = asyncio.get_running_loop()
+    for offset in (0, 64, 128):
+        bars.sample(SimpleNamespace(eui64=eui, time=loop.time(), offset=offset, size=128))
+        await asyncio.sleep(0.1)
+    bars.outcome(SimpleNamespace(eui64=eui, phase=SimpleNamespace(value="activated")))
+    display.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == (f"GSME {eui}  waiting for the device to ask for the image "
+                        "(a sleepy device asks when it next polls)")
+    assert lines[1] == f"GSME {eui}  asked for the image after 8 s simulated"
+    assert lines[-1].startswith(f"GSME {eui}  128/128 B  100.0%")

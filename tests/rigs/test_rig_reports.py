@@ -51,13 +51,13 @@ def test_junit_validates_and_maps_outcomes(make_run, bench, junit_schema):
     assert set(suites) == {"esme", "gsme", "ihd", "ppmid", "hcalcs"}
     cases = {(s.get("id"), c.get("name")): c for s in suites.values() for c in s.iter("testcase")}
     assert len(cases) == len(bench.planned()) == int(root.get("tests"))
-    fail = cases[("ppmid", "02-ota")].find("failure")
+    fail = cases[("ppmid", "03-ota")].find("failure")
     assert fail is not None and "ota_throughput" in fail.get("message") and "32.0" in fail.text
     assert cases[("gsme", "00-join")].find("error").get("type") == "ERROR"
     assert "radio-lost" in cases[("gsme", "00-join")].find("error").get("message")
-    assert cases[("esme", "06-alerts")].find("error").get("type") == "TIMEOUT"
-    assert cases[("esme", "07-cot")].find("skipped") is not None
-    passed = cases[("ihd", "02-ota")]
+    assert cases[("esme", "07-alerts")].find("error").get("type") == "TIMEOUT"
+    assert cases[("esme", "08-cot")].find("skipped") is not None
+    passed = cases[("ihd", "03-ota")]
     assert list(passed) and all(child.tag == "system-out" for child in passed)
     assert "PASS ota_throughput" in passed.find("system-out").text
     assert (suites["esme"].get("failures"), suites["esme"].get("errors"), suites["esme"].get("skipped")) == (
