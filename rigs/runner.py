@@ -186,13 +186,13 @@ class Runner:
     """Runs the pending (step, DUT) pairs of one recorder over one open gateway session."""
 
     def __init__(self, rig: Rig, recorder: RunRecorder, gateway: Any, progress: LiveProgress,
-                 loop_to_clock: Callable[[float], float], trust: dict[str, Any] | None = None):
+                 loop_to_sim: Callable[[float], float] | None, trust: dict[str, Any] | None = None):
         self.trust = trust or {}
         self.rig = rig
         self.recorder = recorder
         self.gateway = gateway
         self.progress = progress
-        self.loop_to_clock = loop_to_clock
+        self.loop_to_sim = loop_to_sim
         self._limits = {r.id: asyncio.Semaphore(r.max_concurrent_duts) for r in rig.radios}
 
     async def run(self) -> None:
@@ -229,8 +229,10 @@ class Runner:
         record = self.recorder.begin_step(step, dut_id)
 
         def event(kind: EventKind, data: dict[str, Any], loop_time: float | None) -> None:
-            at = None if loop_time is None else self.loop_to_clock(loop_time)
-            self.recorder.event(kind, data, dut_id, at=at)
+            # recorded now on the wall clock; on virtual time, when it happened goes beside it as sim_time
+            if loop_time is not None and self.loop_to_sim is not None:
+                data = {**data, "sim_time": self.loop_to_sim(loop_time)}
+            self.recorder.event(kind, data, dut_id)
 
         ctx = StepContext(
             gateway=self.gateway, rig=self.rig, plan_step=step, device=device, record=record, event=event,
@@ -307,9 +309,19 @@ class RigSession:
         self._anchor = (time.time(), self.loop.time())
 
     def clock(self) -> float:
-        """Wall-clock epoch seconds that advance with the rig's clock (what records carry)."""
+        """Wall-clock epoch seconds (what records carry)."""
+        return time.time()
+
+    @property
+    def sim_clock(self) -> Callable[[], float] | None:
+        """Simulated epoch seconds from the session's wall-clock start, on a virtual-time bench (recorded
+        beside the wall clock, labelled sim_time); None on real time."""
+        import hal
+
+        if not hal.parse_radio_url(clock_url(self.rig)).virtual_clock:
+            return None
         wall, at = self._anchor
-        return wall + (self.loop.time() - at)
+        return lambda: wall + (self.loop.time() - at)
 
     def open(self) -> Any:
         from gateway.session import Gateway
@@ -374,6 +386,7 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
     the caller decides the exit code from ``RunResult.outcome``.
     """
     import hal
+    from hal import capture
 
     rig = resolve_outputs(rig, options)
     store = open_store(rig.outputs.results)
@@ -386,8 +399,11 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
         async def main() -> RunResult:
             return await _run(rig, store, options, callbacks, progress)
 
+        # [outputs] capture: the run's HAN traffic as pcapng (the command line's --capture wins)
+        wanted = rig.outputs.capture if capture.requested_writer() is None else None
         try:
-            return hal.run(main, clock_url(rig))
+            with capture.capture_to(wanted) if wanted is not None else contextlib.nullcontext():
+                return hal.run(main, clock_url(rig))
         finally:
             progress.close()
     finally:
@@ -396,23 +412,24 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
 
 async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tuple[str, OutputCallback]],
                progress: LiveProgress) -> RunResult:
+    import hal
     from gateway.session import Gateway
 
     loop = asyncio.get_running_loop()
     anchor_wall, anchor_loop = time.time(), loop.time()
+    simulated = hal.parse_radio_url(clock_url(rig)).virtual_clock
 
-    def loop_to_clock(loop_time: float) -> float:
-        # records carry wall-clock epochs that advance with the radio's (possibly virtual) clock
+    def loop_to_sim(loop_time: float) -> float:
+        # simulated time as epoch seconds from the run's wall-clock start (labelled sim_time in records)
         return anchor_wall + (loop_time - anchor_loop)
 
-    def clock() -> float:
-        return loop_to_clock(loop.time())
-
+    # One clock per record: records are on the wall clock; on virtual time, simulated time goes beside it
+    sim_clock = (lambda: loop_to_sim(loop.time())) if simulated else None
     if options.resume:
-        recorder = RunRecorder.resume(rig, store, options.resume, clock=clock)
+        recorder = RunRecorder.resume(rig, store, options.resume, clock=time.time, sim_clock=sim_clock)
     else:
         recorder = RunRecorder.start(rig, store, operator=options.operator, serials=options.serials,
-                                     clock=clock)
+                                     clock=time.time, sim_clock=sim_clock)
     names = [name for name, _ in callbacks]
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -436,7 +453,7 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
                     recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "
                                                    "the published TEST-ONLY key may go to real radios",
                                                    "allow_test_keys": True})
-                await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
+                await Runner(rig, recorder, gw, progress, loop_to_sim if simulated else None, trust).run()
         except asyncio.CancelledError:
             if not interrupted["yes"]:
                 raise

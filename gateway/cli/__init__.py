@@ -148,7 +148,7 @@ def _report(exc: BaseException, as_json: bool, debug: bool) -> int:
     said = code != 130 or isinstance(exc, HanrigError)
     click.echo(f"{prefix}: {message}" if said else prefix, err=True)
     if as_json and not common.document_emitted():
-        click.echo(json.dumps({"error": message if code != 130 else "interrupted", "exit": code}))
+        click.echo(json.dumps({"error": message if said else "interrupted", "exit": code}))
     return code
 
 
