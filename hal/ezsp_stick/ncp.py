@@ -31,6 +31,7 @@ from bellows.ezsp import EZSP
 from bellows.types.named import SL_STATUS_MAP
 from bellows.zigbee.util import map_energy_to_rssi
 
+from .cbke import CbkeCommands
 from .exceptions import StickConfigError
 
 LOGGER = logging.getLogger(__name__)
@@ -158,7 +159,7 @@ class NcpStats:
     resets: int = 0
 
 
-class EzspNcp:
+class EzspNcp(CbkeCommands):
     """One EZSP NCP speaking ``version`` (v8 or later), backed by ``han``.
 
     ``send`` hands a finished EZSP frame to the serial layer. Feed received frames to
