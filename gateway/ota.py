@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import enum
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
 
+from hal import zigpy_fixes
 from hanrig_errors import CERT_MAX, CPL_MAX, read_input, read_input_text
 from ota import Catalogue, Image, load_public_key, signing
 from ota.campaign import (
@@ -104,17 +106,6 @@ class OtaPolicies:
     cpl: Cpl | frozenset[str] | None = None
     # push images signed with the published TEST-ONLY key to real radios too (gateway.testkeys)
     allow_test_keys: bool = False
-
-    @classmethod
-    def from_rig(cls, policies: Any, **overrides: Any) -> OtaPolicies:
-        """The OTA part of a rig file's ``[policies]`` (a ``rigs.rigfile.Policies``), plus overrides."""
-        mode = str(getattr(policies.activation, "value", policies.activation))
-        at = getattr(policies, "activation_at", None)
-        plan = ActivationPlan.parse(f"at:{at.isoformat()}" if mode == "at" and at is not None else mode)
-        values: dict[str, Any] = {"signatures_required": bool(policies.signatures_required),
-                                  "activation": plan, "allow_downgrade": bool(policies.allow_downgrade)}
-        values.update(overrides)
-        return cls(**values)
 
 
 @dataclasses.dataclass
@@ -227,6 +218,7 @@ class OtaService:
         self.gateway = gateway
         self.policies = policies or OtaPolicies()
         self._servers: dict[str, OtaServer] = {}
+        self._unclaim: list[Callable[[], None]] = []
         self._catalogue: Catalogue | None = None
         self._key: ec.EllipticCurvePublicKey | None = None
 
@@ -247,7 +239,10 @@ class OtaService:
         server = self._servers.get(radio_id)
         if server is None:
             app = self.gateway.apps[radio_id]
-            server = OtaServer(app, aps_security=self.policies.aps_security).install()
+            server = OtaServer(app, aps_security=self.policies.aps_security,
+                               pass_on=functools.partial(zigpy_fixes.deliver_to_zigpy, app))
+            # the one documented hook: OTA frames reach the server before zigpy's own responder
+            self._unclaim.append(zigpy_fixes.claim_packets(app, server.handle_packet))
             self._servers[radio_id] = server
         return server
 
@@ -276,6 +271,9 @@ class OtaService:
         return self._key
 
     async def close(self) -> None:
+        for unclaim in self._unclaim:
+            unclaim()
+        self._unclaim.clear()
         for server in self._servers.values():
             await server.close()
         self._servers.clear()

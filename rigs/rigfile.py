@@ -23,9 +23,15 @@ from typing import Any
 
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
+from gateway.alerts import AlertPolicy
 from gateway.eui64 import parse_eui64
+from gateway.gpf import GpfPolicy
+from gateway.loadcontrol import Commander, LoadControlPolicy
+from gateway.ota import OtaPolicies
+from gateway.policies import Policies  # [policies] parses straight into the gateway's own types
 from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
 from hanrig_errors import RIG_FILE_MAX, BadInputFile, read_input_text
+from ota.server import Activation, ActivationPlan
 
 from .exceptions import RigFileError
 
@@ -79,15 +85,7 @@ NEGATIVE_CASES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-ran
                   "corrupted-image", "unknown-supplier", "truncated", "power-loss")
 PROMPT_ACTIONS = ("power-cycle", "press-join")  # gateway.operator.Action values
 
-COMMANDERS = ("supplier", "network-operator")
-
-
-class Activation(enum.StrEnum):
-    """When a pushed image is activated: ``now``, ``hold`` (until told), or ``at`` a time."""
-
-    NOW = "now"
-    HOLD = "hold"
-    AT = "at"
+COMMANDERS = tuple(c.value for c in Commander)  # who may command an HCALCS, as rig files spell them
 
 
 # --------------------------------------------------------------------------------------------------
@@ -139,29 +137,6 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True)
-class AlertPolicy:
-    """The hub's alert throttle: more than ``threshold`` alerts in ``window_s`` is a storm."""
-
-    window_s: float = 60.0
-    threshold: int = 10
-    forward_period_s: float = 300.0
-    exclude: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Policies:
-    """Bench-wide rules the gateway enforces during the run."""
-
-    signatures_required: bool = True
-    activation: Activation = Activation.NOW
-    activation_at: dt.datetime | None = None
-    allow_downgrade: bool = False
-    alerts: AlertPolicy = field(default_factory=AlertPolicy)
-    hcalcs_commanders: tuple[str, ...] = COMMANDERS
-    gas_tolerance_s: float = 10.0
-
-
-@dataclass(frozen=True)
 class PlanStep:
     """One ordered step of the plan, with the devices it applies to and its own parameters."""
 
@@ -192,6 +167,7 @@ class Outputs:
     html: Path | None = None
     json_dir: Path | None = None
     evidence_dir: Path | None = None
+    capture: Path | None = None  # a pcapng of the run's HAN traffic (hal.capture), as --capture writes
 
 
 @dataclass(frozen=True)
@@ -507,14 +483,14 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
     )
 
 
-def _parse_policies(ctx: _Ctx, table: Mapping[str, Any]) -> Policies:
+def _parse_policies(ctx: _Ctx, table: Mapping[str, Any], radios: Iterable[RadioSpec]) -> Policies:
     w = "policies"
     _check_keys(ctx, w, table, ("signatures_required", "activation", "allow_downgrade", "alerts",
                                 "hcalcs_commanders", "gas_tolerance_s"))
-    activation, at = Activation.NOW, None
+    activation = ActivationPlan()
     if "activation" in table:
-        activation, at = parse_activation(_str(ctx, f"{w}.activation", table["activation"]),
-                                          lambda problem: ctx.error(f"{w}.activation", problem))
+        activation = parse_activation(_str(ctx, f"{w}.activation", table["activation"]),
+                                      lambda problem: ctx.error(f"{w}.activation", problem))
     alerts = AlertPolicy()
     if "alerts" in table:
         aw = f"{w}.alerts"
@@ -531,34 +507,34 @@ def _parse_policies(ctx: _Ctx, table: Mapping[str, Any]) -> Policies:
             threshold=_int(ctx, f"{aw}.threshold", at_["threshold"], 1, 100000) if "threshold" in at_ else 10,
             forward_period_s=(_number(ctx, f"{aw}.forward_period_s", at_["forward_period_s"], 0, 86400)
                               if "forward_period_s" in at_ else 300.0),
-            exclude=exclude,
+            exclude=frozenset(exclude),
         )
-    commanders = COMMANDERS
+    commanders = frozenset(Commander)
     if "hcalcs_commanders" in table:
         names = _str_list(ctx, f"{w}.hcalcs_commanders", table["hcalcs_commanders"])
-        for i, name in enumerate(names):
-            if name not in COMMANDERS:
-                raise ctx.error(f"{w}.hcalcs_commanders[{i}]",
-                                f"{name!r} is not one of {' | '.join(COMMANDERS)}")
-        commanders = tuple(names)
-    return Policies(
+        commanders = frozenset(_enum(ctx, f"{w}.hcalcs_commanders[{i}]", name, Commander)
+                               for i, name in enumerate(names))
+    tolerance = (_number(ctx, f"{w}.gas_tolerance_s", table["gas_tolerance_s"], 0, 86400)
+                 if "gas_tolerance_s" in table else 10.0)
+    ota = OtaPolicies(
         signatures_required=(_bool(ctx, f"{w}.signatures_required", table["signatures_required"])
                              if "signatures_required" in table else True),
         activation=activation,
-        activation_at=at,
         allow_downgrade=(_bool(ctx, f"{w}.allow_downgrade", table["allow_downgrade"])
                          if "allow_downgrade" in table else False),
-        alerts=alerts,
-        hcalcs_commanders=commanders,
-        gas_tolerance_s=(_number(ctx, f"{w}.gas_tolerance_s", table["gas_tolerance_s"], 0, 86400)
-                         if "gas_tolerance_s" in table else 10.0),
+        # devices downloading at once per radio: the rig's tightest max_concurrent_duts
+        max_concurrent=min((r.max_concurrent_duts for r in radios), default=None),
+    )
+    return Policies(
+        ota=ota, alerts=alerts, loadcontrol=LoadControlPolicy(commanders=commanders),
+        gpf=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance) else tolerance),  # type: ignore[arg-type]
     )
 
 
-def parse_activation(text: str, fail: Callable[[str], Exception]) -> tuple[Activation, dt.datetime | None]:
+def parse_activation(text: str, fail: Callable[[str], Exception]) -> ActivationPlan:
     """``now`` | ``hold`` | ``at:<ISO8601 with zone>``; ``fail(problem)`` builds the error to raise."""
     if text in (Activation.NOW, Activation.HOLD):
-        return Activation(text), None
+        return ActivationPlan(Activation(text))
     if text.startswith("at:"):
         try:
             when = dt.datetime.fromisoformat(text[3:])
@@ -566,7 +542,7 @@ def parse_activation(text: str, fail: Callable[[str], Exception]) -> tuple[Activ
             raise fail(f"{text[3:]!r} is not an ISO 8601 time") from None
         if when.tzinfo is None:
             raise fail(f"{text[3:]!r} has no time zone (add Z or +00:00)")
-        return Activation.AT, when
+        return ActivationPlan(Activation.AT, when.astimezone(dt.UTC))
     raise fail(f"{text!r} is not one of now | hold | at:<ISO8601>")
 
 
@@ -609,11 +585,8 @@ def _p_level(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
     return _int(ctx, where, value, 0, 100)
 
 
-def _p_commander(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
-    text = _str(ctx, where, value)
-    if text not in COMMANDERS:
-        raise ctx.error(where, f"{text!r} is not one of {' | '.join(COMMANDERS)}")
-    return text
+def _p_commander(ctx: _Ctx, where: str, value: Any, base: Path) -> Commander:
+    return _enum(ctx, where, value, Commander)
 
 
 def _p_eui64(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
@@ -701,7 +674,7 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
 def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
                    results_table: Mapping[str, Any] | None = None) -> Outputs:
     w = "outputs"
-    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir"))
+    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir", "capture"))
     results = DEFAULT_RESULTS
     if "results" in table:
         results = _str(ctx, f"{w}.results", table["results"])
@@ -718,7 +691,7 @@ def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
         return _path(base, _str(ctx, f"{w}.{key}", table[key])) if key in table else None
 
     return Outputs(results=results, junit=opt("junit"), html=opt("html"), json_dir=opt("json_dir"),
-                   evidence_dir=opt("evidence_dir"))
+                   evidence_dir=opt("evidence_dir"), capture=opt("capture"))
 
 
 def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = None) -> Rig:
@@ -773,8 +746,7 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
                 raise ctx.error(f"devices[{i}].sim", f"device is on radio {device.radio!r}, which is not sim://")
             sim_devices[device.id] = MappingProxyType(dict(dt_["sim"]))
 
-    policies = _parse_policies(ctx, _table(ctx, "policies", doc["policies"])) if "policies" in doc \
-        else Policies()
+    policies = _parse_policies(ctx, _table(ctx, "policies", doc.get("policies", {})), radios.values())
 
     plan_table = _table(ctx, "plan", doc.get("plan", {}))
     _check_keys(ctx, "plan", plan_table, ("steps",))

@@ -164,28 +164,6 @@ def ota_limit_bps(rig: Rig) -> float | None:
     return modelled_limit_bps()
 
 
-def configure_features(gw: Any, rig: Rig) -> None:
-    """Apply the rig's ``[policies]`` to the session, and start the GPF and alert intake at once so
-    that no GSME push or alert of the run is missed."""
-    from gateway.alerts import AlertPolicy
-    from gateway.gpf import GpfPolicy
-    from gateway.loadcontrol import LoadControlPolicy
-    from gateway.ota import OtaPolicies
-
-    policies = rig.policies
-    per_radio = min((r.max_concurrent_duts for r in rig.radios), default=None)
-    ota = OtaPolicies.from_rig(policies, max_concurrent=per_radio)
-    gw.ota.configure(**{f.name: getattr(ota, f.name) for f in dataclasses.fields(ota)})
-    tolerance = policies.gas_tolerance_s
-    gw.gpf.configure(policy=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance)
-                                      else tolerance))  # type: ignore[arg-type]
-    alerts = policies.alerts
-    gw.alerts.configure(AlertPolicy(window_s=alerts.window_s, threshold=alerts.threshold,
-                                    forward_period_s=alerts.forward_period_s,
-                                    exclude=frozenset(alerts.exclude)))
-    gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
-
-
 def radio_firmware(gw: Any, rig: Rig) -> dict[str, str]:
     """What each radio says it runs (its manufacturer, model and firmware version), for the run record."""
     found = {}
@@ -201,13 +179,13 @@ class Runner:
     """Runs the pending (step, DUT) pairs of one recorder over one open gateway session."""
 
     def __init__(self, rig: Rig, recorder: RunRecorder, gateway: Any, progress: LiveProgress,
-                 loop_to_clock: Callable[[float], float], trust: dict[str, Any] | None = None):
+                 loop_to_sim: Callable[[float], float] | None, trust: dict[str, Any] | None = None):
         self.trust = trust or {}
         self.rig = rig
         self.recorder = recorder
         self.gateway = gateway
         self.progress = progress
-        self.loop_to_clock = loop_to_clock
+        self.loop_to_sim = loop_to_sim
         self._limits = {r.id: asyncio.Semaphore(r.max_concurrent_duts) for r in rig.radios}
 
     async def run(self) -> None:
@@ -244,8 +222,10 @@ class Runner:
         record = self.recorder.begin_step(step, dut_id)
 
         def event(kind: EventKind, data: dict[str, Any], loop_time: float | None) -> None:
-            at = None if loop_time is None else self.loop_to_clock(loop_time)
-            self.recorder.event(kind, data, dut_id, at=at)
+            # recorded now on the wall clock; on virtual time, when it happened goes beside it as sim_time
+            if loop_time is not None and self.loop_to_sim is not None:
+                data = {**data, "sim_time": self.loop_to_sim(loop_time)}
+            self.recorder.event(kind, data, dut_id)
 
         ctx = StepContext(
             gateway=self.gateway, rig=self.rig, plan_step=step, device=device, record=record, event=event,
@@ -322,9 +302,19 @@ class RigSession:
         self._anchor = (time.time(), self.loop.time())
 
     def clock(self) -> float:
-        """Wall-clock epoch seconds that advance with the rig's clock (what records carry)."""
+        """Wall-clock epoch seconds (what records carry)."""
+        return time.time()
+
+    @property
+    def sim_clock(self) -> Callable[[], float] | None:
+        """Simulated epoch seconds from the session's wall-clock start, on a virtual-time bench (recorded
+        beside the wall clock, labelled sim_time); None on real time."""
+        import hal
+
+        if not hal.parse_radio_url(clock_url(self.rig)).virtual_clock:
+            return None
         wall, at = self._anchor
-        return wall + (self.loop.time() - at)
+        return lambda: wall + (self.loop.time() - at)
 
     def open(self) -> Any:
         from gateway.session import Gateway
@@ -332,9 +322,9 @@ class RigSession:
         async def enter() -> Any:
             stack = contextlib.AsyncExitStack()
             endpoints, self.trust = radio_endpoints(self.rig)
-            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig)))
+            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig),
+                                                              self.rig.policies))
             self._stack = stack
-            configure_features(gw, self.rig)
             return gw
 
         self.gateway = self.run(enter())
@@ -388,6 +378,7 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
     the caller decides the exit code from ``RunResult.outcome``.
     """
     import hal
+    from hal import capture
 
     rig = resolve_outputs(rig, options)
     store = open_store(rig.outputs.results)
@@ -400,8 +391,11 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
         async def main() -> RunResult:
             return await _run(rig, store, options, callbacks, progress)
 
+        # [outputs] capture: the run's HAN traffic as pcapng (the command line's --capture wins)
+        wanted = rig.outputs.capture if capture.requested_writer() is None else None
         try:
-            return hal.run(main, clock_url(rig))
+            with capture.capture_to(wanted) if wanted is not None else contextlib.nullcontext():
+                return hal.run(main, clock_url(rig))
         finally:
             progress.close()
     finally:
@@ -410,23 +404,24 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
 
 async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tuple[str, OutputCallback]],
                progress: LiveProgress) -> RunResult:
+    import hal
     from gateway.session import Gateway
 
     loop = asyncio.get_running_loop()
     anchor_wall, anchor_loop = time.time(), loop.time()
+    simulated = hal.parse_radio_url(clock_url(rig)).virtual_clock
 
-    def loop_to_clock(loop_time: float) -> float:
-        # records carry wall-clock epochs that advance with the radio's (possibly virtual) clock
+    def loop_to_sim(loop_time: float) -> float:
+        # simulated time as epoch seconds from the run's wall-clock start (labelled sim_time in records)
         return anchor_wall + (loop_time - anchor_loop)
 
-    def clock() -> float:
-        return loop_to_clock(loop.time())
-
+    # One clock per record: records are on the wall clock; on virtual time, simulated time goes beside it
+    sim_clock = (lambda: loop_to_sim(loop.time())) if simulated else None
     if options.resume:
-        recorder = RunRecorder.resume(rig, store, options.resume, clock=clock)
+        recorder = RunRecorder.resume(rig, store, options.resume, clock=time.time, sim_clock=sim_clock)
     else:
         recorder = RunRecorder.start(rig, store, operator=options.operator, serials=options.serials,
-                                     clock=clock)
+                                     clock=time.time, sim_clock=sim_clock)
     names = [name for name, _ in callbacks]
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -441,16 +436,15 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     try:
         try:
             endpoints, trust = radio_endpoints(rig)
-            async with Gateway.open(endpoints, device_bindings(rig)) as gw:
+            async with Gateway.open(endpoints, device_bindings(rig), rig.policies) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
-                configure_features(gw, rig)
                 if options.allow_test_keys:
                     gw.ota.configure(allow_test_keys=True)
                     recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "
                                                    "the published TEST-ONLY key may go to real radios",
                                                    "allow_test_keys": True})
-                await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
+                await Runner(rig, recorder, gw, progress, loop_to_sim if simulated else None, trust).run()
         except asyncio.CancelledError:
             if not interrupted["yes"]:
                 raise

@@ -13,6 +13,7 @@ Rig ``[policies]`` (``signatures_required``, ``activation``, ``allow_downgrade``
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
 
     import hal
     from gateway.exceptions import OtaDevicesUnreachable, OtaPushFailed
-    from gateway.ota import OtaPolicies, read_cpl
+    from gateway.ota import read_cpl
     from gateway.progress import progress_display
     from gateway.session import Gateway, RadioEndpoint
     from ota import read_image
@@ -104,7 +105,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
         overrides["catalogue"] = catalogue
     if supplier_cert is not None:
         overrides["supplier_key"] = supplier_cert
-    policies = OtaPolicies.from_rig(rig_policies(radio_url), **overrides)
+    policies = dataclasses.replace(rig_policies(radio_url).ota, **overrides)
     firmware = None
     if image is not None:
         firmware = read_image(read_input(image, limit=OTA_IMAGE_MAX), name=str(image))

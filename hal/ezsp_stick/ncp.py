@@ -754,7 +754,22 @@ class EzspNcp(CbkeCommands):
         return {"status": t.sl_Status.OK}
 
     async def _cmd_getChildData(self, after: list, index: int) -> dict[str, Any]:
-        return {"status": t.sl_Status.NOT_JOINED}
+        # the child table: the sleepy end devices that joined through the coordinator (bellows reads it
+        # for backups and on startup; routers are neighbours, not children)
+        children = getattr(self.han, "children", lambda: [])()
+        if not self._formed() or index >= len(children):
+            return {"status": t.sl_Status.NOT_JOINED}
+        ieee, nwk = children[index]
+        schema = self._commands["getChildData"][2]
+        # EZSP v7+ answer one EmberChildData struct (named childData or child_data by version)
+        key = next((k for k, kind in schema.items() if hasattr(kind, "fields")), None)
+        if key is None:  # EZSP v4..v6 answer the fields flat
+            return {"status": t.sl_Status.OK, "childId": nwk, "childEui64": ieee,
+                    "childType": t.EmberNodeType.SLEEPY_END_DEVICE}
+        kind = schema[key]
+        values = {f.name: getattr(_zeroed(kind), f.name) for f in kind.fields}
+        values.update(eui64=ieee, type=t.EmberNodeType.SLEEPY_END_DEVICE, id=nwk)
+        return {"status": t.sl_Status.OK, key: kind(**values)}
 
     # keys
 

@@ -688,9 +688,12 @@ class VirtualHcalcs(VirtualDevice):
             state = {"on": True, "off": False, "toggle": not self.is_on}.get(frame.name)
             if state is None:
                 return False
+            changed = state != self.is_on
             self.attributes[OnOff.cluster_id][OnOff.AttributeDefs.on_off.id] = state
             self.switch_log.append((self.han.loop_time(), state))
             await self._default_response(cluster_id, frame, foundation.Status.SUCCESS)
+            if changed:  # our rule for the simulated switch: it reports each change of its OnOff attribute
+                self.spawn(self.report_attributes(OnOff, {OnOff.AttributeDefs.on_off.id: state}))
             return True
         return await super().handle_cluster_command(cluster_id, frame)
 

@@ -26,9 +26,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from gateway.alerts import AlertPolicy
+
 from ..records import DutRecord, Event, EventKind, MeasurementOutcome, RunRecord, StepRecord, iso
 from ..requirements import REQUIREMENTS, requirements_of
-from ..rigfile import AlertPolicy, RigFileError, parse_rig
+from ..rigfile import RigFileError, parse_rig
 from .jsonrec import alert_policy as run_alert_policy
 from .jsonrec import hex_pair, planned_steps
 from .svg import Series, chart
@@ -50,7 +52,7 @@ CSS = resources.files(__package__).joinpath("templates", "report.css").read_text
 
 def ota_throughput(events: Sequence[Event]) -> list[tuple[float, float]]:
     """(time, bytes/s) between consecutive OTA progress samples; a restart (offset going back) resets."""
-    samples = sorted((e.time, float(e.data.get("offset", 0)))
+    samples = sorted((e.run_time, float(e.data.get("offset", 0)))
                      for e in events if e.kind is EventKind.OTA_PROGRESS)
     points = []
     for (t0, o0), (t1, o1) in itertools.pairwise(samples):
@@ -70,10 +72,10 @@ def _utc(timestamp: float) -> str:
 def gas_points(dut: DutRecord) -> tuple[list[tuple[float, float]], list[str]]:
     """(UTC time of the value, m3/h) and the colour of its clock status, for each gas reading."""
     points, colours = [], []
-    for e in sorted(dut.events, key=lambda e: e.time):
+    for e in sorted(dut.events, key=lambda e: e.run_time):
         if e.kind is not EventKind.GAS_READING:
             continue
-        when = e.time
+        when = e.run_time
         stamp = e.data.get("timestamp") or e.data.get("received_at")
         if isinstance(stamp, str):
             try:
@@ -92,14 +94,14 @@ ALERT_ROWS = ("forwarded", "forwarded with throttle count", "count report")
 
 def _alert_rows(events: Sequence[Event]) -> list[tuple[float, float]]:
     points = []
-    for e in sorted(events, key=lambda e: e.time):
+    for e in sorted(events, key=lambda e: e.run_time):
         if e.kind is EventKind.ALERT:
             row = 1 if e.data.get("throttled_alert_count") else 0
         elif e.kind is EventKind.LOG and e.data.get("throttled_alert_count") is not None:
             row = 2
         else:
             continue
-        points.append((e.time, float(row)))
+        points.append((e.run_time, float(row)))
     return points
 
 

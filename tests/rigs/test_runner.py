@@ -234,3 +234,18 @@ def test_progress_on_a_terminal_is_one_line_per_dut_redrawn_in_place():
     [ihd] = [line for line in final.splitlines() if "ihd" in line]
     [gsme] = [line for line in final.splitlines() if "gsme" in line]
     assert "ota 40%" in ihd and "waiting" in gsme
+
+
+def test_outputs_capture_writes_the_runs_han_traffic_as_pcapng(tmp_path):
+    from hal.capture import read_pcapng_frames
+
+    rig = make_rig(tmp_path, GOOD_DEVICES, '[[plan.steps]]\nstep = "inventory"\n')
+    rig = parse_rig(rig.text + 'capture = "out/han.pcapng"\n', tmp_path / "rig.toml")
+    assert rig.outputs.capture == tmp_path / "out" / "han.pcapng"
+    result, _ = run(rig)
+    assert result.outcome is RunOutcome.PASS, result.summary()
+    frames = read_pcapng_frames(rig.outputs.capture)
+    assert len(frames) > 20  # joins, interviews and the inventory reads of both devices
+    # each step also carries its device's own capture in the store
+    for dut in result.record.duts:
+        assert [a.name for a in dut.step("inventory").attachments if a.name == "capture.pcapng"]
