@@ -40,7 +40,7 @@ class NcpCbkeState:
 
 
 class CbkeCommands:
-    """A mixin for ``EzspNcp``: the ``_cmd_*`` handlers of the CBKE frames."""
+    """The CBKE group's mixin of ``EzspNcp`` (see ``commands/__init__.py``)."""
 
     ieee: zigpy_t.EUI64
     nvm: Any
@@ -136,3 +136,17 @@ class CbkeCommands:
     async def _cmd_clearTemporaryDataMaybeStoreLinkKey283k1(self, after: list,
                                                             storeLinkKey: Any) -> dict[str, Any]:
         return self._clear(bool(storeLinkKey), "clearTemporaryDataMaybeStoreLinkKey283k1")
+
+
+COMMANDS = {
+    "getCertificate": CbkeCommands._cmd_getCertificate,
+    "getCertificate283k1": CbkeCommands._cmd_getCertificate283k1,
+    "setPreinstalledCbkeData": CbkeCommands._cmd_setPreinstalledCbkeData,
+    "savePreinstalledCbkeData283k1": CbkeCommands._cmd_savePreinstalledCbkeData283k1,
+    "generateCbkeKeys": CbkeCommands._cmd_generateCbkeKeys,
+    "generateCbkeKeys283k1": CbkeCommands._cmd_generateCbkeKeys283k1,
+    "calculateSmacs": CbkeCommands._cmd_calculateSmacs,
+    "calculateSmacs283k1": CbkeCommands._cmd_calculateSmacs283k1,
+    "clearTemporaryDataMaybeStoreLinkKey": CbkeCommands._cmd_clearTemporaryDataMaybeStoreLinkKey,
+    "clearTemporaryDataMaybeStoreLinkKey283k1": CbkeCommands._cmd_clearTemporaryDataMaybeStoreLinkKey283k1,
+}
