@@ -81,6 +81,7 @@ CBKE_ESTABLISHED = MeasurementSpec("cbke_established", "", Equals(True),
 CBKE_SUITE = MeasurementSpec("cbke_suite", "", description="the crypto suite the device asked for")
 CBKE_TIME = MeasurementSpec("cbke_time", "s", description="Initiate received to Confirm Key Data answered")
 CBKE_TERMINATE = MeasurementSpec("cbke_terminate_status", "", description="the Terminate status, if any")
+CBKE_CRYPTO = MeasurementSpec("cbke_crypto", "", description="who computed the hub's keys: ncp or host")
 DEFAULT_CBKE_WAIT_S = 120.0
 
 
@@ -619,6 +620,7 @@ async def step_cbke(ctx: StepContext) -> None:
                  f"{ctx.device.eui64} did not start key establishment within {wait_s:g} s")
         return
     ctx.measure(CBKE_SUITE, result.suite)
+    ctx.measure(CBKE_CRYPTO, result.crypto)
     ctx.measure(CBKE_TERMINATE, result.status.name if result.status is not None else "none")
     ctx.measure(CBKE_ESTABLISHED, result.outcome == ESTABLISHED)
     if result.outcome == ESTABLISHED:
