@@ -29,12 +29,13 @@ compiled from zigpy Struct declarations instead of building zigpy Structs per bl
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import dataclasses
 import datetime as dt
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zigpy.exceptions
@@ -207,6 +208,45 @@ class TransferState(enum.StrEnum):
     ENDED = "ended"
 
 
+PROGRESS_SAMPLES = 512  # (time, offset) samples kept per transfer, however long it is
+
+
+class ProgressSamples(collections.abc.Sequence):
+    """A transfer's (loop time, offset) progress, bounded: every block while there are few; when
+    :data:`PROGRESS_SAMPLES` are kept, every other one is let go and the stride doubles, so a long
+    transfer keeps an evenly thinned history. The first and the latest sample are always there."""
+
+    def __init__(self, limit: int = PROGRESS_SAMPLES) -> None:
+        self._limit = max(limit, 4)
+        self._kept: list[tuple[float, int]] = []
+        self._latest: tuple[float, int] | None = None  # the newest sample when the stride skipped it
+        self._stride = 1
+        self._count = 0
+
+    def append(self, sample: tuple[float, int]) -> None:
+        if self._count % self._stride:
+            self._latest = sample
+        else:
+            self._kept.append(sample)
+            self._latest = None
+            if len(self._kept) >= self._limit:
+                self._kept = self._kept[::2]
+                self._stride *= 2
+        self._count += 1
+
+    def _view(self) -> list[tuple[float, int]]:
+        return self._kept if self._latest is None else [*self._kept, self._latest]
+
+    def __len__(self) -> int:
+        return len(self._kept) + (self._latest is not None)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._view()[index]
+
+    def __iter__(self) -> Iterator[tuple[float, int]]:
+        return iter(self._view())
+
+
 @dataclasses.dataclass
 class Transfer:
     """What the server did for one device and one offer: the raw facts a campaign turns into an outcome."""
@@ -226,7 +266,7 @@ class Transfer:
     end_status: int | None = None  # Upgrade End Request status from the device
     ended_at: float | None = None
     upgrade_time: int | None = None  # what the Upgrade End Response told the device
-    samples: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    samples: ProgressSamples = dataclasses.field(default_factory=ProgressSamples)
     changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event, repr=False)
 
     def touch(self) -> None:

@@ -301,30 +301,39 @@ class Runner:
 
 
 class _TraceWindow:
-    """The simulated PAN's frames to and from one device during one step, as a CSV attachment."""
+    """The simulated PAN's frames to and from one device during one step, as a CSV attachment. The frames
+    are spooled to a temporary file as they happen (the PAN's own trace is a bounded ring)."""
 
     def __init__(self, gateway: Any, device: Any):
-        app = gateway.apps.get(device.radio)
-        self.han = getattr(app, "han", None)
-        self.start = len(self.han.trace) if self.han is not None else 0
-        self.eui64 = device.eui64
+        import tempfile
 
-    def attach(self, record: Any) -> None:
-        if self.han is None:
-            return
         import zigpy.types as zigpy_t
 
-        virtual = self.han.devices.get(zigpy_t.EUI64.convert(self.eui64))
+        from hal.sim.trace import CsvSpool
+
+        app = gateway.apps.get(device.radio)
+        han = getattr(app, "han", None)
+        virtual = han.devices.get(zigpy_t.EUI64.convert(device.eui64)) if han is not None else None
+        self.spool: Any = None
+        self.unsubscribe: Any = None
         if virtual is None:
             return
         nwk = virtual.nwk
-        frames = [f for f in self.han.trace[self.start:] if nwk in (f.src, f.dst)][:TRACE_MAX_FRAMES]
-        if not frames:
+        spool_file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115 (closed in attach)
+        self.spool = CsvSpool(spool_file,
+                              keep=lambda f: nwk in (f.src, f.dst), limit=TRACE_MAX_FRAMES)
+        self.unsubscribe = han.trace.subscribe(self.spool)
+
+    def attach(self, record: Any) -> None:
+        if self.spool is None:
             return
-        lines = ["time_s,src,dst,profile,cluster,length,outcome,data"]
-        lines += [f"{f.time:.6f},0x{f.src:04x},0x{f.dst:04x},0x{f.profile:04x},0x{f.cluster:04x},{f.length},"
-                  f"{f.outcome},{f.data.hex()}" for f in frames]
-        record.attach("frames.csv", "text/csv", ("\n".join(lines) + "\n").encode())
+        self.unsubscribe()
+        with self.spool.file as file:
+            if not self.spool.frames:
+                return
+            file.seek(0)
+            record.attach("frames.csv", "text/csv", file.read().encode())
+        self.spool = None
 
 
 class RigSession:

@@ -1,0 +1,150 @@
+"""One 2.4 GHz channel shared by every node of a virtual PAN: unslotted CSMA-CA, collisions, MAC retries.
+
+Each transmission is one IEEE 802.15.4-2006 unslotted CSMA-CA attempt (7.5.1.4): wait a random
+``0..2^BE-1`` unit backoff periods, do an 8-symbol CCA, and on a busy channel raise BE (up to
+macMaxBE) and try again, giving up after macMaxCSMABackoffs with CHANNEL_ACCESS_FAILURE. On an idle
+CCA the node turns round to transmit (aTurnaroundTime). Two nodes whose CCAs both saw an idle channel
+transmit over each other: both frames are corrupted, neither gets a MAC ACK, each waits
+macAckWaitDuration and retries (macMaxFrameRetries). A delivered frame is followed by the receiver's
+MAC ACK (which occupies the air, so other nodes' CCAs see it) and the sender's inter-frame space.
+
+Without contention one attempt costs on average what ``ota.link_model.hop_us`` (and the shared
+``ota_limit.py``) count: mean backoff + CCA + turnaround + frame + ACK cycle + IFS. Every node sends one
+frame at a time (``node_lock``): the coordinator's APS ACK of a request and its response to it queue
+behind each other, as in one NCP. All nodes hear each other (one collision domain: no hidden nodes);
+the MAC ACK itself is not modelled as colliding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ota.link_model import (
+    CCA_US,
+    LIFS_US,
+    MAC_ACK_PSDU,
+    MAC_ACK_WAIT_US,
+    MAC_MAX_BE,
+    MAC_MAX_CSMA_BACKOFFS,
+    MAC_MAX_FRAME_RETRIES,
+    MAC_MIN_BE,
+    MAX_SIFS_FRAME,
+    SIFS_US,
+    TURNAROUND_US,
+    UNIT_BACKOFF_US,
+    LinkModel,
+    frame_us,
+)
+
+
+class MacResult:
+    """How a MAC transmission ended (values as zigpy's MACStatus names them, plus success)."""
+
+    SUCCESS = "success"
+    NO_ACK = "no-ack"
+    CHANNEL_ACCESS_FAILURE = "channel-access-failure"
+
+
+@dataclass
+class ChannelStats:
+    """What the channel saw: attempts, collisions, busy CCAs, and air time by what carried it."""
+
+    attempts: int = 0
+    collisions: int = 0
+    busy_cca: int = 0
+    access_failures: int = 0
+    air_us_by_kind: dict[str, float] | None = None
+
+    def add_air(self, kind: str, microseconds: float) -> None:
+        if self.air_us_by_kind is None:
+            self.air_us_by_kind = {}
+        self.air_us_by_kind[kind] = self.air_us_by_kind.get(kind, 0.0) + microseconds
+
+
+class Channel:
+    """The PAN's channel. ``enabled=False`` (zero-latency model) makes every transmission instant."""
+
+    def __init__(self, model: LinkModel, rng: random.Random) -> None:
+        self.model = model
+        self.rng = rng
+        self.stats = ChannelStats()
+        self._on_air: list[list[float]] = []  # [start_s, end_s, collided (0/1)] of frames on or near the air
+        self._locks: dict[object, asyncio.Lock] = {}
+
+    def node_lock(self, node: object) -> asyncio.Lock:
+        """One frame at a time per transmitting node (its MAC has one transmit buffer)."""
+        lock = self._locks.get(node)
+        if lock is None:
+            lock = self._locks[node] = asyncio.Lock()
+        return lock
+
+    def forget(self, node: object) -> None:
+        self._locks.pop(node, None)
+
+    def _busy(self, start: float, end: float) -> bool:
+        return any(s < end and e > start for s, e, _ in self._on_air)
+
+    def _register(self, start: float, end: float, *, now: float) -> list[float]:
+        # frames that ended well before now can no longer overlap anything that starts from now on
+        if len(self._on_air) > 8:
+            self._on_air = [entry for entry in self._on_air if entry[1] > now - 0.01]
+        entry = [start, end, 0.0]
+        for other in self._on_air:
+            if other[0] < end and other[1] > start:
+                other[2] = entry[2] = 1.0
+        self._on_air.append(entry)
+        return entry
+
+    async def transmit(self, node: object, psdu: int, *, kind: str = "data", ack: bool = True,
+                       lost: Callable[[], bool] | None = None) -> str:
+        """Send one frame of ``psdu`` octets from ``node``: CSMA-CA, the frame, the MAC ACK, retries.
+        ``lost()`` is asked once per attempt (fault injection, frame loss): a lost attempt costs what an
+        unacknowledged one does. Broadcasts (``ack=False``) get one attempt and no ACK."""
+        model = self.model
+        if not model.enabled:
+            return MacResult.SUCCESS
+        loop = asyncio.get_running_loop()
+        typical = model.typical
+        air = frame_us(psdu)
+        ifs = (LIFS_US if psdu > MAX_SIFS_FRAME else SIFS_US) if typical else 0.0
+        ack_air = frame_us(MAC_ACK_PSDU)
+        async with self.node_lock(node):
+            for _attempt in range(1 + (MAC_MAX_FRAME_RETRIES if ack else 0)):
+                self.stats.attempts += 1
+                backoff_exponent, backoffs = MAC_MIN_BE, 0
+                while True:
+                    periods = self.rng.randrange(2**backoff_exponent) if typical else 0
+                    await asyncio.sleep((periods * UNIT_BACKOFF_US + CCA_US) / 1e6)
+                    now = loop.time()
+                    if not self._busy(now - CCA_US / 1e6, now):
+                        break
+                    self.stats.busy_cca += 1
+                    backoffs += 1
+                    backoff_exponent = min(backoff_exponent + 1, MAC_MAX_BE)
+                    if backoffs > MAC_MAX_CSMA_BACKOFFS:
+                        self.stats.access_failures += 1
+                        return MacResult.CHANNEL_ACCESS_FAILURE
+                start = now + TURNAROUND_US / 1e6
+                entry = self._register(start, start + air / 1e6, now=now)
+                self.stats.add_air(kind, air)
+                # every node that can collide with this frame did its CCA before the frame started
+                await asyncio.sleep(TURNAROUND_US / 1e6)
+                if entry[2] or (lost is not None and lost()):
+                    self.stats.collisions += int(entry[2])
+                    if not ack:
+                        await asyncio.sleep((air + ifs) / 1e6)
+                        return MacResult.SUCCESS  # nobody acknowledges a broadcast: the sender cannot tell
+                    await asyncio.sleep((air + TURNAROUND_US + MAC_ACK_WAIT_US) / 1e6)
+                    continue
+                if not ack:
+                    await asyncio.sleep((air + ifs) / 1e6)
+                    return MacResult.SUCCESS
+                ack_start = start + (air + TURNAROUND_US) / 1e6
+                self._register(ack_start, ack_start + ack_air / 1e6, now=now)
+                self.stats.add_air("mac-ack", ack_air)
+                await asyncio.sleep((air + TURNAROUND_US + ack_air + ifs) / 1e6)
+                return MacResult.SUCCESS
+        return MacResult.NO_ACK
