@@ -144,7 +144,7 @@ class Channel:
                     return MacResult.SUCCESS
                 ack_start = start + (air + TURNAROUND_US) / 1e6
                 self._register(ack_start, ack_start + ack_air / 1e6, now=now)
-                self.stats.add_air("mac-ack", ack_air)
+                self.stats.add_air(kind, ack_air)  # the ACK is part of the traffic it acknowledges
                 await asyncio.sleep((air + TURNAROUND_US + ack_air + ifs) / 1e6)
                 return MacResult.SUCCESS
         return MacResult.NO_ACK

@@ -534,13 +534,13 @@ class VirtualDevice:
         return False
 
     async def _default_response(self, cluster_id: int, frame: ZclFrame, status: foundation.Status) -> None:
-        if frame.header.frame_control.disable_default_response and status == foundation.Status.SUCCESS:
+        if frame.disable_default_response and status == foundation.Status.SUCCESS:
             return
         data = zcl_general(
             frame.tsn,
             foundation.GeneralCommand.Default_Response,
             server_to_client=not frame.from_server,
-            command_id=frame.header.command_id,
+            command_id=frame.command_id,
             status=status,
         )
         await self.send_to_hub(cluster_id, data)

@@ -412,7 +412,7 @@ class VirtualHan:
             return
         relays = device.spec.sim.hops - 1 if not to_device else 0  # the coordinator's ACK is source-routed
         psdu = aps_ack_psdu_length(aps_security=self.model.aps_security, relays=relays)
-        await self._hops(self._route(device, to_device=not to_device), psdu, kind=f"{kind}-aps-ack")
+        await self._hops(self._route(device, to_device=not to_device), psdu, kind=kind)
 
     async def _transmit(
         self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice, *, to_device: bool
