@@ -239,6 +239,8 @@ async def open_radio(
     parsed = parse_radio_url(url)
     config = config or RadioConfig()
     zigpy_fixes.apply()
+    if parsed.scheme == "ezsp":
+        zigpy_fixes.apply_bellows()
     if parsed.is_sim:
         app = await _start_sim(parsed, config)
     else:

@@ -23,8 +23,16 @@
    such frames. Fix: they are logged (with the device and the bytes) and dropped; the ``handle_message``
    listener event has already told the application about the raw frame.
 
-Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``) and is idempotent;
-``FIXES`` names them so tests can show each one matters.
+6. **bellows asks the NCP before every unicast** (``ControllerApplication.send_packet`` →
+   ``set_extended_timeout`` → ``getExtendedTimeout``, a UART round trip per OTA block) whether the
+   destination has the extended timeout, although for acknowledged unicasts the answer it needs is
+   always "no". bellows skips it only on NCP firmware with XNCP's combined send. Fix: remember, per
+   NCP session (the EZSP protocol object), the devices the NCP holds with no extended timeout, and skip
+   the question for them. The cache only ever holds "no": that is also what the NCP reverts to when it
+   drops an address-table entry, so it cannot go stale; "yes" is always asked (sleepy devices).
+
+Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``, fix 6 on bellows'
+EZSP protocol class) and is idempotent; ``FIXES`` names them so tests can show each one matters.
 """
 
 from __future__ import annotations
@@ -94,6 +102,29 @@ def radio_utc_now(app: Any) -> datetime:
 _ORIGINAL_TIME_READ = Time._handle_read_attributes
 
 
+def _bellows_protocol() -> Any:
+    """The bellows class that defines ``set_extended_timeout`` (every EZSP version inherits it)."""
+    from bellows.ezsp.v4 import EZSPv4
+
+    return EZSPv4
+
+
+_ORIGINAL_SET_EXTENDED_TIMEOUT: Callable[..., Any] | None = None
+NO_EXTENDED_TIMEOUT = "_hanrig_no_extended_timeout"  # per protocol object: EUI-64s the NCP holds at "no"
+
+
+async def _set_extended_timeout(self: Any, nwk: Any, ieee: Any, extended_timeout: bool = True) -> None:
+    without: set[Any] = self.__dict__.setdefault(NO_EXTENDED_TIMEOUT, set())
+    if not extended_timeout and ieee in without:
+        return
+    assert _ORIGINAL_SET_EXTENDED_TIMEOUT is not None
+    await _ORIGINAL_SET_EXTENDED_TIMEOUT(self, nwk=nwk, ieee=ieee, extended_timeout=extended_timeout)
+    if extended_timeout:
+        without.discard(ieee)
+    else:
+        without.add(ieee)
+
+
 def _time_handle_read_attributes(self: Time, attribute_ids: list[int], *handler_args: Any) -> Any:
     application = self.endpoint.device.application
     snapshot = TimeSnapshot.compute(application.local_timezone, radio_utc_now(application))
@@ -127,10 +158,22 @@ def apply() -> None:
             raise
 
 
+def apply_bellows() -> None:
+    """Install fix 6 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
+    global _ORIGINAL_SET_EXTENDED_TIMEOUT
+    protocol = _bellows_protocol()
+    if _ORIGINAL_SET_EXTENDED_TIMEOUT is None:
+        _ORIGINAL_SET_EXTENDED_TIMEOUT = protocol.set_extended_timeout
+    protocol.set_extended_timeout = _set_extended_timeout
+
+
 def revert(name: str | None = None) -> None:
     """Put zigpy's original method back (tests use this to show a fix matters)."""
-    for key in [name] if name else [*_ORIGINAL, "time_server"]:
+    for key in [name] if name else [*_ORIGINAL, "time_server", "extended_timeout"]:
         if key == "time_server":
             Time._handle_read_attributes = _ORIGINAL_TIME_READ  # type: ignore[method-assign]
+        elif key == "extended_timeout":
+            if _ORIGINAL_SET_EXTENDED_TIMEOUT is not None:
+                _bellows_protocol().set_extended_timeout = _ORIGINAL_SET_EXTENDED_TIMEOUT
         else:
             setattr(zigpy.device.Device, key, _ORIGINAL[key])

@@ -5,12 +5,16 @@ pseudo-terminal, prints the port path on stdout and runs until interrupted, so t
 with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
 bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``bench_credentials``);
 ``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
+The stick answers XNCP custom frames as current community firmware does (``--no-xncp``: as stock
+EmberZNet). ``--stats FILE`` appends one JSON line of the stick's counters (frames and wire bytes per
+EZSP frame name, each direction) to FILE on every SIGUSR1 and at exit, for measurements from outside.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +71,8 @@ def write_trust(directory: Path, trust: BenchTrust) -> None:
         raise StickConfigError(f"sim stick: --trust-dir {directory}: {exc.strerror or exc}") from None
 
 
-async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None) -> None:
+async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None, *,
+                      xncp: bool = True, stats: Path | None = None) -> None:
     """Build the bench (with the bench PKI on its ESMEs), open the stick and serve until SIGINT or SIGTERM."""
     from gateway.certs_service import bench_credentials
     from hal.sim.config import default_bench, load_sim_config
@@ -79,8 +84,14 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     if trust_dir is not None:
         write_trust(trust_dir, trust)
     han = VirtualHan(config, _network_params(rig_path))
-    stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
+    stick = VirtualStick(han, baudrate=baudrate, power_up_han=True, xncp=xncp)
     path = await stick.start()
+
+    def dump_stats() -> None:
+        if stats is not None:
+            with stats.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(stick.counters()) + "\n")
+
     click.echo(path)
     click.echo(f"virtual EZSPv{stick.ncp.version} stick at {baudrate} baud, {len(han.devices)} devices"
                f" (real time); Ctrl-C to stop", err=True)
@@ -89,9 +100,12 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGUSR1, dump_stats)
     try:
         await stop.wait()
     finally:
+        dump_stats()
         await han.stop()
         await stick.stop()
 
@@ -108,9 +122,14 @@ def sim() -> None:
               help="UART rate the stick runs at; a host opening the port at another rate gets garbage.")
 @click.option("--trust-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the bench PKI's root (TEST-ONLY-root.der) and issuing CAs (ca/) here.")
-def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None) -> None:
+@click.option("--xncp/--no-xncp", default=True, show_default=True,
+              help="Answer XNCP custom frames (combined send) as current community firmware does.")
+@click.option("--stats", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append the stick's counters as a JSON line here on SIGUSR1 and at exit.")
+def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, xncp: bool,
+          stats: Path | None) -> None:
     """Serve a virtual EZSP stick on a pseudo-terminal and print its path (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant
 
     speed_constant(baudrate)  # reject an unsupported rate before anything is built
-    asyncio.run(serve_stick(rig_path, baudrate, trust_dir))
+    asyncio.run(serve_stick(rig_path, baudrate, trust_dir, xncp=xncp, stats=stats))

@@ -31,6 +31,7 @@ from bellows.ezsp import EZSP
 from bellows.types.named import SL_STATUS_MAP
 from bellows.zigbee.util import map_energy_to_rssi
 
+from . import xncp
 from .exceptions import StickConfigError
 
 LOGGER = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class NcpStats:
     incoming: int = 0
     dropped_incoming: int = 0
     resets: int = 0
+    extended_timeout_changes: int = 0  # setExtendedTimeout, or an XNCP combined send carrying the flag
 
 
 class EzspNcp:
@@ -151,13 +153,14 @@ class EzspNcp:
     """
 
     def __init__(self, han: HanPort, *, send: Callable[[bytes], None], version: int = DEFAULT_VERSION,
-                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False) -> None:
+                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False, xncp: bool = True) -> None:
         if version not in SUPPORTED_VERSIONS:
             raise StickConfigError(
                 f"ezsp stick: protocol version {version} not supported"
                 f" (choose from {', '.join(map(str, SUPPORTED_VERSIONS))})")
         self.han = han
         self.version = version
+        self.xncp = xncp  # answer XNCP custom frames as community firmware does (hal/ezsp_stick/xncp.py)
         self._send = send
         self.ieee = zigpy_t.EUI64(ieee if ieee is not None else han.network.coordinator_ieee)
         self._commands = EZSP._BY_VERSION[version].COMMANDS
@@ -519,6 +522,11 @@ class EzspNcp:
 
     def _sent_fields(self, msg_type: t.EmberOutgoingMessageType, dest: int, aps: t.EmberApsFrame,
                      tag: int, message: bytes) -> dict[str, Any]:
+        # messageSentHandler echoes the message only when the host asked for it (UG100: the default
+        # decision of MESSAGE_CONTENTS_IN_CALLBACK_POLICY is MESSAGE_TAG_ONLY_IN_CALLBACK)
+        policy = self._policies.get(t.EzspPolicyId.MESSAGE_CONTENTS_IN_CALLBACK_POLICY)
+        if policy != t.EzspDecisionId.MESSAGE_TAG_AND_CONTENTS_IN_CALLBACK:
+            message = b""
         return {"type": msg_type, "message_type": msg_type, "indexOrDestination": dest, "nwk": dest,
                 "apsFrame": aps, "aps_frame": aps, "messageTag": tag, "message_tag": tag,
                 "messageContents": message, "message": message}
@@ -537,8 +545,18 @@ class EzspNcp:
         return {}
 
     async def _cmd_customFrame(self, after: list, payload: bytes) -> dict[str, Any]:
-        # no XNCP extensions: stock EmberZNet answers custom frames with INVALID_CALL
-        return {"status": t.sl_Status.INVALID_STATE, "reply": b""}
+        if not self.xncp:  # stock EmberZNet answers custom frames with INVALID_CALL
+            return {"status": t.sl_Status.INVALID_STATE, "reply": b""}
+        reply = await xncp.handle(bytes(payload), send_unicast=self._xncp_send_unicast,
+                                  set_extended_timeout=self._set_extended_timeout)
+        return {"status": t.sl_Status.OK, "reply": reply}
+
+    async def _xncp_send_unicast(self, nwk: int, aps: t.EmberApsFrame, tag: int,
+                                 message: bytes) -> tuple[t.sl_Status, int]:
+        response = await self._cmd_sendUnicast(
+            [], type=t.EmberOutgoingMessageType.OUTGOING_DIRECT, indexOrDestination=nwk, apsFrame=aps,
+            messageTag=tag, messageContents=message)
+        return response["status"], response["sequence"]
 
     async def _cmd_getConfigurationValue(self, after: list, configId: t.EzspConfigId) -> dict[str, Any]:
         if configId not in self._config:
@@ -871,11 +889,15 @@ class EzspNcp:
 
     async def _cmd_setExtendedTimeout(self, after: list, remoteEui64: zigpy_t.EUI64,
                                       extendedTimeout: bool) -> dict[str, Any]:
-        if extendedTimeout:
-            self._extended_timeout.add(zigpy_t.EUI64(remoteEui64))
-        else:
-            self._extended_timeout.discard(zigpy_t.EUI64(remoteEui64))
+        self._set_extended_timeout(zigpy_t.EUI64(remoteEui64), extendedTimeout)
         return {"status": t.sl_Status.OK}
+
+    def _set_extended_timeout(self, ieee: zigpy_t.EUI64, extended: bool) -> None:
+        self.stats.extended_timeout_changes += 1
+        if extended:
+            self._extended_timeout.add(ieee)
+        else:
+            self._extended_timeout.discard(ieee)
 
     async def _cmd_replaceAddressTableEntry(self, after: list, addressTableIndex: int,
                                             newEui64: zigpy_t.EUI64, newId: int,

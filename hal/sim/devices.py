@@ -107,7 +107,8 @@ class VirtualDevice:
         self._behaviours: list[asyncio.Task[Any]] = []
         self._alert_rate_hz = spec.sim.alert_rate_hz
         self._alert_rate_changed = asyncio.Event()
-        self.alerts_sent = 0
+        self.alerts_sent = 0  # alarms the MAC delivered to the hub
+        self.alerts_lost = 0  # alarms the MAC gave up on
         self.received: list[ZclFrame] = []  # every ZCL command the device took (tests, debugging)
         # the device's clock: utc = base + (loop time - anchor) * (1 + drift)
         start = dt.datetime.fromisoformat(han.settings.start_time)
@@ -328,11 +329,14 @@ class VirtualDevice:
     def random(self) -> float:
         return self.rng.random()
 
-    async def send_to_hub(self, cluster_id: int, data: bytes) -> None:
+    async def send_to_hub(self, cluster_id: int, data: bytes) -> bool:
+        """Send a frame to the hub; False when the MAC gave up on it (busy channel, no ACK)."""
         try:
             await self.han.device_send(self, self._zcl_packet(cluster_id, data))
         except SimDeliveryError as exc:
             LOGGER.debug("%r: frame to the hub lost: %s", self, exc)
+            return False
+        return True
 
     async def request_from_hub(self, cluster_id: int, data: bytes, tsn: int, timeout: float) -> ZclFrame:
         """Send a ZCL request and wait for the response with the same TSN (listener registered first)."""
@@ -420,11 +424,14 @@ class VirtualDevice:
             alarm_code=alarm_code,
             cluster_id=cluster_id,
         )
-        self.alerts_sent += 1
         self.attributes[Alarms.cluster_id][Alarms.AttributeDefs.alarm_count.id] = min(
-            self.alerts_sent, 0xFFFF
+            self.alerts_sent + self.alerts_lost + 1, 0xFFFF
         )
-        await self.send_to_hub(Alarms.cluster_id, data)
+        # counted once the MAC is done with it: a storm can fill the channel until CSMA-CA gives up
+        if await self.send_to_hub(Alarms.cluster_id, data):
+            self.alerts_sent += 1
+        else:
+            self.alerts_lost += 1
 
     def alarm_source_cluster(self) -> int:
         return Basic.cluster_id
