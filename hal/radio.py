@@ -324,6 +324,11 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         zigpy_conf.CONF_NWK: _network_config(config),
         zigpy_conf.CONF_OTA: {zigpy_conf.CONF_OTA_ENABLED: False},
     }
+    if parsed.scheme == "ezsp":
+        # bellows runs its UART on a second event loop in a thread by default (for hosts whose main
+        # loop is busy with other work); here it costs a thread hop both ways for every frame, about
+        # 1 ms of CPU per OTA block. hanrig's loop does nothing else, so the UART runs on it.
+        zconfig["use_thread"] = False  # bellows.config.CONF_USE_THREAD
     app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
     try:
         await app.startup(auto_form=True)

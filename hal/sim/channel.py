@@ -130,21 +130,25 @@ class Channel:
                 start = now + TURNAROUND_US / 1e6
                 entry = self._register(start, start + air / 1e6, now=now)
                 self.stats.add_air(kind, air)
-                # every node that can collide with this frame did its CCA before the frame started
-                await asyncio.sleep(TURNAROUND_US / 1e6)
-                if entry[2] or (lost is not None and lost()):
-                    self.stats.collisions += int(entry[2])
-                    if not ack:
-                        await asyncio.sleep((air + ifs) / 1e6)
-                        return MacResult.SUCCESS  # nobody acknowledges a broadcast: the sender cannot tell
-                    await asyncio.sleep((air + TURNAROUND_US + MAC_ACK_WAIT_US) / 1e6)
-                    continue
                 if not ack:
-                    await asyncio.sleep((air + ifs) / 1e6)
-                    return MacResult.SUCCESS
+                    await asyncio.sleep((TURNAROUND_US + air + ifs) / 1e6)
+                    self.stats.collisions += int(entry[2])
+                    return MacResult.SUCCESS  # nobody acknowledges a broadcast: the sender cannot tell
+                if lost is not None and lost():  # lost on the way (fault, frame loss): no ACK comes
+                    await asyncio.sleep((TURNAROUND_US + air + TURNAROUND_US + MAC_ACK_WAIT_US) / 1e6)
+                    continue
+                # Every node that can collide with this frame did its CCA before the frame started, so
+                # its flag is final by the frame's end: one sleep as for a delivered frame (one wake-up
+                # less per attempt in real time); a collided frame's retry then starts up to 128 µs late
+                # (the ACK cycle and IFS outlast macAckWaitDuration by that much).
                 ack_start = start + (air + TURNAROUND_US) / 1e6
-                self._register(ack_start, ack_start + ack_air / 1e6, now=now)
+                ack_entry = self._register(ack_start, ack_start + ack_air / 1e6, now=now)
+                await asyncio.sleep((TURNAROUND_US + air + TURNAROUND_US + ack_air + ifs) / 1e6)
+                if entry[2]:
+                    ack_entry[1] = ack_entry[0]  # nobody received the frame, so nobody acknowledged it
+                    self.stats.collisions += 1
+                    await asyncio.sleep(max(MAC_ACK_WAIT_US - ack_air - ifs, 0.0) / 1e6)
+                    continue
                 self.stats.add_air(kind, ack_air)  # the ACK is part of the traffic it acknowledges
-                await asyncio.sleep((air + TURNAROUND_US + ack_air + ifs) / 1e6)
                 return MacResult.SUCCESS
         return MacResult.NO_ACK
