@@ -447,8 +447,6 @@ class VirtualHan:
                 raise SimDeliveryError(MacStatus.NO_ACK, f"no MAC ACK from 0x{dst:04x} after every retry")
             if to_device:
                 await self._aps_ack(device, to_device=True, kind=kind)
-            else:
-                self.spawn(self._aps_ack(device, to_device=False, kind=kind))
         if fault is not None and fault.kind is FaultKind.CORRUPT:
             # flip the last octet: it is payload, not header, so the frame still parses but carries a
             # wrong value (what a MIC would catch on a real PAN; here it tests the layers above)
@@ -469,6 +467,13 @@ class VirtualHan:
             self._record(src, dst, packet, "lost", data)
             raise SimDeliveryError(MacStatus.NO_ACK, "the coordinator's stick is unplugged")
         self._record(src, dst, packet, outcome, data)
+        # the NCP passes the frame up while its APS ACK goes out; the device's send completes (its
+        # APSDE-DATA.confirm) with that ACK, so it cannot contend with the ACK of its own last frame
+        self.spawn(self._to_host(packet, length))
+        if not broadcast:
+            await self._aps_ack(device, to_device=False, kind=kind)
+
+    async def _to_host(self, packet: zigpy_t.ZigbeePacket, length: int) -> None:
         await self._host(self.model.host_rx_us(length))
         for listener in list(self._listeners):
             listener.on_packet(packet)
