@@ -5,9 +5,19 @@ The CLI maps them to exit codes in one place (``gateway/cli``), per ``cli.md``:
 0 done, 1 a check ran and failed, 2 bad usage or bad input, 3 radio/device unreachable or timeout.
 This module sits outside the five packages because the pure libraries (``ota``, ``certs``) and the
 radio layer (``hal``) must share the root without importing each other.
+
+It also holds the one reader of the files a user names (:func:`read_input`), whose refusals are
+:class:`BadInput`: a bench tool is pointed at half-built firmware and odd files all day. Every file
+argument (CLI options, rig-file references, ``sim://?rig=FILE``) is read through it; it refuses FIFOs,
+devices and directories at once (a ``stat`` never blocks, an ``open`` of a FIFO would), and refuses a
+file larger than the cap for its kind before reading a byte of it (a 2 GB sparse file is never read).
 """
 
 from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
 
 
 class HanrigError(Exception):
@@ -32,3 +42,103 @@ class Unreachable(HanrigError):
     """A radio or device did not answer, or an operation timed out."""
 
     exit_code = 3
+
+
+# ------------------------------------------------------------------------------ reading user files
+KIB = 1024
+MIB = 1024 * KIB
+# The largest real OTA images are a few MB (Zigbee OTA files for Linux-class IHDs reach ~8 MB); twice
+# that leaves headroom without letting a stray disk image be read into memory.
+OTA_IMAGE_MAX = 16 * MIB
+CERT_MAX = 64 * KIB  # an SMKI certificate is < 1 KB, a PEM bundle of a whole chain a few KB
+KEY_MAX = 64 * KIB
+RIG_FILE_MAX = 1 * MIB
+CPL_MAX = 16 * MIB  # the CPL's published CSV is a few MB
+INDEX_MAX = 16 * MIB
+INPUT_FILE_MAX = 16 * MIB  # any other file a command reads whole (backups, GBCS messages, ...)
+
+
+class BadInputFile(BadInput):
+    """A file argument that is missing, not a regular file, too large or unreadable."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str, what: str = "") -> None:
+        label = f"{what} {os.fspath(path)}" if what else os.fspath(path)
+        super().__init__(f"{label}: {problem}")
+        self.path = os.fspath(path)
+        self.problem = problem
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def regular_file_problem(path: str | os.PathLike[str], limit: int | None = None) -> str | None:
+    """Why ``path`` cannot be read as an input file (None when it can); never blocks, never reads."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "cannot read: does not exist"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"is {_kind(info.st_mode)}, not a regular file"
+    if limit is not None and info.st_size > limit:
+        return f"is {info.st_size} bytes, more than the {_size(limit)} allowed"
+    return None
+
+
+def check_regular_file(path: str | os.PathLike[str], *, limit: int | None = None, what: str = "") -> Path:
+    """``path`` as a Path if it is a regular file within ``limit`` bytes, else :class:`BadInputFile`."""
+    problem = regular_file_problem(path, limit)
+    if problem is not None:
+        raise BadInputFile(path, problem, what)
+    return Path(path)
+
+
+def read_input(path: str | os.PathLike[str], *, limit: int, what: str = "") -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, else :class:`BadInputFile`.
+
+    The file is opened non-blocking and checked again on the open descriptor, so a path swapped for a
+    FIFO between the check and the open cannot hang the read, and a file that grows past the cap while
+    being read is refused rather than read without bound."""
+    check_regular_file(path, limit=limit, what=what)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BadInputFile(path, f"cannot read: {exc.strerror or exc}", what) from None
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise BadInputFile(path, f"is {_kind(mode)}, not a regular file", what)
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise BadInputFile(path, f"cannot read: {exc.strerror or exc}", what) from None
+    if len(data) > limit:
+        raise BadInputFile(path, f"is more than the {_size(limit)} allowed", what)
+    return data
+
+
+def read_input_text(path: str | os.PathLike[str], *, limit: int, what: str = "") -> str:
+    """:func:`read_input` decoded as UTF-8 (a file that is not UTF-8 is :class:`BadInputFile`)."""
+    data = read_input(path, limit=limit, what=what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInputFile(path, f"not UTF-8 text (byte {exc.start})", what) from None
+
+
+def _size(limit: int) -> str:
+    if limit >= MIB and limit % MIB == 0:
+        return f"{limit // MIB} MiB"
+    if limit >= KIB and limit % KIB == 0:
+        return f"{limit // KIB} KiB"
+    return f"{limit} bytes"

@@ -48,7 +48,8 @@ import zigpy.types as zigpy_t
 import hal
 from firmware_images import DIRECTORY as SAMPLES
 from gateway.session import Gateway, RadioEndpoint
-from hal.sim.config import DeviceSimParams, DeviceSpec, FaultKind, FaultSpec, Role, SimConfig, SimSettings
+from hal.roles import Role
+from hal.sim.config import DeviceSimParams, DeviceSpec, FaultKind, FaultSpec, SimConfig, SimSettings
 from ota import build_image, load_private_key, read_image
 from ota.link_model import HostSend, LinkModel, max_ota_block
 

@@ -8,16 +8,23 @@ Layouts (Zigbee SE 1.x Key Establishment cluster; all fields big-endian):
   issuer (8) | valid from (5, seconds since 1970 UTC) | valid to (4, seconds after valid from;
   0xffffffff = no expiry) | subject EUI-64 (8) | key usage (1, X.509 bit order) | reconstruction data (37).
 
-Only the fields are read; the public key is not reconstructed (no ECQV).
+Beyond parsing, the CBKE crypto of ZSE Annex C on the curves of ``certs.ecc_koblitz``: ECQV public-key
+reconstruction (SEC 4; e = AES-MMO of the whole certificate), ECQV issuance for a TEST-ONLY CA, ECMQV
+(SEC 1 §3.4), the KDF (ANSI X9.63 with AES-MMO, 32-bit big-endian counter from 1, no shared info) and
+the MAC (HMAC with AES-MMO), giving the MACU/MACV of Confirm Key and the 128-bit link key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import zigpy.types as t
 
+from ota.signing import aes_mmo_hash
+
+from .ecc_koblitz import SECT163K1, SECT283K1, InvalidPoint, KoblitzCurve
 from .exceptions import MalformedCertificate
 from .model import format_eui64
 from .report import Check, failed, passed, warned
@@ -110,6 +117,15 @@ class ImplicitCertificate:
     raw: bytes
 
     @property
+    def reconstruction_data(self) -> bytes:
+        return self.raw[:22] if self.suite == 1 else self.raw[-37:]
+
+    @property
+    def profile_attribute_data(self) -> bytes | None:
+        """Suite 1's issuer-defined profile data (suite 2 has none)."""
+        return self.raw[38:48] if self.suite == 1 else None
+
+    @property
     def subject_text(self) -> str:
         return format_eui64(self.subject)
 
@@ -176,3 +192,244 @@ def check_implicit_certificate(cert: ImplicitCertificate, *, device_eui64: bytes
     elif cert.valid_to is not None and now > cert.valid_to:
         checks.append(failed("cbke.expired", f"expired {cert.valid_to:%Y-%m-%dT%H:%M:%SZ}", s))
     return checks
+
+
+# --- CBKE crypto (ZSE Annex C) ------------------------------------------------------------------------
+
+MAC_TAG_INITIATOR = 0x02   # MACU = MAC(0x02 | ID_U | ID_V | E_U | E_V)
+MAC_TAG_RESPONDER = 0x03   # MACV = MAC(0x03 | ID_V | ID_U | E_V | E_U)
+_MMO_BLOCK = 16
+
+
+@dataclass(frozen=True)
+class CryptoSuite:
+    """One CBKE crypto suite: its curve and the sizes of what goes on the air."""
+
+    number: int
+    curve: KoblitzCurve
+    certificate_length: int
+
+    @property
+    def public_key_length(self) -> int:
+        return self.curve.compressed_length
+
+    @property
+    def private_key_length(self) -> int:
+        return self.curve.field_bytes
+
+    def reconstruction_data(self, certificate: bytes) -> bytes:
+        """The compressed point P_U inside a certificate of this suite."""
+        if self.number == 1:
+            return certificate[:self.public_key_length]
+        return certificate[-self.public_key_length:]
+
+    def subject(self, certificate: bytes) -> bytes:
+        return certificate[22:30] if self.number == 1 else certificate[56:64]
+
+    def issuer(self, certificate: bytes) -> bytes:
+        return certificate[30:38] if self.number == 1 else certificate[11:19]
+
+
+SUITES: dict[int, CryptoSuite] = {
+    1: CryptoSuite(1, SECT163K1, SUITE1_LENGTH),
+    2: CryptoSuite(2, SECT283K1, SUITE2_LENGTH),
+}
+
+
+def suite_for_certificate(certificate: bytes, *, name: str = "certificate") -> CryptoSuite:
+    for suite in SUITES.values():
+        if len(certificate) == suite.certificate_length:
+            return suite
+    raise MalformedCertificate("cbke.length", name,
+                               f"{len(certificate)} bytes; an implicit certificate is {SUITE1_LENGTH} "
+                               f"(suite 1) or {SUITE2_LENGTH} (suite 2)")
+
+
+def certificate_hash(certificate: bytes) -> int:
+    """ECQV's e: the AES-MMO hash of the whole certificate as a big-endian integer (128 bits < n)."""
+    return int.from_bytes(aes_mmo_hash([certificate]), "big")
+
+
+def _decode(curve: KoblitzCurve, data: bytes, what: str, name: str) -> tuple[int, int]:
+    try:
+        return curve.decode(bytes(data))
+    except InvalidPoint as exc:
+        raise MalformedCertificate("cbke.point", name, f"{what}: {exc}") from None
+
+
+def reconstruct_public_key(certificate: bytes, ca_public_key: bytes, *, name: str = "certificate") -> bytes:
+    """Q_U = e * P_U + Q_CA (SEC 4 §3.5), compressed: the key the certificate implicitly binds."""
+    suite = suite_for_certificate(certificate, name=name)
+    curve = suite.curve
+    reconstruction = _decode(curve, suite.reconstruction_data(certificate), "reconstruction data", name)
+    ca_point = _decode(curve, ca_public_key, "CA public key", name)
+    point = curve.multi_multiply([(certificate_hash(certificate), reconstruction), (1, ca_point)])
+    if point is None:
+        raise MalformedCertificate("cbke.point", name,
+                                   "the reconstructed public key is the point at infinity")
+    return curve.encode(point)
+
+
+@dataclass(frozen=True)
+class IssuedImplicitCertificate:
+    """A certificate and the private key that goes with it (TEST-ONLY issuance)."""
+
+    certificate: bytes
+    private_key: int
+    public_key: bytes
+
+
+def issue_implicit_certificate(suite_number: int, *, ca_private_key: int, issuer: bytes, subject: bytes,
+                               request_key: int, ca_nonce: int, serial_number: int = 1,
+                               valid_from: dt.datetime | None = None, valid_to_s: int = NO_EXPIRY,
+                               profile_attribute_data: bytes = b"\x01\x09" + bytes(8),
+                               ) -> IssuedImplicitCertificate:
+    """ECQV issuance (SEC 4 §3.4) with the requester's key ``request_key`` and the CA's nonce ``ca_nonce``.
+
+    P_U = (k_U + k) G, e = H(cert), private key d_U = e*(k_U + k) + d_CA mod n: the requester and CA
+    halves folded together, which is all a test CA needs.
+    """
+    suite = SUITES[suite_number]
+    curve = suite.curve
+    k = (request_key + ca_nonce) % curve.n
+    reconstruction = curve.public_key(k)
+    if suite_number == 1:
+        if len(profile_attribute_data) != 10:
+            raise ValueError("suite 1 profile attribute data is 10 bytes")
+        certificate = reconstruction + subject + issuer + profile_attribute_data
+    else:
+        start = int((valid_from or dt.datetime(2025, 1, 1, tzinfo=dt.UTC)).timestamp())
+        certificate = (bytes([CertificateType.IMPLICIT]) + serial_number.to_bytes(8, "big")
+                       + bytes([Curve.SECT283K1, HashAlgorithm.AES_MMO]) + issuer + start.to_bytes(5, "big")
+                       + valid_to_s.to_bytes(4, "big") + subject + bytes([ImplicitKeyUsage.KEY_AGREEMENT])
+                       + reconstruction)
+    private_key = (certificate_hash(certificate) * k + ca_private_key) % curve.n
+    return IssuedImplicitCertificate(certificate, private_key, curve.public_key(private_key))
+
+
+def _associate_value(curve: KoblitzCurve, point: tuple[int, int]) -> int:
+    """SEC 1 §3.4's x-bar: the low ceil(f/2) bits of x's integer, plus 2^ceil(f/2); f = bits of n."""
+    half = (curve.n.bit_length() + 1) // 2
+    return (point[0] % (1 << half)) + (1 << half)
+
+
+def ecmqv_shared_secret(suite_number: int, *, static_private_key: int, ephemeral_private_key: int,
+                        ephemeral_public_key: bytes, partner_certificate: bytes,
+                        partner_ephemeral_public_key: bytes, ca_public_key: bytes) -> bytes:
+    """Z = x(h * s * (V + v-bar * Q_V)) with s = (r + u-bar * d) mod n, as a field-size octet string.
+
+    Q_V is the partner's key reconstructed from its certificate; all of it is one interleaved product
+    h * (s V + (s v-bar e mod n) P_V + (s v-bar mod n) Q_CA), exact because h kills any n-torsion part.
+    """
+    suite = SUITES[suite_number]
+    curve = suite.curve
+    name = "partner certificate"
+    own_ephemeral = _decode(curve, ephemeral_public_key, "own ephemeral key", "ephemeral key")
+    partner_ephemeral = _decode(curve, partner_ephemeral_public_key, "partner ephemeral key", "ephemeral key")
+    reconstruction = _decode(curve, suite.reconstruction_data(partner_certificate), "reconstruction data",
+                             name)
+    ca_point = _decode(curve, ca_public_key, "CA public key", name)
+    n = curve.n
+    s = (ephemeral_private_key + _associate_value(curve, own_ephemeral) * static_private_key) % n
+    sv = s * _associate_value(curve, partner_ephemeral) % n
+    point = curve.multi_multiply([(s, partner_ephemeral),
+                                  (sv * certificate_hash(partner_certificate) % n, reconstruction),
+                                  (sv, ca_point)])
+    for _ in range(curve.cofactor.bit_length() - 1):   # h is 2 or 4
+        point = curve.add(point, point)
+    if point is None:
+        raise MalformedCertificate("cbke.shared_secret", name,
+                                   "the ECMQV shared point is the point at infinity")
+    return point[0].to_bytes(curve.field_bytes, "big")
+
+
+def kdf(shared_secret: bytes) -> tuple[bytes, bytes]:
+    """ZSE KDF: AES-MMO(Z | 00000001) | AES-MMO(Z | 00000002) -> (MacKey, KeyData)."""
+    return (aes_mmo_hash([shared_secret, (1).to_bytes(4, "big")]),
+            aes_mmo_hash([shared_secret, (2).to_bytes(4, "big")]))
+
+
+def mmo_hmac(key: bytes, message: bytes) -> bytes:
+    """HMAC (FIPS 198) over AES-MMO, block size 16: the ZSE MAC scheme."""
+    if len(key) > _MMO_BLOCK:
+        key = aes_mmo_hash([key])
+    key = key.ljust(_MMO_BLOCK, b"\x00")
+    inner = aes_mmo_hash([bytes(b ^ 0x36 for b in key), message])
+    return aes_mmo_hash([bytes(b ^ 0x5C for b in key), inner])
+
+
+@dataclass(frozen=True)
+class SessionKeys:
+    """What CBKE yields: both confirmation MACs and the APS link key (ZSE's KeyData)."""
+
+    mac_u: bytes          # initiator's confirmation (Confirm Key Data request)
+    mac_v: bytes          # responder's confirmation (Confirm Key Data response)
+    link_key: bytes
+
+
+def session_keys(shared_secret: bytes, *, initiator_id: bytes, responder_id: bytes,
+                 initiator_ephemeral: bytes, responder_ephemeral: bytes) -> SessionKeys:
+    """MacKey and KeyData from Z, then MACU/MACV over the EUI-64s (big-endian) and ephemeral keys."""
+    mac_key, key_data = kdf(shared_secret)
+    mac_u = mmo_hmac(mac_key, bytes([MAC_TAG_INITIATOR]) + initiator_id + responder_id
+                     + initiator_ephemeral + responder_ephemeral)
+    mac_v = mmo_hmac(mac_key, bytes([MAC_TAG_RESPONDER]) + responder_id + initiator_id
+                     + responder_ephemeral + initiator_ephemeral)
+    return SessionKeys(mac_u, mac_v, key_data)
+
+
+@dataclass(frozen=True)
+class CbkeIdentity:
+    """One party's long-term CBKE material: its certificate, static private key and its CA's key."""
+
+    suite: int
+    certificate: bytes
+    private_key: int
+    ca_public_key: bytes
+
+    @property
+    def eui64(self) -> bytes:
+        return SUITES[self.suite].subject(self.certificate)
+
+
+@dataclass
+class EphemeralKey:
+    suite: int
+    private_key: int
+    public_key: bytes
+
+    @classmethod
+    def generate(cls, suite_number: int) -> EphemeralKey:
+        curve = SUITES[suite_number].curve
+        k = curve.random_scalar()
+        return cls(suite_number, k, curve.public_key(k))
+
+
+def establish(identity: CbkeIdentity, ephemeral: EphemeralKey, *, partner_certificate: bytes,
+              partner_ephemeral_public_key: bytes, am_initiator: bool) -> SessionKeys:
+    """One side's whole computation after the ephemeral data exchange (what an NCP's calculateSmacs does)."""
+    z = ecmqv_shared_secret(identity.suite, static_private_key=identity.private_key,
+                            ephemeral_private_key=ephemeral.private_key,
+                            ephemeral_public_key=ephemeral.public_key,
+                            partner_certificate=partner_certificate,
+                            partner_ephemeral_public_key=partner_ephemeral_public_key,
+                            ca_public_key=identity.ca_public_key)
+    partner_id = SUITES[identity.suite].subject(partner_certificate)
+    if am_initiator:
+        return session_keys(z, initiator_id=identity.eui64, responder_id=partner_id,
+                            initiator_ephemeral=ephemeral.public_key,
+                            responder_ephemeral=partner_ephemeral_public_key)
+    return session_keys(z, initiator_id=partner_id, responder_id=identity.eui64,
+                        initiator_ephemeral=partner_ephemeral_public_key,
+                        responder_ephemeral=ephemeral.public_key)
+
+
+def points_match(suite_number: int, keys: Sequence[bytes]) -> bool:
+    """Whether every key decodes to a point of the suite's curve (a cheap partial validation)."""
+    curve = SUITES[suite_number].curve
+    try:
+        for key in keys:
+            curve.decode(bytes(key))
+    except InvalidPoint:
+        return False
+    return True

@@ -34,3 +34,7 @@ class VerificationFailed(CertificateError, CheckFailed):
     def __init__(self, check: str, subject: str, message: str, failures: tuple[str, ...]) -> None:
         super().__init__(check, subject, message)
         self.failures = failures
+
+
+class InvalidInstallCode(BadInput):
+    """An install code that cannot be used: wrong length, bad CRC or not hex."""

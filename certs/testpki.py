@@ -5,11 +5,15 @@ transitional CoS, WAN provider, load controller; DS and KA where the role uses b
 *wrong* network operator for SECMP0063 tests; root -> device CA -> DS and KA device certificates for each
 device. Same seed, same bytes (keys derive from the seed, ECDSA signing is deterministic). Every CN
 and every file name says TEST-ONLY. Fixed Entity IDs (EUI-64 shaped) are in ``ENTITY_IDS``.
+
+Beside it, ``cbke_test_pki`` is a TEST-ONLY Zigbee SE CA per crypto suite (1: sect163k1, 2: sect283k1)
+issuing ECQV implicit certificates to the hub and to each bench device, for CBKE (issue 13).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type  # x500UniqueIdentifier must be a BIT STRING; no public name
 from cryptography.x509.oid import NameOID
 
+from .cbke import SUITES, CbkeIdentity, issue_implicit_certificate
 from .cells import METER_CELLS, CellId, InstalledCell
 from .exceptions import CertificateInputError
 from .model import (
@@ -50,6 +55,8 @@ BENCH_DEVICES: tuple[tuple[str, str], ...] = (
     ("HCALCS", "00:0d:6f:00:0a:bc:00:05"),
 )
 METER_ROLES = frozenset({"ESME", "GSME", "GPF"})  # devices that hold trust anchor cells
+HUB = ("HUB", "00:0d:6f:00:0a:bc:00:00")          # the coordinator, which answers CBKE as the hub
+CBKE_ISSUER = b"TESTONLY"                          # the implicit certificates' issuer field (ASCII)
 
 # Fixed, documented Entity IDs of the test organisations.
 ENTITY_IDS: dict[str, str] = {
@@ -136,6 +143,7 @@ class TestPki:
     device_ca: Issued
     organisations: dict[str, Issued]
     devices: tuple[DeviceCredentials, ...]
+    seed: int = DEFAULT_SEED
 
     @property
     def supplier_signing_key(self) -> ec.EllipticCurvePrivateKey:
@@ -168,6 +176,11 @@ class TestPki:
             org = network_operator
         return self.organisation(org, cid.key_usage)
 
+    def cbke(self) -> dict[int, CbkeTestPki]:
+        """The CBKE test CAs (suites 1 and 2) for this PKI's seed, the hub and its devices."""
+        devices = (HUB, *((d.role, d.eui64) for d in self.devices))
+        return {suite: cbke_test_pki(suite, seed=self.seed, devices=devices) for suite in SUITES}
+
     def write(self, outdir: Path) -> list[Path]:
         """Write PEM certificates, PKCS#8 keys and one ``--cert-dir`` per meter; returns the paths written."""
         written: list[Path] = []
@@ -179,6 +192,14 @@ class TestPki:
             written.append(path)
 
         put(f"{TEST_ONLY}-README.txt", _readme(self).encode())
+        for suite, cbke in self.cbke().items():
+            folder = f"cbke/suite{suite}/{TEST_ONLY}-"
+            put(f"{folder}ca-public-key.hex", cbke.ca_public_key.hex().encode() + b"\n")
+            put(f"{folder}ca-private-key.hex", cbke.scalar_hex(cbke.ca_private_key).encode() + b"\n")
+            for (role, eui), identity in cbke.identities.items():
+                stem = f"{folder}{role.lower()}-{eui.replace(':', '')}"
+                put(f"{stem}.cert", identity.certificate)
+                put(f"{stem}-key.hex", cbke.scalar_hex(identity.private_key).encode() + b"\n")
         for folder, issued in (("", self.root), ("ca/", self.org_ca), ("ca/", self.device_ca)):
             put(f"{folder}{TEST_ONLY}-{issued.name}.pem", issued.pem)
             put(f"{folder}{TEST_ONLY}-{issued.name}-key.pem", issued.key_pem)
@@ -310,10 +331,59 @@ def make_test_pki(outdir: Path | None = None, *, devices: Sequence[tuple[str, st
                               issuer=device_ca, issuer_name=device_ca_name, usage=usage,
                               not_after=DEVICE_NOT_AFTER, san=x509.SubjectAlternativeName([hw])))
         issued_devices.append(DeviceCredentials(role.upper(), text, pair[0], pair[1]))
-    pki = TestPki(root, org_ca, device_ca, organisations, tuple(issued_devices))
+    pki = TestPki(root, org_ca, device_ca, organisations, tuple(issued_devices), seed)
     if outdir is not None:
         pki.write(outdir)
     return pki
+
+
+@dataclass(frozen=True)
+class CbkeTestPki:
+    """One suite's TEST-ONLY CBKE CA and the implicit certificates it issued, keyed (role, EUI-64)."""
+
+    suite: int
+    ca_private_key: int = field(repr=False)
+    ca_public_key: bytes
+    identities: dict[tuple[str, str], CbkeIdentity]
+
+    def identity(self, eui64: str) -> CbkeIdentity:
+        want = format_eui64(parse_eui64(eui64))
+        for (_role, eui), identity in self.identities.items():
+            if eui == want:
+                return identity
+        raise CertificateInputError("input.eui64", want, f"no suite {self.suite} CBKE certificate for it")
+
+    def scalar_hex(self, k: int) -> str:
+        return SUITES[self.suite].curve.scalar_to_bytes(k).hex()
+
+
+def cbke_ca_private_key(suite: int, seed: int = DEFAULT_SEED, label: str = "cbke-ca") -> int:
+    """A CA key derived from the seed (``label`` lets a fault make an unknown issuer)."""
+    curve = SUITES[suite].curve
+    digest = hashlib.sha512(f"hanrig-test-pki/{seed}/{label}/suite{suite}".encode()).digest()
+    return 1 + int.from_bytes(digest, "big") % (curve.n - 1)
+
+
+@functools.cache
+def cbke_test_pki(suite: int, *, seed: int = DEFAULT_SEED,
+                  devices: tuple[tuple[str, str], ...] = (HUB, *BENCH_DEVICES),
+                  ca_label: str = "cbke-ca") -> CbkeTestPki:
+    """Deterministic implicit certificates for ``devices`` ((role, EUI-64) pairs) from a seed-derived CA.
+
+    Suite 2 certificates are valid from 2025-01-01 with no expiry and carry keyAgreement only.
+    """
+    ca_private = cbke_ca_private_key(suite, seed, ca_label)
+    identities: dict[tuple[str, str], CbkeIdentity] = {}
+    for index, (role, eui) in enumerate(devices):
+        eui_bytes = parse_eui64(eui, what=f"{role} EUI-64")
+        request = cbke_ca_private_key(suite, seed, f"{ca_label}/{eui_bytes.hex()}/request")
+        nonce = cbke_ca_private_key(suite, seed, f"{ca_label}/{eui_bytes.hex()}/nonce")
+        issued = issue_implicit_certificate(suite, ca_private_key=ca_private, issuer=CBKE_ISSUER,
+                                            subject=eui_bytes, request_key=request, ca_nonce=nonce,
+                                            serial_number=index + 1, valid_from=NOT_BEFORE)
+        identities[(role.upper(), format_eui64(eui_bytes))] = CbkeIdentity(
+            suite, issued.certificate, issued.private_key, SUITES[suite].curve.public_key(ca_private))
+    return CbkeTestPki(suite, ca_private, SUITES[suite].curve.public_key(ca_private), identities)
 
 
 def _encode_hw_module_name(eui64: bytes) -> bytes:
@@ -333,7 +403,9 @@ def _readme(pki: TestPki) -> str:
         "Layout: TEST-ONLY-root.pem (trust this with --root), ca/ (issuing CAs), orgs/ (organisation",
         "certificates and keys), devices/ (device certificates and keys),",
         "TEST-ONLY-supplier-signing-key.pem,",
-        "cert-dirs/<role>-<eui64>/ (one `hanrig certs verify --cert-dir` directory per device).",
+        "cert-dirs/<role>-<eui64>/ (one `hanrig certs verify --cert-dir` directory per device),",
+        "cbke/suite1|suite2/ (Zigbee SE implicit certificates for CBKE: the test CA's public and private",
+        "key as hex, and per device and the hub a raw certificate <role>-<eui64>.cert and its key as hex).",
         "",
         "Devices:",
         *(f"  {d.role:7} {d.eui64}  cert-dirs/{d.directory_name}" for d in pki.devices),

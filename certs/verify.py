@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from hanrig_errors import CERT_MAX, BadInputFile, read_input
+
 from .cells import (
     CellId,
     FileRole,
@@ -155,7 +157,10 @@ def read_cert_directory(directory: Path) -> CertDirectory:
                 "input.cert_dir", str(path),
                 "file name matches no cell (expected <role>-<DS|KA>-<management|prepaymentTopUp>, root, "
                 "device-*, ca-*; optional TEST-ONLY- prefix)")
-        data = path.read_bytes()
+        try:
+            data = read_input(path, limit=CERT_MAX)
+        except BadInputFile as exc:
+            raise CertificateInputError("input.cert_dir", str(path), exc.problem) from None
         role, cid = kind
         if role is FileRole.CELL and cid is not None:
             cells.append(InstalledCell(cid.remote_party_role, cid.key_usage, cid.cell_usage, data))

@@ -1,4 +1,5 @@
-"""Certificates over the HAN (issue 5): read what an ESME/GPF has installed and verify it (``gw.certs``).
+"""SECMP0063 over the HAN: read what an ESME/GPF has installed and verify it (``gw.certs``), including that
+its Network Operator cells hold the expected network operator's certificates.
 
 The hub opens a Tunneling (0x0704) tunnel to the meter (Request Tunnel: GB-HRGP, manufacturer 0xFFFF, no
 flow control, MaximumIncomingTransferSize = ``max_transfer_size``), sends one "Read Device Security
@@ -10,32 +11,23 @@ Fragments arrive through the session's input door (``gateway.han_input``): one t
 logged with the device and the reason, counted and ignored; the read then times out or reassembles
 without it, never half-decoded.
 
-The simulated bench gets its certificates from here too: :func:`bench_credentials` builds the TEST-ONLY
-PKI (``certs.testpki``) and puts bytes into the ``SimConfig`` of every ESME (``hal`` never imports
-``certs``), including what a configured ``credentials_fault`` needs (the wrong network operator's
-certificates, an expired supplier certificate).
+The simulated bench's certificates (the TEST-ONLY PKI on its ESMEs) are assembled in ``gateway.bench``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
-import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from zigpy.exceptions import ZigbeeException
 
 import hal
 from certs import InstalledCell, Report, verify_installed
-from certs.model import RemotePartyRole as CertRole
 from certs.report import failed
-from certs.testpki import TestPki, make_test_pki
 from hal.credentials_wire import (
     CredentialStatus,
     CredentialsWireError,
@@ -45,10 +37,7 @@ from hal.credentials_wire import (
     encode_request,
     reassemble,
 )
-from hal.roles import Role
 from hal.se_clusters import TUNNEL_NO_MANUFACTURER, Tunneling, TunnelProtocolId, TunnelStatus
-from hal.sim.config import DeviceSpec, SimConfig
-from hal.sim.credentials import CredentialsFault
 from hanrig_errors import HanrigError
 
 from .exceptions import CredentialsReadError, DeviceNotFound
@@ -62,8 +51,6 @@ LOGGER = logging.getLogger(__name__)
 TUNNELING: Final = Tunneling.cluster_id
 MAX_TRANSFER_SIZE: Final = 64  # octets per Transfer Data the hub accepts: one APS frame, no fragmentation
 REPLY_TIMEOUT_S: Final = 60.0  # for the whole response to arrive once the request is delivered
-EXPIRED_NOT_BEFORE: Final = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
-EXPIRED_NOT_AFTER: Final = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -218,82 +205,10 @@ class CertsService:
             intermediates=list(intermediates))
 
 
-# ---------------------------------------------------------------------- the simulated bench's certificates
-
-@dataclass(frozen=True)
-class BenchTrust:
-    """What the bench knows about the PKI it installed: the root and the issuing CAs (DER)."""
-
-    root: bytes
-    intermediates: tuple[bytes, ...]
-
-
-@functools.lru_cache(maxsize=4)
-def _bench_pki(devices: tuple[tuple[str, str], ...], seed: int) -> TestPki:
-    return make_test_pki(devices=devices, seed=seed)
-
-
-def expired_copy(pki: TestPki, name: str) -> bytes:
-    """Organisation certificate ``name`` (e.g. ``supplier-DS``) re-issued with a validity that has ended."""
-    issued = pki.organisations[name]
-    original = issued.certificate
-    builder = (x509.CertificateBuilder().subject_name(original.subject).issuer_name(original.issuer)
-               .public_key(original.public_key()).serial_number(original.serial_number + 2)
-               .not_valid_before(EXPIRED_NOT_BEFORE).not_valid_after(EXPIRED_NOT_AFTER))
-    for extension in original.extensions:
-        builder = builder.add_extension(extension.value, extension.critical)
-    signed = builder.sign(pki.org_ca.key, hashes.SHA256(), ecdsa_deterministic=True)
-    return signed.public_bytes(serialization.Encoding.DER)
-
-
-def _fault_cells(pki: TestPki, fault: CredentialsFault) -> dict[str, bytes]:
-    if fault is CredentialsFault.WRONG_NETWORK_OPERATOR:
-        return {cell.name: cell.der for cell in pki.meter_cells(network_operator="wrongNetworkOperator")
-                if cell.remote_party_role is CertRole.NETWORK_OPERATOR}
-    if fault is CredentialsFault.EXPIRED:
-        return {"supplier-DS-management": expired_copy(pki, "supplier-DS")}
-    return {}
-
-
-def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, BenchTrust]:
-    """``config`` with the TEST-ONLY PKI's cells and device certificates installed on every ESME that has
-    none configured, and the bytes its ``credentials_fault`` needs; plus the PKI's root and CAs."""
-    devices = tuple((spec.role.value, str(spec.eui64)) for spec in config.devices)
-    pki = _bench_pki(devices, seed)
-    specs: list[DeviceSpec] = []
-    for spec in config.devices:
-        if spec.role is Role.ESME:
-            sim = spec.sim
-            changes: dict[str, Any] = {}
-            if not sim.trust_anchors:
-                changes["trust_anchors"] = {cell.name: cell.der for cell in pki.meter_cells()}
-            if not sim.device_certificates:
-                own = pki.device(str(spec.eui64))
-                changes["device_certificates"] = {"DS": own.digital_signature.der,
-                                                  "KA": own.key_agreement.der}
-            if not sim.fault_cells:
-                changes["fault_cells"] = _fault_cells(pki, sim.credentials_fault)
-            spec = dataclasses.replace(spec, sim=dataclasses.replace(sim, **changes))
-        specs.append(spec)
-    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der))
-    return config.replace(devices=tuple(specs)), trust
-
-
-def bench_radio_config(radio_url: str) -> tuple[hal.RadioConfig | None, BenchTrust | None]:
-    """For a ``sim://`` URL: the radio config with the bench's TEST-ONLY PKI installed, and that PKI's
-    trust; for a real radio: (None, None)."""
-    parsed = hal.parse_radio_url(radio_url)
-    if not parsed.is_sim:
-        return None, None
-    from hal.radio import sim_config_for
-
-    sim, trust = bench_credentials(sim_config_for(parsed, hal.RadioConfig()))
-    return hal.RadioConfig(sim=sim), trust
-
-
 def read_over_radio(radio_url: str, device: str) -> InstalledCredentials:
     """One-off read for the CLI: open ``radio_url`` (on ``sim://`` with the bench's test PKI installed) and
     read ``device``'s credentials."""
+    from .bench import bench_radio_config
     from .session import Gateway, RadioEndpoint
 
     radio_config, _ = bench_radio_config(radio_url)
@@ -305,5 +220,4 @@ def read_over_radio(radio_url: str, device: str) -> InstalledCredentials:
     return hal.run(read, radio_url)
 
 
-__all__ = ["BenchTrust", "CertsService", "CredentialsReadError", "InstalledCredentials", "bench_credentials",
-           "bench_radio_config", "expired_copy", "read_over_radio"]
+__all__ = ["CertsService", "CredentialsReadError", "InstalledCredentials", "read_over_radio"]

@@ -63,3 +63,7 @@ class CredentialsReadError(DeviceCheckFailed):
 
 class AlertPolicyError(BadInput):
     """An alert throttling policy that cannot work."""
+
+
+class BadBackup(GatewayError):
+    """A backup file that is not an open coordinator backup zigpy can read; the message names the file."""

@@ -10,6 +10,9 @@ allowed. It then runs one :class:`~ota.campaign.Campaign` over every accepted de
 named, judged from what the device reports (ImageUpgradeStatus, DownloadedFileVersion) mapped to the
 catalogue's manufacturer-image SHA-256 and to what this server itself transferred; otherwise it sends the
 upgrade command and verifies the device rejoined on the new version.
+:meth:`OtaService.push_negative` is the SECMP0007 negative test, opt-in and one case at a time
+(``ota/negative.py``): it offers a deliberately bad image without the host's own refusals and records
+what the device did against what the ZCL OTA cluster says it must do.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
 
+from hanrig_errors import CERT_MAX, CPL_MAX, read_input, read_input_text
 from ota import Catalogue, Image, load_public_key, signing
 from ota.campaign import (
     AT_WAIT_LIMIT_S,
@@ -38,15 +42,24 @@ from ota.campaign import (
     CampaignTarget,
     DeviceOutcome,
     Phase,
-    TransferAlert,
     read_ota_attributes,
     refused,
     verify_activation,
 )
 from ota.link_model import LinkModel, max_ota_block
-from ota.server import ActivationPlan, Offer, OtaServer, ProgressSample
+from ota.negative import (
+    NEGATIVE_CASES,
+    POWER_LOSS_AT,
+    CaseNotApplicable,
+    Expected,
+    NegativeCase,
+    make_negative_offer,
+)
+from ota.outcomes import Reason
+from ota.server import SEND_ERRORS, ActivationPlan, Offer, OtaServer, ProgressSample, Status, TransferState
 
 from .exceptions import OtaPolicyError
+from .operator import Action, Operator, Prompt, operator_for
 from .session import HanDevice
 
 SAMPLE_SUPPLIER_CERT = "TEST-ONLY-supplier-signing-cert.pem"
@@ -84,6 +97,8 @@ class OtaPolicies:
     retries: int = RETRIES
     verify_timeout_s: float = VERIFY_TIMEOUT_S
     at_wait_limit_s: float = AT_WAIT_LIMIT_S
+    # the Central Products List's manufacturer-image SHA-256s (hex); None: no CPL check
+    cpl: frozenset[str] | None = None
 
     @classmethod
     def from_rig(cls, policies: Any, **overrides: Any) -> OtaPolicies:
@@ -148,6 +163,48 @@ class ActivationReport:
                 "activation_time": self.activation_time, "rejoined": self.rejoined}
 
 
+@dataclasses.dataclass
+class NegativeOutcome:
+    """One negative case on one device: what was offered, what was expected and what the device did."""
+
+    case: NegativeCase
+    eui64: str
+    device_id: str
+    role: str | None
+    expected: Expected
+    observed: str  # an Expected value when the device did one of those, else what it did instead
+    reason_code: Reason  # the device's result, from the one outcome table
+    reason: str
+    clause: str
+    note: str  # what the bad image is
+    image_file: str | None
+    image_sha256: str
+    version_before: int
+    version_after: int | None = None
+    queried: bool = False
+    blocks: int = 0
+    bytes_sent: int = 0
+    zcl_status: int | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.observed == self.expected.value
+
+    def to_json(self) -> dict[str, Any]:
+        def version(value: int | None) -> str | None:
+            return None if value is None else f"0x{value:08x}"
+
+        return {"case": self.case.value, "device": self.device_id, "eui64": self.eui64, "role": self.role,
+                "passed": self.passed, "expected": self.expected.value, "observed": self.observed,
+                "reason_code": self.reason_code.value, "reason": self.reason, "clause": self.clause,
+                "note": self.note, "image_file": self.image_file, "image_sha256": self.image_sha256,
+                "version_before": version(self.version_before), "version_before_int": self.version_before,
+                "version_after": version(self.version_after), "version_after_int": self.version_after,
+                "queried": self.queried, "blocks": self.blocks, "bytes_sent": self.bytes_sent,
+                "zcl_status": None if self.zcl_status is None else f"0x{self.zcl_status:02x}",
+                "zcl_status_int": self.zcl_status}
+
+
 @dataclasses.dataclass(frozen=True)
 class _DeviceFacts:
     manufacturer_code: int
@@ -209,7 +266,7 @@ class OtaService:
                 sample = self._catalogue_dir() / SAMPLE_SUPPLIER_CERT
                 path = sample if self.policies.catalogue is None and sample.is_file() else None
             if path is not None:
-                self._key = load_public_key(path.read_bytes(), name=str(path))
+                self._key = load_public_key(read_input(path, limit=CERT_MAX), name=str(path))
         return self._key
 
     async def close(self) -> None:
@@ -295,54 +352,207 @@ class OtaService:
                 key: ec.EllipticCurvePublicKey | None) -> CampaignTarget | DeviceOutcome:
         role = device.role.value if device.role is not None else None
 
-        def no(reason: str, **kwargs: Any) -> DeviceOutcome:
-            return refused(device.eui64, device.id, role, device.radio_id, reason, activation=str(plan),
-                           **kwargs)
+        def no(reason_code: Reason, reason: str, **kwargs: Any) -> DeviceOutcome:
+            return refused(device.eui64, device.id, role, device.radio_id, reason_code, reason,
+                           activation=str(plan), **kwargs)
 
         if isinstance(facts, str):
             if facts.startswith("unreachable"):
-                return no(facts, unreachable=True, phase=Phase.FAILED,
-                          code=TransferAlert.FILE_TRANSFER_FAILURE)
-            return no(facts)
+                return no(Reason.UNREACHABLE, facts, unreachable=True, phase=Phase.FAILED)
+            return no(Reason.NO_OTA_CLIENT, facts)
         before = facts.version
         if image is None:
             entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, before,
                                           facts.hardware_version, allow_downgrade=allow_downgrade)
             if entry is None:
-                return no(f"nothing newer than 0x{before:08x} for 0x{facts.manufacturer_code:04x}/"
-                          f"0x{facts.image_type:04x} in the catalogue", phase=Phase.UP_TO_DATE,
-                          version_before=before)
+                return no(Reason.UP_TO_DATE, f"nothing newer than 0x{before:08x} for "
+                          f"0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x} in the catalogue",
+                          phase=Phase.UP_TO_DATE, version_before=before)
             chosen = entry.read()
         else:
             chosen = image
-        identity = chosen.identity
-        name = Path(chosen.name).name
-        if identity.manufacturer_code not in (facts.manufacturer_code, 0xFFFF) or \
-                identity.image_type not in (facts.image_type, 0xFFFF):
-            return no(f"{name} is for 0x{identity.manufacturer_code:04x}/0x{identity.image_type:04x}, the "
-                      f"device is 0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x}",
-                      version_before=before)
-        if not identity.fits_hardware(facts.hardware_version):
-            return no(f"{name} is for hardware {identity.hw_min}..{identity.hw_max}, the device is "
-                      f"hardware {facts.hardware_version}", code=TransferAlert.HARDWARE_VERSION_MISMATCH,
-                      version_before=before)
-        if identity.file_version == before:
-            return no(f"the device already runs 0x{before:08x}", version_before=before)
-        if identity.file_version < before and not allow_downgrade:
-            return no(f"downgrade 0x{before:08x} -> 0x{identity.file_version:08x} needs --allow-downgrade",
-                      version_before=before)
-        if self.policies.signatures_required:
-            assert key is not None
-            if chosen.signature is None:
-                return no(f"{name} is unsigned and the rig requires Supplier signatures",
-                          version_before=before)
-            if not signing.verify_raw(key, chosen.manufacturer_image, chosen.signature):
-                return no(f"{name}: the Supplier signature does not verify against the configured key",
-                          version_before=before)
+        refusal = self._refusal(facts, chosen, allow_downgrade, key)
+        if refusal is not None:
+            return no(*refusal, version_before=before)
         return CampaignTarget(server=self.server(device.radio_id), device=device.zigpy_device,
                               offer=Offer(chosen, plan), device_id=device.id, role=role,
                               radio_id=device.radio_id, version_before=before,
                               min_block_period_ms=facts.min_block_period_ms)
+
+    def _refusal(self, facts: _DeviceFacts, chosen: Image, allow_downgrade: bool,
+                 key: ec.EllipticCurvePublicKey | None) -> tuple[Reason, str] | None:
+        """Why the host will not offer ``chosen`` to the device (its reason code and a one-line text)."""
+        identity, name, before = chosen.identity, Path(chosen.name).name, facts.version
+        stated = (f"{name} is for 0x{identity.manufacturer_code:04x}/0x{identity.image_type:04x}, the device "
+                  f"is 0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x}")
+        if identity.manufacturer_code not in (facts.manufacturer_code, 0xFFFF):
+            return Reason.MANUFACTURER, stated
+        if identity.image_type not in (facts.image_type, 0xFFFF):
+            return Reason.IMAGE_TYPE, stated
+        if not identity.fits_hardware(facts.hardware_version):
+            return Reason.HARDWARE_RANGE, (f"{name} is for hardware {identity.hw_min}..{identity.hw_max}, "
+                                           f"the device is hardware {facts.hardware_version}")
+        if identity.file_version == before:
+            return Reason.SAME_VERSION, f"the device already runs 0x{before:08x}"
+        if identity.file_version < before and not allow_downgrade:
+            return Reason.DOWNGRADE, (f"downgrade 0x{before:08x} -> 0x{identity.file_version:08x} needs "
+                                      f"--allow-downgrade")
+        if self.policies.signatures_required:
+            assert key is not None
+            if chosen.signature is None:
+                return Reason.UNSIGNED, f"{name} is unsigned and the rig requires Supplier signatures"
+            if not signing.verify_raw(key, chosen.manufacturer_image, chosen.signature):
+                return Reason.SIGNATURE, (f"{name}: the Supplier signature does not verify against the "
+                                          f"configured key")
+        if self.policies.cpl is not None and chosen.sha256 not in self.policies.cpl:
+            return Reason.CPL, f"{name}: manufacturer image SHA-256 {chosen.sha256} is not on the CPL list"
+        return None
+
+    # ------------------------------------------------------------------ negative tests (SECMP0007)
+    async def push_negative(self, device: HanDevice, case: NegativeCase | str, *, image: Image | None = None,
+                            operator: Operator | None = None) -> NegativeOutcome:
+        """Offer ``device`` the bad image of ``case`` (made from ``image``, default the catalogue's newest
+        newer image for it) and record what the device did. The host's own refusals are off for this
+        offer only; the image is offered with "hold", so nothing the device accepts is run.
+        For power-loss, ``operator`` is asked to power-cycle the device (default: the simulator's reboot on
+        ``sim://``, the person at the console otherwise)."""
+        case = NegativeCase(case)
+        spec = NEGATIVE_CASES[case]
+        facts = await self._facts(device)
+        if isinstance(facts, str):
+            from .exceptions import DeviceNotFound
+
+            raise DeviceNotFound(device.eui64, facts)
+        good = image
+        if good is None:
+            entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, facts.version,
+                                          facts.hardware_version)
+            if entry is None:
+                raise OtaPolicyError(f"ota negative {case}: the catalogue has no image newer than "
+                                     f"0x{facts.version:08x} for 0x{facts.manufacturer_code:04x}/"
+                                     f"0x{facts.image_type:04x} to make the bad image from")
+            good = entry.read()
+        try:
+            bad = make_negative_offer(case, good, device_version=facts.version,
+                                      device_hardware=facts.hardware_version)
+        except CaseNotApplicable as exc:
+            raise OtaPolicyError(f"ota negative {case}: {exc}") from None
+        role = device.role.value if device.role is not None else None
+        outcome = NegativeOutcome(case, device.eui64, device.id, role, spec.expected, "", Reason.UP_TO_DATE,
+                                  "", spec.clause, bad.note, Path(good.name).name, bad.image.sha256,
+                                  facts.version)
+        server = self.server(device.radio_id)
+        ieee = device.zigpy_device.ieee
+        offer = Offer(bad.image, ActivationPlan.parse("hold"), served=bad.served, server_checks=False)
+        transfer = server.offer(ieee, offer, min_block_period_ms=facts.min_block_period_ms)
+        since = asyncio.get_running_loop().time()
+        try:
+            try:
+                await server.notify(device.zigpy_device)
+            except SEND_ERRORS as exc:
+                from .exceptions import DeviceNotFound
+
+                problem = f"Image Notify not delivered ({type(exc).__name__})"
+                raise DeviceNotFound(device.eui64, problem) from exc
+            if case is NegativeCase.POWER_LOSS:
+                await self._lose_power(device, server, transfer, outcome,
+                                       operator or operator_for(self.gateway, device))
+            else:
+                await self._watch_refusal(server, transfer, outcome)
+        finally:
+            server.withdraw(ieee)
+        query = server.last_query(ieee)
+        outcome.queried = query is not None and query.time >= since
+        outcome.blocks, outcome.bytes_sent = transfer.blocks, transfer.bytes_served
+        if not outcome.passed:
+            outcome.reason = f"expected {spec.expected.value} ({spec.clause}); {outcome.reason}"
+        return outcome
+
+    async def _watch_refusal(self, server: OtaServer, transfer: Any, outcome: NegativeOutcome) -> None:
+        """Follow the offer until the device ends it, or nothing happens for ``stall_s``."""
+        while transfer.state is not TransferState.ENDED:
+            transfer.changed.clear()
+            try:
+                async with asyncio.timeout(self.policies.stall_s):
+                    await transfer.changed.wait()
+            except TimeoutError:
+                break
+        if transfer.state is TransferState.ENDED and transfer.end_status is not None:
+            status = int(transfer.end_status)
+            outcome.zcl_status = status
+            name = Status(status).name if status in Status._value2member_map_ else f"0x{status:02x}"
+            outcome.observed = f"upgrade-end-{name.lower().replace('_', '-')}"
+            if status == Status.INVALID_IMAGE:
+                outcome.reason_code = Reason.DEVICE_INVALID_IMAGE
+            elif status == Status.SUCCESS:
+                outcome.reason_code = Reason.DEVICE_ACCEPTED
+            else:
+                outcome.reason_code = Reason.DEVICE_ABORT
+            outcome.reason = (f"the device downloaded {transfer.offset} of {transfer.size} octets and sent "
+                              f"Upgrade End {name}")
+        elif transfer.blocks == 0:
+            outcome.observed = Expected.NOT_REQUESTED.value
+            outcome.reason_code = Reason.DEVICE_NOT_REQUESTED
+            outcome.reason = f"the device requested no block within {self.policies.stall_s:.0f} s"
+        else:
+            outcome.observed = "download-stalled"
+            outcome.reason_code = Reason.TRANSFER_STALLED
+            outcome.reason = (f"the device requested {transfer.blocks} blocks, then stopped at offset "
+                              f"{transfer.offset} of {transfer.size} without an Upgrade End")
+
+    async def _lose_power(self, device: HanDevice, server: OtaServer, transfer: Any, outcome: NegativeOutcome,
+                          operator: Operator) -> None:
+        """Cut the power when the device holds half the image; then it must come back on its old version
+        holding no image."""
+        loop = asyncio.get_running_loop()
+        while transfer.offset < transfer.size * POWER_LOSS_AT and transfer.state is not TransferState.ENDED:
+            transfer.changed.clear()
+            try:
+                async with asyncio.timeout(self.policies.stall_s):
+                    await transfer.changed.wait()
+            except TimeoutError:
+                from .exceptions import DeviceNotFound
+
+                raise DeviceNotFound(device.eui64, f"the download did not reach {POWER_LOSS_AT:.0%} (offset "
+                                                   f"{transfer.offset} of {transfer.size})") from None
+        offset = transfer.offset
+        ieee = device.zigpy_device.ieee
+        cut_at = loop.time()
+        await operator.ask(Prompt(Action.POWER_CYCLE, device, timeout_s=self.policies.stall_s))
+        server.withdraw(ieee)  # what it asks for after the restart gets NO_IMAGE_AVAILABLE
+        deadline = cut_at + self.policies.verify_timeout_s
+        values: dict[str, Any] = {}
+        while loop.time() < deadline:
+            if server.announced.get(ieee, float("-inf")) > cut_at:
+                try:
+                    values = await read_ota_attributes(
+                        device.zigpy_device, ["current_file_version", "image_upgrade_status",
+                                              "downloaded_file_version"])
+                    break
+                except (TimeoutError, zigpy.exceptions.ZigbeeException):
+                    pass
+            await asyncio.sleep(2.0)
+        running = values.get("current_file_version")
+        status = values.get("image_upgrade_status")
+        outcome.version_after = None if running is None else int(running)
+        where = f"after losing power at offset {offset} of {transfer.size}"
+        if running is None:
+            outcome.observed = "did-not-come-back"
+            outcome.reason_code = Reason.UNREACHABLE
+            outcome.reason = f"the device did not rejoin and report its version within " \
+                             f"{self.policies.verify_timeout_s:.0f} s {where}"
+        elif int(running) != outcome.version_before:
+            outcome.observed = "runs-partial-image"
+            outcome.reason_code = Reason.DEVICE_PARTIAL_IMAGE
+            outcome.reason = f"the device runs 0x{int(running):08x} {where}"
+        elif status in HELD_STATUSES:
+            outcome.observed = "holds-partial-image"
+            outcome.reason_code = Reason.DEVICE_PARTIAL_IMAGE
+            outcome.reason = f"the device reports {Ota.ImageUpgradeStatus(status).name} {where}"
+        else:
+            outcome.observed = Expected.ABORTED.value
+            outcome.reason_code = Reason.DEVICE_POWER_LOSS
+            outcome.reason = f"the device came back on 0x{int(running):08x} holding no image {where}"
 
     # ------------------------------------------------------------------ activate by hash (CS06)
     async def activate(self, device: HanDevice | str, sha256: str, *,
@@ -418,6 +628,20 @@ class OtaService:
                     identity.image_type in (image_type, 0xFFFF):
                 return entry.manufacturer_image_sha256
         return None
+
+
+def read_cpl(path: Path) -> frozenset[str]:
+    """A CPL file: one manufacturer-image SHA-256 (64 hex digits) per line; blank lines and ``#`` comments
+    are skipped. A bad line is an :class:`OtaPolicyError` naming the file and line."""
+    hashes = set()
+    for number, line in enumerate(read_input_text(path, limit=CPL_MAX).splitlines(), 1):
+        text = line.split("#", 1)[0].strip().lower()
+        if not text:
+            continue
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            raise OtaPolicyError(f"{path}:{number}: {text[:70]!r} is not a SHA-256 (64 hex digits)")
+        hashes.add(text)
+    return frozenset(hashes)
 
 
 def _has_ota(device: HanDevice) -> bool:

@@ -4,9 +4,15 @@
 ``hal.open_radio`` (a real stick or ``sim://``; the code above is the same), and then offers:
 
 * ``gw.devices(role=...)`` / ``gw.device(id_or_eui64)``: the joined devices as ``HanDevice``s;
-* one object per feature, created on first use: ``gw.ota``, ``gw.gpf``, ``gw.certs``,
+* one typed attribute per feature, created on first use: ``gw.ota``, ``gw.gpf``, ``gw.certs``,
   ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``. The hub's always-on functions
-  (the OTA server on every radio, the GPF, alert intake) start when the session opens.
+  (the OTA server on every radio, the GPF, alert intake) start when the session opens;
+* ``gw.permit_join(seconds)``, ``gw.radio_info(radio_id)``, and ``gw.sim(radio_id)``: the simulator
+  control protocol (``hal.simcontrol``) of a ``sim://`` radio, None on hardware.
+
+The session is the only door above ``hal``: ``rigs`` and the CLI use these, never zigpy's application
+objects (``gw.apps`` is for the gateway's own features) or the simulator's internals. A new feature is
+one more typed ``functools.cached_property`` below.
 
 A device's role comes from the rig's bindings (id, role, EUI-64) when given; otherwise it is inferred
 from what the device says about itself on the Smart Energy profile: its SE device id (Metering Device,
@@ -17,20 +23,37 @@ sleepy end device (a GSME) or a mains router (an ESME).
 from __future__ import annotations
 
 import contextlib
-import importlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+import functools
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import zigpy.application
 import zigpy.device
+import zigpy.exceptions
 import zigpy.types as zigpy_t
+from zigpy.util import convert_install_code
 
 import hal
+from hal.radio import interview_complete
 from hal.roles import Role
+from hal.simcontrol import SimControl, sim_control
 
 from .eui64 import parse_eui64
 from .exceptions import DeviceNotFound, GatewayError
+from .network import permit as permit_network
+from .radio_info import describe_radio
+
+if TYPE_CHECKING:  # the features import this module; each is loaded on first use
+    from .alerts_service import AlertService
+    from .certs_service import CertsService
+    from .gpf_service import GpfService
+    from .inventory import Inventory
+    from .loadcontrol import LoadControl
+    from .ota import OtaService
+    from .tenancy import Tenancy
+
+T = TypeVar("T")
 
 SE_PROFILE = 0x0109
 
@@ -53,16 +76,7 @@ _ROLE_BY_SE_DEVICE_ID: dict[int, Role] = {
     SeDeviceId.PREPAYMENT_TERMINAL: Role.PPMID,
 }
 
-# feature attribute -> (module, class); each class is constructed as Class(gateway) on first use.
-FEATURES: dict[str, tuple[str, str]] = {
-    "ota": ("gateway.ota", "OtaService"),
-    "gpf": ("gateway.gpf_service", "GpfService"),
-    "certs": ("gateway.certs_service", "CertsService"),
-    "loadcontrol": ("gateway.loadcontrol", "LoadControl"),
-    "alerts": ("gateway.alerts_service", "AlertService"),
-    "inventory": ("gateway.inventory", "Inventory"),
-    "tenancy": ("gateway.tenancy", "Tenancy"),
-}
+MAX_PERMIT_S = 254  # the longest Mgmt_Permit_Joining_req duration short of "for ever" (0xFF)
 
 
 @dataclass(frozen=True)
@@ -116,6 +130,37 @@ class HanDevice:
         descriptor = self.zigpy_device.node_desc
         return descriptor is not None and not descriptor.is_receiver_on_when_idle
 
+    # the interview: what zigpy learnt of the device when it joined
+    @property
+    def interviewed(self) -> bool:
+        """True once zigpy finished interviewing the device (descriptors, endpoints, Basic model)."""
+        return interview_complete(self.zigpy_device)
+
+    @property
+    def interviewing(self) -> bool:
+        return bool(self.zigpy_device.initializing)
+
+    def interview_again(self) -> None:
+        """Start the interview over (zigpy does not retry one that failed, e.g. on lost frames)."""
+        self.zigpy_device.schedule_initialize()
+
+    def interview_missing(self) -> list[str]:
+        """What the interview has not learnt yet."""
+        zdev = self.zigpy_device
+        return [name for name, ok in (("node descriptor", zdev.node_desc is not None),
+                                      ("endpoints", len(zdev.endpoints) > 1),
+                                      ("Basic model", zdev.model is not None)) if not ok]
+
+    @property
+    def said_role(self) -> Role | None:
+        """The role the device's own Smart Energy descriptors say (see :func:`infer_role`)."""
+        return infer_role(self.zigpy_device)
+
+
+def delivery_failed(exc: BaseException) -> bool:
+    """True when ``exc`` is the radio saying a frame was not delivered (zigpy's ``DeliveryError``)."""
+    return isinstance(exc, zigpy.exceptions.DeliveryError)
+
 
 def format_eui64(ieee: zigpy_t.EUI64 | str) -> str:
     """The EUI-64 spelling of the CLI contract: ``00:0d:6f:00:0a:bc:12:34`` (lower case, big-endian)."""
@@ -141,10 +186,11 @@ class Gateway:
     """The HAN host over one or more started zigpy applications."""
 
     def __init__(self, apps: dict[str, zigpy.application.ControllerApplication],
-                 bindings: Iterable[DeviceBinding] = ()) -> None:
-        self.apps = apps
+                 bindings: Iterable[DeviceBinding] = (), urls: dict[str, str] | None = None) -> None:
+        self.apps = apps  # the gateway's own features use these; nothing above the gateway does
+        self.urls = urls or {}
         self.bindings = {format_eui64(b.eui64): b for b in bindings}
-        self._features: dict[str, Any] = {}
+        self._features: list[Any] = []  # features created so far, in creation order (closed on exit)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -160,7 +206,7 @@ class Gateway:
             for endpoint in endpoints:
                 radio = hal.open_radio(endpoint.url, endpoint.config)
                 apps[endpoint.id] = await stack.enter_async_context(radio)
-            gateway = cls(apps, bindings)
+            gateway = cls(apps, bindings, {e.id: e.url for e in endpoints})
             try:
                 gateway.start_hub_functions()
                 yield gateway
@@ -173,12 +219,11 @@ class Gateway:
         no push or alert that arrives before the first command is lost)."""
         for radio_id in self.apps:
             self.ota.server(radio_id)
-        self.feature("gpf")
-        self.feature("alerts")
+        _ = self.gpf, self.alerts
 
     async def close(self) -> None:
         """Stop every feature that holds tasks or listeners (features with an async ``close``)."""
-        for feature in list(self._features.values()):
+        for feature in list(self._features):
             closer = getattr(feature, "close", None)
             if closer is not None:
                 await closer()
@@ -216,39 +261,79 @@ class Gateway:
         known = ", ".join(f"{d.id} ({d.role})" for d in self.devices()) or "none"
         raise DeviceNotFound(key, f"has not joined (joined: {known})")
 
+    # ------------------------------------------------------------------ radios
+    async def permit_join(self, seconds: float, radio_id: str | None = None, *,
+                          install_codes: Mapping[str, bytes] | None = None) -> None:
+        """Open the network for joining for ``seconds`` (at most 254, as ZDO Mgmt_Permit_Joining allows)
+        on one radio, or on every radio of the session. With ``install_codes`` (EUI-64 -> code with CRC)
+        only those devices may join, each with its code's link key (``gateway.network.permit``)."""
+        keys = {zigpy_t.EUI64.convert(eui): bytes(convert_install_code(code))
+                for eui, code in (install_codes or {}).items()}
+        for rid, app in self.apps.items():
+            if radio_id is None or rid == radio_id:
+                await permit_network(app, int(min(seconds, MAX_PERMIT_S)), keys)
+
+    def sim(self, radio_id: str | None = None) -> SimControl | None:
+        """The simulator control protocol of a ``sim://`` radio (the session's first radio by default):
+        faults, storms, clocks, the frame trace; None on a real radio."""
+        app = self.apps[radio_id] if radio_id is not None else next(iter(self.apps.values()))
+        return sim_control(app)
+
+    def radio_info(self, radio_id: str) -> dict[str, Any]:
+        """What one radio says about itself through zigpy's standard application state (the document of
+        ``hanrig radio info``, see ``gateway.radio_info``)."""
+        return describe_radio(self.apps[radio_id], self.urls.get(radio_id, radio_id))
+
     # ------------------------------------------------------------------ features
-    def feature(self, name: str) -> Any:
-        """The session's feature object ``name`` (see FEATURES), created on first use."""
-        if name not in self._features:
-            module_name, class_name = FEATURES[name]
-            module = importlib.import_module(module_name)
-            self._features[name] = getattr(module, class_name)(self)
-        return self._features[name]
+    def _feature(self, feature: T) -> T:
+        self._features.append(feature)
+        return feature
 
-    @property
-    def ota(self) -> Any:
-        return self.feature("ota")
+    @functools.cached_property
+    def ota(self) -> OtaService:
+        """OTA push, activation and the OTA server on every radio (SECMP0007, SECMP0024)."""
+        from .ota import OtaService
 
-    @property
-    def gpf(self) -> Any:
-        return self.feature("gpf")
+        return self._feature(OtaService(self))
 
-    @property
-    def certs(self) -> Any:
-        return self.feature("certs")
+    @functools.cached_property
+    def gpf(self) -> GpfService:
+        """The Gas Proxy Function: GSME pushes and their clock status (SECMP0015)."""
+        from .gpf_service import GpfService
 
-    @property
-    def loadcontrol(self) -> Any:
-        return self.feature("loadcontrol")
+        return self._feature(GpfService(self))
 
-    @property
-    def alerts(self) -> Any:
-        return self.feature("alerts")
+    @functools.cached_property
+    def certs(self) -> CertsService:
+        """Meter certificates read over the HAN and verified (SECMP0063)."""
+        from .certs_service import CertsService
 
-    @property
-    def inventory(self) -> Any:
-        return self.feature("inventory")
+        return self._feature(CertsService(self))
 
-    @property
-    def tenancy(self) -> Any:
-        return self.feature("tenancy")
+    @functools.cached_property
+    def loadcontrol(self) -> LoadControl:
+        """HCALCS load events (SECMP0046)."""
+        from .loadcontrol import LoadControl
+
+        return self._feature(LoadControl(self))
+
+    @functools.cached_property
+    def alerts(self) -> AlertService:
+        """Alert intake under storm protection (SECMP0062)."""
+        from .alerts_service import AlertService
+
+        return self._feature(AlertService(self))
+
+    @functools.cached_property
+    def inventory(self) -> Inventory:
+        """Basic and OTA client attributes of the joined devices (SECMP0056)."""
+        from .inventory import Inventory
+
+        return self._feature(Inventory(self))
+
+    @functools.cached_property
+    def tenancy(self) -> Tenancy:
+        """Change of tenancy and the history it hides."""
+        from .tenancy import Tenancy
+
+        return self._feature(Tenancy(self))

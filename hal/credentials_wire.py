@@ -38,8 +38,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from certs.model import RemotePartyRole  # GBCS's role numbering, defined once with the SMKI model
-
 from .exceptions import CredentialsWireError
 
 FRAMING_VERSION: Final = 1
@@ -55,6 +53,23 @@ class FrameType(enum.IntEnum):
 
     READ_REQUEST = 0x01
     READ_RESPONSE = 0x02
+
+
+class RemotePartyRole(enum.IntEnum):
+    """The cell's remote party role octet: GBCS RemotePartyRole numbering (the same numbers as
+    ``certs.model.RemotePartyRole``, which a test checks; ``hal`` owns its wire enums and imports no
+    ``certs``)."""
+
+    ROOT = 0
+    RECOVERY = 1
+    SUPPLIER = 2
+    NETWORK_OPERATOR = 3
+    ACCESS_CONTROL_BROKER = 4
+    TRANSITIONAL_COS = 5
+    WAN_PROVIDER = 6
+    ISSUING_AUTHORITY = 7
+    LOAD_CONTROLLER = 8
+    OTHER = 127
 
 
 class KeyUsage(enum.IntEnum):

@@ -6,7 +6,9 @@ Schemes (one dispatch table, like ``zigpy/serial.py``; ``sim://`` is one more sc
 * ``ezsp:`` (bellows), ``znp:`` (zigpy-znp, extra ``znp``), ``deconz:`` (zigpy-deconz, extra ``deconz``),
   each followed by a device path (``ezsp:///dev/ttyUSB0``) or ``socket://HOST:PORT``, with ``baudrate``
   and ``flow_control`` (hardware | software | none) query parameters;
-* a bare device path or ``socket://HOST:PORT`` means EZSP (hanrig's rule: bellows is always installed).
+* a bare device path or ``socket://HOST:PORT`` means EZSP (hanrig's rule: bellows is always installed);
+* ``labgrid://PLACE?coordinator=HOST:PORT``: an EZSP stick shared through a labgrid place (extra ``lab``):
+  the place is acquired for as long as the radio is open (``hal.lab_place``).
 
 The radio's clock: :func:`new_event_loop` / :func:`run` give a ``looptime`` virtual-time loop for
 ``sim://`` (default) and a normal loop for ``clock=real`` and every real radio. CLI commands and tests
@@ -27,11 +29,11 @@ import logging
 import os
 import re
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import zigpy.application
 import zigpy.config as zigpy_conf
@@ -39,7 +41,7 @@ import zigpy.exceptions
 import zigpy.types as zigpy_t
 import zigpy.util
 
-from . import zigpy_fixes
+from . import capture, device_ledger, zigpy_fixes
 from .exceptions import BadInstallCode, BadRadioUrl, MissingRadioExtra, RadioUnreachable
 from .sim.config import SimConfig, default_bench, load_sim_config
 from .sim.han import NetworkParams
@@ -48,6 +50,7 @@ T = TypeVar("T")
 LOGGER = logging.getLogger(__name__)
 
 SIM_SCHEME = "sim"
+LABGRID_SCHEME = "labgrid"
 RADIO_LIBRARIES: dict[str, tuple[str, str, str]] = {
     # scheme: (module, ControllerApplication attribute, extra that installs it)
     "ezsp": ("bellows.zigbee.application", "ControllerApplication", "ezsp"),
@@ -57,6 +60,7 @@ RADIO_LIBRARIES: dict[str, tuple[str, str, str]] = {
 FLOW_CONTROL = ("hardware", "software", "none")
 DEVICE_WAIT_S = 300.0  # how long open_radio waits (radio clock) for sim devices to be interviewed
 RECONNECT_DELAYS_S = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)  # after a lost connection to a real stick
+_HOST_PORT_RE = re.compile(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+)(:\d+)?")
 _SCHEME_RE = re.compile(r"^([a-z][a-z0-9+.-]*):(.*)$", re.IGNORECASE)
 
 
@@ -73,6 +77,7 @@ class RadioUrl:
     seed: int | None = None
     clock: str | None = None  # sim only: virtual | real; None = the rig file's [sim] clock (virtual)
     radio_id: str | None = None  # sim only: which [[radios]] id of the rig file this is
+    coordinator: str | None = None  # labgrid only: the coordinator's HOST[:PORT]
 
     @property
     def is_sim(self) -> bool:
@@ -114,6 +119,9 @@ def parse_radio_url(url: str) -> RadioUrl:
         if match and match.group(2).strip("/"):
             raise BadRadioUrl(url, "sim:// takes no path (use ?rig=FILE)")
         return _parse_sim(url, params)
+    if scheme == LABGRID_SCHEME:
+        assert match is not None
+        return _parse_labgrid(url, match.group(2), params)
     if scheme in RADIO_LIBRARIES:
         assert match is not None
         target = match.group(2)
@@ -124,12 +132,16 @@ def parse_radio_url(url: str) -> RadioUrl:
     elif base.startswith("/") or scheme in ("socket", "tcp"):
         scheme, target = "ezsp", base
     else:
-        known = ", ".join([f"{SIM_SCHEME}://", *[f"{s}:" for s in RADIO_LIBRARIES]])
+        known = ", ".join([f"{SIM_SCHEME}://", *[f"{s}:" for s in RADIO_LIBRARIES], f"{LABGRID_SCHEME}://"])
         raise BadRadioUrl(url, f"unknown radio type (expected {known}, a device path or socket://HOST:PORT)")
     if not target:
         raise BadRadioUrl(url, "no device path or socket://HOST:PORT")
-    if target.startswith(("socket://", "tcp://")) and not re.match(r"^[a-z]+://[^:/]+:\d+$", target):
-        raise BadRadioUrl(url, f"{target!r} is not socket://HOST:PORT")
+    if target.startswith(("socket://", "tcp://")):
+        if not re.match(r"^[a-z]+://[^:/]+:\d+$", target):
+            raise BadRadioUrl(url, f"{target!r} is not socket://HOST:PORT")
+        port = int(target.rpartition(":")[2])
+        if not 1 <= port <= 65535:
+            raise BadRadioUrl(url, f"port {port} is outside 1..65535")
     baudrate: int | None = None
     flow: str | None = None
     for key, value in params.items():
@@ -144,6 +156,21 @@ def parse_radio_url(url: str) -> RadioUrl:
         else:
             raise BadRadioUrl(url, f"unknown parameter {key!r} (allowed: baudrate, flow_control)")
     return RadioUrl(url=url, scheme=scheme, path=target, baudrate=baudrate, flow_control=flow)
+
+
+def _parse_labgrid(url: str, rest: str, params: dict[str, str]) -> RadioUrl:
+    place = rest[2:] if rest.startswith("//") else ""
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", place):
+        raise BadRadioUrl(url, "expected labgrid://PLACE (a labgrid place name)")
+    coordinator = params.pop("coordinator", None)
+    if coordinator is not None and not _HOST_PORT_RE.fullmatch(coordinator):
+        raise BadRadioUrl(url, f"coordinator {coordinator!r} is not HOST[:PORT]")
+    try:  # the serial parameters are checked as for any socket:// stick
+        serial = parse_radio_url("socket://labgrid:1" + (f"?{urlencode(params)}" if params else ""))
+    except BadRadioUrl as exc:
+        raise BadRadioUrl(url, exc.problem) from None
+    return RadioUrl(url=url, scheme=LABGRID_SCHEME, path=place, baudrate=serial.baudrate,
+                    flow_control=serial.flow_control, coordinator=coordinator)
 
 
 def _parse_sim(url: str, params: dict[str, str]) -> RadioUrl:
@@ -181,6 +208,12 @@ def database_path(url: str, config: RadioConfig | None = None) -> Path:
     base = url.partition("?")[0]
     slug = re.sub(r"[^A-Za-z0-9]+", "_", base).strip("_") or "radio"
     return data_dir(config) / f"zigpy-{slug}.db"
+
+
+def ledger_path(url: str, config: RadioConfig | None = None) -> Path:
+    """The device ledger (``hal.device_ledger``) beside the radio's zigpy database."""
+    db = database_path(url, config)
+    return db.with_name(db.name.replace("zigpy-", "hanrig-devices-", 1))
 
 
 def _network_config(config: RadioConfig) -> dict[str, Any]:
@@ -235,8 +268,26 @@ def network_params(config: RadioConfig) -> NetworkParams:
 async def open_radio(
     url: str, config: RadioConfig | None = None
 ) -> AsyncIterator[zigpy.application.ControllerApplication]:
-    """Open the radio ``url`` names and yield a started zigpy application; shut it down on exit."""
+    """Open the radio ``url`` names and yield a started zigpy application; shut it down on exit
+    (a ``labgrid://`` place is acquired first and released last)."""
     parsed = parse_radio_url(url)
+    if parsed.scheme != LABGRID_SCHEME:
+        async with _open_parsed(parsed, config) as app:
+            yield app
+        return
+    from .lab_place import acquired_serial_port
+
+    async with acquired_serial_port(url, parsed.path, parsed.coordinator) as port:
+        serial = dataclasses.replace(parsed, scheme="ezsp", path=port.url,
+                                     baudrate=parsed.baudrate or port.speed)
+        async with _open_parsed(serial, config) as app:
+            yield app
+
+
+@contextlib.asynccontextmanager
+async def _open_parsed(
+    parsed: RadioUrl, config: RadioConfig | None
+) -> AsyncIterator[zigpy.application.ControllerApplication]:
     config = config or RadioConfig()
     zigpy_fixes.apply()
     if parsed.scheme == "ezsp":
@@ -245,9 +296,16 @@ async def open_radio(
         app = await _start_sim(parsed, config)
     else:
         app = await _start_real(parsed, config)
+    ledger = _LEDGERS.get(app)
+    stop_capture = _CAPTURES.pop(app, None)
     try:
         yield app
     finally:
+        if stop_capture is not None:
+            stop_capture()
+        if ledger is not None:
+            app.remove_listener(ledger)
+            ledger.close()
         watcher = _RECONNECTORS.pop(app, None)
         if watcher is not None and watcher.task is not None:
             watcher.task.cancel()
@@ -259,13 +317,22 @@ async def _start_sim(parsed: RadioUrl, config: RadioConfig) -> zigpy.application
     from .sim.han import VirtualHan
 
     han = VirtualHan(sim_config_for(parsed, config), network_params(config))
+    stop_capture = capture.attach_to_han(han, parsed.url)  # from the first frame: the joins and interviews
     db = str(database_path(parsed.url, config)) if config.data_dir is not None else None
     zconfig = sim_zigpy_config(han, parsed.url, database_path=db)
     zconfig[zigpy_conf.CONF_NWK] = _network_config(config)
     try:
-        app = await SimApplication.new(zconfig, auto_form=True, start_radio=True)
+        app = await SimApplication.new(zconfig, auto_form=True, start_radio=False)
+        ledger = _open_ledger(app, parsed, config) if db is not None else None
+        await app.startup(auto_form=True)
     except ConnectionError as exc:
+        if stop_capture is not None:
+            stop_capture()
         raise RadioUnreachable(parsed.url, str(exc)) from exc
+    if stop_capture is not None:
+        _CAPTURES[app] = stop_capture
+    if ledger is not None:
+        device_ledger.restore(app, ledger)
     if config.wait_for_devices:
         try:
             await wait_for_devices(app, DEVICE_WAIT_S)
@@ -330,19 +397,106 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         # 1 ms of CPU per OTA block. hanrig's loop does nothing else, so the UART runs on it.
         zconfig["use_thread"] = False  # bellows.config.CONF_USE_THREAD
     app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
-    try:
-        await app.startup(auto_form=True)
-    except BaseException as exc:
-        # zigpy's startup shuts the radio down but leaves the database thread running, and a live
-        # non-daemon thread keeps the process from exiting: close everything before reporting.
-        with contextlib.suppress(Exception):
-            await app.shutdown()
-        if isinstance(exc, OSError | TimeoutError | zigpy.exceptions.ZigbeeException):
-            raise RadioUnreachable(parsed.url, f"{type(exc).__name__}: {exc}") from exc
-        raise
+    ledger = _open_ledger(app, parsed, config)
+    stop_capture = capture.attach_to_host(app, parsed.url)
+    if stop_capture is not None:
+        _CAPTURES[app] = stop_capture
+    with _held_radio_logs() as held:
+        try:
+            await app.startup(auto_form=True)
+        except BaseException as exc:
+            if stop_capture is not None:
+                _CAPTURES.pop(app, None)
+                stop_capture()
+            app.remove_listener(ledger)
+            ledger.close()
+            _LEDGERS.pop(app, None)
+            # zigpy's startup shuts the radio down but leaves the database thread running, and a live
+            # non-daemon thread keeps the process from exiting: close everything before reporting.
+            with contextlib.suppress(Exception):
+                await app.shutdown()
+            if isinstance(exc, Exception):
+                # Whatever a radio library raises while connecting (refused, silent peer, its own
+                # RadioException, an internal error on a half-open connection) means: no radio here.
+                # The teardown's log noise is dropped; this one line says what happened.
+                held.clear()
+                raise RadioUnreachable(parsed.url, f"did not start: {describe_radio_error(exc)}") from exc
+            raise
+    device_ledger.restore(app, ledger)
     _RECONNECTORS[app] = Reconnector(app, parsed.url)
     app.add_listener(_RECONNECTORS[app])
     return app
+
+
+def _open_ledger(app: zigpy.application.ControllerApplication, parsed: RadioUrl,
+                 config: RadioConfig) -> device_ledger.DeviceLedger:
+    """Listen for joins from the start, so a device that joins during startup is recorded too."""
+    ledger = device_ledger.DeviceLedger(ledger_path(parsed.url, config))
+    app.add_listener(ledger)
+    _LEDGERS[app] = ledger
+    return ledger
+
+
+_CAPTURES: weakref.WeakKeyDictionary[Any, Callable[[], None]] = weakref.WeakKeyDictionary()
+_LEDGERS: weakref.WeakKeyDictionary[Any, device_ledger.DeviceLedger] = weakref.WeakKeyDictionary()
+
+
+def describe_radio_error(exc: BaseException) -> str:
+    """One line for a radio library's exception, falling back to its cause when it has no message
+    (zigpy's TransientConnectionError wraps the OS's ConnectionRefusedError and says nothing itself)."""
+    parts = []
+    current: BaseException | None = exc
+    while current is not None and len(parts) < 3:
+        text = str(current).strip()
+        parts.append(f"{type(current).__name__}: {text}" if text else type(current).__name__)
+        if text:
+            break
+        current = current.__cause__ or current.__context__
+    return " <- ".join(parts)
+
+
+# Loggers that report, with tracebacks, every step of shutting down a radio that never came up
+# (bellows' serial thread, zigpy's disconnect, the executor the thread ran in).
+_TEARDOWN_LOGGERS = ("bellows", "zigpy", "zigpy_znp", "zigpy_deconz", "concurrent.futures")
+
+
+class _HoldRecords(logging.Filter):
+    def __init__(self, held: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.held = held
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.partition(".")[0] in _TEARDOWN_LOGGERS or record.name in _TEARDOWN_LOGGERS:
+            self.held.append(record)
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _held_radio_logs() -> Iterator[list[logging.LogRecord]]:
+    """Hold the radio libraries' log records while a real radio starts (unless debug logging is on).
+
+    Started: they are logged as usual on exit. Failed: the caller clears the list, because a radio
+    that never came up makes bellows and zigpy log a traceback per teardown step, and the caller
+    reports the failure in one line instead."""
+    held: list[logging.LogRecord] = []
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        yield held
+        return
+    hold = _HoldRecords(held)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(hold)
+    try:
+        yield held
+    finally:
+        for handler in handlers:
+            handler.removeFilter(hold)
+        seen: set[int] = set()
+        for record in held:
+            if id(record) not in seen:  # each root handler saw the same record
+                seen.add(id(record))
+                logging.getLogger(record.name).handle(record)
 
 
 class Reconnector:
@@ -422,7 +576,9 @@ def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
         import looptime
 
         return looptime.new_event_loop(start=0.0, noop_cycles=LOOPTIME_NOOP_CYCLES)
-    return asyncio.new_event_loop()
+    loop = asyncio.new_event_loop()
+    zigpy_fixes.quiet_closed_connections(loop)
+    return loop
 
 
 def run(coro_factory: Callable[[], Awaitable[T]], url: str) -> T:

@@ -23,7 +23,14 @@
    such frames. Fix: they are logged (with the device and the bytes) and dropped; the ``handle_message``
    listener event has already told the application about the raw frame.
 
-6. **bellows asks the NCP before every unicast** (``ControllerApplication.send_packet`` →
+6. **A closed connection leaves orphaned task errors.** When a radio's connection closes (shutdown, a
+   lost labgrid place, Ctrl-C) while one of zigpy's or bellows' own fire-and-forget tasks waits for an
+   ASH ACK, that task dies with bellows' ``RuntimeError('Connection has been closed')`` which nobody
+   retrieves, and asyncio prints its traceback on stderr. Fix: :func:`quiet_closed_connections`
+   (installed on every real radio's loop by ``hal.radio.new_event_loop``) logs exactly that error at
+   debug level; every other unretrieved error still goes to asyncio's default handler.
+
+7. **bellows asks the NCP before every unicast** (``ControllerApplication.send_packet`` →
    ``set_extended_timeout`` → ``getExtendedTimeout``, a UART round trip per OTA block) whether the
    destination has the extended timeout, although for acknowledged unicasts the answer it needs is
    always "no". bellows skips it only on NCP firmware with XNCP's combined send. Fix: remember, per
@@ -31,7 +38,7 @@
    the question for them. The cache only ever holds "no": that is also what the NCP reverts to when it
    drops an address-table entry, so it cannot go stale; "yes" is always asked (sleepy devices).
 
-Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``, fix 6 on bellows'
+Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``, fix 7 on bellows'
 EZSP protocol class) and is idempotent; ``FIXES`` names them so tests can show each one matters.
 """
 
@@ -40,7 +47,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import zigpy.device
@@ -48,6 +55,8 @@ import zigpy.types as zigpy_t
 from zigpy.time import TimeSnapshot
 from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import Time
+
+from .simcontrol import sim_control
 
 LOGGER = logging.getLogger(__name__)
 
@@ -91,12 +100,8 @@ def _should_filter_packet(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacke
 def radio_utc_now(app: Any) -> datetime:
     """The hub's UTC clock for ``app``: on ``sim://`` the PAN's clock (``start_time`` + PAN loop time, so
     it follows virtual time and matches the virtual devices' clocks); on a real radio the wall clock."""
-    han = getattr(app, "han", None)
-    if han is not None and getattr(han, "started", False):
-        return datetime.fromisoformat(han.settings.start_time).astimezone(UTC) + timedelta(
-            seconds=han.loop_time()
-        )
-    return datetime.now(UTC)
+    control = sim_control(app)
+    return control.utc_now() if control is not None else datetime.now(UTC)
 
 
 _ORIGINAL_TIME_READ = Time._handle_read_attributes
@@ -158,8 +163,24 @@ def apply() -> None:
             raise
 
 
+CLOSED_CONNECTION = "Connection has been closed"  # bellows.ash's error for frames pending at close
+
+
+def quiet_closed_connections(loop: Any) -> None:
+    """Fix 6: an orphaned task killed by its radio connection closing is a debug line, not a traceback."""
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, RuntimeError) and str(exc) == CLOSED_CONNECTION:
+            LOGGER.debug("radio connection closed under a pending frame: %s", context.get("message"))
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
 def apply_bellows() -> None:
-    """Install fix 6 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
+    """Install fix 7 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
     global _ORIGINAL_SET_EXTENDED_TIMEOUT
     protocol = _bellows_protocol()
     if _ORIGINAL_SET_EXTENDED_TIMEOUT is None:

@@ -2,8 +2,9 @@
 
 A :class:`Campaign` takes :class:`CampaignTarget`\\ s (a device on a radio's :class:`~ota.server.OtaServer`
 and the :class:`~ota.server.Offer` for it), runs them all at once and returns one :class:`DeviceOutcome`
-per device, coded with the hub's Firmware Transfer Alert response codes (CCS08): success, image
-discarded, hardware-version mismatch, file transfer failure. Per device it offers the image, sends
+per device, coded with a :class:`~ota.outcomes.Reason` and, from the one table in ``ota/outcomes.py``,
+the hub's Firmware Transfer Alert response code (CCS08): success, image discarded, hardware-version
+mismatch, file transfer failure. Per device it offers the image, sends
 Image Notify, follows the transfer, re-notifies a device that stops making progress (it rebooted, the
 stick was unplugged, it aborted), and after ``retries`` fruitless attempts reports a transfer failure:
 no device is ever left "in progress". After a successful download it follows the activation plan
@@ -30,6 +31,7 @@ import zigpy.exceptions
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Ota
 
+from .outcomes import Reason, TransferAlert, alert_for
 from .server import SEND_ERRORS, Activation, Offer, OtaServer, ProgressSample, Status, Transfer, TransferState
 
 LOGGER = logging.getLogger(__name__)
@@ -42,19 +44,6 @@ VERIFY_POLL_S = 2.0
 READ_TIMEOUT_S = 30.0
 AT_WAIT_LIMIT_S = 3600.0  # an ``at:`` activation further away than this is reported as scheduled
 THROUGHPUT_WINDOW_S = 5.0  # minimum throughput is the slowest such window of the transfer
-
-
-class TransferAlert(enum.IntEnum):
-    """The hub's Firmware Transfer Alert response codes (GBCS CCS08), one per device."""
-
-    SUCCESS = 0
-    IMAGE_DISCARDED = 1
-    HARDWARE_VERSION_MISMATCH = 2
-    FILE_TRANSFER_FAILURE = 3
-
-    @property
-    def label(self) -> str:
-        return self.name.lower().replace("_", "-")
 
 
 class Phase(enum.StrEnum):
@@ -77,7 +66,7 @@ class DeviceOutcome:
     role: str | None
     radio_id: str
     phase: Phase
-    code: TransferAlert | None  # None when refused before transfer
+    code: TransferAlert | None  # CCS08, from OUTCOME_CODES[reason_code]; None when no transfer was due
     reason: str
     version_before: int | None
     version_after: int | None = None
@@ -95,7 +84,16 @@ class DeviceOutcome:
     activation_time: str | None = None  # UTC ISO 8601: when the device was told to run the image
     rejoined: bool | None = None
     unreachable: bool = False
+    reason_code: Reason | None = None  # why: one row of ota.outcomes.OUTCOME_CODES
+    zcl_status: int | None = None  # the device's Upgrade End Request status, when it sent one
     samples: list[tuple[float, int]] = dataclasses.field(default_factory=list, repr=False)
+
+    def because(self, reason_code: Reason, reason: str) -> DeviceOutcome:
+        """Set the reason (code and text) and the CCS08 code the table gives it."""
+        self.reason_code = reason_code
+        self.code = alert_for(reason_code)
+        self.reason = reason
+        return self
 
     @property
     def ok(self) -> bool:
@@ -110,6 +108,9 @@ class DeviceOutcome:
             "phase": self.phase.value, "ok": self.ok,
             "code": None if self.code is None else self.code.label,
             "code_int": None if self.code is None else int(self.code), "reason": self.reason,
+            "reason_code": None if self.reason_code is None else self.reason_code.value,
+            "zcl_status": None if self.zcl_status is None else f"0x{self.zcl_status:02x}",
+            "zcl_status_int": self.zcl_status,
             "version_before": version(self.version_before), "version_before_int": self.version_before,
             "version_after": version(self.version_after), "version_after_int": self.version_after,
             "image_version": version(self.image_version), "image_version_int": self.image_version,
@@ -143,15 +144,14 @@ class CampaignTarget:
         return str(self.device.ieee)
 
 
-def refused(eui64: str, device_id: str, role: str | None, radio_id: str, reason: str, *,
-            code: TransferAlert | None = None, phase: Phase = Phase.REFUSED,
-            version_before: int | None = None, unreachable: bool = False,
+def refused(eui64: str, device_id: str, role: str | None, radio_id: str, reason_code: Reason, reason: str,
+            *, phase: Phase = Phase.REFUSED, version_before: int | None = None, unreachable: bool = False,
             activation: str = "now") -> DeviceOutcome:
     """The outcome of a device that was not sent a byte (refused, unreachable or already up to date)."""
     return DeviceOutcome(
-        eui64=eui64, device_id=device_id, role=role, radio_id=radio_id, phase=phase, code=code, reason=reason,
+        eui64=eui64, device_id=device_id, role=role, radio_id=radio_id, phase=phase, code=None, reason="",
         version_before=version_before, version_after=version_before if phase is Phase.UP_TO_DATE else None,
-        unreachable=unreachable, activation=activation)
+        unreachable=unreachable, activation=activation).because(reason_code, reason)
 
 
 def min_throughput(samples: Sequence[tuple[float, int]],
@@ -239,14 +239,16 @@ class Campaign:
                     LOGGER.debug("%s: Image Notify not delivered: %s", target.eui64, exc)
                 verdict = await self._follow(server, ieee, transfer)
                 if verdict == "refused":
-                    outcome.code = TransferAlert.HARDWARE_VERSION_MISMATCH
-                    outcome.reason = server.lane(ieee).refusal or "refused by the server"
+                    lane = server.lane(ieee)
+                    outcome.because(lane.refusal_reason or Reason.HARDWARE_RANGE,
+                                    lane.refusal or "refused by the server")
                     return self._finish(outcome, transfer)
                 if verdict == "ended" and transfer.end_status == Status.SUCCESS:
                     break
                 if verdict == "ended" and transfer.end_status == Status.INVALID_IMAGE:
-                    outcome.code = TransferAlert.IMAGE_DISCARDED
-                    outcome.reason = "the device discarded the image (Upgrade End: INVALID_IMAGE)"
+                    outcome.zcl_status = int(Status.INVALID_IMAGE)
+                    outcome.because(Reason.DEVICE_INVALID_IMAGE,
+                                    "the device discarded the image (Upgrade End: INVALID_IMAGE)")
                     return self._finish(outcome, transfer)
                 # only attempts that moved nothing count against the device: one that aborts after
                 # progress (a lossy link) is asked again, up to MAX_ATTEMPTS_FACTOR times the retries
@@ -254,16 +256,20 @@ class Campaign:
                 fruitless = fruitless + 1 if transfer.blocks == blocks_before else 0
                 if fruitless > self.retries or attempts > MAX_ATTEMPTS_FACTOR * (self.retries + 1):
                     if verdict == "ended":
-                        outcome.reason = (f"the device aborted the download {attempts} times "
-                                          f"(last at offset {transfer.offset} of {transfer.size})")
+                        outcome.zcl_status = transfer.end_status
+                        outcome.because(Reason.DEVICE_ABORT,
+                                        f"the device aborted the download {attempts} times "
+                                        f"(last at offset {transfer.offset} of {transfer.size})")
                     else:
                         outcome.unreachable = True
-                        outcome.reason = (f"no progress for {self.stall_s:.0f} s at offset {transfer.offset} "
-                                          f"of {transfer.size} after {attempts} notifications")
+                        outcome.because(Reason.TRANSFER_STALLED,
+                                        f"no progress for {self.stall_s:.0f} s at offset {transfer.offset} "
+                                        f"of {transfer.size} after {attempts} notifications")
                     return self._finish(outcome, transfer)
                 transfer.retries += 1
                 transfer.state = TransferState.OFFERED
                 transfer.end_status = None
+            outcome.zcl_status = int(Status.SUCCESS)
             outcome.code = TransferAlert.SUCCESS
             return await self._activate(target, outcome, transfer)
         finally:
@@ -308,7 +314,7 @@ class Campaign:
         loop = asyncio.get_running_loop()
         if plan.mode is Activation.HOLD:
             outcome.phase = Phase.HELD
-            outcome.reason = "downloaded; held until 'hanrig ota activate'"
+            outcome.because(Reason.HELD, "downloaded; held until 'hanrig ota activate'")
             outcome.version_after = outcome.version_before
             return outcome
         if plan.mode is Activation.AT:
@@ -317,7 +323,7 @@ class Campaign:
             delay = (plan.at - server.clock()).total_seconds()
             if delay > self.at_wait_limit_s:
                 outcome.phase = Phase.SCHEDULED
-                outcome.reason = f"downloaded; activates at {outcome.activation_time}"
+                outcome.because(Reason.SCHEDULED, f"downloaded; activates at {outcome.activation_time}")
                 outcome.version_after = outcome.version_before
                 return outcome
             await asyncio.sleep(max(delay, 0.0))
@@ -363,8 +369,7 @@ async def verify_activation(server: OtaServer, device: Any, new_version: int, ou
                 outcome.version_after = int(seen)
                 outcome.rejoined = True
                 outcome.phase = Phase.ACTIVATED
-                outcome.code = TransferAlert.SUCCESS
-                outcome.reason = f"runs 0x{new_version:08x}"
+                outcome.because(Reason.ACTIVATED, f"runs 0x{new_version:08x}")
                 return outcome
         await asyncio.sleep(VERIFY_POLL_S)
     rejoined = server.announced.get(device.ieee, float("-inf")) >= since
@@ -372,8 +377,9 @@ async def verify_activation(server: OtaServer, device: Any, new_version: int, ou
     outcome.version_after = None if seen is None else int(seen)
     outcome.phase = Phase.FAILED
     if not rejoined:
-        outcome.reason = f"did not rejoin within {timeout_s:.0f} s of activation"
+        outcome.because(Reason.ACTIVATION_FAILED, f"did not rejoin within {timeout_s:.0f} s of activation")
     else:
         shown = "nothing" if seen is None else f"0x{seen:08x}"
-        outcome.reason = f"rejoined but reports {shown}, expected 0x{new_version:08x}"
+        outcome.because(Reason.ACTIVATION_FAILED,
+                        f"rejoined but reports {shown}, expected 0x{new_version:08x}")
     return outcome

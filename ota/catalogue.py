@@ -16,6 +16,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hanrig_errors import INDEX_MAX, OTA_IMAGE_MAX, BadInputFile, read_input, read_input_text
+
 from . import signing
 from .exceptions import CatalogueConflict, CatalogueError
 from .format import Image, ImageIdentity, Layout, read_image
@@ -37,11 +39,13 @@ class SignatureStatus:
     """What the index says about an image's Supplier signature."""
 
     ABSENT = "absent"
-    PRESENT = "present"  # carried, not checked (no certificate given when indexing)
+    NOT_CHECKED = "not-checked"  # carried, but no certificate was given when indexing: nobody checked it
     VALID = "valid"
     INVALID = "invalid"
 
-    ALL = (ABSENT, PRESENT, VALID, INVALID)
+    ALL = (ABSENT, NOT_CHECKED, VALID, INVALID)
+    CHECKED = (VALID, INVALID)
+    LEGACY = {"present": NOT_CHECKED}  # what indexes written before "not-checked" said
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +67,7 @@ class Entry:
 
     def read(self) -> Image:
         """The image, after checking the file still has the indexed SHA-256."""
-        data = self.path.read_bytes()
+        data = read_input(self.path, limit=OTA_IMAGE_MAX)
         digest = hashlib.sha256(data).hexdigest()
         if digest != self.sha256:
             raise CatalogueError(f"{self.path}: SHA-256 {digest} differs from the catalogue's {self.sha256}; "
@@ -98,7 +102,7 @@ def entry_for(path: Path, data: bytes, *, public_key: ec.EllipticCurvePublicKey 
     if image.signature is None:
         status = SignatureStatus.ABSENT
     elif public_key is None:
-        status = SignatureStatus.PRESENT
+        status = SignatureStatus.NOT_CHECKED
     else:
         valid = signing.verify_raw(public_key, image.manufacturer_image, image.signature)
         status = SignatureStatus.VALID if valid else SignatureStatus.INVALID
@@ -121,7 +125,8 @@ class Catalogue:
         root = Path(directory)
         if not root.is_dir():
             raise CatalogueError(f"{root}: not a directory")
-        entries = [entry_for(path, path.read_bytes(), public_key=public_key) for path in _image_files(root)]
+        entries = [entry_for(path, read_input(path, limit=OTA_IMAGE_MAX), public_key=public_key)
+                   for path in _image_files(root)]
         return cls(entries, directory=root)
 
     @classmethod
@@ -131,10 +136,10 @@ class Catalogue:
         if path.is_dir():
             path = path / INDEX_NAME
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise CatalogueError(f"{path}: {exc.strerror or exc}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            document = json.loads(read_input_text(path, limit=INDEX_MAX))
+        except BadInputFile as exc:
+            raise CatalogueError(str(exc)) from None
+        except json.JSONDecodeError as exc:
             raise CatalogueError(f"{path}: not JSON: {exc}") from None
         return cls(_entries_from_index(path, document), directory=path.parent)
 
@@ -173,16 +178,37 @@ class Catalogue:
     def to_json(self) -> dict[str, Any]:
         return {"version": INDEX_VERSION, "images": [entry.to_json() for entry in self.entries]}
 
-    def write_index(self, directory: str | os.PathLike[str] | None = None) -> Path:
-        """Write ``index.json`` (sorted, no timestamps, so it only changes when the images do)."""
+    def write_index(self, directory: str | os.PathLike[str] | None = None, *,
+                    target: str | os.PathLike[str] | None = None) -> Path:
+        """Write ``index.json`` (sorted, no timestamps, so it only changes when the images do), in
+        ``directory`` or at ``target``.
+
+        Never over a verdict this run could not reach: rewriting an index whose entry for the same bytes
+        says ``valid``/``invalid`` as ``not-checked`` (no certificate given this time) is refused, so an
+        index never loses a checked verdict in place; give the certificate, or write elsewhere."""
         root = Path(directory) if directory is not None else self.directory
-        if root is None:
+        if root is None and target is None:
             raise CatalogueError("write_index needs a directory")
-        target = root / INDEX_NAME
-        staging = root / f".{INDEX_NAME}.tmp"
+        path = Path(target) if target is not None else root / INDEX_NAME  # type: ignore[operator]
+        self._refuse_downgrade(path)
+        staging = path.parent / f".{path.name}.tmp"
         staging.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        os.replace(staging, target)
-        return target
+        os.replace(staging, path)
+        return path
+
+    def _refuse_downgrade(self, path: Path) -> None:
+        if not path.exists():
+            return
+        try:
+            before = {e.sha256: e.signature for e in Catalogue.from_index(path).entries}
+        except CatalogueError:
+            return  # an unreadable old index holds no verdict to keep
+        for entry in self.entries:
+            old = before.get(entry.sha256)
+            if old in SignatureStatus.CHECKED and entry.signature not in SignatureStatus.CHECKED:
+                raise CatalogueError(
+                    f"{path}: {entry.file}: the index says its signature is {old}, and without a certificate "
+                    f"this run could only say {entry.signature}; give --cert, or write the index elsewhere")
 
 
 def write_index(directory: str | os.PathLike[str], *,
@@ -251,6 +277,7 @@ def _entry_from_json(root: Path, item: dict[str, Any]) -> Entry:
     file = item["file"]
     if not isinstance(file, str) or Path(file).name != file:
         raise ValueError(f"file {file!r} must be a plain file name in the index's directory")
+    item = {**item, "signature": SignatureStatus.LEGACY.get(item["signature"], item["signature"])}
     if item["signature"] not in SignatureStatus.ALL:
         raise ValueError(f"signature {item['signature']!r} not one of {', '.join(SignatureStatus.ALL)}")
     if item["role"] is not None and item["role"] not in ROLES:

@@ -52,6 +52,7 @@ from zigpy.zcl.clusters.general import (
 
 from .format import FixedCodec, Image
 from .link_model import max_ota_block
+from .outcomes import Reason
 
 LOGGER = logging.getLogger(__name__)
 
@@ -179,13 +180,19 @@ class Offer:
 
     image: Image
     activation: ActivationPlan = dataclasses.field(default_factory=ActivationPlan)
+    # Negative tests (ota/negative.py): the bytes served when they are not the image's own (a truncated
+    # image), and whether the server still refuses a device the image does not fit (False: offer it
+    # anyway, so the device's own refusal is what is tested).
+    served: bytes | None = None
+    server_checks: bool = True
 
     def __post_init__(self) -> None:
         identity = self.image.identity
         self.manufacturer_code = identity.manufacturer_code
         self.image_type = identity.image_type
         self.file_version = identity.file_version
-        self.size = len(self.image.data)
+        self.data: bytes | memoryview = self.image.data if self.served is None else self.served
+        self.size = len(self.data)
 
     def matches(self, manufacturer_code: int, image_type: int, file_version: int) -> bool:
         return (manufacturer_code, image_type, file_version) == (
@@ -297,6 +304,7 @@ class _DeviceLane:
         "offer",
         "query",
         "refusal",
+        "refusal_reason",
         "transfer",
     )
 
@@ -311,6 +319,7 @@ class _DeviceLane:
         self.query: QueryInfo | None = None
         self.completed: dict[int, str] = {}  # file version -> manufacturer-image SHA-256 fully served
         self.refusal: str | None = None
+        self.refusal_reason: Reason | None = None
 
 
 class OtaServer:
@@ -380,6 +389,7 @@ class OtaServer:
         lane = self.lane(ieee)
         lane.offer = offer
         lane.refusal = None
+        lane.refusal_reason = None
         lane.min_period_s = min_block_period_ms / 1000
         lane.transfer = Transfer(lane.eui64, offer.file_version, offer.size)
         return lane.transfer
@@ -510,7 +520,7 @@ class OtaServer:
             size = min(max_size, self._budget(device), offer.size - offset)
             frame = BLOCK_RESPONSE.pack(RESPONSE_CONTROL_NO_DEFAULT, tsn, CMD_IMAGE_BLOCK_RESPONSE, 0,
                                         mfr, kind, version, offset, size)
-            frame += offer.image.data[offset:offset + size]
+            frame += offer.data[offset:offset + size]
             reply = self._reply_packet(device, packet, tsn, frame)
             handed = time.process_time()
             self.host_seconds += handed - started
@@ -601,19 +611,25 @@ class OtaServer:
         lane.query = QueryInfo(int(query.manufacturer_code), int(query.image_type),
                                int(query.current_file_version), hardware, self._loop.time())
         offer = lane.offer
-        refusal = None
-        if offer is not None:
+        refusal = reason = None
+        if offer is not None and offer.server_checks:
             identity = offer.image.identity
-            if identity.manufacturer_code not in (query.manufacturer_code, 0xFFFF) or \
-                    identity.image_type not in (query.image_type, 0xFFFF):
+            if identity.manufacturer_code not in (query.manufacturer_code, 0xFFFF):
+                reason = Reason.MANUFACTURER
+            elif identity.image_type not in (query.image_type, 0xFFFF):
+                reason = Reason.IMAGE_TYPE
+            if reason is not None:
                 refusal = (f"device asks for 0x{query.manufacturer_code:04x}/0x{query.image_type:04x}, "
                            f"offered image is 0x{identity.manufacturer_code:04x}/0x{identity.image_type:04x}")
             elif not identity.fits_hardware(hardware):
+                reason = Reason.HARDWARE_RANGE
                 refusal = (f"hardware version {hardware} outside the image's "
                            f"{identity.hw_min}..{identity.hw_max}")
-        running = offer is not None and int(query.current_file_version) == offer.file_version
+        running = offer is not None and offer.server_checks and \
+            int(query.current_file_version) == offer.file_version
         if offer is None or refusal is not None or running:  # nothing to offer a device already on it
             lane.refusal = refusal
+            lane.refusal_reason = reason
             if lane.transfer is not None and refusal is not None:
                 lane.transfer.touch()
             payload = Ota.ClientCommandDefs.query_next_image_response.schema(
@@ -650,7 +666,7 @@ class OtaServer:
                 size = min(block, end - offset)
                 frame = BLOCK_RESPONSE.pack(RESPONSE_CONTROL_NO_DEFAULT, tsn, CMD_IMAGE_BLOCK_RESPONSE, 0,
                                             offer.manufacturer_code, offer.image_type, offer.file_version,
-                                            offset, size) + offer.image.data[offset:offset + size]
+                                            offset, size) + offer.data[offset:offset + size]
                 try:
                     await self._send_packet(self._reply_packet(device, packet, tsn, frame))
                 except SEND_ERRORS as exc:  # the device asks again from its offset

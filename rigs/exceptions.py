@@ -37,6 +37,16 @@ class UnknownRun(StoreError):
         super().__init__(f"run {run_id}: {detail}")
 
 
+class RunLocked(StoreError):
+    """Someone else is writing (running or resuming) this run: one writer per run (exit 2)."""
+
+    def __init__(self, run_id: str, holder: str):
+        self.run_id = run_id
+        self.holder = holder
+        super().__init__(f"run {run_id}: already being written by {holder}; one writer per run "
+                         "(wait for it to finish, or stop it, then resume)")
+
+
 class OutputError(BadInput):
     """One or more output callbacks (store, JSON, JUnit, HTML, evidence) failed to write their result."""
 

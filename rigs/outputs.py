@@ -19,7 +19,7 @@ from .exceptions import OutputError
 from .records import RunRecord
 from .reports import dut_test_record, html_report, junit_xml, write_evidence_pack
 from .rigfile import AlertPolicy, Outputs
-from .store import Store, atomic_write, open_store
+from .store import Store, atomic_write, contained_path, open_store
 
 LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class JsonRecordsOutput:
     def __call__(self, run: RunRecord) -> None:
         for dut in run.duts:
             doc = dut_test_record(run, dut)
-            atomic_write(self.directory / run.run_id / f"{dut.id}.json",
+            atomic_write(contained_path(self.directory, run.run_id, f"{dut.id}.json"),
                          (json.dumps(doc, indent=2, default=str) + "\n").encode())
 
 

@@ -28,9 +28,11 @@ from typing import Any
 
 import pytest
 
+from hal.roles import Role
+
 from .exceptions import RigFileError
 from .records import OutcomeDetail, StepOutcome, StepRecord, worst
-from .rigfile import DeviceSpec, Rig, Role, default_rig, load_rig
+from .rigfile import DeviceSpec, Rig, default_rig, load_rig
 
 RIG_ENV = "HANRIG_RIG"
 RIG_KEY = pytest.StashKey[Rig]()

@@ -154,9 +154,13 @@ class RunRecorder:
         run_outputs(self.record, callbacks)
         return result
 
+    def end_open_steps(self, outcome: StepOutcome, detail: OutcomeDetail) -> None:
+        """End every step still open (its work was cancelled) with ``outcome``, so the run can finish."""
+        for step in list(self._open.values()):
+            self.end_step(step, outcome, detail)
+
     def abort(self, callbacks: Iterable[tuple[str, OutputCallback]] = (),
               reason: str = "interrupted by the operator") -> RunOutcome:
         """End every open step and the run as ABORTED (Ctrl-C), leaving the store consistent."""
-        for step in list(self._open.values()):
-            self.end_step(step, StepOutcome.ABORTED, OutcomeDetail("aborted", reason))
+        self.end_open_steps(StepOutcome.ABORTED, OutcomeDetail("aborted", reason))
         return self.finish(callbacks, RunOutcome.ABORTED, OutcomeDetail("aborted", reason))

@@ -1,7 +1,8 @@
 """Rig files: parse a rig TOML into frozen, typed objects, and the built-in default bench.
 
 This module owns the ``[rig]``, ``[[radios]]``, ``[[devices]]`` (less ``[devices.sim]``),
-``[policies]``, ``[[plan.steps]]`` and ``[outputs]`` tables and rejects unknown keys in them. The
+``[policies]``, ``[[plan.steps]]``, ``[outputs]`` (or ``[results] url``) and ``[labgrid]`` tables and
+rejects unknown keys in them. The
 ``[sim]`` and ``[[faults]]`` tables and every ``[devices.sim]`` sub-table belong to the simulator
 (``hal/sim/config.py``): they are kept raw on ``Rig.sim_tables`` and not validated here.
 Errors name the file, the key path (``devices[2].role``) and the line where one can be found.
@@ -20,8 +21,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from certs.exceptions import InvalidInstallCode
+from certs.install_code import parse_install_code
 from gateway.eui64 import parse_eui64
-from gateway.session import Role  # one role enum for rig files, the gateway and the simulator
+from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
+from hanrig_errors import RIG_FILE_MAX, BadInputFile, read_input_text
 
 from .exceptions import RigFileError
 
@@ -32,8 +36,9 @@ DEFAULT_STEP_TIMEOUT_S = 600.0
 DEFAULT_MAX_CONCURRENT_DUTS = 8
 
 ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})
-TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs"})
-RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz")
+TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs",
+                            "results", "labgrid"})
+RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz", "labgrid")
 
 
 class StepKind(enum.StrEnum):
@@ -47,6 +52,8 @@ class StepKind(enum.StrEnum):
     LOADCONTROL = "loadcontrol"
     ALERTS = "alerts"
     COT = "cot"
+    OTA_NEGATIVE = "ota_negative"
+    PROMPT = "prompt"
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
@@ -61,7 +68,14 @@ STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
     StepKind.LOADCONTROL: (Role.HCALCS,),
     StepKind.ALERTS: ALL_ROLES,
     StepKind.COT: ALL_ROLES,
+    StepKind.OTA_NEGATIVE: ALL_ROLES,
+    StepKind.PROMPT: ALL_ROLES,
 }
+
+# ota_negative: the SECMP0007 negative cases (ota.negative.NegativeCase values)
+NEGATIVE_CASES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-range", "older-version",
+                  "corrupted-image", "unknown-supplier", "truncated", "power-loss")
+PROMPT_ACTIONS = ("power-cycle", "press-join")  # gateway.operator.Action values
 
 COMMANDERS = ("supplier", "network-operator")
 
@@ -380,6 +394,14 @@ def _hex_bytes(ctx: _Ctx, where: str, value: Any, lengths: tuple[int, ...]) -> b
     return data
 
 
+def _install_code(ctx: _Ctx, where: str, value: Any) -> bytes:
+    """6, 8, 12 or 16 bytes and a CRC that matches (``certs.install_code``)."""
+    try:
+        return parse_install_code(_str(ctx, where, value), what="").code
+    except InvalidInstallCode as exc:
+        raise ctx.error(where, str(exc).strip()) from None
+
+
 def _ident(ctx: _Ctx, where: str, value: Any) -> str:
     text = _str(ctx, where, value)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
@@ -406,7 +428,8 @@ def _path(base: Path, text: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any]) -> RadioSpec:
+def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any],
+                 coordinator: str | None = None) -> RadioSpec:
     _check_keys(ctx, where, table, ("id", "url", "channel", "pan_id", "extended_pan_id", "network_key",
                                     "max_concurrent_duts"))
     for key in ("id", "url"):
@@ -417,6 +440,9 @@ def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any]) -> RadioSpec:
     if scheme not in RADIO_SCHEMES:
         raise ctx.error(f"{where}.url", f"{url!r} is not a radio URL (scheme must be one of "
                                        f"{', '.join(s + ':' for s in RADIO_SCHEMES)})")
+    if scheme == "labgrid" and coordinator is not None and "coordinator=" not in url:
+        # the rig's [labgrid] coordinator reaches the radio layer in its URL
+        url += ("&" if "?" in url else "?") + f"coordinator={coordinator}"
     return RadioSpec(
         id=_ident(ctx, f"{where}.id", table["id"]),
         url=url,
@@ -470,8 +496,7 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
         role=_enum(ctx, f"{where}.role", table["role"], Role),
         eui64=_eui64(ctx, f"{where}.eui64", table["eui64"]),
         radio=radio,
-        # A Zigbee install code is 6, 8, 12 or 16 bytes followed by a 2-byte CRC.
-        install_code=(_hex_bytes(ctx, f"{where}.install_code", table["install_code"], (8, 10, 14, 18))
+        install_code=(_install_code(ctx, f"{where}.install_code", table["install_code"])
                       if "install_code" in table else None),
         meter_point=meter_point,
         network_operator=(_eui64(ctx, f"{where}.network_operator", table["network_operator"])
@@ -600,6 +625,23 @@ def _p_switch(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
     return text
 
 
+def _p_cases(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[str, ...]:
+    cases = _str_list(ctx, where, value)
+    for i, case in enumerate(cases):
+        if case not in NEGATIVE_CASES:
+            raise ctx.error(f"{where}[{i}]", f"{case!r} is not one of {' | '.join(NEGATIVE_CASES)}")
+    if not cases:
+        raise ctx.error(where, "name at least one case")
+    return tuple(cases)
+
+
+def _p_action(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    text = _str(ctx, where, value)
+    if text not in PROMPT_ACTIONS:
+        raise ctx.error(where, f"{text!r} is not one of {' | '.join(PROMPT_ACTIONS)}")
+    return text
+
+
 _ParamParser = Callable[[_Ctx, str, Any, Path], Any]
 STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
     StepKind.JOIN: {"permit_s": _p_seconds},
@@ -612,6 +654,8 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
                            "randomise_s": _p_seconds, "as": _p_commander},
     StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
     StepKind.COT: {"meter_point": _p_count},
+    StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_path},
+    StepKind.PROMPT: {"action": _p_action},
 }
 
 
@@ -651,12 +695,19 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
     )
 
 
-def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path) -> Outputs:
+def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
+                   results_table: Mapping[str, Any] | None = None) -> Outputs:
     w = "outputs"
     _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir"))
     results = DEFAULT_RESULTS
     if "results" in table:
         results = _str(ctx, f"{w}.results", table["results"])
+    if results_table:  # [results] url = "postgresql://..." says the same as [outputs] results
+        _check_keys(ctx, "results", results_table, ("url",))
+        if "results" in table:
+            raise ctx.error("results.url", "give the results store once: [results] url or [outputs] results")
+        if "url" in results_table:
+            results = _str(ctx, "results.url", results_table["url"])
     if "://" not in results:  # a directory: resolve it like every other path in the file
         results = str(_path(base, results))
 
@@ -690,9 +741,13 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     radio_tables = _array_of_tables(ctx, "radios", doc.get("radios", []))
     if not radio_tables:
         raise ctx.error("radios", "a rig needs at least one [[radios]] entry")
+    labgrid = _table(ctx, "labgrid", doc.get("labgrid", {}))
+    _check_keys(ctx, "labgrid", labgrid, ("coordinator",))
+    coordinator = (_str(ctx, "labgrid.coordinator", labgrid["coordinator"]) if "coordinator" in labgrid
+                   else None)
     radios: dict[str, RadioSpec] = {}
     for i, rt in enumerate(radio_tables):
-        radio = _parse_radio(ctx, f"radios[{i}]", rt)
+        radio = _parse_radio(ctx, f"radios[{i}]", rt, coordinator)
         if radio.id in radios:
             raise ctx.error(f"radios[{i}].id", f"duplicate radio id {radio.id!r}")
         radios[radio.id] = radio
@@ -724,7 +779,8 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     plan = tuple(_parse_step(ctx, f"plan.steps[{i}]", i, st, base, devices)
                  for i, st in enumerate(step_tables))
 
-    outputs = _parse_outputs(ctx, _table(ctx, "outputs", doc.get("outputs", {})), base)
+    outputs = _parse_outputs(ctx, _table(ctx, "outputs", doc.get("outputs", {})), base,
+                             _table(ctx, "results", doc.get("results", {})))
 
     sim = _table(ctx, "sim", doc.get("sim", {}))
     faults = _array_of_tables(ctx, "faults", doc.get("faults", []))
@@ -742,13 +798,9 @@ def load_rig(path: Path | str, base_dir: Path | None = None) -> Rig:
     """Read and parse a rig file; relative paths in it resolve against its directory."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RigFileError(path, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RigFileError(path, None, f"not UTF-8 text (byte {exc.start})") from None
+        text = read_input_text(path, limit=RIG_FILE_MAX)
+    except BadInputFile as exc:
+        raise RigFileError(path, None, exc.problem) from None
     return parse_rig(text, path, base_dir)
 
 

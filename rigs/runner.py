@@ -127,33 +127,25 @@ class LiveProgress:
 
 # ------------------------------------------------------------------------------- the session
 def radio_endpoints(rig: Rig) -> tuple[list[Any], dict[str, Any]]:
-    """The gateway's radios for ``rig`` (network parameters, install codes, the sim's own config with the
-    bench's TEST-ONLY PKI installed), and per simulated radio the trust that PKI needs to verify."""
-    import zigpy.types as zigpy_t
+    """The gateway's radios for ``rig`` (``gateway.bench`` assembles each: network parameters, install
+    codes, a simulated radio's bench with the TEST-ONLY PKI installed), and per simulated radio the trust
+    that PKI needs to verify."""
+    from gateway.bench import NetworkSettings, radio_endpoint
 
-    import hal
-    from gateway.certs_service import bench_credentials
-    from gateway.session import RadioEndpoint
-    from hal.sim.config import default_bench, parse_sim_config
-
-    document = rig.document() if rig.text else {}
+    document = rig.document() if rig.text else None
     endpoints = []
     trust: dict[str, Any] = {}
     for radio in rig.radios:
-        codes = {zigpy_t.EUI64.convert(d.eui64): d.install_code for d in rig.devices
+        codes = {d.eui64: d.install_code for d in rig.devices
                  if d.radio == radio.id and d.install_code is not None}
-        sim = None
-        if radio.is_simulated:
-            sim = parse_sim_config(document, source=str(rig.source or f"<rig {rig.name}>"),
-                                   base=rig.base_dir, radio_id=radio.id) if document else default_bench()
-            sim, trust[radio.id] = bench_credentials(sim, seed=sim.settings.seed)
-        config = hal.RadioConfig(
-            channel=radio.channel, pan_id=radio.pan_id,
-            extended_pan_id=(zigpy_t.EUI64.convert(radio.extended_pan_id)
-                             if radio.extended_pan_id is not None else None),
-            network_key=radio.network_key, install_codes=codes, sim=sim,
-        )
-        endpoints.append(RadioEndpoint(id=radio.id, url=radio.url, config=config))
+        network = NetworkSettings(channel=radio.channel, pan_id=radio.pan_id,
+                                  extended_pan_id=radio.extended_pan_id, network_key=radio.network_key)
+        endpoint, radio_trust = radio_endpoint(
+            radio.id, radio.url, network, simulated=radio.is_simulated, install_codes=codes,
+            document=document, source=str(rig.source or f"<rig {rig.name}>"), base=rig.base_dir)
+        endpoints.append(endpoint)
+        if radio_trust is not None:
+            trust[radio.id] = radio_trust
     return endpoints, trust
 
 
@@ -207,14 +199,13 @@ def configure_features(gw: Any, rig: Rig) -> None:
     gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
 
 
-def radio_firmware(gw: Any) -> dict[str, str]:
-    """What each radio says it runs (zigpy's node info), for the run record."""
+def radio_firmware(gw: Any, rig: Rig) -> dict[str, str]:
+    """What each radio says it runs (its manufacturer, model and firmware version), for the run record."""
     found = {}
-    for radio_id, app in gw.apps.items():
-        info = app.state.node_info
-        parts = [str(getattr(info, name)) for name in ("manufacturer", "model", "version")
-                 if getattr(info, name, None)]
-        found[radio_id] = " ".join(parts) or type(app).__module__
+    for radio in rig.radios:
+        info = gw.radio_info(radio.id)
+        parts = [str(info[name]) for name in ("manufacturer", "model", "firmware_version") if info[name]]
+        found[radio.id] = " ".join(parts) or str(info["stack"] or radio.url)
     return found
 
 
@@ -301,39 +292,31 @@ class Runner:
 
 
 class _TraceWindow:
-    """The simulated PAN's frames to and from one device during one step, as a CSV attachment. The frames
-    are spooled to a temporary file as they happen (the PAN's own trace is a bounded ring)."""
+    """The simulated PAN's frames to and from one device during one step, as CSV and pcapng attachments
+    (through the simulator control protocol, ``gw.sim``; nothing on a real radio)."""
 
     def __init__(self, gateway: Any, device: Any):
-        import tempfile
-
-        import zigpy.types as zigpy_t
-
-        from hal.sim.trace import CsvSpool
-
-        app = gateway.apps.get(device.radio)
-        han = getattr(app, "han", None)
-        virtual = han.devices.get(zigpy_t.EUI64.convert(device.eui64)) if han is not None else None
-        self.spool: Any = None
-        self.unsubscribe: Any = None
-        if virtual is None:
-            return
-        nwk = virtual.nwk
-        spool_file = tempfile.TemporaryFile("w+", encoding="utf-8", newline="")  # noqa: SIM115 (closed in attach)
-        self.spool = CsvSpool(spool_file,
-                              keep=lambda f: nwk in (f.src, f.dst), limit=TRACE_MAX_FRAMES)
-        self.unsubscribe = han.trace.subscribe(self.spool)
+        sim = gateway.sim(device.radio)
+        self.sim = sim if sim is not None and sim.has_device(device.eui64) else None
+        self.start = self.sim.trace_mark() if self.sim is not None else 0
+        self.eui64 = device.eui64
+        self.capture = self.sim.capture_device(self.eui64) if self.sim is not None else None
 
     def attach(self, record: Any) -> None:
-        if self.spool is None:
+        if self.sim is None:
             return
-        self.unsubscribe()
-        with self.spool.file as file:
-            if not self.spool.frames:
-                return
-            file.seek(0)
-            record.attach("frames.csv", "text/csv", file.read().encode())
-        self.spool = None
+        if self.capture is not None:
+            pcapng = self.capture.stop()
+            self.capture = None
+            if pcapng is not None:  # the step's frames as Wireshark reads them (hal.capture)
+                record.attach("capture.pcapng", "application/vnd.tcpdump.pcap", pcapng)
+        frames = list(self.sim.frames(self.eui64, since=self.start)[:TRACE_MAX_FRAMES])
+        if not frames:
+            return
+        lines = ["time_s,src,dst,profile,cluster,length,outcome,data"]
+        lines += [f"{f.time:.6f},0x{f.src:04x},0x{f.dst:04x},0x{f.profile:04x},0x{f.cluster:04x},{f.length},"
+                  f"{f.outcome},{f.data.hex()}" for f in frames]
+        record.attach("frames.csv", "text/csv", ("\n".join(lines) + "\n").encode())
 
 
 class RigSession:
@@ -470,7 +453,7 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
         try:
             endpoints, trust = radio_endpoints(rig)
             async with Gateway.open(endpoints, device_bindings(rig)) as gw:
-                recorder.record.radio_firmware = radio_firmware(gw)
+                recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
                 configure_features(gw, rig)
                 await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
@@ -481,12 +464,19 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             raise RunAborted(f"run {recorder.record.run_id}: aborted by the operator; "
                              f"resume it with --resume {recorder.record.run_id}") from None
         except Unreachable as exc:
+            # a radio lost mid-run (e.g. its labgrid place) cancels the steps in flight: ERROR, resumable
+            recorder.end_open_steps(StepOutcome.ERROR, OutcomeDetail("radio-unreachable", str(exc)))
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("radio-unreachable", str(exc)))
             raise RigUnreachable(f"run {recorder.record.run_id}: {exc}") from None
         except BadInput as exc:
             if isinstance(exc, OutputError):
                 raise
             recorder.finish(callbacks, RunOutcome.ERROR, OutcomeDetail("rig-error", str(exc)))
+            raise
+        except Exception as exc:
+            # nothing may leave a run incomplete: an error nobody foresaw still finishes it as ERROR
+            recorder.finish(callbacks, RunOutcome.ERROR,
+                            OutcomeDetail("internal-error", f"{type(exc).__name__}: {exc}"))
             raise
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -17,9 +17,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import zigpy.exceptions
-
-from hanrig_errors import BadInput, CheckFailed, Unreachable
+from hanrig_errors import (
+    CERT_MAX,
+    OTA_IMAGE_MAX,
+    BadInput,
+    BadInputFile,
+    CheckFailed,
+    Unreachable,
+    read_input,
+)
 
 from .exceptions import StepError
 from .records import (
@@ -48,7 +54,11 @@ LOADCONTROL_END_SLACK_S = 120.0  # loadcontrol: follow to the end when the step'
 # Measurements, declared once with their units and limits.
 JOINED = MeasurementSpec("joined", "", Equals(True), "the device is on the network and interviewed")
 JOIN_TIME = MeasurementSpec("join_time", "s", InRange(0, 3600), "from the step's start to interviewed")
-MISSING_ATTRIBUTES = MeasurementSpec("missing_attributes", "", Equals(0), "SECMP0056 attributes not reported")
+MISSING_MANDATORY = MeasurementSpec("missing_mandatory_attributes", "", Equals(0),
+                                    "SECMP0056: attributes the role must report "
+                                    "(gateway.inventory.REQUIREMENTS) that it did not")
+MISSING_OPTIONAL = MeasurementSpec("missing_optional_attributes", "",
+                                   description="optional attributes not reported (recorded, not failed)")
 OTA_PHASE_SPEC = "where the device ended up (activated, held, scheduled)"
 OTA_BYTES = MeasurementSpec("bytes_sent", "B", description="image bytes served")
 OTA_THROUGHPUT = MeasurementSpec("ota_throughput", "B/s", description="mean block rate of the transfer")
@@ -124,6 +134,7 @@ def classify_exception(exc: BaseException) -> tuple[StepOutcome, OutcomeDetail]:
     """How an exception out of a step ends it: the DUT's failures are FAIL, the rig's are ERROR."""
     text = str(exc) or type(exc).__name__
     from gateway.exceptions import DeviceNotFound
+    from gateway.session import delivery_failed
 
     if isinstance(exc, DeviceNotFound):
         return StepOutcome.FAIL, OutcomeDetail("device-unreachable", text)
@@ -133,26 +144,15 @@ def classify_exception(exc: BaseException) -> tuple[StepOutcome, OutcomeDetail]:
         return StepOutcome.ERROR, OutcomeDetail("radio-unreachable", text)
     if isinstance(exc, BadInput | StepError):
         return StepOutcome.ERROR, OutcomeDetail("rig-error", text)
-    if isinstance(exc, zigpy.exceptions.DeliveryError):
+    if delivery_failed(exc):
         return StepOutcome.FAIL, OutcomeDetail("delivery-failed", f"{type(exc).__name__}: {text}")
     return StepOutcome.ERROR, OutcomeDetail("internal-error", f"{type(exc).__name__}: {text}")
-
-
-def feature(ctx: StepContext, name: str) -> Any:
-    """A gateway feature, or a step ERROR naming it when this build of the gateway lacks it."""
-    try:
-        return ctx.gateway.feature(name)
-    except ModuleNotFoundError as exc:
-        raise StepError(f"step {ctx.plan_step.name}: gateway feature gw.{name} is not available "
-                        f"({exc.name} missing)") from None
 
 
 # ------------------------------------------------------------------------------------------ join
 async def step_join(ctx: StepContext) -> None:
     """The device is on the network, interviewed, and says it is the role the rig gives it."""
     from gateway.exceptions import DeviceNotFound
-    from gateway.session import infer_role
-    from hal.radio import interview_complete
 
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -164,27 +164,27 @@ async def step_join(ctx: StepContext) -> None:
             han = ctx.han()
         except DeviceNotFound:
             han = None
-        if han is not None and interview_complete(han.zigpy_device):
+        if han is not None and han.interviewed:
             break
-        if han is not None and not reinterviewed and not han.zigpy_device.initializing:
+        if han is not None and not reinterviewed and not han.interviewing:
             # on the network but its interview failed (lost frames): zigpy does not retry by itself
-            han.zigpy_device.schedule_initialize()
+            han.interview_again()
             reinterviewed = True
             ctx.progress("join: interviewing again")
         if han is None and not opened:
-            app = ctx.gateway.apps[ctx.device.radio]
             ctx.progress(f"join: network open {permit_s:g} s")
-            await app.permit(time_s=int(min(permit_s, 254)))
+            await ctx.gateway.permit_join(permit_s, ctx.device.radio,
+                                          install_codes=({ctx.device.eui64: ctx.device.install_code}
+                                                         if ctx.device.install_code is not None else None))
             opened = True
         if loop.time() - start > permit_s:
             ctx.measure(JOINED, False)
             if han is None:
-                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s")
+                hint = (" with the key of its install code (a device programmed with another code never "
+                        "can)" if ctx.device.install_code is not None else "")
+                ctx.fail("not-joined", f"{ctx.device.eui64} did not join within {permit_s:g} s{hint}")
             else:
-                zdev = han.zigpy_device
-                missing = [name for name, ok in (("node descriptor", zdev.node_desc is not None),
-                                                 ("endpoints", len(zdev.endpoints) > 1),
-                                                 ("Basic model", zdev.model is not None)) if not ok]
+                missing = han.interview_missing()
                 ctx.fail("interview-incomplete", f"{ctx.device.eui64} joined as 0x{han.nwk:04x} but its "
                          f"interview did not complete within {permit_s:g} s (missing: "
                          f"{', '.join(missing) or 'zigpy still initialising'})")
@@ -193,7 +193,7 @@ async def step_join(ctx: StepContext) -> None:
     ctx.measure(JOINED, True)
     ctx.measure(JOIN_TIME, round(loop.time() - start, 3))
     ctx.event(EventKind.JOIN, {"nwk": f"0x{han.nwk:04x}", "nwk_int": han.nwk}, None)
-    said = infer_role(han.zigpy_device)
+    said = han.said_role
     ctx.measure(MeasurementSpec("role", "", Equals(str(ctx.device.role)),
                                 "the role its Smart Energy descriptors say"),
                 None if said is None else str(said))
@@ -202,11 +202,16 @@ async def step_join(ctx: StepContext) -> None:
 # ------------------------------------------------------------------------------------- inventory
 async def step_inventory(ctx: StepContext) -> None:
     """SECMP0056: the device reports every inventory attribute, and what the rig expects of it."""
-    inventory = await feature(ctx, "inventory").read(ctx.han())
+    inventory = await ctx.gateway.inventory.read(ctx.han())
     ctx.attach_json("inventory.json", inventory.as_dict())
-    ctx.measure(MISSING_ATTRIBUTES, len(inventory.missing))
-    for name in inventory.missing:
-        ctx.note("missing-attribute", f"{name}: {inventory.problems.get(name, 'not reported')}")
+    ctx.measure(MISSING_MANDATORY, len(inventory.missing_mandatory))
+    ctx.measure(MISSING_OPTIONAL, len(inventory.missing_optional))
+    for name in inventory.missing_optional:
+        ctx.note("missing-optional-attribute", f"{name}: {inventory.problems.get(name, 'not reported')}")
+    for name in inventory.missing_mandatory:
+        source = inventory.requirements.get(name.split("@")[0])
+        ctx.note("missing-mandatory-attribute", f"{name}: {inventory.problems.get(name, 'not reported')}"
+                 f"{f' (required by {source.source})' if source else ''}")
     expect = ctx.device.expect
     if expect.manufacturer is not None:
         ctx.measure(MeasurementSpec("manufacturer", "", Equals(expect.manufacturer)), inventory.manufacturer)
@@ -233,15 +238,15 @@ async def step_ota(ctx: StepContext) -> None:
     from ota import read_image
     from ota.campaign import Phase
 
-    service = feature(ctx, "ota")
+    service = ctx.gateway.ota
     params = ctx.params
     image = None
     if "image" in params:
         path = Path(params["image"])
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise StepError(f"step ota: image {path}: cannot read: {exc.strerror or exc}") from None
+            data = read_input(path, limit=OTA_IMAGE_MAX)
+        except BadInputFile as exc:
+            raise StepError(f"step ota: image {path}: {exc.problem}") from None
         image = read_image(data, name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
@@ -306,7 +311,7 @@ async def step_gas(ctx: StepContext) -> None:
     """SECMP0015: read what the GPF holds for the GSME ``reads`` times, ``interval_s`` apart, each
     classified; the last read's clock status decides (earlier reads let a GSME synchronise its clock,
     and are recorded with their status)."""
-    gpf = feature(ctx, "gpf")
+    gpf = ctx.gateway.gpf
     reads = int(ctx.params.get("reads", 1))
     interval_s = float(ctx.params.get("interval_s", 0.0))
     eui64 = ctx.han().eui64
@@ -339,27 +344,10 @@ async def step_gas(ctx: StepContext) -> None:
 
 
 # ---------------------------------------------------------------------------------------- alerts
-def sim_device(ctx: StepContext) -> Any | None:
-    """The virtual device behind the DUT when its radio is ``sim://`` (for storms on demand)."""
-    han = getattr(ctx.gateway.apps[ctx.device.radio], "han", None)
-    if han is None:
-        return None
-    for device in han.devices.values():
-        if device.spec.eui64 == _zigpy_eui64(ctx.device.eui64):
-            return han
-    return None
-
-
-def _zigpy_eui64(text: str) -> Any:
-    import zigpy.types as zigpy_t
-
-    return zigpy_t.EUI64.convert(text)
-
-
 async def step_alerts(ctx: StepContext) -> None:
     """SECMP0062 storm test: the DUT raises alerts faster than the throttle allows; the hub must throttle
     them and account for every one (forwarded, or suppressed and reported)."""
-    service = feature(ctx, "alerts")
+    service = ctx.gateway.alerts
     watch_s = float(ctx.params.get("duration_s", DEFAULT_ALERT_WATCH_S))
     watch_s = min(watch_s, max(ctx.plan_step.timeout_s - ALERT_SETTLE_S, 1.0))
     policy = service.policy
@@ -367,11 +355,11 @@ async def step_alerts(ctx: StepContext) -> None:
     # replies (one per poll) to drain before the run ends
     rate_hz = float(ctx.params.get("rate_hz", STORM_FACTOR * policy.threshold / policy.window_s))
     eui64 = ctx.han().eui64
-    han = sim_device(ctx)
-    storm: asyncio.Task[None] | None = None
-    if han is not None and rate_hz > 0:
-        virtual = han.device(_sim_id(han, eui64))
-        storm = asyncio.get_running_loop().create_task(_storm(virtual, rate_hz, watch_s))
+    sim = ctx.gateway.sim(ctx.device.radio)
+    storm: asyncio.Task[int] | None = None
+    if sim is not None and sim.has_device(eui64) and rate_hz > 0:
+        storm = asyncio.get_running_loop().create_task(
+            sim.alert_storm(eui64, STORM_ALERT_CODE, rate_hz, watch_s))
         ctx.note("storm", f"simulated device asked for alert 0x{STORM_ALERT_CODE:02x} at {rate_hz:g}/s "
                           f"for {watch_s:g} s")
     before = service.device_stats(eui64)
@@ -427,23 +415,6 @@ async def step_alerts(ctx: StepContext) -> None:
                         delta["suppressed"] > 0)
 
 
-async def _storm(device: Any, rate_hz: float, duration_s: float) -> None:
-    """A simulated device raises one alert code ``rate_hz`` times a second for ``duration_s``."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + duration_s
-    while loop.time() < end:
-        await device.send_alarm(STORM_ALERT_CODE, device.alarm_source_cluster())
-        await asyncio.sleep(1.0 / rate_hz)
-
-
-def _sim_id(han: Any, eui64: str) -> str:
-    wanted = _zigpy_eui64(eui64)
-    for device in han.devices.values():
-        if device.spec.eui64 == wanted:
-            return str(device.spec.id)
-    raise StepError(f"step alerts: {eui64} is not a device of the simulated PAN")
-
-
 def _busiest_window(times: list[float], window_s: float) -> int:
     best, start = 0, 0
     for end, t in enumerate(times):
@@ -459,7 +430,7 @@ async def step_certs(ctx: StepContext) -> None:
     chains, cells, hwSerialNum, and SECMP0063 against the expected network operator."""
     from gateway.certs_service import TUNNELING
 
-    service = feature(ctx, "certs")
+    service = ctx.gateway.certs
     params = ctx.params
     han = ctx.han()
     if TUNNELING not in han.endpoint.in_clusters:
@@ -510,9 +481,9 @@ async def step_certs(ctx: StepContext) -> None:
 
 def _read_file(path: Path, what: str) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise StepError(f"step certs: {what} {path}: cannot read: {exc.strerror or exc}") from None
+        return read_input(path, limit=CERT_MAX)
+    except BadInputFile as exc:
+        raise StepError(f"step certs: {what} {path}: {exc.problem}") from None
 
 
 # ----------------------------------------------------------------------------------- loadcontrol
@@ -521,7 +492,7 @@ async def step_loadcontrol(ctx: StepContext) -> None:
     started within its randomisation window, and the switch in the commanded state."""
     from gateway.loadcontrol import Commander, LoadCommand
 
-    service = feature(ctx, "loadcontrol")
+    service = ctx.gateway.loadcontrol
     params = ctx.params
     switch = params.get("switch", "on")
     level = {"on": 100, "off": 0}.get(switch, params.get("level", 100))
@@ -556,7 +527,7 @@ async def step_cot(ctx: StepContext) -> None:
     Metering server (IHD, PPMID, HCALCS) takes no change of tenancy: the step is SKIPPED for it."""
     from gateway.tenancy import DEVICE_MANAGEMENT, METERING
 
-    service = feature(ctx, "tenancy")
+    service = ctx.gateway.tenancy
     han = ctx.han()
     if DEVICE_MANAGEMENT not in han.endpoint.out_clusters or METERING not in han.endpoint.in_clusters:
         ctx.skip("not-a-meter", f"{ctx.device.role} has no Device Management client and Metering server: "
@@ -585,6 +556,51 @@ async def step_cot(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------ table
+# ---------------------------------------------------------------------------------- ota_negative
+async def step_ota_negative(ctx: StepContext) -> None:
+    """SECMP0007 negative conformance: each case in ``cases`` (default: all eight) offers the DUT one
+    deliberately bad image; a measurement per case compares what the device did with what the ZCL OTA
+    cluster says it must do (``ota/negative.py``)."""
+    from ota import read_image
+    from ota.negative import NEGATIVE_CASES as CASES
+    from ota.negative import NegativeCase
+
+    image = None
+    if "image" in ctx.params:
+        path = Path(ctx.params["image"])
+        try:
+            image = read_image(path.read_bytes(), name=str(path))
+        except OSError as exc:
+            raise StepError(f"step ota_negative: image {path}: cannot read: {exc.strerror or exc}") from None
+    han = ctx.han()
+    results = []
+    for case in ctx.params.get("cases") or tuple(NegativeCase):
+        case = NegativeCase(case)
+        spec = CASES[case]
+        ctx.progress(f"ota negative {case}")
+        outcome = await ctx.gateway.ota.push_negative(han, case, image=image)
+        results.append(outcome.to_json())
+        ctx.measure(MeasurementSpec(f"negative_{case.value.replace('-', '_')}", "",
+                                    Equals(spec.expected.value),
+                                    f"SECMP0007, {spec.clause}: {spec.what}"), outcome.observed)
+        ctx.note(f"negative-{case.value}", f"{'PASS' if outcome.passed else 'FAIL'}: {outcome.reason}")
+    ctx.attach_json("ota-negative.json", results)
+
+
+# ---------------------------------------------------------------------------------------- prompt
+async def step_prompt(ctx: StepContext) -> None:
+    """Ask the operator to act on the DUT (``action``: power-cycle | press-join) and wait, up to the
+    step's timeout, for confirmation; on ``sim://`` the simulator does it (``gateway.operator``)."""
+    from gateway.operator import Action, Prompt, operator_for
+
+    han = ctx.han()
+    prompt = Prompt(Action(ctx.params.get("action", "power-cycle")), han,
+                    timeout_s=float(ctx.plan_step.timeout_s))
+    ctx.progress(f"operator: {prompt.action}")
+    answer = await operator_for(ctx.gateway, han).ask(prompt)
+    ctx.note("operator", f"{prompt.text}: {answer}")
+
+
 def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
     """The function that runs a step kind."""
     table: dict[StepKind, Callable[..., Awaitable[None]]] = {
@@ -596,5 +612,7 @@ def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
         StepKind.CERTS: step_certs,
         StepKind.LOADCONTROL: step_loadcontrol,
         StepKind.COT: step_cot,
+        StepKind.OTA_NEGATIVE: step_ota_negative,
+        StepKind.PROMPT: step_prompt,
     }
     return table[kind]

@@ -1,24 +1,37 @@
-"""The results store: runs, DUTs, steps, measurements, attachments and events, in SQLite by default.
+"""The results store: runs, DUTs, steps, measurements, attachments and events, in SQLite or PostgreSQL.
 
-Layout: a results directory holds ``results.db`` (WAL mode) and ``attachments/`` for large files.
-The schema is versioned as zigpy's appdb is: one ``schema/schema_vN.sql`` per version, every table
-named with its version suffix, ``PRAGMA user_version`` equal to it, all migrations in one
-transaction, and ``CorruptDatabase`` when the two disagree.
+Layout (SQLite): a results directory holds ``results.db`` (WAL mode), ``attachments/`` for large files
+and ``results.db-runlocks/`` (one lock file per run being written). PostgreSQL (``postgresql://...``,
+psycopg 3, the ``lab`` extra) keeps everything, attachments included, in the database.
+The schema is versioned as zigpy's appdb is: one ``schema/schema_vN.sql`` per version (written in the
+SQLite dialect; ``postgres_dialect`` translates its few types), every table named with its version
+suffix, the version in ``PRAGMA user_version`` (SQLite) or the ``hanrig_schema`` table (PostgreSQL),
+all migrations in one transaction, and ``CorruptDatabase`` when the two disagree.
 
 Crash consistency: a run row is inserted as ``running`` when it starts, and every step (with its
 measurements and attachments) and every batch of events is committed in its own short transaction
 as it finishes. A process killed mid-run leaves every committed row intact and the run ``running``
-with a dead writer, which readers report as ``incomplete``. Several writers (threads or processes)
-are safe: each write is one short ``BEGIN IMMEDIATE`` transaction under a busy timeout.
+with no writer, which readers report as ``incomplete``. Several writers (threads, processes, hosts on
+PostgreSQL) are safe: each write is one short transaction (``BEGIN IMMEDIATE`` under a busy timeout on
+SQLite).
+
+One writer per run: whoever begins or resumes a run holds its run lock until the run is finished or
+the store closed; a second writer is refused with ``RunLocked`` naming the holder. The lock dies with
+its holder, so a killed writer never leaves a run locked: on PostgreSQL it is a session advisory lock
+(released when the server sees the connection go, from any host); on SQLite it is ``flock`` on the
+run's lock file (released by the kernel when the process dies). A SQLite store lives on one host
+(WAL needs shared memory), so that lock covers every writer it can have. A run is ``running`` while
+its lock is held, and ``incomplete`` once its status says running but nobody holds the lock.
 
 Portability: SQL here is plain (``?`` placeholders, ``INSERT ... RETURNING``); everything
-backend-specific (connecting, placeholder style, version bookkeeping, table listing) sits in a small
-``Backend`` adapter so a PostgreSQL backend can follow without touching ``Store``.
+backend-specific (connecting, placeholder style, version bookkeeping, table listing, run locks) sits in
+a small ``Backend`` adapter, so ``Store`` is the same code on both engines.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -27,12 +40,13 @@ import re
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .exceptions import CorruptDatabase, StoreError, UnknownRun
+from .exceptions import CorruptDatabase, RunLocked, StoreError, UnknownRun
 from .records import (
     Attachment,
     DutRecord,
@@ -58,6 +72,10 @@ BUSY_TIMEOUT_S = 30.0
 # Attachments up to this size live in the database; larger ones are files beside it.
 INLINE_ATTACHMENT_MAX = 64 * 1024
 EVENT_BATCH = 5000
+# A lock probe (``results list`` on SQLite) holds a run's lock file for microseconds: a writer that
+# finds the lock taken retries this long before it believes someone else is writing the run.
+LOCK_RETRY_S = 0.5
+POSTGRES_CONNECT_TIMEOUT_S = 10
 
 _TABLE_RE = re.compile(r"^([a-z_]+?)_v(\d+)$")
 
@@ -85,7 +103,7 @@ def schema_sql(version: int) -> list[str]:
 class Backend:
     """What differs between database engines; ``Store`` speaks only through this (and plain DB-API)."""
 
-    url: str
+    url: str  # for messages and summaries: never carries a password
     root: Path | None  # where attachment files go; None keeps every attachment in the database
     # The driver module's DB-API exception classes.
     IntegrityError: type[Exception] = Exception
@@ -100,6 +118,9 @@ class Backend:
 
     def begin(self, cursor: Any) -> None:
         raise NotImplementedError
+
+    def lock_schema(self, cursor: Any) -> None:
+        """Serialise migrations: called first in the migration transaction."""
 
     def get_version(self, cursor: Any) -> int:
         raise NotImplementedError
@@ -116,9 +137,26 @@ class Backend:
     def schema(self, version: int) -> list[str]:
         raise NotImplementedError
 
+    def after_copy(self, cursor: Any, table: str) -> None:
+        """A migration copied rows with their ids into ``table``: resynchronise what must follow them."""
+
+    # -- run locks: one writer per run; held until released or the holder dies
+
+    def lock_run(self, conn: Any, run_id: str, holder: str) -> Any:
+        """Take run ``run_id``'s lock for this writer (``holder`` says who), or raise ``RunLocked``."""
+        raise NotImplementedError
+
+    def unlock_run(self, conn: Any, token: Any) -> None:
+        raise NotImplementedError
+
+    def locked_runs(self, conn: Any, run_ids: Sequence[str]) -> set[str]:
+        """Those of ``run_ids`` whose lock someone (this store included) holds now."""
+        raise NotImplementedError
+
 
 class SqliteBackend(Backend):
-    """SQLite in WAL mode, one connection per ``Store``, explicit transactions."""
+    """SQLite in WAL mode, one connection per ``Store``, explicit transactions; run locks are ``flock``
+    on one file per run beside the database."""
 
     IntegrityError = sqlite3.IntegrityError
     OperationalError = sqlite3.OperationalError
@@ -127,6 +165,7 @@ class SqliteBackend(Backend):
         self.path = path
         self.root = root
         self.url = f"sqlite:///{path}"
+        self.lock_dir = path.with_name(f"{path.name}-runlocks")
 
     def connect(self) -> sqlite3.Connection:
         try:
@@ -163,13 +202,180 @@ class SqliteBackend(Backend):
     def schema(self, version: int) -> list[str]:
         return schema_sql(version)
 
+    def _lock_path(self, run_id: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:100]
+        if safe != run_id:  # two ids that sanitise alike must not share a lock
+            safe += "-" + _sha256(run_id.encode())[:12]
+        return self.lock_dir / f"{safe}.lock"
+
+    def lock_run(self, conn: Any, run_id: str, holder: str) -> int:
+        path = self._lock_path(run_id)
+        try:
+            self.lock_dir.mkdir(exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o664)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the run's lock file: {exc.strerror or exc}") from None
+        deadline = time.monotonic() + LOCK_RETRY_S
+        while True:
+            try:
+                # flock, not fcntl: it belongs to this open file, so another Store in the same process
+                # is refused too, and closing some other descriptor of the file never drops it.
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    text = os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+                    os.close(fd)
+                    raise RunLocked(run_id, text or "another process") from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        return fd
+
+    def unlock_run(self, conn: Any, token: int) -> None:
+        with contextlib.suppress(OSError):
+            os.close(token)  # closing the only descriptor releases the flock
+
+    def locked_runs(self, conn: Any, run_ids: Sequence[str]) -> set[str]:
+        held = set()
+        for run_id in run_ids:
+            try:
+                fd = os.open(self._lock_path(run_id), os.O_RDONLY)
+            except FileNotFoundError:
+                continue  # never locked (a run written before run locks existed): nobody writes it
+            try:
+                # a shared probe: probes never exclude each other, and a writer retries past one
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held.add(run_id)
+            finally:
+                os.close(fd)
+        return held
+
+
+def postgres_dialect(statement: str) -> str:
+    """A schema statement written for SQLite in PostgreSQL's types (the rest of the SQL is shared)."""
+    statement = re.sub(r"\bINTEGER PRIMARY KEY\b", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+                       statement)
+    statement = re.sub(r"\bINTEGER\b", "BIGINT", statement)
+    statement = re.sub(r"\bREAL\b", "DOUBLE PRECISION", statement)
+    return re.sub(r"\bBLOB\b", "BYTEA", statement)
+
+
+POSTGRES_VERSION_TABLE = "hanrig_schema"
+_RUN_LOCK_SALT = b"hanrig run lock:"
+_SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"hanrig schema migration").digest()[:8], "big") >> 1
+
+
+def run_lock_key(run_id: str) -> int:
+    """The PostgreSQL advisory-lock key (a positive bigint) of a run."""
+    return int.from_bytes(hashlib.sha256(_RUN_LOCK_SALT + run_id.encode()).digest()[:8], "big") >> 1
+
+
+class PostgresBackend(Backend):
+    """PostgreSQL through psycopg 3: autocommit connection with explicit transactions, the schema
+    version in its own table, run locks as session advisory locks (released when the session ends)."""
+
+    root = None
+
+    def __init__(self, dsn: str):
+        try:
+            import psycopg
+        except ModuleNotFoundError:
+            raise StoreError(f"{_redact(dsn)}: PostgreSQL results stores need psycopg: "
+                             "pip install 'hanrig[lab]'") from None
+        self._psycopg = psycopg
+        self.dsn = dsn
+        self.url = _redact(dsn)
+        self.IntegrityError = psycopg.IntegrityError
+        self.OperationalError = psycopg.OperationalError
+
+    def connect(self) -> Any:
+        try:
+            return self._psycopg.connect(
+                self.dsn, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S,
+                application_name=f"hanrig@{socket.gethostname()} pid {os.getpid()}"[:63])
+        except self._psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"{self.url}: cannot connect to the results database: {reason}") from None
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("%", "%%").replace("?", "%s")
+
+    def begin(self, cursor: Any) -> None:
+        cursor.execute("BEGIN")
+
+    def lock_schema(self, cursor: Any) -> None:
+        # two first writers of an empty database must not both create the tables
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+
+    def get_version(self, cursor: Any) -> int:
+        cursor.execute("SELECT to_regclass(%s)", (POSTGRES_VERSION_TABLE,))
+        if cursor.fetchone()[0] is None:
+            return 0
+        cursor.execute(f"SELECT version FROM {POSTGRES_VERSION_TABLE}")
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    def set_version(self, cursor: Any, version: int) -> None:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {POSTGRES_VERSION_TABLE} (version BIGINT NOT NULL)")
+        cursor.execute(f"DELETE FROM {POSTGRES_VERSION_TABLE}")
+        cursor.execute(f"INSERT INTO {POSTGRES_VERSION_TABLE} (version) VALUES (%s)", (int(version),))
+
+    def table_names(self, cursor: Any) -> list[str]:
+        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+        return [name for (name,) in cursor.fetchall() if name != POSTGRES_VERSION_TABLE]
+
+    def columns(self, cursor: Any, table: str) -> list[str]:
+        cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                       "current_schema() AND table_name = %s ORDER BY ordinal_position", (table,))
+        return [name for (name,) in cursor.fetchall()]
+
+    def schema(self, version: int) -> list[str]:
+        return [postgres_dialect(statement) for statement in schema_sql(version)]
+
+    def after_copy(self, cursor: Any, table: str) -> None:
+        if "id" in self.columns(cursor, table):
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                           f"COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)")
+
+    def lock_run(self, conn: Any, run_id: str, holder: str) -> int:
+        key = run_lock_key(run_id)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
+            if cursor.fetchone()[0]:
+                return key
+            # who holds it: the session's application name says host and pid, its address the host
+            cursor.execute(
+                "SELECT a.application_name, host(a.client_addr), a.backend_start FROM pg_locks l "
+                "LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                "AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
+                (key >> 32, key & 0xFFFFFFFF))
+            row = cursor.fetchone()
+        who = "another session"
+        if row is not None and row[0]:
+            who = row[0] + (f" (from {row[1]})" if row[1] else "")
+        raise RunLocked(run_id, who)
+
+    def unlock_run(self, conn: Any, token: int) -> None:
+        with contextlib.suppress(self._psycopg.Error), conn.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", (token,))
+
+    def locked_runs(self, conn: Any, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                           "AND objsubid = 1")
+            held = {(int(c) << 32) | int(o) for c, o in cursor.fetchall()}
+        return {run_id for run_id in run_ids if run_lock_key(run_id) in held}
+
 
 def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Store:
-    """Open the results store at a directory, ``sqlite:///path/to.db``, or (later) a PostgreSQL URL."""
+    """Open the results store at a directory, ``sqlite:///path/to.db`` or ``postgresql://...``."""
     text = os.fspath(target)
     if text.startswith(("postgresql://", "postgres://")):
-        raise StoreError(f"{_redact(text)}: PostgreSQL results stores are not supported yet "
-                         "(use a directory or sqlite:///path/to/results.db)")
+        return Store(PostgresBackend(text), create=create)
     if text.startswith("sqlite://"):
         if not text.startswith("sqlite:///") or len(text) <= len("sqlite:///"):
             raise StoreError(f"{text}: a SQLite URL is sqlite:///path/to/results.db")
@@ -177,7 +383,7 @@ def open_store(target: str | os.PathLike[str], *, create: bool = True) -> Store:
             else Path(text[len("sqlite://"):])
         root = db_path.parent
     elif "://" in text:
-        raise StoreError(f"{text}: unsupported results URL scheme {text.split('://')[0]!r} "
+        raise StoreError(f"{_redact(text)}: unsupported results URL scheme {text.split('://')[0]!r} "
                          "(use a directory, sqlite:///path or postgresql://...)")
     else:
         path = Path(text).expanduser()
@@ -228,12 +434,17 @@ class RunSummary:
 class Store:
     """Reads and writes run records; also an output callback (``store(run_record)``)."""
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: Backend, *, create: bool = True):
         self.backend = backend
         self._lock = threading.RLock()
         self._conn = backend.connect()
         self._host = socket.gethostname()
-        self._migrate()
+        self._run_locks: dict[str, Any] = {}  # run id -> the backend's lock token, while we write it
+        try:
+            self._migrate(create)
+        except BaseException:
+            self._conn.close()
+            raise
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -243,6 +454,8 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            for run_id in list(self._run_locks):
+                self.release_run(run_id)
             self._conn.close()
 
     def __enter__(self) -> Store:
@@ -263,7 +476,9 @@ class Store:
             try:
                 yield _Cursor(cursor, self.backend)
             except BaseException:
-                cursor.execute("ROLLBACK")
+                # a lost connection cannot roll back; the server drops the transaction itself
+                with contextlib.suppress(self.backend.OperationalError):
+                    cursor.execute("ROLLBACK")
                 raise
             else:
                 cursor.execute("COMMIT")
@@ -279,9 +494,10 @@ class Store:
             finally:
                 cursor.close()
 
-    def _migrate(self) -> None:
+    def _migrate(self, create: bool = True) -> None:
         """Bring the schema to ``SCHEMA_VERSION`` in one transaction, or refuse a corrupt database."""
         with self._tx() as cur:
+            self.backend.lock_schema(cur.raw)
             version = self.backend.get_version(cur.raw)
             tables = self.backend.table_names(cur.raw)
             table_versions = set()
@@ -291,6 +507,8 @@ class Store:
                     raise CorruptDatabase(f"{self.url}: unexpected table {name!r} in a results database")
                 table_versions.add(int(match.group(2)))
             if not tables and version == 0:
+                if not create:
+                    raise StoreError(f"{self.url}: no results store there (no hanrig tables)")
                 for statement in self.backend.schema(SCHEMA_VERSION):
                     cur.execute(statement)
                 self.backend.set_version(cur.raw, SCHEMA_VERSION)
@@ -307,10 +525,29 @@ class Store:
                 MIGRATIONS[target](self, cur)
                 self.backend.set_version(cur.raw, target)
 
+    # -- one writer per run ---------------------------------------------------------------------
+
+    def _writer(self) -> str:
+        return f"hanrig@{self._host} pid {os.getpid()}"
+
+    def acquire_run(self, run_id: str) -> None:
+        """Become the one writer of ``run_id`` (until ``release_run``, ``finish_run`` or ``close``);
+        ``RunLocked`` names whoever already is."""
+        with self._lock:
+            if run_id not in self._run_locks:
+                self._run_locks[run_id] = self.backend.lock_run(self._conn, run_id, self._writer())
+
+    def release_run(self, run_id: str) -> None:
+        with self._lock:
+            token = self._run_locks.pop(run_id, None)
+            if token is not None:
+                self.backend.unlock_run(self._conn, token)
+
     # -- writing, live -------------------------------------------------------------------------
 
     def begin_run(self, run: RunRecord) -> None:
-        """Insert the run as ``running`` with its DUTs, before any step runs."""
+        """Insert the run as ``running`` with its DUTs, before any step runs (its writer holds its lock)."""
+        self.acquire_run(run.run_id)
         with self._tx() as cur:
             cur.execute(
                 f"INSERT INTO {T_RUNS} (run_id, rig_name, rig_snapshot, host, operator, versions, "
@@ -381,11 +618,29 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _write_attachment_file(self, run_id: str, step_id: int, seq: int, name: str, data: bytes) -> str:
+        """Store a large attachment by content id: ``attachments/<sha256>`` (nothing from the run, its
+        steps or the attachment's name goes into the path, so no stored value can steer it)."""
         assert self.backend.root is not None
-        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "attachment"
-        relative = Path(ATTACHMENTS_DIRNAME) / run_id / f"{step_id}-{seq}-{safe}"
-        atomic_write(self.backend.root / relative, data)
+        relative = Path(ATTACHMENTS_DIRNAME) / _sha256(data)
+        if not (self.backend.root / relative).is_file():
+            atomic_write(self.backend.root / relative, data)
         return relative.as_posix()
+
+    def _attachment_file(self, run_id: str, sha256: str, path: str) -> Path:
+        """Where a stored attachment's bytes are: by its content id inside the store's attachments
+        directory. A path column from an older store is followed only while it stays inside that
+        directory; anything else (``../``, an absolute path) is refused, never read."""
+        root = self.backend.root
+        if root is None:
+            raise StoreError(f"run {run_id}: attachment {path!r} is a file, but this store keeps no files")
+        base = (root / ATTACHMENTS_DIRNAME).resolve()
+        if re.fullmatch(r"[0-9a-f]{64}", str(sha256)) and (base / sha256).is_file():
+            return base / sha256
+        candidate = (root / str(path)).resolve()
+        if candidate.is_relative_to(base) and candidate != base:
+            return candidate
+        raise StoreError(f"run {run_id}: attachment path {path!r} is outside the store's "
+                         f"{ATTACHMENTS_DIRNAME}/ directory")
 
     def add_events(self, run_id: str, events: Iterable[Event], attempt: int = 1) -> int:
         """Append events in bulk (batched transactions); returns how many were written."""
@@ -426,10 +681,14 @@ class Store:
                     (dut.manufacturer, dut.model, dut.firmware_before, dut.firmware_after, dut.image_hash,
                      _j(dut.metadata), run.run_id, dut.id))
         run.status = RunStatus.FINISHED
+        self.release_run(run.run_id)
 
     def begin_attempt(self, run_id: str) -> int:
-        """Reopen a run for a resumed attempt; returns the new attempt number (2, 3, ...)."""
+        """Reopen a run for a resumed attempt; returns the new attempt number (2, 3, ...).
+
+        Refused with ``RunLocked`` while another writer (a run or a resume, on any host) holds the run."""
         run_id = self.resolve(run_id)
+        self.acquire_run(run_id)
         with self._tx() as cur:
             cur.execute(f"UPDATE {T_RUNS} SET attempts = attempts + 1, status = ?, end_time = NULL, "
                         "outcome = NULL, writer_host = ?, writer_pid = ? WHERE run_id = ? RETURNING attempts",
@@ -480,17 +739,20 @@ class Store:
             raise UnknownRun(run_id, f"ambiguous prefix ({len(rows)} runs match: {shown})")
         return rows[0][0]
 
-    def _status(self, status: str, writer_host: str, writer_pid: int) -> RunStatus:
-        if status != RunStatus.RUNNING:
-            return RunStatus(status)
-        if writer_host == self._host and not _pid_alive(writer_pid):
-            return RunStatus.INCOMPLETE
-        return RunStatus.RUNNING
+    def _statuses(self, rows: Iterable[tuple[str, str]]) -> dict[str, RunStatus]:
+        """(run id, stored status) -> the status to report: a run stored as running whose lock nobody
+        holds has lost its writer (killed, crashed, power cut, host gone) and is ``incomplete``."""
+        rows = list(rows)
+        running = [run_id for run_id, status in rows if status == RunStatus.RUNNING]
+        with self._lock:
+            alive = self.backend.locked_runs(self._conn, running)
+        return {run_id: (RunStatus.INCOMPLETE if status == RunStatus.RUNNING and run_id not in alive
+                         else RunStatus(status)) for run_id, status in rows}
 
     def list_runs(self, limit: int | None = 50) -> list[RunSummary]:
         """The most recent runs first."""
         sql = (f"SELECT run_id, rig_name, start_time, end_time, status, outcome, host, operator, attempts, "
-               f"writer_host, writer_pid, (SELECT COUNT(*) FROM {T_DUTS} d WHERE d.run_id = r.run_id) "
+               f"(SELECT COUNT(*) FROM {T_DUTS} d WHERE d.run_id = r.run_id) "
                f"FROM {T_RUNS} r ORDER BY start_time DESC, run_id DESC")
         params: tuple[Any, ...] = ()
         if limit is not None:
@@ -508,15 +770,16 @@ class Store:
                     "WHERE t.run_id = s.run_id AND t.dut_id = s.dut_id AND t.step_index = s.step_index) "
                     "GROUP BY s.run_id, s.outcome", ids):
                 counts.setdefault(run_id, {})[outcome] = n
-        return [RunSummary(r[0], r[1], r[2], r[3], self._status(r[4], r[9], r[10]),
-                           RunOutcome(r[5]) if r[5] else None, r[6], r[7], r[8], r[11], counts.get(r[0], {}))
+        statuses = self._statuses((r[0], r[4]) for r in rows)
+        return [RunSummary(r[0], r[1], r[2], r[3], statuses[r[0]],
+                           RunOutcome(r[5]) if r[5] else None, r[6], r[7], r[8], r[9], counts.get(r[0], {}))
                 for r in rows]
 
     def incomplete_runs(self) -> list[str]:
         """Runs whose writer died before finishing them (a kill, a crash, a power cut)."""
-        rows = self._read(f"SELECT run_id, status, writer_host, writer_pid FROM {T_RUNS} WHERE status = ?",
-                          (str(RunStatus.RUNNING),))
-        return [r[0] for r in rows if self._status(r[1], r[2], r[3]) is RunStatus.INCOMPLETE]
+        rows = self._read(f"SELECT run_id, status FROM {T_RUNS} WHERE status = ?", (str(RunStatus.RUNNING),))
+        statuses = self._statuses((r[0], r[1]) for r in rows)
+        return [r[0] for r in rows if statuses[r[0]] is RunStatus.INCOMPLETE]
 
     def load_run(self, run_id: str) -> RunRecord:
         """The whole record of a run (an id or unique prefix), every attempt of every step included."""
@@ -529,7 +792,7 @@ class Store:
             run = RunRecord(
                 run_id=r[0], rig_name=r[1], rig_snapshot=r[2], host=r[3], operator=r[4],
                 versions=json.loads(r[5]), radio_firmware=json.loads(r[6]), start=r[7], end=r[8],
-                outcome=RunOutcome(r[10]) if r[10] else None, status=self._status(r[9], r[12], r[13]),
+                outcome=RunOutcome(r[10]) if r[10] else None, status=self._statuses([(r[0], r[9])])[r[0]],
                 details=[OutcomeDetail.from_dict(d) for d in json.loads(r[11])], attempts=r[14])
             duts: dict[str, DutRecord] = {}
             for d in self._read(
@@ -554,13 +817,13 @@ class Store:
                 steps[step_id].measurements.append(Measurement(
                     name, json.loads(value), units,
                     validator_from_dict(json.loads(validator) if validator else None), description))
-            for step_id, name, mimetype, data, path in self._read(
-                    f"SELECT a.step_id, a.name, a.mimetype, a.data, a.path FROM {T_ATT} a "
+            for step_id, name, mimetype, data, path, sha256 in self._read(
+                    f"SELECT a.step_id, a.name, a.mimetype, a.data, a.path, a.sha256 FROM {T_ATT} a "
                     f"JOIN {T_STEPS} s ON s.id = a.step_id WHERE s.run_id = ? ORDER BY a.step_id, a.seq",
                     (run_id,)):
                 if path is not None:
-                    root = self.backend.root or Path(".")
-                    steps[step_id].attachments.append(Attachment(name, mimetype, path=root / path))
+                    file = self._attachment_file(run_id, sha256, path)
+                    steps[step_id].attachments.append(Attachment(name, mimetype, path=file))
                 else:
                     steps[step_id].attachments.append(Attachment(name, mimetype, data=bytes(data)))
             for dut_id, t, kind, data in self._read(
@@ -629,6 +892,7 @@ def _copy_tables(store: Store, cur: _Cursor, old: int, new: int, tables: Sequenc
         dst_cols = set(store.backend.columns(cur.raw, dst))
         columns = ", ".join(c for c in src_cols if c in dst_cols)
         cur.execute(f"INSERT INTO {dst} ({columns}) SELECT {columns} FROM {src}")
+        store.backend.after_copy(cur.raw, dst)
     for table in reversed(tables):  # children first, so no foreign key points at a dropped table
         cur.execute(f"DROP TABLE {table}_v{old}")
 
@@ -655,14 +919,20 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
+def safe_name(name: str, fallback: str = "file") -> str:
+    """One path component made from a stored or user-given name: letters, digits, ``_ . -`` only, no
+    leading dot (so never ``.`` or ``..``), at most 80 characters."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", str(name))[:80].lstrip(".") or fallback
+
+
+def contained_path(directory: Path, *names: str) -> Path:
+    """``directory`` joined with each of ``names`` made safe (:func:`safe_name`); a result that would
+    still resolve outside ``directory`` (a symlink planted inside it) is a :class:`StoreError`."""
+    target = Path(directory).joinpath(*(safe_name(n) for n in names))
+    base = Path(directory).resolve()
+    if not target.resolve().is_relative_to(base):
+        raise StoreError(f"{target}: resolves outside {directory}; not writing there")
+    return target
 
 
 def atomic_write(path: Path, data: bytes) -> None:

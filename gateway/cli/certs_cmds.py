@@ -26,12 +26,13 @@ from certs import (
     verify_directory,
     verify_installed,
 )
-from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate
+from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate, reconstruct_public_key
 from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
+from hanrig_errors import CERT_MAX, KEY_MAX, read_input
 
-from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, json_option
+from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, emit, json_option
 
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
@@ -88,7 +89,11 @@ def _certificate_document(path: Path, cert: SmkiCertificate) -> dict[str, Any]:
     }
 
 
-def _implicit_document(path: Path, cert: ImplicitCertificate) -> dict[str, Any]:
+def _implicit_document(path: Path, cert: ImplicitCertificate, ca_public_key: bytes | None) -> dict[str, Any]:
+    usage = cert.key_usage
+    usage_names = None
+    if usage is not None:
+        usage_names = [flag.name.lower() for flag in type(usage) if flag in usage] or ["none"]
     return {
         "file": str(path),
         "format": f"zigbee-se-suite{cert.suite}",
@@ -98,10 +103,18 @@ def _implicit_document(path: Path, cert: ImplicitCertificate) -> dict[str, Any]:
         "serial_number": f"0x{cert.serial_number:016x}" if cert.serial_number is not None else None,
         "not_before": cert.valid_from.isoformat() if cert.valid_from else None,
         "not_after": cert.valid_to.isoformat() if cert.valid_to else None,
+        "no_expiry": cert.suite == 2 and cert.valid_to is None,
         "key_usage": f"0x{int(cert.key_usage):02x}" if cert.key_usage is not None else None,
         "key_usage_int": int(cert.key_usage) if cert.key_usage is not None else None,
         "curve": f"0x{int(cert.curve):02x}" if cert.curve is not None else None,
         "hash": f"0x{int(cert.hash):02x}" if cert.hash is not None else None,
+        "key_usage_names": usage_names,
+        "profile_attribute_data": (cert.profile_attribute_data.hex()
+                                   if cert.profile_attribute_data is not None else None),
+        "public_key_reconstruction_data": cert.reconstruction_data.hex(),
+        "ca_public_key": ca_public_key.hex() if ca_public_key is not None else None,
+        "public_key": (reconstruct_public_key(cert.raw, ca_public_key, name=str(path)).hex()
+                       if ca_public_key is not None else None),
     }
 
 
@@ -115,23 +128,58 @@ def _render_inspect(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _looks_implicit(data: bytes) -> bool:
-    """48/74 raw bytes that are not a DER SEQUENCE of that exact size are a CBKE certificate."""
-    if len(data) not in (SUITE1_LENGTH, SUITE2_LENGTH):
-        return False
-    return not (data[0] == 0x30 and data[1] == len(data) - 2)
+def _implicit_bytes(data: bytes) -> bytes | None:
+    """The certificate when ``data`` is a CBKE one: 48/74 raw bytes that are not a DER SEQUENCE of that
+    exact size, or a text file of 96/148 hex digits (spaces, colons and line breaks allowed)."""
+    if len(data) in (SUITE1_LENGTH, SUITE2_LENGTH) and not (data[0] == 0x30 and data[1] == len(data) - 2):
+        return data
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    digits = "".join(text.split()).replace(":", "")
+    if len(digits) in (2 * SUITE1_LENGTH, 2 * SUITE2_LENGTH):
+        try:
+            return bytes.fromhex(digits)
+        except ValueError:
+            return None
+    return None
+
+
+def _parse_ca_public_key(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        key = bytes.fromhex("".join(text.split()).replace(":", "").removeprefix("0x"))
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not hexadecimal", param_hint="--ca-public-key") from None
+    if len(key) not in (22, 37) or key[0] not in (2, 3):
+        raise click.BadParameter(f"{len(key)} bytes; a CA public key is a compressed point of 22 (suite 1) "
+                                 "or 37 (suite 2) bytes starting 02 or 03", param_hint="--ca-public-key")
+    return key
 
 
 @certs.command()
-@click.argument("file", type=EXISTING_FILE)
+@click.argument("file", type=CERT_FILE)
+@click.option("--ca-public-key", "ca_public_key_hex", metavar="HEX",
+              help="The issuing CA's public key (compressed point, hex) for an implicit certificate: prints "
+                   "the public key the certificate binds.")
 @json_option
-def inspect(file: Path, as_json: bool) -> None:
-    """Show every field of an SMKI certificate (PEM/DER) or a Zigbee SE implicit certificate, with the
-    GBCS profile findings."""
-    data = file.read_bytes()
-    if _looks_implicit(data):
-        implicit = parse_implicit_certificate(data, name=str(file))
-        doc = _implicit_document(file, implicit)
+def inspect(file: Path, ca_public_key_hex: str | None, as_json: bool) -> None:
+    """Show every field of an SMKI certificate (PEM/DER) or a Zigbee SE implicit certificate (raw or hex;
+    with --ca-public-key its reconstructed public key), with the profile findings."""
+    data = read_input(file, limit=CERT_MAX)
+    ca_public_key = _parse_ca_public_key(ca_public_key_hex)
+    implicit_bytes = _implicit_bytes(data)
+    if implicit_bytes is None and ca_public_key is not None:
+        raise click.BadParameter(f"{file} is not an implicit certificate; --ca-public-key is only for those",
+                                 param_hint="--ca-public-key")
+    if implicit_bytes is not None:
+        implicit = parse_implicit_certificate(implicit_bytes, name=str(file))
+        if ca_public_key is not None and len(ca_public_key) != (22 if implicit.suite == 1 else 37):
+            raise click.BadParameter(f"a {len(ca_public_key)}-byte key cannot issue a suite {implicit.suite} "
+                                     "certificate", param_hint="--ca-public-key")
+        doc = _implicit_document(file, implicit, ca_public_key)
         doc["checks"] = [c.to_dict() for c in check_implicit_certificate(
             implicit, device_eui64=None, now=dt.datetime.now(dt.UTC))]
     else:
@@ -153,7 +201,7 @@ def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[Installe
 def _han_intermediates(radio_url: str) -> list[bytes]:
     """Issuing CAs the bench knows for ``radio_url``: on sim:// the test PKI's organisation and device CAs
     (a meter does not report them, path building needs them); none on a real radio (use --ca)."""
-    from gateway.certs_service import bench_radio_config
+    from gateway.bench import bench_radio_config
 
     _, trust = bench_radio_config(radio_url)
     return list(trust.intermediates) if trust is not None else []
@@ -162,7 +210,7 @@ def _han_intermediates(radio_url: str) -> list[bytes]:
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
     found = []
     for path in paths:
-        data = path.read_bytes()
+        data = read_input(path, limit=CERT_MAX)
         load_certificate(data, name=str(path))  # fail early, naming the file, on an unreadable root/CA
         found.append(data)
     return found
@@ -176,10 +224,10 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @click.option("--device", "--device-eui64", "device", type=EUI64,
               help="The device's EUI-64: which device (--radio), and the hwSerialNum device certificates "
                    "must carry.")
-@click.option("--root", "roots", type=EXISTING_FILE, multiple=True,
+@click.option("--root", "roots", type=CERT_FILE, multiple=True,
               help="A trusted root certificate (repeatable). Default: trust the directory's root cell, "
                    "with a warning.")
-@click.option("--ca", "cas", type=EXISTING_FILE, multiple=True,
+@click.option("--ca", "cas", type=CERT_FILE, multiple=True,
               help="An issuing CA certificate used to build paths (repeatable); ca-* files in --cert-dir "
                    "count too.")
 @click.option("--expect-network-operator", "network_operator", type=EUI64, metavar="ENTITY_ID",
@@ -233,7 +281,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
 
 @certs.command("make-test-pki")
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--supplier-signing-key", "key_path", type=EXISTING_FILE,
+@click.option("--supplier-signing-key", "key_path", type=KEY_FILE,
               help="The supplier DS key to certify (default: the sample firmware images' "
                    f"firmware_images/{TEST_ONLY}-supplier-signing-key.pem when present).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same keys and certificates.")
@@ -247,7 +295,9 @@ def make_test_pki_cmd(outdir: Path, key_path: Path | None, seed: int, force: boo
     if key_path is None and DEFAULT_SUPPLIER_KEY.is_file():
         key_path = DEFAULT_SUPPLIER_KEY
     from ota import load_private_key  # the one key loader; imported here so inspect/verify skip ota's cost
-    key = load_private_key(key_path.read_bytes(), name=str(key_path)) if key_path is not None else None
+    key = None
+    if key_path is not None:
+        key = load_private_key(read_input(key_path, limit=KEY_MAX), name=str(key_path))
     pki = make_test_pki(outdir, supplier_signing_key=key, seed=seed)
     document = {
         "outdir": str(outdir),
@@ -259,6 +309,10 @@ def make_test_pki_cmd(outdir: Path, key_path: Path | None, seed: int, force: boo
         "devices": [{"role": d.role, "eui64": d.eui64,
                      "cert_dir": str(outdir / "cert-dirs" / d.directory_name)}
                     for d in pki.devices],
+        "cbke": [{"suite": suite, "ca_public_key": cbke.ca_public_key.hex(),
+                  "directory": str(outdir / "cbke" / f"suite{suite}"),
+                  "certificates": [{"role": role, "eui64": eui} for role, eui in cbke.identities]}
+                 for suite, cbke in pki.cbke().items()],
     }
 
     def render(doc: dict[str, Any]) -> str:
@@ -266,6 +320,8 @@ def make_test_pki_cmd(outdir: Path, key_path: Path | None, seed: int, force: boo
                  f"supplier signing key: {doc['supplier_signing_key_source']}", "entity IDs:"]
         lines += [f"  {name:22} {eid}" for name, eid in ENTITY_IDS.items()]
         lines += [f"  {d['role']:7} {d['eui64']}  {d['cert_dir']}" for d in doc["devices"]]
+        lines += [f"CBKE suite {c['suite']}: {len(c['certificates'])} implicit certificates (hub and devices)"
+                  f" in {c['directory']}, CA public key {c['ca_public_key']}" for c in doc["cbke"]]
         return "\n".join(lines)
 
     emit(document, as_json, render)

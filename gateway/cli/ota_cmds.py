@@ -12,8 +12,11 @@ from typing import Any
 
 import click
 
+import firmware_images
+from hanrig_errors import CERT_MAX, KEY_MAX, OTA_IMAGE_MAX, BadInput, BadInputFile, read_input
 from ota import (
     Catalogue,
+    SignatureStatus,
     build_image,
     load_private_key,
     load_public_key,
@@ -21,11 +24,12 @@ from ota import (
     sign_image,
     verify_image,
 )
+from ota.catalogue import INDEX_NAME
 from ota.exceptions import VerificationFailed
 from ota.format import Image
 from ota.verify import Check
 
-from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, fmt_hex, json_option
+from .common import CERT_FILE, EUI64, EXISTING_DIR, IMAGE_FILE, KEY_FILE, emit, fmt_hex, json_option
 
 _OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
@@ -65,9 +69,9 @@ class TagFileType(click.ParamType):
             self.fail(f"{value!r} is not TAG=FILE", param, ctx)
         tag = IntType(16).convert(tag_text, param, ctx)
         try:
-            return tag, Path(path).read_bytes()
-        except OSError as exc:
-            self.fail(f"{path}: {exc.strerror or exc}", param, ctx)
+            return tag, read_input(path, limit=OTA_IMAGE_MAX)
+        except BadInputFile as exc:
+            self.fail(str(exc), param, ctx)
 
 
 U8, U16, U32 = IntType(8), IntType(16), IntType(32)
@@ -79,7 +83,7 @@ def ota() -> None:
 
 
 @ota.command()
-@click.argument("file", type=EXISTING_FILE)
+@click.argument("file", type=IMAGE_FILE)
 @click.option("--layout", type=click.Choice(["zigbee", "gbcs"]), default=None,
               help="Read as this layout instead of deciding from the bytes.")
 @json_option
@@ -90,7 +94,7 @@ def inspect(file: Path, layout: str | None, as_json: bool) -> None:
 
 
 @ota.command()
-@click.argument("payload", type=EXISTING_FILE)
+@click.argument("payload", type=IMAGE_FILE)
 @click.option("-o", "--output", "out", type=_OUT, required=True, help="Where to write the OTA file.")
 @click.option("--manufacturer", type=U16, required=True, help="Manufacturer code, e.g. 0x1234.")
 @click.option("--image-type", type=U16, required=True, help="Image type, e.g. 0x0101.")
@@ -99,7 +103,7 @@ def inspect(file: Path, layout: str | None, as_json: bool) -> None:
 @click.option("--hw-max", type=U16, default=None, help="Maximum hardware version (with --hw-min).")
 @click.option("--header-string", default="", help="Up to 32 bytes of UTF-8.")
 @click.option("--layout", type=click.Choice(["zigbee", "gbcs"]), default="zigbee", show_default=True)
-@click.option("--sign-key", type=EXISTING_FILE, default=None,
+@click.option("--sign-key", type=KEY_FILE, default=None,
               help="EC P-256 private key (PEM/DER): add a Supplier signature.")
 @click.option("--integrity-code", is_flag=True,
               help="Zigbee layout: append the AES-MMO integrity code (0x0003).")
@@ -118,7 +122,7 @@ def build(payload: Path, out: Path, manufacturer: int, image_type: int, file_ver
         raise click.UsageError("--hw-min and --hw-max go together")
     key = _private_key(sign_key) if sign_key else None
     data = build_image(
-        payload.read_bytes(), manufacturer_code=manufacturer, image_type=image_type,
+        read_input(payload, limit=OTA_IMAGE_MAX), manufacturer_code=manufacturer, image_type=image_type,
         file_version=file_version, layout=layout, hw_min=hw_min, hw_max=hw_max, header_string=header_string,
         destination_ieee=destination, security_credential_version=security_credential_version,
         extra_tags=tags, stack_version=stack_version, sign_key=key, integrity_code=integrity_code)
@@ -127,28 +131,28 @@ def build(payload: Path, out: Path, manufacturer: int, image_type: int, file_ver
 
 
 @ota.command()
-@click.argument("file", type=EXISTING_FILE)
-@click.option("--key", type=EXISTING_FILE, required=True, help="EC P-256 private key (PEM/DER).")
+@click.argument("file", type=IMAGE_FILE)
+@click.option("--key", type=KEY_FILE, required=True, help="EC P-256 private key (PEM/DER).")
 @click.option("-o", "--output", "out", type=_OUT, required=True, help="Where to write the signed file.")
 @json_option
 def sign(file: Path, key: Path, out: Path, as_json: bool) -> None:
     """Add (or replace) the Supplier signature over FILE's Manufacturer Image."""
-    data = sign_image(file.read_bytes(), _private_key(key), name=str(file))
+    data = sign_image(read_input(file, limit=OTA_IMAGE_MAX), _private_key(key), name=str(file))
     out.write_bytes(data)
     emit(_written(out, data), as_json, _render_written)
 
 
 @ota.command()
-@click.argument("file", type=EXISTING_FILE)
-@click.option("--cert", type=EXISTING_FILE, default=None, help="X.509 certificate (PEM/DER) of the signer.")
-@click.option("--pubkey", type=EXISTING_FILE, default=None, help="Signer EC P-256 public key (PEM/DER).")
+@click.argument("file", type=IMAGE_FILE)
+@click.option("--cert", type=CERT_FILE, default=None, help="X.509 certificate (PEM/DER) of the signer.")
+@click.option("--pubkey", type=KEY_FILE, default=None, help="Signer EC P-256 public key (PEM/DER).")
 @json_option
 def verify(file: Path, cert: Path | None, pubkey: Path | None, as_json: bool) -> None:
     """Signature, integrity code and size checks; exit 1 when any fails."""
     if cert and pubkey:
         raise click.UsageError("give --cert or --pubkey, not both")
     source = cert or pubkey
-    public_key = load_public_key(source.read_bytes(), name=str(source)) if source else None
+    public_key = load_public_key(read_input(source, limit=CERT_MAX), name=str(source)) if source else None
     image = _read(file, None)
     report = verify_image(image, public_key=public_key)
     document = {"file": str(file), "ok": report.ok, "layout": str(image.layout), "sha256": image.sha256,
@@ -162,14 +166,22 @@ def verify(file: Path, cert: Path | None, pubkey: Path | None, as_json: bool) ->
 
 @ota.command()
 @click.argument("directory", type=EXISTING_DIR)
-@click.option("--cert", type=EXISTING_FILE, default=None,
-              help="Check Supplier signatures against this certificate (status valid/invalid, else present).")
+@click.option("--cert", type=CERT_FILE, default=None,
+              help="Check Supplier signatures against this certificate (valid/invalid; else not-checked).")
+@click.option("-o", "--output", type=_OUT, default=None,
+              help="Write the index here instead of DIRECTORY/index.json.")
 @json_option
-def index(directory: Path, cert: Path | None, as_json: bool) -> None:
-    """(Re)write DIRECTORY/index.json from the image files in it."""
-    public_key = load_public_key(cert.read_bytes(), name=str(cert)) if cert else None
+def index(directory: Path, cert: Path | None, output: Path | None, as_json: bool) -> None:
+    """(Re)write DIRECTORY/index.json (or --output) from the image files in DIRECTORY.
+
+    The index bundled with hanrig (firmware_images/) is part of the install: it is never rewritten."""
+    target = output if output is not None else directory / INDEX_NAME
+    if target.resolve() == (firmware_images.DIRECTORY / INDEX_NAME).resolve():
+        raise BadInput(f"{target}: the bundled firmware index is part of hanrig and is not rewritten; "
+                       "write elsewhere with --output FILE")
+    public_key = load_public_key(read_input(cert, limit=CERT_MAX), name=str(cert)) if cert else None
     catalogue = Catalogue.load(directory, public_key=public_key)
-    path = catalogue.write_index(directory)
+    path = catalogue.write_index(directory, target=target)
     document = {"index": str(path), **catalogue.to_json()}
     emit(document, as_json, _render_index)
 
@@ -266,8 +278,12 @@ def _render_index(doc: dict[str, Any]) -> str:
     for e in doc["images"]:
         hw = "any" if e["hw_min"] is None else f"{e['hw_min']}..{e['hw_max']}"
         lines.append(f"  {e['file']}: {e['role'] or '-'} {e['manufacturer_code']}/{e['image_type']} "
-                     f"{e['file_version']} hw {hw} {e['layout']} signature {e['signature']}")
+                     f"{e['file_version']} hw {hw} {e['layout']} signature {_signature_text(e['signature'])}")
     return "\n".join(lines)
+
+
+def _signature_text(status: str) -> str:
+    return "not checked (no --cert)" if status == SignatureStatus.NOT_CHECKED else status
 
 
 def _written(out: Path, data: bytes) -> dict[str, Any]:
@@ -282,11 +298,11 @@ def _render_written(doc: dict[str, Any]) -> str:
 
 
 def _read(file: Path, layout: str | None) -> Image:
-    return read_image(file.read_bytes(), name=str(file), layout=layout)
+    return read_image(read_input(file, limit=OTA_IMAGE_MAX), name=str(file), layout=layout)
 
 
 def _private_key(path: Path) -> Any:
-    return load_private_key(path.read_bytes(), name=str(path))
+    return load_private_key(read_input(path, limit=KEY_MAX), name=str(path))
 
 
 def _opt_int(value: Any) -> int | None:

@@ -22,9 +22,14 @@ from typing import IO, Any
 
 import click
 
-from .common import EUI64, EXISTING_DIR, EXISTING_FILE, emit, json_option, radio_option
+from hanrig_errors import CPL_MAX, OTA_IMAGE_MAX, read_input
+
+from .common import CERT_FILE, EUI64, EXISTING_DIR, IMAGE_FILE, InputFileType, emit, json_option, radio_option
 
 ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
+# ota.negative.NegativeCase values, spelled here so that --help does not import the OTA library
+NEGATIVE_CASE_NAMES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-range", "older-version",
+                       "corrupted-image", "unknown-supplier", "truncated", "power-loss")
 REDRAW_S = 0.1  # wall-clock spacing of progress redraws on a terminal
 RATE_SAMPLES = 32  # B/s is measured over this many most recent blocks
 MILESTONES = (25, 50, 75, 100)  # without a terminal, one line per device at each of these percentages
@@ -96,7 +101,7 @@ def _render_push(doc: dict[str, Any]) -> str:
         rate = f", {d['mean_bps']:.0f} B/s (min {d['min_bps'] or 0:.0f})" if d["mean_bps"] else ""
         took = f" {d['bytes_sent']} B in {d['duration_s']:.1f} s{rate}, {d['retries']} retries" \
             if d["duration_s"] else ""
-        code = f" [{d['code']}]" if d["code"] else ""
+        code = f" [{d['reason_code']}: CCS08 {d['code']}]" if d["code"] else f" [{d['reason_code']}]"
         who = f"{d['device']} ({d['role'] or '?'})"
         lines.append(f"{who}: {d['phase']}{code} {versions}{took}: {d['reason']}")
     lines.append(f"activation {doc['activation']}: {'ok' if doc['ok'] else 'NOT ok'}")
@@ -108,7 +113,7 @@ def _render_push(doc: dict[str, Any]) -> str:
 @click.option("--device", "devices", multiple=True, type=EUI64, help="A device by EUI-64 (repeatable).")
 @click.option("--role", type=click.Choice(ROLES, case_sensitive=False), help="Every joined device of a role.")
 @click.option("--all", "all_devices", is_flag=True, help="Every joined device with an OTA client.")
-@click.option("--image", type=EXISTING_FILE,
+@click.option("--image", type=IMAGE_FILE,
               help="The OTA file to send (default: the catalogue's newest newer image per device).")
 @click.option("--activate", "activation", metavar="now|hold|at:ISO8601",
               help="When devices run the image (default: the rig's policy, else now).")
@@ -116,17 +121,27 @@ def _render_push(doc: dict[str, Any]) -> str:
               help="Allow an older image than the device runs.")
 @click.option("--catalogue", type=EXISTING_DIR,
               help="Image directory (default: the bundled TEST-ONLY samples).")
-@click.option("--supplier-cert", type=EXISTING_FILE,
+@click.option("--supplier-cert", type=CERT_FILE,
               help="Supplier signing certificate or public key that images must verify against.")
+@click.option("--cpl", "cpl_file", type=InputFileType(CPL_MAX),
+              help="Central Products List: a file of manufacturer-image SHA-256s (one per line); "
+                   "images not on it are refused.")
+@click.option("--negative", "negative_case", type=click.Choice(NEGATIVE_CASE_NAMES),
+              help="SECMP0007 negative test: offer the bad image of this case (made from --image or the "
+                   "catalogue's image) and expect the device to refuse it as the OTA cluster defines.")
 @click.option("--no-progress", is_flag=True, help="No progress bars on stderr.")
 @json_option
 def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices: bool, image: Path | None,
          activation: str | None, allow_downgrade: bool | None, catalogue: Path | None,
-         supplier_cert: Path | None, no_progress: bool, as_json: bool) -> None:
+         supplier_cert: Path | None, cpl_file: Path | None, negative_case: str | None, no_progress: bool,
+         as_json: bool) -> None:
     """Send firmware to devices and activate it (now, at a UTC time, or hold for 'ota activate')."""
     chosen = sum((bool(devices), role is not None, all_devices))
     if chosen != 1:
         raise click.UsageError("name the devices with exactly one of --device, --role or --all")
+    if negative_case is not None and (len(devices) != 1 or activation or allow_downgrade):
+        raise click.UsageError("--negative takes exactly one --device, and neither --activate nor "
+                               "--allow-downgrade")
     plan = None
     if activation is not None:
         from ota.server import ActivationPlan
@@ -138,19 +153,26 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
 
     import hal
     from gateway.exceptions import OtaDevicesUnreachable, OtaPushFailed
-    from gateway.ota import OtaPolicies
+    from gateway.ota import OtaPolicies, read_cpl
     from gateway.session import Gateway, RadioEndpoint
     from ota import read_image
 
     from .policy_opts import rig_policies
 
     overrides: dict[str, Any] = {}
+    if cpl_file is not None:
+        overrides["cpl"] = read_cpl(cpl_file)
     if catalogue is not None:
         overrides["catalogue"] = catalogue
     if supplier_cert is not None:
         overrides["supplier_key"] = supplier_cert
     policies = OtaPolicies.from_rig(rig_policies(radio_url), **overrides)
-    firmware = read_image(image.read_bytes(), name=str(image)) if image is not None else None
+    firmware = None
+    if image is not None:
+        firmware = read_image(read_input(image, limit=OTA_IMAGE_MAX), name=str(image))
+    if negative_case is not None:
+        _push_negative(radio_url, devices[0], negative_case, policies, firmware, as_json)
+        return
 
     async def run() -> Any:
         async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
@@ -183,6 +205,31 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
     if failed:
         names = "; ".join(f"{o.device_id}: {o.reason}" for o in failed)
         raise OtaPushFailed(f"ota push: {len(failed)} of {len(report.outcomes)} device(s) failed: {names}")
+
+
+def _push_negative(radio_url: str, eui64: str, case: str, policies: Any, firmware: Any,
+                   as_json: bool) -> None:
+    """One negative case on one device; exit 0 when the device refused as expected, 1 when it did not."""
+    import hal
+    from gateway.exceptions import OtaPushFailed
+    from gateway.session import Gateway, RadioEndpoint
+
+    async def run() -> Any:
+        async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
+            gw.ota.policies = policies
+            return await gw.ota.push_negative(gw.device(eui64), case, image=firmware)
+
+    outcome = hal.run(run, radio_url)
+    emit({"radio": radio_url, **outcome.to_json()}, as_json, _render_negative)
+    if not outcome.passed:
+        raise OtaPushFailed(f"ota push --negative {case}: {outcome.device_id}: {outcome.reason}")
+
+
+def _render_negative(doc: dict[str, Any]) -> str:
+    verdict = "PASS" if doc["passed"] else "FAIL"
+    return (f"{doc['device']} ({doc['role'] or '?'}) negative {doc['case']}: {verdict}: expected "
+            f"{doc['expected']} ({doc['clause']}), observed {doc['observed']} [{doc['reason_code']}]\n"
+            f"  image: {doc['note']}\n  {doc['reason']}")
 
 
 def _render_activation(doc: dict[str, Any]) -> str:

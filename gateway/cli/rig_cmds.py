@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .common import emit, json_option
+from .common import capture_option, emit, json_option, place_wait_option
 
 
 @click.group()
@@ -38,13 +38,16 @@ def _render(document: dict[str, Any]) -> str:
 @click.argument("rig_file", metavar="[RIG.toml]", required=False,
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--results", envvar="HANRIG_RESULTS", metavar="DIR_OR_URL",
-              help="Results directory (SQLite inside) or sqlite:///path URL (default: the rig's "
-                   "[outputs] results, else hanrig-results; env HANRIG_RESULTS).")
+              help="Results directory (SQLite inside), sqlite:///path or postgresql://USER@HOST/DB "
+                   "(default: the rig's [results] url / [outputs] results, else hanrig-results; "
+                   "env HANRIG_RESULTS).")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML here.")
 @click.option("--html", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the HTML report here.")
 @click.option("--resume", "resume", metavar="RUN_ID",
               help="Re-run only what did not pass in this run (id or unique prefix) of the same rig.")
+@place_wait_option
+@capture_option
 @json_option
 def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Path | None,
         resume: str | None, as_json: bool) -> None:

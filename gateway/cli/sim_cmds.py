@@ -3,8 +3,11 @@
 ``hanrig sim stick [--rig RIG.toml] [--baudrate N] [--trust-dir DIR]`` serves a virtual EZSP stick on a
 pseudo-terminal, prints the port path on stdout and runs until interrupted, so that any EZSP host (hanrig
 with ``--radio ezsp:/dev/pts/N``, bellows' own CLI, zigpy-cli, Home Assistant) can drive the simulated
-bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``bench_credentials``);
+bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (``gateway.bench``);
 ``--trust-dir`` writes that PKI's root and issuing CAs, so a rig run over the stick can verify them.
+``--tcp HOST:PORT`` serves the stick on a TCP port instead, as ser2net serves a real one (it prints
+``socket://HOST:PORT``), so a labgrid exporter can export it as a ``NetworkSerialPort``.
+``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
 The stick answers XNCP custom frames as current community firmware does (``--no-xncp``: as stock
 EmberZNet). ``--stats FILE`` appends one JSON line of the stick's counters (frames and wire bytes per
 EZSP frame name, each direction) to FILE on every SIGUSR1 and at exit, for measurements from outside.
@@ -21,36 +24,29 @@ from typing import TYPE_CHECKING
 
 import click
 
+from hal import capture
 from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
 
+from .common import capture_option
+
 if TYPE_CHECKING:
-    from gateway.certs_service import BenchTrust
+    from gateway.bench import BenchTrust, NetworkSettings
 
 
-def _network_params(rig_path: Path | None):
+def _network(rig_path: Path | None) -> NetworkSettings:
     """The network the bench starts on: the rig's simulated radio's parameters, else the default bench."""
-    import zigpy.types as zigpy_t
+    from gateway.bench import NetworkSettings
 
-    from hal.sim.han import NetworkParams
-
-    params = NetworkParams()
     if rig_path is None:
-        return params
+        return NetworkSettings()
     from rigs.rigfile import load_rig
 
     rig = load_rig(rig_path)
     radio = next((r for r in rig.radios if r.url.startswith("sim:")), None)
     if radio is None:
-        return params
-    if radio.channel is not None:
-        params.channel = radio.channel
-    if radio.pan_id is not None:
-        params.pan_id = radio.pan_id
-    if radio.extended_pan_id is not None:
-        params.extended_pan_id = zigpy_t.EUI64.convert(radio.extended_pan_id)
-    if radio.network_key is not None:
-        params.network_key = zigpy_t.KeyData(radio.network_key)
-    return params
+        return NetworkSettings()
+    return NetworkSettings(channel=radio.channel, pan_id=radio.pan_id, extended_pan_id=radio.extended_pan_id,
+                           network_key=radio.network_key)
 
 
 TRUST_ROOT = "TEST-ONLY-root.der"
@@ -71,20 +67,25 @@ def write_trust(directory: Path, trust: BenchTrust) -> None:
         raise StickConfigError(f"sim stick: --trust-dir {directory}: {exc.strerror or exc}") from None
 
 
-async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None, *,
-                      xncp: bool = True, stats: Path | None = None) -> None:
-    """Build the bench (with the bench PKI on its ESMEs), open the stick and serve until SIGINT or SIGTERM."""
-    from gateway.certs_service import bench_credentials
-    from hal.sim.config import default_bench, load_sim_config
-    from hal.sim.han import VirtualHan
+async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None,
+                      tcp: tuple[str, int] | None = None, *, xncp: bool = True,
+                      stats: Path | None = None) -> None:
+    """Build the bench (with the bench PKI on its ESMEs), open the stick (a pty, or a TCP port) and serve
+    until SIGINT or SIGTERM."""
+    from gateway.bench import bench_sim_config, virtual_han
 
-    config = load_sim_config(rig_path) if rig_path is not None else default_bench()
-    # the gateway layer hands the PKI's bytes to the sim config, as for sim:// (hal never imports certs)
-    config, trust = bench_credentials(config, seed=config.settings.seed)
+    config, trust = bench_sim_config(rig_path)
     if trust_dir is not None:
         write_trust(trust_dir, trust)
-    han = VirtualHan(config, _network_params(rig_path))
-    stick = VirtualStick(han, baudrate=baudrate, power_up_han=True, xncp=xncp)
+    han = virtual_han(config, _network(rig_path))
+    stop_capture = capture.attach_to_han(han, "virtual-stick")  # --capture: every frame on the air
+    if tcp is not None:
+        from hal.ezsp_stick.tcp import TcpStick
+
+        stick: VirtualStick = TcpStick(han, host=tcp[0], port=tcp[1], baudrate=baudrate, power_up_han=True,
+                                       xncp=xncp)
+    else:
+        stick = VirtualStick(han, baudrate=baudrate, power_up_han=True, xncp=xncp)
     path = await stick.start()
 
     def dump_stats() -> None:
@@ -108,6 +109,8 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
         dump_stats()
         await han.stop()
         await stick.stop()
+        if stop_capture is not None:
+            stop_capture()
 
 
 @click.group()
@@ -122,14 +125,20 @@ def sim() -> None:
               help="UART rate the stick runs at; a host opening the port at another rate gets garbage.")
 @click.option("--trust-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the bench PKI's root (TEST-ONLY-root.der) and issuing CAs (ca/) here.")
+@click.option("--tcp", "tcp", metavar="HOST:PORT", default=None,
+              help="Serve the stick on this TCP port (raw, as ser2net does) instead of a pty; port 0 picks "
+                   "a free one. Prints socket://HOST:PORT.")
 @click.option("--xncp/--no-xncp", default=True, show_default=True,
               help="Answer XNCP custom frames (combined send) as current community firmware does.")
 @click.option("--stats", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append the stick's counters as a JSON line here on SIGUSR1 and at exit.")
-def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, xncp: bool,
+@capture_option
+def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str | None, xncp: bool,
           stats: Path | None) -> None:
-    """Serve a virtual EZSP stick on a pseudo-terminal and print its path (e.g. /dev/pts/3)."""
+    """Serve a virtual EZSP stick on a pseudo-terminal (or --tcp) and print where (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant
+    from hal.ezsp_stick.tcp import parse_host_port
 
     speed_constant(baudrate)  # reject an unsupported rate before anything is built
-    asyncio.run(serve_stick(rig_path, baudrate, trust_dir, xncp=xncp, stats=stats))
+    address = parse_host_port(tcp) if tcp is not None else None
+    asyncio.run(serve_stick(rig_path, baudrate, trust_dir, address, xncp=xncp, stats=stats))

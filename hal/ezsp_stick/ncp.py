@@ -63,7 +63,9 @@ class HanPort(Protocol):
     async def form(self, params: Any) -> None: ...
     async def send(self, packet: zigpy_t.ZigbeePacket) -> None: ...
     async def permit_join(self, seconds: int) -> None: ...
+    def add_transient_key(self, ieee: zigpy_t.EUI64, key: bytes) -> None: ...
     async def energy_scan(self, channels: Iterable[int], duration_exp: int) -> dict[int, int]: ...
+    async def network_scan(self, channels: Iterable[int], duration_exp: int) -> list[Any]: ...
 
 
 # configuration defaults of a freshly reset EmberZNet 7.4 NCP (UG100 EzspConfigId)
@@ -96,6 +98,19 @@ CONFIG_DEFAULTS: dict[t.EzspConfigId, int] = {
     t.EzspConfigId.CONFIG_PAN_ID_CONFLICT_REPORT_THRESHOLD: 1,
     t.EzspConfigId.CONFIG_TC_REJOINS_USING_WELL_KNOWN_KEY_TIMEOUT_S: 300,
 }
+
+
+def _network_found(beacon: zigpy_t.NetworkBeacon) -> dict[str, Any]:
+    """A ``networkFoundHandler`` callback's fields for one beacon heard in an active scan."""
+    return {
+        "networkFound": t.EmberZigbeeNetwork(
+            channel=beacon.channel, panId=beacon.pan_id, extendedPanId=beacon.extended_pan_id,
+            allowingJoin=t.Bool(beacon.permit_joining), stackProfile=beacon.stack_profile,
+            nwkUpdateId=beacon.nwk_update_id,
+        ),
+        "lastHopLqi": beacon.lqi,
+        "lastHopRssi": beacon.rssi if beacon.rssi is not None else -80,
+    }
 
 
 def to_status_type(status: t.sl_Status, target: type) -> Any:
@@ -745,7 +760,10 @@ class EzspNcp:
                     rssi = max(-128, min(127, round(map_energy_to_rssi(energy))))
                     if generation == self._generation:
                         self.callback("energyScanResultHandler", {"channel": channel, "maxRssiValue": rssi})
-            # an active scan of the simulated air finds no other networks
+            elif scanType == t.EzspNetworkScanType.ACTIVE_SCAN:
+                for beacon in await self.han.network_scan(channels, duration):
+                    if generation == self._generation:
+                        self.callback("networkFoundHandler", _network_found(beacon))
             if generation == self._generation:
                 self.callback("scanCompleteHandler", {"channel": 0, "status": t.sl_Status.OK})
 
@@ -857,10 +875,12 @@ class EzspNcp:
 
     async def _cmd_importTransientKey(self, after: list, eui64: zigpy_t.EUI64, plaintext_key: zigpy_t.KeyData,
                                       flags: int = 0) -> dict[str, Any]:
+        self.han.add_transient_key(eui64, bytes(plaintext_key))
         return {"status": t.sl_Status.OK}
 
     async def _cmd_addTransientLinkKey(self, after: list, partner: zigpy_t.EUI64,
                                        transientKey: zigpy_t.KeyData) -> dict[str, Any]:
+        self.han.add_transient_key(partner, bytes(transientKey))
         return {"status": t.sl_Status.OK}
 
     async def _cmd_gpSinkTableClearAll(self, after: list) -> dict[str, Any]:

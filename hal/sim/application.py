@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import zigpy.application
@@ -23,6 +24,7 @@ import zigpy.state
 import zigpy.types as zigpy_t
 import zigpy.zdo.types as zdo_t
 
+from .control import HanControl
 from .exceptions import SimDeliveryError
 from .han import NetworkParams, VirtualHan
 
@@ -62,6 +64,7 @@ class SimApplication(zigpy.application.ControllerApplication):
             raise ValueError(f"SimApplication needs a VirtualHan in config[{CONF_SIM_HAN!r}]")
         super().__init__(config)
         self.han: VirtualHan = han
+        self.control = HanControl(han)  # the simulator control protocol (hal.simcontrol), for gw.sim
         self._endpoints: list[zdo_t.SimpleDescriptor] = []
         self._connected = False
         self._reconnect_task: asyncio.Task[None] | None = None
@@ -193,7 +196,9 @@ class SimApplication(zigpy.application.ControllerApplication):
     async def permit_with_link_key(
         self, node: zigpy_t.EUI64, link_key: zigpy_t.KeyData, time_s: int = 60
     ) -> None:
-        await self.han.permit_join(time_s)
+        """As bellows does: hand the trust centre the device's key, then open the network."""
+        self.han.add_transient_key(node, bytes(link_key))
+        await self.permit(time_s)
 
     async def energy_scan(
         self, channels: zigpy_t.Channels, duration_exp: int, count: int
@@ -204,6 +209,12 @@ class SimApplication(zigpy.application.ControllerApplication):
             for channel, energy in scan.items():
                 results[channel] = max(results[channel], float(energy))
         return results
+
+    async def _network_scan(
+        self, channels: zigpy_t.Channels, duration_exp: int
+    ) -> AsyncGenerator[zigpy_t.NetworkBeacon, None]:
+        for beacon in await self.han.network_scan(list(channels), duration_exp):
+            yield beacon
 
     # ------------------------------------------------------------------ frames
     async def send_packet(self, packet: zigpy_t.ZigbeePacket) -> None:

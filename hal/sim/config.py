@@ -20,10 +20,15 @@ from typing import Any
 
 import zigpy.types as zigpy_t
 
+from certs.exceptions import InvalidInstallCode
+from certs.install_code import parse_install_code
+from hanrig_errors import CERT_MAX, RIG_FILE_MAX, BadInputFile, read_input, read_input_text
+
 from ..roles import Role
 from .credentials import CellNameError, CredentialsFault, parse_cell_name
 from .drlc import LoadControlMode
 from .exceptions import SimConfigError
+from .ota_client import OtaFault
 
 COORDINATOR_IEEE = zigpy_t.EUI64.convert("00:0d:6f:00:0a:bc:00:00")
 SIM_MANUFACTURER_CODE = 0x1234
@@ -90,11 +95,14 @@ class DeviceSimParams:
     query_jitter_s: float = 5.0
     ota_profile: OtaProfile = OtaProfile.ZCL
     supplier_public_key: bytes | None = None  # PEM or DER bytes of the supplier's OTA signing key
+    accept_downgrade: bool = False  # take an image older than the running one when the server offers it
+    ota_fault: OtaFault = OtaFault.NONE  # "permissive": a broken client for the negative OTA tests
     trust_anchors: Mapping[str, bytes] = field(default_factory=dict)  # ESME cells: name -> DER
     device_certificates: Mapping[str, bytes] = field(default_factory=dict)  # ESME: "DS"/"KA" -> DER
     credentials_fault: CredentialsFault = CredentialsFault.NONE  # see hal/sim/credentials.py
     fault_cells: Mapping[str, bytes] = field(default_factory=dict)  # cells the credentials fault installs
     load_control: LoadControlMode = LoadControlMode.DRLC  # HCALCS: see hal/sim/drlc.py
+    wrong_install_code: bool = False  # the fault: the device holds another code than its label's
     model: str | None = None
     manufacturer: str = "hanrig-sim"
 
@@ -108,6 +116,7 @@ class DeviceSpec:
     eui64: zigpy_t.EUI64
     radio: str | None = None
     sim: DeviceSimParams = field(default_factory=DeviceSimParams)
+    install_code: bytes | None = None  # printed on the device (code and CRC); it joins only with its key
 
     @property
     def image_type(self) -> int:
@@ -296,9 +305,9 @@ class _Reader:
     def file_bytes(self, value: Any, path: str) -> bytes:
         target = self.base / self.string(value, path)
         try:
-            return target.read_bytes()
-        except OSError as exc:
-            raise self.fail(path, f"cannot read {target}: {exc.strerror or exc}") from None
+            return read_input(target, limit=CERT_MAX)  # keys and certificates
+        except BadInputFile as exc:
+            raise self.fail(path, f"{target}: {exc.problem}") from None
 
 
 def parse_settings(table: Any, reader: _Reader) -> SimSettings:
@@ -349,7 +358,7 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = reader.integer(value, key_path, 0, 0xFFFF)
             case "page_size":
                 values[key] = reader.integer(value, key_path, 1, 0xFFFF)
-            case "page_request" | "sleepy":
+            case "page_request" | "sleepy" | "accept_downgrade" | "wrong_install_code":
                 values[key] = reader.boolean(value, key_path)
             case "clock":
                 values[key] = reader.choice(value, key_path, ClockMode)
@@ -380,6 +389,8 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
             case "credentials_fault":
                 values[key] = reader.choice(value, key_path, CredentialsFault)
+            case "ota_fault":
+                values[key] = reader.choice(value, key_path, OtaFault)
             case "load_control":
                 values[key] = reader.choice(value, key_path, LoadControlMode)
             case "model" | "manufacturer":
@@ -417,7 +428,17 @@ def parse_devices(items: Any, reader: _Reader) -> tuple[DeviceSpec, ...]:
             if "sim" in entry
             else DeviceSimParams()
         )
-        devices.append(DeviceSpec(id=device_id, role=role, eui64=eui64, radio=radio, sim=sim))
+        install_code = None
+        if "install_code" in entry:
+            try:
+                text = reader.string(entry["install_code"], f"{path}.install_code")
+                install_code = parse_install_code(text, what="install code").code
+            except InvalidInstallCode as exc:
+                raise reader.fail(f"{path}.install_code", str(exc)) from None
+        if sim.wrong_install_code and install_code is None:
+            raise reader.fail(f"{path}.sim.wrong_install_code", "the device has no install_code")
+        devices.append(DeviceSpec(id=device_id, role=role, eui64=eui64, radio=radio, sim=sim,
+                                  install_code=install_code))
     return tuple(devices)
 
 
@@ -490,9 +511,9 @@ def load_sim_config(path: str | Path, *, radio_id: str | None = None) -> SimConf
     """Read a rig file and build its :class:`SimConfig` (errors name the file, key path and line)."""
     rig_path = Path(path)
     try:
-        text = rig_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SimConfigError(str(rig_path), "", f"cannot read: {exc.strerror or exc}") from None
+        text = read_input_text(rig_path, limit=RIG_FILE_MAX)
+    except BadInputFile as exc:
+        raise SimConfigError(str(rig_path), "", exc.problem) from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

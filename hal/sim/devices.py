@@ -14,8 +14,9 @@ Each device joins, announces itself, answers ZDO descriptor requests on the Smar
 * meters (ESME, GSME): take Change of Tenancy and answer Get Profile history (``tenancy.py``).
 * any device: emits ZCL Alarms (0x0009) "alarm" commands to the hub at ``alert_rate_hz``.
 
-A device talks to the PAN only through :class:`~hal.sim.han.VirtualHan` (``device_send``), which times
-every frame on the shared channel.
+A device talks to the PAN only through the :class:`Pan` protocol (``device_send``, ``device_poll``, ...),
+which :class:`~hal.sim.han.VirtualHan` implements and which times every frame on the shared channel;
+this module does not import ``han`` (the PAN builds devices, devices only see the port it gives them).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import hashlib
 import logging
 import random
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import zigpy.types as zigpy_t
 import zigpy.zdo.types as zdo_t
@@ -34,7 +35,8 @@ from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import Alarms, Basic, OnOff, Ota, Time
 from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMeasure, Price
 
-from .config import ClockMode, DeviceSpec, Role
+from ..roles import Role
+from .config import ClockMode, DeviceSpec, SimSettings
 from .credentials import TUNNELING_CLUSTER_ID, CredentialsServer
 from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
@@ -54,9 +56,6 @@ from .wire import (
     zcl_general,
     zdo_frame,
 )
-
-if TYPE_CHECKING:
-    from .han import VirtualHan
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,6 +85,20 @@ CLUSTERS: dict[int, type[Cluster]] = {c.cluster_id: c for c in (Basic, OnOff, Ot
 
 
 
+class Pan(Protocol):
+    """What a virtual device needs from the PAN it lives on (``hal.sim.han.VirtualHan`` provides it)."""
+
+    settings: SimSettings
+
+    def loop_time(self) -> float: ...
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]: ...
+    def device_joined(self, device: VirtualDevice) -> None: ...
+    def device_left(self, device: VirtualDevice) -> None: ...
+    def device_rebooting(self, device: VirtualDevice) -> None: ...
+    async def device_send(self, device: VirtualDevice, packet: zigpy_t.ZigbeePacket) -> None: ...
+    async def device_poll(self, device: VirtualDevice) -> None: ...
+
+
 class VirtualDevice:
     """One simulated HAN device on endpoint 1 of the Smart Energy profile."""
 
@@ -93,7 +106,7 @@ class VirtualDevice:
     in_clusters: tuple[int, ...] = (Basic.cluster_id, Alarms.cluster_id)
     out_clusters: tuple[int, ...] = (Time.cluster_id, Ota.cluster_id)
 
-    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+    def __init__(self, spec: DeviceSpec, han: Pan, nwk: int) -> None:
         self.spec = spec
         self.han = han
         self.nwk = nwk
@@ -126,6 +139,8 @@ class VirtualDevice:
             page_size=spec.sim.page_size,
             query_jitter_s=spec.sim.query_jitter_s,
             processing_s=spec.sim.processing_ms / 1000,
+            accept_downgrade=spec.sim.accept_downgrade,
+            fault=spec.sim.ota_fault,
         )
         client_cls = OTA_CLIENTS[spec.sim.ota_profile.value]
         self.ota: ZclOtaClient
@@ -217,8 +232,11 @@ class VirtualDevice:
         return set(self._tasks)
 
     async def boot(self, *, announce: bool = True) -> None:
-        """Power on and (re)join: the coordinator is told, then the device broadcasts Device_annce."""
+        """Power on and (re)join: the coordinator is told, then the device broadcasts Device_annce. A device
+        with an install code waits until the trust centre holds its key (``VirtualHan.admits``)."""
         self.powered = True
+        if not self.han.admits(self):
+            return
         self.joined = True
         self.han.device_joined(self)
         if announce:
@@ -645,7 +663,7 @@ class VirtualHcalcs(VirtualDevice):
     in_clusters = (Basic.cluster_id, Alarms.cluster_id, OnOff.cluster_id)
     out_clusters = (Time.cluster_id, Ota.cluster_id, DRLC_CLUSTER)
 
-    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+    def __init__(self, spec: DeviceSpec, han: Pan, nwk: int) -> None:
         super().__init__(spec, han, nwk)
         self.drlc = DrlcEngine(self, spec.sim.load_control)  # hal/sim/drlc.py: the load event engine
         self.attributes[DRLC_CLUSTER_ID] = self.drlc.attributes
@@ -685,7 +703,7 @@ class _Meter(VirtualDevice):
     unit = MeteringUnitofMeasure.Kwh_and_Kwh_binary
     divisor = 1000
 
-    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+    def __init__(self, spec: DeviceSpec, han: Pan, nwk: int) -> None:
         super().__init__(spec, han, nwk)
         # hal/sim/tenancy.py: Change of Tenancy, and the Get Profile history it hides
         self.tenancy = TenancyStore()
@@ -735,7 +753,7 @@ class VirtualEsme(_Meter):
     role = Role.ESME
     in_clusters = (*_Meter.in_clusters, TUNNELING_CLUSTER_ID)
 
-    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+    def __init__(self, spec: DeviceSpec, han: Pan, nwk: int) -> None:
         super().__init__(spec, han, nwk)
         self.trust_anchors: dict[str, bytes] = dict(spec.sim.trust_anchors)
         # hal/sim/credentials.py: Read Device Security Credentials over Tunneling
@@ -775,7 +793,7 @@ class VirtualGsme(_Meter):
     unit = MeteringUnitofMeasure.Cubic_Meter_and_Cubic_Meter_per_Hour_binary
     metering_device_type = 1  # Gas Metering
 
-    def __init__(self, spec: DeviceSpec, han: VirtualHan, nwk: int) -> None:
+    def __init__(self, spec: DeviceSpec, han: Pan, nwk: int) -> None:
         super().__init__(spec, han, nwk)
         if spec.sim.clock is ClockMode.UNSYNCHRONISED:
             # a clock that was never set: it starts from its own epoch, a year behind the hub

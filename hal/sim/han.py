@@ -43,7 +43,8 @@ from .config import (
 )
 from .devices import DEVICE_CLASSES, VirtualDevice
 from .exceptions import SimDeliveryError, SimStateError
-from .trace import FrameTrace
+from .joining import device_link_key
+from .trace import FrameSink, FrameTrace
 from .wire import TRACE, TraceRecord
 
 LOGGER = logging.getLogger(__name__)
@@ -120,6 +121,9 @@ class VirtualHan:
         self.trace = FrameTrace()
         self.stick_present = True
         self.permit_until = 0.0
+        self.transient_keys: dict[zigpy_t.EUI64, bytes] = {}   # the trust centre's install-code keys
+        self._awaiting_key: dict[zigpy_t.EUI64, VirtualDevice] = {}
+        self._admitted: set[zigpy_t.EUI64] = set()   # joined once: they keep the network key after that
         self.started = False
         self._listeners: list[CoordinatorListener] = []
         self._host_link = asyncio.Lock()
@@ -139,6 +143,14 @@ class VirtualHan:
         # lookups by address and by id are per frame: dictionaries, not scans (NWK addresses are fixed)
         self._by_nwk: dict[int, VirtualDevice] = {d.nwk: d for d in self.devices.values()}
         self._by_id: dict[str, VirtualDevice] = {d.spec.id: d for d in self.devices.values()}
+
+    # ------------------------------------------------------------------ frame sinks (captures)
+    def add_frame_sink(self, sink: FrameSink) -> None:
+        """Call ``sink(record, packet)`` for every frame put on the air (``hal.capture.AirCapture``)."""
+        self.trace.subscribe(sink)
+
+    def remove_frame_sink(self, sink: FrameSink) -> None:
+        self.trace.unsubscribe(sink)
 
     # ------------------------------------------------------------------ the coordinator port
     def attach(self, listener: CoordinatorListener) -> None:
@@ -181,6 +193,7 @@ class VirtualHan:
             for _, future in queue:
                 if not future.done():
                     future.set_exception(SimDeliveryError(MacStatus.TRANSACTION_EXPIRED, "the PAN stopped"))
+                    future.exception()  # a sender already cancelled will never look: don't log it as lost
         self._indirect.clear()
         for _ in range(3):  # let those senders run to their end before the loop closes
             await asyncio.sleep(0)
@@ -193,6 +206,32 @@ class VirtualHan:
     async def permit_join(self, seconds: int) -> None:
         self.permit_until = self.loop_time() + max(seconds, 0) if self._t0 is not None else 0.0
         await self.channel.transmit(COORDINATOR, self._psdu(3), kind="broadcast", ack=False)
+        for device in list(self._awaiting_key.values()):
+            if self.admits(device):
+                self.spawn(device.boot())
+
+    def add_transient_key(self, ieee: zigpy_t.EUI64, key: bytes) -> None:
+        """The trust centre learns a device's install-code link key (bellows' transient link key)."""
+        self.transient_keys[zigpy_t.EUI64(ieee)] = bytes(key)
+
+    def admits(self, device: VirtualDevice) -> bool:
+        """Whether a device with an install code can join now: the network is open and the trust centre
+        holds the key of the code the device holds (else the Transport Key it gets is unreadable, and
+        it keeps trying, as a real device does). Devices without an install code always can."""
+        if device.spec.install_code is None or device.ieee in self._admitted:
+            return True
+        key = self.transient_keys.get(device.ieee)
+        if key is None or self.loop_time() > self.permit_until:
+            self._awaiting_key[device.ieee] = device
+            return False
+        if key != device_link_key(device.spec):
+            LOGGER.info("simulated HAN: %s cannot decrypt the network key: its install code's link key "
+                        "is not the one the trust centre holds", device.ieee)
+            self._awaiting_key[device.ieee] = device
+            return False
+        self._awaiting_key.pop(device.ieee, None)
+        self._admitted.add(device.ieee)
+        return True
 
     async def energy_scan(self, channels: Iterable[int], duration_exp: int) -> dict[int, int]:
         """Energy per channel (0..255): a quiet bench with a little Wi-Fi on 11..14 and 21..24."""
@@ -203,6 +242,31 @@ class VirtualHan:
             base = 90 if channel in (11, 12, 13, 14, 21, 22, 23, 24) else 20
             result[channel] = base + self.rng.randrange(0, 20)
         return result
+
+    async def network_scan(self, channels: Iterable[int], duration_exp: int) -> list[zigpy_t.NetworkBeacon]:
+        """An active scan: a Beacon Request on each channel, answered by every joined router of this PAN on
+        it (sleepy end devices send no beacons), as the coordinator of a real PAN hears its own routers."""
+        beacons: list[zigpy_t.NetworkBeacon] = []
+        scan_s = (2**duration_exp + 1) * 960 * 16e-6
+        permitting = self._t0 is not None and self.loop_time() < self.permit_until
+        for channel in channels:
+            await self.channel.transmit(COORDINATOR, self._psdu(0), kind="scan", ack=False)  # Beacon Request
+            await asyncio.sleep(scan_s if self.model.enabled else 0.0)
+            if channel != self.network.channel or not self.network.formed:
+                continue
+            for device in self.devices.values():
+                if not device.joined or device.sleepy:
+                    continue
+                lqi = 200 + self.rng.randrange(0, 55)
+                beacons.append(zigpy_t.NetworkBeacon(
+                    pan_id=zigpy_t.PanId(self.network.pan_id),
+                    extended_pan_id=zigpy_t.ExtendedPanId(self.network.extended_pan_id),
+                    channel=channel, permit_joining=permitting, stack_profile=2,
+                    nwk_update_id=self.network.nwk_update_id, lqi=lqi, src=zigpy_t.NWK(device.nwk),
+                    rssi=-90 + lqi // 5, depth=1, router_capacity=True, device_capacity=True,
+                    protocol_version=2,
+                ))
+        return beacons
 
     async def send(self, packet: zigpy_t.ZigbeePacket) -> None:
         """Send a frame from the coordinator; return once delivered (MAC/APS ACK), else SimDeliveryError."""
@@ -540,6 +604,6 @@ class VirtualHan:
             data=data,
             outcome=outcome,
         )
-        self.trace.append(record)
         if LOGGER.isEnabledFor(TRACE):
             LOGGER.log(TRACE, "frame %s", record)
+        self.trace.append(record, packet)

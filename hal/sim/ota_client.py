@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import logging
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
-from ota import Image, ImageError, Outcome, load_public_key, read_image, verify_image
+from ota.signing import aes_mmo_hash, load_public_key
 
 from .wire import ZclFrame, zcl_cluster_command
 
@@ -41,8 +47,14 @@ BLOCK_RETRIES = 3  # re-sends of one block request before the download is abando
 PAGE_TIMEOUT_S = 10.0  # silence during a page before the client asks again from its offset
 UPGRADE_END_TIMEOUT_S = 10.0
 WAIT_FOR_UPGRADE = 0xFFFFFFFF  # Upgrade End Response upgrade time: wait for an upgrade command
-GBCS_SIGNATURE_SIZE = 64
 MINIMUM_HEADER_LENGTH = 56  # ZCL 11.4.2: the header without optional fields
+
+
+class OtaFault(enum.StrEnum):
+    """Deliberately broken client behaviour (``[devices.sim] ota_fault``), for negative tests."""
+
+    NONE = "none"
+    PERMISSIVE = "permissive"  # downloads anything, checks nothing, boots a half-written image
 
 
 class EndStatus(enum.IntEnum):
@@ -76,6 +88,8 @@ class OtaIdentity:
     page_size: int = 1024
     query_jitter_s: float = 5.0
     processing_s: float = 0.0
+    accept_downgrade: bool = False  # our rule for the simulator: clients refuse versions older than theirs
+    fault: OtaFault = OtaFault.NONE
 
 
 @dataclass
@@ -108,6 +122,129 @@ class HeldImage:
     file_version: int
     data: bytes
     manufacturer_image_sha256: str
+
+
+# ---------------------------------------------------------------------------------------- the client's reader
+# ZCL 11.4.2 header, little-endian: file identifier u32, header version u16, header length u16, field control
+# u16, manufacturer code u16, image type u16, file version u32, stack version u16, header string 32 octets,
+# total image size u32; then, per field control, security credential version u8 (bit 0), upgrade file
+# destination IEEE 8 octets (bit 1), minimum and maximum hardware version u16 each (bit 2).
+OTA_FILE_IDENTIFIER = 0x0BEEF11E
+FIXED_HEADER = struct.Struct("<IHHHHHIH32sI")
+FC_SECURITY_CREDENTIAL_VERSION = 0x0001
+FC_DEVICE_SPECIFIC_FILE = 0x0002
+FC_HARDWARE_VERSIONS = 0x0004
+# ZCL 11.4.3 sub-element: tag u16, length u32, data. Tags 0x0000..0x0006 are the standard ones, 0xF000 and
+# up manufacturer specific; anything between is reserved (so such bytes are not a sub-element chain).
+SUB_ELEMENT = struct.Struct("<HI")
+TAG_UPGRADE_IMAGE = 0x0000
+TAG_INTEGRITY_CODE = 0x0003
+TAG_LAST_STANDARD = 0x0006
+TAG_MANUFACTURER_FIRST = 0xF000
+TAG_SUPPLIER_SIGNATURE = 0xF100  # hanrig's tag for the GBCS Supplier signature in a Zigbee-layout file
+INTEGRITY_CODE_SIZE = 16
+# GBCS image: header, the Manufacturer Image directly, then optionally u16 big-endian 64 and raw r||s.
+SIGNATURE_SIZE = 64
+SIGNATURE_LENGTH_PREFIX = SIGNATURE_SIZE.to_bytes(2, "big")
+
+
+class ImageRejected(Exception):
+    """The client refuses a received image; the message says why (it becomes the outcome's reason)."""
+
+
+@dataclass(frozen=True)
+class ReceivedImage:
+    """What the client learned from a complete image's bytes."""
+
+    manufacturer_code: int
+    image_type: int
+    file_version: int
+    total_size: int
+    hardware_range: tuple[int, int] | None
+    manufacturer_image: bytes
+    signature: bytes | None  # raw r||s over the Manufacturer Image
+    integrity_code: bytes | None
+    integrity_covered: bytes | None  # the file before the integrity-code sub-element
+
+    @property
+    def sha256(self) -> str:
+        """The hash "activate by hash" names an image by: SHA-256 of the Manufacturer Image."""
+        return hashlib.sha256(self.manufacturer_image).hexdigest()
+
+
+def read_received_image(data: bytes) -> ReceivedImage:
+    """Read an image the way the device's firmware does; raise :class:`ImageRejected` on bad bytes."""
+    if len(data) < FIXED_HEADER.size:
+        raise ImageRejected(f"{len(data)} octets are fewer than the {FIXED_HEADER.size}-octet OTA header")
+    (file_id, _header_version, header_length, field_control, manufacturer_code, image_type, file_version,
+     _stack, _text, total_size) = FIXED_HEADER.unpack_from(data)
+    if file_id != OTA_FILE_IDENTIFIER:
+        raise ImageRejected(f"file identifier 0x{file_id:08x} is not 0x{OTA_FILE_IDENTIFIER:08x}")
+    position = FIXED_HEADER.size
+    if field_control & FC_SECURITY_CREDENTIAL_VERSION:
+        position += 1
+    if field_control & FC_DEVICE_SPECIFIC_FILE:
+        position += 8
+    hardware_range = None
+    if field_control & FC_HARDWARE_VERSIONS:
+        hardware_range = struct.unpack_from("<HH", data, position) if len(data) >= position + 4 else None
+        position += 4
+    if header_length < position or header_length > len(data):
+        raise ImageRejected(f"header length {header_length} does not fit its fields ({position} octets)")
+    if total_size != len(data):
+        raise ImageRejected(f"total image size {total_size} in the header, {len(data)} octets received")
+    elements = _sub_elements(data, header_length)
+    signature = integrity_code = covered = None
+    if elements is not None:  # Zigbee layout
+        manufacturer_image = b""
+        for tag, start, end in elements:
+            if tag == TAG_UPGRADE_IMAGE and not manufacturer_image:
+                manufacturer_image = data[start:end]
+            elif tag == TAG_SUPPLIER_SIGNATURE and data[start:start + 2] == SIGNATURE_LENGTH_PREFIX \
+                    and end - start == 2 + SIGNATURE_SIZE:
+                signature = data[start + 2:end]
+            elif tag == TAG_INTEGRITY_CODE:
+                integrity_code = data[start:end]
+                covered = data[:start - SUB_ELEMENT.size]
+    else:  # GBCS layout
+        body = data[header_length:]
+        trailer = 2 + SIGNATURE_SIZE
+        if len(body) > trailer and body[-trailer:-SIGNATURE_SIZE] == SIGNATURE_LENGTH_PREFIX:
+            manufacturer_image, signature = body[:-trailer], body[-SIGNATURE_SIZE:]
+        else:
+            manufacturer_image = body
+    return ReceivedImage(manufacturer_code, image_type, file_version, total_size,
+                         None if hardware_range is None else (hardware_range[0], hardware_range[1]),
+                         manufacturer_image, signature, integrity_code, covered)
+
+
+def _sub_elements(data: bytes, start: int) -> list[tuple[int, int, int]] | None:
+    """(tag, data start, data end) of each sub-element, or None when the bytes are not a chain of them."""
+    elements = []
+    position = start
+    while position < len(data):
+        if len(data) - position < SUB_ELEMENT.size:
+            return None
+        tag, length = SUB_ELEMENT.unpack_from(data, position)
+        if TAG_LAST_STANDARD < tag < TAG_MANUFACTURER_FIRST:
+            return None
+        end = position + SUB_ELEMENT.size + length
+        if end > len(data):
+            return None
+        elements.append((tag, position + SUB_ELEMENT.size, end))
+        position = end
+    return elements or None
+
+
+def signature_verifies(public_key: ec.EllipticCurvePublicKey, message: bytes, raw: bytes) -> bool:
+    """ECDSA P-256 / SHA-256 over ``message``, the signature as raw r||s."""
+    half = len(raw) // 2
+    der = encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+    try:
+        public_key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
 
 
 class ZclOtaClient:
@@ -148,6 +285,10 @@ class ZclOtaClient:
         return values
 
     @property
+    def permissive(self) -> bool:
+        return self.identity.fault is OtaFault.PERMISSIVE
+
+    @property
     def task(self) -> asyncio.Task[None] | None:
         """The running query/download, if any."""
         return self._task
@@ -177,6 +318,10 @@ class ZclOtaClient:
 
     def _on_image_notify(self, cmd: Any) -> None:
         kind = Ota.ImageNotifyCommand.PayloadType
+        if self.permissive:
+            if not self.busy:
+                self.start(self.host.random() * self.identity.query_jitter_s)
+            return
         if cmd.payload_type >= kind.QueryJitter_ManufacturerCode and cmd.manufacturer_code not in (
             self.identity.manufacturer_code,
             0xFFFF,
@@ -232,6 +377,10 @@ class ZclOtaClient:
         self._page_queue = None
         if self.status in (UpgradeStatus.Download_in_progress, UpgradeStatus.Wait_for_more):
             self.status = UpgradeStatus.Normal
+            if self.permissive and self.outcome.file_version is not None:
+                # the fault: the boot loader takes the half-written download slot for a valid image
+                LOGGER.info("permissive OTA client boots a partial image at offset %d", self.file_offset)
+                self.current_file_version = self.outcome.file_version
 
     async def _run(self, delay: float) -> None:
         if delay:
@@ -263,22 +412,30 @@ class ZclOtaClient:
         rsp = reply.payload
         if reply.name != "query_next_image_response" or rsp.status != Status.SUCCESS:
             return None
-        if rsp.manufacturer_code != ident.manufacturer_code or rsp.image_type != ident.image_type:
-            # a real client never downloads an image made for another product
-            self.outcome = OtaOutcome(
-                reason=f"offered image 0x{rsp.manufacturer_code:04x}/"
-                f"0x{rsp.image_type:04x} is not for this device"
-            )
-            return None
-        if rsp.file_version == self.current_file_version:
-            # already running it: clients do not re-flash the same version (downgrades are the server's call)
-            version = int(rsp.file_version)
-            self.outcome = OtaOutcome(reason=f"offered version 0x{version:08x} is already running")
-            return None
-        if rsp.image_size < MINIMUM_HEADER_LENGTH:
-            self.outcome = OtaOutcome(reason=f"offered image size {rsp.image_size} is too small")
+        if self.permissive:
+            return rsp  # the fault: whatever is offered is downloaded
+        refusal = self.refuse_offer(rsp)
+        if refusal is not None:
+            self.outcome = OtaOutcome(reason=refusal)
             return None
         return rsp
+
+    def refuse_offer(self, rsp: Any) -> str | None:
+        """Why the client will not request the offered image at all (ZCL 11.13.7: a client downloads
+        only images for its own manufacturer and image type), or None."""
+        ident = self.identity
+        if rsp.manufacturer_code != ident.manufacturer_code:
+            return f"offered image's manufacturer 0x{rsp.manufacturer_code:04x} is not this device's"
+        if rsp.image_type != ident.image_type:
+            return f"offered image type 0x{rsp.image_type:04x} is not this device's"
+        version = int(rsp.file_version)
+        if version == self.current_file_version:
+            return f"offered version 0x{version:08x} is already running"
+        if version < self.current_file_version and not ident.accept_downgrade:
+            return f"offered version 0x{version:08x} is older than 0x{self.current_file_version:08x}"
+        if rsp.image_size < MINIMUM_HEADER_LENGTH:
+            return f"offered image size {rsp.image_size} is too small"
+        return None
 
     async def download(self, offer: Any) -> None:
         """Fetch every block of ``offer`` and finish with an Upgrade End Request."""
@@ -306,6 +463,13 @@ class ZclOtaClient:
         finally:
             self._page_queue = None
         await self._finish(offer)
+
+    def _asks_as(self, offer: Any) -> tuple[int, int]:
+        """The manufacturer code and image type block requests carry: the client's own (the permissive
+        fault asks for whatever it was offered)."""
+        if self.permissive:
+            return int(offer.manufacturer_code), int(offer.image_type)
+        return self.identity.manufacturer_code, self.identity.image_type
 
     def _store(self, offer: Any, block: Any) -> bool:
         if (
@@ -339,14 +503,15 @@ class ZclOtaClient:
         if ident.min_block_period_ms:
             control |= Ota.ImageBlockCommand.FieldControl.MinimumBlockPeriod
             extra["minimum_block_period"] = ident.min_block_period_ms
+        manufacturer_code, image_type = self._asks_as(offer)
         return zcl_cluster_command(
             Ota,
             tsn,
             "image_block",
             server_to_client=False,
             field_control=control,
-            manufacturer_code=ident.manufacturer_code,
-            image_type=ident.image_type,
+            manufacturer_code=manufacturer_code,
+            image_type=image_type,
             file_version=offer.file_version,
             file_offset=self.file_offset,
             maximum_data_size=ident.max_data_size,
@@ -390,14 +555,15 @@ class ZclOtaClient:
         tsn = self.host.next_tsn()
         page_end = min(self.file_offset + ident.page_size, int(offer.image_size))
         self._page_queue = asyncio.Queue()
+        manufacturer_code, image_type = self._asks_as(offer)
         request = zcl_cluster_command(
             Ota,
             tsn,
             "image_page",
             server_to_client=False,
             field_control=0,
-            manufacturer_code=ident.manufacturer_code,
-            image_type=ident.image_type,
+            manufacturer_code=manufacturer_code,
+            image_type=image_type,
             file_version=offer.file_version,
             file_offset=self.file_offset,
             maximum_data_size=ident.max_data_size,
@@ -445,52 +611,48 @@ class ZclOtaClient:
             await self._upgrade_end(offer, EndStatus.ABORT, expect_reply=False)
 
     # ------------------------------------------------------------------ verification and activation
-    def verify(self, offer: Any, data: bytes) -> str | None:
-        """Check a complete image; return why it is refused, or None when it is good."""
-        try:
-            image = read_image(data, name=f"image 0x{int(offer.file_version):08x}")
-        except ImageError as exc:
-            return str(exc)
-        return self.check(offer, image, len(data))
+    def verify(self, offer: Any, data: bytes) -> ReceivedImage:
+        """Check a complete image; raise :class:`ImageRejected` saying why it is refused."""
+        image = read_received_image(data)
+        self.check(offer, image, len(data))
+        return image
 
-    def check(self, offer: Any, image: Image, received: int) -> str | None:
+    def check(self, offer: Any, image: ReceivedImage, received: int) -> None:
         """The checks a ZCL client makes: size, identity, hardware version, integrity code."""
-        ident = image.identity
-        if len(image.data) != received or received != offer.image_size:
-            return f"total size {len(image.data)} != {received} received of {int(offer.image_size)} offered"
-        if (ident.manufacturer_code, ident.image_type, ident.file_version) != (
-            offer.manufacturer_code,
-            offer.image_type,
-            offer.file_version,
-        ):
-            return "header identity differs from the offered image"
+        if received != offer.image_size:
+            raise ImageRejected(f"{received} octets received of {int(offer.image_size)} offered")
+        if (image.manufacturer_code, image.image_type, image.file_version) != (
+                offer.manufacturer_code, offer.image_type, offer.file_version):
+            raise ImageRejected(f"header identity 0x{image.manufacturer_code:04x}/0x{image.image_type:04x}/"
+                                f"0x{image.file_version:08x} differs from the offered image")
+        if (image.manufacturer_code, image.image_type) != (self.identity.manufacturer_code,
+                                                           self.identity.image_type):
+            raise ImageRejected(f"image 0x{image.manufacturer_code:04x}/0x{image.image_type:04x} is not for "
+                                f"this device")
         hw = self.identity.hardware_version
-        if ident.hw_min is not None and ident.hw_max is not None and not ident.hw_min <= hw <= ident.hw_max:
-            return f"hardware version {hw} outside {ident.hw_min}..{ident.hw_max}"
-        return self._failed(verify_image(image), ("size", "integrity-code"))
-
-    @staticmethod
-    def _failed(report: Any, names: tuple[str, ...], *, required: tuple[str, ...] = ()) -> str | None:
-        for check in report.checks:
-            if check.name in names and check.outcome is Outcome.FAIL:
-                return f"{check.name}: {check.message}"
-            if check.name in required and check.outcome is not Outcome.PASS:
-                return f"{check.name}: {check.message}"
-        return None
+        if image.hardware_range is not None and not image.hardware_range[0] <= hw <= image.hardware_range[1]:
+            low, high = image.hardware_range
+            raise ImageRejected(f"hardware version {hw} outside {low}..{high}")
+        if image.integrity_code is not None:
+            assert image.integrity_covered is not None
+            if len(image.integrity_code) != INTEGRITY_CODE_SIZE or \
+                    aes_mmo_hash([image.integrity_covered]) != image.integrity_code:
+                raise ImageRejected("integrity code does not match the image")
 
     async def _finish(self, offer: Any) -> None:
         data = bytes(self._buffer)
-        problem = self.verify(offer, data)
         self._buffer = bytearray()
-        if problem is not None:
-            LOGGER.debug("OTA image refused: %s", problem)
+        try:
+            sha256 = hashlib.sha256(data).hexdigest() if self.permissive else self.verify(offer, data).sha256
+        except ImageRejected as exc:
+            LOGGER.debug("OTA image refused: %s", exc)
             self.outcome.status = EndStatus.INVALID_IMAGE
-            self.outcome.reason = problem
+            self.outcome.reason = str(exc)
             self.status = UpgradeStatus.Normal
             self.file_offset = 0
             await self._upgrade_end(offer, EndStatus.INVALID_IMAGE, expect_reply=False)
             return
-        self.held = HeldImage(int(offer.file_version), data, read_image(data).sha256)
+        self.held = HeldImage(int(offer.file_version), data, sha256)
         self.downloaded_file_version = int(offer.file_version)
         self.status = UpgradeStatus.Download_complete
         self.outcome.status = EndStatus.SUCCESS
@@ -509,8 +671,8 @@ class ZclOtaClient:
             "upgrade_end",
             server_to_client=False,
             status=Status(status),
-            manufacturer_code=self.identity.manufacturer_code,
-            image_type=self.identity.image_type,
+            manufacturer_code=self._asks_as(offer)[0],
+            image_type=self._asks_as(offer)[1],
             file_version=offer.file_version,
         )
         if not expect_reply:
@@ -577,13 +739,16 @@ class GbcsOtaClient(ZclOtaClient):
         super().__init__(host, identity, current_file_version)
         self.supplier_public_key = supplier_public_key
 
-    def check(self, offer: Any, image: Image, received: int) -> str | None:
-        problem = super().check(offer, image, received)
-        if problem is not None or self.supplier_public_key is None:
-            return problem
+    def check(self, offer: Any, image: ReceivedImage, received: int) -> None:
+        super().check(offer, image, received)
+        if self.supplier_public_key is None:
+            return
+        if image.signature is None:
+            raise ImageRejected("supplier-signature: the image carries no Supplier signature")
         key = load_public_key(self.supplier_public_key, name="supplier key")
-        report = verify_image(image, public_key=key)
-        return self._failed(report, (), required=("supplier-signature",))
+        if not signature_verifies(key, image.manufacturer_image, image.signature):
+            raise ImageRejected("supplier-signature: the Supplier signature over the Manufacturer Image "
+                                "does not verify")
 
 
 OTA_CLIENTS: dict[str, type[ZclOtaClient]] = {"zcl": ZclOtaClient, "gbcs": GbcsOtaClient}

@@ -9,13 +9,12 @@ software versions). Attachments of the OTA and certs steps are copied in with th
 from __future__ import annotations
 
 import json
-import re
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from ..records import DutRecord, RunRecord, StepRecord
-from ..store import atomic_write
+from ..store import atomic_write, contained_path, safe_name
 from .html import CSS
 from .jsonrec import dut_header, run_header
 
@@ -47,14 +46,10 @@ def evidence_document(run: RunRecord, dut: DutRecord) -> dict[str, Any]:
         "steps": [{"index": s.index, "name": s.name, "outcome": str(s.outcome) if s.outcome else None}
                   for s in dut.final_steps()],
         "attachments": [{"step": s.name, "name": a.name, "mimetype": a.mimetype, "size": a.size,
-                         "sha256": a.sha256, "file": f"attachments/{_safe(s.name)}-{n}-{_safe(a.name)}"}
+                         "sha256": a.sha256, "file": f"attachments/{safe_name(f'{s.name}-{n}-{a.name}')}"}
                         for s in dut.final_steps() if s.name in EVIDENCE_STEPS
                         for n, a in enumerate(s.attachments)],
     }
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "file"
 
 
 def evidence_html(doc: dict[str, Any]) -> str:
@@ -109,12 +104,12 @@ def evidence_html(doc: dict[str, Any]) -> str:
 
 def write_evidence_pack(run: RunRecord, dut: DutRecord, directory: Path) -> Path:
     """Write ``<directory>/<dut id>/`` with evidence.json, evidence.html and attachments/."""
-    target = directory / _safe(dut.id)
+    target = contained_path(directory, dut.id)
     doc = evidence_document(run, dut)
     for step in dut.final_steps():
         if step.name in EVIDENCE_STEPS:
             for n, attachment in enumerate(step.attachments):
-                atomic_write(target / "attachments" / f"{_safe(step.name)}-{n}-{_safe(attachment.name)}",
+                atomic_write(contained_path(target, "attachments", f"{step.name}-{n}-{attachment.name}"),
                              attachment.read())
     atomic_write(target / "evidence.json", (json.dumps(doc, indent=2, default=str) + "\n").encode())
     atomic_write(target / "evidence.html", evidence_html(doc).encode())

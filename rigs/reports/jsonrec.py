@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.cli.common import fmt_hex
+from gateway.formatting import fmt_hex
 
 from ..exceptions import RigFileError
 from ..records import DutRecord, RunRecord, iso

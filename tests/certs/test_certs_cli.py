@@ -211,3 +211,65 @@ def test_cert_dir_wins_over_hanrig_radio_from_the_environment(tree: Path, capsys
     code, out, err = run(_verify_args(tree, "--json"), capsys)
     assert code == 0, err
     assert json.loads(out)["source"] == {"cert_dir": str(tree / ESME_DIR)}
+
+
+# --- Zigbee SE implicit certificates (CBKE, issue 13) ---
+
+# The Certicom test CA and a device certificate with the public key Certicom published for it, as quoted
+# in zsmartsystems/com.zsmartsystems.zigbee CerticomCbkeCertificateTest.java (suite 2).
+CERTICOM_CA = "0207a445022d9f39f49bdc38380026a27a9e0a1799313ab28c5c1a1c6b605154db1dff6752"
+CERTICOM_CERT = ("000b3ad5a312ab75d60d081112131415161718005b7ed230ffffffff0022080000000001080205bb3d1d15"
+                 "76197ff9ab6563915019a130437adb0ee7915432dc4a09c97dc595c5856800")
+CERTICOM_PUBLIC = "02012f082ee7db1bd3f89f16eabbf5d6221a5dcd077fc0c9d37b329eee8e2cdaee03439de0"
+
+
+def test_inspect_a_vendor_certificate_in_hex_against_its_ca(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "device.hex"
+    path.write_text(" ".join(CERTICOM_CERT[i:i + 32] for i in range(0, len(CERTICOM_CERT), 32)) + "\n")
+    code, out, err = run(["certs", "inspect", str(path), "--ca-public-key", CERTICOM_CA, "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0, err
+    assert doc["format"] == "zigbee-se-suite2" and doc["public_key"] == CERTICOM_PUBLIC
+    assert doc["subject"] == "00:22:08:00:00:00:00:01" and doc["issuer"] == "11:12:13:14:15:16:17:18"
+    assert doc["key_usage_names"] == ["key_agreement"] and doc["no_expiry"] is True
+    assert doc["not_before"] == "2018-08-23T15:26:40+00:00" and doc["serial_number"] == "0x0b3ad5a312ab75d6"
+
+
+def test_make_test_pki_issues_cbke_certificates_for_hub_and_devices(tree: Path, capsys) -> None:
+    for suite, length in ((1, 48), (2, 74)):
+        folder = tree / "cbke" / f"suite{suite}"
+        ca = (folder / "TEST-ONLY-ca-public-key.hex").read_text().strip()
+        certs = sorted(folder.glob("*.cert"))
+        assert [p.name.split("-")[2] for p in certs] == ["esme", "gsme", "hcalcs", "hub", "ihd", "ppmid"]
+        esme = folder / "TEST-ONLY-esme-000d6f000abc0001.cert"
+        assert len(esme.read_bytes()) == length
+        code, out, err = run(["certs", "inspect", str(esme), "--ca-public-key", ca, "--json"], capsys)
+        doc = json.loads(out)
+        assert code == 0, err
+        assert doc["subject"] == ESME and doc["issuer"] == "54:45:53:54:4f:4e:4c:59"  # 'TESTONLY'
+        # The key the certificate binds is the one its private key makes (from outside the CLI).
+        from certs.cbke import SUITES
+
+        private = int((folder / "TEST-ONLY-esme-000d6f000abc0001-key.hex").read_text(), 16)
+        assert doc["public_key"] == SUITES[suite].curve.public_key(private).hex()
+        if suite == 1:
+            code, out, _ = run(["certs", "inspect", str(esme)], capsys)
+            assert "profile_attribute_data" in out and "public_key " not in out
+
+
+@pytest.mark.parametrize(("key", "needle"), [
+    ("02zz", "not hexadecimal"),
+    ("0201", "2 bytes; a CA public key is a compressed point"),
+    (CERTICOM_CA, "cannot issue a suite 1 certificate"),
+])
+def test_inspect_bad_ca_public_key_exits_2(tmp_path: Path, capsys, key: str, needle: str) -> None:
+    path = tmp_path / "xbee.cert"
+    path.write_bytes(SUITE1)
+    code, out, err = run(["certs", "inspect", str(path), "--ca-public-key", key], capsys)
+    assert code == 2 and out == "" and needle in err
+
+
+def test_ca_public_key_on_an_x509_certificate_exits_2(tree: Path, capsys) -> None:
+    code, _, err = run(["certs", "inspect", str(tree / "TEST-ONLY-root.pem"), "--ca-public-key", CERTICOM_CA],
+                       capsys)
+    assert code == 2 and "only for" in err

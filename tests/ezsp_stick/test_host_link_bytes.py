@@ -1,7 +1,7 @@
 """The host-link model's per-block UART bytes against what the virtual stick's ASH layer counts while
 hanrig's OTA server pushes an image through unmodified bellows (EZSPv13 and v14 frame layouts): on
 hanrig's lean path (no getExtendedTimeout per block), with the stick's XNCP combined send, and with
-bellows as shipped (hanrig's fix 6 reverted) against a stick without XNCP."""
+bellows as shipped (hanrig's fix 7 reverted) against a stick without XNCP."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from gateway.session import Gateway, RadioEndpoint
 from hal import RadioConfig, zigpy_fixes
 from hal.ezsp_stick.pty import VirtualStick
 from hal.radio import interview_complete
-from hal.sim.config import Role, default_bench
+from hal.roles import Role
+from hal.sim.config import default_bench
 from hal.sim.han import VirtualHan
 from ota import build_image, load_private_key, read_image
 from ota import link_model as timing

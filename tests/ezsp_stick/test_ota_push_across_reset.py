@@ -17,8 +17,9 @@ from firmware_images import DIRECTORY as SAMPLES
 from gateway.session import Gateway, RadioEndpoint
 from hal.ezsp_stick.pty import VirtualStick
 from hal.radio import interview_complete, reconnector
+from hal.roles import Role
 from hal.sim import ota_client
-from hal.sim.config import Role, default_bench
+from hal.sim.config import default_bench
 from hal.sim.han import VirtualHan
 from ota import build_image, load_private_key, read_image
 from ota.campaign import Phase

@@ -94,3 +94,44 @@ def test_sim_stick_reports_an_unwritable_trust_dir_in_one_line(tmp_path, capsys)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and f"--trust-dir {blocker / 'trust'}" in lines[0]
     assert out == ""  # refused before a port was opened
+
+
+def test_sim_stick_over_tcp_as_ser2net_serves_a_stick(tmp_path) -> None:
+    """``--tcp``: bellows' own CLI and hanrig open socket://HOST:PORT; one host holds the port at a time."""
+    import socket
+
+    env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
+    rig = tmp_path / "rig.toml"
+    rig.write_text(RIG)
+    proc = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig), "--tcp", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("socket://127.0.0.1:"), url
+        info = subprocess.run([str(BIN / "bellows"), "-d", url, "info"], capture_output=True, text=True,
+                              timeout=30)
+        assert info.returncode == 0, info.stdout + info.stderr
+        assert "00:0d:6f:00:0a:bc:00:00" in info.stdout and "Board name: virtual-ezsp-stick" in info.stdout
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as holder:
+            holder.sendall(b"\x1a\xc0\x38\xbc\x7e")  # ASH RST: this host now holds the port
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as second:
+                second.settimeout(5)
+                assert second.recv(64) == b""  # closed at once, as ser2net refuses a busy port
+            holder.settimeout(5)
+            assert holder.recv(64)  # the holder's RST is answered (RSTACK)
+        radio = subprocess.run([str(BIN / "hanrig"), "radio", "info", "--radio", url, "--json"],
+                               capture_output=True, text=True, timeout=60, env=env)
+        assert radio.returncode == 0, radio.stderr
+        described = json.loads(radio.stdout)
+        assert described["channel"] == 20 and described["network_state"] == "formed"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+
+
+def test_sim_stick_rejects_a_bad_tcp_address_in_one_line(capsys) -> None:
+    code, out, err = _run_in_process(["sim", "stick", "--tcp", "localhost"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip() == "hanrig: error: sim stick: --tcp 'localhost' is not HOST:PORT (e.g. 127.0.0.1:5555)"

@@ -20,8 +20,9 @@ from conftest import wait_for
 
 from hal.ezsp_stick.pty import VirtualStick
 from hal.radio import interview_complete, open_radio, reconnector
+from hal.roles import Role
 from hal.sim import ota_client
-from hal.sim.config import Role, default_bench
+from hal.sim.config import default_bench
 from hal.sim.han import VirtualHan
 from ota import build_image, load_private_key
 

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certs.testpki import ENTITY_IDS
-from gateway.certs_service import CredentialsReadError, bench_credentials
+from gateway.bench import bench_credentials
+from gateway.certs_service import CredentialsReadError
 from gateway.cli import main
 from gateway.exceptions import DeviceNotFound
 from gateway.han_input import HanInput

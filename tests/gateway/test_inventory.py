@@ -4,13 +4,15 @@ OTA client attributes as the device holds them; partial answers and silent devic
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from zigpy.zcl.clusters.general import Basic
 
 from gateway.inventory import BASIC_ATTRIBUTES, OTA_ATTRIBUTES, DeviceInventory, Inventory
 from gateway.session import Gateway
-from hal.sim.config import DEFAULT_BENCH_EUI64, FaultKind, FaultSpec, Role
+from hal.roles import Role
+from hal.sim.config import DEFAULT_BENCH_EUI64, FaultKind, FaultSpec
 
 pytestmark = pytest.mark.looptime
 
@@ -70,6 +72,29 @@ async def test_a_partial_answer_names_the_missing_attributes() -> None:
         assert row.zcl_version is None and row.date_code is None
         assert row.model == "SIM-IHD" and row.current_file_version == 0x00010000
         assert row.as_dict()["missing"] == ["zcl_version", "date_code"]
+        # ZCL 3.2.2.2: ZCLVersion is mandatory for every role; DateCode is optional (recorded, not failed)
+        assert row.missing_mandatory == ("zcl_version",) and row.missing_optional == ("date_code",)
+        assert "3.2.2.2" in row.requirements["zcl_version"].source
+
+
+async def test_requirements_depend_on_the_role_and_cite_their_source() -> None:
+    from gateway.inventory import REQUIREMENTS
+
+    for role, table in REQUIREMENTS.items():
+        assert table["zcl_version"].mandatory and table["power_source"].mandatory, role
+        assert all(req.source for req in table.values())
+    # SECMP0056: IHDs and PPMIDs must say who made them and what they are; meters need not (ZCL optional)
+    assert REQUIREMENTS[Role.IHD]["model"].mandatory and REQUIREMENTS[Role.PPMID]["hw_version"].mandatory
+    assert not REQUIREMENTS[Role.ESME]["model"].mandatory
+    assert REQUIREMENTS[Role.HCALCS]["current_file_version"].mandatory
+    async with Gateway.open(["sim://"]) as gw:
+        for device_id in ("ihd", "esme"):
+            del gw.apps["radio0"].han.device(device_id).attributes[Basic.cluster_id][_B.model.id]
+        ihd = await gw.inventory.read("00:0d:6f:00:0a:bc:00:03")
+        esme = await gw.inventory.read("00:0d:6f:00:0a:bc:00:01")
+    assert ihd.missing_mandatory == ("model",) and ihd.missing_optional == ()
+    assert esme.missing_mandatory == () and esme.missing_optional == ("model",)
+    assert ihd.as_dict()["requirements"]["model"]["source"].startswith("SECMP0056")
 
 
 async def test_a_silent_device_still_gets_a_row_naming_everything() -> None:
@@ -92,6 +117,31 @@ async def test_devices_cli_text_names_the_missing_attributes() -> None:
         del gw.apps["radio0"].han.device("ppmid").attributes[Basic.cluster_id][_B.date_code.id]
         rows = [row.as_dict() for row in await gw.inventory.read_all()]
     text = _render({"radio": "sim://", "devices": rows})
-    [ppmid] = [line for line in text.splitlines() if line.startswith("PPMID")]
-    assert ppmid.endswith("missing date_code")
-    assert sum("missing" in line for line in text.splitlines()) == 1
+    lines = text.splitlines()
+    assert lines[0] == "5 device(s) on sim://, 4 complete"
+    ppmid = next(i for i, line in enumerate(lines) if line.startswith("PPMID"))
+    assert lines[ppmid + 2].strip() == "missing date_code: device says UNSUPPORTED_ATTRIBUTE"
+    assert sum("missing" in line for line in lines) == 1
+    assert "None" not in text and "?" not in text
+
+
+def test_devices_cli_exit_code_says_whether_the_list_is_complete(tmp_path, capsys) -> None:
+    from gateway.cli import main
+
+    with pytest.raises(SystemExit) as complete:
+        main(["devices", "--radio", "sim://"])
+    assert complete.value.code == 0
+    assert capsys.readouterr().out.startswith("5 device(s) on sim://, 5 complete")
+    # the GSME never hears the hub: its interview fails, but it is listed, as not interviewed
+    rig = tmp_path / "rig.toml"
+    rig.write_text('[rig]\nname = "r"\n[[radios]]\nid = "sim"\nurl = "sim://"\n'
+                   '[[devices]]\nid = "gsme"\nrole = "GSME"\neui64 = "00:0d:6f:00:0a:bc:00:02"\n'
+                   'radio = "sim"\n'
+                   '[[faults]]\nkind = "drop"\ndevice = "gsme"\ndirection = "to_device"\n')
+    with pytest.raises(SystemExit) as partial:
+        main(["devices", "--radio", f"sim://?rig={rig}", "--json"])
+    out, err = capsys.readouterr()
+    assert partial.value.code == 1
+    [row] = json.loads(out)["devices"]
+    assert row["eui64"] == "00:0d:6f:00:0a:bc:00:02" and not row["interviewed"]
+    assert "incomplete: 00:0d:6f:00:0a:bc:00:02" in err

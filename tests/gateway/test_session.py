@@ -6,7 +6,8 @@ import pytest
 
 from gateway.exceptions import DeviceNotFound
 from gateway.session import DeviceBinding, Gateway, RadioEndpoint, infer_role
-from hal.sim.config import DEFAULT_BENCH_EUI64, Role
+from hal.roles import Role
+from hal.sim.config import DEFAULT_BENCH_EUI64
 
 pytestmark = pytest.mark.looptime
 

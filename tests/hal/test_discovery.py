@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from serial.tools import list_ports, list_ports_common
 
 from gateway.cli import cli, main
-from gateway.cli.radio_cmds import describe_radio
+from gateway.radio_info import describe_radio
 from hal import discovery
 from hal.discovery import Confidence
 

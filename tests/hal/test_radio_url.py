@@ -36,6 +36,13 @@ def test_real_radio_urls(url, scheme, path, baud, flow):
     assert (parsed.scheme, parsed.path, parsed.baudrate, parsed.flow_control) == (scheme, path, baud, flow)
 
 
+def test_labgrid_urls():
+    parsed = hal.parse_radio_url("labgrid://han-bench-1?coordinator=lab:20408&baudrate=460800")
+    assert (parsed.scheme, parsed.path, parsed.coordinator, parsed.baudrate) == (
+        "labgrid", "han-bench-1", "lab:20408", 460800)
+    assert hal.parse_radio_url("labgrid://han-bench-1").coordinator is None
+
+
 def test_sim_urls():
     assert hal.parse_radio_url("sim://").is_sim
     parsed = hal.parse_radio_url("sim://?rig=bench.toml&seed=4&clock=real&radio=sim")
@@ -56,6 +63,11 @@ def test_sim_urls():
         ("sim://?seed=-1", "seed '-1'"),
         ("sim://?clock=fast", "clock 'fast'"),
         ("sim://bench", "sim:// takes no path"),
+        ("labgrid://", "expected labgrid://PLACE"),
+        ("labgrid://a/b", "expected labgrid://PLACE"),
+        ("labgrid://bench?coordinator=a b", "coordinator 'a b' is not HOST[:PORT]"),
+        ("labgrid://bench?baudrate=fast", "baudrate 'fast'"),
+        ("labgrid://bench?rig=x", "unknown parameter 'rig'"),
     ],
 )
 def test_bad_urls_are_one_line_bad_input(url, problem):

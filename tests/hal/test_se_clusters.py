@@ -532,3 +532,12 @@ def test_random_bytes_never_escape_as_anything_but_a_wire_error(data: bytes) -> 
             decode(data)
         except cw.CredentialsWireError:
             pass
+
+
+def test_wire_enums_number_as_the_smki_model() -> None:
+    """hal owns the credentials framing's enums (it imports no ``certs``); they must number what
+    ``certs.model`` numbers, or a cell read over the HAN lands in the wrong trust anchor cell."""
+    from certs import model
+
+    assert {r.name: int(r) for r in cw.RemotePartyRole} == {r.name: int(r) for r in model.RemotePartyRole}
+    assert {u.name: int(u) for u in cw.KeyUsage} == {u.name: int(u) for u in model.KeyUsage}

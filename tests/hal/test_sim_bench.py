@@ -12,7 +12,8 @@ from zigpy.zcl.clusters.general import Basic, Ota
 
 from gateway.cli import cli
 from hal.radio import interview_complete
-from hal.sim.config import DEFAULT_BENCH_EUI64, DEFAULT_IMAGE_TYPES, Role
+from hal.roles import Role
+from hal.sim.config import DEFAULT_BENCH_EUI64, DEFAULT_IMAGE_TYPES
 
 
 async def test_every_role_is_interviewed_on_the_se_profile(sim_bench):

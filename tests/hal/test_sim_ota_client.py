@@ -118,7 +118,7 @@ async def test_an_image_for_another_product_is_never_downloaded(sim_bench):
     await server.notify()
     await asyncio.sleep(30)
     assert server.block_requests == []
-    assert "not for this device" in ihd.ota.outcome.reason
+    assert "image type 0x0084 is not this device" in ihd.ota.outcome.reason
     assert ihd.ota.current_file_version == 0x00010000
 
 

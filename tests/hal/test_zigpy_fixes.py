@@ -123,3 +123,29 @@ async def test_a_malformed_frame_does_not_raise_out_of_the_radio_callback(
         else:
             with pytest.raises((ValueError, TypeError)):
                 app.packet_received(packet)
+
+
+def test_fix6_an_orphaned_task_killed_by_a_closed_connection_is_no_traceback(caplog):
+    import asyncio
+    import gc
+    import logging
+
+    import hal
+
+    async def pending_frame(text: str) -> None:
+        raise RuntimeError(text)
+
+    loop = hal.new_event_loop("ezsp:///dev/ttyUSB0")  # a real radio's loop
+    try:
+        with caplog.at_level(logging.DEBUG):
+            for text in ("Connection has been closed", "something else broke"):
+                loop.run_until_complete(asyncio.sleep(0))
+                task = loop.create_task(pending_frame(text))
+                loop.run_until_complete(asyncio.sleep(0.01))
+                del task
+                gc.collect()
+    finally:
+        loop.close()
+    errors = [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR]
+    assert [str(r.exc_info[1]) for r in errors] == ["something else broke"]  # only the other one
+    assert any("radio connection closed under a pending frame" in r.getMessage() for r in caplog.records)

@@ -63,9 +63,10 @@ def test_truncated_image_exits_1_with_one_line(capsys, tmp_path):
     cut = tmp_path / "cut.ota"
     cut.write_bytes(IHD.read_bytes()[:5000])
     code, out, err = run(capsys, "ota", "inspect", cut, "--json")
-    assert code == 1 and out == ""
-    assert one_error_line(err) == (f"hanrig: error: {cut}: offset 52: truncated: stated total image size "
-                                   f"24736 but only 5000 bytes from the header on")
+    problem = (f"{cut}: offset 52: truncated: stated total image size 24736 but only 5000 bytes "
+               "from the header on")
+    assert code == 1 and json.loads(out) == {"error": problem, "exit": 1}  # --json: the error as a document
+    assert one_error_line(err) == f"hanrig: error: {problem}"
 
 
 @pytest.mark.parametrize("content,problem", [

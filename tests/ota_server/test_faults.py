@@ -15,7 +15,8 @@ from zigpy.ota.providers import BaseOtaImageMetadata
 from zigpy.zcl import foundation
 
 from gateway.ota import OtaService
-from hal.sim.config import DeviceSpec, FaultKind, FaultSpec, Role
+from hal.roles import Role
+from hal.sim.config import DeviceSpec, FaultKind, FaultSpec
 from ota.campaign import Phase, TransferAlert
 
 pytestmark = pytest.mark.looptime

@@ -88,3 +88,18 @@ def test_activate_with_no_image_held_exits_1(capsys):
 def test_activate_bad_hash_exits_2(capsys):
     code, _, err = run(capsys, "ota", "activate", "--radio", "sim://", "--device", IHD_EUI, "--hash", "xyz")
     assert code == 2 and "is not a SHA-256" in error_line(err)
+
+
+def test_push_negative_passes_when_the_device_refuses_and_fails_with_its_reason(capsys):
+    code, out, err = run(capsys, "ota", "push", "--radio", "sim://", "--device", IHD_EUI,
+                         "--negative", "hardware-out-of-range")
+    assert code == 0, err
+    assert "negative hardware-out-of-range: PASS: expected upgrade-end-invalid-image" in out
+    # the default bench's IHD holds no Supplier key: a foreign signature is not its check to make
+    code, out, err = run(capsys, "ota", "push", "--radio", "sim://", "--device", IHD_EUI,
+                         "--negative", "unknown-supplier", "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["passed"] is False and doc["reason_code"] == "device-accepted"
+    assert "expected upgrade-end-invalid-image (GBCS 11.2.1)" in error_line(err)
+    code, _, err = run(capsys, "ota", "push", "--radio", "sim://", "--role", "IHD", "--negative", "truncated")
+    assert code == 2 and "--negative takes exactly one --device" in err

@@ -9,6 +9,7 @@ from test_push import block_responses
 from firmware_images import DIRECTORY as SAMPLES
 from ota import build_image, load_private_key, read_image
 from ota.campaign import Phase, TransferAlert
+from ota.outcomes import Reason
 
 pytestmark = pytest.mark.looptime
 
@@ -41,33 +42,44 @@ async def test_refusals_on_one_bench():
         other_type = read_image(sample("ppmid").read_bytes(), name=sample("ppmid").name)
         outcome = await refuse(gw, other_type)
         assert "is for 0x1234/0x0084, the device is 0x1234/0x0101" in outcome.reason
+        assert outcome.reason_code is Reason.IMAGE_TYPE and outcome.code is TransferAlert.IMAGE_DISCARDED
 
         other_maker = image_from(ihd_image(manufacturer=0x4321))
         outcome = await refuse(gw, other_maker)
-        assert "is for 0x4321/0x0101" in outcome.reason
+        assert "is for 0x4321/0x0101" in outcome.reason and outcome.reason_code is Reason.MANUFACTURER
 
         outcome = await refuse(gw, image_from(ihd_image(hw=(1, 3))))
         assert outcome.code is TransferAlert.HARDWARE_VERSION_MISMATCH
         assert "hardware 1..3, the device is hardware 7" in outcome.reason
+        assert outcome.reason_code is Reason.HARDWARE_RANGE
 
         outcome = await refuse(gw, image_from(ihd_image(hw=(1, 9), sign=False)))
         assert "is unsigned and the rig requires Supplier signatures" in outcome.reason
+        assert outcome.reason_code is Reason.UNSIGNED
 
         data = bytearray(ihd_image(hw=(1, 9)))
         signed = read_image(bytes(data))
         data[signed.signature_offset + 5] ^= 0x01  # a broken Supplier signature
         outcome = await refuse(gw, image_from(bytes(data)))
         assert "Supplier signature does not verify" in outcome.reason
+        assert outcome.reason_code is Reason.SIGNATURE
 
         outcome = await refuse(gw, image_from(ihd_image(hw=(1, 9), version=OLD_VERSION - 1)))
         assert "downgrade 0x00010000 -> 0x0000ffff needs --allow-downgrade" in outcome.reason
+        assert outcome.reason_code is Reason.DOWNGRADE
 
         outcome = await refuse(gw, image_from(ihd_image(hw=(1, 9), version=OLD_VERSION)))
-        assert "already runs 0x00010000" in outcome.reason
+        assert "already runs 0x00010000" in outcome.reason and outcome.reason_code is Reason.SAME_VERSION
+        assert outcome.to_json()["reason_code"] == "same-version"
+
+        gw.ota.configure(cpl=frozenset({"00" * 32}))
+        outcome = await refuse(gw, image_from(ihd_image(hw=(1, 9))))
+        assert outcome.reason_code is Reason.CPL and "is not on the CPL list" in outcome.reason
 
 
 async def test_downgrade_with_permission_and_unsigned_when_not_required():
-    async with open_gateway(bench(ihd={"firmware_version": NEW_VERSION})) as gw:
+    # a device that takes downgrades (the simulated clients refuse older versions unless told otherwise)
+    async with open_gateway(bench(ihd={"firmware_version": NEW_VERSION, "accept_downgrade": True})) as gw:
         old = read_image(sample("ihd", OLD_VERSION).read_bytes(), name=sample("ihd", OLD_VERSION).name)
         report = await gw.ota.push(gw.devices(role="IHD"), image=old, allow_downgrade=True)
         (outcome,) = report.outcomes
@@ -93,5 +105,15 @@ async def test_a_device_that_states_a_hardware_version_outside_the_range_is_refu
                                 "radio0", OLD_VERSION)
         (outcome,) = await Campaign([target]).run()
         assert outcome.code is TransferAlert.HARDWARE_VERSION_MISMATCH and outcome.phase is Phase.FAILED
-        assert "hardware version 7 outside" in outcome.reason
+        assert "hardware version 7 outside" in outcome.reason and outcome.reason_code is Reason.HARDWARE_RANGE
         assert block_responses(gw, "ihd") == []
+
+
+def test_the_readme_shows_the_outcome_code_table():
+    from pathlib import Path
+
+    from ota.outcomes import OUTCOME_CODES, Reason, markdown_table
+
+    assert set(OUTCOME_CODES) == set(Reason)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme

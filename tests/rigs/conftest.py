@@ -25,3 +25,11 @@ def finished_run(bench: Rig) -> RunRecord:
 def make_run():
     """``build_run`` as a fixture, for tests that need variations of the finished run."""
     return build_run
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request, tmp_path) -> str:
+    """Where a results store goes, once per backend: a SQLite results directory, a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "results")
+    return request.getfixturevalue("postgres_url")

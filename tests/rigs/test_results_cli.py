@@ -1,9 +1,8 @@
-"""``hanrig results list|show|export`` end to end: output, --json, and exit codes."""
+"""``hanrig results list|show|export`` end to end on SQLite and PostgreSQL: output, --json, exit codes."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -24,10 +23,9 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def results(tmp_path, make_run, bench):
+def results(store_target, make_run, bench):
     """A results store with a passing run, a failing run and one left incomplete."""
-    root = tmp_path / "results"
-    with open_store(root) as store:
+    with open_store(store_target) as store:
         ok = make_run(bench)
         ok.run_id = "20260921T100000-aaaa0001"
         store(ok)
@@ -39,12 +37,8 @@ def results(tmp_path, make_run, bench):
         store.begin_run(dead)
         for step in dead.duts[0].steps:
             store.record_step(dead.run_id, step)
-    # Pretend the writer was a process that has since died (pids never reach 2**22 + 12345 here).
-    conn = sqlite3.connect(root / "results.db")
-    conn.execute("UPDATE runs_v2 SET writer_pid = ? WHERE run_id = ?", (2**22 + 12345, dead.run_id))
-    conn.commit()
-    conn.close()
-    return root
+    # the store closed without finishing the dead run: its writer is gone, so the run is incomplete
+    return store_target
 
 
 def test_list_json(results, capsys):
@@ -129,8 +123,13 @@ def test_missing_store_and_postgres_exit_2(tmp_path, capsys):
     code, _, err = run_cli(["results", "list", "--results", str(tmp_path / "none")], capsys)
     assert code == 2 and "no results store there" in err
     assert not (tmp_path / "none").exists()  # reading never creates a store
-    code, _, err = run_cli(["results", "list", "--results", "postgresql://u:pw@db/x"], capsys)
-    assert code == 2 and "not supported yet" in err and "pw" not in err
+    code, _, err = run_cli(["results", "list", "--results", "postgresql://u:pw@127.0.0.1:1/x"], capsys)
+    assert code == 2 and "cannot connect to the results database" in err and ":pw@" not in err
+
+
+def test_an_empty_postgres_database_is_no_store(postgres_url, capsys):
+    code, _, err = run_cli(["results", "list", "--results", postgres_url], capsys)
+    assert code == 2 and "no results store there (no hanrig tables)" in err
 
 
 def test_console_script_in_a_subprocess(results):

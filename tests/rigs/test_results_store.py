@@ -1,4 +1,5 @@
-"""The results store: round trips, migrations from a stored v1 dump, several writers, SIGKILL mid-run."""
+"""The results store on both backends (SQLite, PostgreSQL): round trips, several writers, SIGKILL
+mid-run, one writer per run; and SQLite's migrations from a stored v1 dump and corrupt files."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from rigs_testlib import write_runs
 
 from rigs import store as store_module
-from rigs.exceptions import CorruptDatabase, StoreError, UnknownRun
+from rigs.exceptions import CorruptDatabase, RunLocked, StoreError, UnknownRun
 from rigs.records import (
     Event,
     EventKind,
@@ -47,19 +49,20 @@ def comparable(run: RunRecord) -> dict:
     }
 
 
-def test_round_trip_through_the_output_callback(tmp_path, finished_run):
+def test_round_trip_through_the_output_callback(store_target, finished_run):
     finished_run.events.append(Event(finished_run.start, EventKind.LOG, {"message": "bench up"}))
-    with open_store(tmp_path) as store:
+    with open_store(store_target) as store:
         store(finished_run)
         loaded = store.load_run(finished_run.run_id)
     assert loaded.status is RunStatus.FINISHED
     assert comparable(loaded) == comparable(finished_run)
-    assert (tmp_path / DB_FILENAME).exists()
+    if "://" not in store_target:
+        assert (Path(store_target) / DB_FILENAME).exists()
 
 
-def test_streamed_run_then_callback_writes_nothing_twice(tmp_path, bench, make_run):
+def test_streamed_run_then_callback_writes_nothing_twice(store_target, bench, make_run):
     run = make_run(bench, fail_ota_on="ppmid")
-    with open_store(tmp_path) as store:
+    with open_store(store_target) as store:
         live = RunRecord(run.run_id, run.rig_name, run.rig_snapshot, run.host, run.operator, run.versions,
                          run.start, duts=[type(d)(d.id, d.role, d.eui64, d.radio) for d in run.duts])
         store.begin_run(live)
@@ -75,23 +78,27 @@ def test_streamed_run_then_callback_writes_nothing_twice(tmp_path, bench, make_r
     assert loaded.outcome is RunOutcome.FAIL
 
 
-def test_large_attachments_live_beside_the_database(tmp_path, finished_run):
+def test_large_attachments_live_beside_the_database(store_target, finished_run):
     step = finished_run.dut("ihd").step("ota")
     big = os.urandom(INLINE_ATTACHMENT_MAX + 1)
     step.attach("trace.bin", "application/octet-stream", big)
-    with open_store(tmp_path) as store:
+    with open_store(store_target) as store:
         store(finished_run)
         loaded = store.load_run(finished_run.run_id).dut("ihd").step("ota")
     by_name = {a.name: a for a in loaded.attachments}
-    assert by_name["trace.bin"].path is not None and by_name["trace.bin"].path.is_relative_to(tmp_path)
+    if "://" in store_target:  # a database server keeps them in the database: no host shares a directory
+        assert by_name["trace.bin"].path is None
+    else:
+        assert by_name["trace.bin"].path is not None
+        assert by_name["trace.bin"].path.is_relative_to(store_target)
     assert by_name["trace.bin"].read() == big
     assert by_name["transfer.log"].data == b"blocks for ihd\n"
 
 
-def test_events_in_bulk(tmp_path, finished_run):
+def test_events_in_bulk(store_target, finished_run):
     samples = [Event(finished_run.start + i * 0.01, EventKind.OTA_PROGRESS,
                      {"offset": i * 64, "total": 1 << 20}, "ihd") for i in range(20_000)]
-    with open_store(tmp_path) as store:
+    with open_store(store_target) as store:
         store(finished_run)
         assert store.add_events(finished_run.run_id, samples) == 20_000
         loaded = store.load_run(finished_run.run_id)
@@ -99,8 +106,8 @@ def test_events_in_bulk(tmp_path, finished_run):
     assert len(ota) == 20_000 + 17
 
 
-def test_list_runs_and_prefixes(tmp_path, bench, make_run):
-    with open_store(tmp_path) as store:
+def test_list_runs_and_prefixes(store_target, bench, make_run):
+    with open_store(store_target) as store:
         for n, kwargs in enumerate(({}, {"fail_ota_on": "ihd"}, {"error_on": "esme"})):
             run = make_run(bench, **kwargs)
             run.run_id = f"2026010{n}T000000-abc{n}"
@@ -121,10 +128,10 @@ def test_list_runs_and_prefixes(tmp_path, bench, make_run):
         assert len(store.list_runs(limit=2)) == 2
 
 
-def test_resume_appends_attempts_to_the_same_run(tmp_path, bench, make_run):
+def test_resume_appends_attempts_to_the_same_run(store_target, bench, make_run):
     partial = make_run(bench, stop_after=7, fail_ota_on="ihd")
     planned = bench.planned()
-    with open_store(tmp_path) as store:
+    with open_store(store_target) as store:
         store.begin_run(partial)
         for dut in partial.duts:
             for step in dut.steps:
@@ -152,8 +159,8 @@ def test_resume_appends_attempts_to_the_same_run(tmp_path, bench, make_run):
     assert {s.attempt for d in final.duts for s in d.steps} == {1, 2}
 
 
-def test_a_step_is_recorded_once_per_attempt(tmp_path, finished_run):
-    with open_store(tmp_path) as store:
+def test_a_step_is_recorded_once_per_attempt(store_target, finished_run):
+    with open_store(store_target) as store:
         store(finished_run)
         step = finished_run.dut("ihd").steps[0]
         with pytest.raises(StoreError, match="cannot record step 0"):
@@ -161,9 +168,9 @@ def test_a_step_is_recorded_once_per_attempt(tmp_path, finished_run):
 
 
 @pytest.mark.parametrize("url,words", [
-    ("postgresql://hanrig:secret@db/results", "PostgreSQL results stores are not supported yet"),
-    ("postgres://db/results", "not supported yet"),
-    ("mysql://db/results", "unsupported results URL scheme 'mysql'"),
+    ("postgresql://hanrig:secret@127.0.0.1:1/results", "cannot connect to the results database"),
+    ("postgres://127.0.0.1:1/results", "cannot connect"),
+    ("mysql://hanrig:secret@db/results", "unsupported results URL scheme 'mysql'"),
     ("sqlite://relative.db", "a SQLite URL is sqlite:///path"),
 ])
 def test_unsupported_urls_are_one_clear_line(url, words):
@@ -268,13 +275,13 @@ def test_foreign_tables_are_corrupt(tmp_path):
         open_store(tmp_path)
 
 
-def test_several_writer_threads(tmp_path):
-    open_store(tmp_path).close()
+def test_several_writer_threads(store_target):
+    open_store(store_target).close()
     errors: list[BaseException] = []
 
     def worker(tag: str) -> None:
         try:
-            write_runs(tmp_path, tag, runs=3, steps=10)
+            write_runs(store_target, tag, runs=3, steps=10)
         except BaseException as exc:  # collected so the test fails loudly on the main thread
             errors.append(exc)
 
@@ -284,26 +291,34 @@ def test_several_writer_threads(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    with open_store(tmp_path) as store:
+    with open_store(store_target) as store:
         runs = store.list_runs(limit=None)
         assert len(runs) == 24 and all(r.status is RunStatus.FINISHED for r in runs)
         assert all(r.steps == {"PASS": 10} for r in runs)
         assert len(store.load_run("run-t3-2").dut("ihd").events) == 50
 
 
-def test_several_writer_processes(tmp_path):
+def test_several_writer_processes(store_target):
+    """4 processes write 4 runs each at once: every run, step, measurement and event lands once."""
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from pathlib import Path
         from rigs_testlib import write_runs
-        write_runs(Path(sys.argv[1]), sys.argv[2], runs=4, steps=15)
+        write_runs(sys.argv[1], sys.argv[2], runs=4, steps=15)
     """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path), f"p{n}"]) for n in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, store_target, f"p{n}"]) for n in range(4)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
-    with open_store(tmp_path) as store:
+    with open_store(store_target) as store:
         runs = store.list_runs(limit=None)
-    assert len(runs) == 16 and all(r.steps == {"PASS": 15} for r in runs)
+        assert len(runs) == 16 and all(r.steps == {"PASS": 15} for r in runs)
+        assert all(r.status is RunStatus.FINISHED for r in runs)
+        for run_id in ("run-p0-0", "run-p3-3"):
+            run = store.load_run(run_id)
+            assert [s.index for s in run.dut("ihd").steps] == list(range(15))
+            assert [e.data["n"] for e in run.dut("ihd").events] == list(range(50))
+        (events,) = store._read("SELECT COUNT(*) FROM events_v2")
+        (measurements,) = store._read("SELECT COUNT(*) FROM measurements_v2")
+    assert events == (16 * 50,) and measurements == (16 * 15,)
 
 
 KILLED_WRITER = """
@@ -331,8 +346,8 @@ while True:
 """
 
 
-def test_sigkill_mid_run_leaves_a_consistent_store(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(tmp_path)], stdout=subprocess.PIPE,
+def test_sigkill_mid_run_leaves_a_consistent_store(store_target):
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, store_target], stdout=subprocess.PIPE,
                             text=True)
     assert proc.stdout is not None
     seen = -1
@@ -345,8 +360,8 @@ def test_sigkill_mid_run_leaves_a_consistent_store(tmp_path):
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL
 
-    with open_store(tmp_path) as store:
-        assert store.incomplete_runs() == ["killed-run"]
+    with open_store(store_target) as store:
+        _wait_until(lambda: store.incomplete_runs() == ["killed-run"])  # the server sees the session end
         (summary,) = store.list_runs()
         assert summary.status is RunStatus.INCOMPLETE and summary.outcome is None
         run = store.load_run("killed-run")
@@ -361,6 +376,59 @@ def test_sigkill_mid_run_leaves_a_consistent_store(tmp_path):
         run.finish(end=1000.0)
         store.finish_run(run)
         assert store.load_run("killed-run").status is RunStatus.FINISHED
-    conn = sqlite3.connect(tmp_path / DB_FILENAME)
+    if "://" in store_target:
+        return
+    conn = sqlite3.connect(Path(store_target) / DB_FILENAME)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def _wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never became true"
+        time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------------- one writer per run
+RESUMER = """
+import sys
+from rigs.store import open_store
+store = open_store(sys.argv[1])
+print(store.begin_attempt(sys.argv[2]), flush=True)
+sys.stdin.readline()  # hold the run until told
+"""
+
+
+def test_a_second_writer_of_a_run_is_refused_naming_the_holder(store_target, finished_run):
+    with open_store(store_target) as store:
+        store(finished_run)
+    holder = subprocess.Popen([sys.executable, "-c", RESUMER, store_target, finished_run.run_id],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "2"
+        with open_store(store_target) as store:
+            assert store.list_runs()[0].status is RunStatus.RUNNING  # its writer is alive
+            with pytest.raises(RunLocked) as info:
+                store.begin_attempt(finished_run.run_id[:12])
+            assert store.load_run(finished_run.run_id).attempts == 2  # the refused resume changed nothing
+        assert info.value.exit_code == 2
+        assert f"run {finished_run.run_id}: already being written by hanrig@" in str(info.value)
+        assert f"pid {holder.pid}" in str(info.value)
+    finally:
+        holder.communicate("\n", timeout=30)
+    with open_store(store_target) as store:  # the holder is gone: the run can be resumed again
+        _wait_until(lambda: store.list_runs()[0].status is RunStatus.INCOMPLETE)
+        assert store.begin_attempt(finished_run.run_id) == 3
+
+
+def test_two_stores_in_one_process_are_two_writers(store_target, finished_run):
+    with open_store(store_target) as first, open_store(store_target) as second:
+        first(finished_run)
+        assert first.begin_attempt(finished_run.run_id) == 2
+        assert first.begin_attempt(finished_run.run_id) == 3  # the holder may go on
+        with pytest.raises(RunLocked):
+            second.begin_attempt(finished_run.run_id)
+        finished_run.finish(end=finished_run.end)
+        first.finish_run(finished_run)  # finishing releases the run
+        assert second.begin_attempt(finished_run.run_id) == 4

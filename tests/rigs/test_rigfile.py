@@ -52,7 +52,9 @@ def test_default_rig_is_the_fixed_bench():
     rig = default_rig(base_dir=Path("/srv/bench"))
     assert [r.url for r in rig.radios] == ["sim://"]
     assert {str(d.role): d.eui64 for d in rig.devices} == FIXED
-    assert [s.step for s in rig.plan] == list(StepKind)
+    # every step kind but the conformance ones (ota_negative, prompt: rigs/examples/conformance.toml)
+    conformance = {StepKind.OTA_NEGATIVE, StepKind.PROMPT}
+    assert [s.step for s in rig.plan] == [kind for kind in StepKind if kind not in conformance]
     by_step = {s.name: {str(d.role) for d in rig.devices_for(s)} for s in rig.plan}
     assert by_step["ota"] == {"IHD", "PPMID", "HCALCS"}
     assert by_step["gas"] == {"GSME"}
@@ -184,6 +186,10 @@ BAD = [
     (MINIMAL.replace('role = "IHD"', 'role = "IHD"\nmeter_point = "12ab"'), "devices[0].meter_point",
      "not an MPAN/MPRN", "12ab"),
     ('[rig]\nname = "t"\n', "radios", "at least one", None),
+    (MINIMAL + '\n[outputs]\nresults = "r"\n[results]\nurl = "postgresql://h/db"\n', "results.url",
+     "give the results store once", "url"),
+    (MINIMAL + '\n[results]\npath = "x"\n', "results.path", "unknown key", "path"),
+    (MINIMAL + '\n[labgrid]\ncoordinator = 20408\n', "labgrid.coordinator", "expected a string", "20408"),
     # After [[devices]], a bare key belongs to the last device, and is unknown there.
     (MINIMAL + '\nradios = 3\n', "devices[1].radios", "unknown key", "radios = 3"),
 ]
@@ -236,3 +242,16 @@ def test_examples_are_accepted_by_the_simulator_too(name):
     config = sim_config.parse_sim_config(rig.document(), source=str(rig.source), base=rig.base_dir)
     assert [d.id for d in config.devices] == [d.id for d in rig.devices]
     assert len(config.faults) == len(rig.sim_tables.faults)
+
+
+def test_lab_rig_names_a_labgrid_place_a_coordinator_and_a_postgres_store(tmp_path):
+    text = MINIMAL.replace('url = "sim://"', 'url = "labgrid://han-bench-1"') + """
+[labgrid]
+coordinator = "lab-coordinator:20408"
+
+[results]
+url = "postgresql://hanrig@db.lab/results"
+"""
+    rig = parse_rig(text, tmp_path / "rig.toml")
+    assert rig.radios[0].url == "labgrid://han-bench-1?coordinator=lab-coordinator:20408"
+    assert not rig.radios[0].is_simulated and rig.outputs.results == "postgresql://hanrig@db.lab/results"

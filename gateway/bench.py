@@ -1,0 +1,167 @@
+"""The built-in simulated bench, assembled in one place: radio config, bench PKI and credentials.
+
+A ``sim://`` radio's bench is its ``[sim]``/``[[devices]]``/``[[faults]]`` configuration
+(``hal.sim.config``, from the rig file's TOML or the default five-device bench), with the TEST-ONLY
+SMKI PKI (``certs.testpki``) installed as bytes on every simulated ESME (``hal`` never imports
+``certs``), including what a configured ``credentials_fault`` needs (the wrong network operator's
+certificates, an expired supplier certificate). The bench also knows that PKI's root and issuing CAs
+(:class:`BenchTrust`), so a certs step or ``hanrig certs verify`` can check the meters against it.
+
+Users: the rig runner (:func:`radio_endpoint` per rig radio), the CLI's one-off commands
+(:func:`bench_radio_config`), and ``hanrig sim stick`` (:func:`bench_sim_config`, :func:`virtual_han`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import zigpy.types as zigpy_t
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+import hal
+from certs.model import RemotePartyRole as CertRole
+from certs.testpki import TestPki, make_test_pki
+from hal.roles import Role
+from hal.sim.config import DeviceSpec, SimConfig, default_bench, load_sim_config, parse_sim_config
+from hal.sim.credentials import CredentialsFault
+
+from .session import RadioEndpoint
+
+if TYPE_CHECKING:
+    from hal.sim.han import VirtualHan
+
+EXPIRED_NOT_BEFORE: Final = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+EXPIRED_NOT_AFTER: Final = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class BenchTrust:
+    """What the bench knows about the PKI it installed: the root and the issuing CAs (DER)."""
+
+    root: bytes
+    intermediates: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """A radio's network parameters as a rig file gives them (all optional)."""
+
+    channel: int | None = None
+    pan_id: int | None = None
+    extended_pan_id: str | None = None
+    network_key: bytes | None = None
+
+
+# ------------------------------------------------------------------------------ the bench PKI
+@functools.lru_cache(maxsize=4)
+def _bench_pki(devices: tuple[tuple[str, str], ...], seed: int) -> TestPki:
+    return make_test_pki(devices=devices, seed=seed)
+
+
+def expired_copy(pki: TestPki, name: str) -> bytes:
+    """Organisation certificate ``name`` (e.g. ``supplier-DS``) re-issued with a validity that has ended."""
+    issued = pki.organisations[name]
+    original = issued.certificate
+    builder = (x509.CertificateBuilder().subject_name(original.subject).issuer_name(original.issuer)
+               .public_key(original.public_key()).serial_number(original.serial_number + 2)
+               .not_valid_before(EXPIRED_NOT_BEFORE).not_valid_after(EXPIRED_NOT_AFTER))
+    for extension in original.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    signed = builder.sign(pki.org_ca.key, hashes.SHA256(), ecdsa_deterministic=True)
+    return signed.public_bytes(serialization.Encoding.DER)
+
+
+def _fault_cells(pki: TestPki, fault: CredentialsFault) -> dict[str, bytes]:
+    if fault is CredentialsFault.WRONG_NETWORK_OPERATOR:
+        return {cell.name: cell.der for cell in pki.meter_cells(network_operator="wrongNetworkOperator")
+                if cell.remote_party_role is CertRole.NETWORK_OPERATOR}
+    if fault is CredentialsFault.EXPIRED:
+        return {"supplier-DS-management": expired_copy(pki, "supplier-DS")}
+    return {}
+
+
+def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, BenchTrust]:
+    """``config`` with the TEST-ONLY PKI's cells and device certificates installed on every ESME that has
+    none configured, and the bytes its ``credentials_fault`` needs; plus the PKI's root and CAs."""
+    devices = tuple((spec.role.value, str(spec.eui64)) for spec in config.devices)
+    pki = _bench_pki(devices, seed)
+    specs: list[DeviceSpec] = []
+    for spec in config.devices:
+        if spec.role is Role.ESME:
+            sim = spec.sim
+            changes: dict[str, Any] = {}
+            if not sim.trust_anchors:
+                changes["trust_anchors"] = {cell.name: cell.der for cell in pki.meter_cells()}
+            if not sim.device_certificates:
+                own = pki.device(str(spec.eui64))
+                changes["device_certificates"] = {"DS": own.digital_signature.der,
+                                                  "KA": own.key_agreement.der}
+            if not sim.fault_cells:
+                changes["fault_cells"] = _fault_cells(pki, sim.credentials_fault)
+            spec = dataclasses.replace(spec, sim=dataclasses.replace(sim, **changes))
+        specs.append(spec)
+    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der))
+    return config.replace(devices=tuple(specs)), trust
+
+
+# ------------------------------------------------------------------------------ radios
+def _radio_config(network: NetworkSettings, *, install_codes: Mapping[str, bytes] = {},
+                  sim: SimConfig | None = None) -> hal.RadioConfig:
+    return hal.RadioConfig(
+        channel=network.channel, pan_id=network.pan_id,
+        extended_pan_id=(zigpy_t.EUI64.convert(network.extended_pan_id)
+                         if network.extended_pan_id is not None else None),
+        network_key=network.network_key,
+        install_codes={zigpy_t.EUI64.convert(eui64): code for eui64, code in install_codes.items()},
+        sim=sim,
+    )
+
+
+def radio_endpoint(radio_id: str, url: str, network: NetworkSettings = NetworkSettings(), *,
+                   simulated: bool, install_codes: Mapping[str, bytes] = {},
+                   document: Mapping[str, Any] | None = None, source: str = "<rig>",
+                   base: Path | None = None) -> tuple[RadioEndpoint, BenchTrust | None]:
+    """One radio of a rig as the gateway opens it. A simulated radio gets its bench from the rig file's
+    TOML ``document`` (or the default bench when there is none) with the bench PKI installed, and the
+    trust that PKI needs to verify; a real radio only its network parameters and install codes."""
+    sim = trust = None
+    if simulated:
+        sim = parse_sim_config(document, source=source, base=base, radio_id=radio_id) if document \
+            else default_bench()
+        sim, trust = bench_credentials(sim, seed=sim.settings.seed)
+    config = _radio_config(network, install_codes=install_codes, sim=sim)
+    return RadioEndpoint(id=radio_id, url=url, config=config), trust
+
+
+def bench_radio_config(radio_url: str) -> tuple[hal.RadioConfig | None, BenchTrust | None]:
+    """For a ``sim://`` URL: the radio config with the bench's TEST-ONLY PKI installed, and that PKI's
+    trust; for a real radio: (None, None)."""
+    parsed = hal.parse_radio_url(radio_url)
+    if not parsed.is_sim:
+        return None, None
+    from hal.radio import sim_config_for
+
+    sim, trust = bench_credentials(sim_config_for(parsed, hal.RadioConfig()))
+    return hal.RadioConfig(sim=sim), trust
+
+
+def bench_sim_config(rig_path: Path | None) -> tuple[SimConfig, BenchTrust]:
+    """A rig file's simulated bench (or the default one) with the bench PKI on its ESMEs, and that PKI's
+    trust (what ``hanrig sim stick`` serves)."""
+    config = load_sim_config(rig_path) if rig_path is not None else default_bench()
+    return bench_credentials(config, seed=config.settings.seed)
+
+
+def virtual_han(config: SimConfig, network: NetworkSettings = NetworkSettings()) -> VirtualHan:
+    """The simulated HAN a virtual EZSP stick serves, on the rig's simulated radio's network."""
+    from hal.radio import network_params
+    from hal.sim.han import VirtualHan
+
+    return VirtualHan(config, network_params(_radio_config(network)))

@@ -1,0 +1,184 @@
+"""CBKE crypto (certs.ecc_koblitz, certs.cbke): every figure here comes from outside hanrig.
+
+Sources:
+* OPENSSL: keys and ECDH shared secrets made with OpenSSL 3 (``openssl ecparam -name sect163k1|sect283k1
+  -genkey``, ``openssl ec -text``, ``openssl pkeyutl -derive``): checks scalar products on both curves.
+* CERTICOM: the Certicom test-CA certificates (CA public key, implicit certificate, private key
+  reconstruction data, device public key) quoted in zsmartsystems/com.zsmartsystems.zigbee,
+  ``CerticomCbkeCertificateTest.java``: checks ECQV reconstruction (e = AES-MMO of the certificate).
+* ZIGBEE_B6: the AES-MMO examples of the Zigbee specification annex B.6 / C.5 (already in
+  tests/ota), reused through ``ota.signing.aes_mmo_hash`` by the KDF and the MAC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from certs import MalformedCertificate
+from certs.cbke import (
+    SUITES,
+    CbkeIdentity,
+    EphemeralKey,
+    certificate_hash,
+    ecmqv_shared_secret,
+    establish,
+    issue_implicit_certificate,
+    kdf,
+    mmo_hmac,
+    parse_implicit_certificate,
+    reconstruct_public_key,
+)
+from certs.ecc_koblitz import SECT163K1, SECT283K1, InvalidPoint
+from ota.signing import aes_mmo_hash
+
+OPENSSL = {
+    "sect163k1": dict(
+        private=0x002B62A6966844404158D15F145AE5660FEEAE94BC,
+        public="04033ff9fee1f516dd72dd0e2a2e32a1cfc9846d4fa2008b86752f8efe6aed3ca0132c08a1489b8b735841",
+        peer="0401953e689ce42b56dec5554c5980b62302a1c25b670515fb6acb63ade3df7dd93c31cc6125e48bb44dac",
+        shared="079a5350975d287cad00d5b9fc1a110272c9fed0ff"),
+    "sect283k1": dict(
+        private=0x00B8D7EA4A4D6B70350A1E159E04CDBB5A9758E5B6611159EDD1045CC162FDED282A669F,
+        public="040033ea9dcf601544055d947604ac0af87471f785a7e1c08868cbb3c53e6f888412661add015cb023123600"
+               "2bda2b6d5202a524ce83d68ec0dac5fc96257a48840154 34fd897cd081".replace(" ", ""),
+        peer="0406336bbf8523949b2c0849c7c6ac4a84575d4535e22fd8ef690ab9597e1de48852ab1e5201f56877d08b60f9"
+             "123d8bd3b19ce74890287435451d4690bd0d8665c566a2af4c62f846",
+        shared="059f8a0326a900ca2c1d461dbd438210c2cc61371cf38380853b81b550860d1294c02eb5"),
+}
+
+CERTICOM = {
+    1: dict(ca="0200fde8a7f3d1084224962a4e7c54e69ac3f04da6b8",
+            cert="02020882b1d7df05538f37cdd09a4f6b15368998642b002208000000000154455354534543410109108301234567890a",
+            private="0392ba4afc2453a49eebe9bca8de73210f02479a4a",
+            public="0207d1ca014786b5e552cfd5f04339a2e856f00eaaef"),
+    2: dict(ca="0207a445022d9f39f49bdc38380026a27a9e0a1799313ab28c5c1a1c6b605154db1dff6752",
+            cert="000b3ad5a312ab75d60d081112131415161718005b7ed230ffffffff0022080000000001080205bb3d1d1576197f"
+                 "f9ab6563915019a130437adb0ee7915432dc4a09c97dc595c5856800",
+            private="00997097b87684f62f555173c47be89935fbf6440ae292492b54c5829a0d541f4d26e254",
+            public="02012f082ee7db1bd3f89f16eabbf5d6221a5dcd077fc0c9d37b329eee8e2cdaee03439de0"),
+}
+
+CURVES = {"sect163k1": SECT163K1, "sect283k1": SECT283K1}
+
+
+def _uncompressed(curve, hex_point: str) -> tuple[int, int]:
+    raw = bytes.fromhex(hex_point)
+    size = curve.field_bytes
+    assert raw[0] == 4 and len(raw) == 1 + 2 * size
+    return int.from_bytes(raw[1:1 + size], "big"), int.from_bytes(raw[1 + size:], "big")
+
+
+@pytest.mark.parametrize("name", sorted(OPENSSL))
+def test_scalar_products_match_openssl(name: str) -> None:
+    curve, v = CURVES[name], OPENSSL[name]
+    public = _uncompressed(curve, v["public"])
+    peer = _uncompressed(curve, v["peer"])
+    assert curve.is_on_curve(public) and curve.is_on_curve(peer)
+    assert curve.multiply_generator(v["private"]) == public          # fixed-base table
+    assert curve.multiply(v["private"], curve.generator) == public   # interleaved wNAF
+    shared = curve.multiply(v["private"], peer)
+    assert shared[0].to_bytes(curve.field_bytes, "big").hex() == v["shared"]
+    assert curve.decode(curve.encode(peer)) == peer
+
+
+@pytest.mark.parametrize("curve", [SECT163K1, SECT283K1], ids=lambda c: c.name)
+def test_group_laws(curve) -> None:
+    g = curve.generator
+    assert curve.multiply(curve.n, g) is None
+    assert curve.multiply(curve.n - 1, g) == curve.negate(g)
+    assert curve.multiply(2, g) == curve.add(g, g)
+    a, b = 0x1234567 << 100, 0xABCDEF
+    assert curve.multi_multiply([(a, g), (b, g)]) == curve.multiply_generator(a + b)
+    assert curve.add(curve.multiply(a, g), curve.negate(curve.multiply(a, g))) is None
+
+
+def test_decode_rejects_what_is_not_a_point() -> None:
+    with pytest.raises(InvalidPoint, match="prefix 0x04"):
+        SECT163K1.decode(b"\x04" + bytes(21))
+    with pytest.raises(InvalidPoint, match="22 bytes"):
+        SECT283K1.decode(b"\x02" + bytes(21))
+    x = 2
+    while True:   # find an x with no point (half of all x): decode must say so, not invent a y
+        try:
+            SECT163K1.decode(b"\x02" + x.to_bytes(21, "big"))
+        except InvalidPoint as exc:
+            assert "no point" in str(exc)
+            break
+        x += 1
+
+
+@pytest.mark.parametrize("suite", [1, 2])
+def test_ecqv_reconstruction_matches_certicom_test_certificates(suite: int) -> None:
+    v = CERTICOM[suite]
+    cert = bytes.fromhex(v["cert"])
+    curve = SUITES[suite].curve
+    assert parse_implicit_certificate(cert, name="certicom").suite == suite
+    assert curve.public_key(int(v["private"], 16)).hex() == v["public"]
+    assert reconstruct_public_key(cert, bytes.fromhex(v["ca"])).hex() == v["public"]
+    assert certificate_hash(cert) == int.from_bytes(aes_mmo_hash([cert]), "big")
+
+
+def test_reconstruction_with_the_wrong_ca_gives_another_key() -> None:
+    cert = bytes.fromhex(CERTICOM[1]["cert"])
+    other_ca = SECT163K1.public_key(12345)
+    assert reconstruct_public_key(cert, other_ca).hex() != CERTICOM[1]["public"]
+    with pytest.raises(MalformedCertificate, match=r"cbke\.point"):
+        reconstruct_public_key(cert, b"\x05" + bytes(21))
+
+
+def _identity(suite: int, ca_private: int, subject: bytes, seed: int) -> CbkeIdentity:
+    issued = issue_implicit_certificate(suite, ca_private_key=ca_private, issuer=b"TESTSECA", subject=subject,
+                                        request_key=seed, ca_nonce=seed * 7 + 1,
+                                        valid_from=dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    ca_public = SUITES[suite].curve.public_key(ca_private)
+    assert reconstruct_public_key(issued.certificate, ca_public) == issued.public_key
+    return CbkeIdentity(suite, issued.certificate, issued.private_key, ca_public)
+
+
+@pytest.mark.parametrize("suite", [1, 2])
+def test_both_sides_agree_and_a_wrong_key_does_not(suite: int) -> None:
+    ca = 0xC0FFEE + suite
+    hub = _identity(suite, ca, bytes.fromhex("000d6f000abc0000"), 11)
+    meter = _identity(suite, ca, bytes.fromhex("000d6f000abc0001"), 22)
+    eh, em = EphemeralKey.generate(suite), EphemeralKey.generate(suite)
+    on_hub = establish(hub, eh, partner_certificate=meter.certificate,
+                       partner_ephemeral_public_key=em.public_key, am_initiator=False)
+    on_meter = establish(meter, em, partner_certificate=hub.certificate,
+                         partner_ephemeral_public_key=eh.public_key, am_initiator=True)
+    assert on_hub == on_meter and on_hub.mac_u != on_hub.mac_v and len(on_hub.link_key) == 16
+    # ECMQV itself: the static keys matter, not only the ephemeral ones.
+    impostor = CbkeIdentity(suite, meter.certificate, meter.private_key ^ 1, meter.ca_public_key)
+    forged = establish(impostor, em, partner_certificate=hub.certificate,
+                       partner_ephemeral_public_key=eh.public_key, am_initiator=True)
+    assert forged.mac_u != on_hub.mac_u and forged.link_key != on_hub.link_key
+
+
+def test_ecmqv_is_mqv_of_the_reconstructed_keys() -> None:
+    """Z computed in one interleaved product equals the textbook h*s*(V + v-bar*Q_V) step by step."""
+    suite, curve = 2, SECT283K1
+    a = _identity(suite, 99, bytes(8), 5)
+    b = _identity(suite, 99, bytes(range(8)), 6)
+    ea, eb = EphemeralKey.generate(suite), EphemeralKey.generate(suite)
+    z = ecmqv_shared_secret(suite, static_private_key=a.private_key, ephemeral_private_key=ea.private_key,
+                            ephemeral_public_key=ea.public_key, partner_certificate=b.certificate,
+                            partner_ephemeral_public_key=eb.public_key, ca_public_key=a.ca_public_key)
+    half = 1 << ((curve.n.bit_length() + 1) // 2)
+    ua = curve.decode(ea.public_key)[0] % half + half
+    vb = curve.decode(eb.public_key)[0] % half + half
+    s = (ea.private_key + ua * a.private_key) % curve.n
+    q_b = curve.decode(reconstruct_public_key(b.certificate, a.ca_public_key))
+    p = curve.add(curve.decode(eb.public_key), curve.multiply(vb, q_b))
+    expected = curve.multiply(curve.cofactor * s, p)
+    assert z == expected[0].to_bytes(curve.field_bytes, "big")
+
+
+def test_kdf_and_mac_are_built_on_aes_mmo() -> None:
+    z = bytes(range(21))
+    mac_key, key_data = kdf(z)
+    assert mac_key == aes_mmo_hash([z + b"\x00\x00\x00\x01"])
+    assert key_data == aes_mmo_hash([z + b"\x00\x00\x00\x02"])
+    key = bytes(range(16))
+    inner = aes_mmo_hash([bytes(b ^ 0x36 for b in key) + b"msg"])
+    assert mmo_hmac(key, b"msg") == aes_mmo_hash([bytes(b ^ 0x5C for b in key) + inner])
