@@ -71,7 +71,11 @@ class Channel:
         self.model = model
         self.rng = rng
         self.stats = ChannelStats()
-        self._on_air: list[list[float]] = []  # [start_s, end_s, collided (0/1)] of frames on or near the air
+        # [start, end, collided (0/1)] of frames on or near the air, in whole microseconds since the
+        # channel's first transmission: every duration here is a whole number of microseconds, and
+        # integer comparisons keep one seed's trace the same whatever the loop's clock read at the start
+        self._on_air: list[list[int]] = []
+        self._epoch: float | None = None
         self._locks: dict[object, asyncio.Lock] = {}
 
     def node_lock(self, node: object) -> asyncio.Lock:
@@ -84,17 +88,23 @@ class Channel:
     def forget(self, node: object) -> None:
         self._locks.pop(node, None)
 
-    def _busy(self, start: float, end: float) -> bool:
+    def _now_us(self, loop: asyncio.AbstractEventLoop) -> int:
+        now = loop.time()
+        if self._epoch is None:
+            self._epoch = now
+        return round((now - self._epoch) * 1e6)
+
+    def _busy(self, start: int, end: int) -> bool:
         return any(s < end and e > start for s, e, _ in self._on_air)
 
-    def _register(self, start: float, end: float, *, now: float) -> list[float]:
+    def _register(self, start: int, end: int, *, now: int) -> list[int]:
         # frames that ended well before now can no longer overlap anything that starts from now on
         if len(self._on_air) > 8:
-            self._on_air = [entry for entry in self._on_air if entry[1] > now - 0.01]
-        entry = [start, end, 0.0]
+            self._on_air = [entry for entry in self._on_air if entry[1] > now - 10_000]
+        entry = [start, end, 0]
         for other in self._on_air:
             if other[0] < end and other[1] > start:
-                other[2] = entry[2] = 1.0
+                other[2] = entry[2] = 1
         self._on_air.append(entry)
         return entry
 
@@ -108,9 +118,9 @@ class Channel:
             return MacResult.SUCCESS
         loop = asyncio.get_running_loop()
         typical = model.typical
-        air = frame_us(psdu)
+        air = round(frame_us(psdu))
         ifs = (LIFS_US if psdu > MAX_SIFS_FRAME else SIFS_US) if typical else 0.0
-        ack_air = frame_us(MAC_ACK_PSDU)
+        ack_air = round(frame_us(MAC_ACK_PSDU))
         async with self.node_lock(node):
             for _attempt in range(1 + (MAC_MAX_FRAME_RETRIES if ack else 0)):
                 self.stats.attempts += 1
@@ -118,8 +128,8 @@ class Channel:
                 while True:
                     periods = self.rng.randrange(2**backoff_exponent) if typical else 0
                     await asyncio.sleep((periods * UNIT_BACKOFF_US + CCA_US) / 1e6)
-                    now = loop.time()
-                    if not self._busy(now - CCA_US / 1e6, now):
+                    now = self._now_us(loop)
+                    if not self._busy(now - round(CCA_US), now):
                         break
                     self.stats.busy_cca += 1
                     backoffs += 1
@@ -127,8 +137,8 @@ class Channel:
                     if backoffs > MAC_MAX_CSMA_BACKOFFS:
                         self.stats.access_failures += 1
                         return MacResult.CHANNEL_ACCESS_FAILURE
-                start = now + TURNAROUND_US / 1e6
-                entry = self._register(start, start + air / 1e6, now=now)
+                start = now + round(TURNAROUND_US)
+                entry = self._register(start, start + air, now=now)
                 self.stats.add_air(kind, air)
                 if not ack:
                     await asyncio.sleep((TURNAROUND_US + air + ifs) / 1e6)
@@ -141,8 +151,8 @@ class Channel:
                 # its flag is final by the frame's end: one sleep as for a delivered frame (one wake-up
                 # less per attempt in real time); a collided frame's retry then starts up to 128 µs late
                 # (the ACK cycle and IFS outlast macAckWaitDuration by that much).
-                ack_start = start + (air + TURNAROUND_US) / 1e6
-                ack_entry = self._register(ack_start, ack_start + ack_air / 1e6, now=now)
+                ack_start = start + air + round(TURNAROUND_US)
+                ack_entry = self._register(ack_start, ack_start + ack_air, now=now)
                 await asyncio.sleep((TURNAROUND_US + air + TURNAROUND_US + ack_air + ifs) / 1e6)
                 if entry[2]:
                     ack_entry[1] = ack_entry[0]  # nobody received the frame, so nobody acknowledged it
