@@ -43,6 +43,7 @@ MAC_MIN_BE = 3
 MAC_MAX_BE = 5  # macMaxBE
 MAC_MAX_CSMA_BACKOFFS = 4  # macMaxCSMABackoffs
 MAC_MAX_FRAME_RETRIES = 3  # macMaxFrameRetries
+APS_MAX_FRAME_RETRIES = 3  # apsMaxFrameRetries (Zigbee PRO): an acknowledged unicast is sent up to 4 times
 MAC_ACK_PSDU = 5  # FC 2 + seq 1 + FCS 2
 MAC_ACK_WAIT_US = (20 + 12 + 10 + 12) * SYMBOL_US
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import zigpy.types as zigpy_t
 
-from ota.link_model import LinkModel, aps_ack_psdu_length, psdu_length
+from ota.link_model import APS_MAX_FRAME_RETRIES, LinkModel, aps_ack_psdu_length, psdu_length
 
 from .channel import Channel, MacResult
 from .config import (
@@ -119,6 +119,7 @@ class VirtualHan:
         # backoffs draw from their own generator, so adding contention leaves fault draws where they were
         self.channel = Channel(self.model, random.Random(f"csma:{self.settings.seed}"))
         self.trace = FrameTrace()
+        self.aps_retries = 0  # unicasts the APS layer sent again after the MAC gave up
         self.stick_present = True
         self.permit_until = 0.0
         self.transient_keys: dict[zigpy_t.EUI64, bytes] = {}   # the trust centre's install-code keys
@@ -502,8 +503,15 @@ class VirtualHan:
                 return dropped or (loss > 0 and self.rng.random() < loss)
 
             relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
-            result = await self._hops(self._route(device, to_device=to_device), self._psdu(length, relays),
-                                      kind=kind, lost=lost)
+            route, psdu = self._route(device, to_device=to_device), self._psdu(length, relays)
+            result = await self._hops(route, psdu, kind=kind, lost=lost)
+            # an acknowledged unicast the MAC gave up on (busy channel, no MAC ACK) is sent again by the
+            # APS layer (apsMaxFrameRetries), from the start of the route
+            for _retry in range(APS_MAX_FRAME_RETRIES if self.model.aps_ack and self.model.enabled else 0):
+                if result == MacResult.SUCCESS:
+                    break
+                self.aps_retries += 1
+                result = await self._hops(route, psdu, kind=kind, lost=lost)
             if result != MacResult.SUCCESS:
                 self._record(src, dst, packet, "lost", data)
                 if result == MacResult.CHANNEL_ACCESS_FAILURE:
