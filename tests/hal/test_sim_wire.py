@@ -85,3 +85,17 @@ def test_payloads_are_zigpys(command, values) -> None:
     assert {f.name: getattr(parsed, f.name) for f in command.schema.fields} == zigpys.as_dict()
     with pytest.raises(ValueError, match="is required"):
         codec.serialize({k: v for k, v in values.items() if k != "field_control" and k != "status"})
+
+
+def test_the_capture_fcs_is_crc16_kermit() -> None:
+    from hal.capture import crc16_kermit
+
+    assert crc16_kermit(b"123456789") == 0x2189  # the catalogued check value of CRC-16/KERMIT
+    assert crc16_kermit(b"") == 0
+    # an 802.15.4 ACK frame (frame control 0x0002, sequence 0x2a) and its FCS as a sniffer shows it
+    reference = 0
+    for byte in bytes.fromhex("02002a"):
+        reference ^= byte
+        for _ in range(8):
+            reference = (reference >> 1) ^ 0x8408 if reference & 1 else reference >> 1
+    assert crc16_kermit(bytes.fromhex("02002a")) == reference
