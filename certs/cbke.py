@@ -224,7 +224,7 @@ class CryptoSuite:
         return certificate[-self.public_key_length:]
 
     def subject(self, certificate: bytes) -> bytes:
-        return certificate[22:30] if self.number == 1 else certificate[56:64]
+        return certificate[22:30] if self.number == 1 else certificate[28:36]
 
     def issuer(self, certificate: bytes) -> bytes:
         return certificate[30:38] if self.number == 1 else certificate[11:19]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .model import CertKind, KeyUsage, RemotePartyRole, SmkiCertificate, format_eui64
@@ -90,6 +90,52 @@ METER_CELLS: tuple[CellId, ...] = (
     CellId(RemotePartyRole.ACCESS_CONTROL_BROKER, KeyUsage.KEY_AGREEMENT),
     CellId(RemotePartyRole.TRANSITIONAL_COS, KeyUsage.DIGITAL_SIGNATURE),
 )
+
+# What each role must hold, so that a verification never passes over whatever happens to be there
+# (issue 15): a smart meter (ESME, GSME) holds every cell above and its own DS and KA device
+# certificates. IHD, PPMID and HCALCS are GBCS Type 2 devices: no SMKI cells are required of them.
+# METER stands for "an ESME or GSME" when only the contents say it is a meter (see ``infer_role``).
+METER = "METER"
+METER_ROLES = ("ESME", "GSME", METER)
+TYPE2_ROLES = ("IHD", "PPMID", "HCALCS")
+KNOWN_ROLES = (*METER_ROLES, *TYPE2_ROLES)
+ROLE_REQUIRED_CELLS: dict[str, tuple[CellId, ...]] = {role: METER_CELLS for role in METER_ROLES}
+ROLE_REQUIRED_DEVICE_KEYS: dict[str, tuple[KeyUsage, ...]] = {
+    role: (KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_AGREEMENT) for role in METER_ROLES}
+
+
+def infer_role(cells: Iterable[CellId]) -> str | None:
+    """The role a set of credentials shows when nobody named it: only meters hold trust anchor cells."""
+    return METER if any(True for _ in cells) else None
+
+
+def check_required(role: str | None, cells: Iterable[CellId],
+                   device_key_usages: set[KeyUsage]) -> list[Check]:
+    """``cells.missing`` / ``device.missing``: every cell and device certificate ``role`` requires
+    (nothing when no role is given: the caller decides what it expects)."""
+    if role is None:
+        return []
+    role = role.upper()
+    if role not in KNOWN_ROLES:
+        return [failed("cells.role_unknown", f"role {role!r} is none of {', '.join(KNOWN_ROLES)}")]
+    label = "meter" if role == METER else role
+    present = set(cells)
+    checks: list[Check] = []
+    for cell in ROLE_REQUIRED_CELLS.get(role, ()):
+        if cell not in present:
+            checks.append(failed("cells.missing", f"not installed; every {label} must hold it",
+                                 f"cell {cell.name}"))
+    for usage in ROLE_REQUIRED_DEVICE_KEYS.get(role, ()):
+        if usage not in device_key_usages:
+            checks.append(failed("device.missing", f"none found; every {label} must hold its own",
+                                 f"device {usage.short} certificate"))
+    if not checks:
+        required = len(ROLE_REQUIRED_CELLS.get(role, ()))
+        message = (f"all {required} cells and the device certificates every {label} must hold are there"
+                   if required else f"a {label} needs no trust anchor cells")
+        checks.append(passed("cells.required", message))
+    return checks
+
 
 CERT_SUFFIXES = (".der", ".pem", ".crt")
 TEST_ONLY_PREFIX = "TEST-ONLY-"

@@ -384,8 +384,28 @@ def load_certificate(data: bytes, *, name: str) -> SmkiCertificate:
         parseable = _without_null_ecdsa_parameters(outer, tbs, tbs_content)
     try:
         cert = x509.load_der_x509_certificate(parseable)
+    except x509.InvalidVersion as exc:
+        raise MalformedCertificate("parse.version", name, f"unknown X.509 version: {exc}") from None
     except ValueError as exc:
         raise MalformedCertificate("parse.der", name, f"not a valid X.509 certificate: {exc}") from None
+    try:
+        return _smki_certificate(cert, outer, tbs, tbs_content, der, name)
+    except MalformedCertificate:
+        raise
+    except x509.InvalidVersion as exc:
+        raise MalformedCertificate("parse.version", name, f"unknown X.509 version: {exc}") from None
+    except (x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise MalformedCertificate("parse.extensions", name, f"malformed extension: {exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # cryptography parses names, times and extensions lazily: a damaged field surfaces here, as
+        # ValueError (bad ASN.1), KeyError (an unknown string type) or TypeError (a wrong type for an OID)
+        raise MalformedCertificate("parse.field", name,
+                                   f"malformed field ({type(exc).__name__}: {exc})") from None
+
+
+def _smki_certificate(cert: x509.Certificate, outer: _Certificate, tbs: _TbsCertificate, tbs_content: bytes,
+                      der: bytes, name: str) -> SmkiCertificate:
+    """The SmkiCertificate view of a certificate cryptography loaded (may raise on lazily parsed fields)."""
     try:
         extensions = cert.extensions
     except ValueError as exc:  # cryptography parses extensions lazily

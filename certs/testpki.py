@@ -367,8 +367,9 @@ def cbke_ca_private_key(suite: int, seed: int = DEFAULT_SEED, label: str = "cbke
 @functools.cache
 def cbke_test_pki(suite: int, *, seed: int = DEFAULT_SEED,
                   devices: tuple[tuple[str, str], ...] = (HUB, *BENCH_DEVICES),
-                  ca_label: str = "cbke-ca") -> CbkeTestPki:
-    """Deterministic implicit certificates for ``devices`` ((role, EUI-64) pairs) from a seed-derived CA.
+                  ca_label: str = "cbke-ca", issuer: bytes = CBKE_ISSUER) -> CbkeTestPki:
+    """Deterministic implicit certificates for ``devices`` ((role, EUI-64) pairs) from a seed-derived CA
+    (another ``ca_label`` and ``issuer`` make a CA nobody trusts, for the unknown-issuer fault).
 
     Suite 2 certificates are valid from 2025-01-01 with no expiry and carry keyAgreement only.
     """
@@ -378,7 +379,7 @@ def cbke_test_pki(suite: int, *, seed: int = DEFAULT_SEED,
         eui_bytes = parse_eui64(eui, what=f"{role} EUI-64")
         request = cbke_ca_private_key(suite, seed, f"{ca_label}/{eui_bytes.hex()}/request")
         nonce = cbke_ca_private_key(suite, seed, f"{ca_label}/{eui_bytes.hex()}/nonce")
-        issued = issue_implicit_certificate(suite, ca_private_key=ca_private, issuer=CBKE_ISSUER,
+        issued = issue_implicit_certificate(suite, ca_private_key=ca_private, issuer=issuer,
                                             subject=eui_bytes, request_key=request, ca_nonce=nonce,
                                             serial_number=index + 1, valid_from=NOT_BEFORE)
         identities[(role.upper(), format_eui64(eui_bytes))] = CbkeIdentity(

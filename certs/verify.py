@@ -22,11 +22,13 @@ from .cells import (
     InstalledCell,
     check_cell_contents,
     check_network_operator,
+    check_required,
     classify_file_name,
+    infer_role,
 )
 from .chain import check_chain
 from .exceptions import CertificateError, CertificateInputError, MalformedCertificate
-from .model import CertKind, RemotePartyRole, SmkiCertificate, load_certificate, parse_eui64
+from .model import CertKind, KeyUsage, RemotePartyRole, SmkiCertificate, load_certificate, parse_eui64
 from .profile import check_device_identity, check_profile
 from .report import Check, Report, failed, warned
 
@@ -82,12 +84,15 @@ def verify(certificates: Sequence[bytes | SmkiCertificate], *, roots: Sequence[b
 def verify_installed(cells: Sequence[InstalledCell], *, device_eui64: str | bytes | None,
                      expected_network_operator: str | bytes | None, roots: Sequence[bytes | SmkiCertificate],
                      now: dt.datetime | None = None, device_certificates: Sequence[bytes] = (),
-                     intermediates: Sequence[bytes | SmkiCertificate] = ()) -> Report:
+                     intermediates: Sequence[bytes | SmkiCertificate] = (),
+                     role: str | None = None) -> Report:
     """Verify a meter's trust anchor cells (and device certificates) as it reported them.
 
     ``roots`` are the trust anchors the bench believes in; ``intermediates`` are issuing CAs used only to
     build paths (device certificates need the device CA). ``expected_network_operator`` is the Entity ID
     registered for the meter point (SECMP0063); ``device_eui64`` is checked against hwSerialNum.
+    ``role`` (ESME, GSME, IHD, ...) says which cells and device certificates must be there: a missing
+    one is a ``cells.missing`` / ``device.missing`` FAIL (see ``certs.cells.check_required``).
     """
     when = _now(now)
     device = _eui(device_eui64, "device EUI-64")
@@ -115,6 +120,7 @@ def verify_installed(cells: Sequence[InstalledCell], *, device_eui64: str | byte
                                       device_eui64=None)
     any_no = any(cid.remote_party_role is RemotePartyRole.NETWORK_OPERATOR for cid in seen)
     checks += check_network_operator(parsed, expected_no, any_no)
+    device_usages: set[KeyUsage] = set()
     for index, der in enumerate(device_certificates):
         name = f"device certificate {index}"
         try:
@@ -123,9 +129,11 @@ def verify_installed(cells: Sequence[InstalledCell], *, device_eui64: str | byte
             checks.append(failed(exc.check, exc.detail, name))
             continue
         if cert.leaf_key_usage is not None:  # name it as GBCS does: the device's DS / KA certificate
+            device_usages.add(cert.leaf_key_usage)
             cert = replace(cert, name=f"device {cert.leaf_key_usage.short} certificate")
         checks += _certificate_checks(cert, roots=root_certs, intermediates=ca_certs, now=when,
                                       device_eui64=device)
+    checks += check_required(role, seen, device_usages)
     return Report.of(checks)
 
 
@@ -196,15 +204,16 @@ def trust_for(cells: Sequence[InstalledCell], roots: Sequence[bytes | SmkiCertif
 def verify_directory(directory: Path, *, roots: Sequence[bytes] | None = None,
                      intermediates: Sequence[bytes] = (), device_eui64: str | bytes | None = None,
                      expected_network_operator: str | bytes | None = None,
-                     now: dt.datetime | None = None) -> Report:
+                     now: dt.datetime | None = None, role: str | None = None) -> Report:
     """``verify_installed`` over a directory of exported files (``ca-*`` files join ``intermediates``).
 
     With ``roots=None`` the certificate in the directory's root cell is trusted (see ``trust_for``).
     """
     found = read_cert_directory(directory)
     trust, prefix = trust_for(found.cells, roots, str(directory))
+    role = role or infer_role(c.cell_id for c in found.cells)
     report = verify_installed(found.cells, device_eui64=device_eui64,
                               expected_network_operator=expected_network_operator, roots=trust, now=now,
                               device_certificates=found.device_certificates,
-                              intermediates=[*intermediates, *found.intermediates])
+                              intermediates=[*intermediates, *found.intermediates], role=role)
     return Report.of(prefix) + report

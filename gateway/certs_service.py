@@ -202,7 +202,7 @@ class CertsService:
         return prefix + verify_installed(
             found.cells, device_eui64=device.eui64, expected_network_operator=expected_network_operator,
             roots=list(roots), now=now, device_certificates=found.device_certificates,
-            intermediates=list(intermediates))
+            intermediates=list(intermediates), role=device.role.name if device.role is not None else None)
 
 
 def read_over_radio(radio_url: str, device: str) -> InstalledCredentials:

@@ -12,7 +12,10 @@ limit of 0..1799 s that the *device* applies and reports back. hanrig's encoding
   (Received, Started, Completed, Superseded, Cancelled, Rejected...) are followed per event; the offset
   is the Event Started time minus the scheduled start.
 * **On/Off** (0x0006) when that is all the device offers: the hub itself waits for the start, draws and
-  applies the offset, switches, and switches back at the end (``offset_applied_by = "host"``).
+  applies the offset, switches, and switches back at the end (``offset_applied_by = "host"``). The
+  result says the device is On/Off-only, and its start and end are measured from the device's own
+  OnOff attribute reports (when they arrive), never from the hub's own commands: a switch that does not
+  report its change has not shown that it switched.
 * **Checks**: the device acknowledged (DRLC: a Report Event Status within ``ack_timeout_s``), did not
   reject, started within its window, its offset lies within bounds, and the On/Off state read back after
   the start (and, when followed to the end, after it) is what the event asked for. Any miss is a problem
@@ -148,7 +151,7 @@ class LoadCommand:
 
 @dataclass(frozen=True)
 class StatusReport:
-    """One Report Event Status (or, over On/Off, one step the hub took)."""
+    """One Report Event Status (or, over On/Off, one OnOff attribute report from the device)."""
 
     status: str
     status_int: int
@@ -168,6 +171,8 @@ class LoadEvent:
     window_s: int  # the largest offset the device may apply
     state_before: bool | None = None
     offset_applied_by: str = "device"
+    commanded: bool = False  # On/Off: the hub has sent the switch command (reports count from then)
+    restored: bool = False  # On/Off: the hub has sent the command back to the state before
     reports: list[StatusReport] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -244,6 +249,9 @@ class LoadEventResult:
             "randomise_window_s": self.window_s,
             "offset_s": self.offset_s,
             "offset_applied_by": self.offset_applied_by,
+            "start_measured_from": ("the device's Report Event Status (its event status time)"
+                                    if self.transport is Transport.DRLC else
+                                    "the device's OnOff attribute report (On/Off-only device)"),
             "statuses": [{"status": r.status, "status_int": r.status_int,
                           "device_time": r.device_time.isoformat(),
                           "received_at": r.received_at.isoformat()} for r in self.statuses],
@@ -274,8 +282,16 @@ class LoadControl:
     # ------------------------------------------------------------------ plumbing
     def _subscribe(self) -> None:
         if self._unsubscribe is None:
-            self._unsubscribe = HanInput.of(self.gateway).on_command(
-                DRLC, REPORT_EVENT_STATUS, self._on_status, foundation.Direction.Client_to_Server)
+            tap = HanInput.of(self.gateway)
+            stop_status = tap.on_command(DRLC, REPORT_EVENT_STATUS, self._on_status,
+                                         foundation.Direction.Client_to_Server)
+            stop_switch = tap.on_reports(OnOff.cluster_id, self._on_switch_report)
+
+            def unsubscribe() -> None:
+                stop_status()
+                stop_switch()
+
+            self._unsubscribe = unsubscribe
 
     async def close(self) -> None:
         if self._unsubscribe is not None:
@@ -303,6 +319,25 @@ class LoadControl:
             return
         event.add(StatusReport(EventStatus(status).name, status, from_zcl_utc(int(args.event_status_time)),
                                self._now(event.device)))
+
+    def _on_switch_report(self, source: FrameSource, values: dict[int, Any]) -> None:
+        """An On/Off-only device's OnOff attribute report: the evidence its event started (it switched
+        to what the event asked) or ended (it switched back)."""
+        value = values.get(OnOff.AttributeDefs.on_off.id)
+        if value is None:
+            return
+        state = bool(value)
+        for (eui64, _), event in list(self.events.items()):
+            if eui64 != source.eui64 or event.transport is not Transport.ON_OFF or not event.commanded:
+                continue
+            now = self._now(event.device)
+            if event.find(EventStatus.Event_Started) is None:
+                if state == event.command.expect_on:
+                    event.add(StatusReport(EventStatus.Event_Started.name, int(EventStatus.Event_Started),
+                                           now, now))
+            elif event.final is None and event.restored and state != event.command.expect_on:
+                event.add(StatusReport(EventStatus.Event_Completed.name, int(EventStatus.Event_Completed),
+                                       now, now))
 
     def _next_event_id(self, now: datetime) -> int:
         # our rule: issuer event ids are the hub's UTC seconds, kept strictly increasing in a session
@@ -362,8 +397,8 @@ class LoadControl:
         event = LoadEvent(device, event_id, command, transport, from_zcl_utc(zcl_utc(start)), window,
                           state_before=before)
         self.events[(device.eui64, event_id)] = event
+        self._subscribe()
         if transport is Transport.DRLC:
-            self._subscribe()
             await self._send_drlc(device, event)
         else:
             event.offset_applied_by = "host"
@@ -409,19 +444,23 @@ class LoadControl:
             utility_enrollment_group=0, cancel_control=0, effective_time=0)
 
     async def _run_on_off(self, device: HanDevice, event: LoadEvent) -> None:
+        """Apply the offset and switch, then switch back at the end; the device's OnOff reports (not
+        these commands) are what :meth:`follow` judges."""
         cluster = device.endpoint.in_clusters[OnOff.cluster_id]
         offset = random.Random(event.issuer_event_id).randint(0, event.window_s) if event.window_s else 0
         begin = event.scheduled_start + timedelta(seconds=offset)
         await asyncio.sleep(max(0.0, (begin - self._now(device)).total_seconds()))
+        event.commanded = True
         await (cluster.on() if event.command.expect_on else cluster.off())
-        now = self._now(device)
-        event.add(StatusReport(EventStatus.Event_Started.name, int(EventStatus.Event_Started), now, now))
         end = begin + timedelta(seconds=event.command.duration_s)
         await asyncio.sleep(max(0.0, (end - self._now(device)).total_seconds()))
-        if event.state_before is not None:
+        if event.state_before is not None and event.state_before != event.command.expect_on:
+            event.restored = True
             await (cluster.on() if event.state_before else cluster.off())
-        now = self._now(device)
-        event.add(StatusReport(EventStatus.Event_Completed.name, int(EventStatus.Event_Completed), now, now))
+        elif event.final is None:  # nothing to switch back: the event simply ran its time
+            now = self._now(device)
+            event.add(StatusReport(EventStatus.Event_Completed.name, int(EventStatus.Event_Completed), now,
+                                   now))
 
     # ------------------------------------------------------------------ following and judging
     async def follow(self, event: LoadEvent, *, until: str = "start") -> LoadEventResult:
@@ -444,7 +483,9 @@ class LoadControl:
         if started is None or started.status_int != EventStatus.Event_Started:
             final = event.final
             problems.append(f"event did not start by {latest_start.isoformat()}"
-                            + (f" (reported {final.status})" if final is not None else ""))
+                            + (f" (reported {final.status})" if final is not None else "")
+                            + (" (On/Off-only device: no OnOff attribute report of the switch)"
+                               if event.transport is Transport.ON_OFF else ""))
             return self._result(event, until, problems, None, None)
         offset = event.offset_s
         if offset is not None and not -CLOCK_TOLERANCE_S <= offset <= event.window_s + CLOCK_TOLERANCE_S:

@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import enum
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
 
+from hal import zigpy_fixes
 from hanrig_errors import CERT_MAX, CPL_MAX, read_input, read_input_text
 from ota import Catalogue, Image, load_public_key, signing
 from ota.campaign import (
@@ -46,6 +48,8 @@ from ota.campaign import (
     refused,
     verify_activation,
 )
+from ota.cpl import Cpl, as_cpl
+from ota.cpl import read_cpl as parse_cpl
 from ota.link_model import LinkModel, max_ota_block
 from ota.negative import (
     NEGATIVE_CASES,
@@ -61,6 +65,7 @@ from ota.server import SEND_ERRORS, ActivationPlan, Offer, OtaServer, ProgressSa
 from .exceptions import OtaPolicyError
 from .operator import Action, Operator, Prompt, operator_for
 from .session import HanDevice
+from .testkeys import image_is_test_signed, is_bench_radio
 
 SAMPLE_SUPPLIER_CERT = "TEST-ONLY-supplier-signing-cert.pem"
 HELD_STATUSES = (Ota.ImageUpgradeStatus.Download_complete, Ota.ImageUpgradeStatus.Waiting_to_upgrade,
@@ -97,19 +102,10 @@ class OtaPolicies:
     retries: int = RETRIES
     verify_timeout_s: float = VERIFY_TIMEOUT_S
     at_wait_limit_s: float = AT_WAIT_LIMIT_S
-    # the Central Products List's manufacturer-image SHA-256s (hex); None: no CPL check
-    cpl: frozenset[str] | None = None
-
-    @classmethod
-    def from_rig(cls, policies: Any, **overrides: Any) -> OtaPolicies:
-        """The OTA part of a rig file's ``[policies]`` (a ``rigs.rigfile.Policies``), plus overrides."""
-        mode = str(getattr(policies.activation, "value", policies.activation))
-        at = getattr(policies, "activation_at", None)
-        plan = ActivationPlan.parse(f"at:{at.isoformat()}" if mode == "at" and at is not None else mode)
-        values: dict[str, Any] = {"signatures_required": bool(policies.signatures_required),
-                                  "activation": plan, "allow_downgrade": bool(policies.allow_downgrade)}
-        values.update(overrides)
-        return cls(**values)
+    # the Central Products List (ota.cpl.Cpl, or bare manufacturer-image SHA-256s); None: no CPL check
+    cpl: Cpl | frozenset[str] | None = None
+    # push images signed with the published TEST-ONLY key to real radios too (gateway.testkeys)
+    allow_test_keys: bool = False
 
 
 @dataclasses.dataclass
@@ -212,6 +208,7 @@ class _DeviceFacts:
     version: int
     hardware_version: int | None
     min_block_period_ms: int
+    model: str | None = None  # Basic ModelIdentifier, as zigpy's interview read it (the CPL's Device Model)
 
 
 class OtaService:
@@ -221,6 +218,7 @@ class OtaService:
         self.gateway = gateway
         self.policies = policies or OtaPolicies()
         self._servers: dict[str, OtaServer] = {}
+        self._unclaim: list[Callable[[], None]] = []
         self._catalogue: Catalogue | None = None
         self._key: ec.EllipticCurvePublicKey | None = None
 
@@ -241,7 +239,10 @@ class OtaService:
         server = self._servers.get(radio_id)
         if server is None:
             app = self.gateway.apps[radio_id]
-            server = OtaServer(app, aps_security=self.policies.aps_security).install()
+            server = OtaServer(app, aps_security=self.policies.aps_security,
+                               pass_on=functools.partial(zigpy_fixes.deliver_to_zigpy, app))
+            # the one documented hook: OTA frames reach the server before zigpy's own responder
+            self._unclaim.append(zigpy_fixes.claim_packets(app, server.handle_packet))
             self._servers[radio_id] = server
         return server
 
@@ -270,6 +271,9 @@ class OtaService:
         return self._key
 
     async def close(self) -> None:
+        for unclaim in self._unclaim:
+            unclaim()
+        self._unclaim.clear()
         for server in self._servers.values():
             await server.close()
         self._servers.clear()
@@ -345,7 +349,7 @@ class OtaService:
                 hardware = None  # the client checks the range itself; the server cannot
         return _DeviceFacts(int(values["manufacturer_id"]), int(values["image_type_id"]),
                             int(values["current_file_version"]), None if hardware is None else int(hardware),
-                            int(values.get("minimum_block_req_delay") or 0))
+                            int(values.get("minimum_block_req_delay") or 0), device.zigpy_device.model)
 
     def _decide(self, device: HanDevice, facts: _DeviceFacts | str, image: Image | None,
                 plan: ActivationPlan, allow_downgrade: bool,
@@ -371,13 +375,23 @@ class OtaService:
             chosen = entry.read()
         else:
             chosen = image
-        refusal = self._refusal(facts, chosen, allow_downgrade, key)
+        refusal = self._refusal(facts, chosen, allow_downgrade, key) or self._test_key_refusal(device, chosen)
         if refusal is not None:
             return no(*refusal, version_before=before)
         return CampaignTarget(server=self.server(device.radio_id), device=device.zigpy_device,
                               offer=Offer(chosen, plan), device_id=device.id, role=role,
                               radio_id=device.radio_id, version_before=before,
                               min_block_period_ms=facts.min_block_period_ms)
+
+    def _test_key_refusal(self, device: HanDevice, chosen: Image) -> tuple[Reason, str] | None:
+        """A TEST-ONLY-signed image goes to bench radios only, unless the operator allowed test keys."""
+        if self.policies.allow_test_keys or not image_is_test_signed(chosen):
+            return None
+        url = self.gateway.urls.get(device.radio_id, device.radio_id)
+        if is_bench_radio(self.gateway.apps[device.radio_id], url):
+            return None
+        return Reason.TEST_KEY, (f"{Path(chosen.name).name} is signed with the published TEST-ONLY key and "
+                                 f"{url} is a real radio; give --allow-test-keys to push it anyway")
 
     def _refusal(self, facts: _DeviceFacts, chosen: Image, allow_downgrade: bool,
                  key: ec.EllipticCurvePublicKey | None) -> tuple[Reason, str] | None:
@@ -404,8 +418,12 @@ class OtaService:
             if not signing.verify_raw(key, chosen.manufacturer_image, chosen.signature):
                 return Reason.SIGNATURE, (f"{name}: the Supplier signature does not verify against the "
                                           f"configured key")
-        if self.policies.cpl is not None and chosen.sha256 not in self.policies.cpl:
-            return Reason.CPL, f"{name}: manufacturer image SHA-256 {chosen.sha256} is not on the CPL list"
+        if self.policies.cpl is not None:
+            refusal = as_cpl(self.policies.cpl).refusal(
+                chosen.sha256, manufacturer=identity.manufacturer_code,
+                firmware_version=identity.file_version, model=facts.model)
+            if refusal is not None:
+                return Reason.CPL, f"{name}: {refusal}"
         return None
 
     # ------------------------------------------------------------------ negative tests (SECMP0007)
@@ -630,18 +648,10 @@ class OtaService:
         return None
 
 
-def read_cpl(path: Path) -> frozenset[str]:
-    """A CPL file: one manufacturer-image SHA-256 (64 hex digits) per line; blank lines and ``#`` comments
-    are skipped. A bad line is an :class:`OtaPolicyError` naming the file and line."""
-    hashes = set()
-    for number, line in enumerate(read_input_text(path, limit=CPL_MAX).splitlines(), 1):
-        text = line.split("#", 1)[0].strip().lower()
-        if not text:
-            continue
-        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-            raise OtaPolicyError(f"{path}:{number}: {text[:70]!r} is not a SHA-256 (64 hex digits)")
-        hashes.add(text)
-    return frozenset(hashes)
+def read_cpl(path: Path) -> Cpl:
+    """A CPL file (``ota.cpl``: the CPL's CSV, or bare hashes one per line); a bad line is a CplError
+    naming the file and line."""
+    return parse_cpl(read_input_text(path, limit=CPL_MAX), str(path))
 
 
 def _has_ota(device: HanDevice) -> bool:

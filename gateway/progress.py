@@ -21,7 +21,7 @@ import collections
 import contextlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from rich.console import Console
@@ -76,6 +76,7 @@ class ProgressDisplay:
             refresh_per_second=10,
         )
         self._label_width = 0
+        self.closers: list[Callable[[], None]] = []
 
     def __enter__(self) -> ProgressDisplay:
         self.progress.start()
@@ -85,6 +86,9 @@ class ProgressDisplay:
         self.close()
 
     def close(self) -> None:
+        for closer in self.closers:
+            closer()
+        self.closers.clear()
         self.progress.refresh()
         self.progress.stop()
 
@@ -102,6 +106,11 @@ class ProgressDisplay:
 
     def status(self, label: str, total_steps: int | None = None) -> StatusTask:
         return StatusTask(self, label, total_steps)
+
+    def ota_transfers(self, labels: dict[str, str], waiting: list[str]) -> OtaTransfers:
+        """Transfer lines fed by the OTA server's callbacks (``on_progress``, ``on_outcome``), one per
+        device; until a device's first block, its line says it is awaited, and for how long."""
+        return OtaTransfers(self, labels, waiting)
 
     @contextlib.contextmanager
     def waiting(self, what: str, timeout_s: float) -> Iterator[None]:
@@ -130,7 +139,7 @@ class ProgressDisplay:
             ticker.cancel()
             update()
             self.progress.remove_task(task)
-            self._log(f"waited for {what}", f"{format_duration(_clock()[0] - start)}{clock_name}")
+            self._log(f"waiting for {what}", f"done after {format_duration(_clock()[0] - start)}{clock_name}")
 
 
 class TransferTask:
@@ -197,15 +206,75 @@ class StatusTask:
         self.text = ""
         self.task = display._add(label, total_steps, "")
 
-    def set(self, text: str, step: int | None = None) -> None:
-        if text == self.text:
+    def set(self, text: str, step: int | None = None, log: bool = True) -> None:
+        """Show ``text`` (and ``step`` steps done); without a terminal, print it unless ``log`` is False."""
+        if text == self.text and step is None:
             return
         self.text = text
         fields: dict[str, Any] = {"detail": text}
         if step is not None:
             fields["completed"] = step
         self.display.progress.update(self.task, **fields)
-        self.display._log(self.label, text)
+        if log:
+            self.display._log(self.label, text)
+
+
+class OtaTransfers:
+    """``gw.ota.push`` callbacks drawing one transfer per device (``ota.server.ProgressSample``s)."""
+
+    def __init__(self, display: ProgressDisplay, labels: dict[str, str], waiting: list[str]) -> None:
+        self.display = display
+        self.labels = labels
+        self.tasks: dict[str, TransferTask] = {}
+        self.start, self.simulated = _clock()
+        self.waiting = {eui64: display.status(labels.get(eui64, eui64)) for eui64 in waiting}
+        for status in self.waiting.values():
+            display._log(status.label, "waiting for the device to ask for the image "
+                                       "(a sleepy device asks when it next polls)")
+        self._ticker: asyncio.Task[None] | None = None
+        with contextlib.suppress(RuntimeError):
+            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ota progress")
+        self._show_waits()
+        display.closers.append(self.close)
+
+    def _show_waits(self) -> None:
+        elapsed = format_duration(_clock()[0] - self.start)
+        clock = " simulated" if self.simulated else ""
+        for status in self.waiting.values():
+            # a sleepy device asks (Query Next Image, then Image Block Request) only when it polls
+            status.set(f"waiting for the device to ask for the image: {elapsed}{clock}", log=False)
+
+    async def _tick(self) -> None:
+        while self.waiting:
+            self._show_waits()
+            await asyncio.sleep(WAIT_TICK_S)
+
+    def sample(self, sample: Any) -> None:
+        task = self.tasks.get(sample.eui64)
+        if task is None:
+            status = self.waiting.pop(sample.eui64, None)
+            if status is not None:
+                self.display.progress.remove_task(status.task)
+                clock = " simulated" if self.simulated else ""
+                self.display._log(status.label, f"asked for the image after "
+                                                f"{format_duration(_clock()[0] - self.start)}{clock}")
+            label = self.labels.get(sample.eui64, sample.eui64)
+            task = self.tasks[sample.eui64] = self.display.transfer(label, sample.size)
+        task.update(sample.offset, sample.size, at=sample.time)
+
+    def outcome(self, outcome: Any) -> None:
+        status = self.waiting.pop(outcome.eui64, None)
+        if status is not None:
+            status.set(f"{outcome.phase.value} without a block transferred")
+        task = self.tasks.get(outcome.eui64)
+        if task is not None:
+            task.finish(outcome.phase.value)
+        if not self.waiting:
+            self.close()
+
+    def close(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
 
 
 @contextlib.contextmanager

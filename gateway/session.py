@@ -23,6 +23,7 @@ sleepy end device (a GSME) or a mains router (an ESME).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -46,11 +47,13 @@ from .radio_info import describe_radio
 
 if TYPE_CHECKING:  # the features import this module; each is loaded on first use
     from .alerts_service import AlertService
+    from .cbke import CbkeService
     from .certs_service import CertsService
     from .gpf_service import GpfService
     from .inventory import Inventory
     from .loadcontrol import LoadControl
     from .ota import OtaService
+    from .policies import Policies
     from .tenancy import Tenancy
 
 T = TypeVar("T")
@@ -194,9 +197,10 @@ class Gateway:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def open(cls, radios: Sequence[RadioEndpoint | str],
-                   bindings: Iterable[DeviceBinding] = ()) -> AsyncIterator[Gateway]:
-        """Open every radio and yield the session; close the features and the radios on exit."""
+    async def open(cls, radios: Sequence[RadioEndpoint | str], bindings: Iterable[DeviceBinding] = (),
+                   policies: Policies | None = None) -> AsyncIterator[Gateway]:
+        """Open every radio and yield the session (under ``policies`` when given, see :meth:`configure`);
+        close the features and the radios on exit."""
         endpoints = [RadioEndpoint(id=f"radio{i}", url=r) if isinstance(r, str) else r
                      for i, r in enumerate(radios)]
         if not endpoints:
@@ -209,6 +213,8 @@ class Gateway:
             gateway = cls(apps, bindings, {e.id: e.url for e in endpoints})
             try:
                 gateway.start_hub_functions()
+                if policies is not None:
+                    gateway.configure(policies)
                 yield gateway
             finally:
                 await gateway.close()
@@ -219,7 +225,15 @@ class Gateway:
         no push or alert that arrives before the first command is lost)."""
         for radio_id in self.apps:
             self.ota.server(radio_id)
-        _ = self.gpf, self.alerts
+        _ = self.gpf, self.alerts, self.cbke
+
+    def configure(self, policies: Policies) -> None:
+        """Put the session under ``policies`` (a rig file's ``[policies]``): each feature takes its own."""
+        ota = policies.ota
+        self.ota.configure(**{f.name: getattr(ota, f.name) for f in dataclasses.fields(ota)})
+        self.gpf.configure(policy=policies.gpf)
+        self.alerts.configure(policies.alerts)
+        self.loadcontrol.policy = policies.loadcontrol
 
     async def close(self) -> None:
         """Stop every feature that holds tasks or listeners (features with an async ``close``)."""
@@ -330,6 +344,13 @@ class Gateway:
         from .inventory import Inventory
 
         return self._feature(Inventory(self))
+
+    @functools.cached_property
+    def cbke(self) -> CbkeService:
+        """Key Establishment (0x0800), the hub's side: CBKE with Type 1 devices (issue 13)."""
+        from .cbke import CbkeService
+
+        return self._feature(CbkeService(self))
 
     @functools.cached_property
     def tenancy(self) -> Tenancy:

@@ -142,6 +142,8 @@ class PcapngWriter:
 
     def __init__(self, target: Path | IO[bytes]) -> None:
         self.path = target if isinstance(target, Path) else Path(getattr(target, "name", "<memory>"))
+        if isinstance(target, Path):
+            target.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] = target.open("wb") if isinstance(target, Path) else target
         self._lock = threading.Lock()
         self._interfaces: dict[str, tuple[int, int]] = {}  # name -> (interface id, channel)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hanrig_errors import BadInput, Unreachable
+from hanrig_errors import BadInput, HanrigError, Unreachable
 
 
 class BadRadioUrl(BadInput):
@@ -43,3 +43,7 @@ class BadInstallCode(BadInput):
 
 class CredentialsWireError(BadInput):
     """A Read Device Security Credentials frame or body that does not follow the framing."""
+
+
+class UnsupportedZigpy(HanrigError):
+    """The installed zigpy is outside the range ``hal.zigpy_fixes`` was written for (see its message)."""

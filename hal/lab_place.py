@@ -125,6 +125,22 @@ def _holder(place: Any, reservations: str | None = None) -> str:
     return str(place.acquired or reservations or "someone else")
 
 
+class _LabgridRootLogs(logging.Filter):
+    """labgrid's client logs to the root logger ("coordinator is unavailable"); hanrig says the same in
+    its one-line error, so those records are kept for ``-vv`` (debug) only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if f"{os.sep}labgrid{os.sep}" not in record.pathname:
+            return True
+        return LOGGER.isEnabledFor(logging.DEBUG)
+
+
+def _quiet_labgrid_root_logs() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(f, _LabgridRootLogs) for f in root.filters):
+        root.addFilter(_LabgridRootLogs())
+
+
 @contextlib.asynccontextmanager
 async def acquired_serial_port(url: str, place_name: str, coordinator: str | None) -> AsyncIterator[
         SerialResource]:
@@ -138,6 +154,7 @@ async def acquired_serial_port(url: str, place_name: str, coordinator: str | Non
         raise MissingRadioExtra(SCHEME, "lab") from exc
 
     address = coordinator_address(coordinator)
+    _quiet_labgrid_root_logs()
     loop = asyncio.get_running_loop()
     if not isinstance(loop, asyncio.BaseEventLoop):
         raise BadRadioUrl(url, "labgrid places need a real-time event loop")
@@ -146,9 +163,8 @@ async def acquired_serial_port(url: str, place_name: str, coordinator: str | Non
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 await session.start()
-        except (TimeoutError, LabgridError, grpc.RpcError) as exc:
-            raise RadioUnreachable(url, f"labgrid coordinator {address} does not answer "
-                                        f"({type(exc).__name__}: {exc})".replace(" ()", "")) from None
+        except (TimeoutError, LabgridError, grpc.RpcError):
+            raise RadioUnreachable(url, f"labgrid coordinator {address} does not answer") from None
         await _acquire(session, pb2, grpc, url, place_name, address)
         host_task = asyncio.current_task()
         lost = asyncio.Event()

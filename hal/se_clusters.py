@@ -1,5 +1,5 @@
 """Smart Energy cluster definitions that zigpy leaves empty: DRLC 0x0701, Tunneling 0x0704, Device
-Management 0x0708 (ZCL/ZigBee Smart Energy 1.x, annex D).
+Management 0x0708 (ZCL/ZigBee Smart Energy 1.x, annex D) and Key Establishment 0x0800 (annex C).
 
 zigpy ships these clusters as stubs with no attributes or commands, so their frames cannot be built or
 parsed. The classes below subclass zigpy's stubs with real ``AttributeDefs`` / ``ServerCommandDefs`` /
@@ -472,7 +472,87 @@ METERING_ATTRIBUTES_IN_USE: Final = (
     "instantaneous_demand",  # 0x0400
 )
 
-SE_CLUSTERS: Final = (DemandResponseLoadControl, Tunneling, DeviceManagement)
+# --------------------------------------------------------------------------------------------------
+# Key Establishment (SE 1.x annex C.3; layouts as Wireshark's packet-zbee-zcl-se.c dissects them)
+# --------------------------------------------------------------------------------------------------
+
+
+class KeyEstablishmentSuite(t.bitmap16):
+    """Crypto suites (SE Table C-4): 1 = sect163k1 with 48-byte certificates, 2 = sect283k1 with 74."""
+
+    CBKE_ECMQV = 0x0001          # crypto suite 1
+    CBKE_ECMQV_283K1 = 0x0002    # crypto suite 2
+
+
+class KeyEstablishmentStatus(t.enum8):
+    """Terminate Key Establishment status (SE Table C-9)."""
+
+    UNKNOWN_ISSUER = 0x01
+    BAD_KEY_CONFIRM = 0x02
+    BAD_MESSAGE = 0x03
+    NO_RESOURCES = 0x04
+    UNSUPPORTED_SUITE = 0x05
+    INVALID_CERTIFICATE = 0x06
+
+
+class KeyEstablishment(smartenergy.KeyEstablishment):
+    """Key Establishment 0x0800: CBKE between a device and the trust centre. Every SE device has both
+    the client and the server; the initiator sends the client-to-server commands.
+
+    The certificate, ephemeral key and MAC fields have no length prefix: their size follows from the
+    suite (certificate 48/74, ephemeral key 22/37, MAC 16), so they are ``t.Bytes`` here and the
+    CBKE code checks each size.
+    """
+
+    Suite: Final = KeyEstablishmentSuite
+    Status: Final = KeyEstablishmentStatus
+
+    class AttributeDefs(BaseAttributeDefs):
+        key_establishment_suite: Final = ZCLAttributeDef(
+            id=0x0000, type=KeyEstablishmentSuite, access="r", mandatory=True)
+
+    class ServerCommandDefs(BaseCommandDefs):
+        # Client (initiator) -> server (responder).
+        initiate_key_establishment: Final = ZCLCommandDef(
+            id=0x00,
+            schema={
+                "key_establishment_suite": KeyEstablishmentSuite,
+                "ephemeral_data_generate_time": t.uint8_t,
+                "confirm_key_generate_time": t.uint8_t,
+                "identity": t.Bytes,
+            },
+        )
+        ephemeral_data: Final = ZCLCommandDef(id=0x01, schema={"ephemeral_data": t.Bytes})
+        confirm_key_data: Final = ZCLCommandDef(
+            id=0x02, schema={"secure_message_authentication_code": t.Bytes})
+        terminate_key_establishment: Final = ZCLCommandDef(
+            id=0x03,
+            schema={"status_code": KeyEstablishmentStatus, "wait_time": t.uint8_t,
+                    "key_establishment_suite": KeyEstablishmentSuite},
+        )
+
+    class ClientCommandDefs(BaseCommandDefs):
+        # Server (responder) -> client (initiator).
+        initiate_key_establishment_response: Final = ZCLCommandDef(
+            id=0x00,
+            schema={
+                "requested_key_establishment_suite": KeyEstablishmentSuite,
+                "ephemeral_data_generate_time": t.uint8_t,
+                "confirm_key_generate_time": t.uint8_t,
+                "identity": t.Bytes,
+            },
+        )
+        ephemeral_data_response: Final = ZCLCommandDef(id=0x01, schema={"ephemeral_data": t.Bytes})
+        confirm_key_data_response: Final = ZCLCommandDef(
+            id=0x02, schema={"secure_message_authentication_code": t.Bytes})
+        terminate_key_establishment: Final = ZCLCommandDef(
+            id=0x03,
+            schema={"status_code": KeyEstablishmentStatus, "wait_time": t.uint8_t,
+                    "key_establishment_suite": KeyEstablishmentSuite},
+        )
+
+
+SE_CLUSTERS: Final = (DemandResponseLoadControl, Tunneling, DeviceManagement, KeyEstablishment)
 
 
 class ProfileStatus(enum.IntEnum):

@@ -1,69 +1,169 @@
-"""zigpy's traps for a Smart Energy bench, fixed in one place for every radio (applied by ``open_radio``).
+"""zigpy's traps for a Smart Energy bench, fixed in one gated place for every radio (``apply`` runs when
+``open_radio`` opens a radio).
 
-1. **SE profile frames are dropped.** ``Device._parse_packet_header`` parses ZCL only for the HA
-   (0x0104) and ZLL (0xC05E) profiles; frames on Smart Energy (0x0109) go to
+**The gate.** The fixes were written against zigpy ``ZIGPY_RANGE``. :func:`apply` checks the installed
+zigpy first: outside that range it fails at startup (``UnsupportedZigpy``), naming each fix whose zigpy
+code is gone and the upstream change to look for, so a rename in zigpy can never silently leave Smart
+Energy devices unable to finish their interview. ``HANRIG_ZIGPY_UNCHECKED=1`` turns the failure into a
+warning, for trying a new zigpy on purpose. Each fix names the upstream change that would make it
+unnecessary; ``docs/upstream/`` holds those that are ready to send as patches against zigpy's source.
+Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
+
+1. ``se_profile_zcl`` — **SE profile frames are dropped.** ``Device._parse_packet_header`` parses ZCL only
+   for the HA (0x0104) and ZLL (0xC05E) profiles; frames on Smart Energy (0x0109) go to
    ``custom_profile_packet_received`` and are ignored, so a GB device never finishes its interview.
    Fix: parse 0x0109 as ZCL too (ZCL is the same on every public profile).
-2. **The 10 s de-duplication eats legitimate repeats.** ``Device._should_filter_packet`` drops any
-   packet identical to one seen from the same device in the last ``PACKET_DEBOUNCE_WINDOW`` (10 s).
-   A device that re-sends its buffered Image Block Request after a lost response (same TSN, same
-   offset) is ignored for 10 s, and with zigpy's 8-bit app-wide TSN, fast repeated reads produce
-   identical replies that are dropped and time out. Fix: a reply that completes a pending request is
-   never a duplicate, and other identical frames are duplicates only within ``DUPLICATE_WINDOW_S``
-   (the time a radio takes to pass one frame twice, e.g. after a lost MAC ACK), not 10 s.
-3. **Empty SE clusters.** ``hal.se_clusters`` (another module) registers full DRLC, Tunneling and Device
-   Management definitions when imported; :func:`apply` imports it.
-4. **The hub's Time server reads the wall clock.** ``Time._handle_read_attributes`` answers devices
-   with ``datetime.now()``, which on a virtual-time ``sim://`` loop disagrees with every clock on the
-   PAN (a "synchronised" GSME would be set to a time that then runs hours ahead). Fix: it answers with
-   :func:`radio_utc_now`, the radio's own UTC clock, which the GPF also uses as its receipt time.
-5. **A malformed frame raises out of the radio callback.** ``Device.packet_received`` lets a ZCL header
-   that does not decode (e.g. one octet) or a report whose value does not fit its attribute (type
-   NoData) raise ``ValueError``/``TypeError`` into the radio library's receive path. A real stack drops
-   such frames. Fix: they are logged (with the device and the bytes) and dropped; the ``handle_message``
-   listener event has already told the application about the raw frame.
-
-6. **A closed connection leaves orphaned task errors.** When a radio's connection closes (shutdown, a
-   lost labgrid place, Ctrl-C) while one of zigpy's or bellows' own fire-and-forget tasks waits for an
-   ASH ACK, that task dies with bellows' ``RuntimeError('Connection has been closed')`` which nobody
-   retrieves, and asyncio prints its traceback on stderr. Fix: :func:`quiet_closed_connections`
-   (installed on every real radio's loop by ``hal.radio.new_event_loop``) logs exactly that error at
-   debug level; every other unretrieved error still goes to asyncio's default handler.
-
-7. **bellows asks the NCP before every unicast** (``ControllerApplication.send_packet`` →
-   ``set_extended_timeout`` → ``getExtendedTimeout``, a UART round trip per OTA block) whether the
+2. ``replies_not_duplicates`` — **The 10 s de-duplication eats legitimate repeats.**
+   ``Device._should_filter_packet`` drops any packet identical to one seen from the same device in the
+   last ``PACKET_DEBOUNCE_WINDOW`` (10 s). A device that re-sends its buffered Image Block Request after a
+   lost response (same TSN, same offset) is ignored for 10 s, and with zigpy's 8-bit app-wide TSN, fast
+   repeated reads produce identical replies that are dropped and time out. Fix: a reply that completes
+   a pending request is never a duplicate, and other identical frames are duplicates only within
+   ``DUPLICATE_WINDOW_S`` (the time a radio takes to pass one frame twice, e.g. after a lost MAC ACK).
+3. ``se_clusters`` — **Empty SE clusters.** ``hal.se_clusters`` registers full DRLC, Tunneling and Device
+   Management definitions (registered subclasses of zigpy's stubs) when imported; :func:`apply` imports it.
+4. ``hub_clock_time_server`` — **The hub's Time server reads the wall clock.** ``Time`` answers devices
+   with ``datetime.now()``, which on a virtual-time ``sim://`` loop disagrees with every clock on the PAN
+   (a "synchronised" GSME would be set to a time that then runs hours ahead). Fix: a registered ``Time``
+   subclass (:class:`HubTime`) answers with :func:`radio_utc_now`, the radio's own UTC clock, which the
+   GPF also uses as its receipt time.
+5. ``malformed_frames_dropped`` — **A malformed frame raises out of the radio callback.**
+   ``Device.packet_received`` lets a ZCL header that does not decode (e.g. one octet) or a report whose
+   value does not fit its attribute (type NoData) raise ``ValueError``/``TypeError`` into the radio
+   library's receive path. A real stack drops such frames. Fix: they are logged (with the device and the
+   bytes) and dropped; the ``handle_message`` listener event has already told the application.
+6. ``quiet_closed_connections`` — **A closed connection leaves orphaned task errors.** When a radio's
+   connection closes (shutdown, a lost labgrid place, Ctrl-C) while one of zigpy's or bellows' own
+   fire-and-forget tasks waits for an ASH ACK, that task dies with bellows' ``RuntimeError('Connection has
+   been closed')`` which nobody retrieves, and asyncio prints its traceback on stderr. Fix:
+   :func:`quiet_closed_connections` (installed on every real radio's loop by ``hal.radio.new_event_loop``)
+   logs exactly that error at debug level; every other unretrieved error still goes to asyncio's default
+   handler.
+7. ``packet_claims`` — **No way to take a frame before zigpy dispatches it.** The hub's OTA server must
+   answer OTA requests itself (zigpy's own responder answers NO_IMAGE_AVAILABLE / ABORT), and zigpy's
+   ``register_packet_callback`` only observes. :func:`claim_packets` is the one documented hook: a claim
+   sees every frame an application receives, before zigpy, and takes it by returning True;
+   :func:`deliver_to_zigpy` hands a taken frame back. (One wrapper of the public
+   ``ControllerApplication.packet_received``, installed once, instead of replacing it per instance.)
+8. ``extended_timeout_known`` — **bellows asks the NCP before every unicast** (``send_packet`` →
+   ``set_extended_timeout`` → ``getExtendedTimeout``: a UART round trip per OTA block) whether the
    destination has the extended timeout, although for acknowledged unicasts the answer it needs is
-   always "no". bellows skips it only on NCP firmware with XNCP's combined send. Fix: remember, per
-   NCP session (the EZSP protocol object), the devices the NCP holds with no extended timeout, and skip
-   the question for them. The cache only ever holds "no": that is also what the NCP reverts to when it
-   drops an address-table entry, so it cannot go stale; "yes" is always asked (sleepy devices).
-
-Each fix replaces one zigpy method (on ``zigpy.device.Device``; fix 4 on ``Time``, fix 7 on bellows'
-EZSP protocol class) and is idempotent; ``FIXES`` names them so tests can show each one matters.
+   always "no"; it skips the question only on NCP firmware with XNCP's combined send. Fix (EZSP radios
+   only, :func:`apply_bellows`, so ``sim://`` never imports bellows): remember, per NCP session (bellows'
+   EZSP protocol object), the devices the NCP holds with no extended timeout, and skip the question for
+   them. Only "no" is remembered: it is also what the NCP reverts to when it drops an address-table
+   entry, so it cannot go stale; "yes" (sleepy devices) is always asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import importlib.metadata
 import logging
+import os
+import re
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import zigpy.application
 import zigpy.device
 import zigpy.types as zigpy_t
 from zigpy.time import TimeSnapshot
 from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import Time
 
+from .exceptions import UnsupportedZigpy
 from .simcontrol import sim_control
 
 LOGGER = logging.getLogger(__name__)
 
+ZIGPY_RANGE = ((2, 4, 0), (2, 5, 0))  # [first, last): the zigpy releases these fixes were written against
+UNCHECKED_ENV = "HANRIG_ZIGPY_UNCHECKED"
 SE_PROFILE = 0x0109
 ZCL_PROFILES = frozenset({0x0104, 0xC05E, SE_PROFILE})
 DUPLICATE_WINDOW_S = 0.5
 
+
+@dataclasses.dataclass(frozen=True)
+class Fix:
+    """One zigpy workaround: what it changes, and what upstream change would retire it."""
+
+    name: str
+    target: str  # the zigpy code it works around, "module:Class.attribute"
+    upstream: str  # the upstream change that makes the fix unnecessary (a docs/upstream patch, or a PR)
+
+    def target_present(self) -> bool:
+        """Whether the zigpy code this fix works around still exists."""
+        module_name, _, path = self.target.partition(":")
+        try:
+            found: Any = importlib.import_module(module_name)
+        except ImportError:
+            return False
+        for part in path.split("."):
+            found = getattr(found, part, None)
+            if found is None:
+                return False
+        return True
+
+
+FIX_NOTES: tuple[Fix, ...] = (
+    Fix("se_profile_zcl", "zigpy.device:Device._parse_packet_header",
+        "docs/upstream/0001-device-parse-smart-energy-profile-frames-as-zcl.patch"),
+    Fix("replies_not_duplicates", "zigpy.device:Device._should_filter_packet",
+        "docs/upstream/0002-device-replies-to-pending-requests-are-not-duplicates.patch"),
+    Fix("se_clusters", "zigpy.zcl.clusters.smartenergy:Drlc",
+        "full DRLC (0x0701), Tunneling (0x0704) and Device Management (0x0708) definitions in "
+        "zigpy/zcl/clusters/smartenergy.py (hal/se_clusters.py is the draft)"),
+    Fix("hub_clock_time_server", "zigpy.zcl.clusters.general:Time._handle_read_attributes",
+        "docs/upstream/0003-time-server-asks-the-application-for-utc.patch (then SimApplication overrides "
+        "ControllerApplication.utc_now and this fix goes)"),
+    Fix("malformed_frames_dropped", "zigpy.device:Device.packet_received",
+        "docs/upstream/0004-application-drops-frames-that-do-not-parse.patch"),
+    Fix("quiet_closed_connections", "bellows.ash:AshProtocol._cancel_pending_data_frames",
+        "bellows: pending data frames cancelled on close are retrieved by their senders, or failed with "
+        "a dedicated exception zigpy's senders expect"),
+    Fix("packet_claims", "zigpy.application:ControllerApplication.packet_received",
+        "a packet callback that can take a frame before dispatch (zigpy's register_packet_callback only "
+        "observes, and is not called by packet_received)"),
+    Fix("extended_timeout_known", "bellows.ezsp.v4:EZSPv4.set_extended_timeout",
+        "bellows: remember the extended-timeout state it set per device instead of asking the NCP before "
+        "every unicast"),
+)
+FIX_NAMES = tuple(fix.name for fix in FIX_NOTES)
+
+
+# ---------------------------------------------------------------------------------- the gate
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def check_zigpy(version: str | None = None) -> None:
+    """Fail (``UnsupportedZigpy``) when zigpy is outside ``ZIGPY_RANGE``, naming the fixes to re-check;
+    only warn when ``HANRIG_ZIGPY_UNCHECKED=1``."""
+    version = version or importlib.metadata.version("zigpy")
+    first, last = ZIGPY_RANGE
+    if first <= _version_tuple(version) < last:
+        return
+    gone = [fix for fix in FIX_NOTES if not fix.target_present()]
+    span = f"{'.'.join(map(str, first))} <= zigpy < {'.'.join(map(str, last))}"
+    if gone:
+        detail = "; ".join(f"fix {fix.name} no longer applies: {fix.target} is gone "
+                           f"(upstream: {fix.upstream})" for fix in gone)
+    else:
+        detail = (f"re-check fixes {', '.join(FIX_NAMES)} against it (each names its upstream change in "
+                  "hal/zigpy_fixes.py)")
+    message = (f"zigpy {version} is outside {span}, the range hal/zigpy_fixes.py was written for: {detail}; "
+               f"widen ZIGPY_RANGE once checked, or set {UNCHECKED_ENV}=1 to try anyway")
+    if os.environ.get(UNCHECKED_ENV) == "1":
+        LOGGER.warning("%s", message)
+        return
+    raise UnsupportedZigpy(message)
+
+
+# ---------------------------------------------------------------------------------- fixes 1, 2, 5
 _ORIGINAL: dict[str, Callable[..., Any]] = {
     "_parse_packet_header": zigpy.device.Device._parse_packet_header,
     "_should_filter_packet": zigpy.device.Device._should_filter_packet,
@@ -97,6 +197,23 @@ def _should_filter_packet(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacke
     )
 
 
+def _packet_received(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket) -> None:
+    try:
+        _ORIGINAL["packet_received"](self, packet)
+    except (ValueError, TypeError) as exc:
+        LOGGER.warning("%s: dropped a malformed frame on cluster 0x%04x (%s): %s", self.ieee,
+                       packet.cluster_id, packet.data.serialize().hex(), exc)
+
+
+# zigpy Device methods replaced (zigpy builds Device objects itself, so no subclass can stand in), by name
+FIXES: dict[str, Callable[..., Any]] = {
+    "_parse_packet_header": _parse_packet_header,
+    "_should_filter_packet": _should_filter_packet,
+    "packet_received": _packet_received,
+}
+
+
+# ---------------------------------------------------------------------------------- fix 4
 def radio_utc_now(app: Any) -> datetime:
     """The hub's UTC clock for ``app``: on ``sim://`` the PAN's clock (``start_time`` + PAN loop time, so
     it follows virtual time and matches the virtual devices' clocks); on a real radio the wall clock."""
@@ -104,9 +221,71 @@ def radio_utc_now(app: Any) -> datetime:
     return control.utc_now() if control is not None else datetime.now(UTC)
 
 
-_ORIGINAL_TIME_READ = Time._handle_read_attributes
+class HubTime(Time):
+    """The coordinator's Time server on the radio's own clock (fix 4); registered in zigpy's cluster
+    registry in place of ``Time`` by being defined."""
+
+    def _handle_read_attributes(self, attribute_ids: list[int], *handler_args: Any) -> Any:
+        application = self.endpoint.device.application
+        snapshot = TimeSnapshot.compute(application.local_timezone, radio_utc_now(application))
+        return Cluster._handle_read_attributes(self, attribute_ids, snapshot, *handler_args)
 
 
+# zigpy clusters whose registered class is hanrig's subclass, by cluster id
+REGISTERED: dict[int, type[Cluster]] = {Time.cluster_id: HubTime}
+_ORIGINAL_REGISTERED: dict[int, type[Cluster]] = {Time.cluster_id: Time}
+
+
+# ---------------------------------------------------------------------------------- fix 7: the hook
+PacketClaim = Callable[[zigpy_t.ZigbeePacket], bool]
+_CLAIMS: weakref.WeakKeyDictionary[Any, list[PacketClaim]] = weakref.WeakKeyDictionary()
+_ORIGINAL_APP_PACKET_RECEIVED = zigpy.application.ControllerApplication.packet_received
+
+
+def _app_packet_received(self: zigpy.application.ControllerApplication, packet: zigpy_t.ZigbeePacket) -> Any:
+    for claim in _CLAIMS.get(self, ()):
+        if claim(packet):
+            return None
+    return _ORIGINAL_APP_PACKET_RECEIVED(self, packet)
+
+
+def claim_packets(app: zigpy.application.ControllerApplication, claim: PacketClaim) -> Callable[[], None]:
+    """The hook for taking frames before zigpy: ``claim(packet)`` is called for every frame the radio
+    hands ``app`` (in registration order), and a True return takes the frame (zigpy never sees it).
+    Returns the function that removes the claim."""
+    _CLAIMS.setdefault(app, []).append(claim)
+
+    def remove() -> None:
+        claims = _CLAIMS.get(app, [])
+        if claim in claims:
+            claims.remove(claim)
+
+    return remove
+
+
+def deliver_to_zigpy(app: zigpy.application.ControllerApplication, packet: zigpy_t.ZigbeePacket) -> Any:
+    """Hand a frame a claim took to zigpy after all (past every claim)."""
+    return _ORIGINAL_APP_PACKET_RECEIVED(app, packet)
+
+
+# ---------------------------------------------------------------------------------- fix 6
+CLOSED_CONNECTION = "Connection has been closed"  # bellows.ash's error for frames pending at close
+
+
+def quiet_closed_connections(loop: Any) -> None:
+    """Fix 6: an orphaned task killed by its radio connection closing is a debug line, not a traceback."""
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, RuntimeError) and str(exc) == CLOSED_CONNECTION:
+            LOGGER.debug("radio connection closed under a pending frame: %s", context.get("message"))
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
+# ---------------------------------------------------------------------------------- fix 8 (bellows)
 def _bellows_protocol() -> Any:
     """The bellows class that defines ``set_extended_timeout`` (every EZSP version inherits it)."""
     from bellows.ezsp.v4 import EZSPv4
@@ -130,57 +309,8 @@ async def _set_extended_timeout(self: Any, nwk: Any, ieee: Any, extended_timeout
         without.add(ieee)
 
 
-def _time_handle_read_attributes(self: Time, attribute_ids: list[int], *handler_args: Any) -> Any:
-    application = self.endpoint.device.application
-    snapshot = TimeSnapshot.compute(application.local_timezone, radio_utc_now(application))
-    return Cluster._handle_read_attributes(self, attribute_ids, snapshot, *handler_args)
-
-
-def _packet_received(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket) -> None:
-    try:
-        _ORIGINAL["packet_received"](self, packet)
-    except (ValueError, TypeError) as exc:
-        LOGGER.warning("%s: dropped a malformed frame on cluster 0x%04x (%s): %s", self.ieee,
-                       packet.cluster_id, packet.data.serialize().hex(), exc)
-
-
-FIXES: dict[str, Callable[..., Any]] = {
-    "_parse_packet_header": _parse_packet_header,
-    "_should_filter_packet": _should_filter_packet,
-    "packet_received": _packet_received,
-}
-
-
-def apply() -> None:
-    """Install every fix (idempotent) and load hanrig's SE cluster definitions."""
-    for name, replacement in FIXES.items():
-        setattr(zigpy.device.Device, name, replacement)
-    Time._handle_read_attributes = _time_handle_read_attributes  # type: ignore[method-assign]
-    try:
-        importlib.import_module("hal.se_clusters")
-    except ModuleNotFoundError as exc:  # the SE cluster module is optional while it is being written
-        if exc.name != "hal.se_clusters":
-            raise
-
-
-CLOSED_CONNECTION = "Connection has been closed"  # bellows.ash's error for frames pending at close
-
-
-def quiet_closed_connections(loop: Any) -> None:
-    """Fix 6: an orphaned task killed by its radio connection closing is a debug line, not a traceback."""
-
-    def handler(loop: Any, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        if isinstance(exc, RuntimeError) and str(exc) == CLOSED_CONNECTION:
-            LOGGER.debug("radio connection closed under a pending frame: %s", context.get("message"))
-            return
-        loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handler)
-
-
 def apply_bellows() -> None:
-    """Install fix 7 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
+    """Install fix 8 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
     global _ORIGINAL_SET_EXTENDED_TIMEOUT
     protocol = _bellows_protocol()
     if _ORIGINAL_SET_EXTENDED_TIMEOUT is None:
@@ -188,13 +318,27 @@ def apply_bellows() -> None:
     protocol.set_extended_timeout = _set_extended_timeout
 
 
+# ---------------------------------------------------------------------------------- apply / revert
+def apply() -> None:
+    """Check the zigpy version, then install every fix (idempotent) and load hanrig's SE clusters."""
+    check_zigpy()
+    for name, replacement in FIXES.items():
+        setattr(zigpy.device.Device, name, replacement)
+    zigpy.application.ControllerApplication.packet_received = _app_packet_received  # type: ignore[method-assign]
+    Cluster._registry.update(REGISTERED)
+    importlib.import_module("hal.se_clusters")
+
+
 def revert(name: str | None = None) -> None:
-    """Put zigpy's original method back (tests use this to show a fix matters)."""
-    for key in [name] if name else [*_ORIGINAL, "time_server", "extended_timeout"]:
-        if key == "time_server":
-            Time._handle_read_attributes = _ORIGINAL_TIME_READ  # type: ignore[method-assign]
-        elif key == "extended_timeout":
+    """Put zigpy's original back (tests use this to show a fix matters)."""
+    for key in [name] if name else [*_ORIGINAL, "time_server", "packet_claims", "extended_timeout"]:
+        if key == "extended_timeout":
             if _ORIGINAL_SET_EXTENDED_TIMEOUT is not None:
                 _bellows_protocol().set_extended_timeout = _ORIGINAL_SET_EXTENDED_TIMEOUT
+        elif key == "time_server":
+            Cluster._registry.update(_ORIGINAL_REGISTERED)
+        elif key == "packet_claims":
+            zigpy.application.ControllerApplication.packet_received = (  # type: ignore[method-assign]
+                _ORIGINAL_APP_PACKET_RECEIVED)
         else:
             setattr(zigpy.device.Device, key, _ORIGINAL[key])

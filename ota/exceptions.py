@@ -32,6 +32,10 @@ class KeyFileError(BadInput):
         self.problem = problem
 
 
+class CplError(BadInput):
+    """A CPL file that does not parse; the message names the file and line."""
+
+
 class VerificationFailed(CheckFailed):
     """An image failed a verification check (signature, integrity code, sizes); ``report`` has all checks."""
 

@@ -56,6 +56,7 @@ class Reason(enum.StrEnum):
     UNSIGNED = "unsigned"
     SIGNATURE = "signature"
     CPL = "cpl"
+    TEST_KEY = "test-key"
     UNREACHABLE = "unreachable"
     TRANSFER_STALLED = "transfer-stalled"
     DEVICE_NOT_REQUESTED = "device-not-requested"
@@ -103,7 +104,10 @@ OUTCOME_CODES: dict[Reason, OutcomeCode] = {
     Reason.SIGNATURE: OutcomeCode(_HOST, _DISCARDED, None,
                                   "the Supplier signature does not verify against the configured key"),
     Reason.CPL: OutcomeCode(_HOST, _DISCARDED, None,
-                            "the image's hash is not on the configured CPL list"),
+                            "the CPL does not list the image's hash for this manufacturer, model, version"),
+    Reason.TEST_KEY: OutcomeCode(_HOST, _DISCARDED, None,
+                                 "signed with the published TEST-ONLY key, on a real radio, without "
+                                 "--allow-test-keys"),
     Reason.UNREACHABLE: OutcomeCode(_HOST, _FAILURE, None,
                                     "the device did not answer (OTA client attributes not read)"),
     Reason.TRANSFER_STALLED: OutcomeCode(_HOST, _FAILURE, None,

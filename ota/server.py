@@ -1,9 +1,12 @@
 """The OTA Upgrade server (ZCL 11, cluster 0x0019) on a zigpy ControllerApplication, over any radio.
 
-``OtaServer(app)`` takes every OTA request a device sends to the coordinator before zigpy sees it (one
-hook on ``app.packet_received``, which every radio library calls), so zigpy's built-in responder, which
-answers NO_IMAGE_AVAILABLE / ABORT outside its own ``update_firmware``, never interferes. While zigpy's
-own ``Device.update_firmware`` runs for a device (``device.ota_in_progress``) its frames go to zigpy.
+``OtaServer(app, pass_on=...)`` takes every OTA request a device sends to the coordinator before zigpy
+sees it: whoever installs it offers it each received frame through :meth:`OtaServer.handle_packet` (the
+gateway registers it with ``hal.zigpy_fixes.claim_packets``, the one documented hook for that), which
+returns True for the frames it takes; ``pass_on`` hands a frame it took back to zigpy after all (e.g.
+Query Specific File). So zigpy's built-in responder, which answers NO_IMAGE_AVAILABLE / ABORT outside
+its own ``update_firmware``, never interferes. While zigpy's own ``Device.update_firmware`` runs for a
+device (``device.ota_in_progress``) its frames go to zigpy.
 
 It answers Query Next Image, Image Block Request, Image Page Request and Upgrade End Request from the
 image offered to each device (:meth:`OtaServer.offer`), and sends Image Notify and the unsolicited
@@ -324,9 +327,11 @@ class _DeviceLane:
 class OtaServer:
     """The OTA server on one radio (one zigpy application)."""
 
-    def __init__(self, app: Any, *, aps_security: bool = False, max_in_flight: int | None = None,
+    def __init__(self, app: Any, *, pass_on: Callable[[t.ZigbeePacket], Any],
+                 aps_security: bool = False, max_in_flight: int | None = None,
                  clock: Callable[[], dt.datetime] | None = None) -> None:
         self.app = app
+        self._pass_on = pass_on  # hands a frame the server took back to zigpy
         self.aps_security = aps_security
         if max_in_flight is None:
             max_in_flight = int(app.config.get("max_concurrent_requests", DEFAULT_MAX_IN_FLIGHT))
@@ -334,7 +339,6 @@ class OtaServer:
         self._lanes: dict[t.EUI64, _DeviceLane] = {}
         self._by_nwk: dict[int, t.EUI64] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._original: Callable[[t.ZigbeePacket], Any] | None = None
         self.listeners: list[Callable[[ProgressSample], None]] = []
         self.announced: dict[t.EUI64, float] = {}  # loop time of each device's last Device_annce
         self.blocks_served = 0
@@ -350,18 +354,8 @@ class OtaServer:
         self.clock = clock
 
     # ------------------------------------------------------------------ lifecycle
-    def install(self) -> OtaServer:
-        """Take OTA frames before zigpy does (idempotent)."""
-        if self._original is None:
-            self._original = self.app.packet_received
-            self.app.packet_received = self._packet_received
-        return self
-
     async def close(self) -> None:
-        if self._original is not None:
-            if self.app.packet_received == self._packet_received:
-                del self.app.packet_received  # back to the class's method
-            self._original = None
+        """Stop serving (whoever installed :meth:`handle_packet` removes it first)."""
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -434,26 +428,26 @@ class OtaServer:
         await self._send(device, frame, tsn)
 
     # ------------------------------------------------------------------ frames in
-    def _packet_received(self, packet: t.ZigbeePacket) -> Any:
-        assert self._original is not None
+    def handle_packet(self, packet: t.ZigbeePacket) -> bool:
+        """Offered every frame the radio receives, before zigpy: True when the server took it."""
         if packet.cluster_id != OTA_CLUSTER or packet.dst_ep == 0 or packet.src_ep == 0:
             if packet.cluster_id == DEVICE_ANNCE and packet.dst_ep == 0:
                 device = self._device(packet.src)
                 if device is not None:
                     self.announced[device.ieee] = self._loop.time()  # a (re)join: proof after activation
-            return self._original(packet)
+            return False
         data = packet.data.serialize()
         if len(data) < 3 or data[0] & 0x0B != FrameControl.CLUSTER_SPECIFIC:
-            return self._original(packet)  # general commands (attribute reads) and server->client frames
+            return False  # general commands (attribute reads) and server->client frames
         device = self._device(packet.src)
         if device is None or getattr(device, "ota_in_progress", False):
-            return self._original(packet)  # unknown device, or zigpy's own update_firmware is running
+            return False  # unknown device, or zigpy's own update_firmware is running
         if data[0] == PLAIN_BLOCK_REQUEST_CONTROL and data[2] == CMD_IMAGE_BLOCK and len(data) == \
                 BLOCK_REQUEST.size and data[3] == 0:
             self._spawn(self._serve_plain_block(device, packet, data))
-            return None
+            return True
         self._spawn(self._serve_other(device, packet, data))
-        return None
+        return True
 
     def _device(self, address: t.AddrModeAddress) -> Any:
         ieee = self._by_nwk.get(address.address) if address.addr_mode == t.AddrMode.NWK else None
@@ -581,7 +575,7 @@ class OtaServer:
                 end, _ = Ota.ServerCommandDefs.upgrade_end.schema.deserialize(rest)
                 await self._serve_upgrade_end(device, packet, header.tsn, end)
             else:
-                self._original(packet)  # type: ignore[misc]  # e.g. Query Specific File: zigpy's default
+                self._pass_on(packet)  # e.g. Query Specific File: zigpy's default
         except (ValueError, KeyError) as exc:
             LOGGER.debug("%s: malformed OTA frame %s: %s", device.ieee, data.hex(), exc)
         except SEND_ERRORS as exc:  # delivery failures: the device will ask again

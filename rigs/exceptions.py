@@ -29,6 +29,10 @@ class CorruptDatabase(StoreError):
     """The results database's table versions disagree with its ``PRAGMA user_version``."""
 
 
+class MalformedRow(StoreError):
+    """A stored row that does not decode (a damaged or hand-edited store); names the run and the problem."""
+
+
 class UnknownRun(StoreError):
     """No run with that id (or id prefix) is in the results store."""
 

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from gateway.alerts import AlertPolicy
 from hanrig_errors import HanrigError
 
 from .exceptions import OutputError
 from .records import RunRecord
 from .reports import dut_test_record, html_report, junit_xml, write_evidence_pack
-from .rigfile import AlertPolicy, Outputs
+from .rigfile import Outputs
 from .store import Store, atomic_write, contained_path, open_store
 
 LOGGER = logging.getLogger(__name__)

@@ -242,7 +242,8 @@ def _start_run(config: pytest.Config, rig: Rig, state: _PluginState, record_prop
 
     target = config.getoption("hanrig_results", default=None) or rig.outputs.results
     state.store = open_store(target)
-    state.recorder = RunRecorder.start(rig, state.store, clock=state.session.clock)
+    state.recorder = RunRecorder.start(rig, state.store, clock=state.session.clock,
+                                       sim_clock=state.session.sim_clock)
     record_property("hanrig_run_id", state.recorder.record.run_id)
     record_property("hanrig_results", state.store.url)
 

@@ -19,6 +19,7 @@ from .records import (
     DutRecord,
     Event,
     EventKind,
+    MeasurementSpec,
     OutcomeDetail,
     RunOutcome,
     RunRecord,
@@ -28,6 +29,8 @@ from .records import (
 from .rigfile import PlanStep, Rig
 from .store import Store
 
+SIM_DURATION = MeasurementSpec("sim_duration_s", "s",
+                               description="simulated time the step took (start and end are wall-clock)")
 EVENT_FLUSH = 500  # events buffered before they are written; steps flush them too
 
 
@@ -35,28 +38,42 @@ class RunRecorder:
     """Keeps one run's record and its rows in the store in step; one per run, one attempt at a time."""
 
     def __init__(self, rig: Rig, store: Store, record: RunRecord, attempt: int = 1,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, sim_clock: Callable[[], float] | None = None):
         self.rig = rig
         self.store = store
         self.record = record
         self.attempt = attempt
+        # One clock per record: ``clock`` is the wall clock every record's time is on; ``sim_clock``
+        # (simulated epoch seconds, only where a simulator runs on virtual time) is recorded beside it,
+        # labelled: events carry ``sim_time``, steps a ``sim_duration_s`` measurement.
         self._clock = clock
+        self._sim_clock = sim_clock
+        self._sim_start: dict[tuple[str, int], float] = {}
+        self._started = clock()
+        self._sim_started = sim_clock() if sim_clock is not None else None
         self._events: list[Event] = []
         self._open: dict[tuple[str, int], StepRecord] = {}
 
     @classmethod
     def start(cls, rig: Rig, store: Store, *, operator: str | None = None,
-              radio_firmware: dict[str, str] | None = None,
-              clock: Callable[[], float] = time.time) -> RunRecorder:
-        """A new run of ``rig``, inserted in the store as running before anything else happens."""
-        record = RunRecord.new(rig, operator=operator, start=clock())
+              radio_firmware: dict[str, str] | None = None, serials: dict[str, str] | None = None,
+              clock: Callable[[], float] = time.time,
+              sim_clock: Callable[[], float] | None = None) -> RunRecorder:
+        """A new run of ``rig``, inserted in the store as running before anything else happens.
+        ``serials`` (device id -> the DUT's serial number, as the operator read it; else the rig file's
+        ``serial``) go into each DUT's metadata, for the report's identity block; the operator is the
+        one given, else the rig's ``[rig] operator``, else the login name."""
+        record = RunRecord.new(rig, operator=operator or rig.operator, start=clock())
         record.radio_firmware = dict(radio_firmware or {})
+        given = {d.id: d.serial for d in rig.devices if d.serial} | dict(serials or {})  # flags win
+        for dut_id, serial in given.items():
+            record.dut(dut_id).metadata["serial"] = serial
         store.begin_run(record)
-        return cls(rig, store, record, 1, clock)
+        return cls(rig, store, record, 1, clock, sim_clock)
 
     @classmethod
-    def resume(cls, rig: Rig, store: Store, run_id: str,
-               clock: Callable[[], float] = time.time) -> RunRecorder:
+    def resume(cls, rig: Rig, store: Store, run_id: str, clock: Callable[[], float] = time.time,
+               sim_clock: Callable[[], float] | None = None) -> RunRecorder:
         """Reopen run ``run_id`` (an id or unique prefix) for another attempt at what did not pass."""
         record = store.load_run(run_id)
         if record.rig_name != rig.name:
@@ -69,7 +86,7 @@ class RunRecorder:
                              f"{', '.join(unknown)}")
         attempt = store.begin_attempt(record.run_id)
         record.attempts, record.end, record.outcome = attempt, None, None
-        return cls(rig, store, record, attempt, clock)
+        return cls(rig, store, record, attempt, clock, sim_clock)
 
     # -- what to run ---------------------------------------------------------------------------
 
@@ -91,12 +108,17 @@ class RunRecorder:
             raise ValueError(f"step {step.index} ({step.name}) of {dut_id!r} is already open")
         record = StepRecord(step.name, step.index, dut_id, start=self._clock(), attempt=self.attempt)
         self._open[key] = record
+        if self._sim_clock is not None:
+            self._sim_start[key] = self._sim_clock()
         return record
 
     def end_step(self, step: StepRecord, outcome: StepOutcome | None = None,
                  *details: OutcomeDetail) -> StepOutcome:
         """Close a step and commit it (with the events so far) before anything else runs."""
         self._open.pop((step.dut_id, step.index), None)
+        sim_start = self._sim_start.pop((step.dut_id, step.index), None)
+        if self._sim_clock is not None and sim_start is not None:
+            step.measure(SIM_DURATION, round(self._sim_clock() - sim_start, 3))
         result = step.finish(outcome, *details, end=self._clock())
         self.flush_events()
         self.store.record_step(self.record.run_id, step)
@@ -106,6 +128,8 @@ class RunRecorder:
     def event(self, kind: EventKind, data: dict[str, Any], dut_id: str | None = None,
               at: float | None = None) -> None:
         """Record a sample (alert, OTA progress, gas reading); written in batches."""
+        if self._sim_clock is not None and "sim_time" not in data:
+            data = {**data, "sim_time": self._sim_clock()}
         event = Event(self._clock() if at is None else at, kind, data, dut_id)
         (self.dut(dut_id).events if dut_id is not None else self.record.events).append(event)
         self._events.append(event)
@@ -149,6 +173,12 @@ class RunRecorder:
             shown = ", ".join(never_ran[:8]) + (", ..." if len(never_ran) > 8 else "")
             details = (*details,
                        OutcomeDetail("not-run", f"{len(never_ran)} planned steps never ran: {shown}"))
+        if self._sim_clock is not None and self._sim_started is not None:
+            sim_s, wall_s = self._sim_clock() - self._sim_started, self._clock() - self._started
+            self.event(EventKind.LOG, {
+                "message": f"{sim_s:.1f} s of simulated time in {wall_s:.1f} s of wall time",
+                "sim_elapsed_s": round(sim_s, 3), "wall_elapsed_s": round(wall_s, 3)})
+            self.flush_events()
         result = self.record.finish(outcome, *details, end=self._clock())
         self.store.finish_run(self.record)
         run_outputs(self.record, callbacks)

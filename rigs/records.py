@@ -314,12 +314,22 @@ class Attachment:
 
 @dataclass(frozen=True)
 class Event:
-    """A time-stamped sample: an alert, an OTA progress sample, a gas reading."""
+    """A time-stamped sample: an alert, an OTA progress sample, a gas reading.
+
+    ``time`` is wall-clock epoch seconds (when it was recorded); on a simulated bench ``data["sim_time"]``
+    is when it happened on the simulated clock (epoch seconds counted from the run's wall-clock start)."""
 
     time: float
     kind: EventKind
     data: Mapping[str, Any] = field(default_factory=dict)
     dut_id: str | None = None
+
+    @property
+    def run_time(self) -> float:
+        """When it happened on the clock the devices ran on: simulated time if any, else wall time
+        (what plots of rates and intervals must use)."""
+        sim = self.data.get("sim_time")
+        return float(sim) if isinstance(sim, int | float) and not isinstance(sim, bool) else self.time
 
     def to_dict(self) -> dict[str, Any]:
         return {"time": self.time, "kind": str(self.kind), "data": dict(self.data), "dut_id": self.dut_id}

@@ -23,9 +23,15 @@ from typing import Any
 
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
+from gateway.alerts import AlertPolicy
 from gateway.eui64 import parse_eui64
+from gateway.gpf import GpfPolicy
+from gateway.loadcontrol import Commander, LoadControlPolicy
+from gateway.ota import OtaPolicies
+from gateway.policies import Policies  # [policies] parses straight into the gateway's own types
 from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
 from hanrig_errors import RIG_FILE_MAX, BadInputFile, read_input_text
+from ota.server import Activation, ActivationPlan
 
 from .exceptions import RigFileError
 
@@ -45,6 +51,7 @@ class StepKind(enum.StrEnum):
     """The kinds of plan step the runner knows."""
 
     JOIN = "join"
+    CBKE = "cbke"
     INVENTORY = "inventory"
     OTA = "ota"
     GAS = "gas"
@@ -68,6 +75,7 @@ STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
     StepKind.LOADCONTROL: (Role.HCALCS,),
     StepKind.ALERTS: ALL_ROLES,
     StepKind.COT: ALL_ROLES,
+    StepKind.CBKE: (Role.ESME, Role.GSME, Role.PPMID, Role.HCALCS),  # the Type 1 devices
     StepKind.OTA_NEGATIVE: ALL_ROLES,
     StepKind.PROMPT: ALL_ROLES,
 }
@@ -77,15 +85,7 @@ NEGATIVE_CASES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-ran
                   "corrupted-image", "unknown-supplier", "truncated", "power-loss")
 PROMPT_ACTIONS = ("power-cycle", "press-join")  # gateway.operator.Action values
 
-COMMANDERS = ("supplier", "network-operator")
-
-
-class Activation(enum.StrEnum):
-    """When a pushed image is activated: ``now``, ``hold`` (until told), or ``at`` a time."""
-
-    NOW = "now"
-    HOLD = "hold"
-    AT = "at"
+COMMANDERS = tuple(c.value for c in Commander)  # who may command an HCALCS, as rig files spell them
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,29 +134,7 @@ class DeviceSpec:
     meter_point: str | None = None
     network_operator: str | None = None
     expect: Expectation = field(default_factory=Expectation)
-
-
-@dataclass(frozen=True)
-class AlertPolicy:
-    """The hub's alert throttle: more than ``threshold`` alerts in ``window_s`` is a storm."""
-
-    window_s: float = 60.0
-    threshold: int = 10
-    forward_period_s: float = 300.0
-    exclude: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Policies:
-    """Bench-wide rules the gateway enforces during the run."""
-
-    signatures_required: bool = True
-    activation: Activation = Activation.NOW
-    activation_at: dt.datetime | None = None
-    allow_downgrade: bool = False
-    alerts: AlertPolicy = field(default_factory=AlertPolicy)
-    hcalcs_commanders: tuple[str, ...] = COMMANDERS
-    gas_tolerance_s: float = 10.0
+    serial: str | None = None  # the DUT's serial number (the report's identity block)
 
 
 @dataclass(frozen=True)
@@ -190,6 +168,7 @@ class Outputs:
     html: Path | None = None
     json_dir: Path | None = None
     evidence_dir: Path | None = None
+    capture: Path | None = None  # a pcapng of the run's HAN traffic (hal.capture), as --capture writes
 
 
 @dataclass(frozen=True)
@@ -212,6 +191,7 @@ class Rig:
     policies: Policies = field(default_factory=Policies)
     outputs: Outputs = field(default_factory=Outputs)
     description: str = ""
+    operator: str | None = None  # [rig] operator: who runs the bench (a --operator flag overrides it)
     sim_tables: SimTables = field(default_factory=SimTables)
     source: Path | None = None
     text: str = ""
@@ -460,7 +440,7 @@ def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any],
 def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mapping[str, RadioSpec],
                   default_radio: str | None) -> DeviceSpec:
     _check_keys(ctx, where, table, ("id", "role", "eui64", "radio", "install_code", "meter_point",
-                                    "network_operator", "expect", "sim"))
+                                    "network_operator", "expect", "sim", "serial"))
     for key in ("id", "role", "eui64"):
         if key not in table:
             raise ctx.error(f"{where}.{key}", "missing")
@@ -491,7 +471,9 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
             raise ctx.error(f"{where}.meter_point", f"{meter_point!r} is not an MPAN/MPRN (6..13 digits)")
     if "sim" in table:
         _table(ctx, f"{where}.sim", table["sim"])
+    serial = _str(ctx, f"{where}.serial", table["serial"]) if "serial" in table else None
     return DeviceSpec(
+        serial=serial,
         id=_ident(ctx, f"{where}.id", table["id"]),
         role=_enum(ctx, f"{where}.role", table["role"], Role),
         eui64=_eui64(ctx, f"{where}.eui64", table["eui64"]),
@@ -505,14 +487,14 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
     )
 
 
-def _parse_policies(ctx: _Ctx, table: Mapping[str, Any]) -> Policies:
+def _parse_policies(ctx: _Ctx, table: Mapping[str, Any], radios: Iterable[RadioSpec]) -> Policies:
     w = "policies"
     _check_keys(ctx, w, table, ("signatures_required", "activation", "allow_downgrade", "alerts",
                                 "hcalcs_commanders", "gas_tolerance_s"))
-    activation, at = Activation.NOW, None
+    activation = ActivationPlan()
     if "activation" in table:
-        activation, at = parse_activation(_str(ctx, f"{w}.activation", table["activation"]),
-                                          lambda problem: ctx.error(f"{w}.activation", problem))
+        activation = parse_activation(_str(ctx, f"{w}.activation", table["activation"]),
+                                      lambda problem: ctx.error(f"{w}.activation", problem))
     alerts = AlertPolicy()
     if "alerts" in table:
         aw = f"{w}.alerts"
@@ -529,34 +511,34 @@ def _parse_policies(ctx: _Ctx, table: Mapping[str, Any]) -> Policies:
             threshold=_int(ctx, f"{aw}.threshold", at_["threshold"], 1, 100000) if "threshold" in at_ else 10,
             forward_period_s=(_number(ctx, f"{aw}.forward_period_s", at_["forward_period_s"], 0, 86400)
                               if "forward_period_s" in at_ else 300.0),
-            exclude=exclude,
+            exclude=frozenset(exclude),
         )
-    commanders = COMMANDERS
+    commanders = frozenset(Commander)
     if "hcalcs_commanders" in table:
         names = _str_list(ctx, f"{w}.hcalcs_commanders", table["hcalcs_commanders"])
-        for i, name in enumerate(names):
-            if name not in COMMANDERS:
-                raise ctx.error(f"{w}.hcalcs_commanders[{i}]",
-                                f"{name!r} is not one of {' | '.join(COMMANDERS)}")
-        commanders = tuple(names)
-    return Policies(
+        commanders = frozenset(_enum(ctx, f"{w}.hcalcs_commanders[{i}]", name, Commander)
+                               for i, name in enumerate(names))
+    tolerance = (_number(ctx, f"{w}.gas_tolerance_s", table["gas_tolerance_s"], 0, 86400)
+                 if "gas_tolerance_s" in table else 10.0)
+    ota = OtaPolicies(
         signatures_required=(_bool(ctx, f"{w}.signatures_required", table["signatures_required"])
                              if "signatures_required" in table else True),
         activation=activation,
-        activation_at=at,
         allow_downgrade=(_bool(ctx, f"{w}.allow_downgrade", table["allow_downgrade"])
                          if "allow_downgrade" in table else False),
-        alerts=alerts,
-        hcalcs_commanders=commanders,
-        gas_tolerance_s=(_number(ctx, f"{w}.gas_tolerance_s", table["gas_tolerance_s"], 0, 86400)
-                         if "gas_tolerance_s" in table else 10.0),
+        # devices downloading at once per radio: the rig's tightest max_concurrent_duts
+        max_concurrent=min((r.max_concurrent_duts for r in radios), default=None),
+    )
+    return Policies(
+        ota=ota, alerts=alerts, loadcontrol=LoadControlPolicy(commanders=commanders),
+        gpf=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance) else tolerance),  # type: ignore[arg-type]
     )
 
 
-def parse_activation(text: str, fail: Callable[[str], Exception]) -> tuple[Activation, dt.datetime | None]:
+def parse_activation(text: str, fail: Callable[[str], Exception]) -> ActivationPlan:
     """``now`` | ``hold`` | ``at:<ISO8601 with zone>``; ``fail(problem)`` builds the error to raise."""
     if text in (Activation.NOW, Activation.HOLD):
-        return Activation(text), None
+        return ActivationPlan(Activation(text))
     if text.startswith("at:"):
         try:
             when = dt.datetime.fromisoformat(text[3:])
@@ -564,7 +546,7 @@ def parse_activation(text: str, fail: Callable[[str], Exception]) -> tuple[Activ
             raise fail(f"{text[3:]!r} is not an ISO 8601 time") from None
         if when.tzinfo is None:
             raise fail(f"{text[3:]!r} has no time zone (add Z or +00:00)")
-        return Activation.AT, when
+        return ActivationPlan(Activation.AT, when.astimezone(dt.UTC))
     raise fail(f"{text!r} is not one of now | hold | at:<ISO8601>")
 
 
@@ -607,11 +589,8 @@ def _p_level(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
     return _int(ctx, where, value, 0, 100)
 
 
-def _p_commander(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
-    text = _str(ctx, where, value)
-    if text not in COMMANDERS:
-        raise ctx.error(where, f"{text!r} is not one of {' | '.join(COMMANDERS)}")
-    return text
+def _p_commander(ctx: _Ctx, where: str, value: Any, base: Path) -> Commander:
+    return _enum(ctx, where, value, Commander)
 
 
 def _p_eui64(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
@@ -654,6 +633,7 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
                            "randomise_s": _p_seconds, "as": _p_commander},
     StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
     StepKind.COT: {"meter_point": _p_count},
+    StepKind.CBKE: {"wait_s": _p_seconds},
     StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_path},
     StepKind.PROMPT: {"action": _p_action},
 }
@@ -698,7 +678,7 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
 def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
                    results_table: Mapping[str, Any] | None = None) -> Outputs:
     w = "outputs"
-    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir"))
+    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir", "capture"))
     results = DEFAULT_RESULTS
     if "results" in table:
         results = _str(ctx, f"{w}.results", table["results"])
@@ -715,7 +695,7 @@ def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
         return _path(base, _str(ctx, f"{w}.{key}", table[key])) if key in table else None
 
     return Outputs(results=results, junit=opt("junit"), html=opt("html"), json_dir=opt("json_dir"),
-                   evidence_dir=opt("evidence_dir"))
+                   evidence_dir=opt("evidence_dir"), capture=opt("capture"))
 
 
 def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = None) -> Rig:
@@ -731,12 +711,13 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     _check_keys(ctx, "", doc, TOP_LEVEL_KEYS)
 
     rig_table = _table(ctx, "rig", doc.get("rig", {}))
-    _check_keys(ctx, "rig", rig_table, ("name", "description"))
+    _check_keys(ctx, "rig", rig_table, ("name", "description", "operator"))
     if "name" not in rig_table:
         raise ctx.error("rig.name", "missing")
     name = _str(ctx, "rig.name", rig_table["name"])
     description = _str(ctx, "rig.description", rig_table["description"], empty_ok=True) \
         if "description" in rig_table else ""
+    operator = _str(ctx, "rig.operator", rig_table["operator"]) if "operator" in rig_table else None
 
     radio_tables = _array_of_tables(ctx, "radios", doc.get("radios", []))
     if not radio_tables:
@@ -770,8 +751,7 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
                 raise ctx.error(f"devices[{i}].sim", f"device is on radio {device.radio!r}, which is not sim://")
             sim_devices[device.id] = MappingProxyType(dict(dt_["sim"]))
 
-    policies = _parse_policies(ctx, _table(ctx, "policies", doc["policies"])) if "policies" in doc \
-        else Policies()
+    policies = _parse_policies(ctx, _table(ctx, "policies", doc.get("policies", {})), radios.values())
 
     plan_table = _table(ctx, "plan", doc.get("plan", {}))
     _check_keys(ctx, "plan", plan_table, ("steps",))
@@ -786,7 +766,7 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     faults = _array_of_tables(ctx, "faults", doc.get("faults", []))
     return Rig(
         name=name, description=description, radios=tuple(radios.values()), devices=tuple(devices.values()),
-        plan=plan, policies=policies, outputs=outputs,
+        plan=plan, policies=policies, outputs=outputs, operator=operator,
         sim_tables=SimTables(sim=MappingProxyType(dict(sim)),
                              faults=tuple(MappingProxyType(dict(f)) for f in faults),
                              devices=MappingProxyType(sim_devices)),

@@ -13,11 +13,11 @@ callbacks of ``rigs.outputs``; a failed one raises ``OutputError`` after the run
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
 import signal
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +36,6 @@ from .store import Store, open_store
 LOGGER = logging.getLogger(__name__)
 
 TRACE_MAX_FRAMES = 20_000  # frames of the simulated PAN attached per step, at most
-REDRAW_S = 0.1  # a terminal's progress block is redrawn at most this often (wall clock)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +47,8 @@ class RunOptions:
     html: Path | None = None
     resume: str | None = None
     operator: str | None = None
+    serials: dict[str, str] = dataclasses.field(default_factory=dict)  # device id -> DUT serial number
+    allow_test_keys: bool = False  # TEST-ONLY-signed images may go to real radios (recorded in the run)
 
 
 @dataclasses.dataclass
@@ -81,48 +82,34 @@ class RunResult:
 
 # ------------------------------------------------------------------------------------ progress
 class LiveProgress:
-    """One status line per DUT on stderr: redrawn in place on a terminal, printed on change otherwise."""
+    """One status line per DUT (its step count and current step) on the shared progress display
+    (``gateway.progress``): redrawn in place on a terminal, printed on change otherwise (OTA percentages
+    in tenths, so a log stays short)."""
 
-    def __init__(self, dut_ids: Sequence[str], stream: TextIO | None = None, tty: bool | None = None):
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = self.stream.isatty() if tty is None else tty
+    def __init__(self, dut_ids: Sequence[str], stream: TextIO | None = None, tty: bool | None = None,
+                 steps: dict[str, int] | None = None):
+        from gateway.progress import ProgressDisplay
+
+        self.display = ProgressDisplay(stream, tty)
+        self.tty = self.display.tty
         self.order = list(dut_ids)
-        self.width = max((len(d) for d in self.order), default=4)
-        self.lines: dict[str, str] = dict.fromkeys(self.order, "waiting")
-        self._drawn = 0
-        self._last_draw = 0.0
+        self.tasks = {d: self.display.status(d, (steps or {}).get(d)) for d in self.order}
+        for dut_id in self.order:
+            self.tasks[dut_id].set("waiting", log=False)
         self._last_ota: dict[str, int] = {}
+        self.display.progress.start()
 
-    def set(self, dut_id: str, text: str) -> None:
-        if self.lines.get(dut_id) == text:
-            return
-        self.lines[dut_id] = text
-        if self.tty:
-            self.redraw()
-            return
-        if text.startswith("ota ") and text.endswith("%"):
-            # a log gets OTA progress in tenths, not every block
+    def set(self, dut_id: str, text: str, step: int | None = None) -> None:
+        log = True
+        if text.startswith("ota ") and text.endswith("%") and text[4:-1].isdigit():
             percent = int(text[4:-1])
-            if percent // 10 == self._last_ota.get(dut_id, -1) // 10 and percent != 100:
-                return
-            self._last_ota[dut_id] = percent
-        self.stream.write(f"{dut_id:<{self.width}}  {text}\n")
-        self.stream.flush()
-
-    def redraw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_draw < REDRAW_S:
-            return
-        self._last_draw = now
-        out = [f"\x1b[{self._drawn}F"] if self._drawn else []
-        out += [f"\x1b[2K{d:<{self.width}}  {self.lines[d]}\n" for d in self.order]
-        self.stream.write("".join(out))
-        self.stream.flush()
-        self._drawn = len(self.order)
+            log = percent // 10 != self._last_ota.get(dut_id, -1) // 10 or percent == 100
+            if log:
+                self._last_ota[dut_id] = percent
+        self.tasks[dut_id].set(text, step=step, log=log)
 
     def close(self) -> None:
-        if self.tty:
-            self.redraw(force=True)
+        self.display.close()
 
 
 # ------------------------------------------------------------------------------- the session
@@ -177,28 +164,6 @@ def ota_limit_bps(rig: Rig) -> float | None:
     return modelled_limit_bps()
 
 
-def configure_features(gw: Any, rig: Rig) -> None:
-    """Apply the rig's ``[policies]`` to the session, and start the GPF and alert intake at once so
-    that no GSME push or alert of the run is missed."""
-    from gateway.alerts import AlertPolicy
-    from gateway.gpf import GpfPolicy
-    from gateway.loadcontrol import LoadControlPolicy
-    from gateway.ota import OtaPolicies
-
-    policies = rig.policies
-    per_radio = min((r.max_concurrent_duts for r in rig.radios), default=None)
-    ota = OtaPolicies.from_rig(policies, max_concurrent=per_radio)
-    gw.ota.configure(**{f.name: getattr(ota, f.name) for f in dataclasses.fields(ota)})
-    tolerance = policies.gas_tolerance_s
-    gw.gpf.configure(policy=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance)
-                                      else tolerance))  # type: ignore[arg-type]
-    alerts = policies.alerts
-    gw.alerts.configure(AlertPolicy(window_s=alerts.window_s, threshold=alerts.threshold,
-                                    forward_period_s=alerts.forward_period_s,
-                                    exclude=frozenset(alerts.exclude)))
-    gw.loadcontrol.policy = LoadControlPolicy.of(policies.hcalcs_commanders)
-
-
 def radio_firmware(gw: Any, rig: Rig) -> dict[str, str]:
     """What each radio says it runs (its manufacturer, model and firmware version), for the run record."""
     found = {}
@@ -214,13 +179,13 @@ class Runner:
     """Runs the pending (step, DUT) pairs of one recorder over one open gateway session."""
 
     def __init__(self, rig: Rig, recorder: RunRecorder, gateway: Any, progress: LiveProgress,
-                 loop_to_clock: Callable[[float], float], trust: dict[str, Any] | None = None):
+                 loop_to_sim: Callable[[float], float] | None, trust: dict[str, Any] | None = None):
         self.trust = trust or {}
         self.rig = rig
         self.recorder = recorder
         self.gateway = gateway
         self.progress = progress
-        self.loop_to_clock = loop_to_clock
+        self.loop_to_sim = loop_to_sim
         self._limits = {r.id: asyncio.Semaphore(r.max_concurrent_duts) for r in rig.radios}
 
     async def run(self) -> None:
@@ -239,7 +204,8 @@ class Runner:
         device = self.rig.device(dut_id)
         self.progress.set(dut_id, f"queued for radio {device.radio}")
         async with self._limits[device.radio]:
-            for step in steps:
+            for number, step in enumerate(steps):
+                self.progress.set(dut_id, f"step {number + 1}/{len(steps)}: {step.name}", step=number)
                 outcome = await self.run_step(step, dut_id)
                 if step.step is StepKind.JOIN and outcome is not StepOutcome.PASS:
                     # nothing else can run on a device that is not on the network
@@ -249,16 +215,17 @@ class Runner:
                                                OutcomeDetail("not-joined", "the join step did not pass"))
                     break
         outcome = self.recorder.dut(dut_id).outcome
-        self.progress.set(dut_id, f"done: {outcome}")
+        self.progress.set(dut_id, f"done: {outcome}", step=len(steps))
 
     async def run_step(self, step: PlanStep, dut_id: str) -> StepOutcome:
         device = self.rig.device(dut_id)
         record = self.recorder.begin_step(step, dut_id)
-        self.progress.set(dut_id, step.name)
 
         def event(kind: EventKind, data: dict[str, Any], loop_time: float | None) -> None:
-            at = None if loop_time is None else self.loop_to_clock(loop_time)
-            self.recorder.event(kind, data, dut_id, at=at)
+            # recorded now on the wall clock; on virtual time, when it happened goes beside it as sim_time
+            if loop_time is not None and self.loop_to_sim is not None:
+                data = {**data, "sim_time": self.loop_to_sim(loop_time)}
+            self.recorder.event(kind, data, dut_id)
 
         ctx = StepContext(
             gateway=self.gateway, rig=self.rig, plan_step=step, device=device, record=record, event=event,
@@ -335,9 +302,19 @@ class RigSession:
         self._anchor = (time.time(), self.loop.time())
 
     def clock(self) -> float:
-        """Wall-clock epoch seconds that advance with the rig's clock (what records carry)."""
+        """Wall-clock epoch seconds (what records carry)."""
+        return time.time()
+
+    @property
+    def sim_clock(self) -> Callable[[], float] | None:
+        """Simulated epoch seconds from the session's wall-clock start, on a virtual-time bench (recorded
+        beside the wall clock, labelled sim_time); None on real time."""
+        import hal
+
+        if not hal.parse_radio_url(clock_url(self.rig)).virtual_clock:
+            return None
         wall, at = self._anchor
-        return wall + (self.loop.time() - at)
+        return lambda: wall + (self.loop.time() - at)
 
     def open(self) -> Any:
         from gateway.session import Gateway
@@ -345,9 +322,9 @@ class RigSession:
         async def enter() -> Any:
             stack = contextlib.AsyncExitStack()
             endpoints, self.trust = radio_endpoints(self.rig)
-            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig)))
+            gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig),
+                                                              self.rig.policies))
             self._stack = stack
-            configure_features(gw, self.rig)
             return gw
 
         self.gateway = self.run(enter())
@@ -401,19 +378,24 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
     the caller decides the exit code from ``RunResult.outcome``.
     """
     import hal
+    from hal import capture
 
     rig = resolve_outputs(rig, options)
     store = open_store(rig.outputs.results)
     try:
         callbacks = outputs_for(rig.outputs, store, ota_limit_bps=ota_limit_bps(rig),
                                 alerts=rig.policies.alerts)
-        progress = LiveProgress([d.id for d in rig.devices], progress_stream, tty)
+        steps = collections.Counter(dut_id for dut_id, _, _ in rig.planned())
+        progress = LiveProgress([d.id for d in rig.devices], progress_stream, tty, steps=dict(steps))
 
         async def main() -> RunResult:
             return await _run(rig, store, options, callbacks, progress)
 
+        # [outputs] capture: the run's HAN traffic as pcapng (the command line's --capture wins)
+        wanted = rig.outputs.capture if capture.requested_writer() is None else None
         try:
-            return hal.run(main, clock_url(rig))
+            with capture.capture_to(wanted) if wanted is not None else contextlib.nullcontext():
+                return hal.run(main, clock_url(rig))
         finally:
             progress.close()
     finally:
@@ -422,22 +404,24 @@ def run_rig(rig: Rig, options: RunOptions = RunOptions(), *, progress_stream: Te
 
 async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tuple[str, OutputCallback]],
                progress: LiveProgress) -> RunResult:
+    import hal
     from gateway.session import Gateway
 
     loop = asyncio.get_running_loop()
     anchor_wall, anchor_loop = time.time(), loop.time()
+    simulated = hal.parse_radio_url(clock_url(rig)).virtual_clock
 
-    def loop_to_clock(loop_time: float) -> float:
-        # records carry wall-clock epochs that advance with the radio's (possibly virtual) clock
+    def loop_to_sim(loop_time: float) -> float:
+        # simulated time as epoch seconds from the run's wall-clock start (labelled sim_time in records)
         return anchor_wall + (loop_time - anchor_loop)
 
-    def clock() -> float:
-        return loop_to_clock(loop.time())
-
+    # One clock per record: records are on the wall clock; on virtual time, simulated time goes beside it
+    sim_clock = (lambda: loop_to_sim(loop.time())) if simulated else None
     if options.resume:
-        recorder = RunRecorder.resume(rig, store, options.resume, clock=clock)
+        recorder = RunRecorder.resume(rig, store, options.resume, clock=time.time, sim_clock=sim_clock)
     else:
-        recorder = RunRecorder.start(rig, store, operator=options.operator, clock=clock)
+        recorder = RunRecorder.start(rig, store, operator=options.operator, serials=options.serials,
+                                     clock=time.time, sim_clock=sim_clock)
     names = [name for name, _ in callbacks]
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -452,11 +436,15 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
     try:
         try:
             endpoints, trust = radio_endpoints(rig)
-            async with Gateway.open(endpoints, device_bindings(rig)) as gw:
+            async with Gateway.open(endpoints, device_bindings(rig), rig.policies) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
-                configure_features(gw, rig)
-                await Runner(rig, recorder, gw, progress, loop_to_clock, trust).run()
+                if options.allow_test_keys:
+                    gw.ota.configure(allow_test_keys=True)
+                    recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "
+                                                   "the published TEST-ONLY key may go to real radios",
+                                                   "allow_test_keys": True})
+                await Runner(rig, recorder, gw, progress, loop_to_sim if simulated else None, trust).run()
         except asyncio.CancelledError:
             if not interrupted["yes"]:
                 raise

@@ -75,6 +75,13 @@ ALERTS_SUPPRESSED = MeasurementSpec("alerts_suppressed", "")
 ALERTS_LOST = MeasurementSpec("alerts_unaccounted", "", Equals(0),
                               "received - forwarded - suppressed-and-reported after the final flush")
 THROTTLE_EPISODES = MeasurementSpec("throttle_episodes", "")
+CBKE_ESTABLISHED = MeasurementSpec("cbke_established", "", Equals(True),
+                                   "key establishment with the hub ended with both key confirmations")
+CBKE_SUITE = MeasurementSpec("cbke_suite", "", description="the crypto suite the device asked for")
+CBKE_TIME = MeasurementSpec("cbke_time", "s", description="Initiate received to Confirm Key Data answered")
+CBKE_TERMINATE = MeasurementSpec("cbke_terminate_status", "", description="the Terminate status, if any")
+CBKE_CRYPTO = MeasurementSpec("cbke_crypto", "", description="who computed the hub's keys: ncp or host")
+DEFAULT_CBKE_WAIT_S = 120.0
 
 
 @dataclasses.dataclass
@@ -222,6 +229,8 @@ async def step_inventory(ctx: StepContext) -> None:
                     inventory.current_file_version)
     fields: dict[str, Any] = {"manufacturer": inventory.manufacturer, "model": inventory.model}
     fields = {k: v for k, v in fields.items() if v is not None}
+    if inventory.hw_version is not None:  # the DUT identity a certifier reads (report, evidence pack)
+        fields["metadata"] = {**ctx.dut.metadata, "hw_version": inventory.hw_version}
     if ctx.dut.firmware_before is None:  # a resumed run keeps what the device ran at first
         fields["firmware_before"] = inventory.current_file_version
     ctx.update_dut(**fields)
@@ -298,7 +307,11 @@ async def step_ota(ctx: StepContext) -> None:
     if expected_phase == "activated":
         ctx.measure(MeasurementSpec("firmware_version_after", "", Equals(target),
                                     "the version the device runs after activation"), outcome.version_after)
-    fields: dict[str, Any] = {"image_hash": outcome.image_sha256}
+    images = [i for i in ctx.dut.metadata.get("images", []) if i.get("sha256") != outcome.image_sha256]
+    images.append({"file": Path(outcome.image_file).name if outcome.image_file else None,
+                   "sha256": outcome.image_sha256})
+    fields: dict[str, Any] = {"image_hash": outcome.image_sha256, "metadata": {**ctx.dut.metadata,
+                                                                               "images": images}}
     if ctx.dut.firmware_before is None and outcome.version_before is not None:
         fields["firmware_before"] = outcome.version_before
     if outcome.version_after is not None:
@@ -555,6 +568,35 @@ async def step_cot(ctx: StepContext) -> None:
     ctx.attach_json("change-of-tenancy.json", document)
 
 
+# ------------------------------------------------------------------------------------------ cbke
+async def step_cbke(ctx: StepContext) -> None:
+    """The device established an APS link key with the hub by CBKE (Key Establishment 0x0800, issue 13):
+    the exchange it started after joining (waited for up to ``wait_s``), its suite, time and any
+    Terminate status."""
+    from gateway.cbke import ESTABLISHED, TERMINATED
+
+    wait_s = float(ctx.params.get("wait_s", DEFAULT_CBKE_WAIT_S))
+    ctx.progress("cbke: waiting for key establishment")
+    result = await ctx.gateway.cbke.wait_for_result(ctx.device.eui64, wait_s)
+    if result is None:
+        ctx.measure(CBKE_ESTABLISHED, False)
+        ctx.fail("cbke-not-started",
+                 f"{ctx.device.eui64} did not start key establishment within {wait_s:g} s")
+        return
+    ctx.measure(CBKE_SUITE, result.suite)
+    ctx.measure(CBKE_CRYPTO, result.crypto)
+    ctx.measure(CBKE_TERMINATE, result.status.name if result.status is not None else "none")
+    ctx.measure(CBKE_ESTABLISHED, result.outcome == ESTABLISHED)
+    if result.outcome == ESTABLISHED:
+        ctx.measure(CBKE_TIME, round(result.duration_s or 0.0, 3))
+    elif result.outcome == TERMINATED and result.status is not None:
+        ctx.fail(f"cbke-{result.status.name.lower().replace('_', '-')}",
+                 f"key establishment terminated by the {result.terminated_by} with {result.status.name}: "
+                 f"{result.reason}")
+    else:
+        ctx.fail("cbke-timeout", f"key establishment timed out: {result.reason}")
+
+
 # ------------------------------------------------------------------------------------------ table
 # ---------------------------------------------------------------------------------- ota_negative
 async def step_ota_negative(ctx: StepContext) -> None:
@@ -612,6 +654,7 @@ def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
         StepKind.CERTS: step_certs,
         StepKind.LOADCONTROL: step_loadcontrol,
         StepKind.COT: step_cot,
+        StepKind.CBKE: step_cbke,
         StepKind.OTA_NEGATIVE: step_ota_negative,
         StepKind.PROMPT: step_prompt,
     }

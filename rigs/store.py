@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .exceptions import CorruptDatabase, RunLocked, StoreError, UnknownRun
+from .exceptions import CorruptDatabase, MalformedRow, RunLocked, StoreError, UnknownRun
 from .records import (
     Attachment,
     DutRecord,
@@ -750,6 +750,14 @@ class Store:
                          else RunStatus(status)) for run_id, status in rows}
 
     def list_runs(self, limit: int | None = 50) -> list[RunSummary]:
+        """Recent runs, newest first (see :meth:`_list_runs`); a row that does not decode is MalformedRow."""
+        try:
+            return self._list_runs(limit)
+        except _ROW_ERRORS as exc:
+            raise MalformedRow(f"{self.url}: a stored run does not decode "
+                               f"({type(exc).__name__}: {exc})") from None
+
+    def _list_runs(self, limit: int | None = 50) -> list[RunSummary]:
         """The most recent runs first."""
         sql = (f"SELECT run_id, rig_name, start_time, end_time, status, outcome, host, operator, attempts, "
                f"(SELECT COUNT(*) FROM {T_DUTS} d WHERE d.run_id = r.run_id) "
@@ -771,8 +779,9 @@ class Store:
                     "GROUP BY s.run_id, s.outcome", ids):
                 counts.setdefault(run_id, {})[outcome] = n
         statuses = self._statuses((r[0], r[4]) for r in rows)
-        return [RunSummary(r[0], r[1], r[2], r[3], statuses[r[0]],
-                           RunOutcome(r[5]) if r[5] else None, r[6], r[7], r[8], r[9], counts.get(r[0], {}))
+        return [RunSummary(r[0], _text(r[1]), _epoch(r[2]), _epoch(r[3], None), statuses[r[0]],
+                           RunOutcome(r[5]) if r[5] else None, _text(r[6]), _text(r[7]), _int(r[8]), r[9],
+                           counts.get(r[0], {}))
                 for r in rows]
 
     def incomplete_runs(self) -> list[str]:
@@ -782,6 +791,15 @@ class Store:
         return [r[0] for r in rows if statuses[r[0]] is RunStatus.INCOMPLETE]
 
     def load_run(self, run_id: str) -> RunRecord:
+        """The whole record of a run (see :meth:`_load_run`); a row that does not decode (a damaged or
+        hand-edited store) is :class:`MalformedRow`, never an error nobody meant."""
+        try:
+            return self._load_run(run_id)
+        except _ROW_ERRORS as exc:
+            raise MalformedRow(f"run {run_id}: a stored row does not decode "
+                               f"({type(exc).__name__}: {exc})") from None
+
+    def _load_run(self, run_id: str) -> RunRecord:
         """The whole record of a run (an id or unique prefix), every attempt of every step included."""
         run_id = self.resolve(run_id)
         with self._lock:
@@ -790,24 +808,27 @@ class Store:
                 "start_time, end_time, status, outcome, details, writer_host, writer_pid, attempts "
                 f"FROM {T_RUNS} WHERE run_id = ?", (run_id,))
             run = RunRecord(
-                run_id=r[0], rig_name=r[1], rig_snapshot=r[2], host=r[3], operator=r[4],
-                versions=json.loads(r[5]), radio_firmware=json.loads(r[6]), start=r[7], end=r[8],
+                run_id=r[0], rig_name=_text(r[1]), rig_snapshot=_text(r[2]), host=_text(r[3]),
+                operator=_text(r[4]), versions=_loads(r[5], dict), radio_firmware=_loads(r[6], dict),
+                start=_epoch(r[7]), end=_epoch(r[8], None),
                 outcome=RunOutcome(r[10]) if r[10] else None, status=self._statuses([(r[0], r[9])])[r[0]],
-                details=[OutcomeDetail.from_dict(d) for d in json.loads(r[11])], attempts=r[14])
+                details=[OutcomeDetail.from_dict(d) for d in _loads(r[11], list)], attempts=_int(r[14]))
             duts: dict[str, DutRecord] = {}
             for d in self._read(
                     "SELECT dut_id, role, eui64, radio, manufacturer, model, firmware_before, "
                     f"firmware_after, image_hash, metadata FROM {T_DUTS} WHERE run_id = ? "
                     "ORDER BY position, dut_id", (run_id,)):
-                duts[d[0]] = DutRecord(d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], json.loads(d[9]))
+                duts[d[0]] = DutRecord(_text(d[0]), _text(d[1]), _text(d[2]), _text(d[3]), d[4], d[5],
+                                       _int(d[6], None), _int(d[7], None), d[8], _loads(d[9], dict))
             steps: dict[int, StepRecord] = {}
             for s in self._read(
                     f"SELECT id, dut_id, step_index, attempt, name, start_time, end_time, outcome, details "
                     f"FROM {T_STEPS} WHERE run_id = ? ORDER BY step_index, attempt, id", (run_id,)):
-                step = StepRecord(name=s[4], index=s[2], dut_id=s[1], start=s[5], end=s[6],
+                step = StepRecord(name=_text(s[4]), index=_int(s[2]), dut_id=s[1], start=_epoch(s[5]),
+                                  end=_epoch(s[6], None),
                                   outcome=StepOutcome(s[7]) if s[7] else None,
-                                  details=[OutcomeDetail.from_dict(x) for x in json.loads(s[8])],
-                                  attempt=s[3])
+                                  details=[OutcomeDetail.from_dict(x) for x in _loads(s[8], list)],
+                                  attempt=_int(s[3]))
                 steps[s[0]] = step
                 duts[s[1]].steps.append(step)
             for step_id, name, value, units, validator, description in self._read(
@@ -816,7 +837,7 @@ class Store:
                     (run_id,)):
                 steps[step_id].measurements.append(Measurement(
                     name, json.loads(value), units,
-                    validator_from_dict(json.loads(validator) if validator else None), description))
+                    validator_from_dict(_loads(validator, dict) if validator else None), description))
             for step_id, name, mimetype, data, path, sha256 in self._read(
                     f"SELECT a.step_id, a.name, a.mimetype, a.data, a.path, a.sha256 FROM {T_ATT} a "
                     f"JOIN {T_STEPS} s ON s.id = a.step_id WHERE s.run_id = ? ORDER BY a.step_id, a.seq",
@@ -829,7 +850,7 @@ class Store:
             for dut_id, t, kind, data in self._read(
                     f"SELECT dut_id, time, kind, data FROM {T_EVENTS} WHERE run_id = ? ORDER BY time, id",
                     (run_id,)):
-                event = Event(t, EventKind(kind), json.loads(data), dut_id)
+                event = Event(_epoch(t), EventKind(kind), _loads(data, dict), dut_id)
                 if dut_id is not None and dut_id in duts:
                     duts[dut_id].events.append(event)
                 else:
@@ -917,6 +938,45 @@ def _j(value: Any) -> str:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+# what decoding a damaged row raises (bad JSON, an unknown enum value, a wrong type, a missing key)
+_ROW_ERRORS = (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError)
+
+
+_MISSING: Any = object()
+_LAST_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z, the last instant a datetime can hold
+
+
+def _epoch(value: Any, default: Any = _MISSING) -> Any:
+    """A stored time: seconds since the epoch that a datetime can hold (None only where allowed)."""
+    if value is None and default is not _MISSING:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= _LAST_EPOCH:
+        raise ValueError(f"{value!r} is not a time")
+    return float(value)
+
+
+def _int(value: Any, default: Any = _MISSING) -> Any:
+    if value is None and default is not _MISSING:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not an integer")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not text")
+    return value
+
+
+def _loads(text: Any, kind: type) -> Any:
+    """A JSON column, which must hold a ``kind`` (dict or list); anything else is a ValueError."""
+    value = json.loads(text)
+    if not isinstance(value, kind):
+        raise ValueError(f"expected a JSON {kind.__name__}, the row holds {type(value).__name__}")
+    return value
 
 
 def safe_name(name: str, fallback: str = "file") -> str:

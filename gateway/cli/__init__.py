@@ -144,9 +144,11 @@ def _report(exc: BaseException, as_json: bool, debug: bool) -> int:
     if debug and not isinstance(exc, click.ClickException | KeyboardInterrupt | click.Abort):
         logging.getLogger("hanrig").error("traceback", exc_info=exc)
     prefix = "hanrig: interrupted" if code == 130 else "hanrig: error"
-    click.echo(f"{prefix}: {message}" if code != 130 else prefix, err=True)
+    # an interrupt says only that, unless hanrig said what it left behind (RunAborted: how to resume)
+    said = code != 130 or isinstance(exc, HanrigError)
+    click.echo(f"{prefix}: {message}" if said else prefix, err=True)
     if as_json and not common.document_emitted():
-        click.echo(json.dumps({"error": message if code != 130 else "interrupted", "exit": code}))
+        click.echo(json.dumps({"error": message if said else "interrupted", "exit": code}))
     return code
 
 

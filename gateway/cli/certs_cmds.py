@@ -27,12 +27,13 @@ from certs import (
     verify_installed,
 )
 from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate, reconstruct_public_key
+from certs.cells import KNOWN_ROLES, infer_role
 from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
 from hanrig_errors import CERT_MAX, KEY_MAX, read_input
 
-from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, emit, json_option
+from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, capture_option, emit, json_option
 
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
@@ -219,6 +220,7 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @certs.command()
 @click.option("--radio", "radio_url", envvar="HANRIG_RADIO", metavar="URL",
               help="Read the installed certificates from a device over the HAN (env HANRIG_RADIO).")
+@capture_option
 @click.option("--cert-dir", type=EXISTING_DIR, help="A directory of exported certificates, named by cell "
               "(<role>-<DS|KA>-<management|prepaymentTopUp>, root, device-*, ca-*; .der/.pem).")
 @click.option("--device", "--device-eui64", "device", type=EUI64,
@@ -233,11 +235,14 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @click.option("--expect-network-operator", "network_operator", type=EUI64, metavar="ENTITY_ID",
               help="SECMP0063: the Entity ID of the network operator registered for the meter point.")
 @click.option("--at", "at", type=InstantType(), help="Check validity at this time instead of now.")
+@click.option("--role", type=click.Choice(KNOWN_ROLES, case_sensitive=False), default=None,
+              help="The device's role: every cell and device certificate it requires must be there "
+                   "(default: a set holding any trust anchor cell is a meter's).")
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, device: str | None,
            roots: tuple[Path, ...], cas: tuple[Path, ...], network_operator: str | None,
-           at: dt.datetime | None, as_json: bool) -> None:
+           at: dt.datetime | None, role: str | None, as_json: bool) -> None:
     """Verify installed certificates: GBCS profile, chain to the roots, cells, SECMP0063, hwSerialNum.
 
     Exit 0 when every check passes, 1 when any fails, 2 for bad input.
@@ -250,7 +255,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     ca_bytes = _load_certificates(cas)
     if cert_dir is not None:
         report = verify_directory(cert_dir, roots=root_bytes, intermediates=ca_bytes, device_eui64=device,
-                                  expected_network_operator=network_operator, now=when)
+                                  expected_network_operator=network_operator, now=when, role=role)
         source: dict[str, Any] = {"cert_dir": str(cert_dir)}
     elif radio_url is not None:
         if device is None:
@@ -260,7 +265,8 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
         trust, prefix = trust_for(cells, root_bytes, f"{radio_url} {device}")
         report = Report.of(prefix) + verify_installed(
             cells, device_eui64=device, expected_network_operator=network_operator, roots=trust, now=when,
-            device_certificates=device_certificates, intermediates=[*ca_bytes, *han_cas])
+            device_certificates=device_certificates, intermediates=[*ca_bytes, *han_cas],
+            role=role or infer_role(c.cell_id for c in cells))
         source = {"radio": radio_url, "device": device}
     else:
         raise click.UsageError("give --cert-dir DIR (or --radio URL --device EUI64)")

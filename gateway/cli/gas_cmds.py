@@ -8,6 +8,7 @@ runs on simulated time). Exit 3 when no push comes within ``--timeout``. The tol
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import click
@@ -51,20 +52,22 @@ def read(
     radio_url: str, device: str | None, timeout_s: float, tolerance_s: float | None, as_json: bool
 ) -> None:
     """Value, unit, timestamp, source, clock_status, DLMS date-time (hex) and age of a GSME's value."""
-    from gateway.gpf import GpfPolicy
+    from gateway.progress import progress_display
     from gateway.session import Gateway
 
     hal.parse_radio_url(radio_url)
-    if tolerance_s is None:
-        tolerance_s = rig_policies(radio_url).gas_tolerance_s
-    whole = int(tolerance_s)
-    policy = GpfPolicy(tolerance_s=whole if whole == tolerance_s else tolerance_s)  # type: ignore[arg-type]
+    policy = rig_policies(radio_url).gpf
+    if tolerance_s is not None:
+        whole = int(tolerance_s)
+        policy = dataclasses.replace(policy, tolerance_s=whole if whole == tolerance_s else tolerance_s)
 
     async def run() -> dict[str, Any]:
         async with Gateway.open([radio_url]) as gw:
             gpf = gw.gpf
             gpf.configure(policy=policy)
-            record = await gpf.read(device, timeout_s)
+            with progress_display() as progress, progress.waiting(
+                    f"the GSME's next push (gas value){' from ' + device if device else ''}", timeout_s):
+                record = await gpf.read(device, timeout_s)
             return {"radio": radio_url, **record.as_dict(gpf.now())}
 
     emit(hal.run(run, radio_url), as_json, _render)

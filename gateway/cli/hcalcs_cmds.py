@@ -28,7 +28,7 @@ def _policy(radio_url: str) -> Any:
         return LoadControlPolicy()
     from rigs.rigfile import load_rig  # the CLI is the one place in gateway allowed to read rigs
 
-    return LoadControlPolicy.of(load_rig(parsed.rig).policies.hcalcs_commanders)
+    return load_rig(parsed.rig).policies.loadcontrol
 
 
 def _render(doc: dict[str, Any]) -> str:

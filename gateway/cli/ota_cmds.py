@@ -25,10 +25,12 @@ from ota import (
     verify_image,
 )
 from ota.catalogue import INDEX_NAME
+from ota.cpl import cpl_hash
 from ota.exceptions import VerificationFailed
 from ota.format import Image
 from ota.verify import Check
 
+from ..testkeys import image_is_test_signed
 from .common import CERT_FILE, EUI64, EXISTING_DIR, IMAGE_FILE, KEY_FILE, emit, fmt_hex, json_option
 
 _OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
@@ -156,6 +158,7 @@ def verify(file: Path, cert: Path | None, pubkey: Path | None, as_json: bool) ->
     image = _read(file, None)
     report = verify_image(image, public_key=public_key)
     document = {"file": str(file), "ok": report.ok, "layout": str(image.layout), "sha256": image.sha256,
+                "test_only": image_is_test_signed(image),
                 "checks": [{"name": c.name, "outcome": str(c.outcome), "message": c.message}
                            for c in report.checks]}
     emit(document, as_json, _render_verify)
@@ -227,7 +230,9 @@ def image_document(image: Image, file: Path | str) -> dict[str, Any]:
                       "length": e.length, "data_offset": e.data_offset, "data_length": len(e.data)}
                      for e in image.elements],
         "manufacturer_image": {"offset": image.manufacturer_image_offset,
-                               "length": len(image.manufacturer_image), "sha256": image.sha256},
+                               "length": len(image.manufacturer_image), "sha256": image.sha256,
+                               "cpl_hash": cpl_hash(image.sha256)},
+        "test_only": image_is_test_signed(image),
         "signature": {"present": image.signature is not None, "kind": image.signature_kind,
                       "offset": image.signature_offset,
                       "r_s": None if image.signature is None else bytes(image.signature).hex()},
@@ -241,6 +246,7 @@ def _render_inspect(doc: dict[str, Any]) -> str:
     h = doc["header"]
     hw = "any" if h["hw_min"] is None else f"{h['hw_min']}..{h['hw_max']}"
     lines = [
+        f"{TEST_ONLY_LINE if doc['test_only'] else ''}"
         f"{doc['file']}: {doc['layout']} layout, header at offset {doc['header_offset']}, "
         f"{h['total_image_size']} of {doc['file_size']} bytes",
         f"  manufacturer {h['manufacturer_code']}  image type {h['image_type']}  "
@@ -257,6 +263,7 @@ def _render_inspect(doc: dict[str, Any]) -> str:
         lines.append(f"  element {e['tag']} {e['name']:<36} offset {e['offset']:>8}  length {e['length']}")
     mi = doc["manufacturer_image"]
     lines.append(f"  manufacturer image: offset {mi['offset']}, {mi['length']} bytes, sha256 {mi['sha256']}")
+    lines.append(f"  CPL hash: {mi['cpl_hash']}")
     sig = doc["signature"]
     lines.append(f"  supplier signature: {sig['kind']} at offset {sig['offset']}" if sig["present"]
                  else "  supplier signature: none")
@@ -268,7 +275,8 @@ def _render_inspect(doc: dict[str, Any]) -> str:
 
 
 def _render_verify(doc: dict[str, Any]) -> str:
-    lines = [f"{doc['file']}: {'OK' if doc['ok'] else 'FAILED'} ({doc['layout']}, sha256 {doc['sha256']})"]
+    lines = [f"{TEST_ONLY_LINE if doc['test_only'] else ''}"
+             f"{doc['file']}: {'OK' if doc['ok'] else 'FAILED'} ({doc['layout']}, sha256 {doc['sha256']})"]
     lines += [f"  {c['outcome'].upper():<4} {c['name']}: {c['message']}" for c in doc["checks"]]
     return "\n".join(lines)
 
@@ -280,6 +288,9 @@ def _render_index(doc: dict[str, Any]) -> str:
         lines.append(f"  {e['file']}: {e['role'] or '-'} {e['manufacturer_code']}/{e['image_type']} "
                      f"{e['file_version']} hw {hw} {e['layout']} signature {_signature_text(e['signature'])}")
     return "\n".join(lines)
+
+
+TEST_ONLY_LINE = "TEST-ONLY: signed with the published test key; for the bench only\n"
 
 
 def _signature_text(status: str) -> str:

@@ -13,12 +13,10 @@ Rig ``[policies]`` (``signatures_required``, ``activation``, ``allow_downgrade``
 
 from __future__ import annotations
 
-import collections
+import dataclasses
 import datetime as dt
-import sys
-import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -30,68 +28,6 @@ ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
 # ota.negative.NegativeCase values, spelled here so that --help does not import the OTA library
 NEGATIVE_CASE_NAMES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-of-range", "older-version",
                        "corrupted-image", "unknown-supplier", "truncated", "power-loss")
-REDRAW_S = 0.1  # wall-clock spacing of progress redraws on a terminal
-RATE_SAMPLES = 32  # B/s is measured over this many most recent blocks
-MILESTONES = (25, 50, 75, 100)  # without a terminal, one line per device at each of these percentages
-
-
-class ProgressBars:
-    """One progress line per device on ``stream``: bytes, %, B/s and ETA."""
-
-    def __init__(self, labels: dict[str, str], stream: IO[str] | None = None) -> None:
-        self.labels = labels
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.rows: dict[str, dict[str, Any]] = {}
-        self._drawn = 0
-        self._last_draw = 0.0
-
-    def sample(self, sample: Any) -> None:
-        row = self.rows.setdefault(sample.eui64, {"recent": collections.deque(maxlen=RATE_SAMPLES),
-                                                  "milestone": 0, "final": None})
-        row["offset"], row["size"] = sample.offset, sample.size
-        row["recent"].append((sample.time, sample.offset))
-        if self.tty:
-            now = time.monotonic()
-            if now - self._last_draw >= REDRAW_S or sample.offset >= sample.size:
-                self._last_draw = now
-                self._redraw()
-            return
-        percent = 100 * sample.offset // max(sample.size, 1)
-        reached = [m for m in MILESTONES if m <= percent and m > row["milestone"]]
-        if reached:
-            row["milestone"] = reached[-1]
-            self.stream.write(self.line(sample.eui64) + "\n")
-
-    def outcome(self, outcome: Any) -> None:
-        if outcome.eui64 not in self.rows:
-            return
-        self.rows[outcome.eui64]["final"] = outcome.phase.value
-        if self.tty:
-            self._redraw()
-
-    def line(self, eui64: str) -> str:
-        row = self.rows[eui64]
-        offset, size = row["offset"], row["size"]
-        recent = row["recent"]
-        rate = 0.0
-        if len(recent) >= 2 and recent[-1][0] > recent[0][0]:
-            rate = (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
-        eta = f"{(size - offset) / rate:5.0f}s" if rate > 0 else "    ?"
-        width = 24
-        filled = width * offset // max(size, 1)
-        bar = "#" * filled + "-" * (width - filled)
-        tail = f" {row['final']}" if row["final"] else ""
-        return (f"{self.labels.get(eui64, eui64):<32} [{bar}] {offset:>8}/{size:<8} B "
-                f"{100 * offset / max(size, 1):5.1f}% {rate:7.0f} B/s ETA {eta}{tail}")
-
-    def _redraw(self) -> None:
-        if self._drawn:
-            self.stream.write(f"\x1b[{self._drawn}A")
-        for eui64 in self.rows:
-            self.stream.write("\x1b[2K" + self.line(eui64) + "\n")
-        self._drawn = len(self.rows)
-        self.stream.flush()
 
 
 def _render_push(doc: dict[str, Any]) -> str:
@@ -124,8 +60,10 @@ def _render_push(doc: dict[str, Any]) -> str:
 @click.option("--supplier-cert", type=CERT_FILE,
               help="Supplier signing certificate or public key that images must verify against.")
 @click.option("--cpl", "cpl_file", type=InputFileType(CPL_MAX),
-              help="Central Products List: a file of manufacturer-image SHA-256s (one per line); "
-                   "images not on it are refused.")
+              help="Central Products List (CSV: manufacturer, model, firmware_version, hash; or hashes): "
+                   "an image it does not list for the device is refused before a byte is sent.")
+@click.option("--allow-test-keys", is_flag=True,
+              help="Push images signed with the published TEST-ONLY key to a real radio too (recorded).")
 @click.option("--negative", "negative_case", type=click.Choice(NEGATIVE_CASE_NAMES),
               help="SECMP0007 negative test: offer the bad image of this case (made from --image or the "
                    "catalogue's image) and expect the device to refuse it as the OTA cluster defines.")
@@ -133,8 +71,8 @@ def _render_push(doc: dict[str, Any]) -> str:
 @json_option
 def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices: bool, image: Path | None,
          activation: str | None, allow_downgrade: bool | None, catalogue: Path | None,
-         supplier_cert: Path | None, cpl_file: Path | None, negative_case: str | None, no_progress: bool,
-         as_json: bool) -> None:
+         supplier_cert: Path | None, cpl_file: Path | None, allow_test_keys: bool, negative_case: str | None,
+         no_progress: bool, as_json: bool) -> None:
     """Send firmware to devices and activate it (now, at a UTC time, or hold for 'ota activate')."""
     chosen = sum((bool(devices), role is not None, all_devices))
     if chosen != 1:
@@ -153,20 +91,21 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
 
     import hal
     from gateway.exceptions import OtaDevicesUnreachable, OtaPushFailed
-    from gateway.ota import OtaPolicies, read_cpl
+    from gateway.ota import read_cpl
+    from gateway.progress import progress_display
     from gateway.session import Gateway, RadioEndpoint
     from ota import read_image
 
     from .policy_opts import rig_policies
 
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = {"allow_test_keys": allow_test_keys}
     if cpl_file is not None:
         overrides["cpl"] = read_cpl(cpl_file)
     if catalogue is not None:
         overrides["catalogue"] = catalogue
     if supplier_cert is not None:
         overrides["supplier_key"] = supplier_cert
-    policies = OtaPolicies.from_rig(rig_policies(radio_url), **overrides)
+    policies = dataclasses.replace(rig_policies(radio_url).ota, **overrides)
     firmware = None
     if image is not None:
         firmware = read_image(read_input(image, limit=OTA_IMAGE_MAX), name=str(image))
@@ -187,16 +126,20 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
                     raise DeviceNotFound(role.upper(), "no joined device has this role")
             else:
                 targets = None
-            labels = {d.eui64: f"{d.id if d.id != d.eui64 else (d.role or '?')} {d.eui64}"
+            labels = {d.eui64: f"{d.id if d.id != d.eui64 else (d.role or 'unknown role')} {d.eui64}"
                       for d in gw.devices()}
-            bars = ProgressBars(labels) if not no_progress else None
-            return await gw.ota.push(targets, image=firmware, activation=plan,
-                                     allow_downgrade=allow_downgrade,
-                                     on_progress=bars.sample if bars else None,
-                                     on_outcome=bars.outcome if bars else None)
+            if no_progress:
+                return await gw.ota.push(targets, image=firmware, activation=plan,
+                                         allow_downgrade=allow_downgrade)
+            waiting = [d.eui64 for d in (targets or gw.devices())]
+            with progress_display() as display:
+                bars = display.ota_transfers(labels, waiting)
+                return await gw.ota.push(targets, image=firmware, activation=plan,
+                                         allow_downgrade=allow_downgrade,
+                                         on_progress=bars.sample, on_outcome=bars.outcome)
 
     report = hal.run(run, radio_url)
-    document = {"radio": radio_url, **report.to_json()}
+    document = {"radio": radio_url, "allow_test_keys": allow_test_keys, **report.to_json()}
     emit(document, as_json, _render_push)
     failed = [o for o in report.outcomes if not o.ok]
     if report.unreachable:

@@ -1,4 +1,4 @@
-"""The rig file's ``[policies]`` for one-off commands on ``sim://?rig=FILE`` (gas and alerts commands).
+"""The rig file's ``[policies]`` for one-off commands on ``sim://?rig=FILE`` (gas, alerts, ota push).
 
 A one-off command on a simulated bench follows the same "our rule" numbers as ``hanrig rig run`` on
 that rig; on any other radio (or with no rig file) the defaults apply. Command-line options override.
@@ -7,7 +7,8 @@ that rig; on any other radio (or with no rig file) the defaults apply. Command-l
 from __future__ import annotations
 
 import hal
-from rigs.rigfile import Policies, load_rig
+from gateway.policies import Policies
+from rigs.rigfile import load_rig
 
 
 def rig_policies(radio_url: str) -> Policies:

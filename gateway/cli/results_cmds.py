@@ -16,6 +16,7 @@ import click
 from rigs.exceptions import RunNotPassed
 from rigs.records import RunOutcome, RunRecord, RunStatus, iso
 from rigs.reports import html_report, junit_xml, run_document, write_evidence_pack
+from rigs.reports.pdf import pdf_from_html
 from rigs.rigfile import DEFAULT_RESULTS
 from rigs.store import RunSummary, Store, atomic_write, open_store
 
@@ -24,7 +25,8 @@ from .common import emit, json_option
 results_option = click.option(
     "--results", "results", envvar="HANRIG_RESULTS", default=DEFAULT_RESULTS, show_default=True,
     metavar="DIR_OR_URL",
-    help="Results directory (SQLite inside) or sqlite:///path URL (env HANRIG_RESULTS).")
+    help="Results directory (SQLite inside), sqlite:///path or postgresql://USER@HOST/DB "
+         "(env HANRIG_RESULTS).")
 
 
 def _open(results: str) -> Store:
@@ -129,14 +131,15 @@ EXPORTERS: dict[str, Callable[[RunRecord, float | None], bytes]] = {
     "json": lambda run, _limit: (json.dumps(run_document(run), indent=2, default=str) + "\n").encode(),
     "junit": lambda run, _limit: junit_xml(run),
     "html": lambda run, limit: html_report(run, ota_limit_bps=limit).encode(),
+    "pdf": lambda run, limit: pdf_from_html(html_report(run, ota_limit_bps=limit)),
 }
 
 
 @results.command("export")
 @click.argument("run_id")
 @click.option("--format", "fmt", type=click.Choice([*EXPORTERS, "evidence"]), required=True,
-              help="json: the whole run record; junit: JUnit XML; html: the report; "
-                   "evidence: CPL packs (-o DIR).")
+              help="json: the whole run record; junit: JUnit XML; html: the report; pdf: the report "
+                   "printed on A4 by headless Chromium; evidence: CPL packs (-o DIR).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Write here (a directory for evidence); default stdout.")
 @click.option("--ota-limit", "ota_limit", type=click.FloatRange(min=0, min_open=True), default=None,

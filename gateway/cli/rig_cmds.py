@@ -46,11 +46,20 @@ def _render(document: dict[str, Any]) -> str:
               help="Also write the HTML report here.")
 @click.option("--resume", "resume", metavar="RUN_ID",
               help="Re-run only what did not pass in this run (id or unique prefix) of the same rig.")
+@click.option("--operator", metavar="NAME", help="Who runs the bench (default: the login name); the report's "
+              "sign-off names them.")
+@click.option("--serial", "serials", multiple=True, metavar="DEVICE=SERIAL",
+              help="A DUT's serial number, by the rig's device id (repeatable).")
+@click.option("--ask", is_flag=True,
+              help="Ask for the operator's name and each DUT's serial number before the run starts.")
+@click.option("--allow-test-keys", is_flag=True,
+              help="Let images signed with the published TEST-ONLY key go to real radios (recorded).")
 @place_wait_option
 @capture_option
 @json_option
 def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Path | None,
-        resume: str | None, as_json: bool) -> None:
+        resume: str | None, operator: str | None, serials: tuple[str, ...], ask: bool, allow_test_keys: bool,
+        as_json: bool) -> None:
     """Run RIG.toml's plan; with no file, the built-in simulated bench (every step, on simulated time)."""
     from rigs.exceptions import RunNotPassed
     from rigs.records import RunOutcome
@@ -58,7 +67,28 @@ def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Pa
     from rigs.runner import RunOptions, run_rig
 
     loaded = load_rig(rig_file) if rig_file is not None else default_rig(base_dir=Path.cwd())
-    result = run_rig(loaded, RunOptions(results=results, junit=junit, html=html, resume=resume))
+    known = [d.id for d in loaded.devices]
+    by_device: dict[str, str] = {}
+    for item in serials:
+        device, sep, serial = item.partition("=")
+        if not sep or not serial.strip():
+            raise click.BadParameter(f"{item!r} is not DEVICE=SERIAL", param_hint="--serial")
+        if device not in known:
+            raise click.BadParameter(f"{device!r} is not a device of the rig ({', '.join(known)})",
+                                     param_hint="--serial")
+        by_device[device] = serial.strip()
+    if ask:  # on stderr, so --json's stdout stays one document
+        operator = operator or click.prompt("operator name", default=loaded.operator, err=True)
+        from_rig = {d.id: d.serial for d in loaded.devices if d.serial}
+        for device in known:
+            if device not in by_device and device not in from_rig:
+                answer = click.prompt(f"serial number of {device} (empty: none)", default="", err=True,
+                                      show_default=False)
+                if answer.strip():
+                    by_device[device] = answer.strip()
+    result = run_rig(loaded, RunOptions(results=results, junit=junit, html=html, resume=resume,
+                                        operator=operator, serials=by_device,
+                                        allow_test_keys=allow_test_keys))
     document = result.summary()
     emit(document, as_json, _render)
     if result.outcome is not RunOutcome.PASS:

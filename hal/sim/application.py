@@ -11,6 +11,7 @@ bellows does after a serial disconnect.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -68,6 +69,10 @@ class SimApplication(zigpy.application.ControllerApplication):
         self._endpoints: list[zdo_t.SimpleDescriptor] = []
         self._connected = False
         self._reconnect_task: asyncio.Task[None] | None = None
+
+    def utc_now(self) -> dt.datetime:
+        """The coordinator's UTC clock: the PAN's (docs/upstream/0003 makes zigpy's Time server ask it)."""
+        return self.control.utc_now()
 
     # ------------------------------------------------------------------ connection
     async def connect(self) -> None:

@@ -25,6 +25,7 @@ from certs.install_code import parse_install_code
 from hanrig_errors import CERT_MAX, RIG_FILE_MAX, BadInputFile, read_input, read_input_text
 
 from ..roles import Role
+from .cbke import CbkeFault
 from .credentials import CellNameError, CredentialsFault, parse_cell_name
 from .drlc import LoadControlMode
 from .exceptions import SimConfigError
@@ -103,6 +104,8 @@ class DeviceSimParams:
     fault_cells: Mapping[str, bytes] = field(default_factory=dict)  # cells the credentials fault installs
     load_control: LoadControlMode = LoadControlMode.DRLC  # HCALCS: see hal/sim/drlc.py
     wrong_install_code: bool = False  # the fault: the device holds another code than its label's
+    cbke_suite: int = 2  # Type 1 devices: the CBKE crypto suite they initiate (0: no CBKE)
+    cbke_fault: CbkeFault = CbkeFault.NONE  # see hal/sim/cbke.py
     model: str | None = None
     manufacturer: str = "hanrig-sim"
 
@@ -389,6 +392,10 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
             case "credentials_fault":
                 values[key] = reader.choice(value, key_path, CredentialsFault)
+            case "cbke_fault":
+                values[key] = reader.choice(value, key_path, CbkeFault)
+            case "cbke_suite":
+                values[key] = reader.integer(value, key_path, 0, 2)
             case "ota_fault":
                 values[key] = reader.choice(value, key_path, OtaFault)
             case "load_control":

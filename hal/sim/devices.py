@@ -36,6 +36,7 @@ from zigpy.zcl.clusters.general import Alarms, Basic, OnOff, Ota, Time
 from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMeasure, Price
 
 from ..roles import Role
+from .cbke import KE_CLUSTER_ID, CbkeClient
 from .config import ClockMode, DeviceSpec, SimSettings
 from .credentials import TUNNELING_CLUSTER_ID, CredentialsServer
 from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
@@ -123,6 +124,7 @@ class VirtualDevice:
         self.alerts_sent = 0  # alarms the MAC delivered to the hub
         self.alerts_lost = 0  # alarms the MAC gave up on
         self.received: list[ZclFrame] = []  # every ZCL command the device took (tests, debugging)
+        self.cbke = CbkeClient(self)  # Type 1 devices: key establishment with the hub after joining
         # the device's clock: utc = base + (loop time - anchor) * (1 + drift)
         start = dt.datetime.fromisoformat(han.settings.start_time)
         self._clock_base: float = float(zigpy_t.UTCTime.from_datetime(start))
@@ -252,6 +254,7 @@ class VirtualDevice:
         self.start_behaviours()
 
     def start_behaviours(self) -> None:
+        self.cbke.start(self.spawn)
         if self.sleepy:
             self.spawn(self._poll_loop(), behaviour=True)
         if self.spec.sim.clock in (ClockMode.SYNCHRONISED, ClockMode.DRIFTING):
@@ -548,6 +551,8 @@ class VirtualDevice:
         if frame.is_general:
             await self._handle_general(cluster_id, frame)
             return
+        if cluster_id == KE_CLUSTER_ID and self.cbke.handle(frame):
+            return
         handled = await self.handle_cluster_command(cluster_id, frame)
         if not handled:
             await self._default_response(cluster_id, frame, foundation.Status.UNSUP_CLUSTER_COMMAND)
@@ -690,9 +695,12 @@ class VirtualHcalcs(VirtualDevice):
             state = {"on": True, "off": False, "toggle": not self.is_on}.get(frame.name)
             if state is None:
                 return False
+            changed = state != self.is_on
             self.attributes[OnOff.cluster_id][OnOff.AttributeDefs.on_off.id] = state
             self.switch_log.append((self.han.loop_time(), state))
             await self._default_response(cluster_id, frame, foundation.Status.SUCCESS)
+            if changed:  # our rule for the simulated switch: it reports each change of its OnOff attribute
+                self.spawn(self.report_attributes(OnOff, {OnOff.AttributeDefs.on_off.id: state}))
             return True
         return await super().handle_cluster_command(cluster_id, frame)
 

@@ -244,6 +244,10 @@ class VirtualHan:
             result[channel] = base + self.rng.randrange(0, 20)
         return result
 
+    def children(self) -> list[tuple[zigpy_t.EUI64, int]]:
+        """The coordinator's child table: its joined sleepy end devices (EUI-64, NWK), in EUI-64 order."""
+        return sorted((d.ieee, d.nwk) for d in self.devices.values() if d.joined and d.sleepy)
+
     async def network_scan(self, channels: Iterable[int], duration_exp: int) -> list[zigpy_t.NetworkBeacon]:
         """An active scan: a Beacon Request on each channel, answered by every joined router of this PAN on
         it (sleepy end devices send no beacons), as the coordinator of a real PAN hears its own routers."""

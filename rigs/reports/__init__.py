@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from .evidence import evidence_document, evidence_html, write_evidence_pack
-from .html import alert_rate, gas_status, html_report, ota_throughput
+from .html import gas_points, html_report, ota_throughput
 from .jsonrec import dut_test_record, run_document
 from .junit import junit_xml
 
 __all__ = [
-    "alert_rate",
     "dut_test_record",
     "evidence_document",
     "evidence_html",
-    "gas_status",
+    "gas_points",
     "html_report",
     "junit_xml",
     "ota_throughput",

@@ -1,49 +1,58 @@
-"""The self-contained HTML report of a run: summary, a table per DUT, and inline SVG plots.
+"""The self-contained HTML report of a run, as evidence a certifier reads.
 
-No scripts, no network, no external assets: one file that opens anywhere. Plots where people would
-rather look than read: OTA throughput per device against the modelled limit (a number the caller
-passes), gas timestamp (clock) status over time, and alert rate against the hub's throttle.
+Rendered from ``templates/report.html.j2`` with jinja2 and autoescaping: the conditions banner
+(simulated devices, the virtual stick or real hardware; TEST-ONLY keys), the devices under test (EUI-64,
+manufacturer, model, hardware version, firmware before and after, image names and hashes), the station
+(host, radio firmware, hanrig version), operator and date; a coverage table of the requirements the plan
+evidences (``rigs.requirements``: SECMP and ZCL/GBCS clauses) and the results grouped by requirement,
+each measurement naming its own; plots; and a sign-off block. A print stylesheet lays it out on A4.
+
+No scripts, no network, no external assets: one file that opens anywhere. Plots: OTA throughput per
+device (each its own marker and dash) against the modelled limit (a number the caller passes), gas
+readings on a UTC time axis coloured by the GPF's clock status, and the alerts the hub forwarded and
+throttled with the throttling metadata.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import re
 from collections.abc import Sequence
-from html import escape
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from gateway.alerts import AlertPolicy
 
 from ..records import DutRecord, Event, EventKind, MeasurementOutcome, RunRecord, StepRecord, iso
-from ..rigfile import AlertPolicy
+from ..requirements import REQUIREMENTS, requirements_of
+from ..rigfile import RigFileError, parse_rig
 from .jsonrec import alert_policy as run_alert_policy
 from .jsonrec import hex_pair, planned_steps
 from .svg import Series, chart
 
-# the GPF's SECMP0015 clock status of each reading, worst first (as gateway.gpf classifies it)
-GAS_STATUSES = ("invalid", "unreliable", "reliable")
-
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#222;max-width:1200px}
-h1{font-size:1.5em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
-table{border-collapse:collapse;margin:.6em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;
-vertical-align:top;font-size:.92em}th{background:#f0f0f0}
-.o{font-weight:600;border-radius:3px;padding:1px 6px;white-space:nowrap}
-.PASS{background:#d7f5dd;color:#0a5c1c}.FAIL{background:#ffd9d9;color:#8a0000}
-.ERROR,.TIMEOUT,.ABORTED,.NOT_RUN{background:#ffe8c2;color:#7a4100}.SKIPPED,.UNSET{background:#eee;color:#555}
-.running,.incomplete{background:#fff3b0;color:#6b5900}.finished{background:#e6f0ff;color:#123e7a}
-.marginal{background:#fff3b0;color:#6b5900}
-.meta td:first-child{font-weight:600}.chart-title{font-weight:600;font-size:13px}
-.tick,.legend{font-size:11px;fill:#333}.axis{font-size:12px;fill:#333}.empty{font-size:13px;fill:#888}
-details{margin:.3em 0}code{font-size:.9em}
-"""
+# the GPF's SECMP0015 clock status of each reading (as gateway.gpf classifies it) and its colour
+GAS_COLOURS = {"reliable": "#2ca02c", "unreliable": "#ff7f0e", "invalid": "#d62728"}
 
 
-def _o(outcome: object) -> str:
-    text = escape(str(outcome))
-    return f'<span class="o {text}">{text}</span>'
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(lambda name: resources.files(__package__).joinpath(
+            "templates", name).read_text(encoding="utf-8")),
+        autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False, lstrip_blocks=False)
+
+
+CSS = resources.files(__package__).joinpath("templates", "report.css").read_text(encoding="utf-8")
 
 
 def ota_throughput(events: Sequence[Event]) -> list[tuple[float, float]]:
     """(time, bytes/s) between consecutive OTA progress samples; a restart (offset going back) resets."""
-    samples = sorted((e.time, float(e.data.get("offset", 0)))
+    samples = sorted((e.run_time, float(e.data.get("offset", 0)))
                      for e in events if e.kind is EventKind.OTA_PROGRESS)
     points = []
     for (t0, o0), (t1, o1) in itertools.pairwise(samples):
@@ -52,93 +61,154 @@ def ota_throughput(events: Sequence[Event]) -> list[tuple[float, float]]:
     return points
 
 
-def alert_rate(events: Sequence[Event], window_s: float) -> list[tuple[float, float]]:
-    """(time, alerts in the trailing ``window_s``) at every alert: what the throttle compares."""
-    times = sorted(e.time for e in events if e.kind is EventKind.ALERT)
-    points, start = [], 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window_s:
-            start += 1
-        points.append((t, float(end - start + 1)))
-    return points
-
-
-def gas_status(events: Sequence[Event]) -> list[tuple[float, float]]:
-    """(time, index into GAS_STATUSES) for every gas reading with a clock status."""
-    points = []
-    for e in sorted(events, key=lambda e: e.time):
-        if e.kind is EventKind.GAS_READING:
-            status = str(e.data.get("clock_status", "invalid"))
-            points.append((e.time, float(GAS_STATUSES.index(status) if status in GAS_STATUSES else 0)))
-    return points
-
-
 def _relative(points: list[tuple[float, float]], origin: float) -> list[tuple[float, float]]:
     return [(t - origin, v) for t, v in points]
 
 
-def plots(run: RunRecord, ota_limit_bps: float | None, alerts: AlertPolicy) -> str:
-    """The report's three charts, as inline SVG."""
+def _utc(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%H:%M:%S")
+
+
+def gas_points(dut: DutRecord) -> tuple[list[tuple[float, float]], list[str]]:
+    """(UTC time of the value, m3/h) and the colour of its clock status, for each gas reading."""
+    points, colours = [], []
+    for e in sorted(dut.events, key=lambda e: e.run_time):
+        if e.kind is not EventKind.GAS_READING:
+            continue
+        when = e.run_time
+        stamp = e.data.get("timestamp") or e.data.get("received_at")
+        if isinstance(stamp, str):
+            try:
+                when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                pass
+        value = e.data.get("value")
+        status = str(e.data.get("clock_status", "invalid"))
+        points.append((when, float(value) if isinstance(value, int | float) else 0.0))
+        colours.append(GAS_COLOURS.get(status, GAS_COLOURS["invalid"]))
+    return points, colours
+
+
+ALERT_ROWS = ("forwarded", "forwarded with throttle count", "count report")
+
+
+def _alert_rows(events: Sequence[Event]) -> list[tuple[float, float]]:
+    points = []
+    for e in sorted(events, key=lambda e: e.run_time):
+        if e.kind is EventKind.ALERT:
+            row = 1 if e.data.get("throttled_alert_count") else 0
+        elif e.kind is EventKind.LOG and e.data.get("throttled_alert_count") is not None:
+            row = 2
+        else:
+            continue
+        points.append((e.run_time, float(row)))
+    return points
+
+
+def throttling_rows(run: RunRecord) -> list[dict[str, Any]]:
+    """Every forwarded copy or report that carried throttling metadata."""
+    rows = []
+    for dut in run.duts:
+        for e in sorted(dut.events, key=lambda e: e.time):
+            count = e.data.get("throttled_alert_count")
+            if e.kind in (EventKind.ALERT, EventKind.LOG) and count is not None:
+                code = e.data.get("code", e.data.get("alert_code", "?"))
+                kind = "forwarded copy" if e.kind is EventKind.ALERT else "count report"
+                rows.append({"time": iso(e.time), "dut": dut.id, "code": str(code), "kind": kind,
+                             "sequence_id": e.data.get("throttled_alert_sequence_id"), "count": count})
+    return rows
+
+
+def plots(run: RunRecord, ota_limit_bps: float | None, alerts: AlertPolicy) -> list[dict[str, Any]]:
+    """The report's three charts, as inline SVG (markup built with every text escaped)."""
     ota = [Series(d.id, _relative(ota_throughput(d.events), run.start)) for d in run.duts]
-    gas = [Series(d.id, _relative(gas_status(d.events), run.start)) for d in run.duts]
-    rate = [Series(d.id, _relative(alert_rate(d.events, alerts.window_s), run.start)) for d in run.duts]
-    parts = []
     ota = [s for s in ota if s.points]
-    parts.append(chart("OTA throughput per device", ota, x_label="seconds since run start",
-                       y_label="bytes/s",
-                       limit=(f"modelled limit {ota_limit_bps:g} B/s", ota_limit_bps)
-                       if ota_limit_bps is not None else None))
-    parts.append(chart("Gas meter timestamp status", [s for s in gas if s.points],
-                       x_label="seconds since run start", y_label="clock status", categories=GAS_STATUSES,
-                       step=True))
-    parts.append(chart(f"Alert rate (alerts per {alerts.window_s:g} s)", [s for s in rate if s.points],
-                       x_label="seconds since run start", y_label=f"alerts / {alerts.window_s:g} s",
-                       limit=(f"throttle {alerts.threshold}", float(alerts.threshold))))
-    return "\n".join(f'<div class="plot">{p}</div>' for p in parts)
+    gas = []
+    for d in run.duts:
+        points, colours = gas_points(d)
+        if points:
+            gas.append(Series(d.id, points, colours))
+    rows = [Series(d.id, _relative(_alert_rows(d.events), run.start), line=False) for d in run.duts]
+    rows = [s for s in rows if s.points]
+    limit = (f"modelled limit {ota_limit_bps:g} B/s", ota_limit_bps) if ota_limit_bps is not None else None
+    return [
+        {"svg": Markup(chart("OTA throughput per device", ota, x_label="seconds since run start",
+                             y_label="bytes/s", limit=limit)),
+         "caption": "Each device has its own colour, marker and dash; the dashed red line is the modelled "
+                    "air limit for one device."},
+        {"svg": Markup(chart("Gas readings (GPF value, coloured by clock status)", gas, x_label="time (UTC)",
+                             y_label="m3/h", x_format=_utc,
+                             legend_colours=[(f"clock {k}", v) for k, v in GAS_COLOURS.items()])),
+         "caption": "Each value at its timestamp (the GSME's or the GPF's), coloured by its SECMP0015 "
+                    "clock status."},
+        {"svg": Markup(chart(f"Alerts the hub sent (throttle: {alerts.threshold} per {alerts.window_s:g} s, "
+                             f"then one per {alerts.forward_period_s:g} s)", rows,
+                             x_label="seconds since run start", y_label="", categories=ALERT_ROWS)),
+         "caption": "Forwarded alerts, forwarded copies carrying a throttled count, and count reports; "
+                    "the table lists the throttling metadata."},
+    ]
 
 
-def _fw(value: int | None) -> str:
-    text = hex_pair("v", value)["v"]
-    return escape(text) if text else "&mdash;"
+def conditions(run: RunRecord) -> dict[str, Any]:
+    """What the records say about how the results were produced: simulated devices, the virtual stick
+    or real hardware, and which TEST-ONLY material was in use."""
+    radios = []
+    try:
+        radios = list(parse_rig(run.rig_snapshot).radios) if run.rig_snapshot else []
+    except RigFileError:
+        radios = []
+    kinds = set()
+    for radio in radios:
+        firmware = run.radio_firmware.get(radio.id, "")
+        if radio.url.startswith("sim:"):
+            kinds.add("simulated")
+        elif "virtual-ezsp-stick" in firmware or firmware.startswith("hanrig"):
+            kinds.add("virtual-stick")
+        else:
+            kinds.add("hardware")
+    texts = {"simulated": "simulated devices (sim://, the built-in simulated HAN)",
+             "virtual-stick": "simulated devices behind the virtual EZSP stick (hanrig sim stick)",
+             "hardware": "real radio hardware with the devices under test"}
+    kind = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "unknown")
+    text = texts.get(kind, "several kinds of radio: " + ", ".join(sorted(texts[k] for k in kinds))
+                     if kind == "mixed" else "unknown (the rig snapshot names no radio)")
+    test_only = []
+    if kind in ("simulated", "virtual-stick", "mixed"):
+        test_only.append("the simulated meters hold the bench's TEST-ONLY SMKI PKI")
+    named = sorted(set(re.findall(r"TEST-ONLY[\w.-]*", run.rig_snapshot or "")))
+    if named:
+        test_only.append("the rig names " + ", ".join(named))
+    images = sorted({i.get("file") for d in run.duts for i in d.metadata.get("images", [])
+                     if str(i.get("file", "")).startswith("TEST-ONLY")})
+    if images:
+        test_only.append("images signed with the TEST-ONLY supplier key: " + ", ".join(images))
+    test_only += [d.description for d in run.details if "test-only" in d.code.lower()]
+    test_only += [str(e.data.get("message")) for e in run.events
+                  if e.kind is EventKind.LOG and e.data.get("allow_test_keys")]
+    return {"kind": kind, "text": text, "test_only": test_only,
+            "radios": [{"id": r.id, "url": r.url, "firmware": run.radio_firmware.get(r.id, "—")}
+                       for r in radios]}
 
 
-def _step_rows(step: StepRecord) -> str:
-    details = "<br>".join(f"<code>{escape(d.code)}</code> {escape(d.description)}" for d in step.details)
-    rows = [f"<tr><td>{step.index:02d}</td><td>{escape(step.name)}</td><td>{step.attempt}</td>"
-            f"<td>{_o(step.outcome or 'running')}</td><td>{step.duration:.2f}</td><td>{details}</td></tr>"]
-    if step.measurements:
-        cells = []
-        for m in step.measurements:
-            marginal = ' <span class="o marginal">marginal</span>' if m.marginal else ""
-            cells.append(f"<tr><td>{escape(m.name)}</td><td>{escape(repr(m.value))}</td>"
-                         f"<td>{escape(m.units)}</td><td>{escape(m.limits)}</td><td>{_o(m.outcome)}{marginal}</td>"
-                         "</tr>")
-        rows.append('<tr><td></td><td colspan="5"><table class="measurements"><tr><th>measurement</th>'
-                    "<th>value</th><th>units</th><th>limits</th><th>outcome</th></tr>"
-                    + "".join(cells) + "</table></td></tr>")
-    if step.attachments:
-        items = "".join(f"<li>{escape(a.name)} ({escape(a.mimetype)}, {a.size} bytes, sha256 "
-                        f"<code>{escape(a.sha256[:16])}…</code>)</li>" for a in step.attachments)
-        rows.append(f'<tr><td></td><td colspan="5">attachments<ul>{items}</ul></td></tr>')
-    return "".join(rows)
+def _fw(value: int | None) -> str | None:
+    return hex_pair("v", value)["v"]
 
 
-def _dut_section(dut: DutRecord, missing: list[tuple[int, str]]) -> str:
-    rows = "".join(_step_rows(s) for s in sorted(dut.steps, key=lambda s: (s.index, s.attempt)))
-    rows += "".join(f"<tr><td>{i:02d}</td><td>{escape(n)}</td><td></td><td>{_o('NOT_RUN')}</td><td></td>"
-                    "<td>never recorded</td></tr>" for i, n in missing)
-    fields = (("role", escape(dut.role)), ("EUI-64", f"<code>{escape(dut.eui64)}</code>"),
-              ("radio", escape(dut.radio)), ("manufacturer", escape(dut.manufacturer or "—")),
-              ("model", escape(dut.model or "—")), ("firmware before", _fw(dut.firmware_before)),
-              ("firmware after", _fw(dut.firmware_after)),
-              ("image SHA-256", f"<code>{escape(dut.image_hash)}</code>" if dut.image_hash else "—"),
-              ("outcome", _o(dut.outcome)))
-    meta = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in fields)
-    return (f'<section class="dut" id="dut-{escape(dut.id)}" data-dut="{escape(dut.id)}">'
-            f"<h2>{escape(dut.id)} <small>{escape(dut.role)} {escape(dut.eui64)}</small></h2>"
-            f'<table class="meta">{meta}</table>'
-            '<table class="steps"><tr><th>#</th><th>step</th><th>attempt</th><th>outcome</th>'
-            f"<th>seconds</th><th>details</th></tr>{rows}</table></section>")
+def _step_view(dut: DutRecord, step: StepRecord) -> dict[str, Any]:
+    homes = requirements_of(step.name)
+    default_requirement = homes[0].id if homes else "—"
+    return {
+        "dut": dut.id, "index": f"{step.index:02d}", "name": step.name, "attempt": step.attempt,
+        "outcome": str(step.outcome or "running"), "duration": f"{step.duration:.2f}",
+        "details": [{"code": d.code, "description": d.description} for d in step.details],
+        "measurements": [{"name": m.name, "value": repr(m.value), "units": m.units, "limits": m.limits,
+                          "outcome": str(m.outcome), "marginal": m.marginal,
+                          "requirement": m.description if m.description.startswith(("SECMP", "ZCL", "GBCS"))
+                          else f"{default_requirement}" + (f": {m.description}" if m.description else "")}
+                         for m in step.measurements],
+        "attachments": [{"name": a.name, "mimetype": a.mimetype, "size": a.size, "sha256": a.sha256}
+                        for a in step.attachments],
+    }
 
 
 def html_report(run: RunRecord, *, ota_limit_bps: float | None = None,
@@ -148,61 +218,71 @@ def html_report(run: RunRecord, *, ota_limit_bps: float | None = None,
     planned = planned_steps(run) or []
     step_names = sorted({(s.index, s.name) for d in run.duts for s in d.steps}
                         | {(i, n) for _, i, n in planned})
-    head_cells = "".join(f"<th>{i:02d} {escape(n)}</th>" for i, n in step_names)
-    summary_rows = []
-    missing_by_dut: dict[str, list[tuple[int, str]]] = {}
+    duts, groups, failures = [], {}, []
+    coverage: dict[str, dict[str, Any]] = {}
+    for requirement_id in dict.fromkeys(r.id for _, name in step_names for r in requirements_of(name)):
+        r = REQUIREMENTS[requirement_id]
+        coverage[r.id] = {"id": r.id, "title": r.title, "clauses": r.clauses, "steps": 0, "passed": 0,
+                          "failed": 0, "not_run": 0}
+        groups[r.id] = {"id": r.id, "title": r.title, "clauses": r.clauses, "steps": []}
     for dut in run.duts:
         final = {s.index: s for s in dut.final_steps()}
         wanted = {(i, n) for d, i, n in planned if d == dut.id}
-        missing_by_dut[dut.id] = sorted((i, n) for i, n in wanted if i not in final)
-        cells = []
+        summary = []
         for index, name in step_names:
-            if index in final:
-                cells.append(f"<td>{_o(final[index].outcome or 'running')}</td>")
-            elif (index, name) in wanted:
-                cells.append(f"<td>{_o('NOT_RUN')}</td>")
+            step = final.get(index)
+            if step is not None:
+                outcome = str(step.outcome or "running")
             else:
-                cells.append("<td></td>")
-        summary_rows.append(f'<tr><td><a href="#dut-{escape(dut.id)}">{escape(dut.id)}</a></td>'
-                            f"<td>{escape(dut.role)}</td><td><code>{escape(dut.eui64)}</code></td>"
-                            f"<td>{_o(dut.outcome)}</td>{''.join(cells)}</tr>")
-    failed = [(d.id, s) for d in run.duts for s in d.final_steps()
-              if s.outcome is not None and str(s.outcome) != "PASS"]
-    reasons = "".join(f"<li><b>{escape(d)}</b> {escape(s.name)}: {_o(s.outcome)} {escape(s.summary())}</li>"
-                      for d, s in failed)
-    versions = ", ".join(f"{escape(k)} {escape(v)}" for k, v in sorted(run.versions.items()))
-    radios = ", ".join(f"{escape(k)}: {escape(v)}" for k, v in sorted(run.radio_firmware.items())) or "—"
-    meta = (("run", f"<code>{escape(run.run_id)}</code>"), ("rig", escape(run.rig_name)),
-            ("status", _o(run.status)), ("outcome", _o(run.outcome or "—")),
-            ("started", escape(iso(run.start) or "")), ("ended", escape(iso(run.end) or "—")),
-            ("host", escape(run.host)), ("operator", escape(run.operator)), ("software", versions),
-            ("radio firmware", radios), ("attempts", str(run.attempts)))
-    run_details = "".join(f"<li><code>{escape(d.code)}</code> {escape(d.description)}</li>"
-                          for d in run.details)
-    n_meas = sum(len(s.measurements) for d in run.duts for s in d.steps)
-    n_failed_meas = sum(1 for d in run.duts for s in d.steps for m in s.measurements
-                        if m.outcome is MeasurementOutcome.FAIL)
-    return "\n".join([
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta http-equiv="Content-Security-Policy" '
-        'content="default-src \'none\'; style-src \'unsafe-inline\'; img-src data:">',
-        f"<title>hanrig run {escape(run.run_id)} ({escape(run.rig_name)})</title>",
-        f"<style>{CSS}</style></head><body>",
-        f"<h1>hanrig run {_o(run.outcome or run.status)} {escape(run.rig_name)}</h1>",
-        '<table class="meta">' + "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in meta) + "</table>",
-        f"<ul>{run_details}</ul>" if run_details else "",
-        "<h2>Summary</h2>",
-        f"<p>{len(run.duts)} devices, {sum(len(d.final_steps()) for d in run.duts)} steps recorded, "
-        f"{n_meas} measurements ({n_failed_meas} out of limits).</p>",
-        '<table class="summary"><tr><th>device</th><th>role</th><th>EUI-64</th><th>outcome</th>'
-        f"{head_cells}</tr>{''.join(summary_rows)}</table>",
-        f"<h3>Not passed</h3><ul>{reasons}</ul>" if reasons else "",
-        "<h2>Plots</h2>",
-        plots(run, ota_limit_bps, alerts),
-        *(_dut_section(d, missing_by_dut.get(d.id, [])) for d in run.duts),
-        "<footer><p>Generated by hanrig from the results store; self-contained, no external resources."
-        "</p></footer>",
-        "</body></html>",
-        "",
-    ])
+                outcome = "NOT_RUN" if (index, name) in wanted else ""
+            summary.append({"index": f"{index:02d}", "name": name, "outcome": outcome})
+            if not outcome:
+                continue
+            for r in requirements_of(name):
+                row = coverage[r.id]
+                row["steps"] += 1
+                if outcome == "PASS":
+                    row["passed"] += 1
+                elif outcome in ("NOT_RUN", "SKIPPED", "running"):
+                    row["not_run"] += 1
+                else:
+                    row["failed"] += 1
+            home = requirements_of(name)
+            if step is not None and home:
+                groups[home[0].id]["steps"].append(_step_view(dut, step))
+            elif step is None and home:
+                groups[home[0].id]["steps"].append({
+                    "dut": dut.id, "index": f"{index:02d}", "name": name, "attempt": "", "outcome": "NOT_RUN",
+                    "duration": "", "details": [{"code": "not-run", "description": "never recorded"}],
+                    "measurements": [], "attachments": []})
+            if step is not None and step.outcome is not None and str(step.outcome) != "PASS":
+                failures.append({"dut": dut.id, "step": name, "outcome": str(step.outcome),
+                                 "summary": step.summary()})
+        duts.append({
+            "id": dut.id, "role": dut.role, "eui64": dut.eui64, "radio": dut.radio,
+            "serial": dut.metadata.get("serial"), "manufacturer": dut.manufacturer, "model": dut.model,
+            "hw_version": dut.metadata.get("hw_version"), "firmware_before": _fw(dut.firmware_before),
+            "firmware_after": _fw(dut.firmware_after),
+            "images": dut.metadata.get("images") or ([{"file": None, "sha256": dut.image_hash}]
+                                                     if dut.image_hash else []),
+            "outcome": str(dut.outcome), "summary": summary})
+    for row in coverage.values():
+        row["verdict"] = ("FAIL" if row["failed"] else "NOT_RUN" if row["not_run"] == row["steps"]
+                          else "PASS" if not row["not_run"] else "incomplete")
+    cond = conditions(run)
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(run.versions.items()))
+    context = {
+        "css": Markup(CSS), "conditions": cond, "radios": cond["radios"], "duts": duts,
+        "coverage": list(coverage.values()), "groups": [g for g in groups.values() if g["steps"]],
+        "failures": failures, "plots": plots(run, ota_limit_bps, alerts), "throttling": throttling_rows(run),
+        "run": {"run_id": run.run_id, "rig_name": run.rig_name, "status": str(run.status),
+                "outcome": str(run.outcome) if run.outcome else None, "attempts": run.attempts,
+                "started": iso(run.start), "ended": iso(run.end), "operator": run.operator, "host": run.host,
+                "hanrig_version": run.versions.get("hanrig", "?"), "software": versions,
+                "details": [{"code": d.code, "description": d.description} for d in run.details]},
+        "summary": {"duts": len(run.duts), "steps": sum(len(d.final_steps()) for d in run.duts),
+                    "measurements": sum(len(s.measurements) for d in run.duts for s in d.steps),
+                    "failed_measurements": sum(1 for d in run.duts for s in d.steps for m in s.measurements
+                                               if m.outcome is MeasurementOutcome.FAIL)},
+    }
+    return _templates().get_template("report.html.j2").render(context) + "\n"

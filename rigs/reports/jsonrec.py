@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.alerts import AlertPolicy
 from gateway.formatting import fmt_hex
 
 from ..exceptions import RigFileError
 from ..records import DutRecord, RunRecord, iso
-from ..rigfile import AlertPolicy, parse_rig
+from ..rigfile import parse_rig
 
 DUT_RECORD_SCHEMA = "hanrig.dut-record/1"
 RUN_RECORD_SCHEMA = "hanrig.run-record/1"

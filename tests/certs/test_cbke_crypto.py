@@ -118,6 +118,9 @@ def test_ecqv_reconstruction_matches_certicom_test_certificates(suite: int) -> N
     assert curve.public_key(int(v["private"], 16)).hex() == v["public"]
     assert reconstruct_public_key(cert, bytes.fromhex(v["ca"])).hex() == v["public"]
     assert certificate_hash(cert) == int.from_bytes(aes_mmo_hash([cert]), "big")
+    parsed = parse_implicit_certificate(cert, name="certicom")   # the field parser and the suite agree
+    assert SUITES[suite].subject(cert) == parsed.subject and SUITES[suite].issuer(cert) == parsed.issuer
+    assert SUITES[suite].reconstruction_data(cert) == parsed.reconstruction_data
 
 
 def test_reconstruction_with_the_wrong_ca_gives_another_key() -> None:

@@ -1,7 +1,7 @@
 """The host-link model's per-block UART bytes against what the virtual stick's ASH layer counts while
 hanrig's OTA server pushes an image through unmodified bellows (EZSPv13 and v14 frame layouts): on
 hanrig's lean path (no getExtendedTimeout per block), with the stick's XNCP combined send, and with
-bellows as shipped (hanrig's fix 7 reverted) against a stick without XNCP."""
+bellows as shipped (hanrig's fix 8 reverted) against a stick without XNCP."""
 
 from __future__ import annotations
 

@@ -116,6 +116,23 @@ async def test_on_off_only_device_is_driven_by_the_hub() -> None:
         assert result.transport is Transport.ON_OFF and result.offset_applied_by == "host"
         assert 0 <= result.offset_s <= 119
         assert [on for _, on in gw.apps["sim"].han.device("hcalcs").switch_log] == [True, False]
+        # judged from the switch's own OnOff reports: started when it reported "on", ended on "off"
+        assert [r.status for r in result.statuses] == ["Event_Started", "Event_Completed"]
+        assert "OnOff attribute report (On/Off-only device)" in result.to_dict()["start_measured_from"]
+
+
+async def test_an_on_off_only_switch_that_does_not_report_has_not_shown_it_switched() -> None:
+    from hal.sim.config import Direction, FaultKind, FaultSpec
+
+    async with Gateway.open([bench(LoadControlMode.ON_OFF_ONLY)]) as gw:
+        [hcalcs] = gw.devices(role="HCALCS")
+        sim = gw.sim()
+        # nothing it says on the On/Off cluster reaches the hub: its reports (and its acknowledgements)
+        sim.inject(FaultSpec(kind=FaultKind.DROP, device="hcalcs", direction=Direction.FROM_DEVICE,
+                             cluster=0x0006))
+        result = await gw.loadcontrol.run(hcalcs, LoadCommand(level=100, duration_s=300))
+        assert not result.passed
+        assert "no OnOff attribute report of the switch" in result.problems[0]
 
 
 async def test_policy_refuses_a_role_and_says_why() -> None:

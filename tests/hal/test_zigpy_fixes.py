@@ -125,6 +125,78 @@ async def test_a_malformed_frame_does_not_raise_out_of_the_radio_callback(
                 app.packet_received(packet)
 
 
+@pytest.mark.parametrize("fixed", [True, False])
+async def test_the_hub_time_server_answers_on_the_radio_clock(sim_han, monkeypatch, fixed):
+    from zigpy.zcl import Cluster
+    from zigpy.zcl.clusters.general import Time
+
+    from hal.simcontrol import sim_control
+
+    if not fixed:
+        monkeypatch.delitem(zigpy_fixes.REGISTERED, Time.cluster_id)
+        monkeypatch.setitem(Cluster._registry, Time.cluster_id, Time)
+    async with sim_han() as app:
+        await asyncio.sleep(300)  # every synchronised device has read the hub's Time server by now
+        control = sim_control(app)
+        pan_now = control.utc_now().timestamp()
+        # the GSME's clock is ZCL UTCTime (seconds since 2000-01-01)
+        gsme = control.device_clock("00:0d:6f:00:0a:bc:00:02") + 946684800
+        if fixed:
+            assert abs(gsme - pan_now) < 60  # set from the PAN's (virtual) clock (within its drift)
+        else:
+            # zigpy's Time answers with the wall clock: months away from the bench's 2026-01-01 start
+            assert abs(gsme - pan_now) > 86400
+
+
+def test_an_unsupported_zigpy_fails_at_startup_naming_the_fixes(monkeypatch):
+    from hal.exceptions import UnsupportedZigpy
+
+    monkeypatch.delenv(zigpy_fixes.UNCHECKED_ENV, raising=False)
+    zigpy_fixes.check_zigpy("2.4.3")  # inside the range: quiet
+    with pytest.raises(UnsupportedZigpy) as raised:
+        zigpy_fixes.check_zigpy("3.0.0")
+    message = str(raised.value)
+    assert "zigpy 3.0.0 is outside 2.4.0 <= zigpy < 2.5.0" in message
+    assert all(name in message for name in zigpy_fixes.FIX_NAMES)
+    # a fix whose zigpy code is gone is named with the upstream change that retired it
+    gone = zigpy_fixes.Fix("se_profile_zcl", "zigpy.device:Device._parse_packet_header_renamed", "PR 1234")
+    monkeypatch.setattr(zigpy_fixes, "FIX_NOTES", (gone,))
+    with pytest.raises(UnsupportedZigpy, match=r"fix se_profile_zcl no longer applies: .*_renamed is gone "
+                                               r"\(upstream: PR 1234\)"):
+        zigpy_fixes.check_zigpy("2.5.0")
+    monkeypatch.setenv(zigpy_fixes.UNCHECKED_ENV, "1")
+    zigpy_fixes.check_zigpy("2.5.0")  # on purpose: a warning only
+
+
+def test_every_fix_names_present_zigpy_code_and_its_upstream_change():
+    for fix in zigpy_fixes.FIX_NOTES:
+        assert fix.target_present(), f"{fix.name}: {fix.target} is not in the installed zigpy"
+        assert fix.upstream
+
+
+async def test_a_claim_takes_frames_before_zigpy_and_can_hand_them_back(sim_han):
+    import zigpy.types as zigpy_t
+
+    async with sim_han() as app:
+        basic = app.get_device(ieee=app.han.device("ihd").ieee).endpoints[1].in_clusters[Basic.cluster_id]
+        seen: list[int] = []
+
+        def claim(packet: zigpy_t.ZigbeePacket) -> bool:
+            seen.append(packet.cluster_id)
+            if packet.cluster_id == Basic.cluster_id:
+                zigpy_fixes.deliver_to_zigpy(app, packet)  # take it, then hand it back
+                return True
+            return False
+
+        remove = zigpy_fixes.claim_packets(app, claim)
+        success, _ = await basic.read_attributes(["model"], allow_cache=False)
+        assert success == {"model": "SIM-IHD"} and Basic.cluster_id in seen
+        remove()
+        seen.clear()
+        await basic.read_attributes(["model"], allow_cache=False)
+        assert seen == []
+
+
 def test_fix6_an_orphaned_task_killed_by_a_closed_connection_is_no_traceback(caplog):
     import asyncio
     import gc

@@ -270,3 +270,15 @@ def test_coordinator_lost_mid_run_then_resumed_and_a_second_resume_refused(lab, 
     assert [(s.name, s.attempt) for s in final.dut("ihd").steps] == [
         ("join", 1), ("inventory", 1), ("alerts", 1), ("alerts", 2)]
     assert lab.holder() == "None"
+
+
+def test_no_coordinator_and_no_such_place_are_one_line(lab):
+    dead = free_port()
+    down = hanrig(lab, "radio", "info", "--radio", f"labgrid://{PLACE}?coordinator=127.0.0.1:{dead}")
+    assert down.returncode == 3
+    assert down.stderr.strip() == (f"hanrig: error: radio labgrid://{PLACE}?coordinator=127.0.0.1:{dead}: "
+                                   f"labgrid coordinator 127.0.0.1:{dead} does not answer")
+    unknown = hanrig(lab, "radio", "info", "--radio", "labgrid://no-such-bench")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().endswith(f"no labgrid place 'no-such-bench' at coordinator "
+                                           f"{lab.services.address} (places: {PLACE}, {DEAD_PLACE})")

@@ -17,22 +17,29 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "rigs" / "examples" / "conforman
 HANRIG = [sys.executable, "-c", "from gateway.cli import main; main()"]
 
 
-def run_rig(tmp_path: Path, rig: Path) -> tuple[subprocess.CompletedProcess[str], object]:
+def run_rig(tmp_path: Path, rig: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], object]:
     env = {k: v for k, v in os.environ.items() if k not in ("HANRIG_RESULTS", "HANRIG_RIG", "HANRIG_RADIO")}
-    proc = subprocess.run([*HANRIG, "rig", "run", str(rig), "--results", str(tmp_path / "results"), "--json"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run([*HANRIG, "rig", "run", str(rig), "--results", str(tmp_path / "results"), "--json",
+                           *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     run_id = json.loads(proc.stdout)["run_id"]
     with open_store(str(tmp_path / "results")) as store:
         return proc, store.load_run(run_id)
 
 
 def test_every_case_passes_and_names_its_clause(tmp_path):
-    proc, run = run_rig(tmp_path, EXAMPLE)
+    proc, run = run_rig(tmp_path, EXAMPLE, "--operator", "Ada Lovelace", "--serial", "ihd=IHD-0042",
+                        "--html", "report.html")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert run.operator == "Ada Lovelace" and run.dut("ihd").metadata["serial"] == "IHD-0042"
+    assert run.dut("hcalcs").metadata["serial"] == "HCALCS-SIM-0005"  # from the rig file
+    report = (tmp_path / "report.html").read_text()
+    assert "IHD-0042" in report and 'data-requirement="SECMP0007"' in report
+    assert "negative_power_loss" in report and "SECMP0007, ZCL 11.11" in report
     for dut in run.duts:
         negative = dut.step("ota_negative")
         assert negative.outcome is StepOutcome.PASS
-        measured = {m.name: m for m in negative.measurements}
+        measured = {m.name: m for m in negative.measurements if m.name != "sim_duration_s"}  # the clock's
         assert len(measured) == 8
         assert measured["negative_hardware_out_of_range"].value == "upgrade-end-invalid-image"
         assert measured["negative_wrong_manufacturer"].value == "not-requested"

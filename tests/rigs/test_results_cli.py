@@ -47,7 +47,7 @@ def test_list_json(results, capsys):
     doc = json.loads(out)
     assert [(r["run_id"][-4:], r["status"], r["outcome"]) for r in doc["runs"]] == [
         ("0003", "incomplete", None), ("0002", "finished", "FAIL"), ("0001", "finished", "PASS")]
-    assert doc["runs"][1]["steps"] == {"FAIL": 1, "PASS": 25}
+    assert doc["runs"][1]["steps"] == {"FAIL": 1, "PASS": 29}
     assert doc["runs"][0]["start_time"].endswith("Z")
 
 
@@ -107,11 +107,25 @@ def test_export_junit_html_json_to_stdout_and_files(results, tmp_path, capsys):
     assert code == 0 and (tmp_path / "ev" / "ihd" / "evidence.json").exists()
 
 
+def test_export_pdf_or_a_one_line_error_without_a_browser(results, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    target = tmp_path / "report.pdf"
+    if shutil.which("chromium"):
+        code, _, err = run_cli(["results", "export", "20260921T11", "--format", "pdf", "-o", str(target),
+                                "--results", str(results)], capsys)
+        assert code == 0 and target.read_bytes()[:5] == b"%PDF-", err
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    code, _, err = run_cli(["results", "export", "20260921T11", "--format", "pdf", "-o",
+                            str(tmp_path / "x.pdf"), "--results", str(results)], capsys)
+    assert code == 2 and "pdf export: no Chromium found" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("args,words", [
     (["results", "show", "nope"], "run nope: no such run in the results store"),
     (["results", "show", "2026"], "ambiguous prefix"),
     (["results", "export", "20260921T10", "--format", "evidence"], "needs -o DIR"),
-    (["results", "export", "20260921T10", "--format", "pdf"], "Invalid value for '--format'"),
+    (["results", "export", "20260921T10", "--format", "docx"], "Invalid value for '--format'"),
 ])
 def test_bad_input_exits_2(results, capsys, args, words):
     code, _, err = run_cli([*args, "--results", str(results)], capsys)

@@ -20,7 +20,7 @@ from rigs.outputs import (
     run_outputs,
 )
 from rigs.records import Event, EventKind, OutcomeDetail, RunRecord, StepOutcome, StepRecord
-from rigs.reports import alert_rate, html_report, junit_xml, ota_throughput
+from rigs.reports import html_report, junit_xml, ota_throughput
 from rigs.reports.svg import MAX_POINTS, downsample
 from rigs.rigfile import Outputs
 from rigs.store import open_store
@@ -51,13 +51,13 @@ def test_junit_validates_and_maps_outcomes(make_run, bench, junit_schema):
     assert set(suites) == {"esme", "gsme", "ihd", "ppmid", "hcalcs"}
     cases = {(s.get("id"), c.get("name")): c for s in suites.values() for c in s.iter("testcase")}
     assert len(cases) == len(bench.planned()) == int(root.get("tests"))
-    fail = cases[("ppmid", "02-ota")].find("failure")
+    fail = cases[("ppmid", "03-ota")].find("failure")
     assert fail is not None and "ota_throughput" in fail.get("message") and "32.0" in fail.text
     assert cases[("gsme", "00-join")].find("error").get("type") == "ERROR"
     assert "radio-lost" in cases[("gsme", "00-join")].find("error").get("message")
-    assert cases[("esme", "06-alerts")].find("error").get("type") == "TIMEOUT"
-    assert cases[("esme", "07-cot")].find("skipped") is not None
-    passed = cases[("ihd", "02-ota")]
+    assert cases[("esme", "07-alerts")].find("error").get("type") == "TIMEOUT"
+    assert cases[("esme", "08-cot")].find("skipped") is not None
+    passed = cases[("ihd", "03-ota")]
     assert list(passed) and all(child.tag == "system-out" for child in passed)
     assert "PASS ota_throughput" in passed.find("system-out").text
     assert (suites["esme"].get("failures"), suites["esme"].get("errors"), suites["esme"].get("skipped")) == (
@@ -93,7 +93,7 @@ def test_html_report_is_self_contained_and_has_every_dut(make_run, bench):
     assert page.duts == [d.id for d in run.duts]
     assert page.tags.count("svg") == 3
     assert "modelled limit 1200 B/s" in text and 'class="limit"' in text
-    assert "throttle 10" in text  # the default bench's alert policy, read from the rig snapshot
+    assert "throttle: 10 per 60 s" in text  # the default bench's alert policy, read from the rig snapshot
     for dut in ("ihd", "ppmid", "hcalcs"):
         assert f'data-series="{dut}"' in text
     assert "out of limits: ota_throughput" in text
@@ -112,9 +112,6 @@ def test_plot_series():
     samples = ((0, 0), (2, 256), (4, 512), (5, 0), (7, 64))
     ota = [Event(t, EventKind.OTA_PROGRESS, {"offset": o}) for t, o in samples]
     assert ota_throughput(ota) == [(2, 128.0), (4, 128.0), (7, 32.0)]  # the restart at t=5 is not negative
-    alerts = [Event(t, EventKind.ALERT, {}) for t in (0, 10, 20, 70, 71)]
-    # A trailing window (t - 60, t]: at t=70 the alerts at 0 and 10 have left it.
-    assert alert_rate(alerts, 60) == [(0, 1.0), (10, 2.0), (20, 3.0), (70, 2.0), (71, 3.0)]
 
 
 def test_json_records_per_dut(tmp_path, make_run, bench):
@@ -206,11 +203,16 @@ def test_long_series_are_downsampled_keeping_their_shape():
     assert downsample(points[:10]) == points[:10]
 
 
-def test_gas_plot_places_each_gpf_clock_status_on_its_own_row():
-    from rigs.records import Event, EventKind
-    from rigs.reports.html import GAS_STATUSES, gas_status
+def test_gas_plot_puts_each_value_at_its_timestamp_coloured_by_clock_status():
+    from rigs.records import DutRecord, Event, EventKind
+    from rigs.reports.html import GAS_COLOURS, gas_points
 
-    events = [Event(float(i), EventKind.GAS_READING, {"clock_status": status}, "gsme")
-              for i, status in enumerate(("reliable", "unreliable", "invalid", "reliable"))]
-    rows = [GAS_STATUSES[int(y)] for _, y in gas_status(events)]
-    assert rows == ["reliable", "unreliable", "invalid", "reliable"]
+    dut = DutRecord("gsme", "GSME", "00:0d:6f:00:0a:bc:00:02")
+    for i, status in enumerate(("reliable", "unreliable", "invalid")):
+        dut.events.append(Event(1000.0 + i, EventKind.GAS_READING,
+                                {"clock_status": status, "value": 1.5 + i,
+                                 "timestamp": f"2026-01-01T00:0{i}:00+00:00"}, "gsme"))
+    points, colours = gas_points(dut)
+    assert [x for x, _ in points] == [1767225600.0, 1767225660.0, 1767225720.0]  # the values' own times
+    assert [y for _, y in points] == [1.5, 2.5, 3.5]
+    assert colours == [GAS_COLOURS["reliable"], GAS_COLOURS["unreliable"], GAS_COLOURS["invalid"]]

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.loadcontrol import Commander
+from gateway.ota import OtaPolicies
+from gateway.policies import Policies
 from hanrig_errors import BadInput
 from rigs.exceptions import RigFileError
 from rigs.rigfile import (
@@ -60,6 +63,7 @@ def test_default_rig_is_the_fixed_bench():
     assert by_step["gas"] == {"GSME"}
     assert by_step["certs"] == {"ESME"}
     assert by_step["loadcontrol"] == {"HCALCS"}
+    assert by_step["cbke"] == {"ESME", "GSME", "PPMID", "HCALCS"}
     assert by_step["join"] == set(FIXED)
     assert not rig.has_real_radios
     # Outputs of the built-in bench land where the user runs it, not inside the package.
@@ -93,8 +97,9 @@ def test_hardware_example_has_a_real_radio():
     ihd = rig.device("ihd-a")
     assert ihd.install_code is not None and len(ihd.install_code) == 18
     assert ihd.expect.firmware_version == 0x00020003
-    assert rig.policies.activation is Activation.HOLD
-    assert rig.policies.hcalcs_commanders == ("supplier",)
+    assert rig.policies.ota.activation.mode is Activation.HOLD
+    assert rig.policies.ota.max_concurrent == 4  # the tightest radio's max_concurrent_duts
+    assert rig.policies.loadcontrol.commanders == {Commander.SUPPLIER}
 
 
 def test_minimal_rig_defaults_and_normalisation(tmp_path):
@@ -104,7 +109,7 @@ def test_minimal_rig_defaults_and_normalisation(tmp_path):
     assert rig.device("gsme").role is Role.GSME
     assert rig.plan == ()
     assert rig.outputs.results == str(tmp_path / "hanrig-results")
-    assert rig.policies.alerts.threshold == 10
+    assert rig.policies == Policies(ota=OtaPolicies(max_concurrent=8))  # the gateway's own defaults
     with pytest.raises(dataclasses.FrozenInstanceError):
         rig.name = "x"  # type: ignore[misc]
 
@@ -139,8 +144,8 @@ reads = 3
     assert ota.timeout_s == 30.0
     assert [d.id for d in rig.devices_for(ota)] == ["ihd"]
     assert [d.id for d in rig.devices_for(gas)] == ["gsme"]
-    assert rig.policies.activation is Activation.AT
-    assert rig.policies.activation_at is not None and rig.policies.activation_at.hour == 2
+    assert rig.policies.ota.activation.mode is Activation.AT
+    assert rig.policies.ota.activation.at is not None and rig.policies.ota.activation.at.hour == 2
 
 
 BAD = [
@@ -255,3 +260,11 @@ url = "postgresql://hanrig@db.lab/results"
     rig = parse_rig(text, tmp_path / "rig.toml")
     assert rig.radios[0].url == "labgrid://han-bench-1?coordinator=lab-coordinator:20408"
     assert not rig.radios[0].is_simulated and rig.outputs.results == "postgresql://hanrig@db.lab/results"
+
+
+def test_operator_and_dut_serials_come_from_the_rig_file():
+    from rigs.rigfile import load_rig
+
+    rig = load_rig(Path(__file__).resolve().parents[2] / "rigs" / "examples" / "conformance.toml")
+    assert rig.operator == "bench operator"
+    assert {d.id: d.serial for d in rig.devices} == {"ihd": None, "ppmid": None, "hcalcs": "HCALCS-SIM-0005"}

@@ -51,7 +51,7 @@ def test_a_recorded_run_lands_in_the_store_and_the_outputs(tmp_path, bench):
     assert loaded.status is RunStatus.FINISHED and loaded.radio_firmware == {"sim": "1"}
     assert sum(len(d.steps) for d in loaded.duts) == len(bench.planned())
     assert len(loaded.dut("ihd").events) == 8 and loaded.dut("ihd").firmware_after == 0x20000
-    assert store.not_passed(loaded.run_id, bench.planned()) == [("ppmid", 2, "ota")]
+    assert store.not_passed(loaded.run_id, bench.planned()) == [("ppmid", 3, "ota")]
     suites = ET.parse(tmp_path / "junit.xml").getroot()
     assert suites.get("failures") == "1"
     assert (tmp_path / "report.html").exists()

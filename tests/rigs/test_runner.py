@@ -225,9 +225,27 @@ def test_an_unreachable_radio_is_stored_as_error_and_raised(tmp_path):
 
 def test_progress_on_a_terminal_is_one_line_per_dut_redrawn_in_place():
     stream = io.StringIO()
-    progress = LiveProgress(["ihd", "gsme"], stream, tty=True)
-    progress.set("ihd", "ota 40%")
-    progress.redraw(force=True)
-    lines = stream.getvalue().split("\n")
-    assert "\x1b[2Kihd   ota 40%" in stream.getvalue() and "\x1b[2Kgsme  waiting" in stream.getvalue()
-    assert "\x1b[2F" in lines[2]  # the second draw moves back up over the two DUT lines
+    progress = LiveProgress(["ihd", "gsme"], stream, tty=True, steps={"ihd": 4, "gsme": 4})
+    progress.set("ihd", "ota 40%", step=2)
+    progress.close()
+    drawn = stream.getvalue()
+    final = drawn.rsplit("\r", 1)[-1]  # rich's live display: the last frame drawn over the earlier ones
+    assert "\x1b[" in drawn  # drawn with cursor moves, not appended
+    [ihd] = [line for line in final.splitlines() if "ihd" in line]
+    [gsme] = [line for line in final.splitlines() if "gsme" in line]
+    assert "ota 40%" in ihd and "waiting" in gsme
+
+
+def test_outputs_capture_writes_the_runs_han_traffic_as_pcapng(tmp_path):
+    from hal.capture import read_pcapng_frames
+
+    rig = make_rig(tmp_path, GOOD_DEVICES, '[[plan.steps]]\nstep = "inventory"\n')
+    rig = parse_rig(rig.text + 'capture = "out/han.pcapng"\n', tmp_path / "rig.toml")
+    assert rig.outputs.capture == tmp_path / "out" / "han.pcapng"
+    result, _ = run(rig)
+    assert result.outcome is RunOutcome.PASS, result.summary()
+    frames = read_pcapng_frames(rig.outputs.capture)
+    assert len(frames) > 20  # joins, interviews and the inventory reads of both devices
+    # each step also carries its device's own capture in the store
+    for dut in result.record.duts:
+        assert [a.name for a in dut.step("inventory").attachments if a.name == "capture.pcapng"]

@@ -1,0 +1,88 @@
+"""Test keys stay on the bench, and the CPL is an allow-list checked before a byte is sent (issue 15).
+
+``hanrig ota push`` on a real radio (here: sim:// with the bench check answering "real", as on any
+radio but sim:// and the virtual stick) refuses an image signed with the published TEST-ONLY key unless
+``--allow-test-keys`` is given, and then says so in its document. With ``--cpl FILE`` an image the CPL
+does not list for the device's manufacturer, model and the header's version is refused (exit 1, no
+block sent). ``hanrig ota inspect`` prints the Manufacturer Image hash in the CPL's form and marks
+TEST-ONLY images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway import ota as gateway_ota
+from gateway.cli import main
+from ota import read_image
+from ota.cpl import cpl_hash, read_cpl
+
+ROOT = Path(__file__).resolve().parents[2]
+IHD_NEW = ROOT / "firmware_images" / "TEST-ONLY-ihd-1234-0101-00010100.ota"
+IHD = "00:0d:6f:00:0a:bc:00:03"
+
+
+def push(capsys, *extra: str) -> tuple[int, dict]:
+    with pytest.raises(SystemExit) as info:
+        main(["ota", "push", "--radio", "sim://", "--device", IHD, "--no-progress", "--json", *extra])
+    return int(info.value.code), json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def real_radio(monkeypatch):
+    monkeypatch.setattr(gateway_ota, "is_bench_radio", lambda app, url: False)
+
+
+def test_a_test_signed_image_is_refused_on_a_real_radio(capsys, real_radio):
+    code, doc = push(capsys)
+    (outcome,) = doc["devices"]
+    assert code == 1 and outcome["reason_code"] == "test-key" and outcome["bytes_sent"] == 0
+    assert "--allow-test-keys" in outcome["reason"] and doc["allow_test_keys"] is False
+
+
+def test_allow_test_keys_pushes_and_says_so(capsys, real_radio):
+    code, doc = push(capsys, "--allow-test-keys")
+    assert code == 0 and doc["allow_test_keys"] is True and doc["devices"][0]["phase"] == "activated"
+
+
+def write_cpl(path: Path, version: str, model: str = "SIM-IHD") -> Path:
+    digest = cpl_hash(read_image(IHD_NEW.read_bytes()).sha256)
+    path.write_text("Manufacturer Identifier,Model Identifier,Firmware Version,Firmware Hash\n"
+                    f"1234,{model},{version},{digest}\n")
+    return path
+
+
+@pytest.mark.parametrize("version,model", [("00010200", "SIM-IHD"), ("00010100", "SIM-PPMID")])
+def test_an_image_the_cpl_lists_for_something_else_is_refused_before_a_byte(capsys, tmp_path, version, model):
+    cpl = write_cpl(tmp_path / "cpl.csv", version, model)
+    code, doc = push(capsys, "--cpl", str(cpl))
+    (outcome,) = doc["devices"]
+    assert code == 1 and outcome["reason_code"] == "cpl" and outcome["bytes_sent"] == 0
+    assert "the CPL" in outcome["reason"] and "lists hash" in outcome["reason"]
+
+
+def test_the_cpl_reads_its_csv_and_bare_hashes(tmp_path):
+    cpl = read_cpl(write_cpl(tmp_path / "cpl.csv", "00010100").read_text(), "cpl.csv")
+    digest = read_image(IHD_NEW.read_bytes()).sha256
+    assert cpl.refusal(digest, manufacturer=0x1234, firmware_version=0x00010100, model="SIM-IHD") is None
+    # a relabelled header: same bytes, another version in the (unsigned) header
+    assert "lists hash" in cpl.refusal(digest, manufacturer=0x1234, firmware_version=0x00020000,
+                                       model="SIM-IHD")
+    bare = read_cpl(f"# allow-list\n{digest.upper()}\n", "bare")
+    assert bare.refusal(digest, manufacturer=1, firmware_version=2, model=None) is None
+    assert "not on the CPL list" in bare.refusal("00" * 32, manufacturer=1, firmware_version=2, model=None)
+
+
+def test_inspect_prints_the_cpl_hash_and_marks_test_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["ota", "inspect", str(IHD_NEW), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    sha = read_image(IHD_NEW.read_bytes()).sha256
+    assert doc["manufacturer_image"]["cpl_hash"] == sha.upper() and doc["test_only"] is True
+    with pytest.raises(SystemExit):
+        main(["ota", "inspect", str(IHD_NEW)])
+    text = capsys.readouterr().out
+    assert text.startswith("TEST-ONLY:") and f"CPL hash: {sha.upper()}" in text

@@ -1,0 +1,128 @@
+"""CBKE (issue 13) end to end on sim://: the ``cbke`` rig step over the Key Establishment cluster between
+the hub (gateway/cbke.py) and simulated Type 1 devices (hal/sim/cbke.py), suites 1 and 2, and each
+fault ending with its Terminate status on both sides and a FAIL naming it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+
+import hal
+from gateway.session import Gateway
+from hal.se_clusters import KeyEstablishment
+from hal.sim.wire import parse_zcl
+from rigs.records import StepOutcome
+from rigs.rigfile import parse_rig
+from rigs.runner import RunOptions, run_rig
+
+DEVICES = [
+    # id, role, EUI-64, [devices.sim] lines
+    ("esme", "ESME", "00:0d:6f:00:0a:bc:00:01", 'cbke_fault = "unknown_issuer"'),
+    ("gsme", "GSME", "00:0d:6f:00:0a:bc:00:02", 'cbke_fault = "corrupt_ephemeral"'),
+    ("ppmid", "PPMID", "00:0d:6f:00:0a:bc:00:04", 'cbke_fault = "silent"'),
+    ("hcalcs", "HCALCS", "00:0d:6f:00:0a:bc:00:05", 'cbke_fault = "unsupported_suite"'),
+    ("esme1", "ESME", "00:0d:6f:00:0a:bc:00:06", "cbke_suite = 1"),
+    ("esme2", "ESME", "00:0d:6f:00:0a:bc:00:07", "cbke_suite = 2"),
+]
+
+
+def rig_text() -> str:
+    parts = ['[rig]\nname = "cbke-faults"\n\n[[radios]]\nid = "sim"\nurl = "sim://"\n']
+    for device_id, role, eui, sim in DEVICES:
+        parts.append(f'[[devices]]\nid = "{device_id}"\nrole = "{role}"\neui64 = "{eui}"\n'
+                     f'[devices.sim]\n{sim}\n')
+    parts.append('[[plan.steps]]\nstep = "join"\n\n[[plan.steps]]\nstep = "cbke"\n\n'
+                 '[outputs]\nresults = "results"\n')
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("cbke") / "rig.toml"
+    path.write_text(rig_text())
+    return run_rig(parse_rig(path.read_text(), path), RunOptions(), progress_stream=io.StringIO(),
+                   tty=False).record
+
+
+def _step(record, dut: str):
+    [step] = [s for d in record.duts if d.id == dut for s in d.final_steps() if s.name == "cbke"]
+    return step
+
+
+def _measured(step) -> dict:
+    return {m.name: m.value for m in step.measurements}
+
+
+@pytest.mark.parametrize(("device_id", "suite"), [("esme1", 1), ("esme2", 2)])
+def test_both_suites_establish_a_key(record, device_id: str, suite: int) -> None:
+    step = _step(record, device_id)
+    assert step.outcome is StepOutcome.PASS, step.summary()
+    values = _measured(step)
+    assert values["cbke_suite"] == suite and values["cbke_established"] is True
+    assert values["cbke_terminate_status"] == "none" and 0 < values["cbke_time"] < 10
+
+
+@pytest.mark.parametrize(("device_id", "code", "status", "by"), [
+    ("esme", "cbke-unknown-issuer", "UNKNOWN_ISSUER", "hub"),
+    ("gsme", "cbke-bad-key-confirm", "BAD_KEY_CONFIRM", "hub"),
+    ("hcalcs", "cbke-unsupported-suite", "UNSUPPORTED_SUITE", "hub"),
+])
+def test_faults_end_with_their_terminate_status(record, device_id: str, code: str, status: str,
+                                                 by: str) -> None:
+    step = _step(record, device_id)
+    assert step.outcome is StepOutcome.FAIL
+    assert code in {d.code for d in step.details}
+    assert f"terminated by the {by} with {status}" in step.summary()
+    assert _measured(step)["cbke_terminate_status"] == status
+
+
+def test_a_device_that_stops_answering_times_out(record) -> None:
+    step = _step(record, "ppmid")
+    assert step.outcome is StepOutcome.FAIL
+    assert "cbke-timeout" in {d.code for d in step.details}
+    assert "no Ephemeral Data within the device's generate time" in step.summary()
+
+
+def test_the_device_side_sees_the_terminate_and_the_same_key(tmp_path: Path) -> None:
+    """Both ends: the hub's link key is the device's; a terminated device got the hub's status."""
+    rig = tmp_path / "rig.toml"
+    rig.write_text(rig_text())
+
+    async def scenario() -> None:
+        async with Gateway.open([f"sim://?rig={rig}"]) as gw:
+            han = next(iter(gw.apps.values())).han
+            await gw.cbke.wait_for_result("00:0d:6f:00:0a:bc:00:06", 120)
+            await gw.cbke.wait_for_result("00:0d:6f:00:0a:bc:00:01", 120)
+            await gw.cbke.wait_for_result("00:0d:6f:00:0a:bc:00:02", 120)
+            await asyncio.sleep(30)  # the sleepy GSME hears the hub's Terminate at its next poll
+            devices = {str(d.ieee): d for d in han.devices.values()}
+            good = devices["00:0d:6f:00:0a:bc:00:06"]
+            assert good.cbke.outcome == "established"
+            assert good.cbke.link_key == gw.cbke.link_key("00:0d:6f:00:0a:bc:00:06") is not None
+            assert devices["00:0d:6f:00:0a:bc:00:01"].cbke.outcome == "terminated: UNKNOWN_ISSUER"
+            assert devices["00:0d:6f:00:0a:bc:00:02"].cbke.outcome == "terminated: BAD_KEY_CONFIRM"
+            # what went over the air decodes with the cluster's definitions, both directions
+            frames = [parse_zcl(KeyEstablishment, r.data) for r in han.trace
+                      if r.cluster == KeyEstablishment.cluster_id]
+            names = {f.name for f in frames}
+            assert {"initiate_key_establishment", "initiate_key_establishment_response", "ephemeral_data",
+                    "ephemeral_data_response", "confirm_key_data", "confirm_key_data_response",
+                    "terminate_key_establishment"} <= names
+            assert all(f.payload is not None for f in frames)
+
+    hal.run(scenario, f"sim://?rig={rig}")
+
+
+def test_terminate_frame_layout() -> None:
+    """Terminate: status (1) | wait time (1) | suite (2, little-endian), as Wireshark dissects it."""
+    from hal.sim.wire import zcl_cluster_command
+
+    data = zcl_cluster_command(KeyEstablishment, 7, "terminate_key_establishment", server_to_client=True,
+                               status_code=KeyEstablishment.Status.BAD_KEY_CONFIRM, wait_time=5,
+                               key_establishment_suite=KeyEstablishment.Suite.CBKE_ECMQV_283K1)
+    assert data[-4:] == bytes([0x02, 0x05, 0x02, 0x00])
+    frame = parse_zcl(KeyEstablishment, data)
+    assert frame.name == "terminate_key_establishment" and frame.from_server
