@@ -24,6 +24,7 @@ from bellows.ezsp import EZSP
 
 from .codec import EzspCodec, FrameRejected, to_status_type
 from .commands import COMMANDS
+from .commands.cbke import CbkeCommands
 from .commands.config import ConfigCommands
 from .commands.messaging import MessagingCommands
 from .commands.network import NetworkCommands
@@ -53,7 +54,7 @@ class HanPort(Protocol):
     async def network_scan(self, channels: Iterable[int], duration_exp: int) -> list[Any]: ...
 
 
-class EzspNcp(ConfigCommands, NetworkCommands, MessagingCommands, SecurityCommands):
+class EzspNcp(ConfigCommands, NetworkCommands, MessagingCommands, SecurityCommands, CbkeCommands):
     """One EZSP NCP speaking ``version`` (v8 or later), backed by ``han``.
 
     ``send`` hands a finished EZSP frame to the serial layer. Feed received frames to

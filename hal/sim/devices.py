@@ -36,16 +36,17 @@ from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import Alarms, Basic, OnOff, Ota, Time
 from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMeasure, Price
 
+from ..gbhrgp import chunk_size
 from ..roles import Role
 from .alarms import DeviceAlarms
 from .cbke import KE_CLUSTER_ID, CbkeClient
 from .clock import DeviceClock
 from .config import ClockMode, DeviceSpec, SimSettings
-from .credentials import TUNNELING_CLUSTER_ID, CredentialsServer
 from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
 from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
 from .tenancy import PROFILE_INTERVAL_PERIOD, LoadProfile, TenancyStore
+from .tunnel import TUNNELING_CLUSTER_ID, GbHrgpServer
 from .wire import (
     COORDINATOR_ENDPOINT,
     DEVICE_ENDPOINT,
@@ -672,16 +673,19 @@ class VirtualEsme(_Meter):
     def __init__(self, spec: DeviceSpec, han: Pan, nwk: int) -> None:
         super().__init__(spec, han, nwk)
         self.trust_anchors: dict[str, bytes] = dict(spec.sim.trust_anchors)
-        # hal/sim/credentials.py: Read Device Security Credentials over Tunneling
-        self.credentials = CredentialsServer(
-            self, self._default_response, trust_anchors=self.trust_anchors,
-            device_certificates=spec.sim.device_certificates, fault=spec.sim.credentials_fault,
-            fault_cells=spec.sim.fault_cells)
-        self.attributes[TUNNELING_CLUSTER_ID] = self.credentials.attributes
+        # hal/sim/tunnel.py: GBCS over GB-HRGP; the meter's GBCS side comes from the bench (gbcs.device)
+        self.gbcs = spec.sim.gbcs_meter() if spec.sim.gbcs_meter is not None else None
+        self.tunnel = GbHrgpServer(self, self._default_response, self.gbcs,
+                                   chunk=chunk_size(aps_security=han.settings.aps_security),
+                                   processing_s=spec.sim.processing_ms / 1000)
+        self.attributes[TUNNELING_CLUSTER_ID] = self.tunnel.attributes
+
+    def loop_time(self) -> float:
+        return self.han.loop_time()
 
     async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
         if cluster_id == TUNNELING_CLUSTER_ID:
-            return await self.credentials.handle(frame, 0x0000)  # only the coordinator talks to devices
+            return await self.tunnel.handle(frame, 0x0000)  # only the coordinator talks to devices
         return await super().handle_cluster_command(cluster_id, frame)
 
     def trust_anchor_digest(self, name: str) -> str | None:

@@ -260,3 +260,11 @@ url = "postgresql://hanrig@db.lab/results"
     rig = parse_rig(text, tmp_path / "rig.toml")
     assert rig.radios[0].url == "labgrid://han-bench-1?coordinator=lab-coordinator:20408"
     assert not rig.radios[0].is_simulated and rig.outputs.results == "postgresql://hanrig@db.lab/results"
+
+
+def test_operator_and_dut_serials_come_from_the_rig_file():
+    from rigs.rigfile import load_rig
+
+    rig = load_rig(Path(__file__).resolve().parents[2] / "rigs" / "examples" / "conformance.toml")
+    assert rig.operator == "bench operator"
+    assert {d.id: d.serial for d in rig.devices} == {"ihd": None, "ppmid": None, "hcalcs": "HCALCS-SIM-0005"}

@@ -3,7 +3,8 @@
 * ``config``: configuration and tokens (version, configuration values, values, policies, endpoints, tokens);
 * ``network``: network state, form/leave, permit joining, scans, child and address tables, join events;
 * ``messaging``: unicast/broadcast/multicast, incoming messages, custom frames (XNCP goes here);
-* ``security``: security state, network and link keys, the key table, transient keys (CBKE goes here).
+* ``security``: security state, network and link keys, the key table, transient keys;
+* ``cbke``: the CBKE crypto engine (certificates, ephemeral keys, SMACs, the link key it stores).
 
 Each group is a mixin class of :class:`~hal.ezsp_stick.ncp.EzspNcp` (so ``self`` is the NCP and its state)
 plus a ``COMMANDS`` table that maps the EZSP command name, as bellows spells it in
@@ -38,9 +39,9 @@ from typing import Any
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]  # (ncp, after, **fields) -> response fields
 
-from . import config, messaging, network, security  # noqa: E402  (the groups use Handler)
+from . import cbke, config, messaging, network, security  # noqa: E402  (the groups use Handler)
 
-GROUPS = (config, network, messaging, security)
+GROUPS = (config, network, messaging, security, cbke)
 
 
 def merged(groups: tuple[Any, ...] = GROUPS) -> dict[str, Handler]:
