@@ -313,7 +313,7 @@ async def storm_run(storm_hz: float, others: int) -> dict[str, float]:
         after = han.channel.stats.air_us_by_kind or {}
         share = {kind: (after.get(kind, 0.0) - before.get(kind, 0.0)) / 1e6 / span for kind in after}
         return {"span": span, "ota": share.get("ota", 0.0), "alert": share.get("alert", 0.0),
-                "sent": han.device("esme").alerts_sent, "received": gw.alerts.stats()["received"]}
+                "sent": han.device("esme").alarms.sent, "received": gw.alerts.stats()["received"]}
 
 
 def section_storm(ref: ModuleType, quick: bool) -> None:

@@ -58,7 +58,7 @@ class HanControl:
         end = loop.time() + duration_s
         sent = 0
         while loop.time() < end:
-            await device.send_alarm(alarm_code, device.alarm_source_cluster())
+            await device.alarms.send(alarm_code, device.alarm_source_cluster())
             sent += 1
             await asyncio.sleep(1.0 / rate_hz)
         return sent
@@ -76,9 +76,9 @@ class HanControl:
 
     def set_device_clock(self, eui64: str, utc: int, drift_s_per_hour: float | None = None) -> None:
         device = self._device(eui64)
-        device.set_clock(utc)
+        device.clock.set(utc)
         if drift_s_per_hour is not None:
-            device.drift_s_per_hour = drift_s_per_hour
+            device.clock.drift_s_per_hour = drift_s_per_hour
 
     # ---------------------------------------------------------------- frame trace
     def trace_mark(self) -> int:

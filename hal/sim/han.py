@@ -386,15 +386,15 @@ class VirtualHan:
                 await asyncio.sleep(away)
                 await device.boot()
             case FaultKind.ALERT_STORM:
-                before = device.alert_rate_hz
-                device.alert_rate_hz = fault.rate_hz
+                before = device.alarms.rate_hz
+                device.alarms.rate_hz = fault.rate_hz
                 if fault.duration_s is not None:
                     await asyncio.sleep(fault.duration_s)
-                    device.alert_rate_hz = before
+                    device.alarms.rate_hz = before
             case FaultKind.CLOCK_DRIFT:
                 # re-anchor so the drift applies from now on, not retroactively
-                device.set_clock(device.utc_now())
-                device.drift_s_per_hour = fault.drift_s_per_hour
+                device.clock.set(device.utc_now())
+                device.clock.drift_s_per_hour = fault.drift_s_per_hour
 
     def _arm_reboot_at_offset(self, device: VirtualDevice, fault: FaultSpec) -> None:
         assert fault.at_offset is not None
