@@ -107,6 +107,7 @@ class VirtualHan:
             aps_security=self.settings.aps_security,
             host_link_baudrate=self.settings.host_link_baudrate,
         )
+        self._secured_model = dataclasses.replace(self.model, aps_security=True)
         self.rng = random.Random(self.settings.seed)
         self.trace: list[TraceRecord] = []
         self.stick_present = True
@@ -467,8 +468,12 @@ class VirtualHan:
         if fault is not None and fault.kind is FaultKind.DELAY:
             outcome = "delayed"
             await asyncio.sleep(fault.delay_s)
+        # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
+        # header and MIC even when the PAN's default is not to
+        secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
+        model = self._secured_model if secured and not self.model.aps_security else self.model
         if broadcast:
-            await self._air(self.model.broadcast_air_us(length))
+            await self._air(model.broadcast_air_us(length))
         else:
             delivered = False
             for _attempt in range(1 + MAC_MAX_FRAME_RETRIES):
@@ -477,9 +482,9 @@ class VirtualHan:
                     self.settings.frame_loss > 0 and self.rng.random() < self.settings.frame_loss
                 )
                 if lost:
-                    await self._air(self.model.mac_attempt_us(length))
+                    await self._air(model.mac_attempt_us(length))
                     continue
-                await self._air(self.model.frame_air_us(length))
+                await self._air(model.frame_air_us(length))
                 delivered = True
                 break
             if not delivered:
