@@ -14,8 +14,8 @@ what all of them committed divided by the slowest one's time.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -166,12 +166,16 @@ def backend_table(args: argparse.Namespace) -> None:
     server = None
     postgres = args.postgres
     if postgres is None and not args.no_postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-        from lab_services import ServiceUnavailable, TempPostgres
-
+        # the tests' throw-away cluster, loaded by path: putting tests/ on sys.path would let its
+        # package-less directories (tests/ota, ...) shadow hanrig's packages in the writer processes
+        path = Path(__file__).resolve().parent.parent / "tests" / "lab_services.py"
+        spec = importlib.util.spec_from_file_location("lab_services", path)
+        assert spec is not None and spec.loader is not None
+        lab_services = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(lab_services)
         try:
-            server = TempPostgres(fsync=True).start()
-        except ServiceUnavailable as exc:
+            server = lab_services.TempPostgres(fsync=True).start()
+        except lab_services.ServiceUnavailable as exc:
             print(f"PostgreSQL: not measured ({exc})")
     try:
         rows = []

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -25,12 +25,14 @@ import zigpy.types as zigpy_t
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
+import gbcs
 import hal
 from certs.model import RemotePartyRole as CertRole
-from certs.testpki import TestPki, make_test_pki
+from certs.testpki import ENTITY_IDS, HUB, TestPki, make_test_pki
+from gbcs.device import GbcsMeter, MeterFault, cells_from_certificates
 from hal.roles import Role
 from hal.sim.config import DeviceSpec, SimConfig, default_bench, load_sim_config, parse_sim_config
-from hal.sim.credentials import CredentialsFault
+from hal.sim.credentials import CredentialsFault, faulty_cells
 
 from .session import RadioEndpoint
 
@@ -47,6 +49,11 @@ class BenchTrust:
 
     root: bytes
     intermediates: tuple[bytes, ...]
+    # the GBCS keys of the same PKI (remote parties, devices, the GPF): what the host MACs, signs and
+    # verifies with when it plays the remote parties on this bench
+    keystore: gbcs.Keystore | None = field(default=None, compare=False, repr=False)
+    # organisation certificates (DER) by ``<org>-<DS|KA>``: what a bench CS02b can place
+    organisations: Mapping[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,52 @@ def _fault_cells(pki: TestPki, fault: CredentialsFault) -> dict[str, bytes]:
     return {}
 
 
+GPF_DEVICE: Final = ("GPF", HUB[1])  # the hub's GPF: its Entity ID is the coordinator's EUI-64 here
+
+
+def bench_keystore(devices: Iterable[tuple[str, str]], seed: int = 1) -> gbcs.Keystore:
+    """The GBCS keys of the bench's TEST-ONLY PKI (every organisation and ``devices``' own keys): what the
+    host uses to play the remote parties (MAC, sign, verify) on the simulated bench."""
+    keystore = gbcs.Keystore()
+    keystore.add_test_pki(_bench_pki(tuple(devices), seed))
+    return keystore
+
+
+def meter_keystore(pki: TestPki, eui64: str) -> gbcs.Keystore:
+    """What a simulated meter holds: its own DS/KA key pairs and the organisations' public keys only."""
+    keystore = gbcs.Keystore()
+    own = pki.device(eui64)
+    eui = bytes.fromhex(own.eui64.replace(":", ""))
+    keystore.add_private_key(eui, gbcs.KeyUse.DS, own.digital_signature.key)
+    keystore.add_private_key(eui, gbcs.KeyUse.KA, own.key_agreement.key)
+    for label, issued in pki.organisations.items():
+        org, usage = label.rsplit("-", 1)
+        org_eui = bytes.fromhex(ENTITY_IDS[org].replace(":", ""))
+        keystore.add_public_key(org_eui, gbcs.KeyUse.DS if usage == "DS" else gbcs.KeyUse.KA,
+                                issued.key.public_key())
+    return keystore
+
+
+def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
+                        fault: str) -> Callable[[], GbcsMeter]:
+    """A fresh GBCS side for a simulated meter at each boot (its counters start again, as after a reset
+    of a meter that keeps none; its keys and cells stay)."""
+    keystore = meter_keystore(pki, eui64)
+    acb = bytes.fromhex(ENTITY_IDS["accessControlBroker"].replace(":", ""))
+    details = cells_from_certificates(cells)
+    eui = bytes.fromhex(eui64.replace(":", ""))
+
+    def make() -> GbcsMeter:
+        return GbcsMeter(eui, gbcs.Security(keystore, access_control_broker=acb), list(details),
+                         fault=MeterFault(fault))
+
+    return make
+
+
 def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, BenchTrust]:
     """``config`` with the TEST-ONLY PKI's cells and device certificates installed on every ESME that has
     none configured, and the bytes its ``credentials_fault`` needs; plus the PKI's root and CAs."""
-    devices = tuple((spec.role.value, str(spec.eui64)) for spec in config.devices)
+    devices = (*((spec.role.value, str(spec.eui64)) for spec in config.devices), GPF_DEVICE)
     pki = _bench_pki(devices, seed)
     specs: list[DeviceSpec] = []
     for spec in config.devices:
@@ -105,9 +154,14 @@ def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, B
                                                   "KA": own.key_agreement.der}
             if not sim.fault_cells:
                 changes["fault_cells"] = _fault_cells(pki, sim.credentials_fault)
-            spec = dataclasses.replace(spec, sim=dataclasses.replace(sim, **changes))
+            sim = dataclasses.replace(sim, **changes)
+            installed = faulty_cells(sim.trust_anchors, sim.credentials_fault, sim.fault_cells)
+            sim = dataclasses.replace(sim, gbcs_meter=_gbcs_meter_factory(
+                pki, str(spec.eui64), installed, str(sim.gbcs_fault)))
+            spec = dataclasses.replace(spec, sim=sim)
         specs.append(spec)
-    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der))
+    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der), bench_keystore(devices, seed),
+                       {label: issued.der for label, issued in pki.organisations.items()})
     return config.replace(devices=tuple(specs)), trust
 
 

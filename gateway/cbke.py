@@ -12,8 +12,10 @@ runs). A Terminate from the device is recorded with its status; a device that st
 into its advertised generate time plus slack and is recorded as a timeout.
 
 Frames come in through ``HanInput`` (the one door) and go out as raw ZCL through zigpy's device
-``request``, so they work before zigpy has interviewed the device. The crypto is ``certs.cbke``'s, on
-the host; the hub's credentials are the TEST-ONLY CBKE PKI's hub certificates unless given.
+``request``, so they work before zigpy has interviewed the device. Who does the crypto depends on the
+radio: on EZSP the NCP (``hal.ezsp_cbke``: its certificate, ephemeral keys and SMACs; the link key stays
+in its key table; one exchange at a time, so a second device gets NO_RESOURCES with a wait time), else
+the host (``certs.cbke`` with the TEST-ONLY CBKE PKI's hub certificates unless given).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from zigpy.zcl import foundation
 
 from certs.cbke import SUITES, CbkeIdentity, EphemeralKey, SessionKeys, establish, points_match
 from certs.exceptions import CertificateError
+from hal.ezsp_cbke import NcpCbke, NcpCbkeError, is_ezsp
 from hal.se_clusters import KeyEstablishment, KeyEstablishmentStatus, KeyEstablishmentSuite
 
 from .han_input import FrameSource, HanInput
@@ -42,6 +45,7 @@ SE_PROFILE = 0x0109
 HUB_ENDPOINT = 1
 HUB_GENERATE_TIME_S = 1        # what the hub advertises: host crypto takes tens of milliseconds
 ANSWER_SLACK_S = 20.0          # beyond the device's generate time: air time and a sleepy device's polls
+NCP_BUSY_WAIT_S = 10           # the Terminate's wait time when the NCP is busy with another exchange
 ESTABLISHED = "established"
 TERMINATED = "terminated"
 TIMEOUT = "timeout"
@@ -59,7 +63,14 @@ class CbkeResult:
     terminated_by: str | None = None       # "hub" or "device"
     reason: str = ""
     finished_at: float | None = None
-    link_key: bytes | None = field(default=None, repr=False)
+    link_key: bytes | None = field(default=None, repr=False)   # None when it stays on the NCP
+    crypto: str = "host"                   # "host" or "ncp": who computed the keys
+
+    @property
+    def final(self) -> bool:
+        """Finished, and not a NO_RESOURCES the device will retry after the wait time."""
+        return self.outcome is not None and not (
+            self.outcome == TERMINATED and self.status == KeyEstablishmentStatus.NO_RESOURCES)
 
     @property
     def duration_s(self) -> float | None:
@@ -74,16 +85,44 @@ class CbkeResult:
         return self.outcome or "running"
 
 
+class _HostCrypto:
+    """``certs.cbke`` on the host, with the same steps as the NCP's engine."""
+
+    def __init__(self, identity: CbkeIdentity) -> None:
+        self.identity = identity
+        self._ephemeral: EphemeralKey | None = None
+        self.keys: SessionKeys | None = None
+
+    async def certificate(self) -> bytes:
+        return self.identity.certificate
+
+    async def ephemeral_public_key(self) -> bytes:
+        self._ephemeral = EphemeralKey.generate(self.identity.suite)
+        return self._ephemeral.public_key
+
+    async def smacs(self, *, am_initiator: bool, partner_certificate: bytes,
+                    partner_ephemeral_public_key: bytes) -> tuple[bytes, bytes]:
+        assert self._ephemeral is not None
+        self.keys = establish(self.identity, self._ephemeral, partner_certificate=partner_certificate,
+                              partner_ephemeral_public_key=partner_ephemeral_public_key,
+                              am_initiator=am_initiator)
+        return self.keys.mac_u, self.keys.mac_v
+
+    async def finish(self, *, store_link_key: bool) -> None:
+        return None
+
+
 @dataclass
 class _Exchange:
     result: CbkeResult
     source: FrameSource
-    identity: CbkeIdentity | None = None
+    engine: Any = None                     # _HostCrypto or hal.ezsp_cbke.NcpCbke
+    radio: Any = None                      # the zigpy application it runs on
+    hub_certificate: bytes = b""
     partner_certificate: bytes = b""
     partner_generate_time: int = 0
     state: str = "initiated"               # initiated -> ephemeral -> done
-    ephemeral: EphemeralKey | None = None
-    keys: SessionKeys | None = None
+    macs: tuple[bytes, bytes] | None = None
     timer: asyncio.TimerHandle | None = None
 
 
@@ -103,6 +142,7 @@ class CbkeService:
         self.credentials = credentials if credentials is not None else default_hub_credentials()
         self.results: dict[str, list[CbkeResult]] = {}
         self._exchanges: dict[str, _Exchange] = {}
+        self._ncp_busy: set[int] = set()     # id() of the radios whose NCP runs an exchange
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Event()
         tap = HanInput.of(gateway)
@@ -124,6 +164,10 @@ class CbkeService:
         found = self.results.get(eui64)
         return found[-1] if found else None
 
+    def secured(self, eui64: str) -> bool:
+        """Whether the device holds an APS link key from CBKE (its SE traffic goes APS-secured)."""
+        return any(r.outcome == ESTABLISHED for r in self.results.get(eui64, ()))
+
     def link_key(self, eui64: str) -> bytes | None:
         """The APS link key CBKE established with the device (None: no successful exchange)."""
         for result in reversed(self.results.get(eui64, [])):
@@ -138,7 +182,7 @@ class CbkeService:
         deadline = loop.time() + timeout_s
         while True:
             latest = self.latest(eui64)
-            if latest is not None and latest.outcome is not None and eui64 not in self._exchanges:
+            if latest is not None and latest.final and eui64 not in self._exchanges:
                 return latest
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -184,7 +228,8 @@ class CbkeService:
 
     async def _initiate(self, source: FrameSource, args: Any) -> None:
         if source.eui64 in self._exchanges:
-            await self._send_terminate(source, KeyEstablishmentStatus.NO_RESOURCES, self.supported_suites)
+            await self._send_terminate(source, KeyEstablishmentStatus.NO_RESOURCES, self.supported_suites,
+                                       NCP_BUSY_WAIT_S)
             return
         result = CbkeResult(source.eui64, started_at=source.at)
         self.results.setdefault(source.eui64, []).append(result)
@@ -197,18 +242,32 @@ class CbkeService:
                                   f"0x{int(self.supported_suites):04x}")
             return
         result.suite = suite
+        _, app = self._zigpy_device(source.eui64)
+        if app is not None and is_ezsp(app):
+            if id(app) in self._ncp_busy:
+                await self._terminate(exchange, KeyEstablishmentStatus.NO_RESOURCES,
+                                      "the NCP is busy with another key establishment", NCP_BUSY_WAIT_S)
+                return
+            self._ncp_busy.add(id(app))
+            exchange.radio, exchange.engine, result.crypto = app, NcpCbke(app, suite), "ncp"
+        else:
+            exchange.engine = _HostCrypto(self.credentials[suite])
+        try:
+            exchange.hub_certificate = await exchange.engine.certificate()
+        except NcpCbkeError as exc:
+            await self._terminate(exchange, KeyEstablishmentStatus.NO_RESOURCES, str(exc), NCP_BUSY_WAIT_S)
+            return
         certificate = bytes(args.identity)
         sizes = SUITES[suite]
-        identity = self.credentials[suite]
         if len(certificate) != sizes.certificate_length:
             await self._terminate(exchange, KeyEstablishmentStatus.BAD_MESSAGE,
                                   f"a {len(certificate)}-byte certificate for suite {suite} "
                                   f"({sizes.certificate_length} expected)")
             return
-        if sizes.issuer(certificate) != sizes.issuer(identity.certificate):
+        if sizes.issuer(certificate) != sizes.issuer(exchange.hub_certificate):
             await self._terminate(exchange, KeyEstablishmentStatus.UNKNOWN_ISSUER,
                                   f"issuer {sizes.issuer(certificate).hex()} is not the hub's CA "
-                                  f"{sizes.issuer(identity.certificate).hex()}")
+                                  f"{sizes.issuer(exchange.hub_certificate).hex()}")
             return
         if sizes.subject(certificate) != bytes.fromhex(source.eui64.replace(":", "")):
             await self._terminate(exchange, KeyEstablishmentStatus.INVALID_CERTIFICATE,
@@ -218,49 +277,48 @@ class CbkeService:
             await self._terminate(exchange, KeyEstablishmentStatus.BAD_MESSAGE,
                                   "the certificate's reconstruction data is not a point of the curve")
             return
-        exchange.identity = identity
         exchange.partner_certificate = certificate
-        exchange.partner_generate_time = int(args.ephemeral_data_generate_time)
         await self._send(source, "initiate_key_establishment_response",
                          requested_key_establishment_suite=KeyEstablishmentSuite(requested),
                          ephemeral_data_generate_time=HUB_GENERATE_TIME_S,
-                         confirm_key_generate_time=HUB_GENERATE_TIME_S, identity=identity.certificate)
+                         confirm_key_generate_time=HUB_GENERATE_TIME_S, identity=exchange.hub_certificate)
         self._arm(exchange, int(args.ephemeral_data_generate_time), "Ephemeral Data")
         exchange.partner_generate_time = int(args.confirm_key_generate_time)
 
     async def _ephemeral(self, source: FrameSource, args: Any) -> None:
         exchange = self._exchanges.get(source.eui64)
-        if exchange is None or exchange.state != "initiated" or exchange.identity is None:
+        if exchange is None or exchange.state != "initiated" or exchange.engine is None:
             return
-        suite = exchange.identity.suite
+        suite = exchange.result.suite or 0
         partner_key = bytes(args.ephemeral_data)
         if len(partner_key) != SUITES[suite].public_key_length or not points_match(suite, [partner_key]):
             await self._terminate(exchange, KeyEstablishmentStatus.BAD_MESSAGE,
                                   "the ephemeral key is not a compressed point of the suite's curve")
             return
-        exchange.ephemeral = EphemeralKey.generate(suite)
+        exchange.state = "ephemeral"
         try:
-            exchange.keys = establish(exchange.identity, exchange.ephemeral,
-                                      partner_certificate=exchange.partner_certificate,
-                                      partner_ephemeral_public_key=partner_key, am_initiator=False)
-        except CertificateError as exc:
+            hub_key = await exchange.engine.ephemeral_public_key()
+            exchange.macs = await exchange.engine.smacs(am_initiator=False,
+                                                        partner_certificate=exchange.partner_certificate,
+                                                        partner_ephemeral_public_key=partner_key)
+        except (CertificateError, NcpCbkeError) as exc:
             await self._terminate(exchange, KeyEstablishmentStatus.BAD_MESSAGE, str(exc))
             return
-        exchange.state = "ephemeral"
-        await self._send(source, "ephemeral_data_response", ephemeral_data=exchange.ephemeral.public_key)
+        await self._send(source, "ephemeral_data_response", ephemeral_data=hub_key)
         self._arm(exchange, exchange.partner_generate_time, "Confirm Key Data")
 
     async def _confirm(self, source: FrameSource, args: Any) -> None:
         exchange = self._exchanges.get(source.eui64)
-        if exchange is None or exchange.state != "ephemeral" or exchange.keys is None:
+        if exchange is None or exchange.state != "ephemeral" or exchange.macs is None:
             return
-        if bytes(args.secure_message_authentication_code) != exchange.keys.mac_u:
+        mac_u, mac_v = exchange.macs
+        if bytes(args.secure_message_authentication_code) != mac_u:
             await self._terminate(exchange, KeyEstablishmentStatus.BAD_KEY_CONFIRM,
                                   "the device's MACU does not match the hub's")
             return
-        await self._send(source, "confirm_key_data_response",
-                         secure_message_authentication_code=exchange.keys.mac_v)
-        exchange.result.link_key = exchange.keys.link_key
+        await self._send(source, "confirm_key_data_response", secure_message_authentication_code=mac_v)
+        if isinstance(exchange.engine, _HostCrypto) and exchange.engine.keys is not None:
+            exchange.result.link_key = exchange.engine.keys.link_key
         self._finish(exchange, ESTABLISHED)
 
     # ------------------------------------------------------------------ endings and frames
@@ -283,18 +341,31 @@ class CbkeService:
         result.outcome, result.status, result.terminated_by, result.reason = outcome, status, by, reason
         result.finished_at = asyncio.get_running_loop().time()
         self._exchanges.pop(result.eui64, None)
+        if exchange.engine is not None:
+            self._spawn(self._release(exchange, store_link_key=outcome == ESTABLISHED))
         LOGGER.info("cbke %s: %s", result.eui64, result.summary)
         self._changed.set()
 
-    async def _terminate(self, exchange: _Exchange, status: KeyEstablishmentStatus, reason: str) -> None:
+    async def _release(self, exchange: _Exchange, *, store_link_key: bool) -> None:
+        """End the engine's exchange: the NCP stores the link key (or drops its temporary data)."""
+        try:
+            await exchange.engine.finish(store_link_key=store_link_key)
+        except NcpCbkeError as exc:
+            LOGGER.warning("cbke %s: %s", exchange.result.eui64, exc)
+        finally:
+            if exchange.radio is not None:
+                self._ncp_busy.discard(id(exchange.radio))
+
+    async def _terminate(self, exchange: _Exchange, status: KeyEstablishmentStatus, reason: str,
+                         wait_time: int = 0) -> None:
         suites = (KeyEstablishmentSuite(1 << (exchange.result.suite - 1)) if exchange.result.suite
                   else self.supported_suites)
         self._finish(exchange, TERMINATED, status=status, by="hub", reason=reason)
-        await self._send_terminate(exchange.source, status, suites)
+        await self._send_terminate(exchange.source, status, suites, wait_time)
 
     async def _send_terminate(self, source: FrameSource, status: KeyEstablishmentStatus,
-                              suites: KeyEstablishmentSuite) -> None:
-        await self._send(source, "terminate_key_establishment", status_code=status, wait_time=0,
+                              suites: KeyEstablishmentSuite, wait_time: int = 0) -> None:
+        await self._send(source, "terminate_key_establishment", status_code=status, wait_time=wait_time,
                          key_establishment_suite=suites)
 
     async def _send(self, source: FrameSource, name: str, **fields: Any) -> None:

@@ -1,223 +1,189 @@
-"""SECMP0063 over the HAN: read what an ESME/GPF has installed and verify it (``gw.certs``), including that
-its Network Operator cells hold the expected network operator's certificates.
+"""SECMP0063 over the HAN: read what an ESME has installed with the GBCS use cases and verify it
+(``gw.certs``), including that its Network Operator cells hold the expected network operator's certificates.
 
-The hub opens a Tunneling (0x0704) tunnel to the meter (Request Tunnel: GB-HRGP, manufacturer 0xFFFF, no
-flow control, MaximumIncomingTransferSize = ``max_transfer_size``), sends one "Read Device Security
-Credentials" request in Transfer Data (framing: ``hal.credentials_wire``), collects the response
-fragments the meter sends back as Transfer Data, reassembles them, closes the tunnel, and hands the DER
-certificates to ``certs.verify_installed`` (profile, chain, cells, SECMP0063, hwSerialNum).
+The read goes through ``gw.gbcs`` (GB-HRGP tunnel, every response's MAC or signature, counter and target
+checked): **CS02a** Provide Security Credentials Details (as the Access Control Broker, MAC only) for
+every remote party role, which gives each trust anchor cell's subject unique id (the organisation's
+Entity ID) and subject key id; and **CS02c** Issue Security Credentials (signed by the supplier) for a
+new digital signature key, whose PKCS#10 request must be signed by the new key and name the device.
 
-Fragments arrive through the session's input door (``gateway.han_input``): one that does not decode is
-logged with the device and the reason, counted and ignored; the read then times out or reassembles
-without it, never half-decoded.
-
-The simulated bench's certificates (the TEST-ONLY PKI on its ESMEs) are assembled in ``gateway.bench``.
+The checks (``certs.report`` codes): ``han.cs02a_status`` per role the meter could not report;
+``cell.unreadable`` for a cell whose ids are empty (a damaged certificate); ``secmp0063.network_operator``
+/ ``secmp0063.wrong_network_operator`` per networkOperator cell against the expected operator(s) (a
+set of Entity IDs), ``secmp0063.no_network_operator_cell`` when there is none; ``device.cs02c`` for the
+request. A GBCS response that fails its own checks is a failed ``han.gbcs_response`` naming the reason.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from zigpy.exceptions import ZigbeeException
-
+import gbcs
 import hal
-from certs import InstalledCell, Report, verify_installed
-from certs.report import failed
-from hal.credentials_wire import (
-    CredentialStatus,
-    CredentialsWireError,
-    ReadCredentialsRequest,
-    ResponseFragment,
-    decode_frame,
-    encode_request,
-    reassemble,
-)
-from hal.se_clusters import TUNNEL_NO_MANUFACTURER, Tunneling, TunnelProtocolId, TunnelStatus
-from hanrig_errors import HanrigError
+from certs import Report
+from certs.model import format_eui64, parse_eui64
+from certs.report import Check, failed, passed, warned
+from certs.testpki import ENTITY_IDS
+from gbcs.content import CS02B_NO_BY_NO, cs02a_command_content, cs02b_command_content, cs02c_command_content
+from gbcs.dcc import check_update
+from hanrig_errors import CheckFailed
 
-from .exceptions import CredentialsReadError, DeviceNotFound
-from .han_input import FrameSource, HanInput, MalformedFrame
+from .exceptions import DeviceNotFound
+from .gbcs_service import TUNNELING, GbcsResponseRejected
 
 if TYPE_CHECKING:
     from .session import Gateway, HanDevice
 
-LOGGER = logging.getLogger(__name__)
+ALL_ROLES = (1, 2, 3, 4, 5, 6)  # recovery, supplier, networkOperator, ACB, transitionalCoS, wanProvider
+CS02A = 0x0008
+CS02C = 0x000A
 
-TUNNELING: Final = Tunneling.cluster_id
-MAX_TRANSFER_SIZE: Final = 64  # octets per Transfer Data the hub accepts: one APS frame, no fragmentation
-REPLY_TIMEOUT_S: Final = 60.0  # for the whole response to arrive once the request is delivered
+__all__ = ["TUNNELING", "CertsService", "InstalledCredentials", "UpdateRefused", "expected_operators",
+           "read_over_radio"]
+
+
+class UpdateRefused(CheckFailed):
+    """A CS02b the DCC's check refused before sending (SECMP0063); the message names both Entity IDs."""
 
 
 @dataclass(frozen=True)
 class InstalledCredentials:
-    """What a meter reported: its trust anchor cells and device certificates, as DER."""
+    """What a meter reported: CS02a's remote parties (role, status, cells) and CS02c's request."""
 
     eui64: str
-    status: CredentialStatus
-    cells: tuple[InstalledCell, ...]
-    device_certificates: tuple[bytes, ...]
-    fragments: int
-    octets: int
+    remote_parties: list[dict[str, Any]]
+    certification_request: dict[str, Any] | None
+    exchanges: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.eui64, "remote_parties": self.remote_parties,
+                "certification_request": self.certification_request, "gbcs": self.exchanges}
 
 
-@dataclass
-class _PendingRead:
-    fragments: list[ResponseFragment]
-    request_id: int
-    done: asyncio.Event
-    error: str | None = None  # a Transfer Data Error the meter sent on this tunnel
+def expected_operators(value: str | Iterable[str] | None) -> set[bytes] | None:
+    """The expected network operator Entity IDs from one EUI-64, a comma list, or a list of them."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return {parse_eui64(item.strip()) for item in items if item.strip()}
 
 
 class CertsService:
     """The session's certificates feature."""
 
-    def __init__(self, gateway: Gateway, max_transfer_size: int = MAX_TRANSFER_SIZE) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.max_transfer_size = max_transfer_size
-        self.unsolicited = 0
-        self._pending: dict[tuple[str, int], _PendingRead] = {}
-        self._request_id = 0
-        self._unsubscribe: list[Callable[[], None]] = []
 
-    async def close(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-
-    def _subscribe(self) -> None:
-        if self._unsubscribe:
-            return
-        tap = HanInput.of(self.gateway)
-        defs = Tunneling.ClientCommandDefs
-        self._unsubscribe = [
-            tap.on_command(TUNNELING, defs.transfer_data.id, self._on_transfer_data),
-            tap.on_command(TUNNELING, defs.transfer_data_error.id, self._on_transfer_error),
-            tap.on_command(TUNNELING, defs.tunnel_closure_notification.id, self._on_closure),
-        ]
-
-    # ------------------------------------------------------------------ input
-    def _on_transfer_data(self, source: FrameSource, args: Any) -> None:
-        try:
-            frame = decode_frame(bytes(args.data))
-        except CredentialsWireError as exc:
-            raise MalformedFrame(f"credentials fragment: {exc}") from None
-        if not isinstance(frame, ResponseFragment):
-            raise MalformedFrame("credentials fragment: a meter sent a request frame to the hub")
-        pending = self._pending.get((source.eui64, int(args.tunnel_id)))
-        if pending is None or frame.request_id != pending.request_id:
-            self.unsolicited += 1
-            LOGGER.info("%s: credentials fragment on tunnel %d for no pending read", source.eui64,
-                        int(args.tunnel_id))
-            return
-        pending.fragments.append(frame)
-        if len({f.index for f in pending.fragments}) >= frame.count:
-            pending.done.set()
-
-    def _on_transfer_error(self, source: FrameSource, args: Any) -> None:
-        LOGGER.warning("%s: tunnel %d: Transfer Data Error %s", source.eui64, int(args.tunnel_id),
-                       args.transfer_data_status)
-        pending = self._pending.get((source.eui64, int(args.tunnel_id)))
-        if pending is not None:
-            status = args.transfer_data_status
-            pending.error = f"Transfer Data Error {getattr(status, 'name', status)}"
-            pending.done.set()
-
-    def _on_closure(self, source: FrameSource, args: Any) -> None:
-        pending = self._pending.get((source.eui64, int(args.tunnel_id)))
-        if pending is not None:
-            pending.done.set()  # the read ends now; reassembly says what is missing
-
-    # ------------------------------------------------------------------ the read
     async def read_installed(self, device: HanDevice) -> InstalledCredentials:
-        """Read ``device``'s trust anchor cells and device certificates over a tunnel."""
-        cluster = device.endpoint.in_clusters.get(TUNNELING)
-        if cluster is None:
+        """``device``'s trust anchor cell details (CS02a) and a request for a new DS key (CS02c)."""
+        if TUNNELING not in device.endpoint.in_clusters:
             raise DeviceNotFound(device.eui64, "has no Tunneling server (0x0704): cannot read credentials")
-        self._subscribe()
+        relay = self.gateway.gbcs
+        cs02a = await relay.exchange(device, relay.build_command(device, CS02A,
+                                                                 cs02a_command_content(list(ALL_ROLES))))
+        supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
+        cs02c = await relay.exchange(device, relay.build_command(device, CS02C, cs02c_command_content("DS"),
+                                                                 originator=supplier, signed=True))
+        exchanges = [{"use_case": e.command.use_case, "command": e.command.to_bytes().hex(),
+                      "response": e.response_bytes.hex(), "mac": e.security.mac.value,
+                      "signature": e.security.signature.value, "frames_out": e.chunks_out}
+                     for e in (cs02a, cs02c)]
+        return InstalledCredentials(device.eui64, cs02a.decoded.get("remote_parties", []),
+                                    cs02c.decoded.get("certification_request"), exchanges)
+
+    def cs02b(self, device: HanDevice, replacements: Sequence[tuple[bytes, str]], *,
+              path: Sequence[bytes] = (), seq_number: int = 1) -> gbcs.Message:
+        """A CS02b networkOperatorByNetworkOperator command placing ``replacements`` ((certificate DER,
+        ``"DS"``/``"KA"``)) in ``device``'s networkOperator cells, signed by the current network operator
+        and MACed by the Access Control Broker."""
+        placed = [(der, 3, key) for der, key in replacements]  # role 3: the networkOperator cells
+        content = cs02b_command_content(3, (3, "DS"), seq_number, placed, list(path))
+        operator = bytes.fromhex(ENTITY_IDS["networkOperator"].replace(":", ""))
+        return self.gateway.gbcs.build_command(device, CS02B_NO_BY_NO, content, originator=operator,
+                                               signed=True)
+
+    async def update(self, device: HanDevice, command: gbcs.Message,
+                     expected_network_operator: str | Iterable[str]) -> Any:
+        """Send a CS02b after the DCC's SECMP0063 check (``gbcs.dcc.check_update``); ``UpdateRefused``
+        naming both Entity IDs, and nothing sent, when it places another network operator."""
+        verdict = check_update(command, expected_operators(expected_network_operator) or set())
+        if not verdict.allowed:
+            raise UpdateRefused(verdict.refusal or "refused")
+        return await self.gateway.gbcs.exchange(device, command)
+
+    async def verify(self, device: HanDevice, *, roots: Sequence[bytes] = (),
+                     intermediates: Sequence[bytes] = (),
+                     expected_network_operator: str | Iterable[str] | None = None,
+                     now: dt.datetime | None = None) -> Report:
+        """Read ``device``'s credentials over GBCS and check them (see the module docstring)."""
         try:
-            reply = await cluster.command(
-                Tunneling.ServerCommandDefs.request_tunnel.id, protocol_id=TunnelProtocolId.GB_HRGP,
-                manufacturer_code=TUNNEL_NO_MANUFACTURER, flow_control_support=False,
-                maximum_incoming_transfer_size=self.max_transfer_size)
-        except (TimeoutError, ZigbeeException, HanrigError) as exc:
-            raise DeviceNotFound(device.eui64, f"did not answer Request Tunnel: {exc}") from None
-        status = getattr(reply, "tunnel_status", None)
-        if status != TunnelStatus.Success:
-            raise CredentialsReadError(f"device {device.eui64}: Request Tunnel refused: "
-                                       f"{status.name if status is not None else reply}")
-        tunnel_id = int(reply.tunnel_id)
-        self._request_id = (self._request_id + 1) & 0xFFFF
-        pending = _PendingRead([], self._request_id, asyncio.Event())
-        key = (device.eui64, tunnel_id)
-        self._pending[key] = pending
-        try:
-            try:
-                await cluster.command(Tunneling.ServerCommandDefs.transfer_data.id, tunnel_id=tunnel_id,
-                                      data=encode_request(ReadCredentialsRequest(pending.request_id)))
-            except (TimeoutError, ZigbeeException, HanrigError) as exc:
-                raise DeviceNotFound(device.eui64, f"credentials request not delivered: {exc}") from None
-            try:
-                async with asyncio.timeout(REPLY_TIMEOUT_S):
-                    await pending.done.wait()
-            except TimeoutError:
-                if not pending.fragments:
-                    raise DeviceNotFound(device.eui64, f"sent no credentials within {REPLY_TIMEOUT_S:g} s "
-                                                       f"(tunnel {tunnel_id})") from None
-            if pending.error is not None:
-                raise CredentialsReadError(f"device {device.eui64}: tunnel {tunnel_id}: {pending.error}")
-            try:
-                response = reassemble(pending.fragments)
-            except CredentialsWireError as exc:
-                raise CredentialsReadError(f"device {device.eui64}: {exc}") from None
-        finally:
-            del self._pending[key]
-            await self._close_tunnel(cluster, device, tunnel_id)
-        cells = tuple(InstalledCell(int(c.remote_party_role), int(c.key_usage), int(c.cell_usage), c.der)
-                      for c in response.trust_anchors)
-        return InstalledCredentials(device.eui64, response.status, cells,
-                                    tuple(c.der for c in response.device_certificates),
-                                    fragments=len(pending.fragments),
-                                    octets=sum(len(f.chunk) for f in pending.fragments))
-
-    async def _close_tunnel(self, cluster: Any, device: HanDevice, tunnel_id: int) -> None:
-        try:
-            await cluster.command(Tunneling.ServerCommandDefs.close_tunnel.id, tunnel_id=tunnel_id)
-        except (TimeoutError, ZigbeeException, HanrigError) as exc:
-            LOGGER.info("%s: Close Tunnel %d not confirmed: %s", device.eui64, tunnel_id, exc)
-
-    async def verify(self, device: HanDevice, *, roots: Sequence[bytes], intermediates: Sequence[bytes] = (),
-                     expected_network_operator: str | None = None, now: dt.datetime | None = None) -> Report:
-        """Read ``device``'s credentials and verify them (``certs.verify_installed``)."""
-        found = await self.read_installed(device)
-        prefix = Report.of([])
-        if found.status is not CredentialStatus.SUCCESS:
-            prefix = Report.of([failed("han.credentials_status",
-                                       f"meter answered {found.status.name} ({int(found.status)})",
-                                       device.eui64)])
-        return prefix + verify_installed(
-            found.cells, device_eui64=device.eui64, expected_network_operator=expected_network_operator,
-            roots=list(roots), now=now, device_certificates=found.device_certificates,
-            intermediates=list(intermediates), role=device.role.name if device.role is not None else None)
+            found = await self.read_installed(device)
+        except GbcsResponseRejected as exc:
+            return Report.of([failed("han.gbcs_response", str(exc), device.eui64)])
+        return Report.of(list(judge(found, expected_operators(expected_network_operator))))
 
 
-def read_over_radio(radio_url: str, device: str) -> InstalledCredentials:
-    """One-off read for the CLI: open ``radio_url`` (on ``sim://`` with the bench's test PKI installed) and
-    read ``device``'s credentials."""
+def judge(found: InstalledCredentials, expected: set[bytes] | None) -> Iterable[Check]:
+    want = ", ".join(sorted(format_eui64(e) for e in expected)) if expected else None
+    no_cells = 0
+    for party in found.remote_parties:
+        role = party["remote_party_role"]
+        if party["status"] != "success":
+            yield (warned if role in ("recovery", "transitionalCoS", "wanProvider") else failed)(
+                "han.cs02a_status", f"the meter reports {party['status']} for {role}", found.eui64)
+            continue
+        for cell in party.get("trust_anchor_cells", []):
+            usage = "DS" if cell["key_usage"] == ["digitalSignature"] else "KA"
+            where = f"cell {role}-{usage}-{cell['cell_usage']}"
+            subject = bytes.fromhex(cell["subject_unique_id"])
+            if subject == bytes(8) or bytes.fromhex(cell["subject_key_id"]) == bytes(8):
+                yield failed("cell.unreadable", "the meter reports no subject for this cell", where)
+                continue
+            if role != "networkOperator":
+                yield passed("cell.present", f"holds {format_eui64(subject)}", where)
+                continue
+            no_cells += 1
+            if expected is None:
+                yield warned("secmp0063.not_checked", "no expected network operator given "
+                             "(rig devices[].network_operator / --expect-network-operator)", where)
+            elif subject in expected:
+                yield passed("secmp0063.network_operator",
+                             f"Entity ID {format_eui64(subject)} is the expected network operator", where)
+            else:
+                yield failed("secmp0063.wrong_network_operator",
+                             f"holds network operator Entity ID {format_eui64(subject)}, expected {want}",
+                             where)
+    if expected is not None and not no_cells:
+        yield failed("secmp0063.no_network_operator_cell",
+                     f"no networkOperator cell installed; expected network operator {want}", "SECMP0063")
+    request = found.certification_request
+    if request is None:
+        yield failed("device.cs02c", "CS02c gave no certification request", found.eui64)
+    elif not request.get("signature_valid") or request.get("device") != found.eui64.replace(":", ""):
+        yield failed("device.cs02c", f"CS02c request not signed by its key or for another device "
+                                     f"({request.get('device')})", found.eui64)
+    else:
+        yield passed("device.cs02c", f"CS02c: a {', '.join(request['key_usage'])} key request signed by the "
+                                     f"new key, for device {found.eui64}", found.eui64)
+
+
+def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] | None = None
+                    ) -> tuple[InstalledCredentials, Report]:
+    """One-off read and check for the CLI: open ``radio_url`` (on ``sim://`` the bench with its test PKI)."""
     from .bench import bench_radio_config
     from .session import Gateway, RadioEndpoint
 
-    radio_config, _ = bench_radio_config(radio_url)
+    radio_config, trust = bench_radio_config(radio_url)
 
-    async def read() -> InstalledCredentials:
+    async def read() -> tuple[InstalledCredentials, Report]:
         async with Gateway.open([RadioEndpoint("radio", radio_url, radio_config)]) as gw:
-            return await gw.certs.read_installed(gw.device(device))
+            if trust is not None and trust.keystore is not None:
+                gw.gbcs.use_keystore(trust.keystore)
+            han = gw.device(device)
+            found = await gw.certs.read_installed(han)
+            return found, Report.of(list(judge(found, expected_operators(expected))))
 
     return hal.run(read, radio_url)
-
-
-__all__ = ["CertsService", "CredentialsReadError", "InstalledCredentials", "read_over_radio"]

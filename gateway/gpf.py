@@ -25,16 +25,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from gbcs import BuildError, DlmsDateTime, GbcsError
+from gbcs import ClockStatus as DlmsClockStatus
+
 from .exceptions import GpfError
 
 ZIGBEE_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 UNIX_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 ZCL_UTC_INVALID: Final = 0xFFFFFFFF  # ZCL UTCTime "invalid"
-
-DLMS_DATETIME_LEN: Final = 12
-DLMS_NOT_SPECIFIED: Final = 0xFF
-DLMS_YEAR_NOT_SPECIFIED: Final = 0xFFFF
-DLMS_DEVIATION_NOT_SPECIFIED: Final = -0x8000  # 0x8000 on the wire
 
 
 class Source(enum.StrEnum):
@@ -52,17 +50,6 @@ class ClockStatus(enum.StrEnum):
     INVALID = "invalid"
 
 
-class DlmsClockStatus(enum.IntFlag):
-    """The clock-status octet of a DLMS date-time (IEC 62056-62 / Blue Book)."""
-
-    OK = 0x00  # reliable, this device's own clock
-    INVALID_VALUE = 0x01
-    DOUBTFUL_VALUE = 0x02  # "unreliable"
-    DIFFERENT_CLOCK_BASE = 0x04  # the GSME's clock, not the GPF's
-    INVALID_CLOCK_STATUS = 0x08
-    DAYLIGHT_SAVING_ACTIVE = 0x80
-
-
 class TimestampEpoch(enum.Enum):
     """How a GSME's integer timestamp counts seconds."""
 
@@ -77,7 +64,8 @@ class GpfPolicy:
     tolerance_s: int = 10
     require_gsme_timestamp: bool = False  # True: an absent GSME timestamp is invalid, not GPF time
     unknown_time_status_is_synchronised: bool = True  # a GSME that does not say is taken at its word
-    dlms_deviation_min: int | None = 0  # deviation written in DLMS date-times; None = not specified
+    dlms_deviation_min: int | None = None  # deviation written in DLMS date-times; None = not specified
+    # (0x8000, as the DCC's RTDS GCS13a responses have it)
 
     def __post_init__(self) -> None:
         if self.tolerance_s < 0:
@@ -103,115 +91,6 @@ class GsmePush:
     timestamp: int | bytes | None = None
     epoch: TimestampEpoch = TimestampEpoch.ZIGBEE_2000
     time_synchronised: bool | None = None
-
-
-@dataclass(frozen=True)
-class DlmsDateTime:
-    """A decoded DLMS date-time; None marks a field that is "not specified"."""
-
-    year: int | None
-    month: int | None
-    day: int | None
-    weekday: int | None  # 1 = Monday
-    hour: int | None
-    minute: int | None
-    second: int | None
-    hundredths: int | None
-    deviation_min: int | None
-    clock_status: DlmsClockStatus
-
-    def to_datetime(self) -> datetime | None:
-        """The instant in UTC, or None when a date or time field is not specified."""
-        parts = (self.year, self.month, self.day, self.hour, self.minute, self.second)
-        if any(part is None for part in parts) or self.month in (0xFD, 0xFE) or self.day in (0xFD, 0xFE):
-            return None
-        local = datetime(*parts, (self.hundredths or 0) * 10_000, tzinfo=UTC)  # type: ignore[misc]
-        # ISO sign convention: local time = UTC + deviation.
-        try:
-            return local - timedelta(minutes=self.deviation_min or 0)
-        except OverflowError:
-            raise GpfError(
-                f"dlms date-time: {local:%Y-%m-%d %H:%M} with deviation {self.deviation_min} "
-                "is outside the representable range"
-            ) from None
-
-
-def encode_dlms_datetime(when: datetime | None, clock_status: int, deviation_min: int | None = 0) -> bytes:
-    """The 12-octet DLMS date-time of ``when`` (None: every field "not specified")."""
-    status = int(clock_status) & 0xFF
-    deviation = DLMS_DEVIATION_NOT_SPECIFIED if deviation_min is None else deviation_min
-    if when is None:
-        head = DLMS_YEAR_NOT_SPECIFIED.to_bytes(2, "big") + bytes([DLMS_NOT_SPECIFIED] * 7)
-        return head + DLMS_DEVIATION_NOT_SPECIFIED.to_bytes(2, "big", signed=True) + bytes([status])
-    if when.tzinfo is None:
-        raise GpfError(f"dlms date-time: {when.isoformat()} has no time zone")
-    try:
-        local = when.astimezone(UTC) + timedelta(minutes=deviation_min or 0)
-    except OverflowError:
-        raise GpfError(
-            f"dlms date-time: {when.isoformat()} with deviation {deviation_min} is outside "
-            "the representable range"
-        ) from None
-    return (
-        local.year.to_bytes(2, "big")
-        + bytes(
-            [
-                local.month,
-                local.day,
-                local.isoweekday(),
-                local.hour,
-                local.minute,
-                local.second,
-                local.microsecond // 10_000,
-            ]
-        )
-        + deviation.to_bytes(2, "big", signed=True)
-        + bytes([status])
-    )
-
-
-def _field(value: int, low: int, high: int, name: str, extra: tuple[int, ...] = ()) -> int | None:
-    if value == DLMS_NOT_SPECIFIED:
-        return None
-    if not (low <= value <= high or value in extra):
-        raise GpfError(f"dlms date-time: {name} {value} outside {low}..{high}")
-    return value
-
-
-def decode_dlms_datetime(data: bytes) -> DlmsDateTime:
-    """Parse a 12-octet DLMS date-time, rejecting out-of-range fields by name."""
-    if len(data) != DLMS_DATETIME_LEN:
-        raise GpfError(f"dlms date-time: expected {DLMS_DATETIME_LEN} octets, got {len(data)}")
-    year_raw = int.from_bytes(data[0:2], "big")
-    year = None if year_raw == DLMS_YEAR_NOT_SPECIFIED else year_raw
-    # 0xFD/0xFE are the DLMS "daylight saving end/begin" months and "second last/last" days.
-    month = _field(data[2], 1, 12, "month", (0xFD, 0xFE))
-    day = _field(data[3], 1, 31, "day", (0xFD, 0xFE))
-    weekday = _field(data[4], 1, 7, "weekday")
-    hour = _field(data[5], 0, 23, "hour")
-    minute = _field(data[6], 0, 59, "minute")
-    second = _field(data[7], 0, 59, "second")
-    hundredths = _field(data[8], 0, 99, "hundredths")
-    deviation_raw = int.from_bytes(data[9:11], "big", signed=True)
-    if deviation_raw == DLMS_DEVIATION_NOT_SPECIFIED:
-        deviation = None
-    elif -720 <= deviation_raw <= 720:
-        deviation = deviation_raw
-    else:
-        raise GpfError(f"dlms date-time: deviation {deviation_raw} outside -720..720")
-    decoded = DlmsDateTime(
-        year, month, day, weekday, hour, minute, second, hundredths, deviation, DlmsClockStatus(data[11])
-    )
-    if None not in (year, month, day) and month not in (0xFD, 0xFE) and day not in (0xFD, 0xFE):
-        try:
-            date = datetime(year, month, day)  # type: ignore[arg-type]
-        except ValueError:
-            raise GpfError(f"dlms date-time: {year:04d}-{month:02d}-{day:02d} is not a date") from None
-        if weekday is not None and weekday != date.isoweekday():
-            raise GpfError(
-                f"dlms date-time: weekday {weekday}, but {date:%Y-%m-%d} is weekday {date.isoweekday()}"
-            )
-    return decoded
 
 
 _UNIT_NAMES: Final = {
@@ -297,9 +176,9 @@ def _decode_timestamp(push: GsmePush) -> tuple[datetime | None, str | None]:
     raw = push.timestamp
     if isinstance(raw, bytes | bytearray):
         try:
-            when = decode_dlms_datetime(bytes(raw)).to_datetime()
-        except GpfError as exc:
-            return None, f"GSME timestamp undecodable ({exc})"
+            when = DlmsDateTime.parse(bytes(raw)).instant()
+        except GbcsError as exc:
+            return None, f"GSME timestamp undecodable ({exc.problem})"
         if when is None:
             return None, "GSME timestamp has unspecified date/time fields"
         return when, None
@@ -311,6 +190,14 @@ def _decode_timestamp(push: GsmePush) -> tuple[datetime | None, str | None]:
     if raw < 0 or raw >= ZCL_UTC_INVALID:
         return None, f"GSME timestamp {raw} outside 1..0xFFFFFFFE"
     return base + timedelta(seconds=raw), None
+
+
+def dlms_date_time(when: datetime | None, clock_status: int, deviation_min: int | None) -> bytes:
+    """The 12 octets the GPF writes: the RTDS's layout (weekday not specified)."""
+    try:
+        return DlmsDateTime.from_datetime(when, clock_status, deviation_min).encode()
+    except BuildError as exc:
+        raise GpfError(str(exc)) from None
 
 
 def classify(push: GsmePush, gpf_time: datetime, policy: GpfPolicy | None = None) -> GasReading:
@@ -337,7 +224,7 @@ def classify(push: GsmePush, gpf_time: datetime, policy: GpfPolicy | None = None
             timestamp,
             source,
             status,
-            encode_dlms_datetime(timestamp, octet, deviation),
+            dlms_date_time(timestamp, octet, deviation),
             gpf_time,
             reason,
         )

@@ -33,10 +33,12 @@ from typing import TYPE_CHECKING, Any, Final
 from zigpy.zcl.clusters.general import Time
 from zigpy.zcl.clusters.smartenergy import Metering
 
+from certs.testpki import ENTITY_IDS
 from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
 
 from .exceptions import DeviceNotFound, GatewayError
+from .gcs13a import GasProxyGbcs, Gcs13aAnswer
 from .gpf import ZCL_UTC_INVALID, GasHistory, GasReading, GpfError, GpfPolicy, GsmePush, classify
 from .han_input import FrameSource, HanInput, MalformedFrame
 
@@ -100,6 +102,7 @@ class GpfService:
         self._time_status: dict[str, bool] = {}
         self._subscribers: list[Callable[[GasRecord], None]] = []
         self._waiters: list[tuple[str | None, asyncio.Future[GasRecord]]] = []
+        self._gbcs: GasProxyGbcs | None = None
         self._input = HanInput.of(gateway)
         self._unsubscribe = [
             self._input.on_reports(Metering.cluster_id, self._on_metering),
@@ -119,6 +122,24 @@ class GpfService:
         """The hub's (GPF's) UTC clock."""
         app = next(iter(self.gateway.apps.values()))
         return radio_utc_now(app)
+
+    @property
+    def gbcs(self) -> GasProxyGbcs:
+        """The GPF's GBCS face (GCS13a), keyed as the session's GBCS relay is (``gw.gbcs``)."""
+        if self._gbcs is None:
+            relay = self.gateway.gbcs
+            self._gbcs = GasProxyGbcs(bytes.fromhex(relay.gpf_eui64().replace(":", "")), relay.security)
+        return self._gbcs
+
+    async def read_gcs13a(self, device: str | None = None,
+                          timeout_s: float = NEXT_PUSH_TIMEOUT_S) -> tuple[GasRecord, Gcs13aAnswer]:
+        """A supplier's GCS13a to the GPF, answered from the GSME's latest push (waiting for one if the
+        GPF holds none): the push and the checked exchange."""
+        record = await self.read(device, timeout_s)
+        relay = self.gateway.gbcs
+        supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
+        answer = self.gbcs.exchange(self.gbcs.command(supplier, relay.next_counter()), record)
+        return record, answer
 
     def latest(self, device: str) -> GasRecord | None:
         return self._records.get(self._eui64(device))

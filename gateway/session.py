@@ -5,8 +5,8 @@
 
 * ``gw.devices(role=...)`` / ``gw.device(id_or_eui64)``: the joined devices as ``HanDevice``s;
 * one typed attribute per feature, created on first use: ``gw.ota``, ``gw.gpf``, ``gw.certs``,
-  ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``. The hub's always-on functions
-  (the OTA server on every radio, the GPF, alert intake) start when the session opens;
+  ``gw.gbcs``, ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``. The hub's always-on
+  functions (the OTA server on every radio, the GPF, alert intake) start when the session opens;
 * ``gw.permit_join(seconds)``, ``gw.radio_info(radio_id)``, and ``gw.sim(radio_id)``: the simulator
   control protocol (``hal.simcontrol``) of a ``sim://`` radio, None on hardware.
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # the features import this module; each is loaded on first us
     from .alerts_service import AlertService
     from .cbke import CbkeService
     from .certs_service import CertsService
+    from .gbcs_service import GbcsService
     from .gpf_service import GpfService
     from .inventory import Inventory
     from .loadcontrol import LoadControl
@@ -323,6 +324,13 @@ class Gateway:
         from .certs_service import CertsService
 
         return self._feature(CertsService(self))
+
+    @functools.cached_property
+    def gbcs(self) -> GbcsService:
+        """GBCS relayed to the meters over GB-HRGP tunnels, responses checked (SECMP0063, ...)."""
+        from .gbcs_service import GbcsService
+
+        return self._feature(GbcsService(self))
 
     @functools.cached_property
     def loadcontrol(self) -> LoadControl:

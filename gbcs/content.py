@@ -875,3 +875,109 @@ def ccs08_alert_content(alert_code: int, date_time: str, device: bytes, firmware
                    + der_tlv(0x04, firmware_version) + der_int_bytes(int(outcome)))
 
 
+
+
+# ------------------------------------------------------------------------------- CS02a / CS02c builders
+
+KEY_USAGE_DS = b"\x03\x02\x07\x80"  # BIT STRING digitalSignature, as the RTDS writes it
+KEY_USAGE_KA = b"\x03\x02\x03\x08"  # BIT STRING keyAgreement
+
+
+@dataclass(frozen=True)
+class TrustAnchorCell:
+    """One trust anchor cell as CS02a reports it: the remote party role (``certs.RemotePartyRole``
+    number), which key (``"DS"``/``"KA"``), the cell usage, and the installed certificate's subject unique
+    id (the organisation's Entity ID) and subject key id (8 octets each)."""
+
+    role: int
+    key: str
+    subject_unique_id: bytes
+    subject_key_id: bytes
+    prepayment: bool = False
+
+    def encode(self) -> bytes:
+        usage = der_int_bytes(1) if self.prepayment else b""
+        return der_tlv(0x30, (KEY_USAGE_DS if self.key == "DS" else KEY_USAGE_KA) + usage
+                       + der_tlv(0x04, self.subject_unique_id) + der_tlv(0x04, self.subject_key_id))
+
+
+def cs02a_command_content(roles: list[int], authorising_role: int = 4) -> bytes:
+    """CS02a Provide Security Credentials Details: the authorising cell (the Access Control Broker's KA,
+    as in the RTDS) and the roles whose cells the device is to report."""
+    cell = der_tlv(0x30, der_int_bytes(authorising_role) + KEY_USAGE_KA)
+    return der_tlv(0x30, cell + der_tlv(0x30, b"".join(der_int_bytes(role) for role in roles)))
+
+
+def cs02a_response_content(parties: list[tuple[int, StatusCode, int, list[TrustAnchorCell]]]) -> bytes:
+    """CS02a response: per remote party (role, status, seq number, cells); a party whose status is not
+    success carries only its role and status."""
+    body = b""
+    for role, status, seq_number, cells in parties:
+        details = der_int_bytes(role) + der_tlv(0x0A, bytes([int(status)]))
+        if status is StatusCode.SUCCESS:
+            details += der_int_bytes(seq_number) + der_tlv(0x30, b"".join(cell.encode() for cell in cells))
+        body += der_tlv(0x30, details)
+    return der_tlv(0x30, body)
+
+
+def cs02c_command_content(key: str) -> bytes:
+    """CS02c Issue Security Credentials: generate a new ``"DS"`` or ``"KA"`` key pair."""
+    return der_tlv(0x30, KEY_USAGE_DS if key == "DS" else KEY_USAGE_KA)
+
+
+DEVICE_ID_OID = "1.2.826.0.1.8641679.1.2.2.1"  # GBCS device identifier inside hardwareModuleName
+HARDWARE_MODULE_NAME_OID = "1.3.6.1.5.5.7.8.4"
+
+
+def cs02c_response_content(device: bytes, key: str, private_key: Any) -> bytes:
+    """CS02c response: a PKCS#10 request for ``private_key``'s public key, signed by it, with the key
+    usage asked for and the device's EUI-64 as a hardwareModuleName (as the RTDS response has them)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ObjectIdentifier
+
+    if len(device) != 8:
+        raise BuildError("CS02c: the device is an 8-octet EUI-64")
+    oid = bytes.fromhex("060d2a863a0001848fb90f01020201")  # DEVICE_ID_OID, DER
+    module_name = der_tlv(0x30, oid + der_tlv(0x04, device))
+    usage = x509.KeyUsage(digital_signature=key == "DS", content_commitment=False, key_encipherment=False,
+                          data_encipherment=False, key_agreement=key == "KA", key_cert_sign=False,
+                          crl_sign=False, encipher_only=False, decipher_only=False)
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+           .add_extension(usage, critical=True)
+           .add_extension(x509.SubjectAlternativeName([x509.OtherName(
+               ObjectIdentifier(HARDWARE_MODULE_NAME_OID), module_name)]), critical=True)
+           .sign(private_key, hashes.SHA256()))
+    from cryptography.hazmat.primitives import serialization
+
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def cs02c_error_content(code: int) -> bytes:
+    """CS02c response when the device cannot issue (1 invalid key usage, 2 key pair generation failed,
+    3 CR production failed)."""
+    return der_int_bytes(code)
+
+
+# ------------------------------------------------------------------------------------- CS02b builder
+
+CS02B_NO_BY_NO = 0x0103  # message code: networkOperatorByNetworkOperator
+
+
+def _cell_bytes(role: int, key: str, prepayment: bool = False) -> bytes:
+    return der_tlv(0x30, der_int_bytes(role) + (KEY_USAGE_DS if key == "DS" else KEY_USAGE_KA)
+                   + (der_int_bytes(1) if prepayment else b""))
+
+
+def cs02b_command_content(mode: int, authorising: tuple[int, str], seq_number: int,
+                          replacements: list[tuple[bytes, int, str]], path: list[bytes]) -> bytes:
+    """CS02b Update Security Credentials, laid out as the RTDS's networkOperatorByNetworkOperator command:
+    the authorising remote party control (replacement mode, authorising cell, seq number), each
+    replacement (certificate DER and its target cell: role, ``"DS"``/``"KA"``), and the certification
+    path certificates."""
+    seq = seq_number.to_bytes(max(1, (seq_number.bit_length() + 8) // 8), "big")
+    control = der_tlv(0x30, der_int_bytes(mode) + der_tlv(0xA2, _cell_bytes(*authorising)[2:])
+                      + der_tlv(0x83, seq) + der_tlv(0x84, b"\x00"))
+    listing = der_tlv(0x30, b"".join(der_tlv(0x30, der + _cell_bytes(role, key))
+                                     for der, role, key in replacements))
+    return der_tlv(0x30, control + listing + der_tlv(0x30, b"".join(path)))

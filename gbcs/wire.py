@@ -138,12 +138,53 @@ class DlmsDateTime:
                    raw[11])
 
     @classmethod
-    def from_datetime(cls, when: datetime, clock_status: int = 0, deviation_min: int | None = None,
-                      weekday: bool = False) -> DlmsDateTime:
-        """``when`` (UTC) as a DLMS date-time; the RTDS leaves weekday and deviation unspecified."""
-        when = when.astimezone(UTC) if when.tzinfo else when
-        return cls(when.year, when.month, when.day, when.isoweekday() if weekday else None, when.hour,
-                   when.minute, when.second, when.microsecond // 10_000, deviation_min, clock_status)
+    def parse(cls, raw: bytes) -> DlmsDateTime:
+        """``decode`` that refuses what IEC 62056-6-2 does not allow, naming the field (``GbcsError``):
+        12 octets; month 1..12 (or 0xFD/0xFE, daylight saving end/begin), day 1..31 (or 0xFD/0xFE,
+        second last/last), weekday 1..7, hour, minute, second, hundredths in range, deviation within
+        +-720 minutes, a real calendar date, and a weekday that agrees with it."""
+        if len(raw) != DATE_TIME_LENGTH:
+            raise GbcsError(0, f"dlms date-time: expected {DATE_TIME_LENGTH} octets, got {len(raw)}")
+        checks = ((2, "month", 1, 12, (0xFD, 0xFE)), (3, "day", 1, 31, (0xFD, 0xFE)),
+                  (4, "weekday", 1, 7, ()), (5, "hour", 0, 23, ()), (6, "minute", 0, 59, ()),
+                  (7, "second", 0, 59, ()), (8, "hundredths", 0, 99, ()))
+        for at, name, low, high, extra in checks:
+            value = raw[at]
+            if value != 0xFF and not (low <= value <= high or value in extra):
+                raise GbcsError(at, f"dlms date-time: {name} {value} outside {low}..{high}")
+        decoded = cls.decode(raw)
+        if decoded.deviation_min is not None and not -720 <= decoded.deviation_min <= 720:
+            raise GbcsError(9, f"dlms date-time: deviation {decoded.deviation_min} outside -720..720")
+        year, month, day = decoded.year, decoded.month, decoded.day
+        if year is not None and month is not None and day is not None and month < 0xFD and day < 0xFD:
+            try:
+                date = datetime(year, month, day)
+            except ValueError:
+                raise GbcsError(0, f"dlms date-time: {year:04d}-{month:02d}-{day:02d} is not a date"
+                                ) from None
+            if decoded.weekday is not None and decoded.weekday != date.isoweekday():
+                raise GbcsError(4, f"dlms date-time: weekday {decoded.weekday}, but {date:%Y-%m-%d} is "
+                                   f"weekday {date.isoweekday()}")
+        return decoded
+
+    @classmethod
+    def from_datetime(cls, when: datetime | None, clock_status: int = 0,
+                      deviation_min: int | None = None, weekday: bool = False) -> DlmsDateTime:
+        """``when`` (timezone-aware) as a DLMS date-time written in local time = UTC + ``deviation_min``
+        (None: deviation "not specified", UTC written); the RTDS leaves weekday and deviation unspecified.
+        ``when`` None gives every field "not specified" with ``clock_status``."""
+        if when is None:
+            return cls(None, None, None, None, None, None, None, None, deviation_min, clock_status & 0xFF)
+        if when.tzinfo is None:
+            raise BuildError(f"dlms date-time: {when.isoformat()} has no time zone")
+        try:
+            local = when.astimezone(UTC) + timedelta(minutes=deviation_min or 0)
+        except OverflowError:
+            raise BuildError(f"dlms date-time: {when.isoformat()} with deviation {deviation_min} is outside "
+                             "the representable range") from None
+        return cls(local.year, local.month, local.day, local.isoweekday() if weekday else None,
+                   local.hour, local.minute, local.second, local.microsecond // 10_000, deviation_min,
+                   clock_status & 0xFF)
 
     def encode(self) -> bytes:
         def spec(value: int | None) -> int:
@@ -167,14 +208,24 @@ class DlmsDateTime:
 
     def to_datetime(self) -> datetime | None:
         """The instant in UTC, or None when a date or time field is not specified or out of range."""
+        try:
+            return self.instant()
+        except GbcsError:
+            return None
+
+    def instant(self) -> datetime | None:
+        """The instant in UTC; None when a date or time field is not specified (or a DST/last-day
+        marker); ``GbcsError`` when the fields name no representable instant."""
         parts = (self.year, self.month, self.day, self.hour, self.minute, self.second)
-        if any(part is None for part in parts):
+        if any(part is None for part in parts) or (self.month or 0) >= 0xFD or (self.day or 0) >= 0xFD:
             return None
         try:
             local = datetime(*parts, (self.hundredths or 0) * 10_000, tzinfo=UTC)  # type: ignore[misc]
             return local - timedelta(minutes=self.deviation_min or 0)
         except (ValueError, OverflowError):
-            return None
+            raise GbcsError(0, f"dlms date-time: {self.year}-{self.month}-{self.day} "
+                               f"{self.hour}:{self.minute} with deviation {self.deviation_min} is outside "
+                               "the representable range") from None
 
     def to_json(self) -> dict[str, object]:
         instant = self.to_datetime()

@@ -41,8 +41,8 @@ class BadInstallCode(BadInput):
         self.problem = problem
 
 
-class CredentialsWireError(BadInput):
-    """A Read Device Security Credentials frame or body that does not follow the framing."""
+class TunnelFramingError(BadInput):
+    """A GB-HRGP tunnel stream that cannot hold a GBCS message (``hal.gbhrgp``); says where and why."""
 
 
 class UnsupportedZigpy(HanrigError):

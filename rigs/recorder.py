@@ -60,11 +60,13 @@ class RunRecorder:
               clock: Callable[[], float] = time.time,
               sim_clock: Callable[[], float] | None = None) -> RunRecorder:
         """A new run of ``rig``, inserted in the store as running before anything else happens.
-        ``serials`` (device id -> the DUT's serial number, as the operator read it) go into each DUT's
-        metadata, for the report's identity block."""
-        record = RunRecord.new(rig, operator=operator, start=clock())
+        ``serials`` (device id -> the DUT's serial number, as the operator read it; else the rig file's
+        ``serial``) go into each DUT's metadata, for the report's identity block; the operator is the
+        one given, else the rig's ``[rig] operator``, else the login name."""
+        record = RunRecord.new(rig, operator=operator or rig.operator, start=clock())
         record.radio_firmware = dict(radio_firmware or {})
-        for dut_id, serial in (serials or {}).items():
+        given = {d.id: d.serial for d in rig.devices if d.serial} | dict(serials or {})  # flags win
+        for dut_id, serial in given.items():
             record.dut(dut_id).metadata["serial"] = serial
         store.begin_run(record)
         return cls(rig, store, record, 1, clock, sim_clock)

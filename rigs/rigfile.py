@@ -142,6 +142,7 @@ class DeviceSpec:
     meter_point: str | None = None
     network_operator: str | None = None
     expect: Expectation = field(default_factory=Expectation)
+    serial: str | None = None  # the DUT's serial number (the report's identity block)
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ class Rig:
     policies: Policies = field(default_factory=Policies)
     outputs: Outputs = field(default_factory=Outputs)
     description: str = ""
+    operator: str | None = None  # [rig] operator: who runs the bench (a --operator flag overrides it)
     sim_tables: SimTables = field(default_factory=SimTables)
     source: Path | None = None
     text: str = ""
@@ -409,7 +411,7 @@ def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any],
 def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mapping[str, RadioSpec],
                   default_radio: str | None) -> DeviceSpec:
     _check_keys(ctx, where, table, ("id", "role", "eui64", "radio", "install_code", "meter_point",
-                                    "network_operator", "expect", "sim"))
+                                    "network_operator", "expect", "sim", "serial"))
     for key in ("id", "role", "eui64"):
         if key not in table:
             raise ctx.error(f"{where}.{key}", "missing")
@@ -440,7 +442,9 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
             raise ctx.error(f"{where}.meter_point", f"{meter_point!r} is not an MPAN/MPRN (6..13 digits)")
     if "sim" in table:
         _table(ctx, f"{where}.sim", table["sim"])
+    serial = _str(ctx, f"{where}.serial", table["serial"]) if "serial" in table else None
     return DeviceSpec(
+        serial=serial,
         id=_ident(ctx, f"{where}.id", table["id"]),
         role=_enum(ctx, f"{where}.role", table["role"], Role),
         eui64=_eui64(ctx, f"{where}.eui64", table["eui64"]),
@@ -710,12 +714,13 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     _check_keys(ctx, "", doc, TOP_LEVEL_KEYS)
 
     rig_table = _table(ctx, "rig", doc.get("rig", {}))
-    _check_keys(ctx, "rig", rig_table, ("name", "description"))
+    _check_keys(ctx, "rig", rig_table, ("name", "description", "operator"))
     if "name" not in rig_table:
         raise ctx.error("rig.name", "missing")
     name = _str(ctx, "rig.name", rig_table["name"])
     description = _str(ctx, "rig.description", rig_table["description"], empty_ok=True) \
         if "description" in rig_table else ""
+    operator = _str(ctx, "rig.operator", rig_table["operator"]) if "operator" in rig_table else None
 
     radio_tables = _array_of_tables(ctx, "radios", doc.get("radios", []))
     if not radio_tables:
@@ -769,7 +774,7 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
         check_sim_tables(doc, source=str(source) if source is not None else "<rig>", base=base, text=text)
     return Rig(
         name=name, description=description, radios=tuple(radios.values()), devices=tuple(devices.values()),
-        plan=plan, policies=policies, outputs=outputs,
+        plan=plan, policies=policies, outputs=outputs, operator=operator,
         sim_tables=SimTables(sim=MappingProxyType(dict(sim)),
                              faults=tuple(MappingProxyType(dict(f)) for f in faults),
                              devices=MappingProxyType(sim_devices)),

@@ -164,6 +164,13 @@ def ota_limit_bps(rig: Rig) -> float | None:
     return modelled_limit_bps()
 
 
+def use_bench_keys(gw: Any, trust: dict[str, Any]) -> None:
+    """A simulated radio's bench PKI gives the session its GBCS keys (the remote parties' and the GPF's)."""
+    keystore = next((t.keystore for t in trust.values() if t.keystore is not None), None)
+    if keystore is not None:
+        gw.gbcs.use_keystore(keystore)
+
+
 def radio_firmware(gw: Any, rig: Rig) -> dict[str, str]:
     """What each radio says it runs (its manufacturer, model and firmware version), for the run record."""
     found = {}
@@ -325,6 +332,7 @@ class RigSession:
             gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig),
                                                               self.rig.policies))
             self._stack = stack
+            use_bench_keys(gw, self.trust)
             return gw
 
         self.gateway = self.run(enter())
@@ -439,6 +447,7 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             async with Gateway.open(endpoints, device_bindings(rig), rig.policies) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
+                use_bench_keys(gw, trust)
                 if options.allow_test_keys:
                     gw.ota.configure(allow_test_keys=True)
                     recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "

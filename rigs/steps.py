@@ -68,6 +68,7 @@ GAS_STATUS = MeasurementSpec("clock_status", "", OneOf(("reliable",)), "SECMP001
 GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "",
                                  description="reads whose clock status was not reliable (the last decides)")
 GAS_VALUE = MeasurementSpec("gas_demand", "m3/h", description="instantaneous value of the last read")
+GCS13A_MAC = MeasurementSpec("gcs13a_mac", "", Equals("valid"), "MAC of the GPF's GCS13a response")
 GAS_AGE = MeasurementSpec("value_age", "s", description="age of the last value at read time")
 ALERTS_RECEIVED = MeasurementSpec("alerts_received", "")
 ALERTS_FORWARDED = MeasurementSpec("alerts_forwarded", "")
@@ -80,6 +81,7 @@ CBKE_ESTABLISHED = MeasurementSpec("cbke_established", "", Equals(True),
 CBKE_SUITE = MeasurementSpec("cbke_suite", "", description="the crypto suite the device asked for")
 CBKE_TIME = MeasurementSpec("cbke_time", "s", description="Initiate received to Confirm Key Data answered")
 CBKE_TERMINATE = MeasurementSpec("cbke_terminate_status", "", description="the Terminate status, if any")
+CBKE_CRYPTO = MeasurementSpec("cbke_crypto", "", description="who computed the hub's keys: ncp or host")
 DEFAULT_CBKE_WAIT_S = 120.0
 
 
@@ -292,7 +294,8 @@ async def step_ota(ctx: StepContext) -> None:
     if outcome.reason:
         ctx.note(f"ota-{outcome.phase.value}", outcome.reason)
     if outcome.code is not None:
-        ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)})")
+        ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)}), reason "
+                                   f"{outcome.reason_code or 'unknown'} (ota.outcomes.OUTCOME_CODES)")
     if outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
         # the hub refused to send (policy, signature, identity): the bench's image choice, not the DUT
         ctx.error("ota-refused", outcome.reason)
@@ -353,6 +356,18 @@ async def step_gas(ctx: StepContext) -> None:
     ctx.measure(MeasurementSpec("timestamp_source", "", description="whose clock stamped the value"),
                 str(record.reading.source))
     ctx.attach_json("gas-readings.json", [r.as_dict(gpf.now()) for r in gpf.readings(eui64)])
+    # the GPF's GBCS face: a supplier's GCS13a answered from the same value, its date-time and clock
+    # status in the grouping header (SECMP0015 as the DCC sees it)
+    held, answer = await gpf.read_gcs13a(eui64, timeout_s=ctx.plan_step.timeout_s)
+    gcs13a = answer.to_dict()
+    ctx.attach_json("gcs13a.json", gcs13a)
+    ctx.measure(GCS13A_MAC, gcs13a["mac"])
+    ctx.measure(MeasurementSpec("gcs13a_date_time", "", Equals(held.reading.dlms_datetime.hex()),
+                                "GCS13a grouping header date-time: the value's, with its clock status"),
+                (gcs13a["date_time"] or {}).get("raw"))
+    ctx.measure(MeasurementSpec("gcs13a_clock_status", "", description="clock-status octet of the GCS13a "
+                                "response (0x00 GPF, 0x04 GSME, 0x02 unreliable, 0x01 invalid)"),
+                (gcs13a["date_time"] or {}).get("clock_status"))
 
 
 # ---------------------------------------------------------------------------------------- alerts
@@ -489,6 +504,29 @@ async def step_certs(ctx: StepContext) -> None:
                 verdict)
     for check in failures:
         ctx.note(check.code, f"{check.subject}: {check.message}" if check.subject else check.message)
+    if expected is not None and trust is not None and trust.organisations:
+        await _cs02b_wrong_operator(ctx, han, trust, expected)
+
+
+async def _cs02b_wrong_operator(ctx: StepContext, han: Any, trust: Any, expected: Any) -> None:
+    """SECMP0063, the DCC's side: a CS02b placing another network operator's certificates (the bench
+    PKI's second operator) must be refused before it is sent, naming both Entity IDs."""
+    from gateway.certs_service import UpdateRefused
+
+    service = ctx.gateway.certs
+    wrong = [(trust.organisations[f"wrongNetworkOperator-{key}"], key) for key in ("DS", "KA")]
+    command = service.cs02b(han, wrong, path=[trust.intermediates[0]])
+    ctx.progress("certs: CS02b placing another network operator (must be refused)")
+    refusal = None
+    try:
+        await service.update(han, command, expected)
+    except UpdateRefused as exc:
+        refusal = str(exc)
+        ctx.note("cs02b-refused", refusal)
+    ctx.attach_json("cs02b-wrong-operator.json", {"command": command.to_bytes().hex(), "refusal": refusal})
+    ctx.measure(MeasurementSpec("cs02b_wrong_operator_refused", "", Equals(True),
+                                "a CS02b placing another network operator is refused before sending"),
+                refusal is not None)
 
 
 def _read_file(path: Path, what: str) -> bytes:
@@ -583,6 +621,7 @@ async def step_cbke(ctx: StepContext) -> None:
                  f"{ctx.device.eui64} did not start key establishment within {wait_s:g} s")
         return
     ctx.measure(CBKE_SUITE, result.suite)
+    ctx.measure(CBKE_CRYPTO, result.crypto)
     ctx.measure(CBKE_TERMINATE, result.status.name if result.status is not None else "none")
     ctx.measure(CBKE_ESTABLISHED, result.outcome == ESTABLISHED)
     if result.outcome == ESTABLISHED:

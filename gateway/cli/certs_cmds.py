@@ -16,24 +16,30 @@ import click
 import firmware_images
 from certs import (
     CertificateInputError,
-    InstalledCell,
     MalformedCertificate,
     Report,
     check_implicit_certificate,
     load_certificate,
     parse_implicit_certificate,
-    trust_for,
     verify_directory,
-    verify_installed,
 )
 from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate, reconstruct_public_key
-from certs.cells import KNOWN_ROLES, infer_role
+from certs.cells import KNOWN_ROLES
 from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
-from hanrig_errors import CERT_MAX, KEY_MAX, read_input
+from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, read_input
 
-from .common import CERT_FILE, EUI64, EXISTING_DIR, KEY_FILE, capture_option, emit, json_option
+from .common import (
+    CERT_FILE,
+    EUI64,
+    EXISTING_DIR,
+    EXISTING_FILE,
+    KEY_FILE,
+    capture_option,
+    emit,
+    json_option,
+)
 
 DEFAULT_SUPPLIER_KEY = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-key.pem"
 
@@ -190,24 +196,6 @@ def inspect(file: Path, ca_public_key_hex: str | None, as_json: bool) -> None:
 
 # --- verify ---
 
-def _read_installed_over_han(radio_url: str, device: str) -> tuple[list[InstalledCell], list[bytes]]:
-    """The HAN path: ``device``'s trust anchor cells and device certificates, read over the Tunneling
-    cluster (``gateway.certs_service``)."""
-    from gateway.certs_service import read_over_radio  # zigpy only for --radio
-
-    found = read_over_radio(radio_url, device)
-    return list(found.cells), list(found.device_certificates)
-
-
-def _han_intermediates(radio_url: str) -> list[bytes]:
-    """Issuing CAs the bench knows for ``radio_url``: on sim:// the test PKI's organisation and device CAs
-    (a meter does not report them, path building needs them); none on a real radio (use --ca)."""
-    from gateway.bench import bench_radio_config
-
-    _, trust = bench_radio_config(radio_url)
-    return list(trust.intermediates) if trust is not None else []
-
-
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
     found = []
     for path in paths:
@@ -260,14 +248,11 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     elif radio_url is not None:
         if device is None:
             raise click.UsageError("--radio needs --device EUI64")
-        cells, device_certificates = _read_installed_over_han(radio_url, device)
-        han_cas = _han_intermediates(radio_url)
-        trust, prefix = trust_for(cells, root_bytes, f"{radio_url} {device}")
-        report = Report.of(prefix) + verify_installed(
-            cells, device_eui64=device, expected_network_operator=network_operator, roots=trust, now=when,
-            device_certificates=device_certificates, intermediates=[*ca_bytes, *han_cas],
-            role=role or infer_role(c.cell_id for c in cells))
-        source = {"radio": radio_url, "device": device}
+        from gateway.certs_service import read_over_radio  # zigpy only for --radio
+
+        found, report = read_over_radio(radio_url, device, network_operator)
+        source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c",
+                  **found.to_dict()}
     else:
         raise click.UsageError("give --cert-dir DIR (or --radio URL --device EUI64)")
     document = {
@@ -281,6 +266,57 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     }
     emit(document, as_json, lambda _doc: report.render_text())
     report.raise_if_failed()
+
+
+# --- check-update ---
+
+@certs.command("check-update")
+@click.argument("file", metavar="FILE|-")
+@click.option("--expect-network-operator", "operators", type=EUI64, multiple=True, metavar="ENTITY_ID",
+              help="An Entity ID the network operator may have (repeatable: a set of them).")
+@click.option("--rig", "rig_path", type=EXISTING_FILE,
+              help="Take the expected network operator(s) from the rig file: devices[].network_operator of "
+                   "the device the command targets, else of every device.")
+@json_option
+def check_update(file: str, operators: tuple[str, ...], rig_path: Path | None, as_json: bool) -> None:
+    """The DCC's SECMP0063 check of a CS02b Update Security Credentials command (FILE: binary or hex, - for
+    stdin): a Network Operator certificate it places must be the expected operator's.
+
+    Exit 0 when it may be sent, 1 when refused (one line naming both Entity IDs), 2 for bad input.
+    """
+    from gbcs.dcc import check_update as check
+
+    from .gbcs_cmds import read_message_input
+
+    source, _, message = read_message_input(file)
+    expected = {bytes.fromhex(e.replace(":", "")) for e in operators}
+    if rig_path is not None:
+        from rigs.rigfile import load_rig
+
+        devices = load_rig(rig_path).devices
+        target = format_eui64(message.target)
+        chosen = [d for d in devices if d.eui64 == target] or list(devices)
+        expected |= {bytes.fromhex(d.network_operator.replace(":", "")) for d in chosen
+                     if d.network_operator is not None}
+    if not expected:
+        raise click.UsageError("give --expect-network-operator ENTITY_ID (or --rig with devices[]."
+                               "network_operator)")
+    verdict = check(message, expected)
+    document = {"source": source, "use_case": message.use_case,
+                "message_code": f"0x{message.message_code:04x}",
+                "originator": format_eui64(message.originator), "target": format_eui64(message.target),
+                "expected_network_operators": sorted(format_eui64(e) for e in expected),
+                "placements": verdict.placements, "allowed": verdict.allowed, "refusal": verdict.refusal}
+
+    def render(doc: dict[str, Any]) -> str:
+        lines = [f"{doc['source']}: {doc['use_case']} ({doc['message_code']}) to {doc['target']}"]
+        lines += [f"  places {p['entity_id']} in {p['cell']}" for p in doc["placements"]]
+        lines.append("  may be sent" if doc["allowed"] else f"  REFUSED: {doc['refusal']}")
+        return "\n".join(lines)
+
+    emit(document, as_json, render)
+    if verdict.refusal is not None:
+        raise CheckFailed(verdict.refusal)
 
 
 # --- make-test-pki ---

@@ -1,4 +1,5 @@
-"""``hanrig gas read``: what the hub's GPF holds for a GSME (SECMP0015), classified (contract: ``cli.md``).
+"""``hanrig gas read``: what the hub's GPF holds for a GSME (SECMP0015), classified (contract: ``cli.md``),
+and the GBCS GCS13a response the GPF gives a supplier for it, with its decoding (``gateway.gcs13a``).
 
 Opens the radio as a gateway session, starts the GPF (``gw.gpf``) and, since a fresh session holds
 nothing yet, waits for the GSME's next push (a sleepy GSME pushes when it wakes; on ``sim://`` the wait
@@ -37,6 +38,16 @@ def _render(document: dict[str, Any]) -> str:
         ("age", f"{age:.1f} s"),
         ("reason", document["reason"]),
     ]
+    gcs13a = document["gcs13a"]
+    date_time = gcs13a["date_time"] or {}
+    rows += [
+        ("GCS13a", f"supplier {gcs13a['target']} -> GPF {gcs13a['originator']}, counter "
+                   f"{gcs13a['originator_counter']}, MAC {gcs13a['mac']}"),
+        ("  response", gcs13a["response"]),
+        ("  register", f"{gcs13a['consumption']} {gcs13a['unit']} {gcs13a['registers']}"),
+        ("  date-time", f"{date_time.get('utc')} clock status {date_time.get('clock_status')} "
+                        f"{date_time.get('clock_status_flags')}"),
+    ]
     return "\n".join(f"{name:14} {value}" for name, value in rows)
 
 
@@ -67,7 +78,7 @@ def read(
             gpf.configure(policy=policy)
             with progress_display() as progress, progress.waiting(
                     f"the GSME's next push (gas value){' from ' + device if device else ''}", timeout_s):
-                record = await gpf.read(device, timeout_s)
-            return {"radio": radio_url, **record.as_dict(gpf.now())}
+                record, answer = await gpf.read_gcs13a(device, timeout_s)
+            return {"radio": radio_url, **record.as_dict(gpf.now()), "gcs13a": answer.to_dict()}
 
     emit(hal.run(run, radio_url), as_json, _render)

@@ -51,21 +51,7 @@ def inspect(file: str | None, hex_text: str | None, keystore: Path | None, as_js
     signature does not verify, 2 if it is not a GBCS message."""
     if (file is None) == (hex_text is None):
         raise click.UsageError("give FILE (or - for stdin) or --hex STRING, not both")
-    if hex_text is not None:
-        source, data = "--hex", _from_hex(hex_text, "--hex")
-    else:
-        source = "stdin" if file == "-" else str(file)
-        if file == "-":
-            raw = sys.stdin.buffer.read(INPUT_FILE_MAX + 1)
-            if len(raw) > INPUT_FILE_MAX:
-                raise BadInput(f"stdin: more than {INPUT_FILE_MAX} bytes; not a GBCS message")
-        else:
-            raw = read_input(Path(str(file)), limit=INPUT_FILE_MAX)
-        data = _from_hex(raw.decode("ascii"), source) if raw and _looks_hex(raw) else raw
-    try:
-        message = read_message(data)
-    except GbcsError as exc:
-        raise BadInput(f"{source}: not a GBCS message: {exc}") from None
+    source, data, message = read_message_input(file, hex_text)
     security = Security(Keystore(keystore)) if keystore is not None else None
     report = security.check(message) if security is not None else _without_keys(message)
     content_error = None
@@ -82,6 +68,26 @@ def inspect(file: str | None, hex_text: str | None, keystore: Path | None, as_js
         raise SecurityCheckFailed(f"{source}: {' and '.join(failed)} invalid")
     if content_error is not None:
         raise BadInput(f"{source}: content of {message.use_case or 'the message'}: {content_error}")
+
+
+def read_message_input(file: str | None, hex_text: str | None = None) -> tuple[str, bytes, Message]:
+    """One GBCS message from FILE (binary or hex), stdin (``-``) or ``--hex``: (source, octets, message);
+    ``BadInput`` (exit 2) naming the source when it is not one."""
+    if hex_text is not None:
+        source, data = "--hex", _from_hex(hex_text, "--hex")
+    else:
+        source = "stdin" if file == "-" else str(file)
+        if file == "-":
+            raw = sys.stdin.buffer.read(INPUT_FILE_MAX + 1)
+            if len(raw) > INPUT_FILE_MAX:
+                raise BadInput(f"stdin: more than {INPUT_FILE_MAX} bytes; not a GBCS message")
+        else:
+            raw = read_input(Path(str(file)), limit=INPUT_FILE_MAX)
+        data = _from_hex(raw.decode("ascii"), source) if raw and _looks_hex(raw) else raw
+    try:
+        return source, data, read_message(data)
+    except GbcsError as exc:
+        raise BadInput(f"{source}: not a GBCS message: {exc}") from None
 
 
 def _looks_hex(raw: bytes) -> bool:

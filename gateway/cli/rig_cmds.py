@@ -78,9 +78,10 @@ def run(rig_file: Path | None, results: str | None, junit: Path | None, html: Pa
                                      param_hint="--serial")
         by_device[device] = serial.strip()
     if ask:  # on stderr, so --json's stdout stays one document
-        operator = operator or click.prompt("operator name", err=True)
+        operator = operator or click.prompt("operator name", default=loaded.operator, err=True)
+        from_rig = {d.id: d.serial for d in loaded.devices if d.serial}
         for device in known:
-            if device not in by_device:
+            if device not in by_device and device not in from_rig:
                 answer = click.prompt(f"serial number of {device} (empty: none)", default="", err=True,
                                       show_default=False)
                 if answer.strip():

@@ -11,7 +11,7 @@ Faults (``[devices.sim] cbke_fault``): ``unknown_issuer`` (a certificate from a 
 know), ``corrupt_ephemeral`` (the ephemeral key sent is not the one used: the hub's key confirmation
 fails), ``silent`` (the device stops answering after Initiate), ``unsupported_suite`` (it asks for a
 suite nobody defines). The device retries only when the hub never answered its Initiate (the hub was
-not listening yet).
+not listening yet) or said NO_RESOURCES (after the wait time it gave).
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ class CbkeHost(Protocol):
 
 
 class _Terminated(Exception):
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, wait_time: int = 0) -> None:
         super().__init__(status)
         self.status = status
+        self.wait_time = wait_time
 
 
 def device_identity(spec: DeviceSpec, suite: int, *, unknown_issuer: bool = False) -> Any:
@@ -105,10 +106,10 @@ class CbkeClient:
     async def run(self) -> None:
         await asyncio.sleep(START_AFTER_JOIN_S * (1.0 + self.host.random()))
         for _ in range(MAX_ATTEMPTS):
-            answered = await self.establish_once()
-            if answered:
+            retry_after = await self.establish_once()
+            if retry_after is None:
                 return
-            await asyncio.sleep(RETRY_S)
+            await asyncio.sleep(retry_after)
 
     async def _send(self, name: str, **fields: Any) -> None:
         data = zcl_cluster_command(KeyEstablishment, self.host.next_tsn(), name, server_to_client=False,
@@ -119,7 +120,7 @@ class CbkeClient:
         async with asyncio.timeout(timeout):
             frame = await self._inbox.get()
         if frame.name == "terminate_key_establishment":
-            raise _Terminated(int(frame.payload.status_code))
+            raise _Terminated(int(frame.payload.status_code), int(frame.payload.wait_time))
         if frame.name != name:
             await self._terminate(KeyEstablishmentStatus.BAD_MESSAGE)
             raise _Terminated(KeyEstablishmentStatus.BAD_MESSAGE)
@@ -129,8 +130,9 @@ class CbkeClient:
         await self._send("terminate_key_establishment", status_code=status, wait_time=0,
                          key_establishment_suite=KeyEstablishmentSuite(1 << (max(self.suite, 1) - 1)))
 
-    async def establish_once(self) -> bool:
-        """One key establishment; False when the hub never answered the Initiate (worth a retry)."""
+    async def establish_once(self) -> float | None:
+        """One key establishment; the seconds to wait before trying again when that is worth it (the hub
+        never answered the Initiate, or said NO_RESOURCES with a wait time), else None."""
         while not self._inbox.empty():
             self._inbox.get_nowait()
         suite_bits = UNDEFINED_SUITE if self.fault is CbkeFault.UNSUPPORTED_SUITE else 1 << (self.suite - 1)
@@ -146,7 +148,7 @@ class CbkeClient:
                 response = await self._expect("initiate_key_establishment_response", ANSWER_SLACK_S)
             except TimeoutError:
                 self.outcome = "no answer"
-                return False
+                return RETRY_S
             hub_certificate = bytes(response.identity)
             if (int(response.requested_key_establishment_suite) != suite_bits
                     or len(hub_certificate) != sizes.certificate_length):
@@ -154,7 +156,7 @@ class CbkeClient:
                 raise _Terminated(KeyEstablishmentStatus.BAD_MESSAGE)
             if self.fault is CbkeFault.SILENT:
                 self.outcome = "silent (fault)"
-                return True
+                return None
             ephemeral = EphemeralKey.generate(self.suite)
             sent_key = ephemeral.public_key
             if self.fault is CbkeFault.CORRUPT_EPHEMERAL:
@@ -180,10 +182,12 @@ class CbkeClient:
         except _Terminated as exc:
             self.outcome = f"terminated: {KeyEstablishmentStatus(exc.status).name}"
             LOGGER.info("%s: key establishment terminated (%s)", self.host.spec.eui64, self.outcome)
-            return True
+            if exc.status == KeyEstablishmentStatus.NO_RESOURCES:
+                return float(max(exc.wait_time, 1))
+            return None
         except TimeoutError:
             self.outcome = "no answer"
-            return True
+            return None
         self.link_key = keys.link_key
         self.outcome = "established"
-        return True
+        return None

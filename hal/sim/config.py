@@ -14,7 +14,7 @@ import datetime as dt
 import enum
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,11 +63,23 @@ class ClockMode(enum.StrEnum):
     ABSENT = "absent"  # no clock: timestamps are reported as invalid
 
 
+class GbcsFault(enum.StrEnum):
+    """What a simulated meter's GBCS responses get wrong (the values of ``gbcs.device.MeterFault``)."""
+
+    NONE = "none"
+    BAD_MAC = "bad_mac"
+    STALE_COUNTER = "stale_counter"
+    WRONG_TARGET = "wrong_target"
+
+
 class OtaProfile(enum.StrEnum):
     """Which OTA client behaviour a device follows (see ``ota_client.py``)."""
 
     ZCL = "zcl"  # plain ZCL OTA Upgrade client
     GBCS = "gbcs"  # also checks the GBCS supplier signature when a supplier key is configured
+
+
+MAX_HOPS = 3  # routes the simulated PAN models: direct, or through one or two routers
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class DeviceSimParams:
     alert_rate_hz: float = 0.0
     gas_push_interval_s: float = 1800.0
     processing_ms: float = 0.0
+    hops: int = 1  # radio hops between the coordinator and the device (1 = direct; relays = hops - 1)
     query_jitter_s: float = 5.0
     ota_profile: OtaProfile = OtaProfile.ZCL
     supplier_public_key: bytes | None = None  # PEM or DER bytes of the supplier's OTA signing key
@@ -99,6 +112,10 @@ class DeviceSimParams:
     device_certificates: Mapping[str, bytes] = field(default_factory=dict)  # ESME: "DS"/"KA" -> DER
     credentials_fault: CredentialsFault = CredentialsFault.NONE  # see hal/sim/credentials.py
     fault_cells: Mapping[str, bytes] = field(default_factory=dict)  # cells the credentials fault installs
+    gbcs_fault: GbcsFault = GbcsFault.NONE  # what the meter's GBCS responses get wrong (gbcs.device)
+    # The meter's GBCS side (``hal.sim.tunnel.GbcsResponder``), made per boot; set by whoever assembles
+    # the bench (``gateway.bench``), never by a rig file: ``hal`` does not speak GBCS itself.
+    gbcs_meter: Callable[[], Any] | None = field(default=None, compare=False, repr=False)
     load_control: LoadControlMode = LoadControlMode.DRLC  # HCALCS: see hal/sim/drlc.py
     wrong_install_code: bool = False  # the fault: the device holds another code than its label's
     cbke_suite: int = 2  # Type 1 devices: the CBKE crypto suite they initiate (0: no CBKE)
@@ -237,7 +254,7 @@ def default_bench(settings: SimSettings | None = None) -> SimConfig:
 # ---------------------------------------------------------------- rig-file parsing
 
 _SETTINGS_KEYS = {f.name for f in dataclasses.fields(SimSettings)}
-_DEVICE_SIM_KEYS = {f.name for f in dataclasses.fields(DeviceSimParams)}
+_DEVICE_SIM_KEYS = {f.name for f in dataclasses.fields(DeviceSimParams)} - {"gbcs_meter"}
 _LINE_RE = re.compile(r"at line (\d+)")
 BASIC_STRING_MAX = 32  # ZCL Basic ManufacturerName / ModelIdentifier: character string of 0..32 octets
 RIG_ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})  # as rigs.rigfile reads them
@@ -378,6 +395,8 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = reader.integer(value, key_path, 0, 0xFFFF)
             case "max_data_size":
                 values[key] = reader.integer(value, key_path, 1, 255)
+            case "hops":
+                values[key] = reader.integer(value, key_path, 1, MAX_HOPS)
             case "min_block_period_ms":
                 values[key] = reader.integer(value, key_path, 0, 0xFFFF)
             case "page_size":
@@ -413,6 +432,8 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
             case "credentials_fault":
                 values[key] = reader.choice(value, key_path, CredentialsFault)
+            case "gbcs_fault":
+                values[key] = reader.choice(value, key_path, GbcsFault)
             case "cbke_fault":
                 values[key] = reader.choice(value, key_path, CbkeFault)
             case "cbke_suite":

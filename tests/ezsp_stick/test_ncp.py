@@ -99,3 +99,22 @@ def test_status_conversion_per_version() -> None:
 def test_unsupported_version_is_refused_in_one_line() -> None:
     with pytest.raises(StickConfigError, match="protocol version 5 not supported"):
         EzspNcp(FakeHan(), send=lambda data: None, version=5)
+
+
+def test_the_command_table_names_only_commands_bellows_knows_and_refuses_a_duplicate() -> None:
+    """Dispatch is the declarative table of hal.ezsp_stick.commands: every name in it is an EZSP command
+    of some version bellows speaks, and two groups claiming one command is an error at import."""
+    import types
+
+    from bellows.ezsp import EZSP
+
+    from hal.ezsp_stick import commands
+    from hal.ezsp_stick.ncp import SUPPORTED_VERSIONS
+
+    known = {name for v in SUPPORTED_VERSIONS for name in EZSP._BY_VERSION[v].COMMANDS}
+    assert set(commands.COMMANDS) <= known
+    assert {"version", "formNetwork", "sendUnicast", "getKey"} <= set(commands.COMMANDS)
+    clash = types.ModuleType("clash")
+    clash.COMMANDS = {"getKey": commands.security.SecurityCommands._cmd_getKey}  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="'getKey' is handled by two groups"):
+        commands.merged((*commands.GROUPS, clash))

@@ -18,6 +18,9 @@ RIG = """
 [rig]
 name = "network-bench"
 
+[sim]
+air_model = false  # scans take no air time: form's energy scan of 16 channels is instant
+
 [[radios]]
 id = "sim"
 url = "sim://"

@@ -73,6 +73,11 @@ url = "ezsp:{path}"
 step = "join"
 timeout_s = 60
 
+# the Type 1 devices key themselves with the hub; the NCP does the crypto (bellows' CBKE commands)
+[[plan.steps]]
+step = "cbke"
+timeout_s = 60
+
 [[plan.steps]]
 step = "ota"
 devices = ["ihd"]
@@ -124,8 +129,9 @@ def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert summary["outcome"] == "PASS"
     steps = {dut["id"]: {s["name"]: s["outcome"] for s in dut["steps"]} for dut in summary["duts"]}
-    assert steps == {"ihd": {"join": "PASS", "ota": "PASS"}, "gsme": {"join": "PASS", "gas": "PASS"},
-                     "esme": {"join": "PASS", "certs": "PASS"}}
+    assert steps == {"ihd": {"join": "PASS", "ota": "PASS"},
+                     "gsme": {"join": "PASS", "cbke": "PASS", "gas": "PASS"},
+                     "esme": {"join": "PASS", "cbke": "PASS", "certs": "PASS"}}
 
     with open_store(tmp_path / "results", create=False) as store:
         run = store.load_run(summary["run_id"])
@@ -136,4 +142,7 @@ def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path) -> None:
     certs = {m.name: m.value for m in stored["esme"]["certs"].measurements}
     assert certs["secmp0063"] == "pass" and certs["checks_failed"] == 0 and certs["checks_run"] > 0
     assert stored["gsme"]["gas"].measurements, "the gas read recorded no measurement"
+    for meter in ("gsme", "esme"):
+        cbke = {m.name: m.value for m in stored[meter]["cbke"].measurements}
+        assert cbke["cbke_established"] is True and cbke["cbke_suite"] == 2 and cbke["cbke_crypto"] == "ncp"
     assert stick.returncode == 0, stick_err

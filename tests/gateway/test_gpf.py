@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from gateway import gpf
 from gateway.gpf import ClockStatus, GpfPolicy, GsmePush, Source
+from gbcs import BuildError, DlmsDateTime, GbcsError
+from gbcs import ClockStatus as ClockStatusOctet
 from hanrig_errors import BadInput
 
 GPF_TIME = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
@@ -40,8 +42,9 @@ def test_gsme_timestamp_within_tolerance_is_gsme_reliable() -> None:
     assert reading.value == pytest.approx(1.234)
     assert reading.summation == pytest.approx(987.654)
     assert (reading.unit, reading.instantaneous_unit) == ("m3", "m3/h")
-    # 2026-11-29 11:59:57 UTC, a Sunday (7), deviation 0, status 0x04
-    assert reading.dlms_datetime.hex() == "07ea0b1d070b3b39000000" + "04"
+    # 2026-11-29 11:59:57 UTC; weekday and deviation "not specified" (FF, 8000) as in the RTDS GCS13a
+    # responses; status 0x04
+    assert reading.dlms_datetime.hex() == "07ea0b1dff0b3b3900800004"
     assert reading.age_s(GPF_TIME + timedelta(seconds=7)) == 10
 
 
@@ -49,7 +52,7 @@ def test_no_gsme_timestamp_is_gpf_time_reliable() -> None:
     reading = gpf.classify(_push(None), GPF_TIME)
     _expect(reading, Source.GPF, ClockStatus.RELIABLE, 0x00)
     assert reading.timestamp == GPF_TIME
-    assert reading.dlms_datetime.hex() == "07ea0b1d070c0000000000" + "00"
+    assert reading.dlms_datetime.hex() == "07ea0b1dff0c000000800000"
 
 
 def test_missing_timestamp_when_required_is_invalid() -> None:
@@ -122,7 +125,7 @@ def test_zero_and_undecodable_timestamps_are_invalid(timestamp, why: str) -> Non
 
 
 def test_dlms_timestamp_from_gsme_is_read() -> None:
-    stamp = gpf.encode_dlms_datetime(GPF_TIME - timedelta(seconds=4), 0x00)
+    stamp = DlmsDateTime.from_datetime(GPF_TIME - timedelta(seconds=4), 0x00).encode()
     reading = gpf.classify(GsmePush(1, 2, M3, timestamp=stamp, time_synchronised=True), GPF_TIME)
     _expect(reading, Source.GSME, ClockStatus.RELIABLE, 0x04)
     assert reading.timestamp == GPF_TIME - timedelta(seconds=4)
@@ -166,12 +169,12 @@ def test_naive_gpf_time_and_bad_policy_are_refused() -> None:
 
 def test_dlms_deviation_from_policy() -> None:
     reading = gpf.classify(_push(None), GPF_TIME, GpfPolicy(dlms_deviation_min=60))
-    decoded = gpf.decode_dlms_datetime(reading.dlms_datetime)
+    decoded = DlmsDateTime.parse(reading.dlms_datetime)
     assert (decoded.hour, decoded.deviation_min) == (13, 60)
     assert decoded.to_datetime() == GPF_TIME
     unspecified = gpf.classify(_push(None), GPF_TIME, GpfPolicy(dlms_deviation_min=None))
     assert unspecified.dlms_datetime[9:11] == b"\x80\x00"
-    assert gpf.decode_dlms_datetime(unspecified.dlms_datetime).to_datetime() == GPF_TIME
+    assert DlmsDateTime.parse(unspecified.dlms_datetime).to_datetime() == GPF_TIME
 
 
 @pytest.mark.parametrize(
@@ -190,28 +193,28 @@ def test_dlms_deviation_from_policy() -> None:
     ],
 )
 def test_dlms_decode_rejects_bad_fields_by_name(data_hex: str, message: str) -> None:
-    with pytest.raises(gpf.GpfError, match=message):
-        gpf.decode_dlms_datetime(bytes.fromhex(data_hex))
+    with pytest.raises(GbcsError, match=message):
+        DlmsDateTime.parse(bytes.fromhex(data_hex))
 
 
 def test_dlms_times_at_the_edge_of_the_calendar_are_refused_not_crashed() -> None:
     edge = bytes.fromhex("00010101010000000002d000")  # 0001-01-01, deviation +720
-    with pytest.raises(gpf.GpfError, match="outside the representable range"):
-        gpf.decode_dlms_datetime(edge).to_datetime()
+    with pytest.raises(GbcsError, match="outside the representable range"):
+        DlmsDateTime.parse(edge).instant()
     push = GsmePush(1, 1, M3, timestamp=edge, time_synchronised=True)
     reading = gpf.classify(push, GPF_TIME)
     assert reading.clock_status is ClockStatus.INVALID and "representable" in reading.reason
-    with pytest.raises(gpf.GpfError, match="outside the representable range"):
-        gpf.encode_dlms_datetime(datetime(9999, 12, 31, 23, tzinfo=UTC), 0, 720)
+    with pytest.raises(BuildError, match="outside the representable range"):
+        DlmsDateTime.from_datetime(datetime(9999, 12, 31, 23, tzinfo=UTC), 0, 720).encode()
 
 
 def test_dlms_special_values_decode() -> None:
-    decoded = gpf.decode_dlms_datetime(bytes.fromhex("fffffefdff020000ff800082"))
+    decoded = DlmsDateTime.parse(bytes.fromhex("fffffefdff020000ff800082"))
     assert (decoded.year, decoded.month, decoded.day, decoded.hundredths) == (None, 0xFE, 0xFD, None)
     assert decoded.deviation_min is None
     assert (
         decoded.clock_status
-        == gpf.DlmsClockStatus.DOUBTFUL_VALUE | gpf.DlmsClockStatus.DAYLIGHT_SAVING_ACTIVE
+        == ClockStatusOctet.DOUBTFUL_VALUE | ClockStatusOctet.DAYLIGHT_SAVING_ACTIVE
     )
     assert decoded.to_datetime() is None
 
@@ -225,18 +228,18 @@ def test_dlms_special_values_decode() -> None:
 )
 def test_dlms_round_trip(when: datetime, status: int, deviation: int | None) -> None:
     when = when.replace(microsecond=when.microsecond // 10_000 * 10_000)
-    data = gpf.encode_dlms_datetime(when, status, deviation)
-    decoded = gpf.decode_dlms_datetime(data)
+    data = DlmsDateTime.from_datetime(when, status, deviation).encode()
+    decoded = DlmsDateTime.parse(data)
     assert decoded.to_datetime() == when
     assert int(decoded.clock_status) == status
     assert decoded.deviation_min == deviation
 
 
 @given(st.binary(min_size=12, max_size=12))
-def test_dlms_decode_of_random_octets_is_value_or_gpf_error(data: bytes) -> None:
+def test_dlms_decode_of_random_octets_is_value_or_gbcs_error(data: bytes) -> None:
     try:
-        gpf.decode_dlms_datetime(data).to_datetime()
-    except gpf.GpfError:
+        DlmsDateTime.parse(data).instant()
+    except GbcsError:
         pass
 
 
@@ -293,7 +296,7 @@ def test_any_push_classifies_consistently_or_is_a_gpf_error(
         assert "is not BCD" in str(exc)
         return
     assert reading.dlms_datetime[11] == OCTET[(reading.source, reading.clock_status)]
-    decoded = gpf.decode_dlms_datetime(reading.dlms_datetime)
+    decoded = DlmsDateTime.parse(reading.dlms_datetime)
     stamp = reading.timestamp
     if stamp is not None:
         stamp = stamp.replace(microsecond=stamp.microsecond // 10_000 * 10_000)

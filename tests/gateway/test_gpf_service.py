@@ -12,9 +12,10 @@ from zigpy.zcl.clusters.smartenergy import Metering
 
 import hal
 from gateway.cli import main
-from gateway.gpf import ClockStatus, GpfPolicy, Source, decode_dlms_datetime
+from gateway.gpf import ClockStatus, GpfPolicy, Source
 from gateway.gpf_service import GasTimeout
 from gateway.session import Gateway, RadioEndpoint
+from gbcs import DlmsDateTime
 from hal.sim.config import ClockMode, FaultKind, FaultSpec, default_bench
 
 pytestmark = pytest.mark.looptime
@@ -63,7 +64,7 @@ async def test_each_gsme_clock_mode_is_classified(clock: ClockMode) -> None:
         assert reading.summation == pytest.approx(table[_M.current_summ_delivered.id] / 1000)
         assert (reading.unit, reading.instantaneous_unit) == ("m3", "m3/h")
         # the DLMS date-time carries the timestamp and the clock-status octet
-        decoded = decode_dlms_datetime(reading.dlms_datetime)
+        decoded = DlmsDateTime.parse(reading.dlms_datetime)
         assert int(decoded.clock_status) == octet
         assert decoded.to_datetime() == reading.timestamp.replace(microsecond=reading.timestamp.microsecond
                                                                   // 10_000 * 10_000)

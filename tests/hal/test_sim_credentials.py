@@ -1,6 +1,6 @@
-"""The simulated ESME's Tunneling server for Read Device Security Credentials, driven through zigpy with
-real frames: a full read, fragment sizes, tunnel errors (SE D.6), idle closure, malformed requests, the
-four credential faults as byte transformations, and the rig-file keys that configure them."""
+"""The simulated ESME's GB-HRGP Tunneling server driven through zigpy with real frames: tunnel errors
+(SE D.6, GBCS 10.2.2), idle closure, random commands; the four credential faults as byte
+transformations, and the rig-file keys that configure them. (GBCS over the tunnel: tests/gateway.)"""
 
 from __future__ import annotations
 
@@ -14,29 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zigpy.zcl import foundation
 
-from hal.credentials_wire import (
-    CredentialStatus,
-    ReadCredentialsRequest,
-    RemotePartyRole,
-    Selector,
-    decode_frame,
-    encode_request,
-    reassemble,
-)
 from hal.se_clusters import Tunneling, TunnelProtocolId, TunnelStatus
 from hal.sim.config import default_bench, load_sim_config
-from hal.sim.credentials import (
-    CLOSE_TUNNEL_TIMEOUT_S,
-    DEVICE_MAX_INCOMING,
-    CellNameError,
-    CredentialsFault,
-    CredentialsServer,
-    cell_name,
-    faulty_cells,
-    parse_cell_name,
-    truncate_der,
-)
+from hal.sim.credentials import CellNameError, CredentialsFault, faulty_cells, parse_cell_name, truncate_der
 from hal.sim.exceptions import SimConfigError
+from hal.sim.tunnel import CLOSE_TUNNEL_TIMEOUT_S, GbHrgpServer
 from hal.sim.wire import parse_zcl
 
 ESME = "00:0d:6f:00:0a:bc:00:01"
@@ -103,50 +85,6 @@ async def open_tunnel(cluster: Any, max_size: int = 64, **overrides: Any) -> Any
     return await cluster.command(0x00, **fields)
 
 
-async def test_full_read_over_a_tunnel(sim_han):
-    async with sim_han(bench()) as app:
-        capture = Capture()
-        app.add_listener(capture)
-        cluster = tunnel_cluster(app)
-        reply = await open_tunnel(cluster, max_size=48)
-        assert reply.tunnel_status == TunnelStatus.Success
-        assert reply.maximum_incoming_transfer_size == DEVICE_MAX_INCOMING
-        ack = await cluster.command(0x02, tunnel_id=reply.tunnel_id, data=encode_request(
-            ReadCredentialsRequest(request_id=7)))
-        assert ack.status == foundation.Status.SUCCESS
-        await asyncio.sleep(30)
-        payloads = [bytes(a.data) for a in capture.named("transfer_data")]
-        assert payloads and all(len(p) <= 48 for p in payloads)
-        response = reassemble([decode_frame(p) for p in payloads])
-        assert response.request_id == 7 and response.status is CredentialStatus.SUCCESS
-        assert {cell_name(c.remote_party_role, c.key_usage, c.cell_usage): c.der
-                for c in response.trust_anchors} == CELLS
-        assert [c.der for c in response.device_certificates] == [DEVICE_CERTS["DS"], DEVICE_CERTS["KA"]]
-        assert all(c.remote_party_role is RemotePartyRole.OTHER for c in response.device_certificates)
-        server = app.han.device("esme").credentials
-        assert server.requests_answered == 1
-        await cluster.command(0x01, tunnel_id=reply.tunnel_id)
-        await asyncio.sleep(1)
-        assert server.tunnels == {}
-
-
-async def test_selector_and_no_cells(sim_han):
-    config = bench()
-    config = config.replace(devices=tuple(
-        dataclasses.replace(s, sim=dataclasses.replace(s.sim, trust_anchors={}, device_certificates={}))
-        if s.id == "esme" else s for s in config.devices))
-    async with sim_han(config) as app:
-        capture = Capture()
-        app.add_listener(capture)
-        cluster = tunnel_cluster(app)
-        reply = await open_tunnel(cluster)
-        await cluster.command(0x02, tunnel_id=reply.tunnel_id,
-                              data=encode_request(ReadCredentialsRequest(1, Selector.TRUST_ANCHORS)))
-        await asyncio.sleep(5)
-        response = reassemble([decode_frame(bytes(a.data)) for a in capture.named("transfer_data")])
-        assert response.status is CredentialStatus.NO_TRUST_ANCHOR and response.trust_anchors == ()
-
-
 async def test_tunnel_errors(sim_han):
     async with sim_han(bench()) as app:
         capture = Capture()
@@ -163,7 +101,9 @@ async def test_tunnel_errors(sim_han):
         full = await open_tunnel(cluster)
         assert full.tunnel_status == TunnelStatus.No_More_Tunnel_IDs and full.tunnel_id == 0xFFFF
         await cluster.command(0x02, tunnel_id=9, data=b"\x01\x01\x00\x01\x03", expect_reply=False)
-        await cluster.command(0x02, tunnel_id=0, data=bytes(DEVICE_MAX_INCOMING + 1), expect_reply=False)
+        # a General-Ciphering header announcing 4096 octets: more than MaximumIncomingTransferSize 1500
+        await cluster.command(0x02, tunnel_id=0, data=bytes.fromhex("dd000000000000821000"),
+                              expect_reply=False)
         await asyncio.sleep(2)
         errors = [(int(a.tunnel_id), a.transfer_data_status.name)
                   for a in capture.named("transfer_data_error")]
@@ -181,29 +121,11 @@ async def test_idle_tunnel_closes_with_a_notification(sim_han):
         cluster = tunnel_cluster(app)
         reply = await open_tunnel(cluster)
         await asyncio.sleep(CLOSE_TUNNEL_TIMEOUT_S - 10)
-        assert app.han.device("esme").credentials.tunnels
+        assert app.han.device("esme").tunnel.tunnels
         await asyncio.sleep(20)
-        assert app.han.device("esme").credentials.tunnels == {}
+        assert app.han.device("esme").tunnel.tunnels == {}
         closed = [int(a.tunnel_id) for a in capture.named("tunnel_closure_notification")]
         assert closed == [int(reply.tunnel_id)]
-
-
-async def test_malformed_request_is_refused_and_the_server_keeps_answering(sim_han):
-    async with sim_han(bench()) as app:
-        capture = Capture()
-        app.add_listener(capture)
-        cluster = tunnel_cluster(app)
-        reply = await open_tunnel(cluster)
-        server = app.han.device("esme").credentials
-        junk_frames = (b"", b"\x01", b"\x01\x02\x00\x01\x03", b"\x02\x01\x00\x01\x00\x01\xff",
-                       b"\x01\x01\x00\x01\x80")
-        for junk in junk_frames:
-            await cluster.command(0x02, tunnel_id=reply.tunnel_id, data=junk)
-        await asyncio.sleep(2)
-        assert len(server.rejected) == 5 and capture.named("transfer_data") == []
-        await cluster.command(0x02, tunnel_id=reply.tunnel_id, data=encode_request(ReadCredentialsRequest(3)))
-        await asyncio.sleep(30)
-        assert server.requests_answered == 1 and capture.named("transfer_data")
 
 
 def test_fault_transformations():
@@ -265,6 +187,9 @@ class _RecordingHost:
     def next_tsn(self) -> int:
         return len(self.sent) & 0xFF
 
+    def loop_time(self) -> float:
+        return 0.0
+
     def spawn(self, coro: Any, *, behaviour: bool = False) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.append(task)
@@ -292,8 +217,7 @@ def test_random_tunneling_commands_never_break_the_server(commands: list[tuple[i
     async def default_response(cluster_id: int, frame: Any, status: foundation.Status) -> None:
         replies.append(status)
 
-    server = CredentialsServer(host, default_response, trust_anchors=CELLS,  # type: ignore[arg-type]
-                               device_certificates=DEVICE_CERTS)
+    server = GbHrgpServer(host, default_response, None, chunk=77)  # type: ignore[arg-type]
 
     async def drive() -> None:
         for command_id, payload in commands:
@@ -310,3 +234,13 @@ def test_random_tunneling_commands_never_break_the_server(commands: list[tuple[i
     for data in host.sent:
         parse_zcl(Tunneling, data)  # every frame the server sent parses
     assert len(server.tunnels) <= 4
+
+
+def test_cell_enums_number_as_the_smki_model() -> None:
+    """hal owns the cell enums (it imports no ``certs``); they must number what ``certs.model`` numbers."""
+    from certs import model
+    from hal.sim import credentials
+
+    assert {r.name: int(r) for r in credentials.RemotePartyRole} == {
+        r.name: int(r) for r in model.RemotePartyRole}
+    assert {u.name: int(u) for u in credentials.KeyUsage} == {u.name: int(u) for u in model.KeyUsage}

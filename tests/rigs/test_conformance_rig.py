@@ -32,6 +32,7 @@ def test_every_case_passes_and_names_its_clause(tmp_path):
                         "--html", "report.html")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert run.operator == "Ada Lovelace" and run.dut("ihd").metadata["serial"] == "IHD-0042"
+    assert run.dut("hcalcs").metadata["serial"] == "HCALCS-SIM-0005"  # from the rig file
     report = (tmp_path / "report.html").read_text()
     assert "IHD-0042" in report and 'data-requirement="SECMP0007"' in report
     assert "negative_power_loss" in report and "SECMP0007, ZCL 11.11" in report

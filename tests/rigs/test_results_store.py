@@ -432,3 +432,39 @@ def test_two_stores_in_one_process_are_two_writers(store_target, finished_run):
         finished_run.finish(end=finished_run.end)
         first.finish_run(finished_run)  # finishing releases the run
         assert second.begin_attempt(finished_run.run_id) == 4
+
+
+def test_migration_from_v1_on_postgres_uses_the_same_definition(tmp_path, postgres_url):
+    """The stored v1 dump, moved into PostgreSQL's dialect of schema v1, migrates as on SQLite, and the
+    copied ids do not collide with new ones (the identity sequence follows the copy)."""
+    import psycopg
+
+    source = sqlite3.connect(_v1_database(tmp_path / "v1.db"))
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for statement in store_module.schema_sql(1):
+            conn.execute(store_module.postgres_dialect(statement))
+        for table in ("runs", "duts", "steps", "measurements", "attachments", "events"):
+            cursor = source.execute(f"SELECT * FROM {table}_v1")
+            columns = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+            if rows:
+                marks = ", ".join(["%s"] * len(columns))
+                with conn.cursor() as pg:
+                    pg.executemany(f"INSERT INTO {table}_v1 ({', '.join(columns)}) VALUES ({marks})", rows)
+        conn.execute("CREATE TABLE hanrig_schema (version BIGINT NOT NULL)")
+        conn.execute("INSERT INTO hanrig_schema VALUES (1)")
+    with open_store(postgres_url) as store:
+        tables = [r[0] for r in store._read("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        assert sorted(tables) == sorted([*(f"{t}_v2" for t in ("runs", "duts", "steps", "measurements",
+                                                                  "attachments", "events")), "hanrig_schema"])
+        run = store.load_run("20250301T090000-0badcafe")
+        assert run.outcome is RunOutcome.FAIL and run.attempts == 1 and run.operator == "alice"
+        ihd = run.dut("ihd")
+        assert ihd.step("ota").attachments[0].read() == b"blocks for ih"
+        assert len(ihd.events) == 10 and store.not_passed(run.run_id) == [("ppmid", 2, "ota")]
+        assert store.begin_attempt(run.run_id) == 2
+        retry = StepRecord("ota", 2, "ppmid", start=2000.0, attempt=2)
+        retry.measure(TIME, 1.0)
+        retry.finish(end=2001.0)
+        store.record_step(run.run_id, retry)  # a fresh id, past every copied one
+        assert store.not_passed(run.run_id) == []

@@ -304,3 +304,11 @@ def test_basic_strings_must_fit_the_basic_cluster(tmp_path):
     with pytest.raises(BadInput, match=r"rig\.toml:\d+: devices\[\d\]\.sim\.model: 33 octets; the Basic "
                                        r"cluster carries at most 32"):
         load_rig(path)
+
+
+def test_operator_and_dut_serials_come_from_the_rig_file():
+    from rigs.rigfile import load_rig
+
+    rig = load_rig(Path(__file__).resolve().parents[2] / "rigs" / "examples" / "conformance.toml")
+    assert rig.operator == "bench operator"
+    assert {d.id: d.serial for d in rig.devices} == {"ihd": None, "ppmid": None, "hcalcs": "HCALCS-SIM-0005"}

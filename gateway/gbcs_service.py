@@ -1,0 +1,332 @@
+"""GBCS on the HAN (``gw.gbcs``): the hub relays a remote party's command to a meter over GB-HRGP
+(``hal.gbhrgp``) and checks what comes back (SECMP0063 credentials; the other use cases build on it).
+
+The hub is the Tunneling client of every ESME: it sends Request Tunnel (GB-HRGP, manufacturer 0xFFFF,
+no flow control, MaximumIncomingTransferSize 1500), keeps the tunnel, and requests a new one after a
+Tunnel Closure Notification, a Transfer Data Error No Such Tunnel, or 0xFFFF s. A command is sent as
+Transfer Data chunks sized by the link model; the meter's messages come back the same way and are cut
+into GBCS messages by ``hal.gbhrgp.StreamReassembler``.
+
+Each response is judged, never trusted: it must read as GBCS (``gbcs.read_message``), come from the
+device the command went to, be addressed to the command's originator, carry the command's originator
+counter and no counter already answered (a replay), and its MAC (or, for a signed-only response, its
+signature) must verify with ``gbcs.Security``. A response that fails any of these raises
+:class:`GbcsResponseRejected` naming the reason. Frames that are not GBCS, and GBCS messages nobody
+waits for, are counted in :attr:`GbcsService.stats` and dropped; nothing a device sends can stop the hub.
+
+The remote party's side (building, MACing and signing the command) uses the keys of ``keystore``: on the
+simulated bench its TEST-ONLY PKI (``gateway.bench.bench_keystore``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from zigpy.exceptions import ZigbeeException
+
+import gbcs
+from hal.exceptions import TunnelFramingError
+from hal.gbhrgp import (
+    MANUFACTURER_CODE,
+    MAX_INCOMING_TRANSFER_SIZE,
+    PROTOCOL_ID,
+    StreamReassembler,
+    chunk_size,
+    chunks,
+)
+from hal.se_clusters import Tunneling, TunnelStatus
+from hanrig_errors import CheckFailed, HanrigError
+
+from .exceptions import DeviceNotFound, GatewayError
+from .han_input import FrameSource, HanInput
+
+if TYPE_CHECKING:
+    from .session import Gateway, HanDevice
+
+LOGGER = logging.getLogger(__name__)
+
+TUNNELING: Final = Tunneling.cluster_id
+RESPONSE_TIMEOUT_S: Final = 60.0
+
+
+class GbcsResponseRejected(CheckFailed):
+    """A meter's response that failed a GBCS check; ``reason`` is one of mac, signature, counter,
+    replay, target, originator, malformed."""
+
+    def __init__(self, device: str, reason: str, detail: str) -> None:
+        super().__init__(f"device {device}: GBCS response refused ({reason}): {detail}")
+        self.device = device
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class Exchange:
+    """One command and the response it got, with the verdicts."""
+
+    device: str
+    command: gbcs.Message
+    response: gbcs.Message
+    response_bytes: bytes
+    security: gbcs.SecurityReport
+    decoded: dict[str, Any]
+    chunks_out: int
+
+
+@dataclass
+class GbcsStats:
+    messages_in: int = 0
+    responses: int = 0
+    alerts: int = 0
+    dropped: int = 0
+    dropped_by_reason: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Tunnel:
+    device: str
+    tunnel_id: int
+    inbound: StreamReassembler
+
+
+class GbcsService:
+    """The session's GBCS relay."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.stats = GbcsStats()
+        self._keystore: gbcs.Keystore | None = None
+        self._security: gbcs.Security | None = None
+        self._tunnels: dict[str, _Tunnel] = {}
+        self._waiting: dict[tuple[str, int], asyncio.Future[tuple[gbcs.Message, bytes]]] = {}
+        self._spent: set[tuple[str, int]] = set()  # (device, counter) of every exchange that ended
+        self._counter = itertools.count(1)
+        self._counter_base = 0
+        self.alerts: list[tuple[str, gbcs.Message]] = []  # alerts received (SECMP0062 reads these)
+        self.alert_listeners: list[Callable[[str, gbcs.Message, bytes], None]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    # ------------------------------------------------------------------ keys
+    def use_keystore(self, keystore: gbcs.Keystore) -> None:
+        self._keystore = keystore
+        self._security = gbcs.Security(keystore)
+
+    @property
+    def security(self) -> gbcs.Security:
+        if self._security is None:
+            from .bench import bench_keystore
+
+            devices = [(d.role.value, d.eui64) for d in self.gateway.devices() if d.role is not None]
+            self.use_keystore(bench_keystore([*devices, ("GPF", self.gpf_eui64())]))  # seed 1: sim://
+        assert self._security is not None
+        return self._security
+
+    def gpf_eui64(self) -> str:
+        """The GPF's Entity ID: on this bench, the hub's coordinator EUI-64 (the first radio's)."""
+        app = next(iter(self.gateway.apps.values()))
+        return str(app.state.node_info.ieee)
+
+    def next_counter(self) -> int:
+        """A remote party's originator counter: above any used before (GBCS: strictly increasing)."""
+        if not self._counter_base:
+            utc = self.gateway.sim().utc_now() if self.gateway.sim() is not None else None
+            import datetime as dt
+
+            now = utc or dt.datetime.now(dt.UTC)
+            self._counter_base = int(now.timestamp()) << 16
+        return self._counter_base + next(self._counter)
+
+    # ------------------------------------------------------------------ lifetime
+    async def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for waiter in self._waiting.values():
+            waiter.cancel()
+
+    def _subscribe(self) -> None:
+        if self._unsubscribe:
+            return
+        tap = HanInput.of(self.gateway)
+        defs = Tunneling.ClientCommandDefs
+        self._unsubscribe = [
+            tap.on_command(TUNNELING, defs.transfer_data.id, self._on_transfer_data),
+            tap.on_command(TUNNELING, defs.transfer_data_error.id, self._on_transfer_error),
+            tap.on_command(TUNNELING, defs.tunnel_closure_notification.id, self._on_closure),
+        ]
+
+    def _drop(self, source: str, reason: str) -> None:
+        self.stats.dropped += 1
+        self.stats.dropped_by_reason[reason.split(":", 1)[0]] += 1
+        LOGGER.info("%s: GBCS input dropped: %s", source, reason)
+
+    # ------------------------------------------------------------------ input
+    def _on_transfer_data(self, source: FrameSource, args: Any) -> None:
+        tunnel = self._tunnels.get(source.eui64)
+        if tunnel is None or tunnel.tunnel_id != int(args.tunnel_id):
+            self._drop(source.eui64, f"no tunnel: Transfer Data on tunnel {int(args.tunnel_id)}")
+            return
+        try:
+            messages = tunnel.inbound.feed(bytes(args.data), asyncio.get_running_loop().time())
+        except TunnelFramingError as exc:
+            self._drop(source.eui64, f"framing: {exc}")
+            return
+        for found in messages:
+            self.receive(source.eui64, found.message)
+
+    def receive(self, device: str, data: bytes) -> None:
+        """One GBCS message from ``device``; never raises (unreadable input is counted and dropped)."""
+        self.stats.messages_in += 1
+        try:
+            message = gbcs.read_message(data)
+        except gbcs.GbcsError as exc:
+            self._drop(device, f"malformed: {exc}")
+            return
+        if message.cra_flag == 3:
+            self.stats.alerts += 1
+            self.alerts.append((device, message))
+            for listener in list(self.alert_listeners):
+                listener(device, message, data)
+            return
+        if message.cra_flag != 2:
+            self._drop(device, "unexpected: a command from a device")
+            return
+        waiter = self._waiting.get((device, message.originator_counter))
+        if waiter is None:
+            # A stale or replayed counter: the response to no command in flight. The exchange waiting on
+            # this device learns of it (the meter answered, wrongly), everything else is dropped.
+            pending = [f for (dev, _), f in self._waiting.items() if dev == device and not f.done()]
+            if pending:
+                pending[0].set_result((message, data))
+                return
+            self._drop(device, f"unsolicited: response with counter {message.originator_counter}")
+            return
+        if not waiter.done():
+            waiter.set_result((message, data))
+
+    def _on_transfer_error(self, source: FrameSource, args: Any) -> None:
+        status = args.transfer_data_status
+        LOGGER.warning("%s: tunnel %d: Transfer Data Error %s", source.eui64, int(args.tunnel_id),
+                       getattr(status, "name", status))
+        tunnel = self._tunnels.get(source.eui64)
+        if tunnel is not None and tunnel.tunnel_id == int(args.tunnel_id):
+            del self._tunnels[source.eui64]  # No Such Tunnel and friends: ask for a new one next time
+
+    def _on_closure(self, source: FrameSource, args: Any) -> None:
+        tunnel = self._tunnels.get(source.eui64)
+        if tunnel is not None and tunnel.tunnel_id == int(args.tunnel_id):
+            del self._tunnels[source.eui64]
+
+    # ------------------------------------------------------------------ the tunnel
+    async def open_tunnel(self, device: HanDevice) -> _Tunnel:
+        """The hub's tunnel to ``device`` (requested now if there is none)."""
+        self._subscribe()
+        tunnel = self._tunnels.get(device.eui64)
+        if tunnel is not None:
+            return tunnel
+        cluster = device.endpoint.in_clusters.get(TUNNELING)
+        if cluster is None:
+            raise DeviceNotFound(device.eui64, "has no Tunneling server (0x0704): no GB-HRGP tunnel")
+        try:
+            reply = await cluster.command(
+                Tunneling.ServerCommandDefs.request_tunnel.id, protocol_id=PROTOCOL_ID,
+                manufacturer_code=MANUFACTURER_CODE, flow_control_support=False,
+                maximum_incoming_transfer_size=MAX_INCOMING_TRANSFER_SIZE)
+        except (TimeoutError, ZigbeeException, HanrigError) as exc:
+            raise DeviceNotFound(device.eui64, f"did not answer Request Tunnel: {exc}") from None
+        status = getattr(reply, "tunnel_status", None)
+        if status != TunnelStatus.Success:
+            raise GatewayError(f"device {device.eui64}: Request Tunnel refused: "
+                               f"{status.name if status is not None else reply}")
+        tunnel = _Tunnel(device.eui64, int(reply.tunnel_id), StreamReassembler())
+        self._tunnels[device.eui64] = tunnel
+        return tunnel
+
+    async def send(self, device: HanDevice, data: bytes) -> int:
+        """Put one GBCS message on ``device``'s tunnel; the number of Transfer Data frames it took."""
+        tunnel = await self.open_tunnel(device)
+        cluster = device.endpoint.in_clusters[TUNNELING]
+        parts = chunks(data, chunk_size())
+        for part in parts:
+            try:
+                await cluster.command(Tunneling.ServerCommandDefs.transfer_data.id,
+                                      tunnel_id=tunnel.tunnel_id, data=part)
+            except (TimeoutError, ZigbeeException, HanrigError) as exc:
+                self._tunnels.pop(device.eui64, None)
+                raise DeviceNotFound(device.eui64, f"GBCS message not delivered: {exc}") from None
+        return len(parts)
+
+    # ------------------------------------------------------------------ a use case, end to end
+    def build_command(self, device: HanDevice, message_code: int, content: bytes, *,
+                      originator: bytes | None = None, signed: bool = False) -> gbcs.Message:
+        """A remote party's command for ``device``: MACed with the Access Control Broker's key and, where
+        the use case needs it, signed by ``originator`` (default: the ACB)."""
+        security = self.security
+        acb = security.access_control_broker
+        if acb is None:
+            raise GatewayError("the GBCS keystore holds no Access Control Broker key")
+        target = bytes.fromhex(device.eui64.replace(":", ""))
+        command = gbcs.command(originator or acb, target, self.next_counter(), message_code, content)
+        if signed:
+            command = security.sign(command)
+        return security.apply_mac(command)
+
+    async def exchange(self, device: HanDevice, command: gbcs.Message,
+                       timeout: float = RESPONSE_TIMEOUT_S) -> Exchange:
+        """Send ``command`` to ``device`` and return its checked response."""
+        key = (device.eui64, command.originator_counter)
+        waiter: asyncio.Future[tuple[gbcs.Message, bytes]] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = waiter
+        try:
+            sent = await self.send(device, command.to_bytes())
+            try:
+                async with asyncio.timeout(timeout):
+                    response, raw = await waiter
+            except TimeoutError:
+                raise DeviceNotFound(device.eui64, f"no GBCS response within {timeout:g} s "
+                                                   f"(counter {command.originator_counter})") from None
+            self.stats.responses += 1
+            report = self.judge(device.eui64, command, response)
+        finally:
+            self._waiting.pop(key, None)
+            self._spent.add(key)
+        decoded = gbcs.decode_content(response, self.security)
+        return Exchange(device.eui64, command, response, raw, report, decoded, sent)
+
+    def judge(self, device: str, command: gbcs.Message, response: gbcs.Message) -> gbcs.SecurityReport:
+        """The checks a response must pass (see the module docstring); raises ``GbcsResponseRejected``."""
+        device_id = bytes.fromhex(device.replace(":", ""))
+        if response.originator != device_id:
+            raise GbcsResponseRejected(device, "originator", f"from {response.originator.hex()}, "
+                                                             f"not the device {device_id.hex()}")
+        if response.target != command.originator:
+            raise GbcsResponseRejected(device, "target", f"addressed to {response.target.hex()}, the command "
+                                                         f"came from {command.originator.hex()}")
+        if response.message_code != command.message_code:
+            raise GbcsResponseRejected(device, "message code", f"0x{response.message_code:04x} answers "
+                                                               f"0x{command.message_code:04x}")
+        counter = response.originator_counter
+        if (device, counter) in self._spent:
+            raise GbcsResponseRejected(device, "replay", f"counter {counter} belongs to an exchange already "
+                                                         f"answered (sent {command.originator_counter})")
+        if counter != command.originator_counter:
+            raise GbcsResponseRejected(device, "counter", f"counter {counter} answers no command "
+                                                          f"(sent {command.originator_counter})")
+        report = self.security.check(response)
+        if report.mac is gbcs.Verdict.INVALID:
+            raise GbcsResponseRejected(device, "mac", "the response's MAC does not verify")
+        if report.signature is gbcs.Verdict.INVALID:
+            raise GbcsResponseRejected(device, "signature", "the response's signature does not verify")
+        if gbcs.Verdict.VALID not in (report.mac, report.signature):
+            raise GbcsResponseRejected(device, "mac", f"neither MAC ({report.mac.value}) nor signature "
+                                                      f"({report.signature.value}) verified")
+        return report
+
+
+__all__ = ["Exchange", "GbcsResponseRejected", "GbcsService", "GbcsStats"]

@@ -1,0 +1,187 @@
+"""A GBCS device's handling of a remote party's command: what a simulated ESME (or GSME) does with the
+octets the hub relays to it, and what it answers (SECMP0063 credentials; more use cases plug in here).
+
+Bytes in, bytes out, no radio and no clock of its own: ``hal.sim`` carries the octets over the tunnel and
+``gateway.bench`` builds one :class:`GbcsMeter` per simulated meter with its own keys (the bench's
+TEST-ONLY PKI) and the remote parties' public keys only.
+
+Checks on each command, in GBCS order; a command that fails any is discarded without a response (GBCS
+answers an unauthenticated command with nothing) and the reason is kept in ``refused``:
+
+1. it reads as a GBCS command (CRA flag 1);
+2. its business target is this device;
+3. its MAC verifies with the key agreed with the Access Control Broker (``gbcs.security``);
+4. its originator counter is above every counter accepted before (``CounterTracker``);
+5. a use case that GBCS signs (CS02c) carries a valid signature of its business originator.
+
+Answers: CS02a (the trust anchor cells' subject unique ids and key ids, per requested role; a role
+with no cell gets status 25 trust anchor not found) and CS02c (a fresh key pair and its PKCS#10
+request signed by the device's DS key). Faults a bench needs (:class:`MeterFault`) damage the
+response the hub receives: a bad MAC, a stale (replayed) counter, a wrong target.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certs import CertificateError, load_certificate
+from certs.cells import classify_file_name
+
+from .content import (
+    StatusCode,
+    TrustAnchorCell,
+    cs02a_response_content,
+    cs02c_error_content,
+    cs02c_response_content,
+    decode_content,
+)
+from .exceptions import CounterRejected, GbcsError
+from .security import CounterTracker, Security, Verdict
+from .wire import Message, read_message, response
+
+CS02A = 0x0008
+CS02C = 0x000A
+
+
+class MeterFault(enum.StrEnum):
+    """What a simulated meter gets wrong in its responses."""
+
+    NONE = "none"
+    BAD_MAC = "bad_mac"  # the MAC (or signature) of the response does not verify
+    STALE_COUNTER = "stale_counter"  # the response repeats the counter of an earlier exchange
+    WRONG_TARGET = "wrong_target"  # the response is addressed to another remote party
+
+
+def cells_from_certificates(cells: Mapping[str, bytes]) -> list[TrustAnchorCell]:
+    """CS02a cell details from installed certificates by cell name (``networkOperator-DS-management``);
+    a cell whose certificate does not parse is reported with zero ids, as a device with a damaged
+    cell would."""
+    out = []
+    for name, der in cells.items():
+        classified = classify_file_name(f"{name}.der")
+        if classified is None or classified[1] is None:
+            continue
+        cell_id = classified[1]
+        try:
+            cert = load_certificate(der, name=name)
+            subject, key_id = cert.entity_id or bytes(8), (cert.ski or bytes(8))[:8]
+        except CertificateError:
+            subject, key_id = bytes(8), bytes(8)
+        out.append(TrustAnchorCell(int(cell_id.remote_party_role), cell_id.key_usage.short, subject, key_id,
+                                   prepayment=bool(cell_id.cell_usage)))
+    return out
+
+
+@dataclass
+class GbcsMeter:
+    """One simulated meter's GBCS side."""
+
+    eui64: bytes
+    security: Security
+    cells: list[TrustAnchorCell]
+    fault: MeterFault = MeterFault.NONE
+    seq_numbers: dict[int, int] = field(default_factory=dict)
+    tracker: CounterTracker = field(default_factory=CounterTracker)
+    commands_received: int = 0
+    responses_sent: int = 0
+    refused: list[str] = field(default_factory=list)
+    issued_keys: dict[str, ec.EllipticCurvePrivateKey] = field(default_factory=dict, repr=False)
+    _last_counter: int | None = None
+
+    # ------------------------------------------------------------------ a command in
+    def handle(self, data: bytes) -> list[bytes]:
+        """The messages this meter sends back for ``data`` (none when it refuses it)."""
+        self.commands_received += 1
+        try:
+            message = read_message(data)
+        except GbcsError as exc:
+            return self._refuse(f"malformed: {exc}")
+        if message.cra_flag != 1:
+            return self._refuse(f"not a command (CRA flag {message.cra_flag})")
+        if message.target != self.eui64:
+            return self._refuse(f"wrong target: addressed to {message.target.hex()}")
+        mac = self.security.verify_mac(message)
+        if mac is not Verdict.VALID:
+            return self._refuse(f"MAC {mac.value}")
+        try:
+            self.tracker.accept(message)
+        except CounterRejected as exc:
+            return self._refuse(str(exc))
+        if message.message_code == CS02C and self.security.verify_signature(message) is not Verdict.VALID:
+            return self._refuse(f"signature {self.security.verify_signature(message).value}")
+        answer = self._answer(message)
+        if answer is None:
+            return self._refuse(f"use case 0x{message.message_code:04x} not supported by this meter")
+        self.responses_sent += 1
+        previous, self._last_counter = self._last_counter, message.originator_counter
+        return [self._secure(answer, message, previous)]
+
+    def _refuse(self, reason: str) -> list[bytes]:
+        self.refused.append(reason)
+        return []
+
+    # ------------------------------------------------------------------ use cases
+    def _answer(self, command: Message) -> tuple[bytes, bool] | None:
+        """(content, signed) of the response; None for a use case this meter does not answer."""
+        decoded: dict[str, Any] = decode_content(command)
+        if command.message_code == CS02A:
+            parties = []
+            for role_name in decoded["roles_required"]:
+                role = _role_number(role_name)
+                cells = [cell for cell in self.cells if cell.role == role]
+                status = StatusCode.SUCCESS if cells else StatusCode.TRUST_ANCHOR_NOT_FOUND
+                parties.append((role, status, self.seq_numbers.get(role, 0), cells))
+            return cs02a_response_content(parties), False
+        if command.message_code == CS02C:
+            usage = decoded["key_usage"]
+            if usage not in (["digitalSignature"], ["keyAgreement"]):
+                return cs02c_error_content(1), True
+            key = "DS" if usage == ["digitalSignature"] else "KA"
+            private = ec.generate_private_key(ec.SECP256R1())
+            self.issued_keys[key] = private
+            return cs02c_response_content(self.eui64, key, private), True
+        return None
+
+    def _secure(self, answer: tuple[bytes, bool], command: Message, previous: int | None) -> bytes:
+        content, signed = answer
+        counter = command.originator_counter
+        target = command.originator
+        if self.fault is MeterFault.STALE_COUNTER:
+            counter = previous if previous is not None else max(counter - 1, 0)
+        if self.fault is MeterFault.WRONG_TARGET:
+            target = bytes(b ^ 0xFF for b in target)
+        message = response(self.eui64, target, counter, command.message_code, content)
+        if signed:  # as the RTDS CS02c response: signed by the device, no MAC
+            message = self.security.sign(message)
+            if self.fault is MeterFault.BAD_MAC:
+                message = message.with_(signature=_flip(message.signature or b""))
+            return message.to_bytes()
+        if self.fault is MeterFault.WRONG_TARGET:
+            # The MAC is computed for the real remote party's key: only the target field is wrong.
+            mac = self.security.apply_mac(message.with_(target=command.originator)).mac
+            message = message.with_(mac=mac)
+        else:
+            message = self.security.apply_mac(message)
+        if self.fault is MeterFault.BAD_MAC:
+            message = message.with_(mac=_flip(message.mac or b""))
+        return message.to_bytes()
+
+
+def _flip(octets: bytes) -> bytes:
+    return octets[:-1] + bytes([octets[-1] ^ 0x01]) if octets else octets
+
+
+def _role_number(camel: str) -> int:
+    from certs import RemotePartyRole
+
+    role = RemotePartyRole.from_camel(camel)
+    return int(role) if role is not None else -1
+
+
+def meters_refusals(meters: Iterable[GbcsMeter]) -> list[str]:
+    return [reason for meter in meters for reason in meter.refused]
