@@ -16,7 +16,7 @@ import click
 
 import hal
 
-from .common import emit, json_option, radio_option
+from .common import emit, json_option, radio_option, shown
 from .policy_opts import rig_policies
 
 
@@ -27,7 +27,7 @@ def alerts() -> None:
 
 def _line(event: dict[str, Any]) -> str:
     if event["kind"] == "alert":
-        text = (f"{event['at']}  {event['device']} ({event['role'] or '?'})  alert {event['alert_code']}"
+        text = (f"{event['at']}  {event['device']} ({shown(event['role'])})  alert {event['alert_code']}"
                 f" on cluster {event['cluster']}")
         if event["throttled_alert_sequence_id"] is not None:
             text += (f"  [throttled: sequence {event['throttled_alert_sequence_id']},"
