@@ -768,6 +768,21 @@ class VirtualEsme(_Meter):
     def loop_time(self) -> float:
         return self.han.loop_time()
 
+    async def send_alarm(self, alarm_code: int, cluster_id: int) -> None:
+        """A code above 0xFF is a 16-bit GBCS alert code: raised as a GBCS alert through the hub's GB-HRGP
+        tunnel when the meter has a GBCS side and the hub holds a tunnel (else not sent, and not
+        counted); 8-bit codes stay ZCL Alarms."""
+        if alarm_code <= 0xFF or self.gbcs is None:
+            await super().send_alarm(alarm_code, cluster_id)
+            return
+        when = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.utc_now())
+        if not self.tunnel.tunnels:
+            self.tunnel.dropped.append(f"alert 0x{alarm_code:04x}: no tunnel to the hub")
+            return
+        message = self.gbcs.alert(alarm_code, when)
+        self.alerts_sent += 1
+        await self.tunnel.send_message(message)
+
     async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
         if cluster_id == TUNNELING_CLUSTER_ID:
             return await self.tunnel.handle(frame, 0x0000)  # only the coordinator talks to devices

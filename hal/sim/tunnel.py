@@ -15,6 +15,7 @@ with a Tunnel Closure Notification.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -37,9 +38,11 @@ NO_TUNNEL: Final = 0xFFFF
 
 
 class GbcsResponder(Protocol):
-    """A meter's GBCS side: a complete message in, the messages it sends back out."""
+    """A meter's GBCS side: a complete message in, the messages it sends back out; and the alerts it
+    raises (a 16-bit GBCS alert code, the device's own clock)."""
 
     def handle(self, data: bytes) -> Sequence[bytes]: ...
+    def alert(self, alert_code: int, when: dt.datetime) -> bytes: ...
 
 
 class TunnelHost(Protocol):
