@@ -296,7 +296,8 @@ async def step_ota(ctx: StepContext) -> None:
     if outcome.reason:
         ctx.note(f"ota-{outcome.phase.value}", outcome.reason)
     if outcome.code is not None:
-        ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)})")
+        ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)}), reason "
+                                   f"{outcome.reason_code or 'unknown'} (ota.outcomes.OUTCOME_CODES)")
     if outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
         # the hub refused to send (policy, signature, identity): the bench's image choice, not the DUT
         ctx.error("ota-refused", outcome.reason)

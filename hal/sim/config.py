@@ -78,6 +78,9 @@ class OtaProfile(enum.StrEnum):
     GBCS = "gbcs"  # also checks the GBCS supplier signature when a supplier key is configured
 
 
+MAX_HOPS = 3  # routes the simulated PAN models: direct, or through one or two routers
+
+
 @dataclass(frozen=True)
 class DeviceSimParams:
     """How one virtual device behaves (rig file ``[devices.sim]``)."""
@@ -98,6 +101,7 @@ class DeviceSimParams:
     alert_rate_hz: float = 0.0
     gas_push_interval_s: float = 1800.0
     processing_ms: float = 0.0
+    hops: int = 1  # radio hops between the coordinator and the device (1 = direct; relays = hops - 1)
     query_jitter_s: float = 5.0
     ota_profile: OtaProfile = OtaProfile.ZCL
     supplier_public_key: bytes | None = None  # PEM or DER bytes of the supplier's OTA signing key
@@ -364,6 +368,8 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
                 values[key] = reader.integer(value, key_path, 0, 0xFFFF)
             case "max_data_size":
                 values[key] = reader.integer(value, key_path, 1, 255)
+            case "hops":
+                values[key] = reader.integer(value, key_path, 1, MAX_HOPS)
             case "min_block_period_ms":
                 values[key] = reader.integer(value, key_path, 0, 0xFFFF)
             case "page_size":

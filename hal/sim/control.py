@@ -58,7 +58,7 @@ class HanControl:
         end = loop.time() + duration_s
         sent = 0
         while loop.time() < end:
-            await device.send_alarm(alarm_code, device.alarm_source_cluster())
+            await device.alarms.send(alarm_code, device.alarm_source_cluster())
             sent += 1
             await asyncio.sleep(1.0 / rate_hz)
         return sent
@@ -76,19 +76,19 @@ class HanControl:
 
     def set_device_clock(self, eui64: str, utc: int, drift_s_per_hour: float | None = None) -> None:
         device = self._device(eui64)
-        device.set_clock(utc)
+        device.clock.set(utc)
         if drift_s_per_hour is not None:
-            device.drift_s_per_hour = drift_s_per_hour
+            device.clock.drift_s_per_hour = drift_s_per_hour
 
     # ---------------------------------------------------------------- frame trace
     def trace_mark(self) -> int:
-        return len(self._han.trace)
+        return self._han.trace.total
 
     def capture_device(self, eui64: str) -> DeviceCapture:
         return DeviceCapture(self._han, self._device(eui64).ieee)
 
     def frames(self, eui64: str | None = None, since: int = 0) -> Sequence[TraceRecord]:
-        frames = self._han.trace[since:]
+        frames = self._han.trace.since(since)  # a bounded ring: the most recent frames (hal/sim/trace.py)
         if eui64 is None:
             return frames
         nwk = self._device(eui64).nwk

@@ -1,8 +1,10 @@
 """Virtual GB HAN devices (IHD, PPMID, HCALCS, ESME, GSME) that answer with real ZDO/ZCL bytes.
 
 Each device joins, announces itself, answers ZDO descriptor requests on the Smart Energy profile
-(0x0109), serves its ZCL attributes (Basic, Metering, On/Off, Time, Alarms), reads the hub's time
-(Time client), and runs an OTA Upgrade client (``ota_client.py``). Role subclasses add behaviour:
+(0x0109), serves its ZCL attributes (Basic, Metering, On/Off, Time, Alarms), and runs an OTA Upgrade
+client (``ota_client.py``). Its behaviours are components: its own clock, set from the hub's Time
+server (``clock.py``, ``device.clock``), and its ZCL alarms (``alarms.py``, ``device.alarms``). Role
+subclasses add behaviour:
 
 * ``VirtualGsme``: sleepy, battery-powered; hears only when it polls (requests to it wait in the
   parent's indirect queue); own clock (synchronised, drifting, unsynchronised, absent); pushes gas
@@ -12,7 +14,7 @@ Each device joins, announces itself, answers ZDO descriptor requests on the Smar
 * ``VirtualEsme``: mains router with a Metering server; holds trust anchor cells and device certificates
   as opaque DER bytes and answers Read Device Security Credentials over Tunneling (``credentials.py``).
 * meters (ESME, GSME): take Change of Tenancy and answer Get Profile history (``tenancy.py``).
-* any device: emits ZCL Alarms (0x0009) "alarm" commands to the hub at ``alert_rate_hz``.
+* any device: emits ZCL Alarms (0x0009) "alarm" commands to the hub at ``alert_rate_hz`` (``alarms.py``).
 
 A device talks to the PAN only through the :class:`Pan` protocol (``device_send``, ``device_poll``, ...),
 which :class:`~hal.sim.han.VirtualHan` implements and which times every frame on the shared channel;
@@ -22,7 +24,6 @@ this module does not import ``han`` (the PAN builds devices, devices only see th
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import logging
 import random
@@ -37,7 +38,9 @@ from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMe
 
 from ..gbhrgp import chunk_size
 from ..roles import Role
+from .alarms import DeviceAlarms
 from .cbke import KE_CLUSTER_ID, CbkeClient
+from .clock import DeviceClock
 from .config import ClockMode, DeviceSpec, SimSettings
 from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
@@ -62,8 +65,6 @@ from .wire import (
 LOGGER = logging.getLogger(__name__)
 
 FAST_POLL_S = 0.25  # a sleepy device polls this fast while it waits for a response
-TIME_RESYNC_S = 86400.0  # a synchronised device re-reads the hub's time once a day
-TIME_RETRY_S = 30.0  # ... and retries this soon when the hub did not answer
 REBOOT_S = 3.0  # time a device is away while it restarts into new firmware
 DRLC_CLUSTER = 0x0701
 DEVICE_MANAGEMENT_CLUSTER = 0x0708
@@ -120,17 +121,13 @@ class VirtualDevice:
         self._pending: dict[tuple[int, int], asyncio.Future[ZclFrame]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._behaviours: list[asyncio.Task[Any]] = []
-        self._alert_rate_hz = spec.sim.alert_rate_hz
-        self._alert_rate_changed = asyncio.Event()
-        self.alerts_sent = 0
         self.received: list[ZclFrame] = []  # every ZCL command the device took (tests, debugging)
         self.cbke = CbkeClient(self)  # Type 1 devices: key establishment with the hub after joining
-        # the device's clock: utc = base + (loop time - anchor) * (1 + drift)
-        start = dt.datetime.fromisoformat(han.settings.start_time)
-        self._clock_base: float = float(zigpy_t.UTCTime.from_datetime(start))
-        self._clock_anchor: float = 0.0
-        self.drift_s_per_hour = spec.sim.drift_s_per_hour if spec.sim.clock is ClockMode.DRIFTING else 0.0
-        self.clock_synchronised = False
+        # components: the device's own clock (clock.py) and its alarms (alarms.py)
+        self.clock = DeviceClock(self, spec.sim.clock, han.settings.start_time,
+                                 drift_s_per_hour=spec.sim.drift_s_per_hour,
+                                 time_sync_delay_s=spec.sim.time_sync_delay_s)
+        self.alarms = DeviceAlarms(self, spec.sim.alert_rate_hz)
         identity = OtaIdentity(
             manufacturer_code=spec.sim.manufacturer_code,
             image_type=spec.image_type,
@@ -208,7 +205,7 @@ class VirtualDevice:
             Basic.AttributeDefs.power_source.id: POWER_SOURCE[self.spec.role],
             Basic.AttributeDefs.sw_build_id.id: f"{sim.firmware_version:08x}",
         }
-        self.attributes[Alarms.cluster_id] = {Alarms.AttributeDefs.alarm_count.id: 0}
+        self.attributes[Alarms.cluster_id] = self.alarms.attributes
 
     def attribute_table(self, cluster_id: int) -> dict[int, Any] | None:
         if cluster_id == Ota.cluster_id:
@@ -257,9 +254,9 @@ class VirtualDevice:
         self.cbke.start(self.spawn)
         if self.sleepy:
             self.spawn(self._poll_loop(), behaviour=True)
-        if self.spec.sim.clock in (ClockMode.SYNCHRONISED, ClockMode.DRIFTING):
-            self.spawn(self._time_sync_loop(), behaviour=True)
-        self.spawn(self._alert_loop(), behaviour=True)
+        if self.clock.syncs:
+            self.spawn(self.clock.sync_loop(), behaviour=True)
+        self.spawn(self.alarms.loop(), behaviour=True)
 
     def power_off(self) -> None:
         """Lose power: every task and the RAM state of the OTA client go."""
@@ -295,52 +292,14 @@ class VirtualDevice:
         self.powered = True
         self.han.device_left(self)
 
-    # ------------------------------------------------------------------ clock
+    # ------------------------------------------------------------------ clock (clock.py)
     def utc_now(self) -> int:
         """The device's own clock as ZCL UTCTime; 0xFFFFFFFF when it has no clock."""
-        if self.spec.sim.clock is ClockMode.ABSENT:
-            return 0xFFFFFFFF
-        elapsed = self.han.loop_time() - self._clock_anchor
-        return int(self._clock_base + elapsed * (1.0 + self.drift_s_per_hour / 3600.0))
+        return self.clock.utc_now()
 
-    def set_clock(self, utc: int) -> None:
-        self._clock_base = float(utc)
-        self._clock_anchor = self.han.loop_time()
-        self.clock_synchronised = True
-
-    def time_status(self) -> Time.TimeStatus:
-        status = Time.TimeStatus(0)
-        if self.clock_synchronised and self.spec.sim.clock is ClockMode.SYNCHRONISED:
-            status |= Time.TimeStatus.Synchronized
-        return status
-
-    async def _time_sync_loop(self) -> None:
-        await asyncio.sleep(self.spec.sim.time_sync_delay_s * (1.0 + self.rng.random()))
-        while True:
-            # a device whose read went unanswered (e.g. the hub was still interviewing it) asks again
-            # soon, as real firmware does, rather than running unsynchronised until tomorrow
-            synced = await self.sync_time()
-            await asyncio.sleep(TIME_RESYNC_S if synced else TIME_RETRY_S)
-
-    async def sync_time(self) -> bool:
-        """Read the hub's Time cluster (time, time status) and set the device clock from it."""
-        tsn = self.next_tsn()
-        data = zcl_general(
-            tsn,
-            foundation.GeneralCommand.Read_Attributes,
-            server_to_client=False,
-            disable_default_response=False,
-            attribute_ids=[Time.AttributeDefs.time.id, Time.AttributeDefs.time_status.id],
-        )
-        try:
-            reply = await self.request_from_hub(Time.cluster_id, data, tsn, 10.0)
-        except TimeoutError:
-            return False
-        for record in getattr(reply.payload, "status_records", []):
-            if record.attrid == Time.AttributeDefs.time.id and record.status == foundation.Status.SUCCESS:
-                self.set_clock(int(record.value.value))
-                return True
-        return False
+    def loop_time(self) -> float:
+        """Seconds the PAN has run (the clock's time base)."""
+        return self.han.loop_time()
 
     # ------------------------------------------------------------------ OtaHost protocol
     def next_tsn(self) -> int:
@@ -350,11 +309,14 @@ class VirtualDevice:
     def random(self) -> float:
         return self.rng.random()
 
-    async def send_to_hub(self, cluster_id: int, data: bytes) -> None:
+    async def send_to_hub(self, cluster_id: int, data: bytes) -> bool:
+        """Send a frame to the hub; False when the MAC and APS layers gave up on it."""
         try:
             await self.han.device_send(self, self._zcl_packet(cluster_id, data))
         except SimDeliveryError as exc:
             LOGGER.debug("%r: frame to the hub lost: %s", self, exc)
+            return False
+        return True
 
     async def request_from_hub(self, cluster_id: int, data: bytes, tsn: int, timeout: float) -> ZclFrame:
         """Send a ZCL request and wait for the response with the same TSN (listener registered first)."""
@@ -427,52 +389,8 @@ class VirtualDevice:
         )
         await self.send_to_hub(cluster.cluster_id, data)
 
-    async def send_alarm(self, alarm_code: int, cluster_id: int) -> None:
-        """ZCL Alarms "alarm" command (server to client) to the hub.
-
-        Sent with the default response disabled (our rule for the simulated devices, as battery-minded
-        SE firmware does): an alarm needs no answer, and a storm then costs the channel one frame per
-        alarm instead of two, and a sleepy device's parent no queue of replies."""
-        data = zcl_cluster_command(
-            Alarms,
-            self.next_tsn(),
-            "alarm",
-            server_to_client=True,
-            disable_default_response=True,
-            alarm_code=alarm_code,
-            cluster_id=cluster_id,
-        )
-        self.alerts_sent += 1
-        self.attributes[Alarms.cluster_id][Alarms.AttributeDefs.alarm_count.id] = min(
-            self.alerts_sent, 0xFFFF
-        )
-        await self.send_to_hub(Alarms.cluster_id, data)
-
     def alarm_source_cluster(self) -> int:
         return Basic.cluster_id
-
-    @property
-    def alert_rate_hz(self) -> float:
-        """How many ZCL alarms per second the device emits (0 = none)."""
-        return self._alert_rate_hz
-
-    @alert_rate_hz.setter
-    def alert_rate_hz(self, rate: float) -> None:
-        self._alert_rate_hz = rate
-        self._alert_rate_changed.set()
-
-    async def _alert_loop(self) -> None:
-        code = 0
-        while True:
-            if self._alert_rate_hz <= 0:
-                # sleep until someone turns alerts on rather than ticking through idle hours
-                self._alert_rate_changed.clear()
-                await self._alert_rate_changed.wait()
-                continue
-            await asyncio.sleep(1.0 / self._alert_rate_hz)
-            if self._alert_rate_hz > 0:
-                code = (code + 1) & 0xFF
-                await self.send_alarm(code, self.alarm_source_cluster())
 
     async def _poll_loop(self) -> None:
         while True:
@@ -709,7 +627,7 @@ class _Meter(VirtualDevice):
         super().__init__(spec, han, nwk)
         # hal/sim/tenancy.py: Change of Tenancy, and the Get Profile history it hides
         self.tenancy = TenancyStore()
-        self.profile = LoadProfile(f"{han.settings.seed}:{spec.eui64}", int(self._clock_base))
+        self.profile = LoadProfile(f"{han.settings.seed}:{spec.eui64}", int(self.clock.base))
 
     async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
         if cluster_id == DEVICE_MANAGEMENT_CLUSTER and frame.name == "publish_change_of_tenancy":
@@ -817,14 +735,14 @@ class VirtualGsme(_Meter):
         super().__init__(spec, han, nwk)
         if spec.sim.clock is ClockMode.UNSYNCHRONISED:
             # a clock that was never set: it starts from its own epoch, a year behind the hub
-            self._clock_base -= 365 * 86400
+            self.clock.base -= 365 * 86400
         self.pushes = 0
 
     def attribute_table(self, cluster_id: int) -> dict[int, Any] | None:
         if cluster_id == Time.cluster_id:
             return {
                 Time.AttributeDefs.time.id: self.utc_now(),
-                Time.AttributeDefs.time_status.id: self.time_status(),
+                Time.AttributeDefs.time_status.id: self.clock.status(),
             }
         if cluster_id == Metering.cluster_id:
             self.attributes[cluster_id][Metering.AttributeDefs.reading_snapshot_time.id] = self.utc_now()
@@ -870,7 +788,7 @@ class VirtualGsme(_Meter):
             Time,
             {
                 Time.AttributeDefs.time.id: self.utc_now(),
-                Time.AttributeDefs.time_status.id: self.time_status(),
+                Time.AttributeDefs.time_status.id: self.clock.status(),
             },
         )
 

@@ -40,7 +40,8 @@ GAS_COLOURS = {"reliable": "#2ca02c", "unreliable": "#ff7f0e", "invalid": "#d627
 
 
 @cache
-def _templates() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
+    """The report templates (``templates/``), autoescaped."""
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda name: resources.files(__package__).joinpath(
             "templates", name).read_text(encoding="utf-8")),
@@ -285,4 +286,4 @@ def html_report(run: RunRecord, *, ota_limit_bps: float | None = None,
                     "failed_measurements": sum(1 for d in run.duts for s in d.steps for m in s.measurements
                                                if m.outcome is MeasurementOutcome.FAIL)},
     }
-    return _templates().get_template("report.html.j2").render(context) + "\n"
+    return templates().get_template("report.html.j2").render(context) + "\n"

@@ -48,6 +48,9 @@ async def test_cs02a_over_the_tunnel_reports_the_installed_cells(sim_han):
         no_ids = {c["subject_unique_id"] for c in parties[1]["trust_anchor_cells"]}
         assert no_ids == {ENTITY_IDS["networkOperator"].replace(":", "")}
         meter = app.han.device("esme")
+        # the meter counts its response sent once the APS ACK of its last frame is back (APSDE-DATA.confirm),
+        # a few milliseconds of air after the hub has the frame
+        await asyncio.sleep(0.1)
         assert meter.tunnel.messages_in == 1 and meter.tunnel.messages_out == 1
         # a second exchange reuses the tunnel; the response is longer than one frame
         again = await gw.gbcs.exchange(esme, gw.gbcs.build_command(esme, 0x0008, cs02a_command_content(

@@ -143,6 +143,6 @@ async def test_sim_url_with_a_rig_file_runs_its_devices_and_faults(tmp_path):
             "00:0d:6f:00:0a:bc:10:02",
         ]
         gas = app.han.device("gas")
-        assert 9 <= gas.alerts_sent <= 10  # [[faults]]: 5 Hz for 2 s at power-up
+        assert 9 <= gas.alarms.sent <= 10  # [[faults]]: 5 Hz for 2 s at power-up
         await asyncio.sleep(5)
-        assert gas.alerts_sent <= 10  # and then quiet
+        assert gas.alarms.sent <= 10  # and then quiet

@@ -153,13 +153,13 @@ async def test_alert_storm_floods_the_hub_with_alarms(sim_han):
         await asyncio.sleep(20)
         assert 45 <= len(received) <= 51
         assert received[0].cluster_id == 0x0702
-        assert app.han.device("esme").alert_rate_hz == 0.0  # back to quiet after the storm
+        assert app.han.device("esme").alarms.rate_hz == 0.0  # back to quiet after the storm
 
 
 async def test_clock_drift_runs_the_device_clock_fast(sim_han):
     async with sim_han() as app:
         gsme, esme = app.han.device("gsme"), app.han.device("esme")
-        while not gsme.clock_synchronised:  # its first read of the hub's time (60..120 s in)
+        while not gsme.clock.synchronised:  # its first read of the hub's time (60..120 s in)
             await asyncio.sleep(10)
         app.han.inject(FaultSpec(kind=FaultKind.CLOCK_DRIFT, device="gsme", drift_s_per_hour=60.0))
         await asyncio.sleep(1)

@@ -73,7 +73,7 @@ async def test_gsme_clock_modes(sim_han, mode):
         if mode is ClockMode.ABSENT:
             assert all(int(s) == 0xFFFFFFFF for s in snapshots)  # no clock: invalid timestamps
         else:
-            assert not gsme.clock_synchronised
+            assert not gsme.clock.synchronised
             assert app.han.device("esme").utc_now() - gsme.utc_now() > 300 * 86400
 
 
@@ -101,9 +101,9 @@ async def test_alerts_at_a_configured_rate(sim_han):
     )
     async with sim_han(config) as app:
         ppmid = app.han.device("ppmid")
-        start = ppmid.alerts_sent
+        start = ppmid.alarms.sent
         await asyncio.sleep(60)
-        assert ppmid.alerts_sent - start == pytest.approx(30, abs=1)
+        assert ppmid.alarms.sent - start == pytest.approx(30, abs=1)
         alarms = [r for r in app.han.trace if r.src == ppmid.nwk and r.cluster == Alarms.cluster_id]
         assert alarms and all(r.data[2] == 0x00 for r in alarms)  # the ZCL "alarm" command
 

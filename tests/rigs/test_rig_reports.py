@@ -154,6 +154,9 @@ def test_evidence_pack_per_dut(tmp_path, make_run, bench):
     html = (tmp_path / "esme" / "evidence.html").read_text()
     check_self_contained(html)
     assert "network_operator_entity_id" in html and "00:0d:6f:00:0a:bc:00:01" in html
+    # the conditions come with the evidence: simulated devices holding the bench's TEST-ONLY PKI
+    assert esme["conditions"]["kind"] == "simulated" and 'data-conditions="simulated"' in html
+    assert "TEST-ONLY" in html and "Sign-off" in html
 
 
 def test_outputs_from_a_rig_write_everything(tmp_path, make_run, bench):
