@@ -46,7 +46,7 @@ from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
 from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
 from .tenancy import PROFILE_INTERVAL_PERIOD, LoadProfile, TenancyStore
-from .tunnel import TUNNELING_CLUSTER_ID, GbHrgpServer
+from .tunnel import TUNNELING_CLUSTER_ID, GbcsAlarms, GbHrgpServer
 from .wire import (
     COORDINATOR_ENDPOINT,
     DEVICE_ENDPOINT,
@@ -682,24 +682,11 @@ class VirtualEsme(_Meter):
                                    chunk=chunk_size(aps_security=han.settings.aps_security),
                                    processing_s=spec.sim.processing_ms / 1000)
         self.attributes[TUNNELING_CLUSTER_ID] = self.tunnel.attributes
+        self.alarms = GbcsAlarms(self, self.tunnel, self.gbcs, spec.sim.alert_rate_hz)
+        self.attributes[Alarms.cluster_id] = self.alarms.attributes
 
     def loop_time(self) -> float:
         return self.han.loop_time()
-
-    async def send_alarm(self, alarm_code: int, cluster_id: int) -> None:
-        """A code above 0xFF is a 16-bit GBCS alert code: raised as a GBCS alert through the hub's GB-HRGP
-        tunnel when the meter has a GBCS side and the hub holds a tunnel (else not sent, and not
-        counted); 8-bit codes stay ZCL Alarms."""
-        if alarm_code <= 0xFF or self.gbcs is None:
-            await super().send_alarm(alarm_code, cluster_id)
-            return
-        when = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.utc_now())
-        if not self.tunnel.tunnels:
-            self.tunnel.dropped.append(f"alert 0x{alarm_code:04x}: no tunnel to the hub")
-            return
-        message = self.gbcs.alert(alarm_code, when)
-        self.alerts_sent += 1
-        await self.tunnel.send_message(message)
 
     async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
         if cluster_id == TUNNELING_CLUSTER_ID:

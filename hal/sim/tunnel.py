@@ -27,6 +27,7 @@ from hal.exceptions import TunnelFramingError
 from hal.gbhrgp import MANUFACTURER_CODE, MAX_INCOMING_TRANSFER_SIZE, PROTOCOL_ID, StreamReassembler, chunks
 from hal.se_clusters import SupportedProtocol, TransferDataStatus, Tunneling, TunnelStatus
 
+from .alarms import DeviceAlarms
 from .wire import ZclFrame, zcl_cluster_command
 
 LOGGER = logging.getLogger(__name__)
@@ -206,3 +207,25 @@ class GbHrgpServer:
         if tunnel.idle is not None and tunnel.idle is not asyncio.current_task():
             tunnel.idle.cancel()
         tunnel.idle = None
+
+
+class GbcsAlarms(DeviceAlarms):
+    """A GB meter's alarms: a code above 0xFF is a 16-bit GBCS alert code, raised by its GBCS side as a
+    GBCS alert through the hub's tunnel (not sent, and counted lost, without a tunnel or a GBCS side);
+    8-bit codes stay ZCL Alarms."""
+
+    def __init__(self, host: Any, tunnel: GbHrgpServer, responder: GbcsResponder | None,
+                 rate_hz: float = 0.0) -> None:
+        super().__init__(host, rate_hz)
+        self.tunnel = tunnel
+        self.responder = responder
+
+    async def send(self, alarm_code: int, cluster_id: int) -> None:
+        if alarm_code <= 0xFF or self.responder is None:
+            await super().send(alarm_code, cluster_id)
+            return
+        when = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.host.utc_now())
+        if self.tunnel.tunnels and await self.tunnel.send_message(self.responder.alert(alarm_code, when)):
+            self.sent += 1
+        else:
+            self.lost += 1
