@@ -220,3 +220,11 @@ def virtual_han(config: SimConfig, network: NetworkSettings = NetworkSettings())
     from hal.sim.han import VirtualHan
 
     return VirtualHan(config, network_params(_radio_config(network)))
+
+
+def check_sim_tables(document: Mapping[str, Any], *, source: str, base: Path, text: str) -> None:
+    """Check a rig file's simulator tables ([sim], [devices.sim], [[faults]]) as the simulator reads
+    them, when the rig is loaded; a bad value is a SimConfigError naming file:line and key path."""
+    from hal.sim.config import parse_sim_config
+
+    parse_sim_config(document, source=source, base=base, text=text)
