@@ -126,12 +126,13 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
     of a meter that keeps none; its keys and cells stay)."""
     keystore = meter_keystore(pki, eui64)
     acb = bytes.fromhex(ENTITY_IDS["accessControlBroker"].replace(":", ""))
+    supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
     details = cells_from_certificates(cells)
     eui = bytes.fromhex(eui64.replace(":", ""))
 
     def make() -> GbcsMeter:
         return GbcsMeter(eui, gbcs.Security(keystore, access_control_broker=acb), list(details),
-                         fault=MeterFault(fault))
+                         fault=MeterFault(fault), alert_target=supplier)
 
     return make
 
