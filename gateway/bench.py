@@ -126,12 +126,13 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
     of a meter that keeps none; its keys and cells stay)."""
     keystore = meter_keystore(pki, eui64)
     acb = bytes.fromhex(ENTITY_IDS["accessControlBroker"].replace(":", ""))
+    supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
     details = cells_from_certificates(cells)
     eui = bytes.fromhex(eui64.replace(":", ""))
 
     def make() -> GbcsMeter:
         return GbcsMeter(eui, gbcs.Security(keystore, access_control_broker=acb), list(details),
-                         fault=MeterFault(fault))
+                         fault=MeterFault(fault), alert_target=supplier)
 
     return make
 
@@ -219,3 +220,11 @@ def virtual_han(config: SimConfig, network: NetworkSettings = NetworkSettings())
     from hal.sim.han import VirtualHan
 
     return VirtualHan(config, network_params(_radio_config(network)))
+
+
+def check_sim_tables(document: Mapping[str, Any], *, source: str, base: Path, text: str) -> None:
+    """Check a rig file's simulator tables ([sim], [devices.sim], [[faults]]) as the simulator reads
+    them, when the rig is loaded; a bad value is a SimConfigError naming file:line and key path."""
+    from hal.sim.config import parse_sim_config
+
+    parse_sim_config(document, source=source, base=base, text=text)
