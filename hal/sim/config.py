@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,15 @@ import zigpy.types as zigpy_t
 
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
-from hanrig_errors import CERT_MAX, RIG_FILE_MAX, BadInputFile, read_input, read_input_text
+from hanrig_errors import (
+    CERT_MAX,
+    RIG_FILE_MAX,
+    BadInputFile,
+    TomlSyntaxError,
+    parse_toml,
+    read_input,
+    read_input_text,
+)
 
 from ..roles import Role
 from .cbke import CbkeFault
@@ -250,7 +256,6 @@ def default_bench(settings: SimSettings | None = None) -> SimConfig:
 
 _SETTINGS_KEYS = {f.name for f in dataclasses.fields(SimSettings)}
 _DEVICE_SIM_KEYS = {f.name for f in dataclasses.fields(DeviceSimParams)} - {"gbcs_meter"}
-_LINE_RE = re.compile(r"at line (\d+)")
 
 
 class _Reader:
@@ -531,10 +536,7 @@ def load_sim_config(path: str | Path, *, radio_id: str | None = None) -> SimConf
     except BadInputFile as exc:
         raise SimConfigError(str(rig_path), "", exc.problem) from None
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _LINE_RE.search(str(exc))
-        raise SimConfigError(
-            str(rig_path), "", f"not valid TOML: {exc}", int(match.group(1)) if match else None
-        ) from None
+        document = parse_toml(text)
+    except TomlSyntaxError as exc:
+        raise SimConfigError(str(rig_path), "", exc.problem, exc.line) from None
     return parse_sim_config(document, source=str(rig_path), base=rig_path.parent, radio_id=radio_id)
