@@ -190,9 +190,11 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "finding of this check (gbcs' GB-HRGP messages, not the capture): in the CS02a/CS02c command and "
-    "response the General Ciphering header's length (e.g. 83) exceeds the bytes that follow in the frame, "
-    "so tshark 4.0 calls them malformed; strict: when fixed this XPASSes and the mark must go"))
+    "finding of this check (hal.gbhrgp, not the capture): a GBCS message longer than one unfragmented APS "
+    "payload is split over several Tunneling Transfer Data commands, while GB-HRGP carries the whole "
+    "message in one Transfer Data (APS fragmentation; max incoming transfer 1500, GBCS 10.2.2), so tshark "
+    "4.0 dissects each piece as a whole GBCS message and calls it malformed (CS02a/CS02c); strict: when "
+    "fixed this XPASSes and the mark must go"))
 def test_gbcs_messages_in_the_tunnel_decode_whole(main_job: MainJob) -> None:
     gbcs = [(number, fields) for number, (fields, record) in enumerate(zip(main_job.packets, main_job.meant),
                                                                        start=1)
