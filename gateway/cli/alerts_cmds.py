@@ -17,7 +17,7 @@ import click
 import hal
 from hanrig_errors import HanrigError
 
-from .common import emit, json_option, radio_option
+from .common import emit, json_option, radio_option, shown
 from .policy_opts import rig_policies
 
 
@@ -30,7 +30,7 @@ def _line(event: dict[str, Any]) -> str:
     if event["kind"] == "alert":
         via = ("GBCS alert (tunnel)" if event.get("intake") == "gbcs"
                else f"ZCL alarm on cluster {event['cluster']}")
-        text = f"{event['at']}  {event['device']} ({event['role'] or '?'})  alert {event['alert_code']} {via}"
+        text = f"{event['at']}  {event['device']} ({shown(event['role'])})  alert {event['alert_code']} {via}"
         if event["throttled_alert_sequence_id"] is not None:
             since = f" since {event['throttled_since']}" if event.get("throttled_since") else ""
             text += (f"  [throttled: sequence {event['throttled_alert_sequence_id']},"
