@@ -26,6 +26,7 @@ frames are shown unsecured inside the NWK encryption).
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import contextvars
 import io
@@ -68,14 +69,16 @@ class AirFrame:
     comment: str = ""
 
 
+_BIT_REVERSED = bytes(int(f"{value:08b}"[::-1], 2) for value in range(256))
+
+
 def crc16_kermit(data: bytes) -> int:
-    """The IEEE 802.15.4 FCS: CRC-16/ITU-T with reflected polynomial 0x8408, initial value 0."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-    return crc
+    """The IEEE 802.15.4 FCS: CRC-16/ITU-T with reflected polynomial 0x8408, initial value 0.
+
+    Computed by ``binascii.crc_hqx`` (the same polynomial, not reflected) over the bit-reversed octets,
+    then bit-reversed back: C speed, where a Python bit loop cost a third of the main job's CPU."""
+    crc = binascii.crc_hqx(bytes(data).translate(_BIT_REVERSED), 0)
+    return (_BIT_REVERSED[crc & 0xFF] << 8) | _BIT_REVERSED[crc >> 8]
 
 
 class FrameEncoder:

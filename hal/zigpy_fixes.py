@@ -45,6 +45,14 @@ Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
    sees every frame an application receives, before zigpy, and takes it by returning True;
    :func:`deliver_to_zigpy` hands a taken frame back. (One wrapper of the public
    ``ControllerApplication.packet_received``, installed once, instead of replacing it per instance.)
+8. ``extended_timeout_known`` — **bellows asks the NCP before every unicast** (``send_packet`` →
+   ``set_extended_timeout`` → ``getExtendedTimeout``: a UART round trip per OTA block) whether the
+   destination has the extended timeout, although for acknowledged unicasts the answer it needs is
+   always "no"; it skips the question only on NCP firmware with XNCP's combined send. Fix (EZSP radios
+   only, :func:`apply_bellows`, so ``sim://`` never imports bellows): remember, per NCP session (bellows'
+   EZSP protocol object), the devices the NCP holds with no extended timeout, and skip the question for
+   them. Only "no" is remembered: it is also what the NCP reverts to when it drops an address-table
+   entry, so it cannot go stale; "yes" (sleepy devices) is always asked.
 """
 
 from __future__ import annotations
@@ -120,6 +128,9 @@ FIX_NOTES: tuple[Fix, ...] = (
     Fix("packet_claims", "zigpy.application:ControllerApplication.packet_received",
         "a packet callback that can take a frame before dispatch (zigpy's register_packet_callback only "
         "observes, and is not called by packet_received)"),
+    Fix("extended_timeout_known", "bellows.ezsp.v4:EZSPv4.set_extended_timeout",
+        "bellows: remember the extended-timeout state it set per device instead of asking the NCP before "
+        "every unicast"),
 )
 FIX_NAMES = tuple(fix.name for fix in FIX_NOTES)
 
@@ -274,6 +285,39 @@ def quiet_closed_connections(loop: Any) -> None:
     loop.set_exception_handler(handler)
 
 
+# ---------------------------------------------------------------------------------- fix 8 (bellows)
+def _bellows_protocol() -> Any:
+    """The bellows class that defines ``set_extended_timeout`` (every EZSP version inherits it)."""
+    from bellows.ezsp.v4 import EZSPv4
+
+    return EZSPv4
+
+
+_ORIGINAL_SET_EXTENDED_TIMEOUT: Callable[..., Any] | None = None
+NO_EXTENDED_TIMEOUT = "_hanrig_no_extended_timeout"  # per protocol object: EUI-64s the NCP holds at "no"
+
+
+async def _set_extended_timeout(self: Any, nwk: Any, ieee: Any, extended_timeout: bool = True) -> None:
+    without: set[Any] = self.__dict__.setdefault(NO_EXTENDED_TIMEOUT, set())
+    if not extended_timeout and ieee in without:
+        return
+    assert _ORIGINAL_SET_EXTENDED_TIMEOUT is not None
+    await _ORIGINAL_SET_EXTENDED_TIMEOUT(self, nwk=nwk, ieee=ieee, extended_timeout=extended_timeout)
+    if extended_timeout:
+        without.discard(ieee)
+    else:
+        without.add(ieee)
+
+
+def apply_bellows() -> None:
+    """Install fix 8 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
+    global _ORIGINAL_SET_EXTENDED_TIMEOUT
+    protocol = _bellows_protocol()
+    if _ORIGINAL_SET_EXTENDED_TIMEOUT is None:
+        _ORIGINAL_SET_EXTENDED_TIMEOUT = protocol.set_extended_timeout
+    protocol.set_extended_timeout = _set_extended_timeout
+
+
 # ---------------------------------------------------------------------------------- apply / revert
 def apply() -> None:
     """Check the zigpy version, then install every fix (idempotent) and load hanrig's SE clusters."""
@@ -287,8 +331,11 @@ def apply() -> None:
 
 def revert(name: str | None = None) -> None:
     """Put zigpy's original back (tests use this to show a fix matters)."""
-    for key in [name] if name else [*_ORIGINAL, "time_server", "packet_claims"]:
-        if key == "time_server":
+    for key in [name] if name else [*_ORIGINAL, "time_server", "packet_claims", "extended_timeout"]:
+        if key == "extended_timeout":
+            if _ORIGINAL_SET_EXTENDED_TIMEOUT is not None:
+                _bellows_protocol().set_extended_timeout = _ORIGINAL_SET_EXTENDED_TIMEOUT
+        elif key == "time_server":
             Cluster._registry.update(_ORIGINAL_REGISTERED)
         elif key == "packet_claims":
             zigpy.application.ControllerApplication.packet_received = (  # type: ignore[method-assign]

@@ -9,11 +9,17 @@ framing on the host UART. The OTA server sizes its blocks with :func:`max_ota_bl
 their "modelled limit" figures from the same functions, so none of them can disagree.
 
 The host link counts every frame that crosses the UART per OTA block when bellows drives an EZSP NCP
-(measured on the virtual stick's ASH layer): ``getExtendedTimeout`` before each ``sendUnicast`` and its
-response, the ``sendUnicast`` response, an ASH ACK for every DATA frame, and ``messageSentHandler``,
-which carries the whole message again and holds the NCP-to-host line when the next request arrives.
-The shared model's narrower accounting (``ota_limit.py``: one incoming callback plus one sendUnicast on
-the critical path) stays available as the ``shared_*`` functions, so both figures can be printed.
+(measured on the virtual stick's ASH layer), for the three ways a unicast can leave the host
+(:class:`HostSend`): hanrig's lean path (``sendUnicast`` alone: hanrig knows each device's
+extended-timeout state, see ``hal/zigpy_fixes.py``), XNCP's combined send (one ``customFrame`` carrying
+the message and the extended-timeout flag), and bellows as shipped against a plain NCP
+(``getExtendedTimeout`` and its response before every ``sendUnicast``). Besides those: the command's
+response, an ASH ACK for every DATA frame, and ``messageSentHandler``, which echoes the message only when
+the host sets the MESSAGE_CONTENTS_IN_CALLBACK policy (bellows leaves the NCP's default, tag only). The
+shared model's accounting (``ota_limit.py``: the incoming callback plus one sendUnicast on the critical
+path) stays available as the ``shared_*`` functions, so both figures can be printed. On the lean path
+the two agree (cycle, and byte totals but for messageSentHandler's length octet); the XNCP and
+shipped-bellows paths count more frames and octets per block.
 Sources for each constant: IEEE 802.15.4-2006 Table 22 (PHY/MAC), Zigbee PRO 2015 (NWK/APS frame
 formats), ZCL 11.13 (OTA commands), UG100/UG101 (EZSP, ASH).
 """
@@ -34,7 +40,10 @@ LIFS_US = 40 * SYMBOL_US
 SIFS_US = 12 * SYMBOL_US
 MAX_SIFS_FRAME = 18  # aMaxSIFSFrameSize
 MAC_MIN_BE = 3
+MAC_MAX_BE = 5  # macMaxBE
+MAC_MAX_CSMA_BACKOFFS = 4  # macMaxCSMABackoffs
 MAC_MAX_FRAME_RETRIES = 3  # macMaxFrameRetries
+APS_MAX_FRAME_RETRIES = 3  # apsMaxFrameRetries (Zigbee PRO): an acknowledged unicast is sent up to 4 times
 MAC_ACK_PSDU = 5  # FC 2 + seq 1 + FCS 2
 MAC_ACK_WAIT_US = (20 + 12 + 10 + 12) * SYMBOL_US
 
@@ -156,6 +165,27 @@ EZSP_LAYOUT_V14 = EzspLayout(incoming_message=1 + EMBER_APS_FRAME + 2 + 8 + 1 + 
                              extended_timeout_command=8, extended_timeout_response=4)
 
 
+class HostSend:
+    """How the host hands a unicast to the NCP (see the module docstring)."""
+
+    LEAN = "sendUnicast"  # the extended-timeout state is known to the host: sendUnicast alone
+    XNCP = "xncp"  # XNCP COMBINED_SEND: customFrame(SendUnicastReq with the extended-timeout flag)
+    BELLOWS = "getExtendedTimeout+sendUnicast"  # bellows against a plain NCP, as shipped
+
+    ALL = (LEAN, XNCP, BELLOWS)
+
+
+# XNCP frames inside customFrame (bellows/ezsp/xncp.py): command id 2 + status 1, then the payload
+XNCP_HEADER = 2 + 1
+XNCP_SEND_UNICAST = 1 + 2 + EMBER_APS_FRAME + 1 + 8 + 1  # flags, destination, APS frame, tag, EUI-64 + flag
+XNCP_SEND_UNICAST_RESPONSE = 4 + 1  # sl_Status, APS sequence
+
+
+def xncp_custom_frame(xncp_payload: int) -> int:
+    """Parameter octets of a customFrame command or response carrying one XNCP frame (its LVBytes)."""
+    return 1 + XNCP_HEADER + xncp_payload
+
+
 def ezsp_layout(ezsp_version: int) -> EzspLayout:
     """The frame layout of an EZSP protocol version (v8 and later; the v8+ header is assumed)."""
     if ezsp_version < 8:
@@ -163,26 +193,40 @@ def ezsp_layout(ezsp_version: int) -> EzspLayout:
     return EZSP_LAYOUT_V14 if ezsp_version >= 14 else EZSP_LAYOUT_V8
 
 
-def host_link_block_bytes(block: int, *, ezsp_version: int = 13,
-                          request_options: int = 0) -> tuple[dict[str, float], dict[str, float]]:
+def send_command_bytes(aps_payload: int, *, ezsp_version: int = 13,
+                       host_send: str = HostSend.LEAN) -> tuple[dict[str, float], dict[str, float]]:
+    """UART bytes of the DATA frames that hand one unicast to the NCP, as ``(host_to_ncp, ncp_to_host)``
+    by EZSP frame name (ASH ACKs not included)."""
+    layout = ezsp_layout(ezsp_version)
+    if host_send == HostSend.XNCP:
+        return ({"customFrame": ash_data_bytes(xncp_custom_frame(XNCP_SEND_UNICAST + aps_payload))},
+                {"customFrame": ash_data_bytes(1 + xncp_custom_frame(XNCP_SEND_UNICAST_RESPONSE))})
+    to_ncp = {"sendUnicast": ash_data_bytes(layout.send_unicast + aps_payload)}
+    to_host = {"sendUnicast": ash_data_bytes(layout.send_unicast_response)}
+    if host_send == HostSend.BELLOWS:
+        to_ncp["getExtendedTimeout"] = ash_data_bytes(layout.extended_timeout_command)
+        to_host["getExtendedTimeout"] = ash_data_bytes(layout.extended_timeout_response)
+    elif host_send != HostSend.LEAN:
+        raise ValueError(f"host send {host_send!r}: expected one of {', '.join(HostSend.ALL)}")
+    return to_ncp, to_host
+
+
+def host_link_block_bytes(block: int, *, ezsp_version: int = 13, request_options: int = 0,
+                          host_send: str = HostSend.LEAN, message_contents_in_callback: bool = False,
+                          ) -> tuple[dict[str, float], dict[str, float]]:
     """Expected UART bytes of one Image Block Request/Response exchange through bellows, per frame, as
     ``(host_to_ncp, ncp_to_host)``. Labels are the EZSP frame names (and ``ACK``), as the virtual stick
     counts them: every DATA frame is acknowledged by its own ASH ACK in the other direction."""
     layout = ezsp_layout(ezsp_version)
     request = ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD + request_options
     response = ZCL_HEADER + IMAGE_BLOCK_RESPONSE_FIXED + block
-    to_ncp = {
-        "getExtendedTimeout": ash_data_bytes(layout.extended_timeout_command),
-        "sendUnicast": ash_data_bytes(layout.send_unicast + response),
-        "ACK": 4.0 * ASH_ACK,  # of incomingMessage, getExtendedTimeout, sendUnicast responses, messageSent
-    }
-    to_host = {
-        "incomingMessageHandler": ash_data_bytes(layout.incoming_message + request),
-        "getExtendedTimeout": ash_data_bytes(layout.extended_timeout_response),
-        "sendUnicast": ash_data_bytes(layout.send_unicast_response),
-        "messageSentHandler": ash_data_bytes(layout.message_sent + response),
-        "ACK": 2.0 * ASH_ACK,  # of the two commands
-    }
+    to_ncp, to_host = send_command_bytes(response, ezsp_version=ezsp_version, host_send=host_send)
+    echoed = response if message_contents_in_callback else 0
+    to_host = {"incomingMessageHandler": ash_data_bytes(layout.incoming_message + request), **to_host,
+               "messageSentHandler": ash_data_bytes(layout.message_sent + echoed)}
+    # the host ACKs each NCP DATA frame, the NCP each command
+    to_ncp["ACK"] = float(len(to_host)) * ASH_ACK
+    to_host["ACK"] = float(len(to_ncp) - 1) * ASH_ACK
     return to_ncp, to_host
 
 
@@ -209,6 +253,8 @@ class LinkModel:
     typical: bool = True  # mean CSMA backoff and IFS; False = the zero-backoff floor
     host_link_baudrate: int = 0  # 0 = no EZSP-over-UART cost
     ezsp_version: int = 13  # frame layouts on the host link (v8-v13 and v14+ differ)
+    host_send: str = HostSend.LEAN  # how a unicast is handed to the NCP (HostSend)
+    message_contents_in_callback: bool = False  # the NCP echoes each message in messageSentHandler
 
     def frame_air_us(self, aps_payload: int, *, hops: int = 1, relays: int = 0) -> float:
         """Channel time of one unicast data frame over ``hops`` hops, plus its APS ACK when enabled."""
@@ -244,12 +290,14 @@ class LinkModel:
         return nbytes * UART_BITS_PER_BYTE / self.host_link_baudrate * 1e6
 
     def host_tx_us(self, aps_payload: int) -> float:
-        """UART time to hand a unicast to the NCP the way bellows does: getExtendedTimeout, the NCP's
-        ACK and response, the host's ACK of it, then sendUnicast (one command in flight at a time)."""
-        layout = ezsp_layout(self.ezsp_version)
-        nbytes = (ash_data_bytes(layout.extended_timeout_command) + ASH_ACK
-                  + ash_data_bytes(layout.extended_timeout_response) + ASH_ACK
-                  + ash_data_bytes(layout.send_unicast + aps_payload))
+        """UART time to hand a unicast to the NCP along :attr:`host_send`: the sending command, preceded
+        (bellows against a plain NCP) by getExtendedTimeout, the NCP's ACK and response and the host's
+        ACK of it (one command in flight at a time)."""
+        to_ncp, to_host = send_command_bytes(aps_payload, ezsp_version=self.ezsp_version,
+                                             host_send=self.host_send)
+        nbytes = sum(to_ncp.values())
+        if "getExtendedTimeout" in to_host:
+            nbytes += ASH_ACK + to_host["getExtendedTimeout"] + ASH_ACK
         return self.uart_us(nbytes)
 
     def host_rx_us(self, aps_payload: int) -> float:
@@ -258,9 +306,11 @@ class LinkModel:
 
     def host_sent_us(self, aps_payload: int) -> float:
         """UART time the NCP-to-host line is held after a unicast is delivered: messageSentHandler (which
-        echoes the message) and the host's ACK, before the NCP may send its next DATA frame."""
+        echoes the message only under MESSAGE_TAG_AND_CONTENTS_IN_CALLBACK) and the host's ACK, before
+        the NCP may send its next DATA frame."""
         layout = ezsp_layout(self.ezsp_version)
-        return self.uart_us(ash_data_bytes(layout.message_sent + aps_payload) + ASH_ACK)
+        echoed = aps_payload if self.message_contents_in_callback else 0
+        return self.uart_us(ash_data_bytes(layout.message_sent + echoed) + ASH_ACK)
 
     def shared_host_tx_us(self, aps_payload: int) -> float:
         """The shared model's cost of handing a unicast to the NCP: the sendUnicast frame alone."""
@@ -281,9 +331,11 @@ class LinkModel:
     ) -> float:
         """Stop-and-wait critical path of one block: request -> host (overlapping the coordinator's APS ACK
         of the request) -> response -> the device's APS ACK -> device processing, with every host-link
-        frame: the incoming callback, getExtendedTimeout and sendUnicast with their responses and ACKs on
-        the way out, and the next request's callback waiting behind messageSentHandler when the UART is
-        slower than the device's turnaround. Without a host link this is the shared model's cycle."""
+        frame on the critical path: the incoming callback, the sending command(s) of :attr:`host_send`
+        on the way out, and the next request's callback waiting behind messageSentHandler when the UART
+        is slower than the device's turnaround. Without a host link, and on the lean path (whose
+        messageSentHandler is short enough to hide behind the next request), this is the shared
+        model's cycle."""
         if not self.enabled:
             return host_us + device_us
         request_payload = ZCL_HEADER + IMAGE_BLOCK_REQUEST_PAYLOAD

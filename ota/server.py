@@ -32,12 +32,12 @@ compiled from zigpy Struct declarations instead of building zigpy Structs per bl
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import dataclasses
 import datetime as dt
 import enum
 import logging
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import zigpy.exceptions
@@ -217,6 +217,45 @@ class TransferState(enum.StrEnum):
     ENDED = "ended"
 
 
+PROGRESS_SAMPLES = 512  # (time, offset) samples kept per transfer, however long it is
+
+
+class ProgressSamples(collections.abc.Sequence):
+    """A transfer's (loop time, offset) progress, bounded: every block while there are few; when
+    :data:`PROGRESS_SAMPLES` are kept, every other one is let go and the stride doubles, so a long
+    transfer keeps an evenly thinned history. The first and the latest sample are always there."""
+
+    def __init__(self, limit: int = PROGRESS_SAMPLES) -> None:
+        self._limit = max(limit, 4)
+        self._kept: list[tuple[float, int]] = []
+        self._latest: tuple[float, int] | None = None  # the newest sample when the stride skipped it
+        self._stride = 1
+        self._count = 0
+
+    def append(self, sample: tuple[float, int]) -> None:
+        if self._count % self._stride:
+            self._latest = sample
+        else:
+            self._kept.append(sample)
+            self._latest = None
+            if len(self._kept) >= self._limit:
+                self._kept = self._kept[::2]
+                self._stride *= 2
+        self._count += 1
+
+    def _view(self) -> list[tuple[float, int]]:
+        return self._kept if self._latest is None else [*self._kept, self._latest]
+
+    def __len__(self) -> int:
+        return len(self._kept) + (self._latest is not None)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._view()[index]
+
+    def __iter__(self) -> Iterator[tuple[float, int]]:
+        return iter(self._view())
+
+
 @dataclasses.dataclass
 class Transfer:
     """What the server did for one device and one offer: the raw facts a campaign turns into an outcome."""
@@ -236,7 +275,7 @@ class Transfer:
     end_status: int | None = None  # Upgrade End Request status from the device
     ended_at: float | None = None
     upgrade_time: int | None = None  # what the Upgrade End Response told the device
-    samples: list[tuple[float, int]] = dataclasses.field(default_factory=list)
+    samples: ProgressSamples = dataclasses.field(default_factory=ProgressSamples)
     changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event, repr=False)
 
     def touch(self) -> None:
@@ -294,6 +333,9 @@ class OtaServer:
         self.app = app
         self._pass_on = pass_on  # hands a frame the server took back to zigpy
         self.aps_security = aps_security
+        # devices with their own APS link key (CBKE, issue 13): their blocks are APS-secured even when
+        # the network-wide policy is not
+        self.secured: Callable[[Any], bool] | None = None
         if max_in_flight is None:
             max_in_flight = int(app.config.get("max_concurrent_requests", DEFAULT_MAX_IN_FLIGHT))
         self._slots = asyncio.Semaphore(max(1, max_in_flight))  # FIFO waiters: devices take turns
@@ -302,8 +344,6 @@ class OtaServer:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.listeners: list[Callable[[ProgressSample], None]] = []
         self.announced: dict[t.EUI64, float] = {}  # loop time of each device's last Device_annce
-        self.host_seconds = 0.0  # CPU time spent answering block requests (bench figure)
-        self.send_seconds = 0.0  # CPU time in the radio's send_packet for those answers
         self.blocks_served = 0
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -432,31 +472,26 @@ class OtaServer:
 
     # ------------------------------------------------------------------ Image Block Request (hot path)
     async def _serve_plain_block(self, device: Any, packet: t.ZigbeePacket, data: bytes) -> None:
-        started = time.process_time()
         _fc, tsn, _cmd, _ctl, mfr, kind, version, offset, max_size = BLOCK_REQUEST.unpack_values(data)
         try:
-            await self._serve_block(device, packet, tsn, mfr, kind, version, offset, max_size, None, started)
+            await self._serve_block(device, packet, tsn, mfr, kind, version, offset, max_size, None)
         except SEND_ERRORS as exc:  # an ABORT / WAIT_FOR_DATA not delivered: the device asks again
             LOGGER.debug("%s: OTA response not delivered: %s", device.ieee, exc)
 
     async def _serve_block(self, device: Any, packet: t.ZigbeePacket, tsn: int, mfr: int, kind: int,
-                           version: int, offset: int, max_size: int, period_ms: int | None,
-                           started: float) -> None:
+                           version: int, offset: int, max_size: int, period_ms: int | None) -> None:
         lane = self.lane(device.ieee)
         async with lane.lock:
             offer = lane.offer
             if offer is None:
                 # Not answered: a host that restarted mid-campaign has not re-offered yet, and an ABORT
                 # would make the device throw away what it has; it asks again and resumes then.
-                self.host_seconds += time.process_time() - started
                 LOGGER.debug("%s: block request at %d before any offer: not answered", lane.eui64, offset)
                 return
             if not offer.matches(mfr, kind, version):
-                self.host_seconds += time.process_time() - started
                 await self._send_status(device, packet, tsn, CMD_IMAGE_BLOCK_RESPONSE, Status.ABORT)
                 return
             if offset >= offer.size:
-                self.host_seconds += time.process_time() - started
                 await self._send_status(device, packet, tsn, CMD_IMAGE_BLOCK_RESPONSE,
                                         Status.MALFORMED_COMMAND)
                 return
@@ -468,25 +503,17 @@ class OtaServer:
                     await self._send_wait_for_data(device, packet, tsn, wait, lane)
                     return
                 if wait > 0:
-                    self.host_seconds += time.process_time() - started
                     await asyncio.sleep(wait)
-                    started = time.process_time()
             size = min(max_size, self._budget(device), offer.size - offset)
             frame = BLOCK_RESPONSE.pack(RESPONSE_CONTROL_NO_DEFAULT, tsn, CMD_IMAGE_BLOCK_RESPONSE, 0,
                                         mfr, kind, version, offset, size)
             frame += offer.data[offset:offset + size]
             reply = self._reply_packet(device, packet, tsn, frame)
-            handed = time.process_time()
-            self.host_seconds += handed - started
             try:
                 await self._send_packet(reply)
             except SEND_ERRORS as exc:  # a lost response: the device asks again
                 LOGGER.debug("%s: block at %d not delivered: %s", lane.eui64, offset, exc)
                 return
-            finally:
-                # CPU until the radio returns; on a zero-latency radio it does not yield, so this is the
-                # radio hand-off's own cost (with air time modelled it also counts whatever ran meanwhile)
-                self.send_seconds += time.process_time() - handed
             now = self._loop.time()
             lane.last_sent = now
             self.blocks_served += 1
@@ -513,9 +540,12 @@ class OtaServer:
             for listener in self.listeners:
                 listener(sample)
 
+    def _aps_secured(self, device: Any) -> bool:
+        return self.aps_security or (self.secured is not None and self.secured(device))
+
     def _budget(self, device: Any) -> int:
         relays = len(device.relays) if getattr(device, "relays", None) else 0
-        return max_ota_block(aps_security=self.aps_security, relays=relays)
+        return max_ota_block(aps_security=self._aps_secured(device), relays=relays)
 
     async def _send_wait_for_data(self, device: Any, packet: t.ZigbeePacket, tsn: int, wait: float,
                                   lane: _DeviceLane) -> None:
@@ -535,13 +565,12 @@ class OtaServer:
             header, rest = foundation.ZCLHeader.deserialize(data)
             command = int(header.command_id)
             if command == CMD_IMAGE_BLOCK:
-                started = time.process_time()
                 req, _ = ImageBlockCommand.deserialize(rest)
                 period = req.minimum_block_period if req.field_control & \
                     ImageBlockCommand.FieldControl.MinimumBlockPeriod else None
                 await self._serve_block(device, packet, header.tsn, req.manufacturer_code, req.image_type,
                                         req.file_version, req.file_offset, req.maximum_data_size,
-                                        None if period is None else int(period), started)
+                                        None if period is None else int(period))
             elif command == CMD_QUERY_NEXT_IMAGE:
                 query, _ = QueryNextImageCommand.deserialize(rest)
                 await self._serve_query(device, packet, header.tsn, query)
@@ -698,7 +727,7 @@ class OtaServer:
         return self._packet(device, request.profile_id, request.src_ep, tsn, frame)
 
     def _packet(self, device: Any, profile: int, dst_ep: int, tsn: int, frame: bytes) -> t.ZigbeePacket:
-        tx = t.TransmitOptions.ACK | (t.TransmitOptions.APS_Encryption if self.aps_security
+        tx = t.TransmitOptions.ACK | (t.TransmitOptions.APS_Encryption if self._aps_secured(device)
                                       else t.TransmitOptions.NONE)
         end_device = device.node_desc is not None and not device.node_desc.is_receiver_on_when_idle
         relays = getattr(device, "relays", None)

@@ -8,12 +8,16 @@ bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (`
 ``--tcp HOST:PORT`` serves the stick on a TCP port instead, as ser2net serves a real one (it prints
 ``socket://HOST:PORT``), so a labgrid exporter can export it as a ``NetworkSerialPort``.
 ``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
+The stick answers XNCP custom frames as current community firmware does (``--no-xncp``: as stock
+EmberZNet). ``--stats FILE`` appends one JSON line of the stick's counters (frames and wire bytes per
+EZSP frame name, each direction) to FILE on every SIGUSR1 and at exit, for measurements from outside.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,7 +68,8 @@ def write_trust(directory: Path, trust: BenchTrust) -> None:
 
 
 async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None,
-                      tcp: tuple[str, int] | None = None) -> None:
+                      tcp: tuple[str, int] | None = None, *, xncp: bool = True,
+                      stats: Path | None = None) -> None:
     """Build the bench (with the bench PKI on its ESMEs), open the stick (a pty, or a TCP port) and serve
     until SIGINT or SIGTERM."""
     from gateway.bench import bench_sim_config, virtual_han
@@ -77,10 +82,17 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     if tcp is not None:
         from hal.ezsp_stick.tcp import TcpStick
 
-        stick: VirtualStick = TcpStick(han, host=tcp[0], port=tcp[1], baudrate=baudrate, power_up_han=True)
+        stick: VirtualStick = TcpStick(han, host=tcp[0], port=tcp[1], baudrate=baudrate, power_up_han=True,
+                                       xncp=xncp)
     else:
-        stick = VirtualStick(han, baudrate=baudrate, power_up_han=True)
+        stick = VirtualStick(han, baudrate=baudrate, power_up_han=True, xncp=xncp)
     path = await stick.start()
+
+    def dump_stats() -> None:
+        if stats is not None:
+            with stats.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(stick.counters()) + "\n")
+
     click.echo(path)
     click.echo(f"virtual EZSPv{stick.ncp.version} stick at {baudrate} baud, {len(han.devices)} devices"
                f" (real time); Ctrl-C to stop", err=True)
@@ -89,9 +101,12 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGUSR1, dump_stats)
     try:
         await stop.wait()
     finally:
+        dump_stats()
         await han.stop()
         await stick.stop()
         if stop_capture is not None:
@@ -113,12 +128,17 @@ def sim() -> None:
 @click.option("--tcp", "tcp", metavar="HOST:PORT", default=None,
               help="Serve the stick on this TCP port (raw, as ser2net does) instead of a pty; port 0 picks "
                    "a free one. Prints socket://HOST:PORT.")
+@click.option("--xncp/--no-xncp", default=True, show_default=True,
+              help="Answer XNCP custom frames (combined send) as current community firmware does.")
+@click.option("--stats", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Append the stick's counters as a JSON line here on SIGUSR1 and at exit.")
 @capture_option
-def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str | None) -> None:
+def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str | None, xncp: bool,
+          stats: Path | None) -> None:
     """Serve a virtual EZSP stick on a pseudo-terminal (or --tcp) and print where (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant
     from hal.ezsp_stick.tcp import parse_host_port
 
     speed_constant(baudrate)  # reject an unsupported rate before anything is built
     address = parse_host_port(tcp) if tcp is not None else None
-    asyncio.run(serve_stick(rig_path, baudrate, trust_dir, address))
+    asyncio.run(serve_stick(rig_path, baudrate, trust_dir, address, xncp=xncp, stats=stats))

@@ -243,6 +243,9 @@ class AshStats:
     # DATA the label the link's ``classify`` gives its EZSP payload (e.g. "sendUnicast")
     wire_in: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     wire_out: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    # frames per label, the same way (each host DATA frame is one EZSP command: one round trip)
+    count_in: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    count_out: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 
 @dataclasses.dataclass
@@ -384,7 +387,9 @@ class AshNcp:
                 self._reject()
             return
         self.stats.frames_in += 1
-        self.stats.wire_in[self.label(frame)] += len(raw) + 1
+        label = self.label(frame)
+        self.stats.wire_in[label] += len(raw) + 1
+        self.stats.count_in[label] += 1
         LOGGER.debug("ash <- %r", frame)
         self._frame(frame)
 
@@ -499,7 +504,9 @@ class AshNcp:
         LOGGER.debug("ash -> %r", frame)
         self.stats.frames_out += 1
         self.stats.bytes_out += len(wire)
-        self.stats.wire_out[self.label(frame)] += len(wire)
+        label = self.label(frame)
+        self.stats.wire_out[label] += len(wire)
+        self.stats.count_out[label] += 1
         if frame.kind is FrameType.ERROR:
             self.stats.errors_sent += 1
         loop = asyncio.get_running_loop()

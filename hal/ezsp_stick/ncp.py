@@ -62,13 +62,14 @@ class EzspNcp(ConfigCommands, NetworkCommands, MessagingCommands, SecurityComman
     """
 
     def __init__(self, han: HanPort, *, send: Callable[[bytes], None], version: int = DEFAULT_VERSION,
-                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False) -> None:
+                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False, xncp: bool = True) -> None:
         if version not in SUPPORTED_VERSIONS:
             raise StickConfigError(
                 f"ezsp stick: protocol version {version} not supported"
                 f" (choose from {', '.join(map(str, SUPPORTED_VERSIONS))})")
         self.han = han
         self.version = version
+        self.xncp = xncp  # answer XNCP custom frames as community firmware does (hal/ezsp_stick/xncp.py)
         self._send = send
         self.ieee = zigpy_t.EUI64(ieee if ieee is not None else han.network.coordinator_ieee)
         self.codec = EzspCodec(version)

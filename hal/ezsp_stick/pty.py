@@ -59,7 +59,7 @@ class VirtualStick:
     """An EZSP stick on a pty, backed by ``han``. ``await start()`` returns the port path."""
 
     def __init__(self, han: HanPort, *, baudrate: int = DEFAULT_BAUDRATE, version: int = DEFAULT_VERSION,
-                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False) -> None:
+                 ieee: zigpy_t.EUI64 | None = None, power_up_han: bool = False, xncp: bool = True) -> None:
         self._speed = speed_constant(baudrate)
         self.baudrate = baudrate
         model = getattr(han, "model", None)
@@ -70,13 +70,22 @@ class VirtualStick:
             han.model = dataclasses.replace(model, host_link_baudrate=0)  # type: ignore[attr-defined]
         self.ash = AshNcp(write=self._write, deliver=self._deliver, on_reset=self._ncp_reset,
                           baudrate=baudrate, classify=self._frame_name)
-        self.ncp = EzspNcp(han, send=self.ash.send, version=version, ieee=ieee, power_up_han=power_up_han)
+        self.ncp = EzspNcp(han, send=self.ash.send, version=version, ieee=ieee, power_up_han=power_up_han,
+                           xncp=xncp)
         self.ncp.on_power = self.ash.power
         self.port = PortStats()
         self._master: int | None = None
         self._slave: int | None = None
         self.path: str | None = None
         self._warned_rate: int | None = None
+
+    def counters(self) -> dict[str, Any]:
+        """What the stick counted so far: ASH frames and wire bytes per label in each direction, and the
+        NCP's counters (``hanrig sim stick --stats``, the OTA benchmark)."""
+        ash = self.ash.stats
+        return {"frames_to_ncp": dict(ash.count_in), "frames_to_host": dict(ash.count_out),
+                "bytes_to_ncp": dict(ash.wire_in), "bytes_to_host": dict(ash.wire_out),
+                "ncp": dataclasses.asdict(self.ncp.stats)}
 
     async def start(self) -> str:
         try:

@@ -85,3 +85,4 @@ class NcpStats:
     incoming: int = 0
     dropped_incoming: int = 0
     resets: int = 0
+    extended_timeout_changes: int = 0  # setExtendedTimeout, or an XNCP combined send carrying the flag

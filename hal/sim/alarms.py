@@ -19,7 +19,7 @@ class AlarmHost(Protocol):
 
     def next_tsn(self) -> int: ...
     def alarm_source_cluster(self) -> int: ...
-    async def send_to_hub(self, cluster_id: int, data: bytes) -> None: ...
+    async def send_to_hub(self, cluster_id: int, data: bytes) -> bool: ...
 
 
 class DeviceAlarms:
@@ -29,7 +29,8 @@ class DeviceAlarms:
         self.host = host
         self._rate_hz = rate_hz
         self._rate_changed = asyncio.Event()
-        self.sent = 0
+        self.sent = 0  # alarms the MAC delivered to the hub
+        self.lost = 0  # alarms the MAC gave up on (a storm can fill a CSMA channel)
         self.attributes: dict[int, Any] = {Alarms.AttributeDefs.alarm_count.id: 0}
 
     async def send(self, alarm_code: int, cluster_id: int) -> None:
@@ -47,9 +48,12 @@ class DeviceAlarms:
             alarm_code=alarm_code,
             cluster_id=cluster_id,
         )
-        self.sent += 1
-        self.attributes[Alarms.AttributeDefs.alarm_count.id] = min(self.sent, 0xFFFF)
-        await self.host.send_to_hub(Alarms.cluster_id, data)
+        self.attributes[Alarms.AttributeDefs.alarm_count.id] = min(self.sent + self.lost + 1, 0xFFFF)
+        # counted once the MAC (and APS) layers are done with it
+        if await self.host.send_to_hub(Alarms.cluster_id, data):
+            self.sent += 1
+        else:
+            self.lost += 1
 
     @property
     def rate_hz(self) -> float:

@@ -82,13 +82,13 @@ class HanControl:
 
     # ---------------------------------------------------------------- frame trace
     def trace_mark(self) -> int:
-        return len(self._han.trace)
+        return self._han.trace.total
 
     def capture_device(self, eui64: str) -> DeviceCapture:
         return DeviceCapture(self._han, self._device(eui64).ieee)
 
     def frames(self, eui64: str | None = None, since: int = 0) -> Sequence[TraceRecord]:
-        frames = self._han.trace[since:]
+        frames = self._han.trace.since(since)  # a bounded ring: the most recent frames (hal/sim/trace.py)
         if eui64 is None:
             return frames
         nwk = self._device(eui64).nwk

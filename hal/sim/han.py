@@ -3,10 +3,14 @@
 ``VirtualHan`` is independent of zigpy's ControllerApplication. Front-ends (``SimApplication``, the
 ``sim://`` zigpy radio, and the virtual EZSP stick) attach a :class:`CoordinatorListener` and exchange
 ``zigpy.types.ZigbeePacket`` frames with it. Every frame, in either direction, is timed by the
-:class:`~ota.link_model.LinkModel` from its real length and serialised on the PAN's single channel
-(an ``asyncio.Lock``: one frame on air at a time), with MAC retries on loss, optional EZSP/UART host-link
-cost, and indirect (poll-driven) delivery to sleepy devices. Each frame is appended to :attr:`trace`;
-with one seed the trace is the same on every run (all randomness comes from seeded ``random.Random``).
+:class:`~ota.link_model.LinkModel` from its real length and sent on the PAN's one :class:`Channel`
+(unslotted CSMA-CA: random backoff, CCA, collisions and MAC retries when several nodes transmit),
+over the device's route of 1 to 3 hops (``[devices.sim] hops``; every relay transmits again), followed
+by the receiver's APS ACK; with optional EZSP/UART host-link cost and indirect (poll-driven) delivery
+to sleepy devices. The coordinator's APS ACK of an incoming frame goes out while the host works on the
+frame (as the NCP sends it), so a reply queues behind it. Each frame is appended to :attr:`trace` (a
+bounded ring with sinks, see ``hal/sim/trace.py``); with one seed the trace is the same on every run
+(all randomness comes from seeded ``random.Random``).
 
 Faults (rig-file ``[[faults]]`` or :meth:`VirtualHan.inject`): drop/corrupt/delay frames, a device
 reboots (optionally at an OTA offset), leaves, rejoins; the stick is unplugged and comes back; a device
@@ -19,14 +23,15 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import zigpy.types as zigpy_t
 
-from ota.link_model import MAC_MAX_FRAME_RETRIES, LinkModel, hop_us
+from ota.link_model import APS_MAX_FRAME_RETRIES, LinkModel, aps_ack_psdu_length, psdu_length
 
+from .channel import Channel, MacResult
 from .config import (
     COORDINATOR_IEEE,
     DEVICE_FAULTS,
@@ -39,6 +44,7 @@ from .config import (
 from .devices import DEVICE_CLASSES, VirtualDevice
 from .exceptions import SimDeliveryError, SimStateError
 from .joining import device_link_key
+from .trace import FrameSink, FrameTrace
 from .wire import TRACE, TraceRecord
 
 LOGGER = logging.getLogger(__name__)
@@ -47,6 +53,8 @@ INDIRECT_EXPIRY_S = 7.68  # macTransactionPersistenceTime (0x01F4 units of aBase
 DATA_REQUEST_PSDU = 18  # MAC Data Request command frame with short/long addressing
 BOOT_STAGGER_S = 0.05  # devices announce one after another, as after a bench power-up
 DEFAULT_AWAY_S = 5.0  # default time away for rejoin / unplug / reboot faults
+COORDINATOR = "coordinator"  # the coordinator's node key on the channel
+TRAFFIC_KINDS = {0x0019: "ota", 0x0009: "alert"}  # air time is tallied apart for these clusters
 
 
 class MacStatus:
@@ -108,7 +116,10 @@ class VirtualHan:
             host_link_baudrate=self.settings.host_link_baudrate,
         )
         self.rng = random.Random(self.settings.seed)
-        self.trace: list[TraceRecord] = []
+        # backoffs draw from their own generator, so adding contention leaves fault draws where they were
+        self.channel = Channel(self.model, random.Random(f"csma:{self.settings.seed}"))
+        self.trace = FrameTrace()
+        self.aps_retries = 0  # unicasts the APS layer sent again after the MAC gave up
         self.stick_present = True
         self.permit_until = 0.0
         self.transient_keys: dict[zigpy_t.EUI64, bytes] = {}   # the trust centre's install-code keys
@@ -116,13 +127,11 @@ class VirtualHan:
         self._admitted: set[zigpy_t.EUI64] = set()   # joined once: they keep the network key after that
         self.started = False
         self._listeners: list[CoordinatorListener] = []
-        self._channel = asyncio.Lock()
         self._host_link = asyncio.Lock()
         self._t0: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._indirect: dict[int, list[tuple[zigpy_t.ZigbeePacket, asyncio.Future[None]]]] = {}
         self._frame_faults: list[_ActiveFault] = []
-        self._frame_sinks: list[Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]] = []
         self.devices: dict[zigpy_t.EUI64, VirtualDevice] = {}
         used: set[int] = {0x0000}
         for spec in self.config.devices:
@@ -132,15 +141,17 @@ class VirtualHan:
                 nwk = nwk_rng.randrange(0x0001, 0xFFF8)
             used.add(nwk)
             self.devices[spec.eui64] = DEVICE_CLASSES[spec.role](spec, self, nwk)
+        # lookups by address and by id are per frame: dictionaries, not scans (NWK addresses are fixed)
+        self._by_nwk: dict[int, VirtualDevice] = {d.nwk: d for d in self.devices.values()}
+        self._by_id: dict[str, VirtualDevice] = {d.spec.id: d for d in self.devices.values()}
 
     # ------------------------------------------------------------------ frame sinks (captures)
-    def add_frame_sink(self, sink: Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]) -> None:
+    def add_frame_sink(self, sink: FrameSink) -> None:
         """Call ``sink(record, packet)`` for every frame put on the air (``hal.capture.AirCapture``)."""
-        self._frame_sinks.append(sink)
+        self.trace.subscribe(sink)
 
-    def remove_frame_sink(self, sink: Callable[[TraceRecord, zigpy_t.ZigbeePacket], None]) -> None:
-        if sink in self._frame_sinks:
-            self._frame_sinks.remove(sink)
+    def remove_frame_sink(self, sink: FrameSink) -> None:
+        self.trace.unsubscribe(sink)
 
     # ------------------------------------------------------------------ the coordinator port
     def attach(self, listener: CoordinatorListener) -> None:
@@ -195,7 +206,7 @@ class VirtualHan:
 
     async def permit_join(self, seconds: int) -> None:
         self.permit_until = self.loop_time() + max(seconds, 0) if self._t0 is not None else 0.0
-        await self._air(self.model.broadcast_air_us(3))
+        await self.channel.transmit(COORDINATOR, self._psdu(3), kind="broadcast", ack=False)
         for device in list(self._awaiting_key.values()):
             if self.admits(device):
                 self.spawn(device.boot())
@@ -244,7 +255,7 @@ class VirtualHan:
         scan_s = (2**duration_exp + 1) * 960 * 16e-6
         permitting = self._t0 is not None and self.loop_time() < self.permit_until
         for channel in channels:
-            await self._air(self.model.broadcast_air_us(0))  # the Beacon Request (a MAC command)
+            await self.channel.transmit(COORDINATOR, self._psdu(0), kind="scan", ack=False)  # Beacon Request
             await asyncio.sleep(scan_s if self.model.enabled else 0.0)
             if channel != self.network.channel or not self.network.formed:
                 continue
@@ -271,11 +282,11 @@ class VirtualHan:
             await self._broadcast_from_coordinator(packet)
             return
         device = self._find(packet.dst)
-        length = len(packet.data.serialize())
-        await self._host(self.model.host_tx_us(length))
+        data = packet.data.serialize()
+        await self._host(self.model.host_tx_us(len(data)))
         if device is None or not device.joined:
-            await self._air(self.model.mac_attempt_us(length) * (1 + MAC_MAX_FRAME_RETRIES))
-            self._record(0x0000, self._dst_nwk(packet), packet, "lost")
+            await self.channel.transmit(COORDINATOR, self._psdu(len(data)), lost=lambda: True)
+            self._record(0x0000, self._dst_nwk(packet), packet, "lost", data)
             raise SimDeliveryError(MacStatus.NO_ACK, f"no route to {packet.dst.address}")
         if device.sleepy:
             await self._send_indirect(device, packet)
@@ -314,8 +325,7 @@ class VirtualHan:
         """A sleepy device polls its parent: queued frames for it go out now."""
         if not device.joined:
             return
-        if self.model.enabled:
-            await self._air(hop_us(DATA_REQUEST_PSDU))
+        await self.channel.transmit(device, DATA_REQUEST_PSDU, kind="poll")
         queue = self._indirect.pop(device.nwk, [])
         for packet, future in queue:
             if future.done():
@@ -347,10 +357,10 @@ class VirtualHan:
                 self._frame_faults.remove(active)
 
     def device(self, device_id: str) -> VirtualDevice:
-        for device in self.devices.values():
-            if device.spec.id == device_id:
-                return device
-        raise SimStateError(f"simulated HAN: no device with id {device_id!r}")
+        device = self._by_id.get(device_id)
+        if device is None:
+            raise SimStateError(f"simulated HAN: no device with id {device_id!r}")
+        return device
 
     async def _device_event(self, fault: FaultSpec) -> None:
         if fault.kind is FaultKind.UNPLUG:
@@ -442,17 +452,36 @@ class VirtualHan:
         return None
 
     # ------------------------------------------------------------------ the channel
-    async def _air(self, microseconds: float) -> None:
-        if microseconds <= 0:
-            return
-        async with self._channel:
-            await asyncio.sleep(microseconds / 1e6)
+    def _psdu(self, aps_payload: int, relays: int = 0, *, secured: bool = False) -> int:
+        return psdu_length(aps_payload, aps_security=self.model.aps_security or secured, relays=relays)
 
     async def _host(self, microseconds: float) -> None:
         if microseconds <= 0:
             return
         async with self._host_link:
             await asyncio.sleep(microseconds / 1e6)
+
+    @staticmethod
+    def _route(device: VirtualDevice, *, to_device: bool) -> list[object]:
+        """The transmitting node of each hop between the coordinator and ``device``."""
+        relays: list[object] = [(device.nwk, "relay", n) for n in range(1, device.spec.sim.hops)]
+        return [COORDINATOR, *relays] if to_device else [device, *reversed(relays)]
+
+    async def _hops(self, senders: list[object], psdu: int, *, kind: str,
+                    lost: Any = None) -> str:
+        for sender in senders:
+            result = await self.channel.transmit(sender, psdu, kind=kind, lost=lost)
+            if result != MacResult.SUCCESS:
+                return result
+        return MacResult.SUCCESS
+
+    async def _aps_ack(self, device: VirtualDevice, *, to_device: bool, kind: str) -> None:
+        """The APS ACK of a unicast, back along the route (sent by the receiver of the data frame)."""
+        if not self.model.aps_ack or not self.model.enabled:
+            return
+        relays = device.spec.sim.hops - 1 if not to_device else 0  # the coordinator's ACK is source-routed
+        psdu = aps_ack_psdu_length(aps_security=self.model.aps_security, relays=relays)
+        await self._hops(self._route(device, to_device=not to_device), psdu, kind=kind)
 
     async def _transmit(
         self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice, *, to_device: bool
@@ -463,59 +492,77 @@ class VirtualHan:
         fault = self._frame_fault(device, packet, to_device)
         data = packet.data.serialize()
         length = len(data)
+        kind = TRAFFIC_KINDS.get(int(packet.cluster_id), "other")
         outcome = "delivered"
         if fault is not None and fault.kind is FaultKind.DELAY:
             outcome = "delayed"
             await asyncio.sleep(fault.delay_s)
+        # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
+        # header and MIC even when the PAN's default is not to
+        secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
         if broadcast:
-            await self._air(self.model.broadcast_air_us(length))
+            await self.channel.transmit(device, self._psdu(length, secured=secured), kind=kind, ack=False)
         else:
-            delivered = False
-            for _attempt in range(1 + MAC_MAX_FRAME_RETRIES):
-                dropped = fault is not None and fault.kind is FaultKind.DROP
-                lost = dropped or (
-                    self.settings.frame_loss > 0 and self.rng.random() < self.settings.frame_loss
-                )
-                if lost:
-                    await self._air(self.model.mac_attempt_us(length))
-                    continue
-                await self._air(self.model.frame_air_us(length))
-                delivered = True
-                break
-            if not delivered:
-                self._record(src, dst, packet, "lost")
-                raise SimDeliveryError(
-                    MacStatus.NO_ACK,
-                    f"no MAC ACK from 0x{dst:04x} after {1 + MAC_MAX_FRAME_RETRIES} attempts",
-                )
+            dropped = fault is not None and fault.kind is FaultKind.DROP
+            loss = self.settings.frame_loss
+
+            def lost() -> bool:
+                return dropped or (loss > 0 and self.rng.random() < loss)
+
+            relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
+            route = self._route(device, to_device=to_device)
+            psdu = self._psdu(length, relays, secured=secured)
+            result = await self._hops(route, psdu, kind=kind, lost=lost)
+            # an acknowledged unicast the MAC gave up on (busy channel, no MAC ACK) is sent again by the
+            # APS layer (apsMaxFrameRetries), from the start of the route
+            for _retry in range(APS_MAX_FRAME_RETRIES if self.model.aps_ack and self.model.enabled else 0):
+                if result == MacResult.SUCCESS:
+                    break
+                self.aps_retries += 1
+                result = await self._hops(route, psdu, kind=kind, lost=lost)
+            if result != MacResult.SUCCESS:
+                self._record(src, dst, packet, "lost", data)
+                if result == MacResult.CHANNEL_ACCESS_FAILURE:
+                    raise SimDeliveryError(MacStatus.CHANNEL_ACCESS_FAILURE, "the channel stayed busy")
+                raise SimDeliveryError(MacStatus.NO_ACK, f"no MAC ACK from 0x{dst:04x} after every retry")
+            if to_device:
+                await self._aps_ack(device, to_device=True, kind=kind)
         if fault is not None and fault.kind is FaultKind.CORRUPT:
             # flip the last octet: it is payload, not header, so the frame still parses but carries a
             # wrong value (what a MIC would catch on a real PAN; here it tests the layers above)
             mutated = bytearray(data)
             if mutated:
                 mutated[-1] ^= 0xFF
-            packet = packet.replace(data=zigpy_t.SerializableBytes(bytes(mutated)))
+            data = bytes(mutated)
+            packet = packet.replace(data=zigpy_t.SerializableBytes(data))
             outcome = "corrupted"
         if to_device:
             if not device.joined:
-                self._record(src, dst, packet, "lost")
+                self._record(src, dst, packet, "lost", data)
                 raise SimDeliveryError(MacStatus.NO_ACK, f"{device.spec.id} is not on the network")
-            self._record(src, dst, packet, outcome)
+            self._record(src, dst, packet, outcome, data)
             device.receive(packet)
             return
         if not self.stick_present:
-            self._record(src, dst, packet, "lost")
+            self._record(src, dst, packet, "lost", data)
             raise SimDeliveryError(MacStatus.NO_ACK, "the coordinator's stick is unplugged")
-        self._record(src, dst, packet, outcome)
+        self._record(src, dst, packet, outcome, data)
+        # the NCP passes the frame up while its APS ACK goes out; the device's send completes (its
+        # APSDE-DATA.confirm) with that ACK, so it cannot contend with the ACK of its own last frame
+        self.spawn(self._to_host(packet, length))
+        if not broadcast:
+            await self._aps_ack(device, to_device=False, kind=kind)
+
+    async def _to_host(self, packet: zigpy_t.ZigbeePacket, length: int) -> None:
         await self._host(self.model.host_rx_us(length))
         for listener in list(self._listeners):
             listener.on_packet(packet)
 
     async def _broadcast_from_coordinator(self, packet: zigpy_t.ZigbeePacket) -> None:
-        length = len(packet.data.serialize())
-        await self._host(self.model.host_tx_us(length))
-        await self._air(self.model.broadcast_air_us(length))
-        self._record(0x0000, self._dst_nwk(packet), packet, "delivered")
+        data = packet.data.serialize()
+        await self._host(self.model.host_tx_us(len(data)))
+        await self.channel.transmit(COORDINATOR, self._psdu(len(data)), kind="broadcast", ack=False)
+        self._record(0x0000, self._dst_nwk(packet), packet, "delivered", data)
         for device in self.devices.values():
             if device.joined and not device.sleepy:
                 device.receive(packet)
@@ -544,11 +591,11 @@ class VirtualHan:
                 )
 
     def _find(self, address: zigpy_t.AddrModeAddress) -> VirtualDevice | None:
-        for device in self.devices.values():
-            if address.addr_mode == zigpy_t.AddrMode.IEEE and device.ieee == address.address:
-                return device
-            if address.addr_mode == zigpy_t.AddrMode.NWK and device.nwk == address.address and device.joined:
-                return device
+        if address.addr_mode == zigpy_t.AddrMode.IEEE:
+            return self.devices.get(address.address)
+        if address.addr_mode == zigpy_t.AddrMode.NWK:
+            device = self._by_nwk.get(address.address)
+            return device if device is not None and device.joined else None
         return None
 
     @staticmethod
@@ -559,8 +606,10 @@ class VirtualHan:
             return 0xFFFE
         return int(packet.dst.address)
 
-    def _record(self, src: int, dst: int, packet: zigpy_t.ZigbeePacket, outcome: str) -> None:
-        data = packet.data.serialize()
+    def _record(self, src: int, dst: int, packet: zigpy_t.ZigbeePacket, outcome: str,
+                data: bytes | None = None) -> None:
+        if data is None:
+            data = packet.data.serialize()
         record = TraceRecord(
             time=round(self.loop_time(), 6),
             src=src,
@@ -571,7 +620,6 @@ class VirtualHan:
             data=data,
             outcome=outcome,
         )
-        self.trace.append(record)
-        LOGGER.log(TRACE, "frame %s", record)
-        for sink in self._frame_sinks:
-            sink(record, packet)
+        if LOGGER.isEnabledFor(TRACE):
+            LOGGER.log(TRACE, "frame %s", record)
+        self.trace.append(record, packet)

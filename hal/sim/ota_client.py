@@ -21,9 +21,10 @@ import enum
 import hashlib
 import logging
 import struct
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -117,11 +118,42 @@ class OtaHost(Protocol):
 
 @dataclass(frozen=True)
 class HeldImage:
-    """A complete, verified image waiting to be (or already) activated."""
+    """A complete, verified image waiting to be (or already) activated (its bytes stay in flash)."""
 
     file_version: int
-    data: bytes
     manufacturer_image_sha256: str
+
+
+class Flash:
+    """The download area: a temporary file, as a real device writes its external flash, so a campaign
+    to hundreds of simulated devices does not hold a copy of the image per device in memory."""
+
+    def __init__(self, size: int = 0) -> None:
+        self.size = size
+        self._file: IO[bytes] | None = None
+        if size:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by erase)
+            self._file.truncate(size)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def write(self, offset: int, data: bytes) -> None:
+        assert self._file is not None
+        self._file.seek(offset)
+        self._file.write(data)
+
+    def read(self) -> bytes:
+        if self._file is None:
+            return b""
+        self._file.seek(0)
+        return self._file.read(self.size)
+
+    def erase(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self.size = 0
 
 
 # ---------------------------------------------------------------------------------------- the client's reader
@@ -262,7 +294,7 @@ class ZclOtaClient:
         self.held: HeldImage | None = None
         self.outcome = OtaOutcome()
         self.on_stored: Callable[[int], None] | None = None  # fault hook: called with the new offset
-        self._buffer = bytearray()
+        self._buffer = Flash()
         self._task: asyncio.Task[None] | None = None
         self._activation: asyncio.TimerHandle | None = None
         self._last_block_at: float | None = None
@@ -446,7 +478,8 @@ class ZclOtaClient:
         )
         self.outcome = OtaOutcome(file_version=int(offer.file_version))
         if not resuming:
-            self._buffer = bytearray(int(offer.image_size))
+            self._buffer.erase()
+            self._buffer = Flash(int(offer.image_size))
             self.file_offset = 0
         self.held = None
         self.downloaded_file_version = None
@@ -489,7 +522,7 @@ class ZclOtaClient:
         if period and self._last_block_at is not None and now - self._last_block_at < period - 1e-9:
             self.outcome.pacing_violations += 1
         self._last_block_at = now
-        self._buffer[start : start + len(data)] = data
+        self._buffer.write(start, data)
         self.file_offset = start + len(data)
         self.outcome.blocks += 1
         if self.on_stored is not None:
@@ -605,7 +638,7 @@ class ZclOtaClient:
         self.outcome.status = EndStatus.ABORT
         self.outcome.reason = reason
         self.status = UpgradeStatus.Normal
-        self._buffer = bytearray()
+        self._buffer.erase()
         self.file_offset = 0
         if send:
             await self._upgrade_end(offer, EndStatus.ABORT, expect_reply=False)
@@ -640,8 +673,8 @@ class ZclOtaClient:
                 raise ImageRejected("integrity code does not match the image")
 
     async def _finish(self, offer: Any) -> None:
-        data = bytes(self._buffer)
-        self._buffer = bytearray()
+        data = self._buffer.read()
+        self._buffer.erase()
         try:
             sha256 = hashlib.sha256(data).hexdigest() if self.permissive else self.verify(offer, data).sha256
         except ImageRejected as exc:
@@ -652,7 +685,7 @@ class ZclOtaClient:
             self.file_offset = 0
             await self._upgrade_end(offer, EndStatus.INVALID_IMAGE, expect_reply=False)
             return
-        self.held = HeldImage(int(offer.file_version), data, sha256)
+        self.held = HeldImage(int(offer.file_version), sha256)
         self.downloaded_file_version = int(offer.file_version)
         self.status = UpgradeStatus.Download_complete
         self.outcome.status = EndStatus.SUCCESS

@@ -1,13 +1,21 @@
 """Wire types of the simulated HAN: ZCL/ZDO frames built/parsed with zigpy's own schemas; trace records.
 
-Nothing here packs bytes by hand: ZCL headers are ``foundation.ZCLHeader``, command payloads are the
-cluster's ``CommandSchema`` classes, ZDO payloads follow ``zigpy.zdo.types.CLUSTERS``. The virtual devices
-speak through these helpers, so what zigpy receives is exactly what a real device would send.
+Command payloads are the cluster's ``CommandSchema`` classes, ZDO payloads follow
+``zigpy.zdo.types.CLUSTERS``. The virtual devices speak through these helpers, so what zigpy receives is
+exactly what a real device would send.
+
+The hot path (every OTA block passes here twice) does not build zigpy Structs: constructing one goes
+through ``inspect.Signature.bind`` (tens of microseconds; a dozen per block were most of a 200-device
+run's CPU). :class:`SchemaCodec` walks the same ``CommandSchema`` fields with zigpy's own field types,
+and the three-octet ZCL header is read and written from its frame-control bits (ZCL 2.4.1.1);
+``tests/hal/test_sim_wire.py`` checks both against zigpy's Struct path, octet for octet.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +33,74 @@ TRACE = 5  # log level below DEBUG for raw bytes (zigpy_znp/logger.py convention
 logging.addLevelName(TRACE, "TRACE")
 
 
+# ZCL frame control (ZCL 2.4.1.1): frame type in bits 0-1, then manufacturer specific, direction,
+# disable default response
+FRAME_TYPE_CLUSTER = 0x01
+FC_MANUFACTURER_SPECIFIC = 0x04
+FC_SERVER_TO_CLIENT = 0x08
+FC_DISABLE_DEFAULT_RESPONSE = 0x10
+
+
+def zcl_header(tsn: int, command_id: int, *, cluster_specific: bool, server_to_client: bool,
+               disable_default_response: bool) -> bytes:
+    """The three-octet ZCL header (no manufacturer code)."""
+    control = ((FRAME_TYPE_CLUSTER if cluster_specific else 0)
+               | (FC_SERVER_TO_CLIENT if server_to_client else 0)
+               | (FC_DISABLE_DEFAULT_RESPONSE if disable_default_response else 0))
+    return bytes((control, tsn & 0xFF, command_id))
+
+
+class SchemaCodec:
+    """A ``CommandSchema``'s fields, serialised and parsed with zigpy's field types but without building
+    the Struct (no ``Signature.bind``). Schemas with bit fields or counted arrays are left to zigpy."""
+
+    def __init__(self, schema: type[foundation.CommandSchema]) -> None:
+        self.schema = schema
+        self.fields = tuple(schema.fields)
+        self.fast = all(
+            field.length is None
+            and not (issubclass(field.type, zigpy_t.FixedIntType) and field.type._bits % 8)
+            for field in self.fields
+        )
+        self._blank = dict.fromkeys(field.name for field in self.fields)
+
+    def serialize(self, values: dict[str, Any]) -> bytes:
+        if not self.fast:
+            return self.schema(**values).serialize()
+        view = types.SimpleNamespace(**{**self._blank, **values})
+        chunks = []
+        for field in self.fields:
+            if field.requires is not None and not field.requires(view):
+                continue
+            value = values.get(field.name)
+            if value is None:
+                if field.optional:
+                    continue
+                raise ValueError(f"{self.schema.__name__}: {field.name} is required")
+            chunks.append(value.serialize() if type(value) is field.type else field.type(value).serialize())
+        return b"".join(chunks)
+
+    def deserialize(self, data: bytes) -> tuple[Any, bytes]:
+        """The payload (attributes by field name; fields the frame leaves out are None) and what is left."""
+        if not self.fast:
+            return self.schema.deserialize(data)
+        view = types.SimpleNamespace(**self._blank)
+        for field in self.fields:
+            if (field.requires is not None and not field.requires(view)) or (not data and field.optional):
+                continue
+            value, data = field.type.deserialize(data)
+            setattr(view, field.name, value)
+        return view, data
+
+
+@functools.cache
+def schema_codec(schema: type[foundation.CommandSchema]) -> SchemaCodec:
+    return SchemaCodec(schema)
+
+
 def _schema_bytes(schema: Any, kwargs: dict[str, Any]) -> bytes:
     if isinstance(schema, type) and issubclass(schema, foundation.CommandSchema):
-        return schema(**kwargs).serialize()
+        return schema_codec(schema).serialize(kwargs)
     raise TypeError(f"not a command schema: {schema!r}")
 
 
@@ -40,12 +113,9 @@ def zcl_general(
     **fields: Any,
 ) -> bytes:
     """A profile-wide (general) ZCL frame, e.g. Read Attributes Response or Report Attributes."""
-    direction = (
-        foundation.Direction.Server_to_Client if server_to_client else foundation.Direction.Client_to_Server
-    )
-    hdr = foundation.ZCLHeader.general(tsn, command, direction=direction)
-    hdr.frame_control = hdr.frame_control.replace(disable_default_response=disable_default_response)
-    return hdr.serialize() + _schema_bytes(foundation.GENERAL_COMMANDS[command].schema, fields)
+    header = zcl_header(tsn, command, cluster_specific=False, server_to_client=server_to_client,
+                        disable_default_response=disable_default_response)
+    return header + _schema_bytes(foundation.GENERAL_COMMANDS[command].schema, fields)
 
 
 def zcl_cluster_command(
@@ -60,58 +130,68 @@ def zcl_cluster_command(
     """A cluster-specific ZCL frame by command name (client commands when ``server_to_client``)."""
     defs = cluster.ClientCommandDefs if server_to_client else cluster.ServerCommandDefs
     command = getattr(defs, name)
-    direction = (
-        foundation.Direction.Server_to_Client if server_to_client else foundation.Direction.Client_to_Server
-    )
-    hdr = foundation.ZCLHeader.cluster(tsn, command.id, direction=direction)
-    hdr.frame_control = hdr.frame_control.replace(disable_default_response=disable_default_response)
-    return hdr.serialize() + _schema_bytes(command.schema, fields)
+    header = zcl_header(tsn, command.id, cluster_specific=True, server_to_client=server_to_client,
+                        disable_default_response=disable_default_response)
+    return header + _schema_bytes(command.schema, fields)
 
 
 @dataclass(frozen=True)
 class ZclFrame:
-    """A parsed ZCL frame: header, the command definition's name, and the parsed payload (or None)."""
+    """A parsed ZCL frame: header fields, the command definition's name, and the parsed payload (or None).
+    ``header`` gives zigpy's ``ZCLHeader`` of it, built only when asked for."""
 
-    header: foundation.ZCLHeader
+    control: int  # the frame control octet
+    tsn: int
+    command_id: int
     name: str
     payload: Any
-
-    @property
-    def tsn(self) -> int:
-        return int(self.header.tsn)
+    raw_header: bytes
 
     @property
     def is_general(self) -> bool:
-        return self.header.frame_control.frame_type == foundation.FrameType.GLOBAL_COMMAND
+        return not self.control & FRAME_TYPE_CLUSTER
 
     @property
     def from_server(self) -> bool:
-        return self.header.direction == foundation.Direction.Server_to_Client
+        return bool(self.control & FC_SERVER_TO_CLIENT)
+
+    @property
+    def disable_default_response(self) -> bool:
+        return bool(self.control & FC_DISABLE_DEFAULT_RESPONSE)
+
+    @property
+    def header(self) -> foundation.ZCLHeader:
+        return foundation.ZCLHeader.deserialize(self.raw_header)[0]
 
 
 def parse_zcl(cluster: type[Cluster] | None, data: bytes) -> ZclFrame:
-    """Parse a ZCL frame with zigpy's schemas; unknown commands give ``payload=None``, name ``"unknown"``."""
-    hdr, rest = foundation.ZCLHeader.deserialize(data)
-    if hdr.frame_control.frame_type == foundation.FrameType.GLOBAL_COMMAND:
+    """Parse a ZCL frame with zigpy's schemas; unknown commands give ``payload=None``, name ``"unknown"``.
+    Cluster-specific payloads come back as attribute namespaces (:class:`SchemaCodec`); profile-wide
+    ones as zigpy's own Structs."""
+    size = 5 if data and data[0] & FC_MANUFACTURER_SPECIFIC else 3
+    if len(data) < size:
+        raise ValueError(f"ZCL frame of {len(data)} octets is shorter than its header")
+    control, tsn, command_id, rest = data[0], data[size - 2], data[size - 1], data[size:]
+    raw = data[:size]
+
+    def frame(name: str, payload: Any) -> ZclFrame:
+        return ZclFrame(control, tsn, command_id, name, payload, raw)
+
+    if not control & FRAME_TYPE_CLUSTER:
         try:
-            command_id = foundation.GeneralCommand(hdr.command_id)
+            general = foundation.GeneralCommand(command_id)
         except ValueError:
-            return ZclFrame(hdr, "unknown", None)
-        schema = foundation.GENERAL_COMMANDS[command_id].schema
-        payload, _ = schema.deserialize(rest)
-        return ZclFrame(hdr, command_id.name, payload)
+            return frame("unknown", None)
+        payload, _ = foundation.GENERAL_COMMANDS[general].schema.deserialize(rest)
+        return frame(general.name, payload)
     if cluster is None:
-        return ZclFrame(hdr, "unknown", None)
-    commands = (
-        cluster.client_commands
-        if hdr.direction == foundation.Direction.Server_to_Client
-        else cluster.server_commands
-    )
-    command = commands.get(hdr.command_id)
+        return frame("unknown", None)
+    commands = cluster.client_commands if control & FC_SERVER_TO_CLIENT else cluster.server_commands
+    command = commands.get(command_id)
     if command is None:
-        return ZclFrame(hdr, "unknown", None)
-    payload, _ = command.schema.deserialize(rest)
-    return ZclFrame(hdr, command.name, payload)
+        return frame("unknown", None)
+    payload, _ = schema_codec(command.schema).deserialize(rest)
+    return frame(command.name, payload)
 
 
 def typed_value(python_type: type, value: Any) -> foundation.TypeValue:

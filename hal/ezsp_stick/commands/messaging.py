@@ -16,6 +16,7 @@ import bellows.types as t
 import zigpy.types as zigpy_t
 import zigpy.zdo.types as zdo_t
 
+from .. import xncp
 from ..stack import (
     COORDINATOR_NWK,
     DEFAULT_LQI,
@@ -144,13 +145,28 @@ class MessagingCommands:
 
     def _sent_fields(self, msg_type: t.EmberOutgoingMessageType, dest: int, aps: t.EmberApsFrame,
                      tag: int, message: bytes) -> dict[str, Any]:
+        # messageSentHandler echoes the message only when the host asked for it (UG100: the default
+        # decision of MESSAGE_CONTENTS_IN_CALLBACK_POLICY is MESSAGE_TAG_ONLY_IN_CALLBACK)
+        policy = self._policies.get(t.EzspPolicyId.MESSAGE_CONTENTS_IN_CALLBACK_POLICY)
+        if policy != t.EzspDecisionId.MESSAGE_TAG_AND_CONTENTS_IN_CALLBACK:
+            message = b""
         return {"type": msg_type, "message_type": msg_type, "indexOrDestination": dest, "nwk": dest,
                 "apsFrame": aps, "aps_frame": aps, "messageTag": tag, "message_tag": tag,
                 "messageContents": message, "message": message}
 
     async def _cmd_customFrame(self, after: list, payload: bytes) -> dict[str, Any]:
-        # no XNCP extensions: stock EmberZNet answers custom frames with INVALID_CALL
-        return {"status": t.sl_Status.INVALID_STATE, "reply": b""}
+        if not self.xncp:  # stock EmberZNet answers custom frames with INVALID_CALL
+            return {"status": t.sl_Status.INVALID_STATE, "reply": b""}
+        reply = await xncp.handle(bytes(payload), send_unicast=self._xncp_send_unicast,
+                                  set_extended_timeout=self._set_extended_timeout)
+        return {"status": t.sl_Status.OK, "reply": reply}
+
+    async def _xncp_send_unicast(self, nwk: int, aps: t.EmberApsFrame, tag: int,
+                                 message: bytes) -> tuple[t.sl_Status, int]:
+        response = await self._cmd_sendUnicast(
+            [], type=t.EmberOutgoingMessageType.OUTGOING_DIRECT, indexOrDestination=nwk, apsFrame=aps,
+            messageTag=tag, messageContents=message)
+        return response["status"], response["sequence"]
 
     async def _cmd_sendUnicast(self, after: list, **fields: Any) -> dict[str, Any]:
         self._host_ready()

@@ -201,11 +201,15 @@ class NetworkCommands:
 
     async def _cmd_setExtendedTimeout(self, after: list, remoteEui64: zigpy_t.EUI64,
                                       extendedTimeout: bool) -> dict[str, Any]:
-        if extendedTimeout:
-            self._extended_timeout.add(zigpy_t.EUI64(remoteEui64))
-        else:
-            self._extended_timeout.discard(zigpy_t.EUI64(remoteEui64))
+        self._set_extended_timeout(zigpy_t.EUI64(remoteEui64), extendedTimeout)
         return {"status": t.sl_Status.OK}
+
+    def _set_extended_timeout(self, ieee: zigpy_t.EUI64, extended: bool) -> None:
+        self.stats.extended_timeout_changes += 1
+        if extended:
+            self._extended_timeout.add(ieee)
+        else:
+            self._extended_timeout.discard(ieee)
 
     async def _cmd_replaceAddressTableEntry(self, after: list, addressTableIndex: int,
                                             newEui64: zigpy_t.EUI64, newId: int,

@@ -1,0 +1,193 @@
+"""The ``stick`` section of ``bench/ota_throughput.py``: hanrig's OTA push through unmodified bellows on
+the virtual EZSP stick, real time, the stick in a separate process (``hanrig sim stick``).
+
+Per configuration (baud rate x XNCP on/off), the median of ``runs`` transfers of the bundled IHD image:
+B/s next to ``ota_limit.py``'s limit with 1 ms of host work (target 1: >= 0.85), the host process's CPU
+per block between the first and the last block (hanrig + zigpy + bellows; target 2: <= 1 ms), and the
+UART frames and bytes per block from the stick's own counters (``--stats``, read on SIGUSR1 at the first
+and the last block), next to hanrig's link model for the same path. Can be run alone:
+
+    python bench/stick_bench.py [--runs 3] [--quick]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import hal
+from firmware_images import DIRECTORY as SAMPLES
+from gateway.session import Gateway, RadioEndpoint
+from hal.radio import interview_complete
+from ota import read_image
+from ota.link_model import HostSend, host_link_block_bytes
+
+IMAGE = SAMPLES / "TEST-ONLY-ihd-1234-0101-00010100.ota"
+BLOCK = 64
+HOST_US = 1000.0  # the host work ota_limit.py's table assumes per block
+RIG = """\
+[rig]
+name = "stick-bench"
+
+[[radios]]
+id = "sim"
+url = "sim://"
+
+[[devices]]
+id = "ihd"
+role = "IHD"
+eui64 = "00:0d:6f:00:0a:bc:00:03"
+radio = "sim"
+[devices.sim]
+max_data_size = {block}
+query_jitter_s = 0.2
+
+[sim]
+seed = 1
+"""
+
+
+def _read_stats(path: Path, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        if len(lines) >= count:
+            return [json.loads(line) for line in lines[:count]]
+        time.sleep(0.02)
+    raise SystemExit(f"stick bench: the stick wrote {path} {len(lines)} time(s), expected {count}")
+
+
+def _per_block(first: dict[str, int], last: dict[str, int], blocks: int) -> dict[str, float]:
+    return {k: (last.get(k, 0) - first.get(k, 0)) / blocks for k in set(first) | set(last)
+            if last.get(k, 0) - first.get(k, 0)}
+
+
+async def one_push(baudrate: int, xncp: bool, workdir: Path) -> dict[str, Any]:
+    """Start the stick process, push the image through it with hanrig's Gateway, and measure."""
+    rig = workdir / "stick.toml"
+    rig.write_text(RIG.format(block=BLOCK), encoding="utf-8")
+    stats = workdir / "stats.jsonl"
+    stats.unlink(missing_ok=True)
+    command = [sys.executable, "-c", "from gateway.cli import main; main()", "sim", "stick",
+               "--rig", str(rig), "--baudrate", str(baudrate), "--stats", str(stats),
+               "--xncp" if xncp else "--no-xncp"]
+    stick = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert stick.stdout is not None
+        path = (await asyncio.to_thread(stick.stdout.readline)).strip()
+        if not path.startswith("/dev/"):
+            raise SystemExit(f"stick bench: the stick did not start (got {path!r})")
+        marks: list[tuple[float, float]] = []  # (process CPU, loop time) at each block served
+
+        def on_block(_: Any) -> None:
+            marks.append((time.process_time(), time.thread_time()))
+            if len(marks) == 1:
+                stick.send_signal(signal.SIGUSR1)
+
+        endpoint = RadioEndpoint("stick", f"ezsp:{path}?baudrate={baudrate}",
+                                 hal.RadioConfig(data_dir=workdir / "zigpy"))
+        async with Gateway.open([endpoint]) as gw:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 90
+            app = gw.apps["stick"]
+            while not (gw.devices(role="IHD") and interview_complete(gw.devices(role="IHD")[0].zigpy_device)
+                       and app.backups.backups):
+                if loop.time() > deadline:
+                    raise SystemExit(f"stick bench at {baudrate} baud: the IHD was not ready within 90 s")
+                await asyncio.sleep(0.1)
+            image = read_image(IMAGE.read_bytes(), name=IMAGE.name)
+            report = await gw.ota.push(gw.devices(role="IHD"), image=image, on_progress=on_block,
+                                       activation="hold")
+            stick.send_signal(signal.SIGUSR1)
+            (outcome,) = report.outcomes
+            if not outcome.ok:
+                raise SystemExit(f"stick bench at {baudrate} baud: push failed: {outcome.reason}")
+            features = str(getattr(app._ezsp, "_xncp_features", "?"))  # what bellows negotiated
+    finally:
+        stick.send_signal(signal.SIGTERM)
+        try:
+            stick.wait(10)
+        except subprocess.TimeoutExpired:
+            stick.kill()
+    first, last = _read_stats(stats, 2)
+    blocks = len(marks) - 1
+    return {
+        "bps": outcome.mean_bps, "blocks": blocks, "features": features,
+        "cpu_us": (marks[-1][0] - marks[0][0]) / blocks * 1e6,
+        "loop_cpu_us": (marks[-1][1] - marks[0][1]) / blocks * 1e6,
+        "frames_to_ncp": _per_block(first["frames_to_ncp"], last["frames_to_ncp"], blocks),
+        "frames_to_host": _per_block(first["frames_to_host"], last["frames_to_host"], blocks),
+        "bytes_to_ncp": _per_block(first["bytes_to_ncp"], last["bytes_to_ncp"], blocks),
+        "bytes_to_host": _per_block(first["bytes_to_host"], last["bytes_to_host"], blocks),
+    }
+
+
+def _load() -> str:
+    return "load " + " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def section_stick(ref: ModuleType, verdicts: Any, *, runs: int = 3, quick: bool = False) -> None:
+    from ota_throughput import ref_cycle_us
+
+    print(f"\n== stick: through unmodified bellows on the virtual EZSP stick (separate process), real time, "
+          f"median of {runs} ==")
+    for baudrate in (115200, 460800):
+        limit = BLOCK / ref_cycle_us(ref, BLOCK, baud=baudrate, host_us=HOST_US) * 1e6
+        for xncp in (True, False):
+            results = []
+            for _ in range(runs):
+                with tempfile.TemporaryDirectory(prefix="hanrig-stick-bench-") as tmp:
+                    results.append(asyncio.run(one_push(baudrate, xncp, Path(tmp))))
+            median_bps = statistics.median(r["bps"] for r in results)
+            median_cpu = statistics.median(r["cpu_us"] for r in results)
+            run = min(results, key=lambda r: abs(r["bps"] - median_bps))
+            path = HostSend.XNCP if xncp else HostSend.LEAN
+            model_ncp, model_host = host_link_block_bytes(BLOCK, host_send=path)
+            label = "with XNCP" if xncp else "without XNCP"
+            each = ", ".join(f"{r['bps']:.0f}" for r in results)
+            to_host = ", ".join(f"{k} {v:.2f}" for k, v in sorted(run["frames_to_host"].items()))
+            print(f"  {baudrate:>6} baud {label:<13}: {median_bps:6.0f} B/s (runs "
+                  f"{each}), ota_limit.py (host 1 ms) {limit:5.0f} B/s, "
+                  f"ratio {median_bps / limit:.2f}; host CPU {median_cpu / 1000:.2f} ms/block; "
+                  f"bellows' XNCP features: {run['features']}; {_load()}")
+            commands = {k: v for k, v in run["frames_to_ncp"].items() if k != "ACK"}
+            print(f"      per block: commands (round trips) {sum(commands.values()):.2f} "
+                  f"({', '.join(f'{k} {v:.2f}' for k, v in sorted(commands.items()))}); UART bytes to NCP "
+                  f"{sum(run['bytes_to_ncp'].values()):.0f} (model {sum(model_ncp.values()):.0f}), to host "
+                  f"{sum(run['bytes_to_host'].values()):.0f} (model {sum(model_host.values()):.0f}); "
+                  f"frames to host {to_host}")
+            verdicts.add(1, median_bps / limit >= 0.85,
+                         f"{baudrate} baud {label}: {median_bps:.0f} B/s = {median_bps / limit:.2f} of "
+                         f"ota_limit.py's {limit:.0f} B/s (target >= 0.85; median of {runs}, {_load()})")
+            verdicts.add(2, median_cpu <= 1000,
+                         f"{baudrate} baud {label}: host CPU {median_cpu / 1000:.2f} ms per block "
+                         f"(hanrig + zigpy + bellows, stick in another process; target <= 1 ms)")
+
+
+def main() -> None:
+    import argparse
+
+    import ota_throughput
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--shared", type=Path)
+    args = parser.parse_args()
+    ref = ota_throughput.load_reference(ota_throughput.find_shared(args.shared))
+    section_stick(ref, ota_throughput.VERDICTS, runs=args.runs, quick=args.quick)
+    ota_throughput.VERDICTS.summary()
+
+
+if __name__ == "__main__":
+    main()

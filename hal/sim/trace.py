@@ -1,0 +1,63 @@
+"""The virtual PAN's frame trace: a bounded ring in memory, and sinks that take every frame as it happens.
+
+A campaign to hundreds of devices puts millions of frames on the air; keeping them all made a
+200-device run's memory grow with the image. The ring keeps the last :data:`RING_FRAMES` frames for
+whoever looks at the recent past (tests, ``gw.sim.frames``, the rig runner's per-step ``frames.csv``);
+a consumer that needs every frame (a pcapng capture, ``hal.capture``) subscribes a sink, which sees
+each frame once, when it is recorded, with its zigpy packet. :attr:`FrameTrace.total` counts every
+frame ever recorded (a mark for :meth:`FrameTrace.since`), :attr:`FrameTrace.dropped` those that left
+the ring.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .wire import TraceRecord
+
+RING_FRAMES = 20_000  # frames kept in memory (≈ 4 MB with 64-byte OTA blocks)
+FrameSink = Callable[[TraceRecord, Any], None]  # (record, the zigpy packet it was made from)
+
+
+class FrameTrace:
+    """Recorded frames: iterate for the ring's contents (oldest first), :meth:`subscribe` for all of them."""
+
+    def __init__(self, ring_frames: int = RING_FRAMES) -> None:
+        self._ring: deque[TraceRecord] = deque(maxlen=ring_frames)
+        self._sinks: list[FrameSink] = []
+        self.total = 0
+
+    def append(self, record: TraceRecord, packet: Any = None) -> None:
+        self._ring.append(record)
+        self.total += 1
+        for sink in self._sinks:
+            sink(record, packet)
+
+    def subscribe(self, sink: FrameSink) -> None:
+        """Call ``sink(record, packet)`` for every frame from now on."""
+        self._sinks.append(sink)
+
+    def unsubscribe(self, sink: FrameSink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    def since(self, mark: int) -> list[TraceRecord]:
+        """The frames recorded after ``mark`` (an earlier :attr:`total`) that are still in the ring."""
+        count = min(self.total - mark, len(self._ring))
+        return list(self._ring)[len(self._ring) - count:] if count > 0 else []
+
+    @property
+    def dropped(self) -> int:
+        """Frames recorded but no longer in the ring (sinks saw them)."""
+        return self.total - len(self._ring)
+
+    def __iter__(self) -> Iterator[TraceRecord]:
+        return iter(self._ring)
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def __getitem__(self, index: int) -> TraceRecord:
+        return self._ring[index]
