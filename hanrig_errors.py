@@ -11,11 +11,14 @@ It also holds the one reader of the files a user names (:func:`read_input`), who
 argument (CLI options, rig-file references, ``sim://?rig=FILE``) is read through it; it refuses FIFOs,
 devices and directories at once (a ``stat`` never blocks, an ``open`` of a FIFO would), and refuses a
 file larger than the cap for its kind before reading a byte of it (a 2 GB sparse file is never read).
+:func:`toml_key_line` finds the line of a key path in a TOML file, so rig-file errors from the rig
+loader and the simulator's loader both say ``file:line: key.path: problem``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -142,3 +145,47 @@ def _size(limit: int) -> str:
     if limit >= KIB and limit % KIB == 0:
         return f"{limit // KIB} KiB"
     return f"{limit} bytes"
+
+
+# ------------------------------------------------------------------------ where a TOML key is
+def toml_key_line(lines: list[str], key: str, array_tables: frozenset[str] | set[str]) -> int | None:
+    """Best-effort line of a key path such as ``devices[2].sim.clock`` or ``plan.steps[0].step``.
+
+    tomllib reports lines only for syntax errors, so this walks the text: find the N-th header of
+    the array table (or the table's header), then each key of the rest of the path below it. When
+    a part cannot be found (an inline table, an array element) the last line found stands.
+    """
+    parts = re.findall(r"[^.\[\]]+|\[\d+\]", key)
+    header, index, rest = None, 0, parts
+    for name in sorted(array_tables, key=len, reverse=True):
+        words = name.split(".")
+        if parts[:len(words)] == words and len(parts) > len(words) and parts[len(words)].startswith("["):
+            header, index, rest = name, int(parts[len(words)][1:-1]), parts[len(words) + 1:]
+            break
+    else:
+        if len(parts) > 1:
+            header, rest = parts[0], parts[1:]
+    found: int | None = None
+    begin, stop = 0, len(lines)
+    if header is not None:
+        pattern = (rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]" if header in array_tables
+                   else rf"^\s*\[\s*{re.escape(header)}\s*\]")
+        hits = [n for n, line in enumerate(lines) if re.match(pattern, line)]
+        if index >= len(hits):
+            return None
+        found = hits[index]
+        begin = found + 1
+        # The table ends at the next header that is not one of its own sub-tables.
+        own = re.compile(rf"^\s*\[\s*{re.escape(header)}\.")
+        stop = next((n for n in range(begin, len(lines))
+                     if lines[n].lstrip().startswith("[") and not own.match(lines[n])),
+                    len(lines))
+    for part in rest:
+        if part.startswith("["):
+            continue
+        pattern = rf"^\s*(?:{re.escape(part)}\s*=|\[\[?\s*(?:[\w.]+\.)?{re.escape(part)}\s*\]\]?)"
+        hit = next((n for n in range(begin, stop) if re.match(pattern, lines[n])), None)
+        if hit is None:
+            break
+        found, begin = hit, hit + 1
+    return found + 1 if found is not None else None

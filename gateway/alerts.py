@@ -65,6 +65,7 @@ class ForwardedAlert:
     payload: Any = None
     throttled_alert_sequence_id: int | None = None
     throttled_alert_count: int | None = None
+    throttled_since: float | None = None  # when the first of the counted suppressed copies arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ class AlertThrottler:
 
         # A period ran out during the episode, or the window drained and the episode ends here:
         # this alert goes out carrying the count suppressed since the last report.
-        sequence_id, count = state.sequence_id, state.pending
+        sequence_id, count, since = state.sequence_id, state.pending, state.first_pending_at
         self._mark_reported(state, stats, device_stats)
         if over:
             state.period_start = at
@@ -175,7 +176,7 @@ class AlertThrottler:
         device_stats.forwarded += 1
         if count == 0:  # a flush report already told everything: nothing for this copy to carry
             return ForwardedAlert(device, code, at, payload)
-        return ForwardedAlert(device, code, at, payload, sequence_id, count)
+        return ForwardedAlert(device, code, at, payload, sequence_id, count, since)
 
     @staticmethod
     def _suppress(state: _CodeState, at: float, stats: AlertStats, device_stats: AlertStats) -> None:
@@ -192,25 +193,32 @@ class AlertThrottler:
         device_stats.reported += state.pending
         state.pending = 0
 
-    def flush(self, now: float | None = None, force: bool = False) -> list[ThrottleReport]:
-        """Report suppressed counts whose forward period ran out (all of them with ``force``), end
-        episodes whose window drained, and forget idle (device, code) state."""
+    def flush(self, now: float | None = None, force: bool = False,
+              device: Hashable | None = None) -> list[ThrottleReport]:
+        """Report suppressed counts whose forward period ran out (all of them with ``force``; only
+        ``device``'s when given), end episodes whose window drained, and forget idle (device, code)
+        state."""
         at = self._clock() if now is None else now
         policy = self.policy
         reports: list[ThrottleReport] = []
-        for device, codes in list(self._devices.items()):
-            device_stats = self.device_stats[device]
+        only = device
+        for key, codes in list(self._devices.items()):
+            if only is not None and key != only:
+                continue
+            device_stats = self.device_stats[key]
             for code, state in list(codes.items()):
                 recent = state.recent
                 horizon = at - policy.window_s
                 while recent and recent[0] <= horizon:
                     recent.popleft()
                 ended = state.sequence_id is not None and len(recent) < policy.threshold
-                due = force or ended or at - state.period_start >= policy.forward_period_s
+                # SECMP0062: suppressed counts travel in the next forwarded copy of the code; a standalone
+                # report only when none came within the forward period (or on a forced flush)
+                due = force or at - state.period_start >= policy.forward_period_s
                 if state.sequence_id is not None and state.pending and due:
                     reports.append(
                         ThrottleReport(
-                            device,
+                            key,
                             code,
                             state.sequence_id,
                             state.pending,
@@ -221,12 +229,12 @@ class AlertThrottler:
                     )
                     self._mark_reported(state, self.stats, device_stats)
                     state.period_start = at
-                if ended:
+                if ended and not state.pending:
                     state.sequence_id = None
                 if not recent and state.sequence_id is None:
                     del codes[code]
             if not codes:
-                del self._devices[device]
+                del self._devices[key]
         return reports
 
     def throttling(self) -> list[tuple[Hashable, int, int]]:

@@ -1,6 +1,11 @@
 """Device alerts on the live HAN with SECMP0062 storm protection: ``gw.alerts``.
 
-Alerts enter through :class:`~gateway.han_input.HanInput` as ZCL Alarms (0x0009) "alarm" commands
+GB meters raise GBCS alerts (16-bit alert codes) through the GB-HRGP tunnel: ``gw.gbcs`` reads them
+and hands them here (:meth:`AlertService.watch_gbcs` opens the tunnel and listens); each forwarded
+record says ``intake = "gbcs"`` and carries the device's own alert counter. ZCL Alarms stay a second
+intake for devices outside GB.
+
+ZCL alerts enter through :class:`~gateway.han_input.HanInput` as ZCL Alarms (0x0009) "alarm" commands
 (server to client: alarm code u8 + the cluster the alarm is about), which is what GB HAN devices and
 the simulated ones send. hanrig's rule: the *alert code* that throttling and the exclusion list key on
 is the alarm code; the cluster it concerns is carried in every record.
@@ -8,7 +13,8 @@ is the alarm code; the cluster it concerns is carried in every record.
 Each alert goes through one :class:`~gateway.alerts.AlertThrottler` per session (per (device, alert
 code), on the radio loop's clock, so virtual time on ``sim://``). Forwarded alerts become
 :class:`AlertRecord` s; suppressed ones are counted, and the counts reach subscribers either in the
-next forwarded copy of that code (``throttled_alert_sequence_id`` / ``throttled_alert_count``) or, when
+next forwarded copy of that code (``throttled_alert_sequence_id`` / ``throttled_alert_count`` /
+``throttled_since``: how many, since when, which episode) or, when
 no alert of that code came within a further forward period, in a :class:`ThrottleRecord` from the
 periodic flush (every ``flush_interval_s``), so none is lost.
 Memory per storming device is bounded: the throttler keeps at most ``threshold`` timestamps per
@@ -57,13 +63,19 @@ class AlertRecord:
     at: datetime  # hub time of receipt
     throttled_alert_sequence_id: int | None = None
     throttled_alert_count: int | None = None
+    throttled_since: datetime | None = None  # the first suppressed copy the count covers
+    intake: str = "zcl"  # "gbcs": a GBCS alert through the GB-HRGP tunnel; "zcl": a ZCL Alarms alarm
+    gbcs_counter: int | None = None  # the device's own alert counter (GBCS originator counter)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "kind": "alert",
+            "intake": self.intake,
+            "throttled_since": self.throttled_since.isoformat() if self.throttled_since else None,
+            "gbcs_counter": self.gbcs_counter,
             "device": self.eui64,
             "role": None if self.role is None else str(self.role),
-            "alert_code": f"0x{self.alert_code:02x}",
+            "alert_code": f"0x{self.alert_code:04x}" if self.intake == "gbcs" else f"0x{self.alert_code:02x}",
             "alert_code_int": self.alert_code,
             "cluster": f"0x{self.cluster_id:04x}",
             "cluster_int": self.cluster_id,
@@ -170,14 +182,14 @@ class AlertService:
         """(device, code) states held for ``device``: the memory a storming device costs."""
         return self.throttler.tracked_codes(device)
 
-    def flush(self, force: bool = False) -> list[ThrottleRecord]:
+    def flush(self, force: bool = False, device: str | None = None) -> list[ThrottleRecord]:
         """Report suppressed counts now due (all of them with ``force``) to subscribers.
 
         A count is due one forward period *after* its period ran out (the throttler is asked as of
         ``forward_period_s`` ago): while a storm goes on, the next alert of that code carries the count
         in a forwarded copy; only counts that no alert came to carry are reported on their own."""
         grace = 0.0 if force else self.throttler.policy.forward_period_s
-        reports = self.throttler.flush(now=self._loop.time() - grace, force=force)
+        reports = self.throttler.flush(now=self._loop.time() - grace, force=force, device=device)
         return [self._report(report) for report in reports]
 
     async def close(self) -> None:
@@ -207,15 +219,40 @@ class AlertService:
         if forwarded is not None:
             self._forward(forwarded, source.role)
 
+    def _on_gbcs_alert(self, device: str, message: Any, data: bytes) -> None:
+        """A GBCS alert from the tunnel (``gw.gbcs``): throttled per (device, 16-bit alert code)."""
+        code = message.alert_code
+        if code is None:
+            return  # gw.gbcs counted it; an alert without a readable code has nothing to key on
+        at = self._loop.time()
+        forwarded = self.throttler.receive(device, code, ("gbcs", message.originator_counter), at)
+        if forwarded is not None:
+            self._forward(forwarded, self._roles.get(device))
+
+    def listen_gbcs(self) -> None:
+        """Take GBCS alerts from the session's GBCS relay too (the ZCL Alarms intake stays)."""
+        relay = self.gateway.gbcs
+        if self._on_gbcs_alert not in relay.alert_listeners:
+            relay.alert_listeners.append(self._on_gbcs_alert)
+
+    async def watch_gbcs(self, device: Any) -> None:
+        """Take ``device``'s GBCS alerts: the hub holds a GB-HRGP tunnel to it (GBCS 10.2.2)."""
+        self.listen_gbcs()
+        await self.gateway.gbcs.open_tunnel(device)
+
     def _forward(self, alert: ForwardedAlert, role: Role | None) -> None:
+        gbcs_alert = isinstance(alert.payload, tuple)
         record = AlertRecord(
             eui64=str(alert.device),
             role=role,
             alert_code=alert.code,
-            cluster_id=int(alert.payload),
+            cluster_id=0x0704 if gbcs_alert else int(alert.payload),
             at=self._at(alert.at),
             throttled_alert_sequence_id=alert.throttled_alert_sequence_id,
             throttled_alert_count=alert.throttled_alert_count,
+            throttled_since=self._at(alert.throttled_since) if alert.throttled_since is not None else None,
+            intake="gbcs" if gbcs_alert else "zcl",
+            gbcs_counter=alert.payload[1] if gbcs_alert else None,
         )
         self._publish(record)
 

@@ -95,6 +95,9 @@ def _fault_cells(pki: TestPki, fault: CredentialsFault) -> dict[str, bytes]:
 
 
 GPF_DEVICE: Final = ("GPF", HUB[1])  # the hub's GPF: its Entity ID is the coordinator's EUI-64 here
+# The hub's Communications Hub Function, a separate entity with its own keys (it signs CCS08 alerts):
+# our rule for the bench, the coordinator's EUI-64 with 0xff in the next-to-last octet.
+CHF_DEVICE: Final = ("CHF", HUB[1][:-5] + "ff:00")
 
 
 def bench_keystore(devices: Iterable[tuple[str, str]], seed: int = 1) -> gbcs.Keystore:
@@ -126,12 +129,13 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
     of a meter that keeps none; its keys and cells stay)."""
     keystore = meter_keystore(pki, eui64)
     acb = bytes.fromhex(ENTITY_IDS["accessControlBroker"].replace(":", ""))
+    supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
     details = cells_from_certificates(cells)
     eui = bytes.fromhex(eui64.replace(":", ""))
 
     def make() -> GbcsMeter:
         return GbcsMeter(eui, gbcs.Security(keystore, access_control_broker=acb), list(details),
-                         fault=MeterFault(fault))
+                         fault=MeterFault(fault), alert_target=supplier)
 
     return make
 
@@ -139,7 +143,7 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
 def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, BenchTrust]:
     """``config`` with the TEST-ONLY PKI's cells and device certificates installed on every ESME that has
     none configured, and the bytes its ``credentials_fault`` needs; plus the PKI's root and CAs."""
-    devices = (*((spec.role.value, str(spec.eui64)) for spec in config.devices), GPF_DEVICE)
+    devices = (*((spec.role.value, str(spec.eui64)) for spec in config.devices), GPF_DEVICE, CHF_DEVICE)
     pki = _bench_pki(devices, seed)
     specs: list[DeviceSpec] = []
     for spec in config.devices:
@@ -219,3 +223,11 @@ def virtual_han(config: SimConfig, network: NetworkSettings = NetworkSettings())
     from hal.sim.han import VirtualHan
 
     return VirtualHan(config, network_params(_radio_config(network)))
+
+
+def check_sim_tables(document: Mapping[str, Any], *, source: str, base: Path, text: str) -> None:
+    """Check a rig file's simulator tables ([sim], [devices.sim], [[faults]]) as the simulator reads
+    them, when the rig is loaded; a bad value is a SimConfigError naming file:line and key path."""
+    from hal.sim.config import parse_sim_config
+
+    parse_sim_config(document, source=source, base=base, text=text)

@@ -164,6 +164,10 @@ class CbkeService:
         found = self.results.get(eui64)
         return found[-1] if found else None
 
+    def secured(self, eui64: str) -> bool:
+        """Whether the device holds an APS link key from CBKE (its SE traffic goes APS-secured)."""
+        return any(r.outcome == ESTABLISHED for r in self.results.get(eui64, ()))
+
     def link_key(self, eui64: str) -> bytes | None:
         """The APS link key CBKE established with the device (None: no successful exchange)."""
         for result in reversed(self.results.get(eui64, [])):

@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import enum
 import sys
+import threading
 from typing import IO, Any, Protocol
 
 from hanrig_errors import Unreachable
@@ -66,9 +67,17 @@ class ConsoleOperator:
         self.out.write(f"OPERATOR: {prompt.text}; press Enter when done "
                        f"(waiting up to {prompt.timeout_s:.0f} s)\n")
         self.out.flush()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[str] = loop.create_future()
+
+        def read() -> None:  # a daemon thread: one left waiting after a timeout never holds up the exit
+            line = self.source.readline()
+            loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(line))
+
+        threading.Thread(target=read, name="operator-prompt", daemon=True).start()
         try:
             async with asyncio.timeout(prompt.timeout_s):
-                line = await asyncio.to_thread(self.source.readline)
+                line = await answer
         except TimeoutError:
             raise OperatorTimeout(f"operator: nobody confirmed {prompt.action} of {prompt.device.eui64} "
                                   f"within {prompt.timeout_s:.0f} s") from None

@@ -981,3 +981,17 @@ def cs02b_command_content(mode: int, authorising: tuple[int, str], seq_number: i
     listing = der_tlv(0x30, b"".join(der_tlv(0x30, der + _cell_bytes(role, key))
                                      for der, role, key in replacements))
     return der_tlv(0x30, control + listing + der_tlv(0x30, b"".join(path)))
+
+
+# ------------------------------------------------------------------------------------- device alerts
+
+
+def dlms_alert_content(invoke_id: int, alert_code: int, date_time: DlmsDateTime, data: bytes = b"") -> bytes:
+    """An ESME's alert as a DLMS Data-Notification, laid out as the RTDS's ESME alert (ECS02 8F66):
+    ``0F`` invoke-id, no date-time, then a structure of the alert code (long-unsigned), the date-time
+    (octet-string of 12) and the alert's own data (octet-string; empty for an alert that has none)."""
+    if not 0 <= alert_code <= 0xFFFF:
+        raise BuildError(f"alert code {alert_code} outside 0..0xffff")
+    return (b"\x0f" + (invoke_id & 0xFFFFFFFF).to_bytes(4, "big") + b"\x00\x02\x03\x12"
+            + alert_code.to_bytes(2, "big") + b"\x09\x0c" + date_time.encode() + b"\x09"
+            + encode_length(len(data)) + data)

@@ -14,17 +14,20 @@ answers an unauthenticated command with nothing) and the reason is kept in ``ref
 4. its originator counter is above every counter accepted before (``CounterTracker``);
 5. a use case that GBCS signs (CS02c) carries a valid signature of its business originator.
 
-Answers: CS02a (the trust anchor cells' subject unique ids and key ids, per requested role; a role
-with no cell gets status 25 trust anchor not found) and CS02c (a fresh key pair and its PKCS#10
-request signed by the device's DS key). Faults a bench needs (:class:`MeterFault`) damage the
-response the hub receives: a bad MAC, a stale (replayed) counter, a wrong target.
+Alerts: :meth:`GbcsMeter.alert` builds a device alert (counted in ``alerts_sent``, the sender's own
+figure SECMP0062 is judged against). Answers: CS02a (the trust anchor cells' subject unique ids and
+key ids, per requested role; a role with no cell gets status 25 trust anchor not found) and CS02c
+(a fresh key pair and its PKCS#10 request signed by the device's DS key). Faults a bench needs
+(:class:`MeterFault`) damage the response the hub receives: a bad MAC, a stale (replayed) counter, a
+wrong target.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -39,13 +42,15 @@ from .content import (
     cs02c_error_content,
     cs02c_response_content,
     decode_content,
+    dlms_alert_content,
 )
 from .exceptions import CounterRejected, GbcsError
 from .security import CounterTracker, Security, Verdict
-from .wire import Message, read_message, response
+from .wire import DlmsDateTime, Message, alert, read_message, response
 
 CS02A = 0x0008
 CS02C = 0x000A
+GENERIC_NON_CRITICAL_ALERT = 0x1001
 
 
 class MeterFault(enum.StrEnum):
@@ -91,7 +96,23 @@ class GbcsMeter:
     responses_sent: int = 0
     refused: list[str] = field(default_factory=list)
     issued_keys: dict[str, ec.EllipticCurvePrivateKey] = field(default_factory=dict, repr=False)
+    alert_target: bytes = bytes(8)  # the remote party device alerts go to (the supplier on the bench)
+    alerts_sent: int = 0  # the sender's own count (SECMP0062 is judged against it)
+    alert_counter: int = 0x100000000  # the device's alert originator counter, strictly increasing
     _last_counter: int | None = None
+
+    # ------------------------------------------------------------------ an alert out
+    def alert(self, alert_code: int, when: DlmsDateTime | datetime) -> bytes:
+        """A GBCS alert (CRA flag 3), DLMS as an ESME sends it, signed by this device (as the RTDS ESME
+        alert is: signature, no MAC); message code 0x1001 (generic non-critical alert)."""
+        if isinstance(when, datetime):
+            when = DlmsDateTime.from_datetime(when)
+        self.alert_counter += 1
+        content = dlms_alert_content(0x20000000 | (self.alert_counter & 0x0FFFFFFF), alert_code, when)
+        message = alert(self.eui64, self.alert_target, self.alert_counter, GENERIC_NON_CRITICAL_ALERT,
+                        content)
+        self.alerts_sent += 1
+        return self.security.sign(message).to_bytes()
 
     # ------------------------------------------------------------------ a command in
     def handle(self, data: bytes) -> list[bytes]:
@@ -183,5 +204,3 @@ def _role_number(camel: str) -> int:
     return int(role) if role is not None else -1
 
 
-def meters_refusals(meters: Iterable[GbcsMeter]) -> list[str]:
-    return [reason for meter in meters for reason in meter.refused]

@@ -495,6 +495,11 @@ class KeyEstablishmentStatus(t.enum8):
     INVALID_CERTIFICATE = 0x06
 
 
+# Terminate Key Establishment is the same command in both directions (SE Figure C-8)
+_KE_TERMINATE: Final = {"status_code": KeyEstablishmentStatus, "wait_time": t.uint8_t,
+                        "key_establishment_suite": KeyEstablishmentSuite}
+
+
 class KeyEstablishment(smartenergy.KeyEstablishment):
     """Key Establishment 0x0800: CBKE between a device and the trust centre. Every SE device has both
     the client and the server; the initiator sends the client-to-server commands.
@@ -525,11 +530,7 @@ class KeyEstablishment(smartenergy.KeyEstablishment):
         ephemeral_data: Final = ZCLCommandDef(id=0x01, schema={"ephemeral_data": t.Bytes})
         confirm_key_data: Final = ZCLCommandDef(
             id=0x02, schema={"secure_message_authentication_code": t.Bytes})
-        terminate_key_establishment: Final = ZCLCommandDef(
-            id=0x03,
-            schema={"status_code": KeyEstablishmentStatus, "wait_time": t.uint8_t,
-                    "key_establishment_suite": KeyEstablishmentSuite},
-        )
+        terminate_key_establishment: Final = ZCLCommandDef(id=0x03, schema=_KE_TERMINATE)
 
     class ClientCommandDefs(BaseCommandDefs):
         # Server (responder) -> client (initiator).
@@ -545,11 +546,7 @@ class KeyEstablishment(smartenergy.KeyEstablishment):
         ephemeral_data_response: Final = ZCLCommandDef(id=0x01, schema={"ephemeral_data": t.Bytes})
         confirm_key_data_response: Final = ZCLCommandDef(
             id=0x02, schema={"secure_message_authentication_code": t.Bytes})
-        terminate_key_establishment: Final = ZCLCommandDef(
-            id=0x03,
-            schema={"status_code": KeyEstablishmentStatus, "wait_time": t.uint8_t,
-                    "key_establishment_suite": KeyEstablishmentSuite},
-        )
+        terminate_key_establishment: Final = ZCLCommandDef(id=0x03, schema=_KE_TERMINATE)
 
 
 SE_CLUSTERS: Final = (DemandResponseLoadControl, Tunneling, DeviceManagement, KeyEstablishment)

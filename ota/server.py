@@ -333,6 +333,9 @@ class OtaServer:
         self.app = app
         self._pass_on = pass_on  # hands a frame the server took back to zigpy
         self.aps_security = aps_security
+        # devices with their own APS link key (CBKE, issue 13): their blocks are APS-secured even when
+        # the network-wide policy is not
+        self.secured: Callable[[Any], bool] | None = None
         if max_in_flight is None:
             max_in_flight = int(app.config.get("max_concurrent_requests", DEFAULT_MAX_IN_FLIGHT))
         self._slots = asyncio.Semaphore(max(1, max_in_flight))  # FIFO waiters: devices take turns
@@ -537,9 +540,12 @@ class OtaServer:
             for listener in self.listeners:
                 listener(sample)
 
+    def _aps_secured(self, device: Any) -> bool:
+        return self.aps_security or (self.secured is not None and self.secured(device))
+
     def _budget(self, device: Any) -> int:
         relays = len(device.relays) if getattr(device, "relays", None) else 0
-        return max_ota_block(aps_security=self.aps_security, relays=relays)
+        return max_ota_block(aps_security=self._aps_secured(device), relays=relays)
 
     async def _send_wait_for_data(self, device: Any, packet: t.ZigbeePacket, tsn: int, wait: float,
                                   lane: _DeviceLane) -> None:
@@ -721,7 +727,7 @@ class OtaServer:
         return self._packet(device, request.profile_id, request.src_ep, tsn, frame)
 
     def _packet(self, device: Any, profile: int, dst_ep: int, tsn: int, frame: bytes) -> t.ZigbeePacket:
-        tx = t.TransmitOptions.ACK | (t.TransmitOptions.APS_Encryption if self.aps_security
+        tx = t.TransmitOptions.ACK | (t.TransmitOptions.APS_Encryption if self._aps_secured(device)
                                       else t.TransmitOptions.NONE)
         end_device = device.node_desc is not None and not device.node_desc.is_receiver_on_when_idle
         relays = getattr(device, "relays", None)

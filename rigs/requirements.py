@@ -39,6 +39,8 @@ REQUIREMENTS: dict[str, Requirement] = {r.id: r for r in (
                 "our rule [policies] alerts (window, threshold, forward period)"),
     Requirement("COT", "Change of tenancy hides the previous tenant's data",
                 "GBCS GCS09; ZCL SE Device Management 0x0708 Publish Change of Tenancy"),
+    Requirement("ZSE-CBKE", "Certificate-based key establishment with the hub",
+                "ZCL Key Establishment cluster 0x0800; Zigbee SE CBKE (ECQV implicit certificates)"),
     Requirement("OPERATOR", "Operator actions at the bench", "prompted and confirmed (not a device check)"),
 )}
 
@@ -54,6 +56,7 @@ STEP_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "alerts": ("SECMP0062",),
     "cot": ("COT",),
     "prompt": ("OPERATOR",),
+    "cbke": ("ZSE-CBKE",),
 }
 
 

@@ -30,7 +30,15 @@ from gateway.loadcontrol import Commander, LoadControlPolicy
 from gateway.ota import OtaPolicies
 from gateway.policies import Policies  # [policies] parses straight into the gateway's own types
 from hal.roles import Role  # one role enum for rig files, the gateway and the simulator
-from hanrig_errors import RIG_FILE_MAX, BadInputFile, read_input_text
+from hanrig_errors import (
+    CERT_MAX,
+    OTA_IMAGE_MAX,
+    RIG_FILE_MAX,
+    BadInputFile,
+    read_input_text,
+    regular_file_problem,
+    toml_key_line,
+)
 from ota.server import Activation, ActivationPlan
 
 from .exceptions import RigFileError
@@ -232,54 +240,17 @@ class Rig:
 class _Ctx:
     """The file being parsed: builds errors that name the file, key path and (when found) line."""
 
-    def __init__(self, source: Path | None, text: str):
+    def __init__(self, source: Path | None, text: str, check_references: bool = True):
         self.source = source
         self.lines = text.splitlines()
+        self.check_references = check_references  # False for a stored snapshot: its files were checked
 
     def error(self, key: str, problem: str) -> RigFileError:
         return RigFileError(self.source, key, problem, self.locate(key))
 
     def locate(self, key: str) -> int | None:
-        """Best-effort line of a key path such as ``devices[2].sim.clock`` or ``plan.steps[0].step``.
-
-        tomllib reports lines only for syntax errors, so this walks the text: find the N-th header of
-        the array table (or the table's header), then each key of the rest of the path below it. When
-        a part cannot be found (an inline table, an array element) the last line found stands.
-        """
-        parts = re.findall(r"[^.\[\]]+|\[\d+\]", key)
-        header, index, rest = None, 0, parts
-        for name in sorted(ARRAY_TABLES, key=len, reverse=True):
-            words = name.split(".")
-            if parts[:len(words)] == words and len(parts) > len(words) and parts[len(words)].startswith("["):
-                header, index, rest = name, int(parts[len(words)][1:-1]), parts[len(words) + 1:]
-                break
-        else:
-            if len(parts) > 1 and parts[0] in ("rig", "policies", "outputs", "sim", "plan"):
-                header, rest = parts[0], parts[1:]
-        found: int | None = None
-        begin, stop = 0, len(self.lines)
-        if header is not None:
-            pattern = (rf"^\s*\[\[\s*{re.escape(header)}\s*\]\]" if header in ARRAY_TABLES
-                       else rf"^\s*\[\s*{re.escape(header)}\s*\]")
-            hits = [n for n, line in enumerate(self.lines) if re.match(pattern, line)]
-            if index >= len(hits):
-                return None
-            found = hits[index]
-            begin = found + 1
-            # The table ends at the next header that is not one of its own sub-tables.
-            own = re.compile(rf"^\s*\[\s*{re.escape(header)}\.")
-            stop = next((n for n in range(begin, len(self.lines))
-                         if self.lines[n].lstrip().startswith("[") and not own.match(self.lines[n])),
-                        len(self.lines))
-        for part in rest:
-            if part.startswith("["):
-                continue
-            pattern = rf"^\s*(?:{re.escape(part)}\s*=|\[\[?\s*(?:[\w.]+\.)?{re.escape(part)}\s*\]\]?)"
-            hit = next((n for n in range(begin, stop) if re.match(pattern, self.lines[n])), None)
-            if hit is None:
-                break
-            found, begin = hit, hit + 1
-        return found + 1 if found is not None else None
+        """Best-effort line of a key path such as ``devices[2].sim.clock`` (see ``toml_key_line``)."""
+        return toml_key_line(self.lines, key, ARRAY_TABLES)
 
 
 def _check_keys(ctx: _Ctx, where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
@@ -559,6 +530,33 @@ def _p_paths(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[Path, ...]:
     return tuple(_path(base, p) for p in _str_list(ctx, where, value))
 
 
+# Referenced files are checked when the rig is loaded, not when a step reaches them: they must exist
+# and be regular files (a FIFO or device would hang the run) of plausible size, directories be directories.
+def _p_file(limit: int) -> Callable[[_Ctx, str, Any, Path], Path]:
+    def parse(ctx: _Ctx, where: str, value: Any, base: Path) -> Path:
+        path = _p_path(ctx, where, value, base)
+        problem = regular_file_problem(path, limit) if ctx.check_references else None
+        if problem is not None:
+            raise ctx.error(where, f"{path}: {problem}")
+        return path
+    return parse
+
+
+def _p_files(limit: int) -> Callable[[_Ctx, str, Any, Path], tuple[Path, ...]]:
+    one = _p_file(limit)
+
+    def parse(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[Path, ...]:
+        return tuple(one(ctx, f"{where}[{i}]", p, base) for i, p in enumerate(_str_list(ctx, where, value)))
+    return parse
+
+
+def _p_dir(ctx: _Ctx, where: str, value: Any, base: Path) -> Path:
+    path = _p_path(ctx, where, value, base)
+    if ctx.check_references and not path.is_dir():
+        raise ctx.error(where, f"{path}: {'is not a directory' if path.exists() else 'does not exist'}")
+    return path
+
+
 def _p_activation(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
     text = _str(ctx, where, value)
     parse_activation(text, lambda problem: ctx.error(where, problem))
@@ -625,16 +623,16 @@ _ParamParser = Callable[[_Ctx, str, Any, Path], Any]
 STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
     StepKind.JOIN: {"permit_s": _p_seconds},
     StepKind.INVENTORY: {},
-    StepKind.OTA: {"image": _p_path, "image_dir": _p_path, "activation": _p_activation,
+    StepKind.OTA: {"image": _p_file(OTA_IMAGE_MAX), "image_dir": _p_dir, "activation": _p_activation,
                    "allow_downgrade": _p_bool, "expect_version": _p_version},
     StepKind.GAS: {"reads": _p_count, "interval_s": _p_seconds},
-    StepKind.CERTS: {"roots": _p_paths, "cert_dir": _p_path, "expect_network_operator": _p_eui64},
+    StepKind.CERTS: {"roots": _p_files(CERT_MAX), "cert_dir": _p_dir, "expect_network_operator": _p_eui64},
     StepKind.LOADCONTROL: {"switch": _p_switch, "level": _p_level, "duration_s": _p_seconds,
                            "randomise_s": _p_seconds, "as": _p_commander},
     StepKind.ALERTS: {"duration_s": _p_seconds, "rate_hz": _p_rate},
     StepKind.COT: {"meter_point": _p_count},
     StepKind.CBKE: {"wait_s": _p_seconds},
-    StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_path},
+    StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_file(OTA_IMAGE_MAX)},
     StepKind.PROMPT: {"action": _p_action},
 }
 
@@ -698,9 +696,14 @@ def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
                    evidence_dir=opt("evidence_dir"), capture=opt("capture"))
 
 
-def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = None) -> Rig:
-    """Parse rig TOML ``text``; ``source`` names it in errors, paths resolve against ``base_dir``."""
-    ctx = _Ctx(source, text)
+def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = None, *,
+              check_references: bool = True) -> Rig:
+    """Parse rig TOML ``text``; ``source`` names it in errors, paths resolve against ``base_dir``.
+
+    Every value is checked here, including the simulator's tables and the files the rig names (they
+    must exist and be regular files); ``check_references=False`` re-reads a run's stored snapshot,
+    whose files were checked when it ran and whose relative paths no longer resolve."""
+    ctx = _Ctx(source, text, check_references)
     base = base_dir if base_dir is not None else (source.parent if source is not None else Path.cwd())
     try:
         doc = tomllib.loads(text)
@@ -764,6 +767,11 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
 
     sim = _table(ctx, "sim", doc.get("sim", {}))
     faults = _array_of_tables(ctx, "faults", doc.get("faults", []))
+    if check_references and any(r.is_simulated for r in radios.values()):
+        # [sim], [devices.sim] and [[faults]] are checked now, not when the radio opens mid-run
+        from gateway.bench import check_sim_tables
+
+        check_sim_tables(doc, source=str(source) if source is not None else "<rig>", base=base, text=text)
     return Rig(
         name=name, description=description, radios=tuple(radios.values()), devices=tuple(devices.values()),
         plan=plan, policies=policies, outputs=outputs, operator=operator,

@@ -68,6 +68,8 @@ GAS_STATUS = MeasurementSpec("clock_status", "", OneOf(("reliable",)), "SECMP001
 GAS_UNRELIABLE = MeasurementSpec("unreliable_reads", "",
                                  description="reads whose clock status was not reliable (the last decides)")
 GAS_VALUE = MeasurementSpec("gas_demand", "m3/h", description="instantaneous value of the last read")
+STORM_GBCS_ALERT_CODE = 0x8F01  # Active Power Import above Load Limit Threshold: what a GB ESME storms with
+ALERT_DRAIN_S = 5.0
 GCS13A_MAC = MeasurementSpec("gcs13a_mac", "", Equals("valid"), "MAC of the GPF's GCS13a response")
 GAS_AGE = MeasurementSpec("value_age", "s", description="age of the last value at read time")
 ALERTS_RECEIVED = MeasurementSpec("alerts_received", "")
@@ -238,6 +240,19 @@ async def step_inventory(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------- ota
+def _record_ccs08(ctx: StepContext, eui64: str, outcome: Any) -> None:
+    """The hub's CCS08 Firmware Transfer Alert for this outcome, kept in the results store as hex
+    (``hanrig gbcs inspect`` reads it) with its outcome code as a measurement."""
+    version = outcome.version_after if outcome.version_after is not None else outcome.image_version
+    alert = ctx.gateway.gbcs.transfer_alert(eui64, version, int(outcome.code), ctx.gateway.gpf.now())
+    ctx.record.attach("ccs08-transfer-alert.hex", "text/plain", alert.to_bytes().hex().encode() + b"\n")
+    from gbcs import decode_content
+
+    ctx.measure(MeasurementSpec("ccs08_outcome", "", Equals(int(outcome.code)),
+                                "CCS08 outcome code of the hub's Firmware Transfer Alert"),
+                int(decode_content(alert)["outcome_int"]))
+
+
 def _expected_phase(activation: str) -> str:
     mode = activation.split(":", 1)[0]
     return {Activation.NOW.value: "activated", Activation.HOLD.value: "held"}.get(mode, "scheduled")
@@ -294,7 +309,9 @@ async def step_ota(ctx: StepContext) -> None:
     if outcome.reason:
         ctx.note(f"ota-{outcome.phase.value}", outcome.reason)
     if outcome.code is not None:
-        ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)})")
+        ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)}), reason "
+                                   f"{outcome.reason_code or 'unknown'} (ota.outcomes.OUTCOME_CODES)")
+        _record_ccs08(ctx, han.eui64, outcome)
     if outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
         # the hub refused to send (policy, signature, identity): the bench's image choice, not the DUT
         ctx.error("ota-refused", outcome.reason)
@@ -375,19 +392,30 @@ async def step_alerts(ctx: StepContext) -> None:
     them and account for every one (forwarded, or suppressed and reported)."""
     service = ctx.gateway.alerts
     watch_s = float(ctx.params.get("duration_s", DEFAULT_ALERT_WATCH_S))
-    watch_s = min(watch_s, max(ctx.plan_step.timeout_s - ALERT_SETTLE_S, 1.0))
+    step_end = asyncio.get_running_loop().time() + ctx.plan_step.timeout_s - ALERT_SETTLE_S
+    policy = service.policy
+    # room for the storm, its drain, and the episode-ending alert after a drained window
+    watch_s = min(watch_s, max(ctx.plan_step.timeout_s - ALERT_SETTLE_S - policy.window_s
+                               - 2 * ALERT_DRAIN_S, 1.0))
     policy = service.policy
     # twice what the throttle allows by default: enough to engage it, few enough for a sleepy device's
     # replies (one per poll) to drain before the run ends
     rate_hz = float(ctx.params.get("rate_hz", STORM_FACTOR * policy.threshold / policy.window_s))
-    eui64 = ctx.han().eui64
+    han = ctx.han()
+    eui64 = han.eui64
     sim = ctx.gateway.sim(ctx.device.radio)
     storm: asyncio.Task[int] | None = None
+    code = STORM_ALERT_CODE
+    from gateway.gbcs_service import TUNNELING
+
+    if TUNNELING in han.endpoint.in_clusters:
+        # a GB meter: its alerts are GBCS alerts through the hub's tunnel (the ZCL intake stays too)
+        await service.watch_gbcs(han)
+        code = STORM_GBCS_ALERT_CODE
     if sim is not None and sim.has_device(eui64) and rate_hz > 0:
-        storm = asyncio.get_running_loop().create_task(
-            sim.alert_storm(eui64, STORM_ALERT_CODE, rate_hz, watch_s))
-        ctx.note("storm", f"simulated device asked for alert 0x{STORM_ALERT_CODE:02x} at {rate_hz:g}/s "
-                          f"for {watch_s:g} s")
+        storm = asyncio.get_running_loop().create_task(sim.alert_storm(eui64, code, rate_hz, watch_s))
+        ctx.note("storm", f"simulated device asked for alert 0x{code:02x} at {rate_hz:g}/s for {watch_s:g} s")
+    throttled_copies: list[dict[str, Any]] = []
     before = service.device_stats(eui64)
     forwarded_at: dict[int, list[float]] = {}
     loop = asyncio.get_running_loop()
@@ -398,6 +426,8 @@ async def step_alerts(ctx: StepContext) -> None:
         data = event.as_dict()
         if data["kind"] == "alert":
             forwarded_at.setdefault(event.alert_code, []).append(loop.time())
+            if data.get("throttled_alert_count"):
+                throttled_copies.append(data)
             ctx.event(EventKind.ALERT, {**data, "forwarded": True}, None)
         else:
             ctx.event(EventKind.LOG, data, None)
@@ -411,9 +441,16 @@ async def step_alerts(ctx: StepContext) -> None:
             ctx.progress(f"alerts: {stats['received'] - before['received']} received, "
                          f"{stats['suppressed'] - before['suppressed']} suppressed")
             await asyncio.sleep(min(left, 10.0))
-        if storm is not None:
-            await storm
-        service.flush(force=True)
+        sent = await storm if storm is not None else None
+        await asyncio.sleep(ALERT_DRAIN_S)  # the last alerts' frames still on the air
+        if sim is not None and storm is not None and sent and service.device_stats(eui64)["suppressed"] > \
+                before["suppressed"] and loop.time() + policy.window_s + ALERT_DRAIN_S < step_end:
+            # once the window has drained, one more alert of the code ends the episode: the copy the
+            # hub forwards must carry what it throttled (count, since when, sequence id)
+            await asyncio.sleep(policy.window_s)
+            sent += await sim.alert_storm(eui64, code, 1.0, 0.5)
+            await asyncio.sleep(ALERT_DRAIN_S)
+        service.flush(force=True, device=eui64)  # other devices' steps may still be counting
     finally:
         unsubscribe()
         if storm is not None and not storm.done():
@@ -433,12 +470,26 @@ async def step_alerts(ctx: StepContext) -> None:
     if storm is not None:
         # throttling is per (device, alert code): it must engage once the code exceeds the threshold
         expected = rate_hz * min(policy.window_s, watch_s) > policy.threshold + 1 \
-            and STORM_ALERT_CODE not in policy.exclude
+            and code not in policy.exclude
         ctx.measure(MeasurementSpec("storm_observed", "", Equals(True), "alerts arrived from the DUT"),
                     delta["received"] > 0)
         if expected:
             ctx.measure(MeasurementSpec("throttled", "", Equals(True), "the storm was throttled"),
                         delta["suppressed"] > 0)
+            # the release's point: users learn of throttling from the alerts let through
+            carried = [c for c in throttled_copies if c.get("throttled_alert_sequence_id") is not None
+                       and (c.get("intake") != "gbcs" or c.get("throttled_since") is not None)]
+            ctx.measure(MeasurementSpec("throttling_metadata", "", Equals(True), "forwarded alerts after a "
+                                        "suppression carry its count, since when and sequence id"),
+                        bool(carried))
+            ctx.attach_json("throttled-copies.json", throttled_copies)
+        # judged against the sender's own count, never the throttler's
+        if sent is not None:
+            ctx.measure(MeasurementSpec("sent_by_device", "", InRange(low=1),
+                                        "alerts the device says it sent"), sent)
+            ctx.measure(MeasurementSpec("unaccounted", "", Equals(0), "alerts the device sent that the hub "
+                                        "neither forwarded nor counted as throttled"),
+                        sent - delta["forwarded"] - delta["suppressed"])
 
 
 def _busiest_window(times: list[float], window_s: float) -> int:

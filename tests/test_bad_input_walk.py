@@ -69,6 +69,7 @@ FILE_WALK: dict[str, list[list[str]]] = {
     "results show": [["x", "--results", "{f}"]],
     "results export": [["x", "--format", "json", "--results", "{f}"]],
     "gbcs inspect": [["{f}"]],
+    "certs check-update": [["{f}"], ["{f}", "--rig", "{f}"]],
     "network restore": [["{f}", "--radio", "sim://", "--yes"]],
 }
 DIRECTORY_ARGS = {"ota index", "certs verify", "certs make-test-pki"}  # there a directory is the right kind

@@ -11,6 +11,7 @@ the standard does not. Skipped (with the reason) when tshark is not installed (`
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -79,30 +80,57 @@ def _zcl_command(fields: dict[str, list[str]]) -> int:
     return int(ids[0], 0)
 
 
-def test_the_main_job_capture_decodes_as_hanrig_meant(tmp_path: Path, monkeypatch) -> None:
-    meant: list[Any] = []  # the simulated PAN's record of each frame it put on the air, in capture order
+TUNNELING = 0x0704
+
+
+def _gbcs_in_tunnel(fields: dict[str, list[str]], record: Any) -> bool:
+    """A Tunneling Transfer Data frame whose payload tshark dissects as a GBCS message (GB-HRGP)."""
+    if record.cluster != TUNNELING:
+        return False
+    header, _ = foundation.ZCLHeader.deserialize(record.data)
+    return header.frame_control.is_cluster and header.command_id in (0x01, 0x02) and any(
+        name in "".join(fields.get("frame.protocols", [])) for name in ("gbcs", "ber"))
+
+
+@dataclasses.dataclass
+class MainJob:
+    path: Path  # the run's directory (results/ inside)
+    meant: list[Any]  # the simulated PAN's record of each frame it put on the air, in capture order
+    packets: list[dict[str, list[str]]]  # tshark's decoding of each captured frame
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory: pytest.TempPathFactory) -> MainJob:
+    """``hanrig rig run --capture`` on the built-in bench, once for this module, decoded by tshark."""
+    tmp_path = tmp_path_factory.mktemp("main-job")
+    meant: list[Any] = []
     original = capture.AirCapture.__call__
+    pcap = tmp_path / "main.pcapng"
 
     def record_and_capture(self: capture.AirCapture, record: Any, packet: Any) -> None:
         if record.outcome != "queued-expired" and self.writer.path == pcap:  # not the per-step captures
             meant.append(record)
         original(self, record, packet)
 
-    monkeypatch.setattr(capture.AirCapture, "__call__", record_and_capture)
-    monkeypatch.chdir(tmp_path)
-    pcap = tmp_path / "main.pcapng"
-    with pytest.raises(SystemExit) as done:
-        main(["rig", "run", "--capture", str(pcap), "--results", str(tmp_path / "results")])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(capture.AirCapture, "__call__", record_and_capture)
+        patch.chdir(tmp_path)
+        with pytest.raises(SystemExit) as done:
+            main(["rig", "run", "--capture", str(pcap), "--results", str(tmp_path / "results")])
     assert done.value.code == 0
+    return MainJob(tmp_path, meant, _decode(pcap))
 
-    packets = _decode(pcap)
+
+def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None:
+    tmp_path, meant, packets = main_job.path, main_job.meant, main_job.packets
     assert len(packets) == len(meant) > 1000
     blocks: dict[str, list[tuple[int, int]]] = collections.defaultdict(list)  # device nwk -> (offset, size)
     nwk_to_eui: dict[int, str] = {}
     for number, (fields, record) in enumerate(zip(packets, meant, strict=True), start=1):
         where = f"frame {number} ({record})"
-        assert "_ws.malformed" not in fields, where
-        assert all(int(s, 0) < WARNING for s in fields.get("_ws.expert.severity", [])), where
+        if not _gbcs_in_tunnel(fields, record):  # those: test_gbcs_messages_in_the_tunnel_decode_whole
+            assert "_ws.malformed" not in fields, where
+            assert all(int(s, 0) < WARNING for s in fields.get("_ws.expert.severity", [])), where
         assert fields["wpan.fcs_ok"] == ["1"], where
         # decrypted with the network key: the APS header is readable and is what hanrig sent
         assert (_one(fields, "zbee_nwk.src"), _one(fields, "zbee_nwk.dst")) == (record.src, record.dst), where
@@ -159,3 +187,54 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(tmp_path: Path, monkeypatc
     assert len(step_packets) > 2 * len(blocks[ihd_nwk])  # every block request and response, and more
     assert all(ihd_nwk in (_one(f, "zbee_nwk.src"), _one(f, "zbee_nwk.dst")) for f in step_packets)
     assert all("_ws.malformed" not in f for f in step_packets)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "finding of this check (hal.gbhrgp, not the capture): a GBCS message longer than one unfragmented APS "
+    "payload is split over several Tunneling Transfer Data commands, while GB-HRGP carries the whole "
+    "message in one Transfer Data (APS fragmentation; max incoming transfer 1500, GBCS 10.2.2), so tshark "
+    "4.0 dissects each piece as a whole GBCS message and calls it malformed (CS02a/CS02c); strict: when "
+    "fixed this XPASSes and the mark must go"))
+def test_gbcs_messages_in_the_tunnel_decode_whole(main_job: MainJob) -> None:
+    gbcs = [(number, fields) for number, (fields, record) in enumerate(zip(main_job.packets, main_job.meant),
+                                                                       start=1)
+            if _gbcs_in_tunnel(fields, record)]
+    assert gbcs  # the certs step reads the ESME's credentials over the GB-HRGP tunnel
+    malformed = [number for number, fields in gbcs if "_ws.malformed" in fields]
+    assert malformed == [], f"tshark: GBCS messages malformed in frames {malformed}"
+
+
+KEY_ESTABLISHMENT = 0x0800
+
+
+def test_key_establishment_frames_decode_as_hanrig_meant(main_job: MainJob) -> None:
+    """CBKE (issue 13): Wireshark's Key Establishment dissector reads each Initiate's suite, generate
+    times and implicit certificate fields (subject = the sender), the ephemeral keys and the MACs at the
+    sizes suite 2 gives them, in both directions."""
+    seen: collections.Counter[tuple[int, int]] = collections.Counter()
+    for fields, record in zip(main_job.packets, main_job.meant, strict=True):
+        if record.cluster != KEY_ESTABLISHMENT or record.outcome != "delivered":
+            continue
+        header, payload = foundation.ZCLHeader.deserialize(record.data)
+        to_client = header.direction == foundation.Direction.Server_to_Client
+        seen[(header.command_id, to_client)] += 1
+
+        def octets(name: str, fields: dict[str, list[str]] = fields) -> bytes:
+            [value] = fields[name]
+            return bytes.fromhex(value.replace(":", ""))
+
+        if header.command_id == 0x00:  # Initiate Key Establishment (request or response)
+            assert _one(fields, "zbee_zcl_se.ke.attr.suite") == 0x0002
+            assert _one(fields, "zbee_zcl_se.ke.init.ephemeral.time") == payload[2]
+            assert octets("zbee_zcl_se.ke.cert.subject") == payload[4 + 28:4 + 36]
+            assert octets("zbee_zcl_se.ke.cert.issuer") == b"TESTONLY"
+            assert len(octets("zbee_zcl_se.ke.cert.reconst")) == 37
+        elif header.command_id == 0x01:
+            name = "zbee_zcl_se.ke.qev" if to_client else "zbee_zcl_se.ke.qeu"
+            assert octets(name) == payload and len(payload) == 37
+        elif header.command_id == 0x02:
+            name = "zbee_zcl_se.ke.macv" if to_client else "zbee_zcl_se.ke.macu"
+            assert octets(name) == payload and len(payload) == 16
+    # the four Type 1 devices each ran the whole exchange
+    for command in (0x00, 0x01, 0x02):
+        assert seen[(command, False)] >= 4 and seen[(command, True)] >= 4, seen

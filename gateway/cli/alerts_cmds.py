@@ -15,8 +15,9 @@ from typing import Any
 import click
 
 import hal
+from hanrig_errors import HanrigError
 
-from .common import emit, json_option, radio_option
+from .common import emit, json_option, radio_option, shown
 from .policy_opts import rig_policies
 
 
@@ -27,11 +28,13 @@ def alerts() -> None:
 
 def _line(event: dict[str, Any]) -> str:
     if event["kind"] == "alert":
-        text = (f"{event['at']}  {event['device']} ({event['role'] or '?'})  alert {event['alert_code']}"
-                f" on cluster {event['cluster']}")
+        via = ("GBCS alert (tunnel)" if event.get("intake") == "gbcs"
+               else f"ZCL alarm on cluster {event['cluster']}")
+        text = f"{event['at']}  {event['device']} ({shown(event['role'])})  alert {event['alert_code']} {via}"
         if event["throttled_alert_sequence_id"] is not None:
+            since = f" since {event['throttled_since']}" if event.get("throttled_since") else ""
             text += (f"  [throttled: sequence {event['throttled_alert_sequence_id']},"
-                     f" {event['throttled_alert_count']} suppressed]")
+                     f" {event['throttled_alert_count']} suppressed{since}]")
         return text
     ended = ", episode ended" if event["episode_ended"] else ""
     return (f"{event['at']}  {event['device']}  alert {event['alert_code']}: sequence "
@@ -81,10 +84,22 @@ def watch(radio_url: str, for_s: float, window_s: float | None, threshold: int |
             if not as_json:
                 click.echo(_line(document))
 
-        async with Gateway.open([radio_url]) as gw:
+        from gateway.bench import bench_radio_config
+        from gateway.session import RadioEndpoint
+        from hal.roles import Role
+
+        radio_config, trust = bench_radio_config(radio_url)
+        async with Gateway.open([RadioEndpoint("radio", radio_url, radio_config)]) as gw:
             service = gw.alerts
             service.configure(policy)
             service.subscribe(record)
+            if trust is not None and trust.keystore is not None:
+                gw.gbcs.use_keystore(trust.keystore)
+            for meter in gw.devices(Role.ESME):  # GB meters' alerts come as GBCS through the tunnel
+                try:
+                    await service.watch_gbcs(meter)
+                except HanrigError as exc:
+                    click.echo(f"{meter.eui64}: no GBCS alert intake ({exc}); ZCL alarms only", err=True)
             await asyncio.sleep(for_s)
             service.flush(force=True)
             return {

@@ -28,8 +28,10 @@ from certs.cells import KNOWN_ROLES
 from certs.model import SmkiCertificate, format_eui64, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
+from certs.verify import read_cert_directory
 from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, read_input
 
+from ..testkeys import certificate_is_test
 from .common import (
     CERT_FILE,
     EUI64,
@@ -126,7 +128,8 @@ def _implicit_document(path: Path, cert: ImplicitCertificate, ca_public_key: byt
 
 
 def _render_inspect(doc: dict[str, Any]) -> str:
-    lines = [f"{doc['file']}:"]
+    lines = [TEST_ONLY_LINE] if doc.get("test_only") else []
+    lines.append(f"{doc['file']}:")
     lines += [f"  {key:26} {value}" for key, value in doc.items()
               if key not in ("profile", "checks", "file") and value not in (None, [])]
     checks = doc["profile"]["checks"] if "profile" in doc else doc.get("checks", [])
@@ -190,11 +193,28 @@ def inspect(file: Path, ca_public_key_hex: str | None, as_json: bool) -> None:
         doc["checks"] = [c.to_dict() for c in check_implicit_certificate(
             implicit, device_eui64=None, now=dt.datetime.now(dt.UTC))]
     else:
-        doc = _certificate_document(file, load_certificate(data, name=str(file)))
+        cert = load_certificate(data, name=str(file))
+        doc = _certificate_document(file, cert)
+        doc["test_only"] = certificate_is_test(cert)
     emit(doc, as_json, _render_inspect)
 
 
 # --- verify ---
+
+TEST_ONLY_LINE = "TEST-ONLY: certificates under the published test root or test policy; for the bench only"
+
+
+def _any_test_certificate(ders: list[bytes]) -> bool:
+    """Whether any of these certificates is under the TEST-ONLY root or the test policy (damaged ones
+    are the verification's business, not this mark's)."""
+    for der in ders:
+        try:
+            if certificate_is_test(load_certificate(der, name="certificate")):
+                return True
+        except MalformedCertificate:
+            continue
+    return False
+
 
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
     found = []
@@ -241,10 +261,13 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     when = at or dt.datetime.now(dt.UTC)
     root_bytes = _load_certificates(roots) or None
     ca_bytes = _load_certificates(cas)
+    test_only = _any_test_certificate(root_bytes or [])
     if cert_dir is not None:
         report = verify_directory(cert_dir, roots=root_bytes, intermediates=ca_bytes, device_eui64=device,
                                   expected_network_operator=network_operator, now=when, role=role)
         source: dict[str, Any] = {"cert_dir": str(cert_dir)}
+        found_dir = read_cert_directory(cert_dir)
+        test_only = test_only or _any_test_certificate([c.der for c in found_dir.cells])
     elif radio_url is not None:
         if device is None:
             raise click.UsageError("--radio needs --device EUI64")
@@ -262,9 +285,10 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
         "roots": [str(p) for p in roots],
         "cas": [str(p) for p in cas],
         "at": when.isoformat(),
+        "test_only": test_only,
         **report.to_dict(),
     }
-    emit(document, as_json, lambda _doc: report.render_text())
+    emit(document, as_json, lambda _doc: (TEST_ONLY_LINE + "\n" if test_only else "") + report.render_text())
     report.raise_if_failed()
 
 

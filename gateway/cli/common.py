@@ -34,6 +34,7 @@ __all__ = [
     "place_wait_option",
     "radio_option",
     "reset_emitted",
+    "shown",
 ]
 
 _radio_url_option = click.option(
@@ -138,6 +139,11 @@ def emit(document: Any, as_json: bool, render_text: Callable[[Any], str]) -> Non
     else:
         click.echo(render_text(document))
     _emitted = True
+
+
+def shown(value: Any) -> str:
+    """A value for text output: ``unknown`` where it is not known (never ``None``, ``?`` or ``-``)."""
+    return "unknown" if value is None or value == "" else str(value)
 
 
 def document_emitted() -> bool:

@@ -285,7 +285,8 @@ def _render_index(doc: dict[str, Any]) -> str:
     lines = [f"{doc['index']}: {len(doc['images'])} image(s)"]
     for e in doc["images"]:
         hw = "any" if e["hw_min"] is None else f"{e['hw_min']}..{e['hw_max']}"
-        lines.append(f"  {e['file']}: {e['role'] or '-'} {e['manufacturer_code']}/{e['image_type']} "
+        role = e["role"] or "role unknown"
+        lines.append(f"  {e['file']}: {role} {e['manufacturer_code']}/{e['image_type']} "
                      f"{e['file_version']} hw {hw} {e['layout']} signature {_signature_text(e['signature'])}")
     return "\n".join(lines)
 

@@ -22,7 +22,17 @@ import click
 
 from hanrig_errors import CPL_MAX, OTA_IMAGE_MAX, read_input
 
-from .common import CERT_FILE, EUI64, EXISTING_DIR, IMAGE_FILE, InputFileType, emit, json_option, radio_option
+from .common import (
+    CERT_FILE,
+    EUI64,
+    EXISTING_DIR,
+    IMAGE_FILE,
+    InputFileType,
+    emit,
+    json_option,
+    radio_option,
+    shown,
+)
 
 ROLES = ("IHD", "PPMID", "HCALCS", "ESME", "GSME")
 # ota.negative.NegativeCase values, spelled here so that --help does not import the OTA library
@@ -33,12 +43,12 @@ NEGATIVE_CASE_NAMES = ("wrong-manufacturer", "wrong-image-type", "hardware-out-o
 def _render_push(doc: dict[str, Any]) -> str:
     lines = []
     for d in doc["devices"]:
-        versions = f"{d['version_before'] or '?'} -> {d['version_after'] or '?'}"
+        versions = f"{shown(d['version_before'])} -> {shown(d['version_after'])}"
         rate = f", {d['mean_bps']:.0f} B/s (min {d['min_bps'] or 0:.0f})" if d["mean_bps"] else ""
         took = f" {d['bytes_sent']} B in {d['duration_s']:.1f} s{rate}, {d['retries']} retries" \
             if d["duration_s"] else ""
         code = f" [{d['reason_code']}: CCS08 {d['code']}]" if d["code"] else f" [{d['reason_code']}]"
-        who = f"{d['device']} ({d['role'] or '?'})"
+        who = f"{d['device']} ({shown(d['role'])})"
         lines.append(f"{who}: {d['phase']}{code} {versions}{took}: {d['reason']}")
     lines.append(f"activation {doc['activation']}: {'ok' if doc['ok'] else 'NOT ok'}")
     return "\n".join(lines)
@@ -170,13 +180,13 @@ def _push_negative(radio_url: str, eui64: str, case: str, policies: Any, firmwar
 
 def _render_negative(doc: dict[str, Any]) -> str:
     verdict = "PASS" if doc["passed"] else "FAIL"
-    return (f"{doc['device']} ({doc['role'] or '?'}) negative {doc['case']}: {verdict}: expected "
+    return (f"{doc['device']} ({shown(doc['role'])}) negative {doc['case']}: {verdict}: expected "
             f"{doc['expected']} ({doc['clause']}), observed {doc['observed']} [{doc['reason_code']}]\n"
             f"  image: {doc['note']}\n  {doc['reason']}")
 
 
 def _render_activation(doc: dict[str, Any]) -> str:
-    return (f"{doc['device']}: {doc['response']} (running {doc['running_version'] or '?'}, held "
+    return (f"{doc['device']}: {doc['response']} (running {shown(doc['running_version'])}, held "
             f"{doc['held_version'] or 'nothing'}): {doc['reason']}")
 
 

@@ -13,7 +13,7 @@ import click
 
 from hal import discovery
 
-from .common import emit, json_option, radio_option
+from .common import emit, json_option, radio_option, shown
 
 
 @click.group()
@@ -26,11 +26,11 @@ def _render_list(ports: list[dict[str, Any]]) -> str:
         return "no serial ports found"
     rows = [("DEVICE", "VID:PID", "STICK", "TYPE", "URL")]
     for port in ports:
-        ids = f"{port['vid'][2:]}:{port['pid'][2:]}" if port["vid"] and port["pid"] else "-"
+        ids = f"{port['vid'][2:]}:{port['pid'][2:]}" if port["vid"] and port["pid"] else "unknown"
         kind = port["radio_type"] or "unknown"
         if port["confidence"] == discovery.Confidence.LIKELY:
             kind += " (likely)"
-        rows.append((port["device"], ids, port["stick"], kind, port["url"] or "-"))
+        rows.append((port["device"], ids, port["stick"], kind, shown(port["url"])))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
     lines = [
         "  ".join([*(cell.ljust(width) for cell, width in zip(row[:4], widths)), row[4]]) for row in rows
@@ -69,7 +69,7 @@ def _render_info(info: dict[str, Any]) -> str:
     ]
     width = max(len(label) for label, _ in labels)
     return "\n".join(
-        f"{label.ljust(width)}  {'-' if info[key] is None else info[key]}" for label, key in labels
+        f"{label.ljust(width)}  {shown(info[key])}" for label, key in labels
     )
 
 

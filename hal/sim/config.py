@@ -10,6 +10,7 @@ With no rig file, :func:`default_bench` is the fixed five-device bench of the sh
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 import re
 import tomllib
@@ -22,7 +23,7 @@ import zigpy.types as zigpy_t
 
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
-from hanrig_errors import CERT_MAX, RIG_FILE_MAX, BadInputFile, read_input, read_input_text
+from hanrig_errors import CERT_MAX, RIG_FILE_MAX, BadInputFile, read_input, read_input_text, toml_key_line
 
 from ..roles import Role
 from .cbke import CbkeFault
@@ -255,16 +256,21 @@ def default_bench(settings: SimSettings | None = None) -> SimConfig:
 _SETTINGS_KEYS = {f.name for f in dataclasses.fields(SimSettings)}
 _DEVICE_SIM_KEYS = {f.name for f in dataclasses.fields(DeviceSimParams)} - {"gbcs_meter"}
 _LINE_RE = re.compile(r"at line (\d+)")
+BASIC_STRING_MAX = 32  # ZCL Basic ManufacturerName / ModelIdentifier: character string of 0..32 octets
+RIG_ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})  # as rigs.rigfile reads them
 
 
 class _Reader:
     """Typed access to one TOML table with errors that name the key path."""
 
-    def __init__(self, source: str, base: Path) -> None:
+    def __init__(self, source: str, base: Path, text: str | None = None) -> None:
         self.source = source
         self.base = base
+        self.lines = text.splitlines() if text is not None else []
 
     def fail(self, key_path: str, problem: str, line: int | None = None) -> SimConfigError:
+        if line is None and key_path and self.lines:
+            line = toml_key_line(self.lines, key_path, RIG_ARRAY_TABLES)
         return SimConfigError(self.source, key_path, problem, line)
 
     def check_keys(self, table: Mapping[str, Any], allowed: set[str], path: str) -> None:
@@ -297,6 +303,27 @@ class _Reader:
         if not isinstance(value, bool):
             raise self.fail(path, f"expected true or false, got {value!r}")
         return value
+
+    def instant(self, value: Any, path: str) -> str:
+        """An ISO 8601 date-time with a UTC offset (the simulated clocks' epoch)."""
+        text = self.string(value, path)
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise self.fail(path, f"{text!r} is not an ISO 8601 date-time (2026-01-01T00:00:00Z)") from None
+        if when.tzinfo is None:
+            raise self.fail(path, f"{text!r} has no UTC offset (add Z or +00:00)")
+        if not 2000 <= when.year <= 2135:  # ZCL UTCTime counts seconds from 2000 in 32 bits
+            raise self.fail(path, f"{text!r} is outside the ZCL UTCTime range (2000..2135)")
+        return when.isoformat()
+
+    def basic_string(self, value: Any, path: str) -> str:
+        """A Basic cluster character string (ManufacturerName, ModelIdentifier): at most 32 octets."""
+        text = self.string(value, path)
+        size = len(text.encode("utf-8"))
+        if size > BASIC_STRING_MAX:
+            raise self.fail(path, f"{size} octets; the Basic cluster carries at most {BASIC_STRING_MAX}")
+        return text
 
     def string(self, value: Any, path: str) -> str:
         if not isinstance(value, str):
@@ -348,7 +375,7 @@ def parse_settings(table: Any, reader: _Reader) -> SimSettings:
             case "air_model" | "aps_security":
                 values[key] = reader.boolean(value, path)
             case "start_time":
-                values[key] = reader.string(value, path)
+                values[key] = reader.instant(value, path)
     return SimSettings(**values)
 
 
@@ -416,7 +443,7 @@ def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> Devi
             case "load_control":
                 values[key] = reader.choice(value, key_path, LoadControlMode)
             case "model" | "manufacturer":
-                values[key] = reader.string(value, key_path)
+                values[key] = reader.basic_string(value, key_path)
     if role is not Role.GSME and values.get("clock") not in (None, ClockMode.SYNCHRONISED):
         raise reader.fail(f"{path}.clock", "clock modes other than synchronised apply to GSME only")
     return DeviceSimParams(**values)
@@ -511,13 +538,14 @@ def parse_sim_config(
     source: str = "<rig>",
     base: Path | None = None,
     radio_id: str | None = None,
+    text: str | None = None,
 ) -> SimConfig:
     """Build a :class:`SimConfig` from an already-loaded rig-file document.
 
     ``radio_id`` selects the devices whose ``radio`` names that radio (devices without ``radio`` go to
     every simulated radio). A rig file without ``[[devices]]`` gets the default bench's devices.
     """
-    reader = _Reader(source, base or Path.cwd())
+    reader = _Reader(source, base or Path.cwd(), text)
     settings = parse_settings(document["sim"], reader) if "sim" in document else SimSettings()
     if "devices" in document:
         devices = parse_devices(document["devices"], reader)
@@ -543,4 +571,5 @@ def load_sim_config(path: str | Path, *, radio_id: str | None = None) -> SimConf
         raise SimConfigError(
             str(rig_path), "", f"not valid TOML: {exc}", int(match.group(1)) if match else None
         ) from None
-    return parse_sim_config(document, source=str(rig_path), base=rig_path.parent, radio_id=radio_id)
+    return parse_sim_config(document, source=str(rig_path), base=rig_path.parent, radio_id=radio_id,
+                            text=text)

@@ -46,7 +46,7 @@ from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
 from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
 from .tenancy import PROFILE_INTERVAL_PERIOD, LoadProfile, TenancyStore
-from .tunnel import TUNNELING_CLUSTER_ID, GbHrgpServer
+from .tunnel import TUNNELING_CLUSTER_ID, GbcsAlarms, GbHrgpServer
 from .wire import (
     COORDINATOR_ENDPOINT,
     DEVICE_ENDPOINT,
@@ -682,6 +682,8 @@ class VirtualEsme(_Meter):
                                    chunk=chunk_size(aps_security=han.settings.aps_security),
                                    processing_s=spec.sim.processing_ms / 1000)
         self.attributes[TUNNELING_CLUSTER_ID] = self.tunnel.attributes
+        self.alarms = GbcsAlarms(self, self.tunnel, self.gbcs, spec.sim.alert_rate_hz)
+        self.attributes[Alarms.cluster_id] = self.alarms.attributes
 
     def loop_time(self) -> float:
         return self.han.loop_time()

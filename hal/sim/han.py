@@ -452,8 +452,8 @@ class VirtualHan:
         return None
 
     # ------------------------------------------------------------------ the channel
-    def _psdu(self, aps_payload: int, relays: int = 0) -> int:
-        return psdu_length(aps_payload, aps_security=self.model.aps_security, relays=relays)
+    def _psdu(self, aps_payload: int, relays: int = 0, *, secured: bool = False) -> int:
+        return psdu_length(aps_payload, aps_security=self.model.aps_security or secured, relays=relays)
 
     async def _host(self, microseconds: float) -> None:
         if microseconds <= 0:
@@ -497,8 +497,11 @@ class VirtualHan:
         if fault is not None and fault.kind is FaultKind.DELAY:
             outcome = "delayed"
             await asyncio.sleep(fault.delay_s)
+        # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
+        # header and MIC even when the PAN's default is not to
+        secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
         if broadcast:
-            await self.channel.transmit(device, self._psdu(length), kind=kind, ack=False)
+            await self.channel.transmit(device, self._psdu(length, secured=secured), kind=kind, ack=False)
         else:
             dropped = fault is not None and fault.kind is FaultKind.DROP
             loss = self.settings.frame_loss
@@ -507,7 +510,8 @@ class VirtualHan:
                 return dropped or (loss > 0 and self.rng.random() < loss)
 
             relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
-            route, psdu = self._route(device, to_device=to_device), self._psdu(length, relays)
+            route = self._route(device, to_device=to_device)
+            psdu = self._psdu(length, relays, secured=secured)
             result = await self._hops(route, psdu, kind=kind, lost=lost)
             # an acknowledged unicast the MAC gave up on (busy channel, no MAC ACK) is sent again by the
             # APS layer (apsMaxFrameRetries), from the start of the route

@@ -15,6 +15,7 @@ with a Tunnel Closure Notification.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from hal.exceptions import TunnelFramingError
 from hal.gbhrgp import MANUFACTURER_CODE, MAX_INCOMING_TRANSFER_SIZE, PROTOCOL_ID, StreamReassembler, chunks
 from hal.se_clusters import SupportedProtocol, TransferDataStatus, Tunneling, TunnelStatus
 
+from .alarms import DeviceAlarms
 from .wire import ZclFrame, zcl_cluster_command
 
 LOGGER = logging.getLogger(__name__)
@@ -37,9 +39,11 @@ NO_TUNNEL: Final = 0xFFFF
 
 
 class GbcsResponder(Protocol):
-    """A meter's GBCS side: a complete message in, the messages it sends back out."""
+    """A meter's GBCS side: a complete message in, the messages it sends back out; and the alerts it
+    raises (a 16-bit GBCS alert code, the device's own clock)."""
 
     def handle(self, data: bytes) -> Sequence[bytes]: ...
+    def alert(self, alert_code: int, when: dt.datetime) -> bytes: ...
 
 
 class TunnelHost(Protocol):
@@ -203,3 +207,25 @@ class GbHrgpServer:
         if tunnel.idle is not None and tunnel.idle is not asyncio.current_task():
             tunnel.idle.cancel()
         tunnel.idle = None
+
+
+class GbcsAlarms(DeviceAlarms):
+    """A GB meter's alarms: a code above 0xFF is a 16-bit GBCS alert code, raised by its GBCS side as a
+    GBCS alert through the hub's tunnel (not sent, and counted lost, without a tunnel or a GBCS side);
+    8-bit codes stay ZCL Alarms."""
+
+    def __init__(self, host: Any, tunnel: GbHrgpServer, responder: GbcsResponder | None,
+                 rate_hz: float = 0.0) -> None:
+        super().__init__(host, rate_hz)
+        self.tunnel = tunnel
+        self.responder = responder
+
+    async def send(self, alarm_code: int, cluster_id: int) -> None:
+        if alarm_code <= 0xFF or self.responder is None:
+            await super().send(alarm_code, cluster_id)
+            return
+        when = dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.host.utc_now())
+        if self.tunnel.tunnels and await self.tunnel.send_message(self.responder.alert(alarm_code, when)):
+            self.sent += 1
+        else:
+            self.lost += 1

@@ -72,7 +72,7 @@ def run_document(run: RunRecord) -> dict[str, Any]:
 def planned_steps(run: RunRecord) -> list[tuple[str, int, str]] | None:
     """What the run's rig snapshot planned, or None when the snapshot cannot be parsed."""
     try:
-        return parse_rig(run.rig_snapshot).planned() if run.rig_snapshot else None
+        return parse_rig(run.rig_snapshot, check_references=False).planned() if run.rig_snapshot else None
     except RigFileError:
         return None
 
@@ -80,6 +80,8 @@ def planned_steps(run: RunRecord) -> list[tuple[str, int, str]] | None:
 def alert_policy(run: RunRecord) -> AlertPolicy:
     """The alert throttle the run was under (from its rig snapshot), or the default one."""
     try:
-        return parse_rig(run.rig_snapshot).policies.alerts if run.rig_snapshot else AlertPolicy()
+        if not run.rig_snapshot:
+            return AlertPolicy()
+        return parse_rig(run.rig_snapshot, check_references=False).policies.alerts
     except RigFileError:
         return AlertPolicy()

@@ -119,3 +119,15 @@ def test_malformed_fields_are_findings_not_exceptions(pki_dir, damage, code):
                               roots=[(pki_dir / "TEST-ONLY-root.pem").read_bytes()], now=NOW)
     codes = {c.code for c in report.checks if c.outcome.value == "fail"}
     assert code in codes, codes
+
+
+def test_test_only_chains_are_marked_in_every_certs_output(pki_dir, capsys):
+    """Issue 15: certificates under the TEST-ONLY root or the test policy are marked TEST-ONLY."""
+    code, doc = run(["certs", "inspect", root(pki_dir)], capsys)
+    assert code == 0 and doc["test_only"] is True
+    meter = next((pki_dir / "cert-dirs").glob("esme-*"))
+    code, doc = run(["certs", "verify", "--cert-dir", str(meter), "--root", root(pki_dir)], capsys)
+    assert code == 0 and doc["test_only"] is True
+    with pytest.raises(SystemExit):
+        main(["certs", "inspect", root(pki_dir)])
+    assert capsys.readouterr().out.startswith("TEST-ONLY:")

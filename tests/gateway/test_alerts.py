@@ -107,22 +107,36 @@ def test_excluded_codes_are_never_throttled() -> None:
     assert throttler.tracked_codes("esme") == 0
 
 
-def test_flush_reports_counts_of_a_storm_that_stopped() -> None:
+def test_a_stopped_storm_is_told_by_the_next_copy_else_reported_at_period_end() -> None:
+    """SECMP0062: users learn of throttling from the alerts let through. When a storm stops, the
+    suppressed count waits for the next copy of the code (which carries count, since and sequence id);
+    only when none comes within the forward period does a standalone report tell it."""
     throttler = AlertThrottler(POLICY)
     for i in range(50):
         throttler.receive("hcalcs", 9, now=i * 0.5)
     assert throttler.pending() == 47
     assert throttler.flush(now=30) == []  # period not over, window still full
-    reports = throttler.flush(now=24.5 + 60)
+    assert throttler.flush(now=24.5 + 60) == []  # window drained: held for the next copy
+    copy = throttler.receive("hcalcs", 9, now=90.0)
+    assert copy is not None
+    carried = (copy.throttled_alert_sequence_id, copy.throttled_alert_count, copy.throttled_since)
+    assert carried == (1, 47, 1.5)
+    assert throttler.pending() == 0
+    # the same storm with no later copy: reported once its forward period has run out
+    quiet = AlertThrottler(POLICY)
+    for i in range(50):
+        quiet.receive("hcalcs", 9, now=i * 0.5)
+    assert quiet.flush(now=24.5 + 60) == []
+    reports = quiet.flush(now=1.5 + POLICY.forward_period_s)
     assert len(reports) == 1
     report = reports[0]
     assert (report.device, report.code, report.throttled_alert_sequence_id) == ("hcalcs", 9, 1)
     assert report.throttled_alert_count == 47
     assert (report.first_suppressed_at, report.last_suppressed_at) == (1.5, 24.5)
     assert report.episode_ended
-    assert throttler.pending() == 0
-    assert throttler.tracked_codes("hcalcs") == 0  # idle state is forgotten
-    assert throttler.flush(now=1000, force=True) == []
+    assert quiet.pending() == 0
+    assert quiet.tracked_codes("hcalcs") == 0  # idle state is forgotten
+    assert quiet.flush(now=1000, force=True) == []
 
 
 def test_flush_reports_at_period_end_while_the_storm_goes_on() -> None:

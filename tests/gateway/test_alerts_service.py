@@ -207,7 +207,8 @@ def test_cli_alerts_watch_text_streams_and_options_override(capsys, tmp_path: Pa
     assert code == 0, err
     lines = out.strip().splitlines()
     assert "suppressed" in lines[-1] and " 0 suppressed" in lines[-1]
-    assert any("00:0d:6f:00:0a:bc:00:03 (IHD)  alert 0x01 on cluster 0x0000" in line for line in lines)
+    assert any("00:0d:6f:00:0a:bc:00:03 (IHD)  alert 0x01 ZCL alarm on cluster 0x0000" in line
+               for line in lines)
 
 
 def test_cli_alerts_watch_bad_exclude_is_one_line_exit_2(capsys) -> None:

@@ -134,3 +134,31 @@ async def test_random_tunnel_frames_are_counted_and_dropped(sim_han, chunks):
         gw.gbcs._tunnels.clear()
         done = await gw.gbcs.exchange(esme, gw.gbcs.build_command(esme, 0x0008, cs02a_command_content([3])))
         assert done.security.mac is gbcs.Verdict.VALID
+
+
+async def test_a_gbcs_alert_storm_through_the_tunnel_is_throttled_with_metadata(sim_han):
+    from gateway.alerts import AlertPolicy
+
+    async with sim_han(bench()) as app:
+        gw = Gateway({"sim": app})
+        esme = gw.device(ESME)
+        gw.alerts.configure(AlertPolicy(window_s=60, threshold=10, forward_period_s=300))
+        seen: list[dict] = []
+        gw.alerts.subscribe(lambda event: seen.append(event.as_dict()))
+        await gw.alerts.watch_gbcs(esme)
+        sim = gw.sim("sim")
+        sent = await sim.alert_storm(ESME, 0x8F01, 1.0, 40.0)
+        await asyncio.sleep(65)  # the window drains: the next copy ends the episode
+        sent += await sim.alert_storm(ESME, 0x8F01, 1.0, 0.5)
+        await asyncio.sleep(5)
+        meter = app.han.device("esme").gbcs
+        assert meter.alerts_sent == sent and sent == 41  # the sender's own count
+        stats = gw.alerts.device_stats(ESME)
+        assert stats["received"] == sent and stats["forwarded"] + stats["suppressed"] == sent
+        forwarded = [e for e in seen if e["kind"] == "alert"]
+        assert all(e["intake"] == "gbcs" and e["alert_code"] == "0x8f01" for e in forwarded)
+        assert len(forwarded) == 11  # the first ten at once, then the copy that ends the episode
+        last = forwarded[-1]
+        assert last["throttled_alert_count"] == 30 and last["throttled_alert_sequence_id"] == 1
+        assert last["throttled_since"] is not None and last["gbcs_counter"] > forwarded[0]["gbcs_counter"]
+        assert gw.gbcs.stats.alerts == sent and gw.gbcs.stats.dropped == 0

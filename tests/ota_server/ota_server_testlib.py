@@ -39,6 +39,9 @@ def bench(settings: SimSettings | None = None, *, roles: tuple[str, ...] = OTA_R
         changes = dict(device_params.get(spec.id, {}))
         if "query_jitter_s" not in changes:
             changes["query_jitter_s"] = 0.5  # devices query soon after Image Notify: shorter tests
+        # no CBKE here: a key established mid-push would shrink the blocks to the APS-secured budget
+        # (tests/rigs/test_cbke_step.py checks that); these tests are about the OTA server's sizing
+        changes.setdefault("cbke_suite", 0)
         devices.append(dataclasses.replace(spec, sim=dataclasses.replace(spec.sim, **changes)))
     return config.replace(devices=tuple(devices))
 

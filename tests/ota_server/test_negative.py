@@ -110,3 +110,23 @@ async def test_a_case_needs_something_to_break_and_an_operator_who_answers():
                                        file_version=0x00020000), name="plain.ota")
         with pytest.raises(OtaPolicyError, match=r"plain\.ota carries no Supplier signature to replace"):
             await gw.ota.push_negative(device, NegativeCase.UNKNOWN_SUPPLIER, image=plain)
+
+
+async def test_the_console_prompt_times_out_when_nobody_answers():
+    import io
+    import os
+
+    from gateway.operator import Action, ConsoleOperator, OperatorTimeout, Prompt
+
+    class Device:  # what a prompt needs of a HanDevice
+        id = eui64 = "00:0d:6f:00:0a:bc:00:03"
+        role = None
+
+    read_end, write_end = os.pipe()  # nobody ever writes: the operator walked away
+    with os.fdopen(read_end) as source:
+        console = ConsoleOperator(out=io.StringIO(), source=source)
+        with pytest.raises(OperatorTimeout, match="nobody confirmed power-cycle of 00:0d:6f:00:0a:bc:00:03 "
+                                                  "within 0 s"):
+            await console.ask(Prompt(Action.POWER_CYCLE, Device(), timeout_s=0.2))
+        os.write(write_end, b"\n")  # a late Enter: the abandoned reader ends, nothing is left waiting
+    os.close(write_end)

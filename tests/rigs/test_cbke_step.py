@@ -126,3 +126,36 @@ def test_terminate_frame_layout() -> None:
     assert data[-4:] == bytes([0x02, 0x05, 0x02, 0x00])
     frame = parse_zcl(KeyEstablishment, data)
     assert frame.name == "terminate_key_establishment" and frame.from_server
+
+
+def test_after_cbke_ota_blocks_are_aps_secured_and_shrink_to_56(tmp_path: Path) -> None:
+    """The PPMID keyed itself (CBKE), the IHD has no CBKE: the PPMID's Image Block Responses are APS-secured
+    and carry at most 56 octets (ota.link_model's APS-secured budget), the IHD's the 64 it asks for."""
+    from ota import build_image, read_image
+
+    ihd_eui, ppmid_eui = "00:0d:6f:00:0a:bc:00:03", "00:0d:6f:00:0a:bc:00:04"
+    image_types = {ihd_eui: 0x0101, ppmid_eui: 0x0084}
+
+    async def scenario() -> None:
+        async with Gateway.open(["sim://"]) as gw:
+            gw.ota.configure(signatures_required=False)
+            ppmid_result = await gw.cbke.wait_for_result(ppmid_eui, 120)
+            assert ppmid_result is not None and ppmid_result.outcome == "established"
+            han = next(iter(gw.apps.values())).han
+            for eui, image_type in image_types.items():
+                image = read_image(build_image(bytes(range(256)) * 4, manufacturer_code=0x1234,
+                                               image_type=image_type, file_version=0x00010100))
+                report = await gw.ota.push([gw.device(eui)], image=image)
+                assert report.outcomes[0].ok, report.outcomes[0]
+            sizes: dict[int, set[int]] = {}
+            for record in han.trace:
+                # Image Block Response (0x05) with status SUCCESS: data size at octet 16
+                block_response = record.data[2] == 0x05 and record.data[3] == 0x00
+                if record.cluster == 0x0019 and record.src == 0 and block_response:
+                    sizes.setdefault(record.dst, set()).add(record.data[16])
+            nwk = {str(d.ieee): d.nwk for d in han.devices.values()}
+            assert max(sizes[nwk[ppmid_eui]]) == 56
+            assert max(sizes[nwk[ihd_eui]]) == 64
+            assert gw.cbke.secured(ppmid_eui) and not gw.cbke.secured(ihd_eui)
+
+    hal.run(scenario, "sim://")

@@ -219,3 +219,11 @@ def test_gas_plot_puts_each_value_at_its_timestamp_coloured_by_clock_status():
     assert [x for x, _ in points] == [1767225600.0, 1767225660.0, 1767225720.0]  # the values' own times
     assert [y for _, y in points] == [1.5, 2.5, 3.5]
     assert colours == [GAS_COLOURS["reliable"], GAS_COLOURS["unreliable"], GAS_COLOURS["invalid"]]
+
+
+def test_every_step_kind_names_the_requirement_it_evidences():
+    from rigs.requirements import REQUIREMENTS, STEP_REQUIREMENTS
+    from rigs.rigfile import StepKind
+
+    assert {kind.value for kind in StepKind} <= set(STEP_REQUIREMENTS)
+    assert all(r in REQUIREMENTS for ids in STEP_REQUIREMENTS.values() for r in ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -114,11 +115,21 @@ def test_minimal_rig_defaults_and_normalisation(tmp_path):
         rig.name = "x"  # type: ignore[misc]
 
 
-def test_sim_tables_are_not_validated_here():
-    text = MINIMAL + '\n[sim]\nwhatever = "the simulator decides"\n\n[[faults]]\nkind = "no-such-kind"\n'
-    rig = parse_rig(text)
-    assert rig.sim_tables.sim["whatever"] == "the simulator decides"
-    assert rig.sim_tables.faults[0]["kind"] == "no-such-kind"
+@pytest.mark.parametrize("extra,where", [
+    ('\n[sim]\nwhatever = "x"\n', "sim.whatever"),
+    ('\n[sim]\nstart_time = "noon"\n', "sim.start_time"),
+    ('\n[[faults]]\nkind = "no-such-kind"\n', "faults[0].kind"),
+])
+def test_sim_tables_are_checked_at_load_with_file_and_line(tmp_path, extra, where):
+    """Issue 15: [sim] and [[faults]] are checked when the rig loads (not when its radio opens), and the
+    error names file:line and the key path; a stored snapshot is re-read without the check."""
+    path = tmp_path / "rig.toml"
+    path.write_text(MINIMAL + extra)
+    line = next(n for n, text in enumerate((MINIMAL + extra).splitlines(), 1)
+                if text.startswith(where.rpartition(".")[2].split("[")[0] + " ="))
+    with pytest.raises(BadInput, match=rf"rig\.toml:{line}: {re.escape(where)}: "):
+        load_rig(path)
+    parse_rig(MINIMAL + extra, check_references=False)
 
 
 def test_step_params_parse_and_paths_resolve(tmp_path):
@@ -137,6 +148,8 @@ timeout_s = 30
 step = "gas"
 reads = 3
 """
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images/ihd.ota").write_bytes(b"referenced files must exist when the rig loads")
     rig = parse_rig(text, tmp_path / "r.toml")
     ota, gas = rig.plan
     assert ota.params["image"] == tmp_path / "images/ihd.ota"
@@ -260,6 +273,37 @@ url = "postgresql://hanrig@db.lab/results"
     rig = parse_rig(text, tmp_path / "rig.toml")
     assert rig.radios[0].url == "labgrid://han-bench-1?coordinator=lab-coordinator:20408"
     assert not rig.radios[0].is_simulated and rig.outputs.results == "postgresql://hanrig@db.lab/results"
+
+
+@pytest.mark.parametrize("step,problem", [
+    ('step = "ota"\nimage = "missing.ota"', "missing.ota: cannot read: does not exist"),
+    ('step = "ota"\nimage = "adir"', "adir: is a directory, not a regular file"),
+    ('step = "ota"\nimage = "fifo"', "fifo: is a FIFO, not a regular file"),
+    ('step = "ota"\nimage_dir = "missing"', "missing: does not exist"),
+    ('step = "certs"\nroots = ["fifo"]', "fifo: is a FIFO"),
+])
+def test_referenced_files_must_exist_and_be_regular_at_load(tmp_path, step, problem):
+    """Issue 15: a rig naming a missing image, a directory or a FIFO fails when loaded (exit 2, file:line),
+    not minutes into the run (and never hangs reading a FIFO)."""
+    import os
+
+    (tmp_path / "adir").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    path = tmp_path / "rig.toml"
+    text = MINIMAL + f"\n[[plan.steps]]\n{step}\n"
+    path.write_text(text)
+    with pytest.raises(RigFileError, match=re.escape(problem)) as info:
+        load_rig(path)
+    assert info.value.line is not None and info.value.line > MINIMAL.count("\n")
+
+
+def test_basic_strings_must_fit_the_basic_cluster(tmp_path):
+    path = tmp_path / "rig.toml"
+    device = 'eui64 = "00:0d:6f:00:0a:bc:00:03"'
+    path.write_text(MINIMAL.replace(device, device + '\n[devices.sim]\nmodel = "' + "M" * 33 + '"', 1))
+    with pytest.raises(BadInput, match=r"rig\.toml:\d+: devices\[\d\]\.sim\.model: 33 octets; the Basic "
+                                       r"cluster carries at most 32"):
+        load_rig(path)
 
 
 def test_operator_and_dut_serials_come_from_the_rig_file():
