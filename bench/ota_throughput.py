@@ -43,6 +43,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+# bench/gbcs.py would shadow the gbcs package for a script run from bench/: this script imports nothing
+# from its own directory but by path (stick_bench.py, below)
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
 import zigpy.types as zigpy_t
 
 import hal
@@ -418,10 +423,12 @@ def main() -> None:
     ref = load_reference(shared)
     print(f"reference: {shared / 'tools' / 'ota_limit.py'}; {load_average()}")
     for name in wanted:
-        if name == "stick":
-            from stick_bench import section_stick  # the real-time part lives beside this script
-
-            section_stick(ref, VERDICTS, runs=args.runs, quick=args.quick)
+        if name == "stick":  # the real-time part lives beside this script
+            spec = importlib.util.spec_from_file_location("stick_bench", HERE / "stick_bench.py")
+            assert spec is not None and spec.loader is not None
+            stick_bench = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(stick_bench)
+            stick_bench.section_stick(ref, VERDICTS, ref_cycle_us, runs=args.runs)
         else:
             SECTION_FUNCTIONS[name](ref, args.quick)
     VERDICTS.summary()

@@ -95,6 +95,9 @@ def _fault_cells(pki: TestPki, fault: CredentialsFault) -> dict[str, bytes]:
 
 
 GPF_DEVICE: Final = ("GPF", HUB[1])  # the hub's GPF: its Entity ID is the coordinator's EUI-64 here
+# The hub's Communications Hub Function, a separate entity with its own keys (it signs CCS08 alerts):
+# our rule for the bench, the coordinator's EUI-64 with 0xff in the next-to-last octet.
+CHF_DEVICE: Final = ("CHF", HUB[1][:-5] + "ff:00")
 
 
 def bench_keystore(devices: Iterable[tuple[str, str]], seed: int = 1) -> gbcs.Keystore:
@@ -140,7 +143,7 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
 def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, BenchTrust]:
     """``config`` with the TEST-ONLY PKI's cells and device certificates installed on every ESME that has
     none configured, and the bytes its ``credentials_fault`` needs; plus the PKI's root and CAs."""
-    devices = (*((spec.role.value, str(spec.eui64)) for spec in config.devices), GPF_DEVICE)
+    devices = (*((spec.role.value, str(spec.eui64)) for spec in config.devices), GPF_DEVICE, CHF_DEVICE)
     pki = _bench_pki(devices, seed)
     specs: list[DeviceSpec] = []
     for spec in config.devices:

@@ -21,11 +21,13 @@ simulated bench its TEST-ONLY PKI (``gateway.bench.bench_keystore``).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from zigpy.exceptions import ZigbeeException
@@ -53,6 +55,7 @@ LOGGER = logging.getLogger(__name__)
 
 TUNNELING: Final = Tunneling.cluster_id
 RESPONSE_TIMEOUT_S: Final = 60.0
+CCS08: Final = 0x0128
 
 
 class GbcsResponseRejected(CheckFailed):
@@ -123,7 +126,9 @@ class GbcsService:
             from .bench import bench_keystore
 
             devices = [(d.role.value, d.eui64) for d in self.gateway.devices() if d.role is not None]
-            self.use_keystore(bench_keystore([*devices, ("GPF", self.gpf_eui64())]))  # seed 1: sim://
+            from .bench import CHF_DEVICE
+
+            self.use_keystore(bench_keystore([*devices, ("GPF", self.gpf_eui64()), CHF_DEVICE]))  # seed 1
         assert self._security is not None
         return self._security
 
@@ -132,12 +137,32 @@ class GbcsService:
         app = next(iter(self.gateway.apps.values()))
         return str(app.state.node_info.ieee)
 
+    def chf_eui64(self) -> str:
+        """The Communications Hub Function's Entity ID on this bench (see ``gateway.bench.CHF_DEVICE``)."""
+        from .bench import CHF_DEVICE
+
+        return CHF_DEVICE[1]
+
+    def transfer_alert(self, device: str, firmware_version: int | None, code: int,
+                       when: datetime) -> gbcs.Message:
+        """The hub's CCS08 Firmware Transfer Alert for one device's OTA outcome (SECMP0007): alert 0x8F8A
+        on success, 0x8F89 otherwise, the CCS08 outcome code (``ota.outcomes.TransferAlert``), built by
+        ``gbcs`` as the RTDS's CCS08 is (from the CHF to the Access Control Broker, signed, no MAC)."""
+        from gbcs.content import TransferOutcome, ccs08_alert_content
+
+        security = self.security
+        acb = security.access_control_broker or bytes(8)
+        chf = bytes.fromhex(self.chf_eui64().replace(":", ""))
+        version = (firmware_version or 0).to_bytes(4, "big")
+        content = ccs08_alert_content(0x8F8A if code == 0 else 0x8F89,
+                                      when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                      bytes.fromhex(device.replace(":", "")), version, TransferOutcome(code))
+        return security.sign(gbcs.alert(chf, acb, self.next_counter(), CCS08, content))
+
     def next_counter(self) -> int:
         """A remote party's originator counter: above any used before (GBCS: strictly increasing)."""
         if not self._counter_base:
             utc = self.gateway.sim().utc_now() if self.gateway.sim() is not None else None
-            import datetime as dt
-
             now = utc or dt.datetime.now(dt.UTC)
             self._counter_base = int(now.timestamp()) << 16
         return self._counter_base + next(self._counter)

@@ -240,6 +240,19 @@ async def step_inventory(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------- ota
+def _record_ccs08(ctx: StepContext, eui64: str, outcome: Any) -> None:
+    """The hub's CCS08 Firmware Transfer Alert for this outcome, kept in the results store as hex
+    (``hanrig gbcs inspect`` reads it) with its outcome code as a measurement."""
+    version = outcome.version_after if outcome.version_after is not None else outcome.image_version
+    alert = ctx.gateway.gbcs.transfer_alert(eui64, version, int(outcome.code), ctx.gateway.gpf.now())
+    ctx.record.attach("ccs08-transfer-alert.hex", "text/plain", alert.to_bytes().hex().encode() + b"\n")
+    from gbcs import decode_content
+
+    ctx.measure(MeasurementSpec("ccs08_outcome", "", Equals(int(outcome.code)),
+                                "CCS08 outcome code of the hub's Firmware Transfer Alert"),
+                int(decode_content(alert)["outcome_int"]))
+
+
 def _expected_phase(activation: str) -> str:
     mode = activation.split(":", 1)[0]
     return {Activation.NOW.value: "activated", Activation.HOLD.value: "held"}.get(mode, "scheduled")
@@ -298,6 +311,7 @@ async def step_ota(ctx: StepContext) -> None:
     if outcome.code is not None:
         ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)}), reason "
                                    f"{outcome.reason_code or 'unknown'} (ota.outcomes.OUTCOME_CODES)")
+        _record_ccs08(ctx, han.eui64, outcome)
     if outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
         # the hub refused to send (policy, signature, identity): the bench's image choice, not the DUT
         ctx.error("ota-refused", outcome.reason)

@@ -202,3 +202,39 @@ def test_gbcs_messages_in_the_tunnel_decode_whole(main_job: MainJob) -> None:
     assert gbcs  # the certs step reads the ESME's credentials over the GB-HRGP tunnel
     malformed = [number for number, fields in gbcs if "_ws.malformed" in fields]
     assert malformed == [], f"tshark: GBCS messages malformed in frames {malformed}"
+
+
+KEY_ESTABLISHMENT = 0x0800
+
+
+def test_key_establishment_frames_decode_as_hanrig_meant(main_job: MainJob) -> None:
+    """CBKE (issue 13): Wireshark's Key Establishment dissector reads each Initiate's suite, generate
+    times and implicit certificate fields (subject = the sender), the ephemeral keys and the MACs at the
+    sizes suite 2 gives them, in both directions."""
+    seen: collections.Counter[tuple[int, int]] = collections.Counter()
+    for fields, record in zip(main_job.packets, main_job.meant, strict=True):
+        if record.cluster != KEY_ESTABLISHMENT or record.outcome != "delivered":
+            continue
+        header, payload = foundation.ZCLHeader.deserialize(record.data)
+        to_client = header.direction == foundation.Direction.Server_to_Client
+        seen[(header.command_id, to_client)] += 1
+
+        def octets(name: str, fields: dict[str, list[str]] = fields) -> bytes:
+            [value] = fields[name]
+            return bytes.fromhex(value.replace(":", ""))
+
+        if header.command_id == 0x00:  # Initiate Key Establishment (request or response)
+            assert _one(fields, "zbee_zcl_se.ke.attr.suite") == 0x0002
+            assert _one(fields, "zbee_zcl_se.ke.init.ephemeral.time") == payload[2]
+            assert octets("zbee_zcl_se.ke.cert.subject") == payload[4 + 28:4 + 36]
+            assert octets("zbee_zcl_se.ke.cert.issuer") == b"TESTONLY"
+            assert len(octets("zbee_zcl_se.ke.cert.reconst")) == 37
+        elif header.command_id == 0x01:
+            name = "zbee_zcl_se.ke.qev" if to_client else "zbee_zcl_se.ke.qeu"
+            assert octets(name) == payload and len(payload) == 37
+        elif header.command_id == 0x02:
+            name = "zbee_zcl_se.ke.macv" if to_client else "zbee_zcl_se.ke.macu"
+            assert octets(name) == payload and len(payload) == 16
+    # the four Type 1 devices each ran the whole exchange
+    for command in (0x00, 0x01, 0x02):
+        assert seen[(command, False)] >= 4 and seen[(command, True)] >= 4, seen

@@ -127,3 +127,26 @@ def test_gcs13a_answer_equals_the_reference_per_clock_scenario(references, secur
     assert gbcs.decode_content(ours, bench_security) == gbcs.decode_content(reference, security)
     with pytest.raises(GpfCommandRefused, match="replay"):
         gpf.answer(command.to_bytes(), record)
+
+
+def test_ccs08_per_ota_outcome_has_the_reference_structure(references) -> None:
+    """The hub's CCS08 for every outcome code ``ota.outcomes`` has, against the RTDS CCS08 alert."""
+    from gateway.bench import CHF_DEVICE
+    from gateway.gbcs_service import GbcsService
+    from ota.outcomes import TransferAlert
+
+    service = GbcsService(gateway=None)  # type: ignore[arg-type]
+    service.use_keystore(bench_keystore((*DEVICES, CHF_DEVICE)))
+    service._counter_base = 1 << 40
+    reference = gbcs.read_message(by_name(references, "CCS08").data)
+    expected = gbcs.decode_content(reference)
+    for code in TransferAlert:
+        alert = service.transfer_alert("00:0d:6f:00:0a:bc:00:03", 0x00010100, int(code),
+                                       datetime(2026, 1, 1, tzinfo=UTC))
+        assert (alert.cra_flag, alert.message_code, alert.mac) == (3, reference.message_code, None)
+        assert service.security.check(alert).signature is gbcs.Verdict.VALID
+        decoded = gbcs.decode_content(gbcs.read_message(alert.to_bytes()))
+        assert decoded.keys() == expected.keys()
+        assert decoded["outcome_int"] == int(code) and decoded["outcome"] == code.name.lower()
+        assert decoded["alert_code_int"] == (0x8F8A if code is TransferAlert.SUCCESS else 0x8F89)
+        assert decoded["firmware_version"] == "00010100" and decoded["device"] == "000d6f000abc0003"
