@@ -200,4 +200,5 @@ def test_the_traceback_filter_does_not_outlive_the_command(capsys):
     import logging
 
     run(["radio", "list"], capsys)
-    assert not any(type(f).__name__ == "_NoTracebacks" for h in logging.getLogger().handlers for f in h.filters)
+    filters = [f for h in logging.getLogger().handlers for f in h.filters]
+    assert not any(type(f).__name__ == "_NoTracebacks" for f in filters)
