@@ -6,7 +6,8 @@ The CLI maps them to exit codes in one place (``gateway/cli``), per ``cli.md``:
 This module sits outside the five packages because the pure libraries (``ota``, ``certs``) and the
 radio layer (``hal``) must share the root without importing each other.
 
-It also holds the one reader of the files a user names (:func:`read_input`), whose refusals are
+It also holds the one TOML reading of rig files (:func:`parse_toml`) and the one reader of the files a
+user names (:func:`read_input`), whose refusals are
 :class:`BadInput`: a bench tool is pointed at half-built firmware and odd files all day. Every file
 argument (CLI options, rig-file references, ``sim://?rig=FILE``) is read through it; it refuses FIFOs,
 devices and directories at once (a ``stat`` never blocks, an ``open`` of a FIFO would), and refuses a
@@ -20,7 +21,9 @@ from __future__ import annotations
 import os
 import re
 import stat
+import tomllib
 from pathlib import Path
+from typing import Any
 
 
 class HanrigError(Exception):
@@ -137,6 +140,24 @@ def read_input_text(path: str | os.PathLike[str], *, limit: int, what: str = "")
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInputFile(path, f"not UTF-8 text (byte {exc.start})", what) from None
+
+
+class TomlSyntaxError(ValueError):
+    """Text that is not valid TOML: ``problem`` as tomllib says it, ``line`` when tomllib names one."""
+
+    def __init__(self, problem: str, line: int | None) -> None:
+        super().__init__(problem)
+        self.problem, self.line = problem, line
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """The one TOML reading of rig files, for ``rigs.rigfile`` and the simulator's ``[sim]`` tables
+    (``hal.sim.config``) alike: ``TomlSyntaxError`` carries the problem and its line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"at line (\d+)", str(exc))
+        raise TomlSyntaxError(f"not valid TOML: {exc}", int(match.group(1)) if match else None) from None
 
 
 def _size(limit: int) -> str:

@@ -5,9 +5,9 @@ Per configuration (baud rate x XNCP on/off), the median of ``runs`` transfers of
 B/s next to ``ota_limit.py``'s limit with 1 ms of host work (target 1: >= 0.85), the host process's CPU
 per block between the first and the last block (hanrig + zigpy + bellows; target 2: <= 1 ms), and the
 UART frames and bytes per block from the stick's own counters (``--stats``, read on SIGUSR1 at the first
-and the last block), next to hanrig's link model for the same path. Can be run alone:
+and the last block), next to hanrig's link model for the same path. Run it through the main script:
 
-    python bench/stick_bench.py [--runs 3] [--quick]
+    nice -n -5 python bench/ota_throughput.py --only stick [--runs 3]
 """
 
 from __future__ import annotations
@@ -136,9 +136,7 @@ def _load() -> str:
     return "load " + " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def section_stick(ref: ModuleType, verdicts: Any, *, runs: int = 3, quick: bool = False) -> None:
-    from ota_throughput import ref_cycle_us
-
+def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, *, runs: int = 3) -> None:
     print(f"\n== stick: through unmodified bellows on the virtual EZSP stick (separate process), real time, "
           f"median of {runs} ==")
     for baudrate in (115200, 460800):
@@ -172,22 +170,3 @@ def section_stick(ref: ModuleType, verdicts: Any, *, runs: int = 3, quick: bool 
             verdicts.add(2, median_cpu <= 1000,
                          f"{baudrate} baud {label}: host CPU {median_cpu / 1000:.2f} ms per block "
                          f"(hanrig + zigpy + bellows, stick in another process; target <= 1 ms)")
-
-
-def main() -> None:
-    import argparse
-
-    import ota_throughput
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--shared", type=Path)
-    args = parser.parse_args()
-    ref = ota_throughput.load_reference(ota_throughput.find_shared(args.shared))
-    section_stick(ref, ota_throughput.VERDICTS, runs=args.runs, quick=args.quick)
-    ota_throughput.VERDICTS.summary()
-
-
-if __name__ == "__main__":
-    main()

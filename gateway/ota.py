@@ -1,4 +1,6 @@
-"""``gw.ota``: OTA push, activation and status for a gateway session, under the rig's OTA policies.
+"""``gw.ota``: OTA push, activation and status for a gateway session, under the rig's OTA policies: the
+home of SECMP0007 (firmware pushed to IHD, PPMID and HCALCS, refused unless it fits and is signed) and
+SECMP0024 (activation now, at a time, or held until "activate by hash").
 
 One :class:`~ota.server.OtaServer` per radio, installed on first use. :meth:`OtaService.push` decides,
 per device and before a byte is sent, what it gets (the image named, or the catalogue's newest newer

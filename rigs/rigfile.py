@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,8 @@ from hanrig_errors import (
     OTA_IMAGE_MAX,
     RIG_FILE_MAX,
     BadInputFile,
+    TomlSyntaxError,
+    parse_toml,
     read_input_text,
     regular_file_problem,
     toml_key_line,
@@ -207,7 +208,7 @@ class Rig:
 
     def document(self) -> dict[str, Any]:
         """The rig file as TOML data, for the simulator's own parser (``hal.sim.config``)."""
-        return tomllib.loads(self.text)
+        return parse_toml(self.text)
 
     def radio(self, radio_id: str) -> RadioSpec:
         for radio in self.radios:
@@ -706,11 +707,9 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
     ctx = _Ctx(source, text, check_references)
     base = base_dir if base_dir is not None else (source.parent if source is not None else Path.cwd())
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
-        raise RigFileError(source, None, f"not valid TOML: {exc}",
-                           int(match.group(1)) if match else None) from None
+        doc = parse_toml(text)
+    except TomlSyntaxError as exc:
+        raise RigFileError(source, None, exc.problem, exc.line) from None
     _check_keys(ctx, "", doc, TOP_LEVEL_KEYS)
 
     rig_table = _table(ctx, "rig", doc.get("rig", {}))

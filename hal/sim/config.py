@@ -12,8 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,16 @@ import zigpy.types as zigpy_t
 
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
-from hanrig_errors import CERT_MAX, RIG_FILE_MAX, BadInputFile, read_input, read_input_text, toml_key_line
+from hanrig_errors import (
+    CERT_MAX,
+    RIG_FILE_MAX,
+    BadInputFile,
+    TomlSyntaxError,
+    parse_toml,
+    read_input,
+    read_input_text,
+    toml_key_line,
+)
 
 from ..roles import Role
 from .cbke import CbkeFault
@@ -255,7 +262,6 @@ def default_bench(settings: SimSettings | None = None) -> SimConfig:
 
 _SETTINGS_KEYS = {f.name for f in dataclasses.fields(SimSettings)}
 _DEVICE_SIM_KEYS = {f.name for f in dataclasses.fields(DeviceSimParams)} - {"gbcs_meter"}
-_LINE_RE = re.compile(r"at line (\d+)")
 BASIC_STRING_MAX = 32  # ZCL Basic ManufacturerName / ModelIdentifier: character string of 0..32 octets
 RIG_ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})  # as rigs.rigfile reads them
 
@@ -565,11 +571,8 @@ def load_sim_config(path: str | Path, *, radio_id: str | None = None) -> SimConf
     except BadInputFile as exc:
         raise SimConfigError(str(rig_path), "", exc.problem) from None
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _LINE_RE.search(str(exc))
-        raise SimConfigError(
-            str(rig_path), "", f"not valid TOML: {exc}", int(match.group(1)) if match else None
-        ) from None
+        document = parse_toml(text)
+    except TomlSyntaxError as exc:
+        raise SimConfigError(str(rig_path), "", exc.problem, exc.line) from None
     return parse_sim_config(document, source=str(rig_path), base=rig_path.parent, radio_id=radio_id,
                             text=text)

@@ -218,7 +218,10 @@ def test_fix6_an_orphaned_task_killed_by_a_closed_connection_is_no_traceback(cap
                 gc.collect()
     finally:
         loop.close()
-    # tracebacks only: gc.collect() may also report tasks earlier tests left pending (no exc_info)
-    errors = [r for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.ERROR and r.exc_info]
-    assert [str(r.exc_info[1]) for r in errors] == ["something else broke"]  # only the other one
+    # Only this test's tasks (gc.collect() may also report tasks earlier tests left pending). The message,
+    # not exc_info: an in-process CLI run earlier in the session may have put its no-traceback filter on
+    # the capturing handler, which folds the exception into the message.
+    errors = [r.getMessage() for r in caplog.records
+              if r.name == "asyncio" and r.levelno >= logging.ERROR and "pending_frame" in r.getMessage()]
+    assert len(errors) == 1 and "something else broke" in errors[0]  # only the other one
     assert any("radio connection closed under a pending frame" in r.getMessage() for r in caplog.records)
