@@ -384,8 +384,11 @@ def section_memory(ref: ModuleType, quick: bool) -> None:
         for run in range(3):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "gateway.cli", "rig", "run", "--results", f"{tmp}/r{run}"],
-                           capture_output=True, check=True, cwd=tmp)
+            job = subprocess.run([sys.executable, "-c", "from gateway.cli import main; main()", "rig", "run",
+                                  "--results", f"{tmp}/r{run}"], capture_output=True, text=True, check=False,
+                                 cwd=tmp)
+            if job.returncode != 0:
+                print(f"  the main job exited {job.returncode}: {job.stderr.strip().splitlines()[-1:]}")
             walls.append(time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))

@@ -166,35 +166,6 @@ def test_inspect_garbage_exits_2_in_one_line(tmp_path: Path, capsys) -> None:
     assert code == 2 and out == "" and "parse.truncated" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("network_operator,exit_code", [(RIGHT_NO, 0), (WRONG_NO, 1)])
-def test_verify_radio_path_through_the_han_seam(monkeypatch, capsys, tmp_path: Path, pki,
-                                                network_operator: str, exit_code: int) -> None:
-    """What the HAN engineer's reader returns flows through verify_installed with the same exit codes."""
-    from gateway.cli import certs_cmds
-
-    esme = pki.device(ESME)
-    seen = []
-
-    def fake_reader(radio_url: str, device: str):
-        seen.append((radio_url, device))
-        return list(pki.meter_cells()), [esme.digital_signature.der, esme.key_agreement.der]
-
-    monkeypatch.setattr(certs_cmds, "_read_installed_over_han", fake_reader)
-    (tmp_path / "device-ca.pem").write_bytes(pki.device_ca.pem)
-    (tmp_path / "org-ca.pem").write_bytes(pki.org_ca.pem)
-    code, out, err = run(["certs", "verify", "--radio", "sim://", "--device", ESME,
-                          "--ca", str(tmp_path / "device-ca.pem"), "--ca", str(tmp_path / "org-ca.pem"),
-                          "--expect-network-operator", network_operator, "--at", "2026-06-01", "--json"],
-                         capsys)
-    assert seen == [("sim://", ESME)]
-    assert code == exit_code, err
-    doc = json.loads(out)
-    assert doc["source"] == {"radio": "sim://", "device": ESME}
-    assert {c["code"] for c in doc["checks"] if c["outcome"] == "warn"} == {"chain.root_from_cell"}
-    if exit_code:
-        assert WRONG_NO in err and RIGHT_NO in err
-
-
 def test_verify_with_explicit_ca_and_no_ca_files(tree: Path, capsys) -> None:
     cert_dir = tree / ESME_DIR
     for path in cert_dir.glob("TEST-ONLY-ca-*"):
