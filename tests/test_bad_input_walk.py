@@ -192,3 +192,13 @@ def test_only_a_debug_run_shows_tracebacks(debug, tmp_path) -> None:
     assert ("Traceback" in proc.stderr) is debug
     if not debug:
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("hanrig: error: radio ezsp:socket://")
+
+
+def test_the_traceback_filter_does_not_outlive_the_command(capsys):
+    """main() drops tracebacks from log records while a command runs; an in-process caller (pytest, the
+    plugin) must get its handlers back untouched, or its own log records lose their tracebacks."""
+    import logging
+
+    run(["radio", "list"], capsys)
+    filters = [f for h in logging.getLogger().handlers for f in h.filters]
+    assert not any(type(f).__name__ == "_NoTracebacks" for f in filters)

@@ -173,4 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         raise
     except BaseException as exc:
         sys.exit(_report(exc, _wants_json(args), debug))
+    finally:
+        for handler in logging.getLogger().handlers:  # main() may run again in this process (tests)
+            handler.removeFilter(_NO_TRACEBACKS)
     sys.exit(0)
