@@ -41,7 +41,7 @@ from ..roles import Role
 from .alarms import DeviceAlarms
 from .cbke import KE_CLUSTER_ID, CbkeClient
 from .clock import DeviceClock
-from .config import ClockMode, DeviceSpec, SimSettings
+from .config import DeviceSpec, SimSettings
 from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
 from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
