@@ -33,6 +33,7 @@ from hanrig_errors import CheckFailed
 
 from .exceptions import DeviceNotFound
 from .gbcs_service import TUNNELING, GbcsResponseRejected
+from .testkeys import TEST_ROOT, certificates_are_test, is_bench_radio
 
 if TYPE_CHECKING:
     from .session import Gateway, HanDevice
@@ -76,6 +77,23 @@ class CertsService:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        # trust TEST-ONLY chains on real radios too (--allow-test-keys; gateway.testkeys)
+        self.allow_test_keys = False
+
+    def test_chain_refusal(self, device: HanDevice, roots: Sequence[bytes] = ()) -> Check | None:
+        """A failed ``test_keys.refused`` check when ``device`` is on a real radio (not sim:// nor the virtual
+        stick) and the chain would be the TEST-ONLY one, unless test keys are allowed. Over the HAN the
+        GBCS responses are always checked with the bench keystore (the TEST-ONLY PKI: the only keystore
+        hanrig has), so on a real radio this refuses every read until --allow-test-keys is given."""
+        if self.allow_test_keys:
+            return None
+        url = self.gateway.urls.get(device.radio_id, device.radio_id)
+        if is_bench_radio(self.gateway.apps[device.radio_id], url):
+            return None
+        what = ("the given roots are" if certificates_are_test(roots)
+                else "the GBCS keystore (hanrig's only one, the bench PKI's) is")
+        return failed("test_keys.refused", f"{what} under the published {TEST_ROOT} and {url} is a real "
+                      "radio; give --allow-test-keys to trust that chain anyway", device.eui64)
 
     async def read_installed(self, device: HanDevice) -> InstalledCredentials:
         """``device``'s trust anchor cell details (CS02a) and a request for a new DS key (CS02c)."""
@@ -118,7 +136,11 @@ class CertsService:
                      intermediates: Sequence[bytes] = (),
                      expected_network_operator: str | Iterable[str] | None = None,
                      now: dt.datetime | None = None) -> Report:
-        """Read ``device``'s credentials over GBCS and check them (see the module docstring)."""
+        """Read ``device``'s credentials over GBCS and check them (see the module docstring); nothing is
+        read when the chain is a TEST-ONLY one on a real radio (``test_chain_refusal``)."""
+        refusal = self.test_chain_refusal(device, roots)
+        if refusal is not None:
+            return Report.of([refusal])
         try:
             found = await self.read_installed(device)
         except GbcsResponseRejected as exc:
@@ -170,9 +192,11 @@ def judge(found: InstalledCredentials, expected: set[bytes] | None) -> Iterable[
                                      f"new key, for device {found.eui64}", found.eui64)
 
 
-def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] | None = None
+def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] | None = None, *,
+                    roots: Sequence[bytes] = (), allow_test_keys: bool = False
                     ) -> tuple[InstalledCredentials, Report]:
-    """One-off read and check for the CLI: open ``radio_url`` (on ``sim://`` the bench with its test PKI)."""
+    """One-off read and check for the CLI: open ``radio_url`` (on ``sim://`` the bench with its test PKI).
+    On a real radio a TEST-ONLY chain is refused, nothing read, unless ``allow_test_keys``."""
     from .bench import bench_radio_config
     from .session import Gateway, RadioEndpoint
 
@@ -183,6 +207,10 @@ def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] |
             if trust is not None and trust.keystore is not None:
                 gw.gbcs.use_keystore(trust.keystore)
             han = gw.device(device)
+            gw.certs.allow_test_keys = allow_test_keys
+            refusal = gw.certs.test_chain_refusal(han, roots)
+            if refusal is not None:
+                return InstalledCredentials(han.eui64, [], None, []), Report.of([refusal])
             found = await gw.certs.read_installed(han)
             return found, Report.of(list(judge(found, expected_operators(expected))))
 

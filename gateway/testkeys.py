@@ -13,6 +13,7 @@ that it was.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
 import firmware_images
@@ -22,6 +23,7 @@ TEST_SUPPLIER_CERT = firmware_images.DIRECTORY / f"{TEST_ONLY}-supplier-signing-
 TEST_POLICY_OID = "1.2.826.0.1.8641679.1.2.1.4"  # the GBCS test-environment certificate policy
 VIRTUAL_STICK = ("hanrig", "virtual-ezsp-stick")  # what hanrig's virtual stick reports (MFG string, board)
 MARK = "TEST-ONLY"
+TEST_ROOT = f"{TEST_ONLY} SMKI Root"  # the subject CN of certs.testpki's root
 
 
 @functools.cache
@@ -47,8 +49,25 @@ def certificate_is_test(cert: Any) -> bool:
 
 
 def is_bench_radio(app: Any, url: str) -> bool:
-    """``sim://``, or hanrig's virtual EZSP stick (it says so in its manufacturing tokens)."""
-    if url.startswith("sim:"):
+    """``sim://`` (by URL or by its application), or hanrig's virtual EZSP stick (it says so in its
+    manufacturing tokens)."""
+    from hal.sim.application import SimApplication
+
+    if url.startswith("sim:") or isinstance(app, SimApplication):
         return True
     info = getattr(getattr(app, "state", None), "node_info", None)
     return (getattr(info, "manufacturer", None), getattr(info, "model", None)) == VIRTUAL_STICK
+
+
+def certificates_are_test(ders: Iterable[bytes]) -> bool:
+    """Whether any of these certificates (DER/PEM) is under the TEST-ONLY root or the test policy (damaged
+    ones are the verification's business, not this mark's)."""
+    from certs import MalformedCertificate, load_certificate
+
+    for der in ders:
+        try:
+            if certificate_is_test(load_certificate(der, name="certificate")):
+                return True
+        except MalformedCertificate:
+            continue
+    return False

@@ -450,8 +450,10 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
                 use_bench_keys(gw, trust)
                 if options.allow_test_keys:
                     gw.ota.configure(allow_test_keys=True)
+                    gw.certs.allow_test_keys = True
                     recorder.event(EventKind.LOG, {"message": "--allow-test-keys given: images signed with "
-                                                   "the published TEST-ONLY key may go to real radios",
+                                                   "the published TEST-ONLY key may go to real radios, and "
+                                                   "TEST-ONLY certificate chains are trusted there",
                                                    "allow_test_keys": True})
                 await Runner(rig, recorder, gw, progress, loop_to_sim if simulated else None, trust).run()
         except asyncio.CancelledError:

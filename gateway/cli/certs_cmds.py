@@ -31,7 +31,7 @@ from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
 from certs.verify import read_cert_directory
 from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, read_input
 
-from ..testkeys import certificate_is_test
+from ..testkeys import certificate_is_test, certificates_are_test
 from .common import (
     CERT_FILE,
     EUI64,
@@ -204,18 +204,6 @@ def inspect(file: Path, ca_public_key_hex: str | None, as_json: bool) -> None:
 TEST_ONLY_LINE = "TEST-ONLY: certificates under the published test root or test policy; for the bench only"
 
 
-def _any_test_certificate(ders: list[bytes]) -> bool:
-    """Whether any of these certificates is under the TEST-ONLY root or the test policy (damaged ones
-    are the verification's business, not this mark's)."""
-    for der in ders:
-        try:
-            if certificate_is_test(load_certificate(der, name="certificate")):
-                return True
-        except MalformedCertificate:
-            continue
-    return False
-
-
 def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
     found = []
     for path in paths:
@@ -246,11 +234,14 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @click.option("--role", type=click.Choice(KNOWN_ROLES, case_sensitive=False), default=None,
               help="The device's role: every cell and device certificate it requires must be there "
                    "(default: a set holding any trust anchor cell is a meter's).")
+@click.option("--allow-test-keys", is_flag=True,
+              help="With --radio on a real radio: trust a chain under the published TEST-ONLY root anyway "
+                   "(recorded in the output).")
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, device: str | None,
            roots: tuple[Path, ...], cas: tuple[Path, ...], network_operator: str | None,
-           at: dt.datetime | None, role: str | None, as_json: bool) -> None:
+           at: dt.datetime | None, role: str | None, allow_test_keys: bool, as_json: bool) -> None:
     """Verify installed certificates: GBCS profile, chain to the roots, cells, SECMP0063, hwSerialNum.
 
     Exit 0 when every check passes, 1 when any fails, 2 for bad input.
@@ -261,19 +252,21 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     when = at or dt.datetime.now(dt.UTC)
     root_bytes = _load_certificates(roots) or None
     ca_bytes = _load_certificates(cas)
-    test_only = _any_test_certificate(root_bytes or [])
+    test_only = certificates_are_test(root_bytes or [])
     if cert_dir is not None:
         report = verify_directory(cert_dir, roots=root_bytes, intermediates=ca_bytes, device_eui64=device,
                                   expected_network_operator=network_operator, now=when, role=role)
         source: dict[str, Any] = {"cert_dir": str(cert_dir)}
         found_dir = read_cert_directory(cert_dir)
-        test_only = test_only or _any_test_certificate([c.der for c in found_dir.cells])
+        test_only = test_only or certificates_are_test([c.der for c in found_dir.cells])
     elif radio_url is not None:
         if device is None:
             raise click.UsageError("--radio needs --device EUI64")
         from gateway.certs_service import read_over_radio  # zigpy only for --radio
 
-        found, report = read_over_radio(radio_url, device, network_operator)
+        found, report = read_over_radio(radio_url, device, network_operator, roots=root_bytes or (),
+                                        allow_test_keys=allow_test_keys)
+        test_only = True  # GBCS over the HAN is checked with the bench's TEST-ONLY keystore
         source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c",
                   **found.to_dict()}
     else:
@@ -286,6 +279,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
         "cas": [str(p) for p in cas],
         "at": when.isoformat(),
         "test_only": test_only,
+        "allow_test_keys": allow_test_keys,
         **report.to_dict(),
     }
     emit(document, as_json, lambda _doc: (TEST_ONLY_LINE + "\n" if test_only else "") + report.render_text())

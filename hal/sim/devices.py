@@ -41,7 +41,7 @@ from ..roles import Role
 from .alarms import DeviceAlarms
 from .cbke import KE_CLUSTER_ID, CbkeClient
 from .clock import DeviceClock
-from .config import ClockMode, DeviceSpec, SimSettings
+from .config import DeviceSpec, SimSettings
 from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
 from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
@@ -720,9 +720,11 @@ class VirtualGsme(_Meter):
 
     def __init__(self, spec: DeviceSpec, han: Pan, nwk: int) -> None:
         super().__init__(spec, han, nwk)
-        if spec.sim.clock is ClockMode.UNSYNCHRONISED:
-            # a clock that was never set: it starts from its own epoch, a year behind the hub
-            self.clock.base -= 365 * 86400
+        # The GSME keeps its own clock, set only by the time synchronisation it performs (SECMP0015: a
+        # "reliable" GCS13a is then something a test observes, never something built in). It boots
+        # from its own epoch, a year behind the hub, until it reads the hub's Time server; an
+        # unsynchronised one never does.
+        self.clock.base -= 365 * 86400
         self.pushes = 0
 
     def attribute_table(self, cluster_id: int) -> dict[int, Any] | None:

@@ -142,6 +142,10 @@ def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path) -> None:
     certs = {m.name: m.value for m in stored["esme"]["certs"].measurements}
     assert certs["secmp0063"] == "pass" and certs["checks_failed"] == 0 and certs["checks_run"] > 0
     assert stored["gsme"]["gas"].measurements, "the gas read recorded no measurement"
+    # GBCS through unmodified bellows: CS02a/CS02c over the GB-HRGP tunnel (the certs step above) and the
+    # GPF's GCS13a answer, MAC verified
+    gas = {m.name: m.value for m in stored["gsme"]["gas"].measurements}
+    assert gas["gcs13a_mac"] == "valid" and gas["gcs13a_clock_status"] in ("0x00", "0x04", "0x02")
     for meter in ("gsme", "esme"):
         cbke = {m.name: m.value for m in stored[meter]["cbke"].measurements}
         assert cbke["cbke_established"] is True and cbke["cbke_suite"] == 2 and cbke["cbke_crypto"] == "ncp"

@@ -5,7 +5,9 @@ radio but sim:// and the virtual stick) refuses an image signed with the publish
 ``--allow-test-keys`` is given, and then says so in its document. With ``--cpl FILE`` an image the CPL
 does not list for the device's manufacturer, model and the header's version is refused (exit 1, no
 block sent). ``hanrig ota inspect`` prints the Manufacturer Image hash in the CPL's form and marks
-TEST-ONLY images.
+TEST-ONLY images. ``hanrig certs verify --radio`` on a real radio refuses to trust the TEST-ONLY chain
+(nothing read; a ``test_keys.refused`` check naming the TEST-ONLY SMKI Root) unless ``--allow-test-keys``,
+and records the flag in its document.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from certs.testpki import ENTITY_IDS
 from gateway import ota as gateway_ota
 from gateway.cli import main
 from ota import read_image
@@ -86,3 +89,42 @@ def test_inspect_prints_the_cpl_hash_and_marks_test_only(capsys):
         main(["ota", "inspect", str(IHD_NEW)])
     text = capsys.readouterr().out
     assert text.startswith("TEST-ONLY:") and f"CPL hash: {sha.upper()}" in text
+
+
+ESME = "00:0d:6f:00:0a:bc:00:01"
+
+
+@pytest.fixture
+def real_radio_for_certs(monkeypatch):
+    from gateway import certs_service
+
+    monkeypatch.setattr(certs_service, "is_bench_radio", lambda app, url: False)
+
+
+def verify_over_radio(capsys, *extra: str) -> tuple[int, dict, str]:
+    with pytest.raises(SystemExit) as info:
+        main(["certs", "verify", "--radio", "sim://", "--device", ESME, "--expect-network-operator",
+              ENTITY_IDS["networkOperator"], "--json", *extra])
+    captured = capsys.readouterr()
+    return int(info.value.code), json.loads(captured.out), captured.err
+
+
+def test_a_test_chain_is_not_trusted_on_a_real_radio(capsys, real_radio_for_certs):
+    code, doc, err = verify_over_radio(capsys)
+    assert code == 1 and doc["outcome"] == "fail" and doc["allow_test_keys"] is False and doc["test_only"]
+    [check] = doc["checks"]
+    assert check["code"] == "test_keys.refused" and "TEST-ONLY SMKI Root" in check["message"]
+    assert "--allow-test-keys" in check["message"] and doc["source"]["gbcs"] == []  # nothing was read
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_allow_test_keys_trusts_a_test_chain_on_a_real_radio_and_says_so(capsys, real_radio_for_certs):
+    code, doc, _ = verify_over_radio(capsys, "--allow-test-keys")
+    assert code == 0 and doc["allow_test_keys"] is True and doc["test_only"] is True
+    assert [g["use_case"] for g in doc["source"]["gbcs"]] == ["CS02a", "CS02c"]
+    assert "test_keys.refused" not in {c["code"] for c in doc["checks"]}
+
+
+def test_the_bench_radio_needs_no_allow_test_keys(capsys):
+    code, doc, _ = verify_over_radio(capsys)
+    assert code == 0 and doc["allow_test_keys"] is False and doc["test_only"] is True
