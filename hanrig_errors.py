@@ -12,16 +12,19 @@ user names (:func:`read_input`), whose refusals are
 argument (CLI options, rig-file references, ``sim://?rig=FILE``) is read through it; it refuses FIFOs,
 devices and directories at once (a ``stat`` never blocks, an ``open`` of a FIFO would), and refuses a
 file larger than the cap for its kind before reading a byte of it (a 2 GB sparse file is never read).
-:func:`toml_key_line` finds the line of a key path in a TOML file, so rig-file errors from the rig
-loader and the simulator's loader both say ``file:line: key.path: problem``.
+:class:`TomlReader` is the one set of typed value readers over a parsed rig file, shared by the rig
+loader (``rigs.rigfile``) and the simulator's loader (``hal.sim.config``); with :func:`toml_key_line`
+(the line of a key path) both say ``file:line: key.path: problem``.
 """
 
 from __future__ import annotations
 
+import enum
 import os
 import re
 import stat
 import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +213,91 @@ def toml_key_line(lines: list[str], key: str, array_tables: frozenset[str] | set
             break
         found, begin = hit, hit + 1
     return found + 1 if found is not None else None
+
+
+# ------------------------------------------------------------------ typed reads of a TOML document
+RIG_ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})  # the rig file's [[arrays]]
+
+
+def toml_kind(value: Any) -> str:
+    """What a TOML value is, for messages ("expected a string, got an integer")."""
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+class TomlReader:
+    """Typed reads of one parsed TOML document (a rig file): each refusal is ``make_error(source, key
+    path, problem, line)``, the line found by :func:`toml_key_line` in ``text``."""
+
+    def __init__(self, source: Any, text: str | None,
+                 make_error: Callable[[Any, str, str, int | None], Exception],
+                 array_tables: frozenset[str] = RIG_ARRAY_TABLES) -> None:
+        self.source = source
+        self.lines = text.splitlines() if text is not None else []
+        self.make_error = make_error
+        self.array_tables = array_tables
+
+    def error(self, key: str, problem: str, line: int | None = None) -> Exception:
+        if line is None and key:
+            line = self.locate(key)
+        return self.make_error(self.source, key, problem, line)
+
+    def locate(self, key: str) -> int | None:
+        """Best-effort line of a key path such as ``devices[2].sim.clock`` (see :func:`toml_key_line`)."""
+        return toml_key_line(self.lines, key, self.array_tables) if self.lines else None
+
+    def check_keys(self, where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
+        allowed = set(allowed)
+        for key in table:
+            if key not in allowed:
+                raise self.error(f"{where}.{key}" if where else key,
+                                 f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+    def table(self, where: str, value: Any) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(where, f"expected a table, got {toml_kind(value)}")
+        return value
+
+    def array_of_tables(self, where: str, value: Any) -> list[Mapping[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.error(where, f"expected an array of tables ([[{where}]]), got {toml_kind(value)}")
+        return value
+
+    def string(self, where: str, value: Any, *, empty_ok: bool = False) -> str:
+        if not isinstance(value, str):
+            raise self.error(where, f"expected a string, got {toml_kind(value)}")
+        if not empty_ok and not value.strip():
+            raise self.error(where, "must not be empty")
+        return value
+
+    def boolean(self, where: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(where, f"expected true or false, got {toml_kind(value)}")
+        return value
+
+    def integer(self, where: str, value: Any, lo: int, hi: int, *, text_ok: bool = False) -> int:
+        """An integer in ``lo..hi``; ``text_ok`` also takes one written as a string ("0x0101", "12")."""
+        if text_ok and isinstance(value, str):
+            try:
+                value = int(value, 0)
+            except ValueError:
+                raise self.error(where, f"{value!r} is not an integer") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(where, f"expected an integer, got {toml_kind(value)}")
+        if not lo <= value <= hi:
+            raise self.error(where, f"{value} outside {lo}..{hi}")
+        return value
+
+    def number(self, where: str, value: Any, lo: float = 0.0, hi: float = float("inf")) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(where, f"expected a number, got {toml_kind(value)}")
+        if not lo <= value <= hi:
+            raise self.error(where, f"{value} outside {lo:g}..{hi:g}")
+        return float(value)
+
+    def choice(self, where: str, value: Any, kind: type[enum.StrEnum]) -> Any:
+        text = self.string(where, value, empty_ok=True)
+        try:
+            return kind(text)
+        except ValueError:
+            raise self.error(where, f"{text!r} is not one of {' | '.join(m.value for m in kind)}") from None

@@ -32,13 +32,15 @@ from hal.roles import Role  # one role enum for rig files, the gateway and the s
 from hanrig_errors import (
     CERT_MAX,
     OTA_IMAGE_MAX,
+    RIG_ARRAY_TABLES,
     RIG_FILE_MAX,
     BadInputFile,
+    TomlReader,
     TomlSyntaxError,
     parse_toml,
     read_input_text,
     regular_file_problem,
-    toml_key_line,
+    toml_kind,
 )
 from ota.server import Activation, ActivationPlan
 
@@ -50,7 +52,7 @@ DEFAULT_RESULTS = "hanrig-results"
 DEFAULT_STEP_TIMEOUT_S = 600.0
 DEFAULT_MAX_CONCURRENT_DUTS = 8
 
-ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})
+ARRAY_TABLES = RIG_ARRAY_TABLES
 TOP_LEVEL_KEYS = frozenset({"rig", "radios", "devices", "sim", "faults", "policies", "plan", "outputs",
                             "results", "labgrid"})
 RADIO_SCHEMES = ("sim", "ezsp", "znp", "deconz", "labgrid")
@@ -238,75 +240,12 @@ class Rig:
 # Parsing
 
 
-class _Ctx:
-    """The file being parsed: builds errors that name the file, key path and (when found) line."""
+class _Ctx(TomlReader):
+    """The rig file being parsed: the shared typed reads, errors as ``RigFileError``."""
 
     def __init__(self, source: Path | None, text: str, check_references: bool = True):
-        self.source = source
-        self.lines = text.splitlines()
+        super().__init__(source, text, RigFileError, ARRAY_TABLES)
         self.check_references = check_references  # False for a stored snapshot: its files were checked
-
-    def error(self, key: str, problem: str) -> RigFileError:
-        return RigFileError(self.source, key, problem, self.locate(key))
-
-    def locate(self, key: str) -> int | None:
-        """Best-effort line of a key path such as ``devices[2].sim.clock`` (see ``toml_key_line``)."""
-        return toml_key_line(self.lines, key, ARRAY_TABLES)
-
-
-def _check_keys(ctx: _Ctx, where: str, table: Mapping[str, Any], allowed: Iterable[str]) -> None:
-    allowed = set(allowed)
-    for key in table:
-        if key not in allowed:
-            raise ctx.error(f"{where}.{key}" if where else key,
-                            f"unknown key (expected one of: {', '.join(sorted(allowed))})")
-
-
-def _table(ctx: _Ctx, where: str, value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise ctx.error(where, f"expected a table, got {_kind(value)}")
-    return value
-
-
-def _array_of_tables(ctx: _Ctx, where: str, value: Any) -> list[Mapping[str, Any]]:
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ctx.error(where, f"expected an array of tables ([[{where}]]), got {_kind(value)}")
-    return value
-
-
-def _kind(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "an array",
-            dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _str(ctx: _Ctx, where: str, value: Any, *, empty_ok: bool = False) -> str:
-    if not isinstance(value, str):
-        raise ctx.error(where, f"expected a string, got {_kind(value)}")
-    if not empty_ok and not value.strip():
-        raise ctx.error(where, "must not be empty")
-    return value
-
-
-def _bool(ctx: _Ctx, where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ctx.error(where, f"expected true or false, got {_kind(value)}")
-    return value
-
-
-def _int(ctx: _Ctx, where: str, value: Any, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ctx.error(where, f"expected an integer, got {_kind(value)}")
-    if not lo <= value <= hi:
-        raise ctx.error(where, f"{value} outside {lo}..{hi}")
-    return value
-
-
-def _number(ctx: _Ctx, where: str, value: Any, lo: float = 0.0, hi: float = float("inf")) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ctx.error(where, f"expected a number, got {_kind(value)}")
-    if not lo <= value <= hi:
-        raise ctx.error(where, f"{value} outside {lo:g}..{hi:g}")
-    return float(value)
 
 
 def _hex_int(ctx: _Ctx, where: str, value: Any, bits: int) -> int:
@@ -320,14 +259,14 @@ def _hex_int(ctx: _Ctx, where: str, value: Any, bits: int) -> int:
     elif isinstance(value, int):
         number = value
     else:
-        raise ctx.error(where, f"expected a hex id such as \"0x1a62\", got {_kind(value)}")
+        raise ctx.error(where, f"expected a hex id such as \"0x1a62\", got {toml_kind(value)}")
     if not 0 <= number < (1 << bits):
         raise ctx.error(where, f"{value} does not fit in {bits} bits")
     return number
 
 
 def _eui64(ctx: _Ctx, where: str, value: Any) -> str:
-    text = _str(ctx, where, value)
+    text = ctx.string(where, value)
     normal = parse_eui64(text)
     if normal is None:
         raise ctx.error(where, f"{text!r} is not an EUI-64 "
@@ -336,7 +275,7 @@ def _eui64(ctx: _Ctx, where: str, value: Any) -> str:
 
 
 def _hex_bytes(ctx: _Ctx, where: str, value: Any, lengths: tuple[int, ...]) -> bytes:
-    text = _str(ctx, where, value).replace(":", "").replace(" ", "")
+    text = ctx.string(where, value).replace(":", "").replace(" ", "")
     try:
         data = bytes.fromhex(text)
     except ValueError:
@@ -349,30 +288,22 @@ def _hex_bytes(ctx: _Ctx, where: str, value: Any, lengths: tuple[int, ...]) -> b
 def _install_code(ctx: _Ctx, where: str, value: Any) -> bytes:
     """6, 8, 12 or 16 bytes and a CRC that matches (``certs.install_code``)."""
     try:
-        return parse_install_code(_str(ctx, where, value), what="").code
+        return parse_install_code(ctx.string(where, value), what="").code
     except InvalidInstallCode as exc:
         raise ctx.error(where, str(exc).strip()) from None
 
 
 def _ident(ctx: _Ctx, where: str, value: Any) -> str:
-    text = _str(ctx, where, value)
+    text = ctx.string(where, value)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", text):
         raise ctx.error(where, f"{text!r} is not a valid id (letters, digits, '_', '-', '.')")
     return text
 
 
-def _enum(ctx: _Ctx, where: str, value: Any, kind: type[enum.StrEnum]) -> Any:
-    text = _str(ctx, where, value)
-    try:
-        return kind(text)
-    except ValueError:
-        raise ctx.error(where, f"{text!r} is not one of {' | '.join(m.value for m in kind)}") from None
-
-
 def _str_list(ctx: _Ctx, where: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not value:
-        raise ctx.error(where, f"expected a non-empty array of strings, got {_kind(value)}")
-    return [_str(ctx, f"{where}[{i}]", v) for i, v in enumerate(value)]
+        raise ctx.error(where, f"expected a non-empty array of strings, got {toml_kind(value)}")
+    return [ctx.string(f"{where}[{i}]", v) for i, v in enumerate(value)]
 
 
 def _path(base: Path, text: str) -> Path:
@@ -382,12 +313,12 @@ def _path(base: Path, text: str) -> Path:
 
 def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any],
                  coordinator: str | None = None) -> RadioSpec:
-    _check_keys(ctx, where, table, ("id", "url", "channel", "pan_id", "extended_pan_id", "network_key",
+    ctx.check_keys(where, table, ("id", "url", "channel", "pan_id", "extended_pan_id", "network_key",
                                     "max_concurrent_duts"))
     for key in ("id", "url"):
         if key not in table:
             raise ctx.error(f"{where}.{key}", "missing")
-    url = _str(ctx, f"{where}.url", table["url"])
+    url = ctx.string(f"{where}.url", table["url"])
     scheme = url.split(":", 1)[0] if ":" in url else ""
     if scheme not in RADIO_SCHEMES:
         raise ctx.error(f"{where}.url", f"{url!r} is not a radio URL (scheme must be one of "
@@ -398,20 +329,20 @@ def _parse_radio(ctx: _Ctx, where: str, table: Mapping[str, Any],
     return RadioSpec(
         id=_ident(ctx, f"{where}.id", table["id"]),
         url=url,
-        channel=_int(ctx, f"{where}.channel", table["channel"], 11, 26) if "channel" in table else None,
+        channel=ctx.integer(f"{where}.channel", table["channel"], 11, 26) if "channel" in table else None,
         pan_id=_hex_int(ctx, f"{where}.pan_id", table["pan_id"], 16) if "pan_id" in table else None,
         extended_pan_id=(_eui64(ctx, f"{where}.extended_pan_id", table["extended_pan_id"])
                          if "extended_pan_id" in table else None),
         network_key=(_hex_bytes(ctx, f"{where}.network_key", table["network_key"], (16,))
                      if "network_key" in table else None),
-        max_concurrent_duts=(_int(ctx, f"{where}.max_concurrent_duts", table["max_concurrent_duts"], 1, 64)
+        max_concurrent_duts=(ctx.integer(f"{where}.max_concurrent_duts", table["max_concurrent_duts"], 1, 64)
                              if "max_concurrent_duts" in table else DEFAULT_MAX_CONCURRENT_DUTS),
     )
 
 
 def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mapping[str, RadioSpec],
                   default_radio: str | None) -> DeviceSpec:
-    _check_keys(ctx, where, table, ("id", "role", "eui64", "radio", "install_code", "meter_point",
+    ctx.check_keys(where, table, ("id", "role", "eui64", "radio", "install_code", "meter_point",
                                     "network_operator", "expect", "sim", "serial"))
     for key in ("id", "role", "eui64"):
         if key not in table:
@@ -427,27 +358,27 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
     expect = Expectation()
     if "expect" in table:
         ew = f"{where}.expect"
-        et = _table(ctx, ew, table["expect"])
-        _check_keys(ctx, ew, et, ("manufacturer", "model", "firmware_version"))
+        et = ctx.table(ew, table["expect"])
+        ctx.check_keys(ew, et, ("manufacturer", "model", "firmware_version"))
         expect = Expectation(
-            manufacturer=(_str(ctx, f"{ew}.manufacturer", et["manufacturer"])
+            manufacturer=(ctx.string(f"{ew}.manufacturer", et["manufacturer"])
                           if "manufacturer" in et else None),
-            model=_str(ctx, f"{ew}.model", et["model"]) if "model" in et else None,
+            model=ctx.string(f"{ew}.model", et["model"]) if "model" in et else None,
             firmware_version=(_hex_int(ctx, f"{ew}.firmware_version", et["firmware_version"], 32)
                               if "firmware_version" in et else None),
         )
     meter_point = None
     if "meter_point" in table:
-        meter_point = _str(ctx, f"{where}.meter_point", table["meter_point"])
+        meter_point = ctx.string(f"{where}.meter_point", table["meter_point"])
         if not re.fullmatch(r"\d{6,13}", meter_point):
             raise ctx.error(f"{where}.meter_point", f"{meter_point!r} is not an MPAN/MPRN (6..13 digits)")
     if "sim" in table:
-        _table(ctx, f"{where}.sim", table["sim"])
-    serial = _str(ctx, f"{where}.serial", table["serial"]) if "serial" in table else None
+        ctx.table(f"{where}.sim", table["sim"])
+    serial = ctx.string(f"{where}.serial", table["serial"]) if "serial" in table else None
     return DeviceSpec(
         serial=serial,
         id=_ident(ctx, f"{where}.id", table["id"]),
-        role=_enum(ctx, f"{where}.role", table["role"], Role),
+        role=ctx.choice(f"{where}.role", table["role"], Role),
         eui64=_eui64(ctx, f"{where}.eui64", table["eui64"]),
         radio=radio,
         install_code=(_install_code(ctx, f"{where}.install_code", table["install_code"])
@@ -461,42 +392,43 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
 
 def _parse_policies(ctx: _Ctx, table: Mapping[str, Any], radios: Iterable[RadioSpec]) -> Policies:
     w = "policies"
-    _check_keys(ctx, w, table, ("signatures_required", "activation", "allow_downgrade", "alerts",
+    ctx.check_keys(w, table, ("signatures_required", "activation", "allow_downgrade", "alerts",
                                 "hcalcs_commanders", "gas_tolerance_s"))
     activation = ActivationPlan()
     if "activation" in table:
-        activation = parse_activation(_str(ctx, f"{w}.activation", table["activation"]),
+        activation = parse_activation(ctx.string(f"{w}.activation", table["activation"]),
                                       lambda problem: ctx.error(f"{w}.activation", problem))
     alerts = AlertPolicy()
     if "alerts" in table:
         aw = f"{w}.alerts"
-        at_ = _table(ctx, aw, table["alerts"])
-        _check_keys(ctx, aw, at_, ("window_s", "threshold", "forward_period_s", "exclude"))
+        at_ = ctx.table(aw, table["alerts"])
+        ctx.check_keys(aw, at_, ("window_s", "threshold", "forward_period_s", "exclude"))
         exclude: tuple[int, ...] = ()
         if "exclude" in at_:
             if not isinstance(at_["exclude"], list):
                 raise ctx.error(f"{aw}.exclude",
-                                f"expected an array of alert codes, got {_kind(at_['exclude'])}")
+                                f"expected an array of alert codes, got {toml_kind(at_['exclude'])}")
             exclude = tuple(_hex_int(ctx, f"{aw}.exclude[{i}]", v, 16) for i, v in enumerate(at_["exclude"]))
         alerts = AlertPolicy(
-            window_s=_number(ctx, f"{aw}.window_s", at_["window_s"], 1, 86400) if "window_s" in at_ else 60.0,
-            threshold=_int(ctx, f"{aw}.threshold", at_["threshold"], 1, 100000) if "threshold" in at_ else 10,
-            forward_period_s=(_number(ctx, f"{aw}.forward_period_s", at_["forward_period_s"], 0, 86400)
+            window_s=ctx.number(f"{aw}.window_s", at_["window_s"], 1, 86400) if "window_s" in at_ else 60.0,
+            threshold=(ctx.integer(f"{aw}.threshold", at_["threshold"], 1, 100000)
+                       if "threshold" in at_ else 10),
+            forward_period_s=(ctx.number(f"{aw}.forward_period_s", at_["forward_period_s"], 0, 86400)
                               if "forward_period_s" in at_ else 300.0),
             exclude=frozenset(exclude),
         )
     commanders = frozenset(Commander)
     if "hcalcs_commanders" in table:
         names = _str_list(ctx, f"{w}.hcalcs_commanders", table["hcalcs_commanders"])
-        commanders = frozenset(_enum(ctx, f"{w}.hcalcs_commanders[{i}]", name, Commander)
+        commanders = frozenset(ctx.choice(f"{w}.hcalcs_commanders[{i}]", name, Commander)
                                for i, name in enumerate(names))
-    tolerance = (_number(ctx, f"{w}.gas_tolerance_s", table["gas_tolerance_s"], 0, 86400)
+    tolerance = (ctx.number(f"{w}.gas_tolerance_s", table["gas_tolerance_s"], 0, 86400)
                  if "gas_tolerance_s" in table else 10.0)
     ota = OtaPolicies(
-        signatures_required=(_bool(ctx, f"{w}.signatures_required", table["signatures_required"])
+        signatures_required=(ctx.boolean(f"{w}.signatures_required", table["signatures_required"])
                              if "signatures_required" in table else True),
         activation=activation,
-        allow_downgrade=(_bool(ctx, f"{w}.allow_downgrade", table["allow_downgrade"])
+        allow_downgrade=(ctx.boolean(f"{w}.allow_downgrade", table["allow_downgrade"])
                          if "allow_downgrade" in table else False),
         # devices downloading at once per radio: the rig's tightest max_concurrent_duts
         max_concurrent=min((r.max_concurrent_duts for r in radios), default=None),
@@ -524,7 +456,7 @@ def parse_activation(text: str, fail: Callable[[str], Exception]) -> ActivationP
 
 # Step parameters: name -> parser(ctx, where, value, base_dir). Unknown parameters are rejected.
 def _p_path(ctx: _Ctx, where: str, value: Any, base: Path) -> Path:
-    return _path(base, _str(ctx, where, value))
+    return _path(base, ctx.string(where, value))
 
 
 def _p_paths(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[Path, ...]:
@@ -559,13 +491,13 @@ def _p_dir(ctx: _Ctx, where: str, value: Any, base: Path) -> Path:
 
 
 def _p_activation(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
-    text = _str(ctx, where, value)
+    text = ctx.string(where, value)
     parse_activation(text, lambda problem: ctx.error(where, problem))
     return text
 
 
 def _p_bool(ctx: _Ctx, where: str, value: Any, base: Path) -> bool:
-    return _bool(ctx, where, value)
+    return ctx.boolean(where, value)
 
 
 def _p_version(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
@@ -573,23 +505,23 @@ def _p_version(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
 
 
 def _p_seconds(ctx: _Ctx, where: str, value: Any, base: Path) -> float:
-    return _number(ctx, where, value, 0, 7 * 86400)
+    return ctx.number(where, value, 0, 7 * 86400)
 
 
 def _p_count(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
-    return _int(ctx, where, value, 1, 1_000_000)
+    return ctx.integer(where, value, 1, 1_000_000)
 
 
 def _p_rate(ctx: _Ctx, where: str, value: Any, base: Path) -> float:
-    return _number(ctx, where, value, 0, 10_000)
+    return ctx.number(where, value, 0, 10_000)
 
 
 def _p_level(ctx: _Ctx, where: str, value: Any, base: Path) -> int:
-    return _int(ctx, where, value, 0, 100)
+    return ctx.integer(where, value, 0, 100)
 
 
 def _p_commander(ctx: _Ctx, where: str, value: Any, base: Path) -> Commander:
-    return _enum(ctx, where, value, Commander)
+    return ctx.choice(where, value, Commander)
 
 
 def _p_eui64(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
@@ -597,7 +529,7 @@ def _p_eui64(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
 
 
 def _p_switch(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
-    text = _str(ctx, where, value)
+    text = ctx.string(where, value)
     if text not in ("on", "off", "level"):
         raise ctx.error(where, f"{text!r} is not one of on | off | level")
     return text
@@ -614,7 +546,7 @@ def _p_cases(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[str, ...]:
 
 
 def _p_action(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
-    text = _str(ctx, where, value)
+    text = ctx.string(where, value)
     if text not in PROMPT_ACTIONS:
         raise ctx.error(where, f"{text!r} is not one of {' | '.join(PROMPT_ACTIONS)}")
     return text
@@ -642,15 +574,15 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
                 device_ids: Iterable[str]) -> PlanStep:
     if "step" not in table:
         raise ctx.error(f"{where}.step", "missing")
-    kind: StepKind = _enum(ctx, f"{where}.step", table["step"], StepKind)
+    kind: StepKind = ctx.choice(f"{where}.step", table["step"], StepKind)
     specific = STEP_PARAMS[kind]
-    _check_keys(ctx, where, table, ("step", "roles", "devices", "timeout_s", *specific))
+    ctx.check_keys(where, table, ("step", "roles", "devices", "timeout_s", *specific))
     if "roles" in table and "devices" in table:
         raise ctx.error(f"{where}.devices", "give roles or devices, not both")
     roles = None
     if "roles" in table:
         names = _str_list(ctx, f"{where}.roles", table["roles"])
-        roles = tuple(_enum(ctx, f"{where}.roles[{i}]", n, Role) for i, n in enumerate(names))
+        roles = tuple(ctx.choice(f"{where}.roles[{i}]", n, Role) for i, n in enumerate(names))
         for i, role in enumerate(roles):
             if role not in STEP_ROLES[kind]:
                 raise ctx.error(f"{where}.roles[{i}]", f"step {kind} does not apply to {role} "
@@ -668,7 +600,7 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
         raise ctx.error(f"{where}.level", "missing (switch = \"level\" needs a level 0..100)")
     return PlanStep(
         index=index, step=kind, roles=roles, devices=devices,
-        timeout_s=(_number(ctx, f"{where}.timeout_s", table["timeout_s"], 0.001, 7 * 86400)
+        timeout_s=(ctx.number(f"{where}.timeout_s", table["timeout_s"], 0.001, 7 * 86400)
                    if "timeout_s" in table else DEFAULT_STEP_TIMEOUT_S),
         params=MappingProxyType(params),
     )
@@ -677,21 +609,21 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
 def _parse_outputs(ctx: _Ctx, table: Mapping[str, Any], base: Path,
                    results_table: Mapping[str, Any] | None = None) -> Outputs:
     w = "outputs"
-    _check_keys(ctx, w, table, ("results", "junit", "html", "json_dir", "evidence_dir", "capture"))
+    ctx.check_keys(w, table, ("results", "junit", "html", "json_dir", "evidence_dir", "capture"))
     results = DEFAULT_RESULTS
     if "results" in table:
-        results = _str(ctx, f"{w}.results", table["results"])
+        results = ctx.string(f"{w}.results", table["results"])
     if results_table:  # [results] url = "postgresql://..." says the same as [outputs] results
-        _check_keys(ctx, "results", results_table, ("url",))
+        ctx.check_keys("results", results_table, ("url",))
         if "results" in table:
             raise ctx.error("results.url", "give the results store once: [results] url or [outputs] results")
         if "url" in results_table:
-            results = _str(ctx, "results.url", results_table["url"])
+            results = ctx.string("results.url", results_table["url"])
     if "://" not in results:  # a directory: resolve it like every other path in the file
         results = str(_path(base, results))
 
     def opt(key: str) -> Path | None:
-        return _path(base, _str(ctx, f"{w}.{key}", table[key])) if key in table else None
+        return _path(base, ctx.string(f"{w}.{key}", table[key])) if key in table else None
 
     return Outputs(results=results, junit=opt("junit"), html=opt("html"), json_dir=opt("json_dir"),
                    evidence_dir=opt("evidence_dir"), capture=opt("capture"))
@@ -710,23 +642,23 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
         doc = parse_toml(text)
     except TomlSyntaxError as exc:
         raise RigFileError(source, None, exc.problem, exc.line) from None
-    _check_keys(ctx, "", doc, TOP_LEVEL_KEYS)
+    ctx.check_keys("", doc, TOP_LEVEL_KEYS)
 
-    rig_table = _table(ctx, "rig", doc.get("rig", {}))
-    _check_keys(ctx, "rig", rig_table, ("name", "description", "operator"))
+    rig_table = ctx.table("rig", doc.get("rig", {}))
+    ctx.check_keys("rig", rig_table, ("name", "description", "operator"))
     if "name" not in rig_table:
         raise ctx.error("rig.name", "missing")
-    name = _str(ctx, "rig.name", rig_table["name"])
-    description = _str(ctx, "rig.description", rig_table["description"], empty_ok=True) \
+    name = ctx.string("rig.name", rig_table["name"])
+    description = ctx.string("rig.description", rig_table["description"], empty_ok=True) \
         if "description" in rig_table else ""
-    operator = _str(ctx, "rig.operator", rig_table["operator"]) if "operator" in rig_table else None
+    operator = ctx.string("rig.operator", rig_table["operator"]) if "operator" in rig_table else None
 
-    radio_tables = _array_of_tables(ctx, "radios", doc.get("radios", []))
+    radio_tables = ctx.array_of_tables("radios", doc.get("radios", []))
     if not radio_tables:
         raise ctx.error("radios", "a rig needs at least one [[radios]] entry")
-    labgrid = _table(ctx, "labgrid", doc.get("labgrid", {}))
-    _check_keys(ctx, "labgrid", labgrid, ("coordinator",))
-    coordinator = (_str(ctx, "labgrid.coordinator", labgrid["coordinator"]) if "coordinator" in labgrid
+    labgrid = ctx.table("labgrid", doc.get("labgrid", {}))
+    ctx.check_keys("labgrid", labgrid, ("coordinator",))
+    coordinator = (ctx.string("labgrid.coordinator", labgrid["coordinator"]) if "coordinator" in labgrid
                    else None)
     radios: dict[str, RadioSpec] = {}
     for i, rt in enumerate(radio_tables):
@@ -736,7 +668,7 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
         radios[radio.id] = radio
 
     default_radio = next(iter(radios)) if len(radios) == 1 else None
-    device_tables = _array_of_tables(ctx, "devices", doc.get("devices", []))
+    device_tables = ctx.array_of_tables("devices", doc.get("devices", []))
     devices: dict[str, DeviceSpec] = {}
     euis: dict[str, str] = {}
     sim_devices: dict[str, Mapping[str, Any]] = {}
@@ -753,19 +685,19 @@ def parse_rig(text: str, source: Path | None = None, base_dir: Path | None = Non
                 raise ctx.error(f"devices[{i}].sim", f"device is on radio {device.radio!r}, which is not sim://")
             sim_devices[device.id] = MappingProxyType(dict(dt_["sim"]))
 
-    policies = _parse_policies(ctx, _table(ctx, "policies", doc.get("policies", {})), radios.values())
+    policies = _parse_policies(ctx, ctx.table("policies", doc.get("policies", {})), radios.values())
 
-    plan_table = _table(ctx, "plan", doc.get("plan", {}))
-    _check_keys(ctx, "plan", plan_table, ("steps",))
-    step_tables = _array_of_tables(ctx, "plan.steps", plan_table.get("steps", []))
+    plan_table = ctx.table("plan", doc.get("plan", {}))
+    ctx.check_keys("plan", plan_table, ("steps",))
+    step_tables = ctx.array_of_tables("plan.steps", plan_table.get("steps", []))
     plan = tuple(_parse_step(ctx, f"plan.steps[{i}]", i, st, base, devices)
                  for i, st in enumerate(step_tables))
 
-    outputs = _parse_outputs(ctx, _table(ctx, "outputs", doc.get("outputs", {})), base,
-                             _table(ctx, "results", doc.get("results", {})))
+    outputs = _parse_outputs(ctx, ctx.table("outputs", doc.get("outputs", {})), base,
+                             ctx.table("results", doc.get("results", {})))
 
-    sim = _table(ctx, "sim", doc.get("sim", {}))
-    faults = _array_of_tables(ctx, "faults", doc.get("faults", []))
+    sim = ctx.table("sim", doc.get("sim", {}))
+    faults = ctx.array_of_tables("faults", doc.get("faults", []))
     if check_references and any(r.is_simulated for r in radios.values()):
         # [sim], [devices.sim] and [[faults]] are checked now, not when the radio opens mid-run
         from gateway.bench import check_sim_tables

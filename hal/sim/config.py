@@ -23,13 +23,14 @@ from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
 from hanrig_errors import (
     CERT_MAX,
+    RIG_ARRAY_TABLES,
     RIG_FILE_MAX,
     BadInputFile,
+    TomlReader,
     TomlSyntaxError,
     parse_toml,
     read_input,
     read_input_text,
-    toml_key_line,
 )
 
 from ..roles import Role
@@ -263,221 +264,171 @@ def default_bench(settings: SimSettings | None = None) -> SimConfig:
 _SETTINGS_KEYS = {f.name for f in dataclasses.fields(SimSettings)}
 _DEVICE_SIM_KEYS = {f.name for f in dataclasses.fields(DeviceSimParams)} - {"gbcs_meter"}
 BASIC_STRING_MAX = 32  # ZCL Basic ManufacturerName / ModelIdentifier: character string of 0..32 octets
-RIG_ARRAY_TABLES = frozenset({"radios", "devices", "faults", "plan.steps"})  # as rigs.rigfile reads them
 
 
-class _Reader:
-    """Typed access to one TOML table with errors that name the key path."""
+class _Reader(TomlReader):
+    """The shared typed reads of a rig file, plus the simulator's own value kinds; errors are
+    ``SimConfigError`` and files resolve against the rig file's directory."""
 
     def __init__(self, source: str, base: Path, text: str | None = None) -> None:
-        self.source = source
+        super().__init__(source, text, SimConfigError, RIG_ARRAY_TABLES)
         self.base = base
-        self.lines = text.splitlines() if text is not None else []
 
-    def fail(self, key_path: str, problem: str, line: int | None = None) -> SimConfigError:
-        if line is None and key_path and self.lines:
-            line = toml_key_line(self.lines, key_path, RIG_ARRAY_TABLES)
-        return SimConfigError(self.source, key_path, problem, line)
-
-    def check_keys(self, table: Mapping[str, Any], allowed: set[str], path: str) -> None:
-        for key in table:
-            if key not in allowed:
-                raise self.fail(
-                    f"{path}.{key}" if path else key, f"unknown key (allowed: {', '.join(sorted(allowed))})"
-                )
-
-    def integer(self, value: Any, path: str, lo: int, hi: int) -> int:
-        if isinstance(value, str):
-            try:
-                value = int(value, 0)
-            except ValueError:
-                raise self.fail(path, f"{value!r} is not an integer") from None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(path, f"expected an integer, got {type(value).__name__}")
-        if not lo <= value <= hi:
-            raise self.fail(path, f"{value} outside {lo}..{hi}")
-        return value
-
-    def number(self, value: Any, path: str, lo: float, hi: float) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(path, f"expected a number, got {type(value).__name__}")
-        if not lo <= value <= hi:
-            raise self.fail(path, f"{value} outside {lo}..{hi}")
-        return float(value)
-
-    def boolean(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"expected true or false, got {value!r}")
-        return value
-
-    def instant(self, value: Any, path: str) -> str:
+    def instant(self, path: str, value: Any) -> str:
         """An ISO 8601 date-time with a UTC offset (the simulated clocks' epoch)."""
-        text = self.string(value, path)
+        text = self.string(path, value, empty_ok=True)
         try:
             when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise self.fail(path, f"{text!r} is not an ISO 8601 date-time (2026-01-01T00:00:00Z)") from None
+            raise self.error(path, f"{text!r} is not an ISO 8601 date-time (2026-01-01T00:00:00Z)") from None
         if when.tzinfo is None:
-            raise self.fail(path, f"{text!r} has no UTC offset (add Z or +00:00)")
+            raise self.error(path, f"{text!r} has no UTC offset (add Z or +00:00)")
         if not 2000 <= when.year <= 2135:  # ZCL UTCTime counts seconds from 2000 in 32 bits
-            raise self.fail(path, f"{text!r} is outside the ZCL UTCTime range (2000..2135)")
+            raise self.error(path, f"{text!r} is outside the ZCL UTCTime range (2000..2135)")
         return when.isoformat()
 
-    def basic_string(self, value: Any, path: str) -> str:
+    def basic_string(self, path: str, value: Any) -> str:
         """A Basic cluster character string (ManufacturerName, ModelIdentifier): at most 32 octets."""
-        text = self.string(value, path)
+        text = self.string(path, value, empty_ok=True)
         size = len(text.encode("utf-8"))
         if size > BASIC_STRING_MAX:
-            raise self.fail(path, f"{size} octets; the Basic cluster carries at most {BASIC_STRING_MAX}")
+            raise self.error(path, f"{size} octets; the Basic cluster carries at most {BASIC_STRING_MAX}")
         return text
 
-    def string(self, value: Any, path: str) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {type(value).__name__}")
-        return value
-
-    def choice(self, value: Any, path: str, enum_cls: type[enum.StrEnum]) -> Any:
-        text = self.string(value, path)
-        try:
-            return enum_cls(text)
-        except ValueError:
-            allowed = " | ".join(member.value for member in enum_cls)
-            raise self.fail(path, f"{text!r} is not one of {allowed}") from None
-
-    def eui64(self, value: Any, path: str) -> zigpy_t.EUI64:
-        text = self.string(value, path)
+    def eui64(self, path: str, value: Any) -> zigpy_t.EUI64:
+        text = self.string(path, value, empty_ok=True)
         digits = text.replace(":", "").replace("-", "")
         if len(digits) != 16 or any(c not in "0123456789abcdefABCDEF" for c in digits):
-            raise self.fail(path, f"{text!r} is not an EUI-64 (16 hex digits)")
+            raise self.error(path, f"{text!r} is not an EUI-64 (16 hex digits)")
         return zigpy_t.EUI64.convert(":".join(digits[i : i + 2] for i in range(0, 16, 2)))
 
-    def file_bytes(self, value: Any, path: str) -> bytes:
-        target = self.base / self.string(value, path)
+    def file_bytes(self, path: str, value: Any) -> bytes:
+        target = self.base / self.string(path, value, empty_ok=True)
         try:
             return read_input(target, limit=CERT_MAX)  # keys and certificates
         except BadInputFile as exc:
-            raise self.fail(path, f"{target}: {exc.problem}") from None
+            raise self.error(path, f"{target}: {exc.problem}") from None
 
 
 def parse_settings(table: Any, reader: _Reader) -> SimSettings:
     if not isinstance(table, dict):
-        raise reader.fail("sim", "expected a table")
-    reader.check_keys(table, _SETTINGS_KEYS, "sim")
+        raise reader.error("sim", "expected a table")
+    reader.check_keys("sim", table, _SETTINGS_KEYS)
     values: dict[str, Any] = {}
     for key, value in table.items():
         path = f"sim.{key}"
         match key:
             case "seed":
-                values[key] = reader.integer(value, path, 0, 2**63 - 1)
+                values[key] = reader.integer(path, value, 0, 2**63 - 1, text_ok=True)
             case "clock":
-                text = reader.string(value, path)
+                text = reader.string(path, value, empty_ok=True)
                 if text not in ("virtual", "real"):
-                    raise reader.fail(path, f"{text!r} is not one of virtual | real")
+                    raise reader.error(path, f"{text!r} is not one of virtual | real")
                 values[key] = text
             case "host_link_baudrate":
-                values[key] = reader.integer(value, path, 0, 10_000_000)
+                values[key] = reader.integer(path, value, 0, 10_000_000, text_ok=True)
             case "frame_loss":
-                values[key] = reader.number(value, path, 0.0, 1.0)
+                values[key] = reader.number(path, value, 0.0, 1.0)
             case "air_model" | "aps_security":
-                values[key] = reader.boolean(value, path)
+                values[key] = reader.boolean(path, value)
             case "start_time":
-                values[key] = reader.instant(value, path)
+                values[key] = reader.instant(path, value)
     return SimSettings(**values)
 
 
 def parse_device_sim(table: Any, reader: _Reader, path: str, role: Role) -> DeviceSimParams:
     if not isinstance(table, dict):
-        raise reader.fail(path, "expected a table")
-    reader.check_keys(table, _DEVICE_SIM_KEYS, path)
+        raise reader.error(path, "expected a table")
+    reader.check_keys(path, table, _DEVICE_SIM_KEYS)
     values: dict[str, Any] = {}
     for key, value in table.items():
         key_path = f"{path}.{key}"
         match key:
             case "firmware_version":
-                values[key] = reader.integer(value, key_path, 0, 0xFFFFFFFF)
+                values[key] = reader.integer(key_path, value, 0, 0xFFFFFFFF, text_ok=True)
             case "hardware_version":
-                values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+                values[key] = reader.integer(key_path, value, 0, 0xFFFF, text_ok=True)
             case "manufacturer_code" | "image_type":
-                values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+                values[key] = reader.integer(key_path, value, 0, 0xFFFF, text_ok=True)
             case "max_data_size":
-                values[key] = reader.integer(value, key_path, 1, 255)
+                values[key] = reader.integer(key_path, value, 1, 255, text_ok=True)
             case "hops":
-                values[key] = reader.integer(value, key_path, 1, MAX_HOPS)
+                values[key] = reader.integer(key_path, value, 1, MAX_HOPS, text_ok=True)
             case "min_block_period_ms":
-                values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+                values[key] = reader.integer(key_path, value, 0, 0xFFFF, text_ok=True)
             case "page_size":
-                values[key] = reader.integer(value, key_path, 1, 0xFFFF)
+                values[key] = reader.integer(key_path, value, 1, 0xFFFF, text_ok=True)
             case "page_request" | "sleepy" | "accept_downgrade" | "wrong_install_code":
-                values[key] = reader.boolean(value, key_path)
+                values[key] = reader.boolean(key_path, value)
             case "clock":
-                values[key] = reader.choice(value, key_path, ClockMode)
+                values[key] = reader.choice(key_path, value, ClockMode)
             case "ota_profile":
-                values[key] = reader.choice(value, key_path, OtaProfile)
+                values[key] = reader.choice(key_path, value, OtaProfile)
             case "poll_interval_s" | "gas_push_interval_s" | "time_sync_delay_s" | "query_jitter_s":
-                values[key] = reader.number(value, key_path, 0.0, 86400.0 * 365)
+                values[key] = reader.number(key_path, value, 0.0, 86400.0 * 365)
             case "drift_s_per_hour":
-                values[key] = reader.number(value, key_path, -3600.0, 3600.0)
+                values[key] = reader.number(key_path, value, -3600.0, 3600.0)
             case "alert_rate_hz":
-                values[key] = reader.number(value, key_path, 0.0, 1000.0)
+                values[key] = reader.number(key_path, value, 0.0, 1000.0)
             case "processing_ms":
-                values[key] = reader.number(value, key_path, 0.0, 60_000.0)
+                values[key] = reader.number(key_path, value, 0.0, 60_000.0)
             case "supplier_public_key":
-                values[key] = reader.file_bytes(value, key_path)
+                values[key] = reader.file_bytes(key_path, value)
             case "trust_anchors" | "fault_cells":
                 if not isinstance(value, dict):
-                    raise reader.fail(key_path, "expected a table of cell name = DER file")
+                    raise reader.error(key_path, "expected a table of cell name = DER file")
                 for name in value:
                     try:
                         parse_cell_name(name)
                     except CellNameError as exc:
-                        raise reader.fail(f"{key_path}.{name}", str(exc)) from None
-                values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
+                        raise reader.error(f"{key_path}.{name}", str(exc)) from None
+                values[key] = {name: reader.file_bytes(f"{key_path}.{name}", v) for name, v in value.items()}
             case "device_certificates":
                 if not isinstance(value, dict) or not set(value) <= {"DS", "KA"}:
-                    raise reader.fail(key_path, "expected a table with DS and/or KA = DER file")
-                values[key] = {name: reader.file_bytes(v, f"{key_path}.{name}") for name, v in value.items()}
+                    raise reader.error(key_path, "expected a table with DS and/or KA = DER file")
+                values[key] = {name: reader.file_bytes(f"{key_path}.{name}", v) for name, v in value.items()}
             case "credentials_fault":
-                values[key] = reader.choice(value, key_path, CredentialsFault)
+                values[key] = reader.choice(key_path, value, CredentialsFault)
             case "gbcs_fault":
-                values[key] = reader.choice(value, key_path, GbcsFault)
+                values[key] = reader.choice(key_path, value, GbcsFault)
             case "cbke_fault":
-                values[key] = reader.choice(value, key_path, CbkeFault)
+                values[key] = reader.choice(key_path, value, CbkeFault)
             case "cbke_suite":
-                values[key] = reader.integer(value, key_path, 0, 2)
+                values[key] = reader.integer(key_path, value, 0, 2, text_ok=True)
             case "ota_fault":
-                values[key] = reader.choice(value, key_path, OtaFault)
+                values[key] = reader.choice(key_path, value, OtaFault)
             case "load_control":
-                values[key] = reader.choice(value, key_path, LoadControlMode)
+                values[key] = reader.choice(key_path, value, LoadControlMode)
             case "model" | "manufacturer":
-                values[key] = reader.basic_string(value, key_path)
+                values[key] = reader.basic_string(key_path, value)
     if role is not Role.GSME and values.get("clock") not in (None, ClockMode.SYNCHRONISED):
-        raise reader.fail(f"{path}.clock", "clock modes other than synchronised apply to GSME only")
+        raise reader.error(f"{path}.clock", "clock modes other than synchronised apply to GSME only")
     return DeviceSimParams(**values)
 
 
 def parse_devices(items: Any, reader: _Reader) -> tuple[DeviceSpec, ...]:
     if not isinstance(items, list):
-        raise reader.fail("devices", "expected an array of tables ([[devices]])")
+        raise reader.error("devices", "expected an array of tables ([[devices]])")
     devices: list[DeviceSpec] = []
     seen_ids: set[str] = set()
     seen_eui: set[zigpy_t.EUI64] = set()
     for index, entry in enumerate(items):
         path = f"devices[{index}]"
         if not isinstance(entry, dict):
-            raise reader.fail(path, "expected a table")
+            raise reader.error(path, "expected a table")
         for required in ("id", "role", "eui64"):
             if required not in entry:
-                raise reader.fail(f"{path}.{required}", "missing")
-        device_id = reader.string(entry["id"], f"{path}.id")
-        role = reader.choice(entry["role"], f"{path}.role", Role)
-        eui64 = reader.eui64(entry["eui64"], f"{path}.eui64")
+                raise reader.error(f"{path}.{required}", "missing")
+        device_id = reader.string(f"{path}.id", entry["id"], empty_ok=True)
+        role = reader.choice(f"{path}.role", entry["role"], Role)
+        eui64 = reader.eui64(f"{path}.eui64", entry["eui64"])
         if device_id in seen_ids:
-            raise reader.fail(f"{path}.id", f"duplicate device id {device_id!r}")
+            raise reader.error(f"{path}.id", f"duplicate device id {device_id!r}")
         if eui64 in seen_eui or eui64 == COORDINATOR_IEEE:
-            raise reader.fail(f"{path}.eui64", f"EUI-64 {eui64} is already in use")
+            raise reader.error(f"{path}.eui64", f"EUI-64 {eui64} is already in use")
         seen_ids.add(device_id)
         seen_eui.add(eui64)
-        radio = reader.string(entry["radio"], f"{path}.radio") if "radio" in entry else None
+        radio = reader.string(f"{path}.radio", entry["radio"], empty_ok=True) if "radio" in entry else None
         sim = (
             parse_device_sim(entry["sim"], reader, f"{path}.sim", role)
             if "sim" in entry
@@ -486,12 +437,12 @@ def parse_devices(items: Any, reader: _Reader) -> tuple[DeviceSpec, ...]:
         install_code = None
         if "install_code" in entry:
             try:
-                text = reader.string(entry["install_code"], f"{path}.install_code")
+                text = reader.string(f"{path}.install_code", entry["install_code"], empty_ok=True)
                 install_code = parse_install_code(text, what="install code").code
             except InvalidInstallCode as exc:
-                raise reader.fail(f"{path}.install_code", str(exc)) from None
+                raise reader.error(f"{path}.install_code", str(exc)) from None
         if sim.wrong_install_code and install_code is None:
-            raise reader.fail(f"{path}.sim.wrong_install_code", "the device has no install_code")
+            raise reader.error(f"{path}.sim.wrong_install_code", "the device has no install_code")
         devices.append(DeviceSpec(id=device_id, role=role, eui64=eui64, radio=radio, sim=sim,
                                   install_code=install_code))
     return tuple(devices)
@@ -499,41 +450,41 @@ def parse_devices(items: Any, reader: _Reader) -> tuple[DeviceSpec, ...]:
 
 def parse_faults(items: Any, reader: _Reader, device_ids: set[str]) -> tuple[FaultSpec, ...]:
     if not isinstance(items, list):
-        raise reader.fail("faults", "expected an array of tables ([[faults]])")
+        raise reader.error("faults", "expected an array of tables ([[faults]])")
     faults: list[FaultSpec] = []
     for index, entry in enumerate(items):
         path = f"faults[{index}]"
         if not isinstance(entry, dict):
-            raise reader.fail(path, "expected a table")
+            raise reader.error(path, "expected a table")
         if "kind" not in entry:
-            raise reader.fail(f"{path}.kind", "missing")
-        kind = reader.choice(entry["kind"], f"{path}.kind", FaultKind)
-        reader.check_keys(entry, FAULT_KEYS[kind], path)
+            raise reader.error(f"{path}.kind", "missing")
+        kind = reader.choice(f"{path}.kind", entry["kind"], FaultKind)
+        reader.check_keys(path, entry, FAULT_KEYS[kind])
         values: dict[str, Any] = {"kind": kind}
         for key, value in entry.items():
             key_path = f"{path}.{key}"
             match key:
                 case "device":
-                    name = reader.string(value, key_path)
+                    name = reader.string(key_path, value, empty_ok=True)
                     if name not in device_ids:
-                        raise reader.fail(key_path, f"no device with id {name!r}")
+                        raise reader.error(key_path, f"no device with id {name!r}")
                     values[key] = name
                 case "after_s" | "duration_s" | "delay_s":
-                    values[key] = reader.number(value, key_path, 0.0, 86400.0 * 365)
+                    values[key] = reader.number(key_path, value, 0.0, 86400.0 * 365)
                 case "probability":
-                    values[key] = reader.number(value, key_path, 0.0, 1.0)
+                    values[key] = reader.number(key_path, value, 0.0, 1.0)
                 case "direction":
-                    values[key] = reader.choice(value, key_path, Direction)
+                    values[key] = reader.choice(key_path, value, Direction)
                 case "cluster":
-                    values[key] = reader.integer(value, key_path, 0, 0xFFFF)
+                    values[key] = reader.integer(key_path, value, 0, 0xFFFF, text_ok=True)
                 case "count" | "at_offset":
-                    values[key] = reader.integer(value, key_path, 0, 2**32 - 1)
+                    values[key] = reader.integer(key_path, value, 0, 2**32 - 1, text_ok=True)
                 case "rate_hz":
-                    values[key] = reader.number(value, key_path, 0.001, 1000.0)
+                    values[key] = reader.number(key_path, value, 0.001, 1000.0)
                 case "drift_s_per_hour":
-                    values[key] = reader.number(value, key_path, -3600.0, 3600.0)
+                    values[key] = reader.number(key_path, value, -3600.0, 3600.0)
         if kind in DEVICE_FAULTS and "device" not in values:
-            raise reader.fail(f"{path}.device", f"a {kind.value} fault needs a device")
+            raise reader.error(f"{path}.device", f"a {kind.value} fault needs a device")
         faults.append(FaultSpec(**values))
     return tuple(faults)
 
