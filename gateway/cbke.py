@@ -41,6 +41,11 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 KE_CLUSTER_ID = KeyEstablishment.cluster_id
+# the Smart Energy clusters (Price 0x0700 .. MDU Pairing 0x070A and the rest of the 0x07xx block) plus OTA:
+# the SE traffic a device with a CBKE link key exchanges APS-secured. Key Establishment itself is not:
+# it runs before there is a link key.
+SE_SECURED_CLUSTERS = range(0x0700, 0x0800)
+OTA_CLUSTER_ID = 0x0019
 SE_PROFILE = 0x0109
 HUB_ENDPOINT = 1
 HUB_GENERATE_TIME_S = 1        # what the hub advertises: host crypto takes tens of milliseconds
@@ -148,6 +153,9 @@ class CbkeService:
         tap = HanInput.of(gateway)
         to_server = foundation.Direction.Client_to_Server
         defs = KeyEstablishment.ServerCommandDefs
+        self._app_listeners = [(app, _SecureOnInitialized(self)) for app in gateway.apps.values()]
+        for app, listener in self._app_listeners:
+            app.add_listener(listener)
         self._unsubscribe = [
             tap.on_command(KE_CLUSTER_ID, defs.initiate_key_establishment.id, self._on_initiate, to_server),
             tap.on_command(KE_CLUSTER_ID, defs.ephemeral_data.id, self._on_ephemeral, to_server),
@@ -194,7 +202,25 @@ class CbkeService:
             except TimeoutError:
                 continue
 
+    def secure_se_clusters(self, device: Any) -> int:
+        """Make every SE cluster of a keyed ``device`` (zigpy's) send APS-secured with its link key,
+        through zigpy's own per-cluster ``aps_encryption`` (requests and replies alike). Returns how many
+        clusters it set; none for a device without an established key."""
+        if not self.secured(str(device.ieee)):
+            return 0
+        count = 0
+        for endpoint_id, endpoint in device.endpoints.items():
+            if endpoint_id == 0:  # ZDO
+                continue
+            for cluster in (*endpoint.in_clusters.values(), *endpoint.out_clusters.values()):
+                if cluster.cluster_id in SE_SECURED_CLUSTERS or cluster.cluster_id == OTA_CLUSTER_ID:
+                    cluster.aps_encryption = True
+                    count += 1
+        return count
+
     async def close(self) -> None:
+        for app, listener in self._app_listeners:
+            app.remove_listener(listener)
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         for exchange in self._exchanges.values():
@@ -344,6 +370,10 @@ class CbkeService:
         if exchange.engine is not None:
             self._spawn(self._release(exchange, store_link_key=outcome == ESTABLISHED))
         LOGGER.info("cbke %s: %s", result.eui64, result.summary)
+        if outcome == ESTABLISHED:
+            device, _app = self._zigpy_device(result.eui64)
+            if device is not None:
+                self.secure_se_clusters(device)
         self._changed.set()
 
     async def _release(self, exchange: _Exchange, *, store_link_key: bool) -> None:
@@ -392,3 +422,13 @@ class CbkeService:
             if ieee in app.devices:
                 return app.devices[ieee], app
         return None, None
+
+
+class _SecureOnInitialized:
+    """zigpy app listener: a keyed device's clusters created by a (re-)interview get APS security too."""
+
+    def __init__(self, service: CbkeService) -> None:
+        self.service = service
+
+    def device_initialized(self, device: Any) -> None:
+        self.service.secure_se_clusters(device)

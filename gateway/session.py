@@ -268,11 +268,19 @@ class Gateway:
         return sorted(found, key=lambda d: d.eui64)
 
     def device(self, key: str) -> HanDevice:
-        """A device by rig id or EUI-64 (any common spelling); DeviceNotFound names what was asked."""
+        """A device by rig id, EUI-64 (any common spelling) or role name (ESME, ...) when exactly one
+        joined device has that role; DeviceNotFound names what was asked."""
         wanted_eui = parse_eui64(key)
         for device in self.devices():
             if device.id == key or (wanted_eui is not None and device.eui64 == wanted_eui):
                 return device
+        if key.upper() in Role.__members__:
+            of_role = self.devices(role=key.upper())
+            if len(of_role) == 1:
+                return of_role[0]
+            if len(of_role) > 1:
+                raise DeviceNotFound(key, "names a role several devices have (give the EUI-64: "
+                                          + ", ".join(d.eui64 for d in of_role) + ")")
         known = ", ".join(f"{d.id} ({d.role})" for d in self.devices()) or "none"
         raise DeviceNotFound(key, f"has not joined (joined: {known})")
 

@@ -159,3 +159,42 @@ def test_after_cbke_ota_blocks_are_aps_secured_and_shrink_to_56(tmp_path: Path) 
             assert gw.cbke.secured(ppmid_eui) and not gw.cbke.secured(ihd_eui)
 
     hal.run(scenario, "sim://")
+
+
+def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
+    """Not just OTA: a Metering read to the keyed ESME goes with APS_Encryption in its tx options (zigpy's
+    per-cluster ``aps_encryption``, so the sim charges the APS header and MIC), while the same read to the
+    IHD (a Type 2 device, no CBKE) does not; Basic (not an SE cluster) stays NWK-secured only."""
+    import zigpy.types as zigpy_t
+    from zigpy.zcl import foundation
+
+    esme_eui, ihd_eui = "00:0d:6f:00:0a:bc:00:01", "00:0d:6f:00:0a:bc:00:03"
+
+    async def scenario() -> None:
+        async with Gateway.open(["sim://"]) as gw:
+            result = await gw.cbke.wait_for_result(esme_eui, 120)
+            assert result is not None and result.outcome == "established"
+            han = next(iter(gw.apps.values())).han
+            sent: list[tuple[int, int, bool]] = []
+
+            def sink(record, packet) -> None:
+                if packet is not None and record.src == 0:
+                    secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
+                    sent.append((record.dst, record.cluster, secured))
+
+            han.trace.subscribe(sink)
+            app = next(iter(gw.apps.values()))
+            esme = app.get_device(ieee=zigpy_t.EUI64.convert(esme_eui))
+            ihd = app.get_device(ieee=zigpy_t.EUI64.convert(ihd_eui))
+            meter_ep = next(ep for i, ep in esme.endpoints.items() if i and 0x0702 in ep.in_clusters)
+            await meter_ep.in_clusters[0x0702].read_attributes([0x0000])
+            await meter_ep.in_clusters[0x0000].read_attributes([0x0004])
+            ihd_ep = next(ep for i, ep in ihd.endpoints.items() if i and 0x0702 in ep.out_clusters)
+            await ihd_ep.out_clusters[0x0702].general_command(
+                foundation.GeneralCommand.Read_Attributes, [0x0000], expect_reply=False)
+            assert (esme.nwk, 0x0702, True) in sent
+            assert (esme.nwk, 0x0000, False) in sent
+            assert (ihd.nwk, 0x0702, False) in sent
+            assert gw.cbke.secured(esme_eui) and not gw.cbke.secured(ihd_eui)
+
+    hal.run(scenario, "sim://")
