@@ -268,11 +268,7 @@ async def step_ota(ctx: StepContext) -> None:
     image = None
     if "image" in params:
         path = Path(params["image"])
-        try:
-            data = read_input(path, limit=OTA_IMAGE_MAX)
-        except BadInputFile as exc:
-            raise StepError(f"step ota: image {path}: {exc.problem}") from None
-        image = read_image(data, name=str(path))
+        image = read_image(await read_step_file("ota", path, "image", OTA_IMAGE_MAX), name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
     activation = params.get("activation") or service.policies.activation
@@ -552,14 +548,14 @@ async def step_certs(ctx: StepContext) -> None:
         return
     roots: list[bytes] = []
     for path in params.get("roots", ()):
-        roots.append(_read_file(Path(path), "root"))
+        roots.append(await read_step_file("certs", Path(path), "root", CERT_MAX))
     intermediates: list[bytes] = []
     if "cert_dir" in params:
         directory = Path(params["cert_dir"])
         if not directory.is_dir():
             raise StepError(f"step certs: cert_dir {directory}: not a directory")
-        intermediates += [_read_file(p, "CA certificate") for p in sorted(directory.iterdir())
-                          if p.suffix.lower() in (".pem", ".der", ".crt", ".cer")]
+        found = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".pem", ".der", ".crt", ".cer"))
+        intermediates += [await read_step_file("certs", p, "CA certificate", CERT_MAX) for p in found]
     trust = ctx.rig_trust.get(ctx.device.radio)
     if not roots and trust is not None:  # the simulated bench's TEST-ONLY PKI
         roots.append(trust.root)
@@ -615,11 +611,13 @@ async def _cs02b_wrong_operator(ctx: StepContext, han: Any, trust: Any, expected
                 refusal is not None)
 
 
-def _read_file(path: Path, what: str) -> bytes:
+async def read_step_file(step: str, path: Path, what: str, limit: int) -> bytes:
+    """A file a step names (image, root, CA), read in a worker thread so a slow disk or share never stalls
+    the event loop the radios and the other DUTs' steps run on; a bad file is a StepError naming it."""
     try:
-        return read_input(path, limit=CERT_MAX)
+        return await asyncio.to_thread(read_input, path, limit=limit)
     except BadInputFile as exc:
-        raise StepError(f"step certs: {what} {path}: {exc.problem}") from None
+        raise StepError(f"step {step}: {what} {path}: {exc.problem}") from None
 
 
 # ----------------------------------------------------------------------------------- loadcontrol
@@ -733,10 +731,7 @@ async def step_ota_negative(ctx: StepContext) -> None:
     image = None
     if "image" in ctx.params:
         path = Path(ctx.params["image"])
-        try:
-            image = read_image(path.read_bytes(), name=str(path))
-        except OSError as exc:
-            raise StepError(f"step ota_negative: image {path}: cannot read: {exc.strerror or exc}") from None
+        image = read_image(await read_step_file("ota_negative", path, "image", OTA_IMAGE_MAX), name=str(path))
     han = ctx.han()
     results = []
     for case in ctx.params.get("cases") or tuple(NegativeCase):
