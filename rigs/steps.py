@@ -39,7 +39,7 @@ from .records import (
     StepRecord,
     worst,
 )
-from .rigfile import Activation, DeviceSpec, PlanStep, Rig, StepKind
+from .rigfile import GCS13A_CLOCK_SCENARIOS, Activation, DeviceSpec, PlanStep, Rig, StepKind
 
 JOIN_POLL_S = 1.0  # how often a join step looks for the device while the network is open
 DEFAULT_PERMIT_S = 180.0  # join: how long the network stays open for a device not yet joined
@@ -380,6 +380,42 @@ async def step_gas(ctx: StepContext) -> None:
     ctx.measure(MeasurementSpec("gcs13a_clock_status", "", description="clock-status octet of the GCS13a "
                                 "response (0x00 GPF, 0x04 GSME, 0x02 unreliable, 0x01 invalid)"),
                 (gcs13a["date_time"] or {}).get("clock_status"))
+    scenarios = tuple(ctx.params.get("clock_scenarios", ()))
+    if scenarios:
+        await _gcs13a_clock_scenarios(ctx, scenarios)
+
+
+async def _gcs13a_clock_scenarios(ctx: StepContext, scenarios: tuple[str, ...]) -> None:
+    """SECMP0015 per clock scenario: put the GSME's clock in each state through the simulator control
+    protocol, wait for the push it then makes, and check the GCS13a answered from it carries the
+    scenario's clock status. On a real radio nobody can set the meter's clock: recorded as a note."""
+    han = ctx.han()
+    sim = ctx.gateway.sim(han.radio_id)
+    if sim is None:
+        ctx.note("clock-scenarios", "GCS13a clock scenarios need a sim:// radio (the GSME's clock is set "
+                                    "through the simulator); only the scenario the meter is in was read")
+        return
+    gpf = ctx.gateway.gpf
+    documents = []
+    try:
+        for scenario in scenarios:
+            mode, expected = GCS13A_CLOCK_SCENARIOS[scenario]
+            ctx.progress(f"gas: GCS13a with the GSME clock {mode} ({scenario})")
+            await sim.set_device_clock_mode(han.eui64, mode)
+            await gpf.next_reading(han.eui64, timeout_s=ctx.plan_step.timeout_s)
+            held, answer = await gpf.read_gcs13a(han.eui64, timeout_s=ctx.plan_step.timeout_s)
+            document = {"scenario": scenario, "gsme_clock": mode,
+                        "classified": str(held.reading.clock_status), "reason": held.reading.reason,
+                        **answer.to_dict()}
+            documents.append(document)
+            status = (document["date_time"] or {}).get("clock_status")
+            ctx.measure(MeasurementSpec(f"gcs13a_clock_status_{scenario}", "", Equals(expected),
+                                        f"GCS13a clock-status octet with the GSME clock {mode}"), status)
+            ctx.measure(MeasurementSpec(f"gcs13a_mac_{scenario}", "", Equals("valid"),
+                                        f"MAC of the GCS13a response ({scenario})"), document["mac"])
+    finally:
+        ctx.attach_json("gcs13a-clock-scenarios.json", documents)
+        await sim.set_device_clock_mode(han.eui64, "synchronised")  # later steps see the bench's clock
 
 
 # ---------------------------------------------------------------------------------------- alerts
