@@ -42,7 +42,7 @@ from hal.simcontrol import SimControl, sim_control
 
 from .eui64 import parse_eui64
 from .exceptions import DeviceNotFound, GatewayError
-from .network import permit as permit_network
+from .network import MAX_PERMIT_S
 from .radio_info import describe_radio
 
 if TYPE_CHECKING:  # the features import this module; each is loaded on first use
@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # the features import this module; each is loaded on first us
     from .gpf_service import GpfService
     from .inventory import Inventory
     from .loadcontrol import LoadControl
+    from .network import NetworkService
     from .ota import OtaService
     from .policies import Policies
     from .tenancy import Tenancy
@@ -80,7 +81,6 @@ _ROLE_BY_SE_DEVICE_ID: dict[int, Role] = {
     SeDeviceId.PREPAYMENT_TERMINAL: Role.PPMID,
 }
 
-MAX_PERMIT_S = 254  # the longest Mgmt_Permit_Joining_req duration short of "for ever" (0xFF)
 
 
 @dataclass(frozen=True)
@@ -269,11 +269,19 @@ class Gateway:
         return sorted(found, key=lambda d: d.eui64)
 
     def device(self, key: str) -> HanDevice:
-        """A device by rig id or EUI-64 (any common spelling); DeviceNotFound names what was asked."""
+        """A device by rig id, EUI-64 (any common spelling) or role name (ESME, ...) when exactly one
+        joined device has that role; DeviceNotFound names what was asked."""
         wanted_eui = parse_eui64(key)
         for device in self.devices():
             if device.id == key or (wanted_eui is not None and device.eui64 == wanted_eui):
                 return device
+        if key.upper() in Role.__members__:
+            of_role = self.devices(role=key.upper())
+            if len(of_role) == 1:
+                return of_role[0]
+            if len(of_role) > 1:
+                raise DeviceNotFound(key, "names a role several devices have (give the EUI-64: "
+                                          + ", ".join(d.eui64 for d in of_role) + ")")
         known = ", ".join(f"{d.id} ({d.role})" for d in self.devices()) or "none"
         raise DeviceNotFound(key, f"has not joined (joined: {known})")
 
@@ -282,12 +290,12 @@ class Gateway:
                           install_codes: Mapping[str, bytes] | None = None) -> None:
         """Open the network for joining for ``seconds`` (at most 254, as ZDO Mgmt_Permit_Joining allows)
         on one radio, or on every radio of the session. With ``install_codes`` (EUI-64 -> code with CRC)
-        only those devices may join, each with its code's link key (``gateway.network.permit``)."""
+        only those devices may join, each with its code's link key (``gw.network.permit``)."""
         keys = {zigpy_t.EUI64.convert(eui): bytes(convert_install_code(code))
                 for eui, code in (install_codes or {}).items()}
-        for rid, app in self.apps.items():
+        for rid in self.apps:
             if radio_id is None or rid == radio_id:
-                await permit_network(app, int(min(seconds, MAX_PERMIT_S)), keys)
+                await self.network.permit(int(min(seconds, MAX_PERMIT_S)), keys, rid)
 
     def sim(self, radio_id: str | None = None) -> SimControl | None:
         """The simulator control protocol of a ``sim://`` radio (the session's first radio by default):
@@ -360,6 +368,13 @@ class Gateway:
         from .cbke import CbkeService
 
         return self._feature(CbkeService(self))
+
+    @functools.cached_property
+    def network(self) -> NetworkService:
+        """Network operations: permit, backup/restore, scans, form, reset (``hanrig network``)."""
+        from .network import NetworkService
+
+        return self._feature(NetworkService(self))
 
     @functools.cached_property
     def tenancy(self) -> Tenancy:

@@ -17,7 +17,10 @@ answers an unauthenticated command with nothing) and the reason is kept in ``ref
 Alerts: :meth:`GbcsMeter.alert` builds a device alert (counted in ``alerts_sent``, the sender's own
 figure SECMP0062 is judged against). Answers: CS02a (the trust anchor cells' subject unique ids and
 key ids, per requested role; a role with no cell gets status 25 trust anchor not found) and CS02c
-(a fresh key pair and its PKCS#10 request signed by the device's DS key). Faults a bench needs
+(a fresh key pair and its PKCS#10 request signed by the device's DS key) and CS06 (SECMP0024: the
+device compares the command's Manufacturer Image hash with the image it holds, :meth:`GbcsMeter.hold_image`,
+and activates now, answering the outcome, or at the command's date-time, answering "command accepted"
+then raising 8F66 / 8F67 from :meth:`GbcsMeter.due` when the caller's clock reaches it). Faults a bench needs
 (:class:`MeterFault`) damage the response the hub receives: a bad MAC, a stale (replayed) counter, a
 wrong target.
 """
@@ -25,7 +28,7 @@ wrong target.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,11 +39,14 @@ from certs import CertificateError, load_certificate
 from certs.cells import classify_file_name
 
 from .content import (
+    ActivationOutcome,
     StatusCode,
     TrustAnchorCell,
     cs02a_response_content,
     cs02c_error_content,
     cs02c_response_content,
+    cs06_alert_content,
+    cs06_response_content,
     decode_content,
     dlms_alert_content,
 )
@@ -50,6 +56,11 @@ from .wire import DlmsDateTime, Message, alert, read_message, response
 
 CS02A = 0x0008
 CS02C = 0x000A
+CS06 = 0x0012
+CS06_ALERT = 0x00CA  # message code of the future-dated activation alert
+FUTURE_DATED_SUCCESS, FUTURE_DATED_FAILURE = 0x8F66, 0x8F67
+CANCEL_AT = "9999-12-31T23:59:59Z"
+SIGNED_COMMANDS = (CS02C, CS06)
 GENERIC_NON_CRITICAL_ALERT = 0x1001
 
 
@@ -100,6 +111,19 @@ class GbcsMeter:
     alerts_sent: int = 0  # the sender's own count (SECMP0062 is judged against it)
     alert_counter: int = 0x100000000  # the device's alert originator counter, strictly increasing
     _last_counter: int | None = None
+    # SECMP0024: the firmware the meter runs, the image it has been sent (its SHA-256 Manufacturer Image
+    # hash and version) and a future-dated CS06 waiting for its time: (when, command counter, hash,
+    # the remote party that sent it, whom the 8F66/8F67 goes to).
+    firmware_version: bytes = b"\x00\x00\x00\x01"
+    held_image_hash: bytes | None = None
+    held_image_version: bytes = b""
+    pending_activation: tuple[datetime, int, bytes, bytes] | None = None
+    activations: list[tuple[int, str]] = field(default_factory=list)  # (counter, outcome name)
+    # Hooks a simulated device plugs in (hal.sim): the image its OTA client holds (SHA-256 of the
+    # Manufacturer Image, version octets), what running it does, and when a future-dated one is due.
+    held_image: Callable[[], tuple[bytes, bytes] | None] | None = field(default=None, repr=False)
+    on_activated: Callable[[], None] | None = field(default=None, repr=False)
+    on_future_dated: Callable[[datetime], None] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ an alert out
     def alert(self, alert_code: int, when: DlmsDateTime | datetime) -> bytes:
@@ -133,7 +157,8 @@ class GbcsMeter:
             self.tracker.accept(message)
         except CounterRejected as exc:
             return self._refuse(str(exc))
-        if message.message_code == CS02C and self.security.verify_signature(message) is not Verdict.VALID:
+        if message.message_code in SIGNED_COMMANDS and \
+                self.security.verify_signature(message) is not Verdict.VALID:
             return self._refuse(f"signature {self.security.verify_signature(message).value}")
         answer = self._answer(message)
         if answer is None:
@@ -166,7 +191,60 @@ class GbcsMeter:
             private = ec.generate_private_key(ec.SECP256R1())
             self.issued_keys[key] = private
             return cs02c_response_content(self.eui64, key, private), True
+        if command.message_code == CS06:
+            return self._cs06(decoded, command.originator_counter, command.originator), True
         return None
+
+    # ------------------------------------------------------------------ SECMP0024 activation
+    def hold_image(self, image_hash: bytes, version: bytes) -> None:
+        """The image a completed transfer left in the meter (it activates only what it holds)."""
+        self.held_image_hash, self.held_image_version = image_hash, version
+
+    def _cs06(self, decoded: dict[str, Any], counter: int, originator: bytes) -> bytes:
+        wanted = bytes.fromhex(decoded["manufacturer_image_hash"])
+        if decoded["cancellation"]:
+            self.pending_activation = None
+            return cs06_response_content(None)
+        if decoded["immediate"]:
+            return cs06_response_content(self._activate(wanted, counter), self.firmware_version)
+        when = datetime.fromisoformat(decoded["execution_date_time"].replace("Z", "+00:00"))
+        self.pending_activation = (when, counter, wanted, originator)
+        if self.on_future_dated is not None:
+            self.on_future_dated(when)
+        return cs06_response_content(None)
+
+    def _activate(self, wanted: bytes, counter: int) -> ActivationOutcome:
+        """The device's own check: the CS06's hash against the image it holds, then the switch."""
+        if self.held_image is not None:
+            held = self.held_image()
+            self.held_image_hash, self.held_image_version = held if held else (None, b"")
+        if self.held_image_hash is None:
+            outcome = ActivationOutcome.NO_IMAGE_HELD
+        elif self.held_image_hash != wanted:
+            outcome = ActivationOutcome.HASH_MISMATCH
+        else:
+            outcome = ActivationOutcome.SUCCESS
+            self.firmware_version = self.held_image_version
+            if self.on_activated is not None:
+                self.on_activated()
+        self.activations.append((counter, outcome.name.lower()))
+        return outcome
+
+    def due(self, now: datetime) -> list[bytes]:
+        """The 8F66 / 8F67 alert of a future-dated activation whose time ``now`` has reached (the
+        caller's clock: the simulation's virtual one), signed by this device as the RTDS alert is."""
+        if self.pending_activation is None or now < self.pending_activation[0]:
+            return []
+        when, counter, wanted, sender = self.pending_activation
+        self.pending_activation = None
+        outcome = self._activate(wanted, counter)
+        code = FUTURE_DATED_SUCCESS if outcome is ActivationOutcome.SUCCESS else FUTURE_DATED_FAILURE
+        self.alert_counter += 1
+        content = cs06_alert_content(code, when.strftime("%Y-%m-%dT%H:%M:%SZ"), counter, outcome,
+                                     self.firmware_version)
+        self.alerts_sent += 1
+        message = alert(self.eui64, sender, self.alert_counter, CS06_ALERT, content)
+        return [self.security.sign(message).to_bytes()]
 
     def _secure(self, answer: tuple[bytes, bool], command: Message, previous: int | None) -> bytes:
         content, signed = answer

@@ -39,7 +39,7 @@ from .records import (
     StepRecord,
     worst,
 )
-from .rigfile import Activation, DeviceSpec, PlanStep, Rig, StepKind
+from .rigfile import GCS13A_CLOCK_SCENARIOS, Activation, DeviceSpec, PlanStep, Rig, StepKind
 
 JOIN_POLL_S = 1.0  # how often a join step looks for the device while the network is open
 DEFAULT_PERMIT_S = 180.0  # join: how long the network stays open for a device not yet joined
@@ -269,11 +269,7 @@ async def step_ota(ctx: StepContext) -> None:
     image = None
     if "image" in params:
         path = Path(params["image"])
-        try:
-            data = read_input(path, limit=OTA_IMAGE_MAX)
-        except BadInputFile as exc:
-            raise StepError(f"step ota: image {path}: {exc.problem}") from None
-        image = read_image(data, name=str(path))
+        image = read_image(await read_step_file("ota", path, "image", OTA_IMAGE_MAX), name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
     activation = params.get("activation") or service.policies.activation
@@ -401,6 +397,42 @@ async def step_gas(ctx: StepContext) -> None:
     ctx.measure(MeasurementSpec("gcs13a_clock_status", "", description="clock-status octet of the GCS13a "
                                 "response (0x00 GPF, 0x04 GSME, 0x02 unreliable, 0x01 invalid)"),
                 (gcs13a["date_time"] or {}).get("clock_status"))
+    scenarios = tuple(ctx.params.get("clock_scenarios", ()))
+    if scenarios:
+        await _gcs13a_clock_scenarios(ctx, scenarios)
+
+
+async def _gcs13a_clock_scenarios(ctx: StepContext, scenarios: tuple[str, ...]) -> None:
+    """SECMP0015 per clock scenario: put the GSME's clock in each state through the simulator control
+    protocol, wait for the push it then makes, and check the GCS13a answered from it carries the
+    scenario's clock status. On a real radio nobody can set the meter's clock: recorded as a note."""
+    han = ctx.han()
+    sim = ctx.gateway.sim(han.radio_id)
+    if sim is None:
+        ctx.note("clock-scenarios", "GCS13a clock scenarios need a sim:// radio (the GSME's clock is set "
+                                    "through the simulator); only the scenario the meter is in was read")
+        return
+    gpf = ctx.gateway.gpf
+    documents = []
+    try:
+        for scenario in scenarios:
+            mode, expected = GCS13A_CLOCK_SCENARIOS[scenario]
+            ctx.progress(f"gas: GCS13a with the GSME clock {mode} ({scenario})")
+            await sim.set_device_clock_mode(han.eui64, mode)
+            await gpf.next_reading(han.eui64, timeout_s=ctx.plan_step.timeout_s)
+            held, answer = await gpf.read_gcs13a(han.eui64, timeout_s=ctx.plan_step.timeout_s)
+            document = {"scenario": scenario, "gsme_clock": mode,
+                        "classified": str(held.reading.clock_status), "reason": held.reading.reason,
+                        **answer.to_dict()}
+            documents.append(document)
+            status = (document["date_time"] or {}).get("clock_status")
+            ctx.measure(MeasurementSpec(f"gcs13a_clock_status_{scenario}", "", Equals(expected),
+                                        f"GCS13a clock-status octet with the GSME clock {mode}"), status)
+            ctx.measure(MeasurementSpec(f"gcs13a_mac_{scenario}", "", Equals("valid"),
+                                        f"MAC of the GCS13a response ({scenario})"), document["mac"])
+    finally:
+        ctx.attach_json("gcs13a-clock-scenarios.json", documents)
+        await sim.set_device_clock_mode(han.eui64, "synchronised")  # later steps see the bench's clock
 
 
 # ---------------------------------------------------------------------------------------- alerts
@@ -533,14 +565,14 @@ async def step_certs(ctx: StepContext) -> None:
         return
     roots: list[bytes] = []
     for path in params.get("roots", ()):
-        roots.append(_read_file(Path(path), "root"))
+        roots.append(await read_step_file("certs", Path(path), "root", CERT_MAX))
     intermediates: list[bytes] = []
     if "cert_dir" in params:
         directory = Path(params["cert_dir"])
         if not directory.is_dir():
             raise StepError(f"step certs: cert_dir {directory}: not a directory")
-        intermediates += [_read_file(p, "CA certificate") for p in sorted(directory.iterdir())
-                          if p.suffix.lower() in (".pem", ".der", ".crt", ".cer")]
+        found = sorted(p for p in directory.iterdir() if p.suffix.lower() in (".pem", ".der", ".crt", ".cer"))
+        intermediates += [await read_step_file("certs", p, "CA certificate", CERT_MAX) for p in found]
     trust = ctx.rig_trust.get(ctx.device.radio)
     if not roots and trust is not None:  # the simulated bench's TEST-ONLY PKI
         roots.append(trust.root)
@@ -596,11 +628,13 @@ async def _cs02b_wrong_operator(ctx: StepContext, han: Any, trust: Any, expected
                 refusal is not None)
 
 
-def _read_file(path: Path, what: str) -> bytes:
+async def read_step_file(step: str, path: Path, what: str, limit: int) -> bytes:
+    """A file a step names (image, root, CA), read in a worker thread so a slow disk or share never stalls
+    the event loop the radios and the other DUTs' steps run on; a bad file is a StepError naming it."""
     try:
-        return read_input(path, limit=CERT_MAX)
+        return await asyncio.to_thread(read_input, path, limit=limit)
     except BadInputFile as exc:
-        raise StepError(f"step certs: {what} {path}: {exc.problem}") from None
+        raise StepError(f"step {step}: {what} {path}: {exc.problem}") from None
 
 
 # ----------------------------------------------------------------------------------- loadcontrol
@@ -718,10 +752,7 @@ async def step_ota_negative(ctx: StepContext) -> None:
     image = None
     if "image" in ctx.params:
         path = Path(ctx.params["image"])
-        try:
-            image = read_image(path.read_bytes(), name=str(path))
-        except OSError as exc:
-            raise StepError(f"step ota_negative: image {path}: cannot read: {exc.strerror or exc}") from None
+        image = read_image(await read_step_file("ota_negative", path, "image", OTA_IMAGE_MAX), name=str(path))
     han = ctx.han()
     results = []
     for case in ctx.params.get("cases") or tuple(NegativeCase):

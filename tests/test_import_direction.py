@@ -3,7 +3,9 @@
 * ``hal`` never imports ``gateway``, ``rigs`` or ``gbcs``;
 * ``ota``, ``certs`` and ``gbcs`` (pure libraries) import none of ``hal``, ``gateway`` or ``rigs``;
 * ``rigs`` never imports ``hal.sim`` or zigpy (it speaks to the ``Gateway``);
-* nothing imports ``gateway.cli`` but the CLI itself (the ``hanrig`` entry point).
+* nothing imports ``gateway.cli`` but the CLI itself (the ``hanrig`` entry point);
+* ``gateway.cli`` talks only to the ``Gateway``: it never opens a radio itself (``hal.open_radio``),
+  never reaches a session's zigpy applications (``.apps``) and never imports ``zigpy.application``.
 
 Every import statement counts, including those inside functions and under ``TYPE_CHECKING``: a lazy
 import is still a dependency. Relative imports are resolved against the importing module.
@@ -91,3 +93,36 @@ def test_the_checker_catches_what_it_should() -> None:
     assert breaches("certs.model", {"hal.roles"}) == ["hal.roles"]
     assert breaches("gateway.cli.rig_cmds", {"gateway.cli.common", "rigs.runner"}) == []
     assert breaches("rigs.runner", {"hal", "hal.roles", "gateway.session"}) == []
+
+
+# What the CLI must not touch: the radio layer's opener and the session's zigpy application objects.
+CLI_FORBIDDEN_ATTRIBUTES = frozenset({"open_radio", "apps"})
+
+
+def cli_reaches_around_the_gateway(source: str, filename: str = "<cli>") -> list[str]:
+    """Where CLI source reaches a zigpy application other than through ``Gateway`` (line: what)."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Attribute) and node.attr in CLI_FORBIDDEN_ATTRIBUTES:
+            found.append(f"{node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "hal" and any(
+                alias.name in CLI_FORBIDDEN_ATTRIBUTES for alias in node.names):
+            found.append(f"{node.lineno}: from hal import {', '.join(a.name for a in node.names)}")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            found += [f"{node.lineno}: import {n}" for n in names if n.startswith("zigpy.application")]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "gateway" / "cli").rglob("*.py")), ids=lambda p: p.name)
+def test_the_cli_talks_only_to_the_gateway(path: Path) -> None:
+    bad = cli_reaches_around_the_gateway(path.read_text(), str(path))
+    assert not bad, f"{path.relative_to(ROOT)} goes around the Gateway: {'; '.join(bad)}"
+
+
+def test_the_cli_checker_catches_what_it_should() -> None:
+    assert cli_reaches_around_the_gateway("async with hal.open_radio(url) as app: pass") == ["1: .open_radio"]
+    assert cli_reaches_around_the_gateway("app = gw.apps['radio0']") == ["1: .apps"]
+    assert cli_reaches_around_the_gateway("import zigpy.application") == ["1: import zigpy.application"]
+    assert cli_reaches_around_the_gateway("from hal import open_radio") == ["1: from hal import open_radio"]
+    assert cli_reaches_around_the_gateway("await gw.network.scan([], 4)") == []

@@ -1,6 +1,6 @@
 """``hanrig certs``: inspect and verify SMKI certificates, and make a TEST-ONLY PKI (shared ``cli.md``).
 
-File work over ``certs``. ``verify --radio URL --device EUI64`` reads the installed credentials over the
+File work over ``certs``. ``verify --radio URL --device EUI64|ROLE`` reads the installed credentials over the
 Tunneling cluster (``gateway.certs_service``; on ``sim://`` the bench installs its TEST-ONLY PKI) and
 hands ``certs.verify_installed`` what it read.
 """
@@ -31,9 +31,11 @@ from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
 from certs.verify import read_cert_directory
 from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, read_input
 
+from ..eui64 import parse_eui64
 from ..testkeys import certificate_is_test, certificates_are_test
 from .common import (
     CERT_FILE,
+    DEVICE_KEY,
     EUI64,
     EXISTING_DIR,
     EXISTING_FILE,
@@ -219,9 +221,9 @@ def _load_certificates(paths: tuple[Path, ...]) -> list[bytes]:
 @capture_option
 @click.option("--cert-dir", type=EXISTING_DIR, help="A directory of exported certificates, named by cell "
               "(<role>-<DS|KA>-<management|prepaymentTopUp>, root, device-*, ca-*; .der/.pem).")
-@click.option("--device", "--device-eui64", "device", type=EUI64,
-              help="The device's EUI-64: which device (--radio), and the hwSerialNum device certificates "
-                   "must carry.")
+@click.option("--device", "--device-eui64", "device", type=DEVICE_KEY,
+              help="The device: its EUI-64, or with --radio its role (ESME, ...) when one device has it; "
+                   "with --cert-dir the EUI-64 the hwSerialNum device certificates must carry.")
 @click.option("--root", "roots", type=CERT_FILE, multiple=True,
               help="A trusted root certificate (repeatable). Default: trust the directory's root cell, "
                    "with a warning.")
@@ -254,6 +256,8 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     ca_bytes = _load_certificates(cas)
     test_only = certificates_are_test(root_bytes or [])
     if cert_dir is not None:
+        if device is not None and parse_eui64(device) is None:
+            raise click.UsageError(f"--device {device}: with --cert-dir give the device's EUI-64, not a role")
         report = verify_directory(cert_dir, roots=root_bytes, intermediates=ca_bytes, device_eui64=device,
                                   expected_network_operator=network_operator, now=when, role=role)
         source: dict[str, Any] = {"cert_dir": str(cert_dir)}
@@ -261,12 +265,13 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
         test_only = test_only or certificates_are_test([c.der for c in found_dir.cells])
     elif radio_url is not None:
         if device is None:
-            raise click.UsageError("--radio needs --device EUI64")
+            raise click.UsageError("--radio needs --device EUI64|ROLE")
         from gateway.certs_service import read_over_radio  # zigpy only for --radio
 
         found, report = read_over_radio(radio_url, device, network_operator, roots=root_bytes or (),
                                         allow_test_keys=allow_test_keys)
         test_only = True  # GBCS over the HAN is checked with the bench's TEST-ONLY keystore
+        device = found.eui64  # a role name resolved to the device that answered
         source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c",
                   **found.to_dict()}
     else:

@@ -128,6 +128,27 @@ class Eui64Type(click.ParamType):
 EUI64 = Eui64Type()
 
 
+class DeviceKeyType(click.ParamType):
+    """A device named by EUI-64 (normalised) or by role (ESME, GSME, IHD, PPMID, HCALCS, upper-cased);
+    the gateway resolves it with ``Gateway.device``."""
+
+    name = "EUI64|ROLE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from hal.roles import Role
+
+        if isinstance(value, str) and value.upper() in Role.__members__:
+            return value.upper()
+        normal = parse_eui64(value) if isinstance(value, str) else None
+        if normal is None:
+            self.fail(f"{value!r} is neither an EUI-64 (16 hex digits) nor a role "
+                      f"({', '.join(Role.__members__)})", param, ctx)
+        return normal
+
+
+DEVICE_KEY = DeviceKeyType()
+
+
 _emitted = False  # whether this process printed its document on stdout (see gateway.cli.main)
 
 

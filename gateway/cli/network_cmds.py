@@ -8,7 +8,8 @@
     hanrig network form --radio URL [--yes] [--json]
     hanrig network reset --radio URL [--yes]
 
-Each runs on the radio's clock (``hal.run``) through ``gateway.network``, so it works the same on
+Each opens the radio as a gateway session on its clock (``hal.run``) and goes through the session's
+``gw.network`` feature (``gateway.network``), so it works the same on
 ``sim://``, through the virtual EZSP stick and on hardware. On ``sim://`` the network lives only as long
 as the command (the simulated HAN is rebuilt on every start); on a stick it is the stick's. ``restore``,
 ``form`` and ``reset`` change the radio's network: they ask first, or take ``--yes`` (required when stdin
@@ -22,7 +23,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -30,17 +31,22 @@ import hal
 
 from .common import EUI64, EXISTING_FILE, emit, fmt_hex, json_option, radio_option
 
+if TYPE_CHECKING:
+    from gateway.session import Gateway
+
 T = TypeVar("T")
 DEFAULT_PERMIT_S = 60
 
 
-def _on_radio(url: str, work: Callable[[Any], Awaitable[T]]) -> T:
-    """Open the radio at ``url`` and run ``work(app)`` on its clock."""
+def _on_radio(url: str, work: Callable[[Gateway], Awaitable[T]]) -> T:
+    """Open the radio at ``url`` as a gateway session and run ``work(gw)`` on the radio's clock."""
+    from gateway.session import Gateway
+
     hal.parse_radio_url(url)
 
     async def run() -> T:
-        async with hal.open_radio(url) as app:
-            return await work(app)
+        async with Gateway.open([url]) as gw:
+            return await work(gw)
 
     return hal.run(run, url)
 
@@ -54,18 +60,6 @@ def _confirm(what: str, yes: bool) -> None:
     if not click.confirm(f"{what}: the radio's current network (and its devices) will be replaced. Go on?"):
         click.echo(f"hanrig: {what}: not confirmed; the radio is unchanged", err=True)
         raise click.exceptions.Exit(1)
-
-
-def _network(app: Any) -> dict[str, Any]:
-    """The radio's network as zigpy's state says after the operation."""
-    network = app.state.network_info
-    return {
-        "channel": int(network.channel),
-        "pan_id": fmt_hex(int(network.pan_id)),
-        "pan_id_int": int(network.pan_id),
-        "extended_pan_id": str(network.extended_pan_id).lower(),
-        "nwk_update_id": int(network.nwk_update_id),
-    }
 
 
 def _render_network(document: dict[str, Any]) -> str:
@@ -118,30 +112,20 @@ def permit(radio_url: str, duration_s: int, install_codes: tuple[tuple[str, Any]
     ``hanrig devices permit``). Exit 1 when a device given an install code is not on the network after."""
     import zigpy.types as zigpy_t
 
-    from gateway import network as ops
     from gateway.progress import progress_display
 
     keys = {zigpy_t.EUI64.convert(eui64): code.link_key for eui64, code in install_codes}
 
-    async def work(app: Any) -> tuple[list[dict[str, Any]], list[str]]:
-        joined: dict[str, int] = {}
-
-        class Joins:
-            def device_joined(self, device: Any) -> None:
-                joined[str(device.ieee)] = int(device.nwk)
-
-        listener = Joins()
-        app.add_listener(listener)
-        try:
-            await ops.permit(app, duration_s, keys)
+    async def work(gw: Gateway) -> tuple[list[dict[str, Any]], list[str]]:
+        with gw.network.watch_joins() as joined:
+            await gw.network.permit(duration_s, keys)
             what = (f"devices to join ({', '.join(eui for eui, _ in install_codes)} by install code)"
                     if install_codes else "devices to join")
             with progress_display() as progress, progress.waiting(what, duration_s):
                 await asyncio.sleep(duration_s)
-        finally:
-            app.remove_listener(listener)
         # a device given an install code must be on the network now (it may have joined before the window)
-        missing = [eui64 for eui64, _ in install_codes if zigpy_t.EUI64.convert(eui64) not in app.devices]
+        absent = set(gw.network.not_on_network(keys))
+        missing = [eui64 for eui64, _ in install_codes if zigpy_t.EUI64.convert(eui64) in absent]
         return [{"eui64": eui64, "nwk": fmt_hex(nwk), "nwk_int": nwk}
                 for eui64, nwk in sorted(joined.items())], missing
 
@@ -163,9 +147,7 @@ def permit(radio_url: str, duration_s: int, install_codes: tuple[tuple[str, Any]
 @radio_option
 def backup(file: Path, radio_url: str) -> None:
     """Write the radio's network (keys, children) to FILE as an open coordinator backup (zigpy-cli, ZHA)."""
-    from gateway import network as ops
-
-    document = _on_radio(radio_url, ops.backup)
+    document = _on_radio(radio_url, lambda gw: gw.network.backup())
     file.write_text(json.dumps(document, indent=4) + "\n")
     click.echo(f"network backup of {radio_url} written to {file}: channel {document['channel']}, "
                f"PAN ID 0x{document['pan_id']}, {len(document.get('devices', []))} device(s)")
@@ -178,16 +160,12 @@ def backup(file: Path, radio_url: str) -> None:
 @json_option
 def restore(file: Path, radio_url: str, yes: bool, as_json: bool) -> None:
     """Write an open coordinator backup FILE (hanrig, zigpy-cli, ZHA) to the radio."""
-    from gateway import network as ops
+    from gateway.network import read_backup
 
-    network_backup = ops.read_backup(file)
+    network_backup = read_backup(file)
     _confirm("network restore", yes)
-
-    async def work(app: Any) -> dict[str, Any]:
-        await ops.restore(app, network_backup)
-        return _network(app)
-
-    emit({"radio": radio_url, "action": f"restored {file}", "network": _on_radio(radio_url, work)},
+    state = _on_radio(radio_url, lambda gw: gw.network.restore(network_backup))
+    emit({"radio": radio_url, "action": f"restored {file}", "network": state},
          as_json, _render_network)
 
 
@@ -207,9 +185,7 @@ _duration_option = click.option("--duration-exp", "duration_exp", type=click.Int
 def energy_scan(radio_url: str, channels: tuple[int, ...], duration_exp: int, count: int,
                 as_json: bool) -> None:
     """Energy per channel (0..255): pick a quiet channel before forming a network."""
-    from gateway import network as ops
-
-    energies = _on_radio(radio_url, lambda app: ops.energy_scan(app, list(channels), duration_exp, count))
+    energies = _on_radio(radio_url, lambda gw: gw.network.energy_scan(list(channels), duration_exp, count))
     document = {"radio": radio_url, "channels": [{"channel": int(channel), "energy": round(float(energy), 1)}
                                                  for channel, energy in sorted(energies.items())]}
 
@@ -230,9 +206,7 @@ def energy_scan(radio_url: str, channels: tuple[int, ...], duration_exp: int, co
 @json_option
 def scan(radio_url: str, channels: tuple[int, ...], duration_exp: int, as_json: bool) -> None:
     """Networks heard in an active scan: one beacon per answering router (PAN, channel, permit, LQI)."""
-    from gateway import network as ops
-
-    beacons = _on_radio(radio_url, lambda app: ops.network_scan(app, list(channels), duration_exp))
+    beacons = _on_radio(radio_url, lambda gw: gw.network.scan(list(channels), duration_exp))
     rows = [{
         "channel": int(b.channel), "pan_id": fmt_hex(int(b.pan_id)), "pan_id_int": int(b.pan_id),
         "extended_pan_id": str(b.extended_pan_id).lower(), "permit_joining": bool(b.permit_joining),
@@ -260,15 +234,9 @@ def scan(radio_url: str, channels: tuple[int, ...], duration_exp: int, as_json: 
 @json_option
 def form(radio_url: str, yes: bool, as_json: bool) -> None:
     """Form a new network (random PAN ID, extended PAN ID and network key; the quietest channel)."""
-    from gateway import network as ops
-
     _confirm("network form", yes)
-
-    async def work(app: Any) -> dict[str, Any]:
-        await ops.form(app)
-        return _network(app)
-
-    emit({"radio": radio_url, "action": "formed a new network", "network": _on_radio(radio_url, work)},
+    state = _on_radio(radio_url, lambda gw: gw.network.form())
+    emit({"radio": radio_url, "action": "formed a new network", "network": state},
          as_json, _render_network)
 
 
@@ -277,8 +245,6 @@ def form(radio_url: str, yes: bool, as_json: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask before leaving the network.")
 def reset(radio_url: str, yes: bool) -> None:
     """Leave the network: the radio forgets its network and keys (the next command forms a new one)."""
-    from gateway import network as ops
-
     _confirm("network reset", yes)
-    _on_radio(radio_url, ops.reset)
+    _on_radio(radio_url, lambda gw: gw.network.reset())
     click.echo(f"{radio_url}: left the network; the next command that opens it forms a new one")

@@ -186,6 +186,8 @@ def index(directory: Path, cert: Path | None, output: Path | None, as_json: bool
     catalogue = Catalogue.load(directory, public_key=public_key)
     path = catalogue.write_index(directory, target=target)
     document = {"index": str(path), **catalogue.to_json()}
+    for entry, item in zip(catalogue.entries, document["images"], strict=True):
+        item["test_only"] = image_is_test_signed(entry.read())  # the mark; index.json keeps its keys
     emit(document, as_json, _render_index)
 
 
@@ -286,7 +288,8 @@ def _render_index(doc: dict[str, Any]) -> str:
     for e in doc["images"]:
         hw = "any" if e["hw_min"] is None else f"{e['hw_min']}..{e['hw_max']}"
         role = e["role"] or "role unknown"
-        lines.append(f"  {e['file']}: {role} {e['manufacturer_code']}/{e['image_type']} "
+        mark = "TEST-ONLY " if e["test_only"] else ""
+        lines.append(f"  {mark}{e['file']}: {role} {e['manufacturer_code']}/{e['image_type']} "
                      f"{e['file_version']} hw {hw} {e['layout']} signature {_signature_text(e['signature'])}")
     return "\n".join(lines)
 

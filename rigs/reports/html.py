@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import re
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -30,9 +29,8 @@ from gateway.alerts import AlertPolicy
 
 from ..records import DutRecord, Event, EventKind, MeasurementOutcome, RunRecord, StepRecord, iso
 from ..requirements import REQUIREMENTS, requirements_of
-from ..rigfile import RigFileError, parse_rig
 from .jsonrec import alert_policy as run_alert_policy
-from .jsonrec import hex_pair, planned_steps
+from .jsonrec import conditions, hex_pair, planned_steps
 from .svg import Series, chart
 
 # the GPF's SECMP0015 clock status of each reading (as gateway.gpf classifies it) and its colour
@@ -148,47 +146,6 @@ def plots(run: RunRecord, ota_limit_bps: float | None, alerts: AlertPolicy) -> l
          "caption": "Forwarded alerts, forwarded copies carrying a throttled count, and count reports; "
                     "the table lists the throttling metadata."},
     ]
-
-
-def conditions(run: RunRecord) -> dict[str, Any]:
-    """What the records say about how the results were produced: simulated devices, the virtual stick
-    or real hardware, and which TEST-ONLY material was in use."""
-    radios = []
-    try:
-        radios = list(parse_rig(run.rig_snapshot, check_references=False).radios) if run.rig_snapshot else []
-    except RigFileError:
-        radios = []
-    kinds = set()
-    for radio in radios:
-        firmware = run.radio_firmware.get(radio.id, "")
-        if radio.url.startswith("sim:"):
-            kinds.add("simulated")
-        elif "virtual-ezsp-stick" in firmware or firmware.startswith("hanrig"):
-            kinds.add("virtual-stick")
-        else:
-            kinds.add("hardware")
-    texts = {"simulated": "simulated devices (sim://, the built-in simulated HAN)",
-             "virtual-stick": "simulated devices behind the virtual EZSP stick (hanrig sim stick)",
-             "hardware": "real radio hardware with the devices under test"}
-    kind = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "unknown")
-    text = texts.get(kind, "several kinds of radio: " + ", ".join(sorted(texts[k] for k in kinds))
-                     if kind == "mixed" else "unknown (the rig snapshot names no radio)")
-    test_only = []
-    if kind in ("simulated", "virtual-stick", "mixed"):
-        test_only.append("the simulated meters hold the bench's TEST-ONLY SMKI PKI")
-    named = sorted(set(re.findall(r"TEST-ONLY[\w.-]*", run.rig_snapshot or "")))
-    if named:
-        test_only.append("the rig names " + ", ".join(named))
-    images = sorted({i.get("file") for d in run.duts for i in d.metadata.get("images", [])
-                     if str(i.get("file", "")).startswith("TEST-ONLY")})
-    if images:
-        test_only.append("images signed with the TEST-ONLY supplier key: " + ", ".join(images))
-    test_only += [d.description for d in run.details if "test-only" in d.code.lower()]
-    test_only += [str(e.data.get("message")) for e in run.events
-                  if e.kind is EventKind.LOG and e.data.get("allow_test_keys")]
-    return {"kind": kind, "text": text, "test_only": test_only,
-            "radios": [{"id": r.id, "url": r.url, "firmware": run.radio_firmware.get(r.id, "—")}
-                       for r in radios]}
 
 
 def _fw(value: int | None) -> str | None:

@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..records import MeasurementOutcome, RunRecord, StepOutcome, StepRecord, iso
-from .jsonrec import planned_steps
+from .jsonrec import conditions, planned_steps
 
 _ERROR_OUTCOMES = (StepOutcome.ERROR, StepOutcome.TIMEOUT, StepOutcome.ABORTED)
 # XML 1.0 cannot carry most control characters, even escaped.
@@ -40,6 +40,7 @@ def _measurement_lines(step: StepRecord) -> str:
 def junit_xml(run: RunRecord) -> bytes:
     """The run as a JUnit XML document (UTF-8 bytes with declaration)."""
     planned = planned_steps(run)
+    test_only = conditions(run)["test_only"]  # the same TEST-ONLY marks as the HTML report's banner
     root = ET.Element("testsuites", name=_clean(f"hanrig {run.rig_name} {run.run_id}"))
     totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
     for dut in run.duts:
@@ -51,6 +52,9 @@ def junit_xml(run: RunRecord) -> bytes:
                             ("role", dut.role), ("model", dut.model or ""), ("operator", run.operator),
                             *sorted((f"version.{k}", v) for k, v in run.versions.items())):
             ET.SubElement(props, "property", name=name, value=_clean(str(value)))
+        if test_only:
+            marks = "TEST-ONLY: " + "; ".join(test_only)
+            ET.SubElement(props, "property", name="test_only", value=_clean(marks))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0, "time": 0.0}
         recorded = dut.final_steps()
         seen = {s.index for s in recorded}

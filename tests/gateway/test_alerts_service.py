@@ -37,7 +37,7 @@ async def test_a_storm_is_throttled_counted_and_fully_reported() -> None:
         events: list[AlertRecord | ThrottleRecord] = []
         service.subscribe(events.append)
         ihd = gw.apps["radio0"].han.device("ihd")
-        gw.apps["radio0"].han.inject(STORM)
+        gw.sim("radio0").inject(STORM)
         await asyncio.sleep(30)
         stats = service.stats()
         # every alarm the device sent was taken in, and each was either forwarded or suppressed
@@ -70,7 +70,7 @@ async def test_memory_per_storming_device_stays_bounded() -> None:
     async with Gateway.open(["sim://"]) as gw:
         service = gw.alerts
         service.configure(AlertPolicy(window_s=600, threshold=3, forward_period_s=1000))
-        gw.apps["radio0"].han.inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="ihd", rate_hz=1000.0))
+        gw.sim("radio0").inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="ihd", rate_hz=1000.0))
         sizes = []
         for _ in range(3):
             await asyncio.sleep(8)
@@ -88,7 +88,7 @@ async def test_excluded_codes_are_never_throttled_and_quiet_devices_stay_quiet()
         service = gw.alerts
         every_code = frozenset(range(256))
         service.configure(AlertPolicy(window_s=60, threshold=1, forward_period_s=10, exclude=every_code))
-        gw.apps["radio0"].han.inject(STORM)
+        gw.sim("radio0").inject(STORM)
         await asyncio.sleep(10)
         stats = service.stats()
         assert stats["received"] > 100
@@ -106,7 +106,7 @@ async def test_unsubscribed_callbacks_stop_and_a_failing_subscriber_does_not_sto
 
         service.subscribe(broken)
         unsubscribe = service.subscribe(seen.append)
-        gw.apps["radio0"].han.inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="ihd", rate_hz=5.0))
+        gw.sim("radio0").inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="ihd", rate_hz=5.0))
         await asyncio.sleep(5)
         count = len(seen)
         assert count > 0 and count == service.stats()["forwarded"]
@@ -131,15 +131,14 @@ async def test_a_storm_on_one_device_costs_an_ota_transfer_to_another_nothing_on
             gw.ota.configure(signatures_required=False)
             image = read_image(build_image(bytes(range(256)) * 24, manufacturer_code=0x1234,
                                            image_type=0x0101, file_version=0x00010100))
-            han = gw.apps["radio0"].han
-            han.inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="esme", rate_hz=1000.0))
+            gw.sim("radio0").inject(FaultSpec(kind=FaultKind.ALERT_STORM, device="esme", rate_hz=1000.0))
             await asyncio.sleep(2)
             loop = asyncio.get_running_loop()
             start = loop.time()
             report = await gw.ota.push([gw.device(IHD)], image=image)
             assert report.outcomes[0].ok, report.outcomes[0]
             assert (gw.alerts.stats()["received"] > 100) is intake
-            return loop.time() - start, han.device("esme").alarms.sent
+            return loop.time() - start, gw.apps["radio0"].han.device("esme").alarms.sent
 
     without, _ = await transfer(intake=False)
     with_intake, sent = await transfer(intake=True)

@@ -121,6 +121,24 @@ def test_cli_verify_over_the_han_right_and_wrong_operator(capsys: pytest.Capture
     assert "secmp0063.wrong_network_operator" in captured.out
 
 
+def test_cli_device_by_role_name_reads_the_one_esme(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["certs", "verify", "--radio", "sim://", "--device", "esme",
+              "--expect-network-operator", RIGHT_NO, "--json"])
+    assert exit_info.value.code == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["device_eui64"] == ESME and document["source"]["device"] == ESME
+    assert document["outcome"] == "pass"
+    with pytest.raises(SystemExit) as exit_info:  # a role means nothing against a directory of files
+        main(["certs", "verify", "--cert-dir", str(tmp_path), "--device", "ESME"])
+    assert exit_info.value.code == 2
+    assert "not a role" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["certs", "verify", "--radio", "sim://", "--device", "METER"])
+    assert exit_info.value.code == 2
+    assert "'METER' is neither an EUI-64" in capsys.readouterr().err
+
+
 def test_cli_unknown_device_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["certs", "verify", "--radio", "sim://", "--device", "00:11:22:33:44:55:66:77"])

@@ -100,7 +100,7 @@ async def test_absent_clock_is_invalid_when_the_policy_requires_a_gsme_timestamp
 async def test_a_drifting_clock_that_still_claims_sync_leaves_the_tolerance(drift, status, why) -> None:
     async with Gateway.open([bench(ClockMode.SYNCHRONISED)]) as gw:
         gpf = gw.gpf
-        gw.apps["sim"].han.inject(FaultSpec(kind=FaultKind.CLOCK_DRIFT, device="gsme", after_s=150.0,
+        gw.sim("sim").inject(FaultSpec(kind=FaultKind.CLOCK_DRIFT, device="gsme", after_s=150.0,
                                             drift_s_per_hour=drift))
         record = await gpf.read(timeout_s=PUSH_S * 2)
         assert record.push.time_synchronised is True

@@ -128,3 +128,23 @@ def test_allow_test_keys_trusts_a_test_chain_on_a_real_radio_and_says_so(capsys,
 def test_the_bench_radio_needs_no_allow_test_keys(capsys):
     code, doc, _ = verify_over_radio(capsys)
     assert code == 0 and doc["allow_test_keys"] is False and doc["test_only"] is True
+
+
+def test_index_marks_test_only_entries(capsys, tmp_path):
+    (tmp_path / IHD_NEW.name).write_bytes(IHD_NEW.read_bytes())
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(b"x" * 64)
+    with pytest.raises(SystemExit) as info:
+        main(["ota", "build", str(payload), "-o", str(tmp_path / "unsigned.ota"), "--manufacturer", "1",
+              "--image-type", "2", "--file-version", "3"])
+    assert info.value.code == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["ota", "index", str(tmp_path), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert {e["file"]: e["test_only"] for e in doc["images"]} == {IHD_NEW.name: True, "unsigned.ota": False}
+    with pytest.raises(SystemExit):
+        main(["ota", "index", str(tmp_path)])
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.strip().startswith(f"TEST-ONLY {IHD_NEW.name}:") for line in lines)
+    assert any(line.strip().startswith("unsigned.ota:") for line in lines)

@@ -63,6 +63,10 @@ def test_junit_validates_and_maps_outcomes(make_run, bench, junit_schema):
     assert (suites["esme"].get("failures"), suites["esme"].get("errors"), suites["esme"].get("skipped")) == (
         "0", "1", "1")
     assert (root.get("failures"), root.get("errors")) == ("1", "2")
+    # the simulated bench's TEST-ONLY PKI is marked in every suite's properties, as in the HTML banner
+    for suite in suites.values():
+        marks = {p.get("name"): p.get("value") for p in suite.iter("property")}["test_only"]
+        assert marks.startswith("TEST-ONLY: ") and "bench's TEST-ONLY SMKI PKI" in marks
 
 
 def test_junit_of_an_unfinished_run_reports_unrun_steps_as_errors(make_run, bench, junit_schema):
@@ -132,6 +136,7 @@ def test_json_records_per_dut(tmp_path, make_run, bench):
                       "marginal_high": None},
         "outcome": "PASS", "marginal": False, "description": "mean block rate"}
     assert doc["rig_snapshot"] == run.rig_snapshot
+    assert any("TEST-ONLY SMKI PKI" in mark for mark in doc["run"]["test_only"])  # the HTML banner's marks
     assert json.loads((tmp_path / run.run_id / "ppmid.json").read_text())["outcome"] == "FAIL"
 
 
