@@ -28,7 +28,7 @@ wrong target.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -119,6 +119,11 @@ class GbcsMeter:
     held_image_version: bytes = b""
     pending_activation: tuple[datetime, int, bytes, bytes] | None = None
     activations: list[tuple[int, str]] = field(default_factory=list)  # (counter, outcome name)
+    # Hooks a simulated device plugs in (hal.sim): the image its OTA client holds (SHA-256 of the
+    # Manufacturer Image, version octets), what running it does, and when a future-dated one is due.
+    held_image: Callable[[], tuple[bytes, bytes] | None] | None = field(default=None, repr=False)
+    on_activated: Callable[[], None] | None = field(default=None, repr=False)
+    on_future_dated: Callable[[datetime], None] | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ an alert out
     def alert(self, alert_code: int, when: DlmsDateTime | datetime) -> bytes:
@@ -204,10 +209,15 @@ class GbcsMeter:
             return cs06_response_content(self._activate(wanted, counter), self.firmware_version)
         when = datetime.fromisoformat(decoded["execution_date_time"].replace("Z", "+00:00"))
         self.pending_activation = (when, counter, wanted, originator)
+        if self.on_future_dated is not None:
+            self.on_future_dated(when)
         return cs06_response_content(None)
 
     def _activate(self, wanted: bytes, counter: int) -> ActivationOutcome:
         """The device's own check: the CS06's hash against the image it holds, then the switch."""
+        if self.held_image is not None:
+            held = self.held_image()
+            self.held_image_hash, self.held_image_version = held if held else (None, b"")
         if self.held_image_hash is None:
             outcome = ActivationOutcome.NO_IMAGE_HELD
         elif self.held_image_hash != wanted:
@@ -215,6 +225,8 @@ class GbcsMeter:
         else:
             outcome = ActivationOutcome.SUCCESS
             self.firmware_version = self.held_image_version
+            if self.on_activated is not None:
+                self.on_activated()
         self.activations.append((counter, outcome.name.lower()))
         return outcome
 

@@ -24,6 +24,7 @@ this module does not import ``han`` (the PAN builds devices, devices only see th
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 import random
@@ -63,6 +64,7 @@ from .wire import (
 )
 
 LOGGER = logging.getLogger(__name__)
+REBOOT_AFTER_ANSWER_S = 2.0  # an activating meter's time between its last message out and its restart
 
 FAST_POLL_S = 0.25  # a sleepy device polls this fast while it waits for a response
 REBOOT_S = 3.0  # time a device is away while it restarts into new firmware
@@ -684,6 +686,33 @@ class VirtualEsme(_Meter):
         self.attributes[TUNNELING_CLUSTER_ID] = self.tunnel.attributes
         self.alarms = GbcsAlarms(self, self.tunnel, self.gbcs, spec.sim.alert_rate_hz)
         self.attributes[Alarms.cluster_id] = self.alarms.attributes
+        if self.gbcs is not None and hasattr(self.gbcs, "held_image"):
+            # SECMP0024: CS06 activates what this meter's OTA client holds, checked here on the device
+            self.gbcs.held_image = self._held_image
+            self.gbcs.on_activated = lambda: self.spawn(self._reboot_after_answering())
+            self.gbcs.on_future_dated = self._activation_due_at
+
+    def _held_image(self) -> tuple[bytes, bytes] | None:
+        held = self.ota.held
+        return (bytes.fromhex(held.manufacturer_image_sha256), held.file_version.to_bytes(4, "big")) \
+            if held else None
+
+    async def _reboot_after_answering(self) -> None:
+        # a meter sends its CS06 response (or alert) before it restarts into the new image
+        await asyncio.sleep(self.tunnel.processing_s + REBOOT_AFTER_ANSWER_S)
+        await self.ota.activate()
+
+    def _activation_due_at(self, when: dt.datetime) -> None:
+        """Wake at a future-dated CS06's time (the device's clock) and send its 8F66 / 8F67 alert."""
+        async def at_time() -> None:
+            while (now := self._clock_now()) < when:  # whole seconds, and a clock that may drift
+                await asyncio.sleep(max((when - now).total_seconds(), 1.0))
+            for message in self.gbcs.due(self._clock_now()):
+                await self.tunnel.send_message(message)
+        self.spawn(at_time())
+
+    def _clock_now(self) -> dt.datetime:
+        return dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.utc_now())
 
     def loop_time(self) -> float:
         return self.han.loop_time()

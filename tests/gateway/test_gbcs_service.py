@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 
 import pytest
 import zigpy.types as zigpy_t
@@ -162,3 +163,63 @@ async def test_a_gbcs_alert_storm_through_the_tunnel_is_throttled_with_metadata(
         assert last["throttled_alert_count"] == 30 and last["throttled_alert_sequence_id"] == 1
         assert last["throttled_since"] is not None and last["gbcs_counter"] > forwarded[0]["gbcs_counter"]
         assert gw.gbcs.stats.alerts == sent and gw.gbcs.stats.dropped == 0
+
+
+# ---------------------------------------------------------------------- SECMP0024: CS06 on the bench
+IMAGE = bytes.fromhex("aa758690730934ff0685aa758690730934ff0685657788990011223344556677")
+NEW = 0x00020000
+
+
+def esme_holding(app, image_hash: bytes = IMAGE):
+    """The simulated ESME with a completed transfer in its OTA client (the meters have no sample image to
+    push: the held image is put in place, the activation path is what is tested)."""
+    from hal.sim.ota_client import HeldImage
+
+    meter = app.han.device("esme")
+    meter.ota.held = HeldImage(NEW, image_hash.hex())
+    meter.ota.downloaded_file_version = NEW
+    return meter
+
+
+def cs06(gw, esme, when: str | None = None, image_hash: bytes = IMAGE):
+    from gbcs.content import cs06_command_content
+
+    supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
+    counter = gw.gbcs.next_counter()
+    command = gbcs.command(supplier, bytes.fromhex(ESME.replace(":", "")), counter, 0x0012,
+                           cs06_command_content(image_hash, counter, when))
+    return gw.gbcs.security.apply_mac(gw.gbcs.security.sign(command))
+
+
+@pytest.mark.looptime
+async def test_cs06_immediate_activates_the_image_the_meter_holds(sim_han):
+    async with sim_han(bench()) as app:
+        gw = Gateway({"sim": app})
+        esme, meter = gw.device(ESME), esme_holding(app)
+        done = await gw.gbcs.exchange(esme, cs06(gw, esme))
+        assert done.security.signature is gbcs.Verdict.VALID
+        assert (done.decoded["outcome"], done.decoded["firmware_version"]) == ("success", f"{NEW:08x}")
+        await asyncio.sleep(30)  # the reboot into the new image
+        assert meter.ota.current_file_version == NEW
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(("held", "alert_code", "outcome"), [(IMAGE, 0x8F66, "success"),
+                                                             (bytes(32), 0x8F67, "hash_mismatch")])
+async def test_cs06_future_dated_alerts_at_its_time_on_the_virtual_clock(sim_han, held, alert_code, outcome):
+    async with sim_han(bench()) as app:
+        gw = Gateway({"sim": app})
+        esme, meter = gw.device(ESME), esme_holding(app, held)
+        before = meter.ota.current_file_version
+        when = meter._clock_now() + dt.timedelta(minutes=10)
+        done = await gw.gbcs.exchange(esme, cs06(gw, esme, when.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        assert done.decoded["command_accepted"] is True
+        await asyncio.sleep(590)
+        assert not [m for _, m in gw.gbcs.alerts if m.message_code == 0x00CA]
+        await asyncio.sleep(40)
+        [alert] = [m for _, m in gw.gbcs.alerts if m.message_code == 0x00CA]
+        decoded = gbcs.decode_content(alert)
+        assert (alert.alert_code, decoded["outcome"]) == (alert_code, outcome)
+        assert gw.gbcs.security.check(alert).signature is gbcs.Verdict.VALID
+        assert (meter.ota.current_file_version == NEW) is (held == IMAGE)
+        assert meter.ota.current_file_version in (before, NEW)
