@@ -23,6 +23,7 @@ from typing import Any
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
 from gateway.alerts import AlertPolicy
+from gateway.cbke import CbkePolicy
 from gateway.eui64 import parse_eui64
 from gateway.gpf import GpfPolicy
 from gateway.loadcontrol import Commander, LoadControlPolicy
@@ -393,7 +394,7 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
 def _parse_policies(ctx: _Ctx, table: Mapping[str, Any], radios: Iterable[RadioSpec]) -> Policies:
     w = "policies"
     ctx.check_keys(w, table, ("signatures_required", "activation", "allow_downgrade", "alerts",
-                                "hcalcs_commanders", "gas_tolerance_s"))
+                                "hcalcs_commanders", "gas_tolerance_s", "require_cbke"))
     activation = ActivationPlan()
     if "activation" in table:
         activation = parse_activation(ctx.string(f"{w}.activation", table["activation"]),
@@ -436,6 +437,8 @@ def _parse_policies(ctx: _Ctx, table: Mapping[str, Any], radios: Iterable[RadioS
     return Policies(
         ota=ota, alerts=alerts, loadcontrol=LoadControlPolicy(commanders=commanders),
         gpf=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance) else tolerance),  # type: ignore[arg-type]
+        cbke=CbkePolicy(required=(ctx.boolean(f"{w}.require_cbke", table["require_cbke"])
+                                  if "require_cbke" in table else False)),
     )
 
 

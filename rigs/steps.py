@@ -262,6 +262,7 @@ async def step_ota(ctx: StepContext) -> None:
     """Select an image (catalogue, or the one named), push it, activate it, verify the new version."""
     from ota import read_image
     from ota.campaign import Phase
+    from ota.outcomes import Reason
 
     service = ctx.gateway.ota
     params = ctx.params
@@ -308,7 +309,10 @@ async def step_ota(ctx: StepContext) -> None:
         ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)}), reason "
                                    f"{outcome.reason_code or 'unknown'} (ota.outcomes.OUTCOME_CODES)")
         _record_ccs08(ctx, han.eui64, outcome)
-    if outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
+    if outcome.reason_code == Reason.NO_KEY_ESTABLISHMENT:
+        # the DUT never got a CBKE link key and the rig requires one (policies.require_cbke): its fault
+        ctx.fail(Reason.NO_KEY_ESTABLISHMENT.value, outcome.reason)
+    elif outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
         # the hub refused to send (policy, signature, identity): the bench's image choice, not the DUT
         ctx.error("ota-refused", outcome.reason)
     ctx.measure(OTA_BYTES, outcome.bytes_sent)
@@ -334,10 +338,23 @@ async def step_ota(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------- gas
+def refused_without_cbke(ctx: StepContext) -> bool:
+    """SE service needs a CBKE link key when the rig says so (``policies.require_cbke``): a Type 1 DUT
+    without one FAILs the step, named ``no-key-establishment``, before the hub sends it anything."""
+    han = ctx.han()
+    refusal = ctx.gateway.cbke.refusal(han.eui64, han.role)
+    if refusal is not None:
+        ctx.fail("no-key-establishment", refusal)
+        return True
+    return False
+
+
 async def step_gas(ctx: StepContext) -> None:
     """SECMP0015: read what the GPF holds for the GSME ``reads`` times, ``interval_s`` apart, each
     classified; the last read's clock status decides (earlier reads let a GSME synchronise its clock,
     and are recorded with their status)."""
+    if refused_without_cbke(ctx):
+        return
     gpf = ctx.gateway.gpf
     reads = int(ctx.params.get("reads", 1))
     interval_s = float(ctx.params.get("interval_s", 0.0))
@@ -626,6 +643,8 @@ async def step_loadcontrol(ctx: StepContext) -> None:
     started within its randomisation window, and the switch in the commanded state."""
     from gateway.loadcontrol import Commander, LoadCommand
 
+    if refused_without_cbke(ctx):
+        return
     service = ctx.gateway.loadcontrol
     params = ctx.params
     switch = params.get("switch", "on")
@@ -661,6 +680,8 @@ async def step_cot(ctx: StepContext) -> None:
     Metering server (IHD, PPMID, HCALCS) takes no change of tenancy: the step is SKIPPED for it."""
     from gateway.tenancy import DEVICE_MANAGEMENT, METERING
 
+    if refused_without_cbke(ctx):
+        return
     service = ctx.gateway.tenancy
     han = ctx.han()
     if DEVICE_MANAGEMENT not in han.endpoint.out_clusters or METERING not in han.endpoint.in_clusters:
