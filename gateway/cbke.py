@@ -31,6 +31,7 @@ from zigpy.zcl import foundation
 from certs.cbke import SUITES, CbkeIdentity, EphemeralKey, SessionKeys, establish, points_match
 from certs.exceptions import CertificateError
 from hal.ezsp_cbke import NcpCbke, NcpCbkeError, is_ezsp
+from hal.roles import Role
 from hal.se_clusters import KeyEstablishment, KeyEstablishmentStatus, KeyEstablishmentSuite
 
 from .han_input import FrameSource, HanInput
@@ -54,6 +55,15 @@ NCP_BUSY_WAIT_S = 10           # the Terminate's wait time when the NCP is busy 
 ESTABLISHED = "established"
 TERMINATED = "terminated"
 TIMEOUT = "timeout"
+NO_KEY_ESTABLISHMENT = "no-key-establishment"  # why a keyless Type 1 device gets no SE service
+TYPE_1_ROLES = frozenset({Role.ESME, Role.GSME, Role.PPMID, Role.HCALCS})  # the roles that run CBKE
+
+
+@dataclass(frozen=True)
+class CbkePolicy:
+    """Rig ``policies.require_cbke``: a Type 1 device without a CBKE link key gets no SE service."""
+
+    required: bool = False
 
 
 @dataclass
@@ -146,6 +156,7 @@ class CbkeService:
         self.gateway = gateway
         self.credentials = credentials if credentials is not None else default_hub_credentials()
         self.results: dict[str, list[CbkeResult]] = {}
+        self.policy = CbkePolicy()
         self._exchanges: dict[str, _Exchange] = {}
         self._ncp_busy: set[int] = set()     # id() of the radios whose NCP runs an exchange
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -201,6 +212,16 @@ class CbkeService:
                     await self._changed.wait()
             except TimeoutError:
                 continue
+
+    def refusal(self, eui64: str, role: Role | None) -> str | None:
+        """Why the device gets no SE service (``no-key-establishment: ...``), or None when it may: the
+        policy requires CBKE, the device is Type 1 (or of unknown role) and holds no link key."""
+        if not self.policy.required or (role is not None and role not in TYPE_1_ROLES) or self.secured(eui64):
+            return None
+        latest = self.latest(eui64)
+        how = (f"its key establishment did not establish a key ({latest.summary})"
+               if latest is not None and latest.final else "it has not completed key establishment")
+        return f"{NO_KEY_ESTABLISHMENT}: the rig requires CBKE and {how}"
 
     def secure_se_clusters(self, device: Any) -> int:
         """Make every SE cluster of a keyed ``device`` (zigpy's) send APS-secured with its link key,

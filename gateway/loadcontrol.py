@@ -351,6 +351,10 @@ class LoadControl:
             target = f"hcalcs {device.eui64}" if device is not None else "hcalcs"
             raise CommandRefused(f"{target}: {commander.value} may not command load control "
                                  f"(policy hcalcs_commanders allows: {allowed})")
+        if device is not None:
+            cbke_refusal = self.gateway.cbke.refusal(device.eui64, device.role)
+            if cbke_refusal is not None:
+                raise CommandRefused(f"hcalcs {device.eui64}: {cbke_refusal}")
 
     @staticmethod
     def transport(device: HanDevice) -> Transport:

@@ -364,6 +364,9 @@ class OtaService:
             return refused(device.eui64, device.id, role, device.radio_id, reason_code, reason,
                            activation=str(plan), **kwargs)
 
+        cbke_refusal = self.gateway.cbke.refusal(device.eui64, device.role)
+        if cbke_refusal is not None:
+            return no(Reason.NO_KEY_ESTABLISHMENT, cbke_refusal)
         if isinstance(facts, str):
             if facts.startswith("unreachable"):
                 return no(Reason.UNREACHABLE, facts, unreachable=True, phase=Phase.FAILED)

@@ -235,6 +235,7 @@ class Gateway:
         self.gpf.configure(policy=policies.gpf)
         self.alerts.configure(policies.alerts)
         self.loadcontrol.policy = policies.loadcontrol
+        self.cbke.policy = policies.cbke
 
     async def close(self) -> None:
         """Stop every feature that holds tasks or listeners (features with an async ``close``)."""

@@ -69,6 +69,12 @@ class SimControl(Protocol):
         """Set a device's clock (ZCL UTCTime) and, optionally, how fast it drifts from now on."""
         ...
 
+    async def set_device_clock_mode(self, eui64: str, mode: str) -> None:
+        """Put a device's clock in a GSME clock scenario (``hal.sim.config.ClockMode`` value):
+        ``synchronised`` reads the hub's Time cluster now, over the air, and tracks it; ``unsynchronised``
+        forgets the sync and runs from a year behind (as at boot); ``absent`` has no clock at all."""
+        ...
+
     # ---------------------------------------------------------------- frame trace
     def trace_mark(self) -> int:
         """A position in the frame trace; :meth:`frames` returns what came after it."""

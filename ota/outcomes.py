@@ -48,6 +48,7 @@ class Reason(enum.StrEnum):
     SCHEDULED = "scheduled"
     UP_TO_DATE = "up-to-date"
     NO_OTA_CLIENT = "no-ota-client"
+    NO_KEY_ESTABLISHMENT = "no-key-establishment"
     MANUFACTURER = "manufacturer"
     IMAGE_TYPE = "image-type"
     HARDWARE_RANGE = "hardware-range"
@@ -91,6 +92,9 @@ OUTCOME_CODES: dict[Reason, OutcomeCode] = {
                                   "downloaded; activates at a UTC time beyond the wait"),
     Reason.UP_TO_DATE: OutcomeCode(_HOST, None, None, "nothing newer in the catalogue; not a failure"),
     Reason.NO_OTA_CLIENT: OutcomeCode(_HOST, None, None, "the device has no OTA Upgrade client"),
+    Reason.NO_KEY_ESTABLISHMENT: OutcomeCode(_HOST, _FAILURE, None,
+                                             "the rig requires CBKE and the device holds no link key "
+                                             "(policies.require_cbke)"),
     Reason.MANUFACTURER: OutcomeCode(_HOST, _DISCARDED, None,
                                      "the image is for another manufacturer code"),
     Reason.IMAGE_TYPE: OutcomeCode(_HOST, _DISCARDED, None, "the image is for another image type"),

@@ -23,6 +23,7 @@ from typing import Any
 from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
 from gateway.alerts import AlertPolicy
+from gateway.cbke import CbkePolicy
 from gateway.eui64 import parse_eui64
 from gateway.gpf import GpfPolicy
 from gateway.loadcontrol import Commander, LoadControlPolicy
@@ -393,7 +394,7 @@ def _parse_device(ctx: _Ctx, where: str, table: Mapping[str, Any], radios: Mappi
 def _parse_policies(ctx: _Ctx, table: Mapping[str, Any], radios: Iterable[RadioSpec]) -> Policies:
     w = "policies"
     ctx.check_keys(w, table, ("signatures_required", "activation", "allow_downgrade", "alerts",
-                                "hcalcs_commanders", "gas_tolerance_s"))
+                                "hcalcs_commanders", "gas_tolerance_s", "require_cbke"))
     activation = ActivationPlan()
     if "activation" in table:
         activation = parse_activation(ctx.string(f"{w}.activation", table["activation"]),
@@ -436,6 +437,8 @@ def _parse_policies(ctx: _Ctx, table: Mapping[str, Any], radios: Iterable[RadioS
     return Policies(
         ota=ota, alerts=alerts, loadcontrol=LoadControlPolicy(commanders=commanders),
         gpf=GpfPolicy(tolerance_s=int(tolerance) if tolerance == int(tolerance) else tolerance),  # type: ignore[arg-type]
+        cbke=CbkePolicy(required=(ctx.boolean(f"{w}.require_cbke", table["require_cbke"])
+                                  if "require_cbke" in table else False)),
     )
 
 
@@ -535,6 +538,24 @@ def _p_switch(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
     return text
 
 
+# the gas step's GCS13a clock scenarios: what the simulated GSME's clock does in each, and the
+# grouping header's clock-status octet the GPF must then answer with (gateway.gpf.classify)
+GCS13A_CLOCK_SCENARIOS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "reliable_gpf": ("absent", "0x00"),  # no GSME timestamp: the GPF's receipt time
+    "reliable_gsme": ("synchronised", "0x04"),  # the GSME's own clock, synchronised with the hub
+    "unreliable": ("unsynchronised", "0x02"),  # the GSME's clock never synchronised
+})
+
+
+def _p_clock_scenarios(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[str, ...]:
+    scenarios = _str_list(ctx, where, value)
+    for i, scenario in enumerate(scenarios):
+        if scenario not in GCS13A_CLOCK_SCENARIOS:
+            raise ctx.error(f"{where}[{i}]",
+                            f"{scenario!r} is not one of {' | '.join(GCS13A_CLOCK_SCENARIOS)}")
+    return tuple(scenarios)
+
+
 def _p_cases(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[str, ...]:
     cases = _str_list(ctx, where, value)
     for i, case in enumerate(cases):
@@ -558,7 +579,7 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
     StepKind.INVENTORY: {},
     StepKind.OTA: {"image": _p_file(OTA_IMAGE_MAX), "image_dir": _p_dir, "activation": _p_activation,
                    "allow_downgrade": _p_bool, "expect_version": _p_version},
-    StepKind.GAS: {"reads": _p_count, "interval_s": _p_seconds},
+    StepKind.GAS: {"reads": _p_count, "interval_s": _p_seconds, "clock_scenarios": _p_clock_scenarios},
     StepKind.CERTS: {"roots": _p_files(CERT_MAX), "cert_dir": _p_dir, "expect_network_operator": _p_eui64},
     StepKind.LOADCONTROL: {"switch": _p_switch, "level": _p_level, "duration_s": _p_seconds,
                            "randomise_s": _p_seconds, "as": _p_commander},

@@ -39,7 +39,7 @@ from .records import (
     StepRecord,
     worst,
 )
-from .rigfile import Activation, DeviceSpec, PlanStep, Rig, StepKind
+from .rigfile import GCS13A_CLOCK_SCENARIOS, Activation, DeviceSpec, PlanStep, Rig, StepKind
 
 JOIN_POLL_S = 1.0  # how often a join step looks for the device while the network is open
 DEFAULT_PERMIT_S = 180.0  # join: how long the network stays open for a device not yet joined
@@ -262,6 +262,7 @@ async def step_ota(ctx: StepContext) -> None:
     """Select an image (catalogue, or the one named), push it, activate it, verify the new version."""
     from ota import read_image
     from ota.campaign import Phase
+    from ota.outcomes import Reason
 
     service = ctx.gateway.ota
     params = ctx.params
@@ -308,7 +309,10 @@ async def step_ota(ctx: StepContext) -> None:
         ctx.note("transfer-alert", f"{outcome.code.label} ({int(outcome.code)}), reason "
                                    f"{outcome.reason_code or 'unknown'} (ota.outcomes.OUTCOME_CODES)")
         _record_ccs08(ctx, han.eui64, outcome)
-    if outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
+    if outcome.reason_code == Reason.NO_KEY_ESTABLISHMENT:
+        # the DUT never got a CBKE link key and the rig requires one (policies.require_cbke): its fault
+        ctx.fail(Reason.NO_KEY_ESTABLISHMENT.value, outcome.reason)
+    elif outcome.phase is Phase.REFUSED and outcome.bytes_sent == 0 and not outcome.unreachable:
         # the hub refused to send (policy, signature, identity): the bench's image choice, not the DUT
         ctx.error("ota-refused", outcome.reason)
     ctx.measure(OTA_BYTES, outcome.bytes_sent)
@@ -334,10 +338,23 @@ async def step_ota(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------- gas
+def refused_without_cbke(ctx: StepContext) -> bool:
+    """SE service needs a CBKE link key when the rig says so (``policies.require_cbke``): a Type 1 DUT
+    without one FAILs the step, named ``no-key-establishment``, before the hub sends it anything."""
+    han = ctx.han()
+    refusal = ctx.gateway.cbke.refusal(han.eui64, han.role)
+    if refusal is not None:
+        ctx.fail("no-key-establishment", refusal)
+        return True
+    return False
+
+
 async def step_gas(ctx: StepContext) -> None:
     """SECMP0015: read what the GPF holds for the GSME ``reads`` times, ``interval_s`` apart, each
     classified; the last read's clock status decides (earlier reads let a GSME synchronise its clock,
     and are recorded with their status)."""
+    if refused_without_cbke(ctx):
+        return
     gpf = ctx.gateway.gpf
     reads = int(ctx.params.get("reads", 1))
     interval_s = float(ctx.params.get("interval_s", 0.0))
@@ -380,6 +397,42 @@ async def step_gas(ctx: StepContext) -> None:
     ctx.measure(MeasurementSpec("gcs13a_clock_status", "", description="clock-status octet of the GCS13a "
                                 "response (0x00 GPF, 0x04 GSME, 0x02 unreliable, 0x01 invalid)"),
                 (gcs13a["date_time"] or {}).get("clock_status"))
+    scenarios = tuple(ctx.params.get("clock_scenarios", ()))
+    if scenarios:
+        await _gcs13a_clock_scenarios(ctx, scenarios)
+
+
+async def _gcs13a_clock_scenarios(ctx: StepContext, scenarios: tuple[str, ...]) -> None:
+    """SECMP0015 per clock scenario: put the GSME's clock in each state through the simulator control
+    protocol, wait for the push it then makes, and check the GCS13a answered from it carries the
+    scenario's clock status. On a real radio nobody can set the meter's clock: recorded as a note."""
+    han = ctx.han()
+    sim = ctx.gateway.sim(han.radio_id)
+    if sim is None:
+        ctx.note("clock-scenarios", "GCS13a clock scenarios need a sim:// radio (the GSME's clock is set "
+                                    "through the simulator); only the scenario the meter is in was read")
+        return
+    gpf = ctx.gateway.gpf
+    documents = []
+    try:
+        for scenario in scenarios:
+            mode, expected = GCS13A_CLOCK_SCENARIOS[scenario]
+            ctx.progress(f"gas: GCS13a with the GSME clock {mode} ({scenario})")
+            await sim.set_device_clock_mode(han.eui64, mode)
+            await gpf.next_reading(han.eui64, timeout_s=ctx.plan_step.timeout_s)
+            held, answer = await gpf.read_gcs13a(han.eui64, timeout_s=ctx.plan_step.timeout_s)
+            document = {"scenario": scenario, "gsme_clock": mode,
+                        "classified": str(held.reading.clock_status), "reason": held.reading.reason,
+                        **answer.to_dict()}
+            documents.append(document)
+            status = (document["date_time"] or {}).get("clock_status")
+            ctx.measure(MeasurementSpec(f"gcs13a_clock_status_{scenario}", "", Equals(expected),
+                                        f"GCS13a clock-status octet with the GSME clock {mode}"), status)
+            ctx.measure(MeasurementSpec(f"gcs13a_mac_{scenario}", "", Equals("valid"),
+                                        f"MAC of the GCS13a response ({scenario})"), document["mac"])
+    finally:
+        ctx.attach_json("gcs13a-clock-scenarios.json", documents)
+        await sim.set_device_clock_mode(han.eui64, "synchronised")  # later steps see the bench's clock
 
 
 # ---------------------------------------------------------------------------------------- alerts
@@ -590,6 +643,8 @@ async def step_loadcontrol(ctx: StepContext) -> None:
     started within its randomisation window, and the switch in the commanded state."""
     from gateway.loadcontrol import Commander, LoadCommand
 
+    if refused_without_cbke(ctx):
+        return
     service = ctx.gateway.loadcontrol
     params = ctx.params
     switch = params.get("switch", "on")
@@ -625,6 +680,8 @@ async def step_cot(ctx: StepContext) -> None:
     Metering server (IHD, PPMID, HCALCS) takes no change of tenancy: the step is SKIPPED for it."""
     from gateway.tenancy import DEVICE_MANAGEMENT, METERING
 
+    if refused_without_cbke(ctx):
+        return
     service = ctx.gateway.tenancy
     han = ctx.han()
     if DEVICE_MANAGEMENT not in han.endpoint.out_clusters or METERING not in han.endpoint.in_clusters:

@@ -69,6 +69,13 @@ def test_the_main_job_on_the_simulated_bench(tmp_path):
     assert ota.outcome is StepOutcome.PASS and record.dut("ihd").firmware_after == 0x00010100
     assert {m.name for m in record.dut("esme").step("certs").measurements} >= {"secmp0063", "checks_failed"}
     assert record.dut("esme").step("alerts").outcome is StepOutcome.PASS
+    # SECMP0015: one GCS13a per clock scenario, the GSME's clock set through the simulator control, each
+    # grouping header carrying its scenario's clock status (GPF 0x00, unreliable 0x02, GSME 0x04)
+    gas = {m.name: m for m in record.dut("gsme").step("gas").measurements}
+    for scenario, octet in (("reliable_gpf", "0x00"), ("unreliable", "0x02"), ("reliable_gsme", "0x04")):
+        status = gas[f"gcs13a_clock_status_{scenario}"]
+        assert status.value == octet and str(status.outcome) == "PASS", (scenario, status)
+        assert gas[f"gcs13a_mac_{scenario}"].value == "valid"
 
     # the reports exist and parse: JUnit against the Jenkins schema, one testcase per DUT x step
     junit = tmp_path / "out" / "junit.xml"

@@ -79,7 +79,7 @@ class DeviceClock:
         while True:
             # a device whose read went unanswered (e.g. the hub was still interviewing it) asks again
             # soon, as real firmware does, rather than running unsynchronised until tomorrow
-            synced = await self.sync()
+            synced = await self.sync() if self.syncs else True  # a clock put out of sync stays so
             await asyncio.sleep(TIME_RESYNC_S if synced else TIME_RETRY_S)
 
     async def sync(self) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import zigpy.types as zigpy_t
 
 from ..capture import DeviceCapture
-from .config import FaultSpec
+from .config import ClockMode, FaultSpec
 from .devices import REBOOT_S, VirtualDevice
 from .exceptions import SimStateError
 from .han import VirtualHan
@@ -79,6 +79,17 @@ class HanControl:
         device.clock.set(utc)
         if drift_s_per_hour is not None:
             device.clock.drift_s_per_hour = drift_s_per_hour
+
+    async def set_device_clock_mode(self, eui64: str, mode: str) -> None:
+        device = self._device(eui64)
+        clock = device.clock
+        clock.mode = ClockMode(mode)
+        clock.drift_s_per_hour = 0.0
+        if clock.mode is ClockMode.UNSYNCHRONISED:
+            clock.set(int(zigpy_t.UTCTime.from_datetime(self.utc_now())) - 365 * 86400)
+            clock.synchronised = False
+        elif clock.syncs and not await clock.sync():
+            raise TimeoutError(f"device {eui64}: the hub did not answer its Time read")
 
     # ---------------------------------------------------------------- frame trace
     def trace_mark(self) -> int:

@@ -198,3 +198,36 @@ def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
             assert gw.cbke.secured(esme_eui) and not gw.cbke.secured(ihd_eui)
 
     hal.run(scenario, "sim://")
+
+
+def _require_cbke_rig(tmp_path: Path, silent: str) -> str:
+    parts = ['[rig]\nname = "require-cbke"\n\n[[radios]]\nid = "sim"\nurl = "sim://"\n\n'
+             '[policies]\nrequire_cbke = true\nsignatures_required = false\n']
+    for device_id, role, eui in (("esme", "ESME", "00:0d:6f:00:0a:bc:00:01"),
+                                 ("ppmid", "PPMID", "00:0d:6f:00:0a:bc:00:04"),
+                                 ("hcalcs", "HCALCS", "00:0d:6f:00:0a:bc:00:05")):
+        sim = '[devices.sim]\ncbke_fault = "silent"\n' if device_id == silent else ""
+        parts.append(f'[[devices]]\nid = "{device_id}"\nrole = "{role}"\neui64 = "{eui}"\n{sim}')
+    parts.append('[[plan.steps]]\nstep = "join"\n\n[[plan.steps]]\nstep = "cbke"\n\n'
+                 '[[plan.steps]]\nstep = "ota"\ndevices = ["ppmid"]\n\n'
+                 '[[plan.steps]]\nstep = "loadcontrol"\n\n'
+                 '[outputs]\nresults = "results"\n')
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("silent", ["ppmid", "hcalcs"])
+def test_require_cbke_refuses_se_service_to_a_device_without_a_link_key(tmp_path: Path, silent: str) -> None:
+    """policies.require_cbke: the device whose CBKE stays silent is refused OTA (reason
+    no-key-establishment, from ota.outcomes) or load control, naming why; the keyed devices are served."""
+    path = tmp_path / "rig.toml"
+    path.write_text(_require_cbke_rig(tmp_path, silent))
+    rig = parse_rig(path.read_text(), path)
+    assert rig.policies.cbke.required
+    record = run_rig(rig, RunOptions(), progress_stream=io.StringIO(), tty=False).record
+    steps = {(d.id, s.name): s for d in record.duts for s in d.final_steps()}
+    assert steps[("esme", "cbke")].outcome is StepOutcome.PASS
+    refused = steps[(silent, "ota" if silent == "ppmid" else "loadcontrol")]
+    assert refused.outcome is StepOutcome.FAIL, refused
+    assert any("no-key-establishment" in d.description for d in refused.details), refused.details
+    served = steps[("ppmid", "ota")] if silent == "hcalcs" else steps[("hcalcs", "loadcontrol")]
+    assert served.outcome is StepOutcome.PASS, served.details

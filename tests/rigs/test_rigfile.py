@@ -188,6 +188,8 @@ BAD = [
      "does not apply to IHD", "roles"),
     (MINIMAL + '\n[[plan.steps]]\nstep = "ota"\ndevices = ["esme"]\n', "plan.steps[0].devices[0]",
      "no device with id 'esme'", "esme"),
+    (MINIMAL + '\n[[plan.steps]]\nstep = "gas"\nclock_scenarios = ["sunny"]\n',
+     "plan.steps[0].clock_scenarios[0]", "'sunny' is not one of reliable_gpf", "sunny"),
     (MINIMAL + '\n[[plan.steps]]\nstep = "join"\ntimeout_s = "long"\n', "plan.steps[0].timeout_s",
      "expected a number", "long"),
     (MINIMAL + '\n[policies]\nactivation = "later"\n', "policies.activation", "not one of now | hold",
