@@ -162,8 +162,9 @@ def test_after_cbke_ota_blocks_are_aps_secured_and_shrink_to_56(tmp_path: Path) 
 
 
 def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
-    """Not just OTA: a Metering read to the keyed ESME goes with APS_Encryption in its tx options (zigpy's
-    per-cluster ``aps_encryption``, so the sim charges the APS header and MIC), while the same read to the
+    """Not just OTA: a Metering read to (and its answer from) the keyed ESME goes with APS_Encryption in its
+    tx options (zigpy's per-cluster ``aps_encryption``; the sim charges the APS header and MIC), while the
+    same read to the
     IHD (a Type 2 device, no CBKE) does not; Basic (not an SE cluster) stays NWK-secured only."""
     import zigpy.types as zigpy_t
     from zigpy.zcl import foundation
@@ -176,11 +177,15 @@ def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
             assert result is not None and result.outcome == "established"
             han = next(iter(gw.apps.values())).han
             sent: list[tuple[int, int, bool]] = []
+            received: list[tuple[int, int, bool]] = []
 
             def sink(record, packet) -> None:
-                if packet is not None and record.src == 0:
+                if packet is not None:
                     secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
-                    sent.append((record.dst, record.cluster, secured))
+                    if record.src == 0:
+                        sent.append((record.dst, record.cluster, secured))
+                    else:
+                        received.append((record.src, record.cluster, secured))
 
             han.trace.subscribe(sink)
             app = next(iter(gw.apps.values()))
@@ -195,6 +200,8 @@ def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
             assert (esme.nwk, 0x0702, True) in sent
             assert (esme.nwk, 0x0000, False) in sent
             assert (ihd.nwk, 0x0702, False) in sent
+            # and the keyed ESME answers APS-secured too (hal.sim: its SE frames once it holds the key)
+            assert (esme.nwk, 0x0702, True) in received and (esme.nwk, 0x0000, False) in received
             assert gw.cbke.secured(esme_eui) and not gw.cbke.secured(ihd_eui)
 
     hal.run(scenario, "sim://")
