@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from .session import Gateway, HanDevice
 
 LOGGER = logging.getLogger(__name__)
+CS06: Final = 0x0012  # Activate Firmware (SECMP0024)
+CS06_ALERT: Final = 0x00CA  # the meter's future-dated activation alert (8F66 / 8F67)
 
 TUNNELING: Final = Tunneling.cluster_id
 RESPONSE_TIMEOUT_S: Final = 60.0
@@ -80,6 +82,30 @@ class Exchange:
     security: gbcs.SecurityReport
     decoded: dict[str, Any]
     chunks_out: int
+
+
+@dataclass
+class Cs06Activation:
+    """What a CS06 got: the meter's response and, for a future-dated one, its 8F66 / 8F67 alert."""
+
+    device: str
+    counter: int
+    execution_date_time: str | None
+    response: dict[str, Any]
+    alert: dict[str, Any] | None = None
+
+    @property
+    def outcome(self) -> str:
+        """The activation outcome (``success``, ``hash_mismatch``, ``no_image_held``...)."""
+        return str((self.alert or self.response).get("outcome", "accepted"))
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "success"
+
+    @property
+    def firmware_version(self) -> str | None:
+        return (self.alert or self.response).get("firmware_version")
 
 
 @dataclass
@@ -324,6 +350,53 @@ class GbcsService:
         decoded = gbcs.decode_content(response, self.security)
         return Exchange(device.eui64, command, response, raw, report, decoded, sent)
 
+    async def activate_firmware(self, device: HanDevice, image_sha256: bytes, originator: bytes, *,
+                                at: dt.datetime | None = None,
+                                timeout: float = RESPONSE_TIMEOUT_S) -> Cs06Activation:
+        """SECMP0024: CS06 Activate Firmware, signed by ``originator`` (the Supplier), to a meter that
+        compares the hash with the image it holds. Immediate: the response carries the outcome. Future-dated:
+        the response says "accepted" and the meter's 8F66 (success) / 8F67 (failure) alert, with the
+        command's counter, is awaited until ``timeout`` seconds after ``at``."""
+        from gbcs.content import cs06_command_content
+
+        when = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else None
+        counter = self.next_counter()
+        target = bytes.fromhex(device.eui64.replace(":", ""))
+        command = gbcs.command(originator, target, counter, CS06,
+                               cs06_command_content(image_sha256, counter, when))
+        command = self.security.apply_mac(self.security.sign(command))
+        arrived: asyncio.Future[gbcs.Message] = asyncio.get_running_loop().create_future()
+
+        def on_alert(source: str, message: gbcs.Message, _data: bytes) -> None:
+            if source == device.eui64 and message.message_code == CS06_ALERT and not arrived.done():
+                decoded = gbcs.decode_content(message)
+                if decoded.get("originator_counter") == counter:
+                    arrived.set_result(message)
+
+        self.alert_listeners.append(on_alert)
+        try:
+            done = await self.exchange(device, command, timeout)
+            report = Cs06Activation(device.eui64, counter, when, done.decoded)
+            if at is None or not done.decoded.get("command_accepted"):
+                return report
+            try:
+                async with asyncio.timeout(self._seconds_until(at) + timeout):
+                    alert = await arrived
+            except TimeoutError:
+                raise DeviceNotFound(device.eui64, f"no CS06 alert (8F66/8F67) by {timeout:g} s after "
+                                                   f"{when}") from None
+            if self.security.check(alert).signature is not gbcs.Verdict.VALID:
+                raise GbcsResponseRejected(device.eui64, "signature", "the CS06 alert's signature does not "
+                                                                      "verify")
+            report.alert = gbcs.decode_content(alert)
+            return report
+        finally:
+            self.alert_listeners.remove(on_alert)
+
+    def _seconds_until(self, at: dt.datetime) -> float:
+        """Seconds from the hub's clock (the GPF's, the one the bench's meters are set by) until ``at``."""
+        return max((at - self.gateway.gpf.now()).total_seconds(), 0.0)
+
     def judge(self, device: str, command: gbcs.Message, response: gbcs.Message) -> gbcs.SecurityReport:
         """The checks a response must pass (see the module docstring); raises ``GbcsResponseRejected``."""
         device_id = bytes.fromhex(device.replace(":", ""))
@@ -354,4 +427,4 @@ class GbcsService:
         return report
 
 
-__all__ = ["Exchange", "GbcsResponseRejected", "GbcsService", "GbcsStats"]
+__all__ = ["Cs06Activation", "Exchange", "GbcsResponseRejected", "GbcsService", "GbcsStats"]

@@ -5,7 +5,8 @@
 
 * ``gw.devices(role=...)`` / ``gw.device(id_or_eui64)``: the joined devices as ``HanDevice``s;
 * one typed attribute per feature, created on first use: ``gw.ota``, ``gw.gpf``, ``gw.certs``,
-  ``gw.gbcs``, ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``. The hub's always-on
+  ``gw.gbcs``, ``gw.loadcontrol``, ``gw.alerts``, ``gw.inventory``, ``gw.tenancy``, ``gw.network``
+  (permit, backup/restore, scans, form, reset: ``hanrig network``). The hub's always-on
   functions (the OTA server on every radio, the GPF, alert intake) start when the session opens;
 * ``gw.permit_join(seconds)``, ``gw.radio_info(radio_id)``, and ``gw.sim(radio_id)``: the simulator
   control protocol (``hal.simcontrol``) of a ``sim://`` radio, None on hardware.

@@ -146,6 +146,10 @@ def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path) -> None:
     # GPF's GCS13a answer, MAC verified
     gas = {m.name: m.value for m in stored["gsme"]["gas"].measurements}
     assert gas["gcs13a_mac"] == "valid" and gas["gcs13a_clock_status"] in ("0x00", "0x04", "0x02")
+    # CCS08 through the stick: the hub's Firmware Transfer Alert for the IHD's OTA outcome, stored as hex
+    ota = {m.name: m for m in stored["ihd"]["ota"].measurements}
+    assert str(ota["ccs08_outcome"].outcome) == "PASS", ota["ccs08_outcome"]
+    assert [a.name for a in stored["ihd"]["ota"].attachments].count("ccs08-transfer-alert.hex") == 1
     for meter in ("gsme", "esme"):
         cbke = {m.name: m.value for m in stored[meter]["cbke"].measurements}
         assert cbke["cbke_established"] is True and cbke["cbke_suite"] == 2 and cbke["cbke_crypto"] == "ncp"

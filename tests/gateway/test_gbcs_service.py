@@ -181,14 +181,7 @@ def esme_holding(app, image_hash: bytes = IMAGE):
     return meter
 
 
-def cs06(gw, esme, when: str | None = None, image_hash: bytes = IMAGE):
-    from gbcs.content import cs06_command_content
-
-    supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
-    counter = gw.gbcs.next_counter()
-    command = gbcs.command(supplier, bytes.fromhex(ESME.replace(":", "")), counter, 0x0012,
-                           cs06_command_content(image_hash, counter, when))
-    return gw.gbcs.security.apply_mac(gw.gbcs.security.sign(command))
+SUPPLIER = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
 
 
 @pytest.mark.looptime
@@ -196,11 +189,12 @@ async def test_cs06_immediate_activates_the_image_the_meter_holds(sim_han):
     async with sim_han(bench()) as app:
         gw = Gateway({"sim": app})
         esme, meter = gw.device(ESME), esme_holding(app)
-        done = await gw.gbcs.exchange(esme, cs06(gw, esme))
-        assert done.security.signature is gbcs.Verdict.VALID
-        assert (done.decoded["outcome"], done.decoded["firmware_version"]) == ("success", f"{NEW:08x}")
+        done = await gw.gbcs.activate_firmware(esme, IMAGE, SUPPLIER)
+        assert (done.ok, done.firmware_version, done.alert) == (True, f"{NEW:08x}", None)
         await asyncio.sleep(30)  # the reboot into the new image
         assert meter.ota.current_file_version == NEW
+        refused = await gw.gbcs.activate_firmware(esme, bytes(32), SUPPLIER)
+        assert (refused.ok, refused.outcome) == (False, "hash_mismatch")  # another hash: refused on the meter
 
 
 @pytest.mark.looptime
@@ -212,14 +206,10 @@ async def test_cs06_future_dated_alerts_at_its_time_on_the_virtual_clock(sim_han
         esme, meter = gw.device(ESME), esme_holding(app, held)
         before = meter.ota.current_file_version
         when = meter._clock_now() + dt.timedelta(minutes=10)
-        done = await gw.gbcs.exchange(esme, cs06(gw, esme, when.strftime("%Y-%m-%dT%H:%M:%SZ")))
-        assert done.decoded["command_accepted"] is True
-        await asyncio.sleep(590)
-        assert not [m for _, m in gw.gbcs.alerts if m.message_code == 0x00CA]
-        await asyncio.sleep(40)
-        [alert] = [m for _, m in gw.gbcs.alerts if m.message_code == 0x00CA]
-        decoded = gbcs.decode_content(alert)
-        assert (alert.alert_code, decoded["outcome"]) == (alert_code, outcome)
-        assert gw.gbcs.security.check(alert).signature is gbcs.Verdict.VALID
-        assert (meter.ota.current_file_version == NEW) is (held == IMAGE)
-        assert meter.ota.current_file_version in (before, NEW)
+        started = asyncio.get_running_loop().time()
+        done = await gw.gbcs.activate_firmware(esme, IMAGE, SUPPLIER, at=when)
+        assert done.response["command_accepted"] is True
+        assert 590 < asyncio.get_running_loop().time() - started < 660  # the alert came at its time
+        assert (done.alert["alert_code_int"], done.outcome, done.ok) == (alert_code, outcome, held == IMAGE)
+        await asyncio.sleep(30)
+        assert meter.ota.current_file_version == (NEW if held == IMAGE else before)

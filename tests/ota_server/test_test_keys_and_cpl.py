@@ -7,7 +7,9 @@ does not list for the device's manufacturer, model and the header's version is r
 block sent). ``hanrig ota inspect`` prints the Manufacturer Image hash in the CPL's form and marks
 TEST-ONLY images. ``hanrig certs verify --radio`` on a real radio refuses to trust the TEST-ONLY chain
 (nothing read; a ``test_keys.refused`` check naming the TEST-ONLY SMKI Root) unless ``--allow-test-keys``,
-and records the flag in its document.
+and records the flag in its document; the rig's ``certs`` step does the same (a FAIL naming the root),
+and ``rig run --allow-test-keys`` lets it through and logs it in the run. ``ota index`` marks TEST-ONLY
+entries.
 """
 
 from __future__ import annotations
@@ -148,3 +150,58 @@ def test_index_marks_test_only_entries(capsys, tmp_path):
     lines = capsys.readouterr().out.splitlines()
     assert any(line.strip().startswith(f"TEST-ONLY {IHD_NEW.name}:") for line in lines)
     assert any(line.strip().startswith("unsigned.ota:") for line in lines)
+
+
+CERTS_RIG = '''
+[rig]
+name = "test-keys-certs"
+
+[[radios]]
+id = "sim"
+url = "sim://"
+
+[[devices]]
+id = "esme"
+role = "ESME"
+eui64 = "00:0d:6f:00:0a:bc:00:01"
+
+[[plan.steps]]
+step = "join"
+
+[[plan.steps]]
+step = "certs"
+
+[outputs]
+results = "results"
+'''
+
+
+def run_certs_rig(tmp_path, **options):
+    import io
+
+    from rigs.rigfile import parse_rig
+    from rigs.runner import RunOptions, run_rig
+
+    path = tmp_path / "rig.toml"
+    path.write_text(CERTS_RIG)
+    result = run_rig(parse_rig(CERTS_RIG, path), RunOptions(**options), progress_stream=io.StringIO(),
+                     tty=False)
+    (dut,) = result.record.duts
+    return result.record, {s.name: s for s in dut.final_steps()}["certs"]
+
+
+def test_the_rig_certs_step_refuses_a_test_chain_on_a_real_radio(tmp_path, real_radio_for_certs):
+    from rigs.records import StepOutcome
+
+    _, certs = run_certs_rig(tmp_path)
+    assert certs.outcome is StepOutcome.FAIL
+    [detail] = [d for d in certs.details if d.code == "test_keys.refused"]
+    assert "TEST-ONLY SMKI Root" in detail.description and "--allow-test-keys" in detail.description
+
+
+def test_the_rig_with_allow_test_keys_trusts_it_and_records_so(tmp_path, real_radio_for_certs):
+    from rigs.records import EventKind, StepOutcome
+
+    record, certs = run_certs_rig(tmp_path, allow_test_keys=True)
+    assert certs.outcome is StepOutcome.PASS, certs.summary()
+    assert any(e.kind is EventKind.LOG and e.data.get("allow_test_keys") for e in record.events)
