@@ -563,6 +563,8 @@ async def step_certs(ctx: StepContext) -> None:
         ctx.skip("no-credentials-over-han", f"{ctx.device.role} has no Tunneling server (0x0704): its "
                                             "credentials cannot be read over the HAN")
         return
+    if refused_without_cbke(ctx):  # the credentials come over the SE Tunneling cluster
+        return
     roots: list[bytes] = []
     for path in params.get("roots", ()):
         roots.append(await read_step_file("certs", Path(path), "root", CERT_MAX))
