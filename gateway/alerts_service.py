@@ -201,6 +201,11 @@ class AlertService:
             "episodes": stats.episodes,
         }
 
+    @property
+    def durable(self) -> bool:
+        """True when counts and open episodes are kept in a file across restarts."""
+        return bool(self._stores)
+
     def counts(self) -> dict[tuple[str, int], dict[str, int]]:
         """Per (device, alert code): received / forwarded / throttled / excluded (since the count file
         was made, across restarts) and the suppressed count the open episode has not reported yet."""

@@ -539,6 +539,11 @@ async def step_alerts(ctx: StepContext) -> None:
             ctx.measure(MeasurementSpec("unaccounted", "", Equals(0), "alerts the device sent that the hub "
                                         "neither forwarded nor counted as throttled"),
                         sent - delta["forwarded"] - delta["suppressed"])
+    # the per (device, code) invariant of the durable counts (gateway.alert_counts): each received alert
+    # is forwarded, throttled or excluded
+    ctx.measure(MeasurementSpec("alert_codes_unbalanced", "", Equals(0), "alert codes of the device whose "
+                                "received != forwarded + throttled + excluded"),
+                sum(1 for device, _ in service.unbalanced() if device == eui64))
 
 
 def _busiest_window(times: list[float], window_s: float) -> int:

@@ -197,6 +197,11 @@ def test_cli_alerts_watch_json_uses_the_rig_policy(capsys, tmp_path: Path) -> No
     assert {e["device"] for e in alerts} == {"00:0d:6f:00:0a:bc:00:03"}
     assert all(e["alert_code"] == f"0x{e['alert_code_int']:02x}" for e in alerts)
     assert sum(e["throttled_alert_count"] or 0 for e in document["events"]) == counts["suppressed"]
+    assert document["persisted"] is False  # sim:// without a data dir keeps no count file
+    per_code = document["per_code"]
+    assert sum(row["received"] for row in per_code) == counts["received"]
+    assert all(row["received"] == row["forwarded"] + row["throttled"] + row["excluded"] for row in per_code)
+    assert sum(row["throttled"] for row in per_code) == counts["suppressed"]
 
 
 def test_cli_alerts_watch_text_streams_and_options_override(capsys, tmp_path: Path) -> None:
@@ -206,7 +211,10 @@ def test_cli_alerts_watch_text_streams_and_options_override(capsys, tmp_path: Pa
                          "--threshold", "1000", "--exclude", "0x01")
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert "suppressed" in lines[-1] and " 0 suppressed" in lines[-1]
+    summary = next(line for line in lines if "alert(s) received" in line)
+    assert " 0 suppressed" in summary
+    assert any("alert 0x0001:" in line and " 0 forwarded" in line and " 0 throttled" in line
+               and "excluded" in line for line in lines)
     assert any("00:0d:6f:00:0a:bc:00:03 (IHD)  alert 0x01 ZCL alarm on cluster 0x0000" in line
                for line in lines)
 
