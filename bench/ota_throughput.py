@@ -43,11 +43,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-# bench/gbcs.py would shadow the gbcs package for a script run from bench/: this script imports nothing
-# from its own directory but by path (stick_bench.py, below)
-if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-
 import zigpy.types as zigpy_t
 
 import hal

@@ -11,10 +11,14 @@ Throttling is per (device, alert code) ("our rule" in gb-han-reference.md, every
   were suppressed since the previous report);
 - the episode ends when the window holds fewer than ``threshold`` alerts again; the next forwarded
   alert carries whatever was still unreported;
-- codes in ``exclude`` are never throttled;
+- codes in ``exclude`` are never throttled: they are passed on and counted as *excluded*;
 - ``flush(now)`` reports counts that no later alert will carry (periods that ran out, quiet episodes),
   so no suppressed alert is lost: forwarded + suppressed == received, and every suppressed alert is
   reported exactly once, in a forwarded copy or a flush report.
+
+Per (device, code) the throttler also keeps :class:`CodeCounts` (received == forwarded + throttled +
+excluded), and :meth:`AlertThrottler.snapshot` / :meth:`AlertThrottler.restore` hand its counts and open
+episode to ``gateway.alert_counts`` so they survive a restart of hanrig.
 
 Memory per (device, code) is bounded by ``threshold`` timestamps plus a few counters, whatever the
 storm's length: nothing is stored per suppressed alert.
@@ -96,6 +100,33 @@ class _CodeState:
 
 
 @dataclass
+class CodeCounts:
+    """What happened to the alerts of one (device, code): every received alert is exactly one of the
+    other three (``forwarded`` counts only alerts that went through throttling and out; an alert of an
+    excluded code is ``excluded``, and passed on unthrottled)."""
+
+    received: int = 0
+    forwarded: int = 0
+    throttled: int = 0
+    excluded: int = 0
+
+    def balanced(self) -> bool:
+        return self.received == self.forwarded + self.throttled + self.excluded
+
+
+@dataclass(frozen=True)
+class EpisodeSnapshot:
+    """The throttling state of one (device, code), on the throttler's clock: what a restart must keep."""
+
+    sequence_id: int | None
+    pending: int
+    first_pending_at: float
+    last_pending_at: float
+    period_start: float
+    recent: tuple[float, ...]
+
+
+@dataclass
 class AlertStats:
     """Counts since the throttler was made."""
 
@@ -118,6 +149,45 @@ class AlertThrottler:
         self._next_sequence_id = 1
         self.stats = AlertStats()
         self.device_stats: dict[Hashable, AlertStats] = {}
+        self.code_counts: dict[tuple[Hashable, int], CodeCounts] = {}
+
+    @property
+    def next_sequence_id(self) -> int:
+        return self._next_sequence_id
+
+    def snapshot(self, device: Hashable, code: int) -> tuple[CodeCounts, EpisodeSnapshot | None]:
+        """The counts and throttling state of (device, code) (None: nothing held, the window is empty)."""
+        counts = self.code_counts.get((device, code)) or CodeCounts()
+        state = self._devices.get(device, {}).get(code)
+        if state is None:
+            return counts, None
+        return counts, EpisodeSnapshot(state.sequence_id, state.pending, state.first_pending_at,
+                                       state.last_pending_at, state.period_start, tuple(state.recent))
+
+    def restore(self, device: Hashable, code: int, counts: CodeCounts, episode: EpisodeSnapshot | None,
+                next_sequence_id: int) -> None:
+        """Take back what :meth:`snapshot` gave (after a restart): counts, the open episode and its
+        pending count (the next forwarded copy carries it), and the sequence numbering."""
+        self.code_counts[(device, code)] = counts
+        stats = self.device_stats.setdefault(device, AlertStats())
+        for target in (stats, self.stats):
+            target.received += counts.received
+            target.forwarded += counts.forwarded + counts.excluded
+            target.suppressed += counts.throttled
+            target.reported += counts.throttled - (episode.pending if episode is not None else 0)
+        self._next_sequence_id = max(self._next_sequence_id, next_sequence_id)
+        if episode is None:
+            return
+        state = _CodeState(self.policy.threshold)
+        state.recent.extend(episode.recent)
+        state.sequence_id = episode.sequence_id
+        state.pending = episode.pending
+        state.first_pending_at = episode.first_pending_at
+        state.last_pending_at = episode.last_pending_at
+        state.period_start = episode.period_start
+        self._devices.setdefault(device, {})[code] = state
+        if episode.sequence_id is not None:
+            self._next_sequence_id = max(self._next_sequence_id, episode.sequence_id + 1)
 
     def receive(
         self, device: Hashable, code: int, payload: Any = None, now: float | None = None
@@ -131,9 +201,14 @@ class AlertThrottler:
             device_stats = self.device_stats[device] = AlertStats()
         stats.received += 1
         device_stats.received += 1
+        counts = self.code_counts.get((device, code))
+        if counts is None:
+            counts = self.code_counts[(device, code)] = CodeCounts()
+        counts.received += 1
         if code in policy.exclude:
             stats.forwarded += 1
             device_stats.forwarded += 1
+            counts.excluded += 1
             return ForwardedAlert(device, code, at, payload)
 
         codes = self._devices.get(device)
@@ -153,15 +228,18 @@ class AlertThrottler:
             if not over:
                 stats.forwarded += 1
                 device_stats.forwarded += 1
+                counts.forwarded += 1
                 return ForwardedAlert(device, code, at, payload)
             state.sequence_id = self._next_sequence_id
             self._next_sequence_id += 1
             stats.episodes += 1
             device_stats.episodes += 1
             state.period_start = at
+            counts.throttled += 1
             return self._suppress(state, at, stats, device_stats)
 
         if over and at - state.period_start < policy.forward_period_s:
+            counts.throttled += 1
             return self._suppress(state, at, stats, device_stats)
 
         # A period ran out during the episode, or the window drained and the episode ends here:
@@ -174,6 +252,7 @@ class AlertThrottler:
             state.sequence_id = None
         stats.forwarded += 1
         device_stats.forwarded += 1
+        counts.forwarded += 1
         if count == 0:  # a flush report already told everything: nothing for this copy to carry
             return ForwardedAlert(device, code, at, payload)
         return ForwardedAlert(device, code, at, payload, sequence_id, count, since)
@@ -245,6 +324,10 @@ class AlertThrottler:
             for code, state in codes.items()
             if state.sequence_id is not None
         ]
+
+    def tracked(self) -> list[tuple[Hashable, int]]:
+        """Every (device, code) whose throttling state is held (a flush may change any of them)."""
+        return [(device, code) for device, codes in self._devices.items() for code in codes]
 
     def pending(self) -> int:
         """Suppressed alerts not yet reported."""

@@ -20,6 +20,14 @@ periodic flush (every ``flush_interval_s``), so none is lost.
 Memory per storming device is bounded: the throttler keeps at most ``threshold`` timestamps per
 (device, code) and a ZCL alarm code is 8 bits; the record list kept here is a bounded deque.
 
+Counts survive a restart of hanrig: per (device, alert code) received / forwarded / throttled / excluded
+and the open episode are saved as they change (``gateway.alert_counts``: one SQLite file per radio, one
+transaction per event-loop tick) and reloaded when the service starts, so a restarted gateway continues
+an episode (its next forwarded copy carries the count suppressed before the restart) and ``counts()``
+covers every alert since the file was made. With such a file, ``close`` saves the open episodes rather
+than reporting them; without one (``sim://`` without a data dir) it reports them, as nothing would keep
+them.
+
 Subscribers (``subscribe(callback)``) get every AlertRecord and ThrottleRecord as it happens: the rig
 runner records them as events.
 """
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,11 +45,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from zigpy.zcl.clusters.general import Alarms
 
+from hal.radio import alert_counts_path
 from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
 
-from .alerts import AlertPolicy, AlertThrottler, ForwardedAlert, ThrottleReport
+from .alert_counts import AlertCounts, StoredCounts
+from .alerts import AlertPolicy, AlertThrottler, EpisodeSnapshot, ForwardedAlert, ThrottleReport
 from .han_input import FrameSource, HanInput, InputStats
+from .session import format_eui64
 
 if TYPE_CHECKING:
     from .session import Gateway
@@ -127,6 +139,15 @@ class AlertService:
         self._records: deque[AlertEvent] = deque(maxlen=RECENT_RECORDS)
         self._subscribers: list[Callable[[AlertEvent], None]] = []
         self._input = HanInput.of(gateway)
+        self._stores: dict[str, AlertCounts] = {}  # radio id -> its alert-count file
+        for radio_id, url in gateway.urls.items():
+            path = alert_counts_path(url, gateway.configs.get(radio_id))
+            if path is not None:
+                self._stores[radio_id] = AlertCounts(path)
+        self._device_stores: dict[str, AlertCounts] = {}
+        self._dirty: set[tuple[str, int]] = set()
+        self._save_pending = False
+        self._load()
         self._unsubscribe = self._input.on_command(Alarms.cluster_id, ALARM_COMMAND, self._on_alarm)
         self._flusher: asyncio.Task[None] | None = self._loop.create_task(self._flush_loop())
 
@@ -136,7 +157,13 @@ class AlertService:
         return self.throttler.policy
 
     def configure(self, policy: AlertPolicy) -> None:
-        """Throttle by ``policy`` from now on (running episodes are flushed and reported first)."""
+        """Throttle by ``policy`` from now on. Without a count file, running episodes are flushed and
+        reported first; with one, counts and episodes carry over (saved, then reloaded)."""
+        if self._stores:
+            self._save()
+            self.throttler = AlertThrottler(policy, clock=self._loop.time)
+            self._load()
+            return
         self.flush(force=True)
         self.throttler = AlertThrottler(policy, clock=self._loop.time)
 
@@ -174,6 +201,28 @@ class AlertService:
             "episodes": stats.episodes,
         }
 
+    @property
+    def durable(self) -> bool:
+        """True when counts and open episodes are kept in a file across restarts."""
+        return bool(self._stores)
+
+    def counts(self) -> dict[tuple[str, int], dict[str, int]]:
+        """Per (device, alert code): received / forwarded / throttled / excluded (since the count file
+        was made, across restarts) and the suppressed count the open episode has not reported yet."""
+        result = {}
+        for (device, code), counts in sorted(self.throttler.code_counts.items(), key=lambda item: item[0]):
+            _, episode = self.throttler.snapshot(device, code)
+            result[(str(device), code)] = {
+                "received": counts.received, "forwarded": counts.forwarded,
+                "throttled": counts.throttled, "excluded": counts.excluded,
+                "pending": episode.pending if episode is not None else 0,
+            }
+        return result
+
+    def unbalanced(self) -> list[tuple[str, int]]:
+        """(device, code) whose received != forwarded + throttled + excluded: an alert lost."""
+        return [(str(d), c) for (d, c), counts in self.throttler.code_counts.items() if not counts.balanced()]
+
     def input_stats(self) -> InputStats:
         """The frame tap's counts (malformed frames ignored, by reason)."""
         return self._input.stats
@@ -189,7 +238,10 @@ class AlertService:
         ``forward_period_s`` ago): while a storm goes on, the next alert of that code carries the count
         in a forwarded copy; only counts that no alert came to carry are reported on their own."""
         grace = 0.0 if force else self.throttler.policy.forward_period_s
+        touched = self.throttler.tracked()
         reports = self.throttler.flush(now=self._loop.time() - grace, force=force, device=device)
+        for key in touched:
+            self._changed(*key)
         return [self._report(report) for report in reports]
 
     async def close(self) -> None:
@@ -201,7 +253,13 @@ class AlertService:
             except asyncio.CancelledError:
                 pass
             self._flusher = None
-        self.flush(force=True)
+        if not self._stores:
+            self.flush(force=True)
+            return
+        self._save()  # the open episodes stay open: the next session's forwarded copies carry them
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
 
     # ------------------------------------------------------------------ internals
     def _hub_now(self) -> datetime:
@@ -212,10 +270,83 @@ class AlertService:
         anchor_loop, anchor_utc = self._clock_anchor
         return anchor_utc + timedelta(seconds=loop_time - anchor_loop)
 
+    # ------------------------------------------------------------------ durable counts
+    def _utc_seconds(self, loop_time: float) -> float:
+        return self._at(loop_time).timestamp()
+
+    def _loop_time_of(self, utc_seconds: float) -> float:
+        anchor_loop, anchor_utc = self._clock_anchor
+        return anchor_loop + (utc_seconds - anchor_utc.timestamp())
+
+    def _load(self) -> None:
+        """Give the throttler every stored (device, code): counts, open episode, sequence numbering.
+
+        The window and the forward period are placed on this session's clock, never later than now (a
+        hub clock that went back, as a restarted ``sim://`` PAN's does, must not hold a window open for
+        longer than it lasts); ``since`` keeps the time the first suppressed copy came."""
+        now = self._loop.time()
+        for store in self._stores.values():
+            next_sequence_id = store.next_sequence_id()
+            for row in store.rows():
+                self._device_stores[row.device] = store
+                episode = row.episode
+                if episode is not None:
+                    episode = EpisodeSnapshot(
+                        episode.sequence_id, episode.pending, self._loop_time_of(episode.first_pending_at),
+                        self._loop_time_of(episode.last_pending_at),
+                        min(self._loop_time_of(episode.period_start), now),
+                        tuple(min(self._loop_time_of(at), now) for at in episode.recent))
+                self.throttler.restore(row.device, row.code, row.counts, episode, next_sequence_id)
+
+    def _store_for(self, device: str) -> AlertCounts | None:
+        store = self._device_stores.get(device)
+        if store is None and self._stores:
+            for radio_id, app in self.gateway.apps.items():
+                if radio_id in self._stores and any(format_eui64(ieee) == device for ieee in app.devices):
+                    store = self._stores[radio_id]
+                    break
+            else:
+                store = next(iter(self._stores.values()))  # a device the radios do not list (yet)
+            self._device_stores[device] = store
+        return store
+
+    def _changed(self, device: str, code: int) -> None:
+        """Mark (device, code) for the next save: one per event-loop tick, whatever a storm's burst."""
+        if not self._stores:
+            return
+        self._dirty.add((device, code))
+        if not self._save_pending:
+            self._save_pending = True
+            self._loop.call_soon(self._save)
+
+    def _save(self) -> None:
+        self._save_pending = False
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        by_store: dict[int, tuple[AlertCounts, list[StoredCounts]]] = {}
+        for device, code in dirty:
+            store = self._store_for(device)
+            if store is None:
+                continue
+            counts, episode = self.throttler.snapshot(device, code)
+            if episode is not None:
+                episode = EpisodeSnapshot(
+                    episode.sequence_id, episode.pending, self._utc_seconds(episode.first_pending_at),
+                    self._utc_seconds(episode.last_pending_at), self._utc_seconds(episode.period_start),
+                    tuple(self._utc_seconds(at) for at in episode.recent))
+            by_store.setdefault(id(store), (store, []))[1].append(StoredCounts(device, code, counts, episode))
+        for store, rows in by_store.values():
+            try:
+                store.save(rows, self.throttler.next_sequence_id)
+            except sqlite3.Error as exc:  # a full disk must not stop alert intake; say so loudly
+                LOGGER.error("alert counts %s: could not save %d rows: %s", store.path, len(rows), exc)
+
     def _on_alarm(self, source: FrameSource, args: Any) -> None:
         self._roles[source.eui64] = source.role
         code, cluster_id = int(args.alarm_code), int(args.cluster_id)
         forwarded = self.throttler.receive(source.eui64, code, cluster_id, source.at)
+        self._changed(source.eui64, code)
         if forwarded is not None:
             self._forward(forwarded, source.role)
 
@@ -226,6 +357,7 @@ class AlertService:
             return  # gw.gbcs counted it; an alert without a readable code has nothing to key on
         at = self._loop.time()
         forwarded = self.throttler.receive(device, code, ("gbcs", message.originator_counter), at)
+        self._changed(device, code)
         if forwarded is not None:
             self._forward(forwarded, self._roles.get(device))
 

@@ -32,7 +32,12 @@ from certs.cbke import SUITES, CbkeIdentity, EphemeralKey, SessionKeys, establis
 from certs.exceptions import CertificateError
 from hal.ezsp_cbke import NcpCbke, NcpCbkeError, is_ezsp
 from hal.roles import Role
-from hal.se_clusters import KeyEstablishment, KeyEstablishmentStatus, KeyEstablishmentSuite
+from hal.se_clusters import (
+    KeyEstablishment,
+    KeyEstablishmentStatus,
+    KeyEstablishmentSuite,
+    aps_secured_after_cbke,
+)
 
 from .han_input import FrameSource, HanInput
 
@@ -42,11 +47,6 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 KE_CLUSTER_ID = KeyEstablishment.cluster_id
-# the Smart Energy clusters (Price 0x0700 .. MDU Pairing 0x070A and the rest of the 0x07xx block) plus OTA:
-# the SE traffic a device with a CBKE link key exchanges APS-secured. Key Establishment itself is not:
-# it runs before there is a link key.
-SE_SECURED_CLUSTERS = range(0x0700, 0x0800)
-OTA_CLUSTER_ID = 0x0019
 SE_PROFILE = 0x0109
 HUB_ENDPOINT = 1
 HUB_GENERATE_TIME_S = 1        # what the hub advertises: host crypto takes tens of milliseconds
@@ -234,7 +234,7 @@ class CbkeService:
             if endpoint_id == 0:  # ZDO
                 continue
             for cluster in (*endpoint.in_clusters.values(), *endpoint.out_clusters.values()):
-                if cluster.cluster_id in SE_SECURED_CLUSTERS or cluster.cluster_id == OTA_CLUSTER_ID:
+                if aps_secured_after_cbke(cluster.cluster_id):
                     cluster.aps_encryption = True
                     count += 1
         return count

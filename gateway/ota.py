@@ -314,8 +314,13 @@ class OtaService:
             self.server(radio_id)  # from now on zigpy's built-in responder answers no OTA request
         outcomes: list[DeviceOutcome | None] = []
         targets: list[tuple[int, CampaignTarget]] = []
-        facts = await asyncio.gather(*(self._facts(device) for device in chosen))
-        for device, fact in zip(chosen, facts, strict=True):
+        # a device refused for want of a CBKE key is not even asked what it runs (_decide names why)
+        keyless = [self.gateway.cbke.refusal(device.eui64, device.role) is not None for device in chosen]
+        facts_of = iter(await asyncio.gather(*(self._facts(device)
+                                               for device, no_key in zip(chosen, keyless, strict=True)
+                                               if not no_key)))
+        for device, no_key in zip(chosen, keyless, strict=True):
+            fact = "no-key-establishment" if no_key else next(facts_of)
             decision = self._decide(device, fact, image, plan, downgrade, key)
             if isinstance(decision, DeviceOutcome):
                 outcomes.append(decision)
@@ -365,8 +370,9 @@ class OtaService:
                            activation=str(plan), **kwargs)
 
         cbke_refusal = self.gateway.cbke.refusal(device.eui64, device.role)
-        if cbke_refusal is not None:
-            return no(Reason.NO_KEY_ESTABLISHMENT, cbke_refusal)
+        if cbke_refusal is not None or facts == "no-key-establishment":
+            return no(Reason.NO_KEY_ESTABLISHMENT,
+                      cbke_refusal or f"{Reason.NO_KEY_ESTABLISHMENT.value}: the rig requires CBKE")
         if isinstance(facts, str):
             if facts.startswith("unreachable"):
                 return no(Reason.UNREACHABLE, facts, unreachable=True, phase=Phase.FAILED)

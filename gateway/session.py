@@ -191,9 +191,11 @@ class Gateway:
     """The HAN host over one or more started zigpy applications."""
 
     def __init__(self, apps: dict[str, zigpy.application.ControllerApplication],
-                 bindings: Iterable[DeviceBinding] = (), urls: dict[str, str] | None = None) -> None:
+                 bindings: Iterable[DeviceBinding] = (), urls: dict[str, str] | None = None,
+                 configs: dict[str, hal.RadioConfig | None] | None = None) -> None:
         self.apps = apps  # the gateway's own features use these; nothing above the gateway does
         self.urls = urls or {}
+        self.configs = configs or {}  # each radio's config (its data dir: where per-radio state lives)
         self.bindings = {format_eui64(b.eui64): b for b in bindings}
         self._features: list[Any] = []  # features created so far, in creation order (closed on exit)
 
@@ -212,7 +214,8 @@ class Gateway:
             for endpoint in endpoints:
                 radio = hal.open_radio(endpoint.url, endpoint.config)
                 apps[endpoint.id] = await stack.enter_async_context(radio)
-            gateway = cls(apps, bindings, {e.id: e.url for e in endpoints})
+            gateway = cls(apps, bindings, {e.id: e.url for e in endpoints},
+                          {e.id: e.config for e in endpoints})
             try:
                 gateway.start_hub_functions()
                 if policies is not None:

@@ -216,6 +216,15 @@ def ledger_path(url: str, config: RadioConfig | None = None) -> Path:
     return db.with_name(db.name.replace("zigpy-", "hanrig-devices-", 1))
 
 
+def alert_counts_path(url: str, config: RadioConfig | None = None) -> Path | None:
+    """The SECMP0062 alert-count file (``gateway.alert_counts``) beside the radio's zigpy database; None on
+    ``sim://`` without a data dir (a simulated PAN keeps no state of its own, as with its zigpy database)."""
+    if url.startswith(SIM_SCHEME + "://") and (config is None or config.data_dir is None):
+        return None
+    db = database_path(url, config)
+    return db.with_name(db.name.replace("zigpy-", "hanrig-alerts-", 1))
+
+
 def _network_config(config: RadioConfig) -> dict[str, Any]:
     network: dict[str, Any] = {}
     if config.channel is not None:

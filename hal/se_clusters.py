@@ -561,3 +561,16 @@ class ProfileStatus(enum.IntEnum):
     INVALID_END_TIME = 0x03
     MORE_PERIODS_REQUESTED_THAN_CAN_BE_RETURNED = 0x04
     NO_INTERVALS_AVAILABLE = 0x05
+
+
+# --------------------------------------------------------------------------------------------------
+# Which traffic a CBKE link key secures (issue 13)
+# --------------------------------------------------------------------------------------------------
+
+
+def aps_secured_after_cbke(cluster_id: int) -> bool:
+    """Whether frames on ``cluster_id`` go APS-secured between the hub and a device holding a CBKE link
+    key: the Smart Energy clusters (the 0x07xx block: Price, DRLC, Metering, Messaging, Tunneling,
+    Prepayment, Device Management ...) and OTA Upgrade 0x0019. Key Establishment is not: it runs before
+    there is a key."""
+    return 0x0700 <= cluster_id <= 0x07FF or cluster_id == 0x0019

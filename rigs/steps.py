@@ -634,6 +634,11 @@ async def step_alerts(ctx: StepContext) -> None:
             ctx.measure(MeasurementSpec("unaccounted", "", Equals(0), "alerts the device sent that the hub "
                                         "neither forwarded nor counted as throttled"),
                         sent - delta["forwarded"] - delta["suppressed"])
+    # the per (device, code) invariant of the durable counts (gateway.alert_counts): each received alert
+    # is forwarded, throttled or excluded
+    ctx.measure(MeasurementSpec("alert_codes_unbalanced", "", Equals(0), "alert codes of the device whose "
+                                "received != forwarded + throttled + excluded"),
+                sum(1 for device, _ in service.unbalanced() if device == eui64))
 
 
 def _busiest_window(times: list[float], window_s: float) -> int:
@@ -657,6 +662,8 @@ async def step_certs(ctx: StepContext) -> None:
     if TUNNELING not in han.endpoint.in_clusters:
         ctx.skip("no-credentials-over-han", f"{ctx.device.role} has no Tunneling server (0x0704): its "
                                             "credentials cannot be read over the HAN")
+        return
+    if refused_without_cbke(ctx):  # the credentials come over the SE Tunneling cluster
         return
     roots: list[bytes] = []
     for path in params.get("roots", ()):

@@ -5,6 +5,12 @@ seconds (on ``sim://``, simulated seconds). Text mode prints each forwarded aler
 report as it happens, then the counts; ``--json`` prints one document at the end. The throttling
 numbers come from the options, else the rig file's ``[policies] alerts`` (``sim://?rig=FILE``), else
 hanrig's defaults (window 60 s, threshold 10, forward period 300 s, nothing excluded).
+
+The summary gives the counts per (device, alert code): received / forwarded / throttled / excluded and
+the suppressed count still pending. On a radio with a data dir (every real radio: ``$HANRIG_DATA_DIR``)
+they are the persisted counts, over every run since the count file was made, and an open episode is
+left pending for the next run rather than flushed; on ``sim://`` they cover this run only, and pending
+counts are reported at the end.
 """
 
 from __future__ import annotations
@@ -46,7 +52,11 @@ def _render_summary(document: dict[str, Any]) -> str:
     return (f"{counts['received']} alert(s) received in {document['for_s']:g} s: "
             f"{counts['forwarded']} forwarded, {counts['suppressed']} suppressed "
             f"({counts['episodes']} throttling episode(s)); "
-            f"{document['malformed_frames']} malformed frame(s) ignored")
+            f"{document['malformed_frames']} malformed frame(s) ignored"
+            + "".join(f"\n  {row['device']} alert {row['alert_code']}: {row['received']} received, "
+                      f"{row['forwarded']} forwarded, {row['throttled']} throttled, "
+                      f"{row['excluded']} excluded, {row['pending']} pending" for row in document["per_code"])
+            + ("\n  (persisted counts, across runs)" if document["persisted"] else ""))
 
 
 @alerts.command("watch")
@@ -101,7 +111,8 @@ def watch(radio_url: str, for_s: float, window_s: float | None, threshold: int |
                 except HanrigError as exc:
                     click.echo(f"{meter.eui64}: no GBCS alert intake ({exc}); ZCL alarms only", err=True)
             await asyncio.sleep(for_s)
-            service.flush(force=True)
+            if not service.durable:  # nothing would keep them: report them now
+                service.flush(force=True)
             return {
                 "radio": radio_url,
                 "for_s": for_s,
@@ -112,6 +123,11 @@ def watch(radio_url: str, for_s: float, window_s: float | None, threshold: int |
                     "exclude": [f"0x{code:04x}" for code in sorted(policy.exclude)],
                 },
                 "counts": service.stats(),
+                "persisted": service.durable,
+                "per_code": [
+                    {"device": device, "alert_code": f"0x{code:04x}", **counts}
+                    for (device, code), counts in service.counts().items()
+                ],
                 "malformed_frames": service.input_stats().malformed,
                 "events": events,
             }

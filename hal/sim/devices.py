@@ -39,6 +39,7 @@ from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMe
 
 from ..gbhrgp import chunk_size
 from ..roles import Role
+from ..se_clusters import aps_secured_after_cbke
 from .alarms import DeviceAlarms
 from .cbke import KE_CLUSTER_ID, CbkeClient
 from .clock import DeviceClock
@@ -339,6 +340,8 @@ class VirtualDevice:
 
     # ------------------------------------------------------------------ frames out
     def _zcl_packet(self, cluster_id: int, data: bytes) -> zigpy_t.ZigbeePacket:
+        # with a CBKE link key the device APS-secures its SE traffic (the PAN charges the APS header and MIC)
+        secured = self.cbke.link_key is not None and aps_secured_after_cbke(cluster_id)
         return zigpy_t.ZigbeePacket(
             src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=self.nwk),
             src_ep=DEVICE_ENDPOINT,
@@ -348,6 +351,7 @@ class VirtualDevice:
             cluster_id=cluster_id,
             data=zigpy_t.SerializableBytes(data),
             tsn=data[1] if len(data) > 1 else 0,
+            tx_options=zigpy_t.TransmitOptions.APS_Encryption if secured else zigpy_t.TransmitOptions.NONE,
             lqi=255,
             rssi=-40,
         )

@@ -262,3 +262,26 @@ def test_every_alert_is_forwarded_or_counted_and_every_count_reported(
         assert stats.forwarded + stats.suppressed == stats.received
         assert stats.reported == stats.suppressed
     assert sum(stats.received for stats in throttler.device_stats.values()) == len(events)
+
+
+def test_per_code_counts_balance_and_an_episode_moves_to_a_new_throttler() -> None:
+    policy = AlertPolicy(window_s=10, threshold=2, forward_period_s=5, exclude=frozenset({7}))
+    first = AlertThrottler(policy)
+    for at in range(6):
+        first.receive("d", 1, now=at * 0.5)
+        first.receive("d", 7, now=at * 0.5)
+    ones, sevens = first.code_counts[("d", 1)], first.code_counts[("d", 7)]
+    assert (ones.received, ones.forwarded, ones.throttled, ones.excluded) == (6, 2, 4, 0)
+    assert (sevens.received, sevens.forwarded, sevens.throttled, sevens.excluded) == (6, 0, 0, 6)
+    assert ones.balanced() and sevens.balanced()
+    counts, episode = first.snapshot("d", 1)
+    assert episode is not None and episode.pending == 4 and episode.sequence_id == 1
+
+    second = AlertThrottler(policy)  # a restarted hanrig, given what the first one saved
+    second.restore("d", 1, counts, episode, first.next_sequence_id)
+    forwarded = second.receive("d", 1, now=episode.period_start + 5)
+    assert forwarded is not None
+    assert (forwarded.throttled_alert_sequence_id, forwarded.throttled_alert_count) == (1, 4)
+    assert forwarded.throttled_since == episode.first_pending_at
+    assert second.stats.suppressed - second.stats.reported == 0
+    assert second.code_counts[("d", 1)].received == 7 and second.code_counts[("d", 1)].balanced()

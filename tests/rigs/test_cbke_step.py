@@ -162,8 +162,9 @@ def test_after_cbke_ota_blocks_are_aps_secured_and_shrink_to_56(tmp_path: Path) 
 
 
 def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
-    """Not just OTA: a Metering read to the keyed ESME goes with APS_Encryption in its tx options (zigpy's
-    per-cluster ``aps_encryption``, so the sim charges the APS header and MIC), while the same read to the
+    """Not just OTA: a Metering read to (and its answer from) the keyed ESME goes with APS_Encryption in its
+    tx options (zigpy's per-cluster ``aps_encryption``; the sim charges the APS header and MIC), while the
+    same read to the
     IHD (a Type 2 device, no CBKE) does not; Basic (not an SE cluster) stays NWK-secured only."""
     import zigpy.types as zigpy_t
     from zigpy.zcl import foundation
@@ -176,11 +177,15 @@ def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
             assert result is not None and result.outcome == "established"
             han = next(iter(gw.apps.values())).han
             sent: list[tuple[int, int, bool]] = []
+            received: list[tuple[int, int, bool]] = []
 
             def sink(record, packet) -> None:
-                if packet is not None and record.src == 0:
+                if packet is not None:
                     secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
-                    sent.append((record.dst, record.cluster, secured))
+                    if record.src == 0:
+                        sent.append((record.dst, record.cluster, secured))
+                    else:
+                        received.append((record.src, record.cluster, secured))
 
             han.trace.subscribe(sink)
             app = next(iter(gw.apps.values()))
@@ -195,6 +200,8 @@ def test_after_cbke_every_se_frame_to_the_device_is_aps_secured() -> None:
             assert (esme.nwk, 0x0702, True) in sent
             assert (esme.nwk, 0x0000, False) in sent
             assert (ihd.nwk, 0x0702, False) in sent
+            # and the keyed ESME answers APS-secured too (hal.sim: its SE frames once it holds the key)
+            assert (esme.nwk, 0x0702, True) in received and (esme.nwk, 0x0000, False) in received
             assert gw.cbke.secured(esme_eui) and not gw.cbke.secured(ihd_eui)
 
     hal.run(scenario, "sim://")
@@ -210,24 +217,31 @@ def _require_cbke_rig(tmp_path: Path, silent: str) -> str:
         parts.append(f'[[devices]]\nid = "{device_id}"\nrole = "{role}"\neui64 = "{eui}"\n{sim}')
     parts.append('[[plan.steps]]\nstep = "join"\n\n[[plan.steps]]\nstep = "cbke"\n\n'
                  '[[plan.steps]]\nstep = "ota"\ndevices = ["ppmid"]\n\n'
-                 '[[plan.steps]]\nstep = "loadcontrol"\n\n'
+                 '[[plan.steps]]\nstep = "loadcontrol"\n\n[[plan.steps]]\nstep = "certs"\n\n'
                  '[outputs]\nresults = "results"\n')
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("silent", ["ppmid", "hcalcs"])
+REFUSED_STEP = {"ppmid": "ota", "hcalcs": "loadcontrol", "esme": "certs"}
+
+
+@pytest.mark.parametrize("silent", list(REFUSED_STEP))
 def test_require_cbke_refuses_se_service_to_a_device_without_a_link_key(tmp_path: Path, silent: str) -> None:
     """policies.require_cbke: the device whose CBKE stays silent is refused OTA (reason
-    no-key-establishment, from ota.outcomes) or load control, naming why; the keyed devices are served."""
+    no-key-establishment, from ota.outcomes), load control or its credentials over the tunnel, naming
+    why; the keyed devices are served."""
     path = tmp_path / "rig.toml"
     path.write_text(_require_cbke_rig(tmp_path, silent))
     rig = parse_rig(path.read_text(), path)
     assert rig.policies.cbke.required
     record = run_rig(rig, RunOptions(), progress_stream=io.StringIO(), tty=False).record
     steps = {(d.id, s.name): s for d in record.duts for s in d.final_steps()}
-    assert steps[("esme", "cbke")].outcome is StepOutcome.PASS
-    refused = steps[(silent, "ota" if silent == "ppmid" else "loadcontrol")]
-    assert refused.outcome is StepOutcome.FAIL, refused
-    assert any("no-key-establishment" in d.description for d in refused.details), refused.details
-    served = steps[("ppmid", "ota")] if silent == "hcalcs" else steps[("hcalcs", "loadcontrol")]
-    assert served.outcome is StepOutcome.PASS, served.details
+    for device_id, step_name in REFUSED_STEP.items():
+        step = steps[(device_id, step_name)]
+        if device_id == silent:
+            assert step.outcome is StepOutcome.FAIL, step
+            assert any(d.code == "no-key-establishment" and "requires CBKE" in d.description
+                       for d in step.details), step.details
+        else:
+            assert steps[(device_id, "cbke")].outcome is StepOutcome.PASS
+            assert step.outcome is StepOutcome.PASS, step.details

@@ -3,8 +3,8 @@ secret cached, next to the cost of one key agreement (the static-static ECDH the
 Also the full path (read, verify, decrypt and decode the registers with names and units).
 Prints figures; asserts nothing. Target: >= 10,000 messages/s read and MAC-verified.
 
-Run: ``python bench/gbcs.py [--messages N] [--repeat N]``. Keys are made in memory (TEST-ONLY), so the
-bench needs no keystore; the stream is real GCS13a responses as ``gbcs`` builds them (the same bytes
+Run: ``python bench/gbcs_messages.py [--messages N] [--repeat N]``. Keys are made in memory (TEST-ONLY),
+so the bench needs no keystore; the stream is real GCS13a responses as ``gbcs`` builds them (the same bytes
 the RTDS has for the same inputs, see tests/gbcs).
 """
 
@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-# Run as ``python bench/gbcs.py``, this file would shadow the gbcs package it measures.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-
-import gbcs  # noqa: E402
-from gbcs.content import GasRegisters, gcs13a_response_content  # noqa: E402
+import gbcs
+from gbcs.content import GasRegisters, gcs13a_response_content
 
 DEVICE = bytes.fromhex("00db1234567890a3")
 SUPPLIER = bytes.fromhex("90b3d51f30010000")
