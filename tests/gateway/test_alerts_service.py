@@ -277,3 +277,45 @@ async def test_counts_and_the_open_episode_survive_a_restart_mid_storm(tmp_path:
         # every suppressed alert was reported exactly once, over both sessions
         carried = accounted([e for e in before + after])
         assert carried == counts["throttled"] - gw.alerts.counts()[(ESME, code)]["pending"]
+
+
+SIGKILLED_SESSION = """
+import asyncio, os, signal, sys
+from pathlib import Path
+import hal
+from gateway.alerts import AlertPolicy
+from gateway.session import Gateway, RadioEndpoint
+
+async def main():
+    radio = RadioEndpoint("radio0", "sim://", hal.RadioConfig(data_dir=Path(sys.argv[1])))
+    async with Gateway.open([radio]) as gw:
+        gw.alerts.configure(AlertPolicy(window_s=60, threshold=3, forward_period_s=5))
+        esme = gw.apps["radio0"].han.device("esme")
+        task = asyncio.ensure_future(gw.sim("radio0").alert_storm("ESME_EUI64", 0x42, 20.0, 3600.0))
+        await asyncio.sleep(10)
+        task.cancel()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the tick that saves the last batch
+        print(esme.alarms.sent, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # no close, no flush: what a crash leaves
+
+hal.run(main, "sim://")
+""".replace("ESME_EUI64", ESME)
+
+
+def test_a_sigkilled_session_keeps_every_alert_counted_before_its_last_tick(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from gateway.alert_counts import AlertCounts
+
+    proc = subprocess.run([sys.executable, "-c", SIGKILLED_SESSION, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    sent = int(proc.stdout.split()[-1])
+    (path,) = tmp_path.glob("hanrig-alerts-*.db")
+    store = AlertCounts(path)
+    (row,) = [r for r in store.rows() if r.code == 0x42]
+    store.close()
+    assert sent > 50 and row.counts.received == sent and row.counts.balanced()
+    assert row.episode is not None and row.episode.pending > 0 and row.episode.sequence_id == 1
