@@ -12,10 +12,11 @@ import pytest
 
 from gateway.alerts import AlertPolicy
 from gateway.alerts_service import RECENT_RECORDS, AlertRecord, ThrottleRecord
+from gateway.bench import bench_credentials
 from gateway.cli import main
 from gateway.session import Gateway, RadioEndpoint
 from hal import RadioConfig
-from hal.sim.config import FaultKind, FaultSpec
+from hal.sim.config import FaultKind, FaultSpec, default_bench
 from ota import build_image, read_image
 
 pytestmark = pytest.mark.looptime
@@ -227,15 +228,20 @@ def test_cli_alerts_watch_bad_exclude_is_one_line_exit_2(capsys) -> None:
 
 
 
-async def test_counts_and_the_open_episode_survive_a_restart_mid_storm(tmp_path: Path) -> None:
-    """Judged against the sender's own count: the simulated ESME's delivered alarms over both sessions."""
-    radio = RadioEndpoint("radio0", "sim://", RadioConfig(data_dir=tmp_path))
+@pytest.mark.parametrize("code", [0x42, 0x8F01], ids=["zcl-alarm", "gbcs-alert"])
+async def test_counts_and_the_open_episode_survive_a_restart_mid_storm(tmp_path: Path, code: int) -> None:
+    """Judged against the sender's own count: the simulated ESME's delivered alarms over both sessions
+    (a code above 0xff is a GBCS alert through the hub's tunnel, the ESME's real intake)."""
+    # the bench with its GBCS credentials: the ESME's GBCS side raises 16-bit alerts on the tunnel
+    radio = RadioEndpoint("radio0", "sim://", RadioConfig(sim=bench_credentials(default_bench())[0],
+                                                          data_dir=tmp_path))
     policy = AlertPolicy(window_s=60, threshold=3, forward_period_s=5)
-    code = 0x42
     sent = 0
 
     async def storm(gw: Gateway, seconds: float) -> int:
         esme = gw.apps["radio0"].han.device("esme")
+        if code > 0xFF:
+            await gw.alerts.watch_gbcs(gw.device(ESME))
         task = asyncio.ensure_future(gw.sim("radio0").alert_storm(ESME, code, 20.0, 3600.0))
         await asyncio.sleep(seconds)
         task.cancel()  # mid-storm: the storm does not end, the session does
@@ -270,6 +276,7 @@ async def test_counts_and_the_open_episode_survive_a_restart_mid_storm(tmp_path:
         assert counts["received"] == sent
         assert counts["forwarded"] + counts["throttled"] + counts["excluded"] == sent
         first = next(e for e in after if isinstance(e, AlertRecord))
+        assert first.intake == ("gbcs" if code > 0xFF else "zcl")
         assert first.throttled_alert_sequence_id == sequence_id  # the same episode continues
         assert first.throttled_alert_count >= pending_before  # carrying what was suppressed before
         assert first.throttled_since == since_before_utc
