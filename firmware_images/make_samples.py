@@ -37,6 +37,7 @@ class Sample:
     image_type: int
     layout: Layout
     sizes: tuple[int, int]
+    versions: tuple[int, int] = VERSIONS
 
 
 # IHDs left the SEC OTA scope (SECMP0007) and update over plain Zigbee OTA, so the IHD sample is a
@@ -46,6 +47,10 @@ SAMPLES = (
     Sample("IHD", 0x0101, Layout.ZIGBEE, (24 * 1024, 26 * 1024)),
     Sample("PPMID", 0x0084, Layout.GBCS, (32 * 1024, 34 * 1024)),
     Sample("HCALCS", 0x0103, Layout.GBCS, (40 * 1024, 44 * 1024)),
+    # SECMP0024: an ESME takes its image over the HAN and holds it until a CS06 activates it. The
+    # simulated ESME runs 0x00010000, so both ESME samples are newer: one for an immediate CS06, the
+    # next for a future-dated one (the main job's plan pushes and activates both).
+    Sample("ESME", 0x0000, Layout.GBCS, (20 * 1024, 22 * 1024), (0x00010100, 0x00010200)),
 )
 
 
@@ -91,7 +96,7 @@ def make_samples(directory: Path = HERE, *, new_key: bool = False) -> list[Path]
     public_key = load_public_key((directory / CERT_FILE).read_bytes(), name=CERT_FILE)
     written = []
     for sample in SAMPLES:
-        for version, size in zip(VERSIONS, sample.sizes, strict=True):
+        for version, size in zip(sample.versions, sample.sizes, strict=True):
             data = build_image(
                 payload(sample.role, version, size), manufacturer_code=MANUFACTURER_CODE,
                 image_type=sample.image_type, file_version=version, layout=sample.layout,

@@ -350,8 +350,15 @@ class GbcsService:
         decoded = gbcs.decode_content(response, self.security)
         return Exchange(device.eui64, command, response, raw, report, decoded, sent)
 
-    async def activate_firmware(self, device: HanDevice, image_sha256: bytes, originator: bytes, *,
-                                at: dt.datetime | None = None,
+    @property
+    def supplier(self) -> bytes:
+        """The Supplier's Entity ID on this bench (the TEST-ONLY PKI's): who signs a CS06 by default."""
+        from certs.testpki import ENTITY_IDS
+
+        return bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
+
+    async def activate_firmware(self, device: HanDevice, image_sha256: bytes,
+                                originator: bytes | None = None, *, at: dt.datetime | None = None,
                                 timeout: float = RESPONSE_TIMEOUT_S) -> Cs06Activation:
         """SECMP0024: CS06 Activate Firmware, signed by ``originator`` (the Supplier), to a meter that
         compares the hash with the image it holds. Immediate: the response carries the outcome. Future-dated:
@@ -360,6 +367,7 @@ class GbcsService:
         from gbcs.content import cs06_command_content
 
         when = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else None
+        originator = originator if originator is not None else self.supplier
         counter = self.next_counter()
         target = bytes.fromhex(device.eui64.replace(":", ""))
         command = gbcs.command(originator, target, counter, CS06,

@@ -57,6 +57,7 @@ STEP_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "cot": ("COT",),
     "prompt": ("OPERATOR",),
     "cbke": ("ZSE-CBKE",),
+    "cs06": ("SECMP0024",),
 }
 
 

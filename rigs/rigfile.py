@@ -73,6 +73,7 @@ class StepKind(enum.StrEnum):
     COT = "cot"
     OTA_NEGATIVE = "ota_negative"
     PROMPT = "prompt"
+    CS06 = "cs06"
 
 
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
@@ -90,6 +91,7 @@ STEP_ROLES: dict[StepKind, tuple[Role, ...]] = {
     StepKind.CBKE: (Role.ESME, Role.GSME, Role.PPMID, Role.HCALCS),  # the Type 1 devices
     StepKind.OTA_NEGATIVE: ALL_ROLES,
     StepKind.PROMPT: ALL_ROLES,
+    StepKind.CS06: (Role.ESME, Role.GSME),  # SECMP0024: the meters activate by GBCS CS06
 }
 
 # ota_negative: the SECMP0007 negative cases (ota.negative.NegativeCase values)
@@ -566,6 +568,21 @@ def _p_cases(ctx: _Ctx, where: str, value: Any, base: Path) -> tuple[str, ...]:
     return tuple(cases)
 
 
+def _p_sha256(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
+    text = ctx.string(where, value).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise ctx.error(where, f"{text!r} is not a SHA-256 (64 hex digits)")
+    return text
+
+
+def _p_at(ctx: _Ctx, where: str, value: Any, base: Path) -> float | str:
+    """When a CS06 activates: seconds after the step starts (hub clock), or an ISO 8601 time with zone."""
+    if isinstance(value, str):
+        parse_activation(f"at:{value}", lambda problem: ctx.error(where, problem))
+        return value
+    return ctx.number(where, value, 1, 7 * 86400)
+
+
 def _p_action(ctx: _Ctx, where: str, value: Any, base: Path) -> str:
     text = ctx.string(where, value)
     if text not in PROMPT_ACTIONS:
@@ -578,7 +595,9 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
     StepKind.JOIN: {"permit_s": _p_seconds},
     StepKind.INVENTORY: {},
     StepKind.OTA: {"image": _p_file(OTA_IMAGE_MAX), "image_dir": _p_dir, "activation": _p_activation,
-                   "allow_downgrade": _p_bool, "expect_version": _p_version},
+                   "allow_downgrade": _p_bool, "expect_version": _p_version,
+                   # the catalogue's image of that version for the device's role
+                   "image_version": _p_version},
     StepKind.GAS: {"reads": _p_count, "interval_s": _p_seconds, "clock_scenarios": _p_clock_scenarios},
     StepKind.CERTS: {"roots": _p_files(CERT_MAX), "cert_dir": _p_dir, "expect_network_operator": _p_eui64},
     StepKind.LOADCONTROL: {"switch": _p_switch, "level": _p_level, "duration_s": _p_seconds,
@@ -588,6 +607,10 @@ STEP_PARAMS: dict[StepKind, dict[str, _ParamParser]] = {
     StepKind.CBKE: {"wait_s": _p_seconds},
     StepKind.OTA_NEGATIVE: {"cases": _p_cases, "image": _p_file(OTA_IMAGE_MAX)},
     StepKind.PROMPT: {"action": _p_action},
+    # image: the file pushed with activation "hold" (its Manufacturer Image hash is what CS06 names);
+    # image_sha256: a hash given outright (e.g. a wrong one, to see the meter refuse it); neither: the
+    # image the hub last transferred to the meter (what its OTA client says it holds)
+    StepKind.CS06: {"image": _p_file(OTA_IMAGE_MAX), "image_sha256": _p_sha256, "at": _p_at},
 }
 
 
@@ -619,6 +642,10 @@ def _parse_step(ctx: _Ctx, where: str, index: int, table: Mapping[str, Any], bas
               for key, parser in specific.items() if key in table}
     if kind is StepKind.LOADCONTROL and params.get("switch") == "level" and "level" not in params:
         raise ctx.error(f"{where}.level", "missing (switch = \"level\" needs a level 0..100)")
+    if kind is StepKind.CS06 and "image" in params and "image_sha256" in params:
+        raise ctx.error(f"{where}.image_sha256", "give image or image_sha256, not both")
+    if kind is StepKind.OTA and "image" in params and "image_version" in params:
+        raise ctx.error(f"{where}.image_version", "give image or image_version, not both")
     return PlanStep(
         index=index, step=kind, roles=roles, devices=devices,
         timeout_s=(ctx.number(f"{where}.timeout_s", table["timeout_s"], 0.001, 7 * 86400)

@@ -258,6 +258,21 @@ def _expected_phase(activation: str) -> str:
     return {Activation.NOW.value: "activated", Activation.HOLD.value: "held"}.get(mode, "scheduled")
 
 
+async def _catalogue_image(ctx: StepContext, version: int) -> Any:
+    """The catalogue's image of ``version`` meant for the DUT's role (a step's ``image_version``)."""
+    from ota import read_image
+
+    service = ctx.gateway.ota
+    role = ctx.device.role.value
+    for entry in service.catalogue:
+        if entry.role == role and entry.identity.file_version == version:
+            path = Path(entry.path)
+            return read_image(await read_step_file(ctx.plan_step.name, path, "image", OTA_IMAGE_MAX),
+                              name=str(path))
+    raise StepError(f"step {ctx.plan_step.name}: the catalogue {service.policies.catalogue} has no "
+                    f"{role} image of version 0x{version:08x}")
+
+
 async def step_ota(ctx: StepContext) -> None:
     """Select an image (catalogue, or the one named), push it, activate it, verify the new version."""
     from ota import read_image
@@ -272,6 +287,8 @@ async def step_ota(ctx: StepContext) -> None:
         image = read_image(await read_step_file("ota", path, "image", OTA_IMAGE_MAX), name=str(path))
     if "image_dir" in params and service.policies.catalogue != Path(params["image_dir"]):
         service.configure(catalogue=Path(params["image_dir"]))
+    if "image_version" in params:
+        image = await _catalogue_image(ctx, params["image_version"])
     activation = params.get("activation") or service.policies.activation
     han = ctx.han()
     size = {"total": 0, "shown": -1}
@@ -335,6 +352,84 @@ async def step_ota(ctx: StepContext) -> None:
     if outcome.version_after is not None:
         fields["firmware_after"] = outcome.version_after
     ctx.update_dut(**fields)
+
+
+# ------------------------------------------------------------------------------------------- cs06
+CS06_ALERT_CODES = {True: 0x8F66, False: 0x8F67}  # future-dated activation: success / failure alert
+
+
+async def step_cs06(ctx: StepContext) -> None:
+    """SECMP0024: activate the image a meter holds (pushed over the HAN with activation "hold") with a
+    CS06 signed by the bench's Supplier, now or at a time; the meter checks the hash itself. Records the
+    outcome, the firmware version before and after and, future-dated, the 8F66 / 8F67 alert."""
+    import datetime as dt
+
+    from ota import read_image
+    from ota.campaign import DeviceOutcome, Phase, read_ota_attributes, verify_activation
+
+    params = ctx.params
+    han = ctx.han()
+    gw = ctx.gateway
+    version = None
+    if "image" in params:
+        path = Path(params["image"])
+        image = read_image(await read_step_file("cs06", path, "image", OTA_IMAGE_MAX), name=str(path))
+        wanted, version = image.sha256, image.identity.file_version
+    elif "image_sha256" in params:
+        wanted = params["image_sha256"]
+    else:  # what the hub last transferred to this meter, at the version its OTA client says it holds
+        held = (await read_ota_attributes(han.zigpy_device, ["downloaded_file_version"])).get(
+            "downloaded_file_version")
+        version = None if held is None or int(held) == 0xFFFFFFFF else int(held)
+        known = gw.ota.server(han.radio_id).completed_hash(han.zigpy_device.ieee, version) \
+            if version is not None else None
+        if known is None:
+            raise StepError("step cs06: the hub transferred no image to this meter that it holds (push one "
+                            "with an ota step, activation \"hold\", first, or give image / image_sha256)")
+        wanted = known
+    at = params.get("at")
+    when = None
+    if isinstance(at, str):
+        when = dt.datetime.fromisoformat(at).astimezone(dt.UTC)
+    elif at is not None:
+        when = gw.gpf.now() + dt.timedelta(seconds=float(at))
+    running = await read_ota_attributes(han.zigpy_device, ["current_file_version"])
+    before = running.get("current_file_version")
+    if before is not None:
+        ctx.measure(MeasurementSpec("firmware_version_before", "", None,
+                                    "what the meter runs before the CS06"), int(before))
+    ctx.progress("cs06: activating" + (f" at {when:%H:%M:%SZ}" if when else ""))
+    since = asyncio.get_running_loop().time()
+    report = await gw.gbcs.activate_firmware(han, bytes.fromhex(wanted), at=when)
+    ctx.attach_json("cs06-activation.json", {"device": report.device, "counter": report.counter,
+                                             "execution_date_time": report.execution_date_time,
+                                             "image_sha256": wanted, "response": report.response,
+                                             "alert": report.alert})
+    if when is not None and report.alert is not None:
+        ctx.measure(MeasurementSpec("cs06_alert_code", "", Equals(CS06_ALERT_CODES[True]),
+                                    "the meter's future-dated activation alert (8F66 success, 8F67 failure)"),
+                    int(report.alert["alert_code_int"]))
+    ctx.measure(MeasurementSpec("cs06_outcome", "", Equals("success"), "the meter's CS06 activation outcome"),
+                report.outcome)
+    if not report.ok:
+        alert = f", alert 0x{int(report.alert['alert_code_int']):04X}" if report.alert else ""
+        ctx.fail(f"cs06-{report.outcome}", f"the meter answered the CS06 for {wanted} with "
+                                           f"{report.outcome}{alert}")
+        return
+    # the meter reboots into the image it activated: its OTA client must then report that version
+    expected = version if version is not None else int(str(report.firmware_version), 16)
+    outcome = DeviceOutcome(han.eui64, han.id, None, han.radio_id, Phase.FAILED, None, "",
+                            None if before is None else int(before))
+    await verify_activation(gw.ota.server(han.radio_id), han.zigpy_device, expected, outcome, since=since)
+    ctx.measure(MeasurementSpec("firmware_version_after", "", Equals(expected),
+                                "the version the meter runs after the CS06"), outcome.version_after)
+    fields: dict[str, Any] = {}
+    if ctx.dut.firmware_before is None and before is not None:
+        fields["firmware_before"] = int(before)
+    if outcome.version_after is not None:
+        fields["firmware_after"] = outcome.version_after
+    if fields:
+        ctx.update_dut(**fields)
 
 
 # ------------------------------------------------------------------------------------------- gas
@@ -803,5 +898,6 @@ def step_function(kind: StepKind) -> Callable[..., Awaitable[None]]:
         StepKind.CBKE: step_cbke,
         StepKind.OTA_NEGATIVE: step_ota_negative,
         StepKind.PROMPT: step_prompt,
+        StepKind.CS06: step_cs06,
     }
     return table[kind]

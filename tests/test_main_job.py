@@ -51,13 +51,13 @@ def test_the_main_job_on_the_simulated_bench(tmp_path):
     bench = default_rig()
     assert document["rig"] == bench.name
     assert [d["id"] for d in document["duts"]] == [d.id for d in bench.devices]
-    planned = {(d, name) for d, _, name in bench.planned()}
-    ran = {(d["id"], s["name"]): s for d in document["duts"] for s in d["steps"]}
+    planned = set(bench.planned())  # (device, step index, name): the ESME has two ota and two cs06 steps
+    ran = {(d["id"], s["index"], s["name"]): s for d in document["duts"] for s in d["steps"]}
     assert set(ran) == planned  # every planned step ran, for every device it applies to
     not_passed = {key: s for key, s in ran.items() if s["outcome"] not in ("PASS", "SKIPPED")}
     skipped = {key for key, s in ran.items() if s["outcome"] == "SKIPPED"}
     # only steps that do not apply to a device's kind are skipped, each with its reason
-    assert skipped <= {(d, "cot") for d in ("ihd", "ppmid", "hcalcs")}
+    assert {(d, name) for d, _, name in skipped} <= {(d, "cot") for d in ("ihd", "ppmid", "hcalcs")}
     assert all(ran[key]["summary"] for key in skipped)
     assert wall < 60, f"the main job took {wall:.1f} s of wall time"
 
@@ -69,6 +69,18 @@ def test_the_main_job_on_the_simulated_bench(tmp_path):
     assert ota.outcome is StepOutcome.PASS and record.dut("ihd").firmware_after == 0x00010100
     assert {m.name for m in record.dut("esme").step("certs").measurements} >= {"secmp0063", "checks_failed"}
     assert record.dut("esme").step("alerts").outcome is StepOutcome.PASS
+    # SECMP0024: the ESME held each image pushed over the HAN, then a CS06 activated it: 0x00010100 at
+    # once, 0x00010200 ten minutes on (virtual clock), answered by the meter's 8F66 alert
+    esme = record.dut("esme")
+    pushes = [s for s in esme.steps if s.name == "ota"]
+    assert [{m.name: m.value for m in s.measurements}["ota_phase"] for s in pushes] == ["held", "held"]
+    now, later = ({m.name: m for m in s.measurements} for s in esme.steps if s.name == "cs06")
+    assert now["firmware_version_before"].value == 0x00010000
+    assert now["firmware_version_after"].value == 0x00010100
+    assert "cs06_alert_code" not in now and now["cs06_outcome"].value == "success"
+    assert (later["cs06_alert_code"].value, later["cs06_outcome"].value) == (0x8F66, "success")
+    assert later["firmware_version_after"].value == 0x00010200 and later["sim_duration_s"].value >= 600
+    assert (esme.firmware_before, esme.firmware_after) == (0x00010000, 0x00010200)
     # SECMP0015: one GCS13a per clock scenario, the GSME's clock set through the simulator control, each
     # grouping header carrying its scenario's clock status (GPF 0x00, unreliable 0x02, GSME 0x04)
     gas = {m.name: m for m in record.dut("gsme").step("gas").measurements}

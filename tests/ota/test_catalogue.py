@@ -133,7 +133,7 @@ def test_committed_samples_are_what_the_script_builds(tmp_path):
     for name in ("TEST-ONLY-supplier-signing-key.pem", "TEST-ONLY-supplier-signing-cert.pem"):
         (tmp_path / name).write_bytes((SAMPLES / name).read_bytes())
     built = make_samples(tmp_path)
-    assert len(built) == 6
+    assert len(built) == 8
     for path in built:
         assert path.read_bytes() == (SAMPLES / path.name).read_bytes(), path.name
     assert (tmp_path / "index.json").read_text() == (SAMPLES / "index.json").read_text()
@@ -152,8 +152,9 @@ def test_committed_samples_verify_and_select(tmp_path):
         roles.setdefault(entry.role, set()).add((str(entry.layout), entry.identity.file_version))
     assert roles == {"IHD": {("zigbee", 0x10000), ("zigbee", 0x10100)},
                      "PPMID": {("gbcs", 0x10000), ("gbcs", 0x10100)},
-                     "HCALCS": {("gbcs", 0x10000), ("gbcs", 0x10100)}}
-    for image_type in (0x0101, 0x0084, 0x0103):
+                     "HCALCS": {("gbcs", 0x10000), ("gbcs", 0x10100)},
+                     "ESME": {("gbcs", 0x10100), ("gbcs", 0x10200)}}  # SECMP0024: held, then CS06
+    for image_type, newest in ((0x0101, 0x10100), (0x0084, 0x10100), (0x0103, 0x10100), (0x0000, 0x10200)):
         chosen = catalogue.select(0x1234, image_type, 0x10000, hardware_version=1)
-        assert chosen.identity.file_version == 0x10100
+        assert chosen.identity.file_version == newest
         assert read_image(chosen.path.read_bytes()).sha256 == chosen.manufacturer_image_sha256

@@ -46,8 +46,8 @@ def test_push_all_text_and_hold(capsys):
                          "--no-progress")
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert sum("held" in line for line in lines) == 3  # IHD, PPMID, HCALCS hold their images
-    assert sum("up-to-date" in line for line in lines) == 2  # the meters: no newer image exists
+    assert sum("held" in line for line in lines) == 4  # IHD, PPMID, HCALCS, ESME hold their images
+    assert sum("up-to-date" in line for line in lines) == 1  # the GSME: no newer image exists
     assert lines[-1] == "activation hold: ok" and err == ""
 
 

@@ -117,7 +117,7 @@ def test_list_runs_and_prefixes(store_target, bench, make_run):
         assert [r.run_id for r in runs] == [
             "20260102T000000-abc2", "20260101T000000-abc1", "20260100T000000-abc0"]
         assert [r.outcome for r in runs] == [RunOutcome.ERROR, RunOutcome.FAIL, RunOutcome.PASS]
-        assert runs[1].steps == {"PASS": 29, "FAIL": 1} and runs[1].duts == 5
+        assert runs[1].steps == {"PASS": 33, "FAIL": 1} and runs[1].duts == 5
         assert store.resolve("20260101") == "20260101T000000-abc1"
         with pytest.raises(UnknownRun, match="ambiguous prefix"):
             store.resolve("2026")

@@ -55,8 +55,8 @@ def test_junit_validates_and_maps_outcomes(make_run, bench, junit_schema):
     assert fail is not None and "ota_throughput" in fail.get("message") and "32.0" in fail.text
     assert cases[("gsme", "00-join")].find("error").get("type") == "ERROR"
     assert "radio-lost" in cases[("gsme", "00-join")].find("error").get("message")
-    assert cases[("esme", "07-alerts")].find("error").get("type") == "TIMEOUT"
-    assert cases[("esme", "08-cot")].find("skipped") is not None
+    assert cases[("esme", "11-alerts")].find("error").get("type") == "TIMEOUT"
+    assert cases[("esme", "12-cot")].find("skipped") is not None
     passed = cases[("ihd", "03-ota")]
     assert list(passed) and all(child.tag == "system-out" for child in passed)
     assert "PASS ota_throughput" in passed.find("system-out").text

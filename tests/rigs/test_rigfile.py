@@ -56,10 +56,16 @@ def test_default_rig_is_the_fixed_bench():
     rig = default_rig(base_dir=Path("/srv/bench"))
     assert [r.url for r in rig.radios] == ["sim://"]
     assert {str(d.role): d.eui64 for d in rig.devices} == FIXED
-    # every step kind but the conformance ones (ota_negative, prompt: rigs/examples/conformance.toml)
-    conformance = {StepKind.OTA_NEGATIVE, StepKind.PROMPT}
-    assert [s.step for s in rig.plan] == [kind for kind in StepKind if kind not in conformance]
-    by_step = {s.name: {str(d.role) for d in rig.devices_for(s)} for s in rig.plan}
+    # every step kind but the conformance ones (ota_negative, prompt: rigs/examples/conformance.toml);
+    # SECMP0024: the ESME's hold push and CS06, at once and then future-dated
+    K = StepKind
+    assert [s.step for s in rig.plan] == [K.JOIN, K.CBKE, K.INVENTORY, K.OTA, K.OTA, K.CS06, K.OTA, K.CS06,
+                                          K.GAS, K.CERTS, K.LOADCONTROL, K.ALERTS, K.COT]
+    assert set(StepKind) - {s.step for s in rig.plan} == {K.OTA_NEGATIVE, K.PROMPT}
+    esme_steps = [(s.name, dict(s.params)) for s in rig.plan[4:8] if s.roles == (Role.ESME,)]
+    assert esme_steps == [("ota", {"image_version": 0x00010100, "activation": "hold"}), ("cs06", {}),
+                          ("ota", {"image_version": 0x00010200, "activation": "hold"}), ("cs06", {"at": 600})]
+    by_step = {s.name: {str(d.role) for d in rig.devices_for(s)} for s in (*rig.plan[:4], *rig.plan[8:])}
     assert by_step["ota"] == {"IHD", "PPMID", "HCALCS"}
     assert by_step["gas"] == {"GSME"}
     assert by_step["certs"] == {"ESME"}
