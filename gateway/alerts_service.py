@@ -239,10 +239,12 @@ class AlertService:
         ``forward_period_s`` ago): while a storm goes on, the next alert of that code carries the count
         in a forwarded copy; only counts that no alert came to carry are reported on their own."""
         grace = 0.0 if force else self.throttler.policy.forward_period_s
-        touched = self.throttler.tracked()
-        reports = self.throttler.flush(now=self._loop.time() - grace, force=force, device=device)
-        for key in touched:
-            self._changed(*key)
+        throttler = self.throttler
+        before = {key: self._episode_key(*key) for key in throttler.tracked()} if self._stores else {}
+        reports = throttler.flush(now=self._loop.time() - grace, force=force, device=device)
+        for key, state in before.items():  # save only what the flush changed (a report, an episode end)
+            if self._episode_key(*key) != state:
+                self._changed(*key)
         return [self._report(report) for report in reports]
 
     async def close(self) -> None:
@@ -298,6 +300,10 @@ class AlertService:
                         min(self._loop_time_of(episode.period_start), now),
                         tuple(min(self._loop_time_of(at), now) for at in episode.recent))
                 self.throttler.restore(row.device, row.code, row.counts, episode, next_sequence_id)
+
+    def _episode_key(self, device: str, code: int) -> tuple[int | None, int] | None:
+        episode = self.throttler.snapshot(device, code)[1]
+        return None if episode is None else (episode.sequence_id, episode.pending)
 
     def _store_for(self, device: str) -> AlertCounts | None:
         store = self._device_stores.get(device)

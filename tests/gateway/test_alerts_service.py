@@ -332,3 +332,21 @@ def test_a_sigkilled_session_loses_at_most_the_batch_in_flight(tmp_path: Path, w
         assert row.counts.received == sent
     else:  # killed mid-storm: at most the alerts of the last 0.1 s (the documented batch) at 20/s are lost
         assert 0 <= sent - row.counts.received <= 3
+
+
+async def test_an_episode_the_flush_reported_and_ended_stays_ended_after_a_restart(tmp_path: Path) -> None:
+    radio = RadioEndpoint("radio0", "sim://", RadioConfig(data_dir=tmp_path))
+    policy = AlertPolicy(window_s=10, threshold=2, forward_period_s=5)
+    async with Gateway.open([radio]) as gw:
+        gw.alerts.configure(policy)
+        reports: list[AlertRecord | ThrottleRecord] = []
+        gw.alerts.subscribe(reports.append)
+        sent = await gw.sim("radio0").alert_storm(ESME, 0x42, 10.0, 2.0)
+        assert gw.alerts.throttler.throttling()  # an episode runs
+        await asyncio.sleep(30)  # no further copy: the flush reports the count and the window drains
+        assert [r.throttled_alert_count for r in reports if isinstance(r, ThrottleRecord)] == [sent - 2]
+        assert not gw.alerts.throttler.throttling()
+    async with Gateway.open([radio]) as gw:
+        assert not gw.alerts.throttler.throttling()
+        assert gw.alerts.counts()[(ESME, 0x42)] == {"received": sent, "forwarded": 2, "throttled": sent - 2,
+                                                    "excluded": 0, "pending": 0}
