@@ -5,11 +5,12 @@ sequence id), kept across a restart of hanrig.
 One small SQLite file per radio (``hal.alert_counts_path``: beside zigpy's database in
 ``$HANRIG_DATA_DIR``; ``sim://`` keeps none unless the radio config gives a data dir), in WAL mode with
 ``synchronous=NORMAL``. :class:`AlertCounts` is written in batches: the alert service marks what changed
-and saves once per event-loop tick (one transaction for a whole burst of a storm). What a crash can cost:
+and saves it ``SAVE_BATCH_S`` (0.1 s) after the first change, in one transaction (a radio hands over one
+frame per event-loop tick, so a save per tick would be a commit per alert). What a crash can cost:
 
 - a clean close saves everything (nothing counted is lost);
-- SIGKILL loses at most the batch of the tick in flight (committed WAL transactions survive a process
-  crash; ``NORMAL`` only gives up the last commits on power loss or an OS crash).
+- SIGKILL loses at most the batch in flight: the alerts of the last 0.1 s (committed WAL transactions
+  survive a process crash; ``NORMAL`` only gives up the last commits on power loss or an OS crash).
 
 Times are stored as UTC seconds on the hub clock, so a new session (a new event loop) can place them on
 its own clock.

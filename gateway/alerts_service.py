@@ -22,11 +22,11 @@ Memory per storming device is bounded: the throttler keeps at most ``threshold``
 
 Counts survive a restart of hanrig: per (device, alert code) received / forwarded / throttled / excluded
 and the open episode are saved as they change (``gateway.alert_counts``: one SQLite file per radio, one
-transaction per event-loop tick) and reloaded when the service starts, so a restarted gateway continues
-an episode (its next forwarded copy carries the count suppressed before the restart) and ``counts()``
-covers every alert since the file was made. With such a file, ``close`` saves the open episodes rather
-than reporting them; without one (``sim://`` without a data dir) it reports them, as nothing would keep
-them.
+transaction per ``SAVE_BATCH_S`` on the radio loop's clock) and reloaded when the service starts, so a
+restarted gateway continues an episode (its next forwarded copy carries the count suppressed before the
+restart) and ``counts()`` covers every alert since the file was made. With such a file, ``close`` saves
+the open episodes rather than reporting them; without one (``sim://`` without a data dir) it reports
+them, as nothing would keep them.
 
 Subscribers (``subscribe(callback)``) get every AlertRecord and ThrottleRecord as it happens: the rig
 runner records them as events.
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S: Final = 1.0  # how often suppressed counts whose period ran out are reported
+SAVE_BATCH_S: Final = 0.1  # alert counts are saved this long after the first change: what SIGKILL may lose
 RECENT_RECORDS: Final = 1000  # forwarded records kept for ``recent()`` (subscribers see them all)
 ALARM_COMMAND: Final = Alarms.ClientCommandDefs.alarm.id
 
@@ -311,13 +312,14 @@ class AlertService:
         return store
 
     def _changed(self, device: str, code: int) -> None:
-        """Mark (device, code) for the next save: one per event-loop tick, whatever a storm's burst."""
+        """Mark (device, code) for the next save: one transaction per SAVE_BATCH_S, whatever a storm's rate
+        (a radio delivers one frame per tick, so saving per tick would cost a commit per alert)."""
         if not self._stores:
             return
         self._dirty.add((device, code))
         if not self._save_pending:
             self._save_pending = True
-            self._loop.call_soon(self._save)
+            self._loop.call_later(SAVE_BATCH_S, self._save)
 
     def _save(self) -> None:
         self._save_pending = False
