@@ -102,9 +102,8 @@ class CertsService:
         relay = self.gateway.gbcs
         cs02a = await relay.exchange(device, relay.build_command(device, CS02A,
                                                                  cs02a_command_content(list(ALL_ROLES))))
-        supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
         cs02c = await relay.exchange(device, relay.build_command(device, CS02C, cs02c_command_content("DS"),
-                                                                 originator=supplier, signed=True))
+                                                                 originator=relay.supplier, signed=True))
         exchanges = [{"use_case": e.command.use_case, "command": e.command.to_bytes().hex(),
                       "response": e.response_bytes.hex(), "mac": e.security.mac.value,
                       "signature": e.security.signature.value, "frames_out": e.chunks_out}

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Final
 from zigpy.zcl.clusters.general import Time
 from zigpy.zcl.clusters.smartenergy import Metering
 
-from certs.testpki import ENTITY_IDS
 from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
 
@@ -137,8 +136,7 @@ class GpfService:
         GPF holds none): the push and the checked exchange."""
         record = await self.read(device, timeout_s)
         relay = self.gateway.gbcs
-        supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
-        answer = self.gbcs.exchange(self.gbcs.command(supplier, relay.next_counter()), record)
+        answer = self.gbcs.exchange(self.gbcs.command(relay.supplier, relay.next_counter()), record)
         return record, answer
 
     def latest(self, device: str) -> GasRecord | None:

@@ -35,6 +35,7 @@ from zigpy.zcl import ClusterType
 from zigpy.zcl.clusters.general import Basic, Ota
 
 from hal import zigpy_fixes
+from hal.roles import Role
 from hanrig_errors import CERT_MAX, CPL_MAX, read_input, read_input_text
 from ota import Catalogue, Image, load_public_key, signing
 from ota.campaign import (
@@ -73,6 +74,10 @@ SAMPLE_SUPPLIER_CERT = "TEST-ONLY-supplier-signing-cert.pem"
 HELD_STATUSES = (Ota.ImageUpgradeStatus.Download_complete, Ota.ImageUpgradeStatus.Waiting_to_upgrade,
                  Ota.ImageUpgradeStatus.Count_down)
 NO_VERSION = 0xFFFFFFFF
+
+
+# SECMP0024: the GB meters activate by GBCS CS06 (gateway.gbcs_service); HAN devices by ZCL Upgrade End
+METER_ROLES = (Role.ESME, Role.GSME)
 
 
 class ActivationResponse(enum.IntEnum):
@@ -593,6 +598,8 @@ class OtaService:
         wanted = sha256.strip().lower()
         if len(wanted) != 64 or any(c not in "0123456789abcdef" for c in wanted):
             raise OtaPolicyError(f"ota activate: hash {sha256!r} is not a SHA-256 (64 hex digits)")
+        if han.role in METER_ROLES:
+            return await self._activate_meter(han, wanted, at)
         server = self.server(han.radio_id)
         report = ActivationReport(han.eui64, han.id, ActivationResponse.NO_IMAGE_HELD, "", wanted)
         names = ["image_upgrade_status", "downloaded_file_version", "current_file_version",
@@ -649,6 +656,32 @@ class OtaService:
             report.response = ActivationResponse.ACTIVATION_FAILURE
             report.running_version = outcome.version_after
             report.reason = outcome.reason
+        return report
+
+    async def _activate_meter(self, han: HanDevice, wanted: str, at: dt.datetime | None) -> ActivationReport:
+        """SECMP0024: a meter activates by GBCS CS06, signed by the bench's Supplier; the meter checks the
+        hash against the image its OTA client holds. Future-dated, its 8F66 / 8F67 alert is awaited."""
+        since = asyncio.get_running_loop().time()
+        done = await self.gateway.gbcs.activate_firmware(han, bytes.fromhex(wanted), at=at)
+        response = ActivationResponse.__members__.get(done.outcome.upper(),
+                                                      ActivationResponse.ACTIVATION_FAILURE)
+        alert = f", alert 0x{int(done.alert['alert_code_int']):04X}" if done.alert else ""
+        report = ActivationReport(han.eui64, han.id, response, f"GBCS CS06 (counter {done.counter}): "
+                                                              f"{done.outcome}{alert}", wanted,
+                                  activation_time=done.execution_date_time)
+        version = None if done.firmware_version is None else int(str(done.firmware_version), 16)
+        report.running_version = version
+        if done.ok and version is not None:
+            # the meter restarts into the image: it must rejoin and report that version (as on the ZCL path)
+            report.held_version, report.held_sha256 = version, wanted
+            outcome = DeviceOutcome(han.eui64, han.id, None, han.radio_id, Phase.FAILED, None, "", None)
+            await verify_activation(self.server(han.radio_id), han.zigpy_device, version, outcome,
+                                    since=since,
+                                    timeout_s=self.policies.verify_timeout_s)
+            report.rejoined, report.running_version = outcome.rejoined, outcome.version_after
+            if outcome.phase is not Phase.ACTIVATED:
+                report.response = ActivationResponse.ACTIVATION_FAILURE
+                report.reason += f"; {outcome.reason}"
         return report
 
     def _catalogue_hash(self, manufacturer_code: int, image_type: int, version: int) -> str | None:

@@ -198,7 +198,8 @@ def _render_activation(doc: dict[str, Any]) -> str:
 @click.option("--at", "at", metavar="ISO8601", help="Run it at this UTC time instead of now.")
 @json_option
 def activate(radio_url: str, device: str, sha256: str, at: str | None, as_json: bool) -> None:
-    """Activate the image a device holds, by its hash (GBCS CS06 semantics)."""
+    """Activate the image a device holds, by its hash: a meter (ESME, GSME) by a GBCS CS06 signed by the
+    bench's Supplier, a HAN device by ZCL OTA Upgrade End (GBCS CS06 semantics)."""
     moment = None
     if at is not None:
         try:
@@ -209,11 +210,15 @@ def activate(radio_url: str, device: str, sha256: str, at: str | None, as_json: 
             moment = moment.replace(tzinfo=dt.UTC)
 
     import hal
+    from gateway.bench import bench_radio_config
     from gateway.exceptions import ActivationRefused
     from gateway.session import Gateway, RadioEndpoint
 
+    # on sim:// the bench's meters carry its TEST-ONLY PKI: a meter's activation is a signed CS06
+    radio_config, _trust = bench_radio_config(radio_url)
+
     async def run() -> Any:
-        async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
+        async with Gateway.open([RadioEndpoint("radio0", radio_url, radio_config)]) as gw:
             return await gw.ota.activate(device, sha256, at=moment)
 
     report = hal.run(run, radio_url)

@@ -693,6 +693,8 @@ class VirtualEsme(_Meter):
         if self.gbcs is not None and hasattr(self.gbcs, "held_image"):
             # SECMP0024: CS06 activates what this meter's OTA client holds, checked here on the device
             self.gbcs.held_image = self._held_image
+            # the version a CS06 response reports is the one its OTA client runs (one firmware, one version)
+            self.gbcs.firmware_version = self.ota.current_file_version.to_bytes(4, "big")
             self.gbcs.on_activated = lambda: self.spawn(self._reboot_after_answering())
             self.gbcs.on_future_dated = self._activation_due_at
 

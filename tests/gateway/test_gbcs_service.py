@@ -213,3 +213,25 @@ async def test_cs06_future_dated_alerts_at_its_time_on_the_virtual_clock(sim_han
         assert (done.alert["alert_code_int"], done.outcome, done.ok) == (alert_code, outcome, held == IMAGE)
         await asyncio.sleep(30)
         assert meter.ota.current_file_version == (NEW if held == IMAGE else before)
+
+
+@pytest.mark.looptime
+async def test_ota_activate_for_a_meter_is_a_cs06_after_a_real_hold_push(sim_han):
+    """``gw.ota.activate`` on a meter goes by CS06 (HAN devices keep ZCL Upgrade End): the ESME first takes
+    its sample image over the HAN with activation "hold", then the meter checks the hash itself."""
+    import firmware_images
+    from ota import read_image
+
+    path = firmware_images.DIRECTORY / "TEST-ONLY-esme-1234-0000-00010200.ota"
+    async with sim_han(bench()) as app:
+        gw = Gateway({"sim": app})
+        esme = gw.device(ESME)
+        (pushed,) = (await gw.ota.push([esme], activation="hold")).outcomes
+        assert (pushed.phase.value, pushed.image_version) == ("held", 0x00010200)
+        refused = await gw.ota.activate(esme, "00" * 32)
+        assert (refused.ok, refused.response.label) == (False, "hashMismatch")
+        assert refused.reason.startswith("GBCS CS06 (counter ") and refused.running_version == 0x00010000
+        done = await gw.ota.activate(esme, read_image(path.read_bytes()).sha256)
+        assert (done.ok, done.running_version, done.held_version, done.rejoined) == (True, 0x00010200,
+                                                                                     0x00010200, True)
+        assert app.han.device("esme").ota.current_file_version == 0x00010200

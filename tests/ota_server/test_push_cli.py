@@ -10,6 +10,8 @@ from ota_server_testlib import IHD_EUI, NEW_VERSION, OLD_VERSION, sample
 
 from gateway.cli import main
 
+ESME_EUI = "00:0d:6f:00:0a:bc:00:01"
+
 
 def run(capsys, *args: str | Path) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
@@ -82,6 +84,18 @@ def test_activate_with_no_image_held_exits_1(capsys):
     doc = json.loads(out)
     assert doc["response"] == "noImageHeld" and doc["response_int"] == 1
     assert doc["running_version"] == f"0x{OLD_VERSION:08x}"
+    assert "noImageHeld" in error_line(err)
+
+
+def test_activate_a_meter_goes_by_gbcs_cs06(capsys):
+    # SECMP0024: the ESME is asked by a signed CS06, not by ZCL Upgrade End; it holds nothing, so it says so
+    code, out, err = run(capsys, "ota", "activate", "--radio", "sim://", "--device", ESME_EUI, "--hash",
+                         "ab" * 32, "--json")
+    assert code == 1
+    doc = json.loads(out)
+    assert doc["response"] == "noImageHeld" and doc["response_int"] == 1
+    assert doc["reason"].startswith("GBCS CS06 (counter ") and doc["reason"].endswith("no_image_held")
+    assert doc["running_version"] == "0x00010000" and doc["held_version"] is None
     assert "noImageHeld" in error_line(err)
 
 
