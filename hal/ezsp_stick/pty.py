@@ -102,20 +102,27 @@ class VirtualStick:
         self.path = os.ttyname(slave)
         loop = asyncio.get_running_loop()
         loop.add_reader(master, self._readable)
-        self.ash.start()
-        self.ncp.start()
-        LOGGER.info("ezsp stick: EZSPv%d NCP on %s at %d baud", self.ncp.version, self.path, self.baudrate)
-        return self.path
+        return self._start_layers()
 
     async def stop(self) -> None:
-        await self.ncp.stop()
-        await self.ash.stop()
+        await self._stop_layers()
         if self._master is not None:
             asyncio.get_running_loop().remove_reader(self._master)
             for fd in (self._master, self._slave):
                 with contextlib.suppress(OSError):
                     os.close(fd)  # type: ignore[arg-type]
             self._master = self._slave = None
+
+    def _start_layers(self) -> str:
+        """Start ASH and the NCP once the port (pty or TCP listener) exists at ``self.path``."""
+        self.ash.start()
+        self.ncp.start()
+        LOGGER.info("ezsp stick: EZSPv%d NCP on %s at %d baud", self.ncp.version, self.path, self.baudrate)
+        return self.path  # type: ignore[return-value]
+
+    async def _stop_layers(self) -> None:
+        await self.ncp.stop()
+        await self.ash.stop()
 
     async def __aenter__(self) -> VirtualStick:
         await self.start()

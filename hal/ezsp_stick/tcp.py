@@ -79,14 +79,10 @@ class TcpStick(VirtualStick):
         self.tcp_port = int(self._server.sockets[0].getsockname()[1])
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.path = f"socket://{host}:{self.tcp_port}"
-        self.ash.start()
-        self.ncp.start()
-        LOGGER.info("ezsp stick: EZSPv%d NCP on %s at %d baud", self.ncp.version, self.path, self.baudrate)
-        return self.path
+        return self._start_layers()
 
     async def stop(self) -> None:
-        await self.ncp.stop()
-        await self.ash.stop()
+        await self._stop_layers()
         if self.client is not None and self.client.transport is not None:
             self.client.transport.close()
         if self._server is not None:
