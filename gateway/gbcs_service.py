@@ -373,13 +373,15 @@ class GbcsService:
         command = gbcs.command(originator, target, counter, CS06,
                                cs06_command_content(image_sha256, counter, when))
         command = self.security.apply_mac(self.security.sign(command))
-        arrived: asyncio.Future[gbcs.Message] = asyncio.get_running_loop().create_future()
+        # the matching alert and its decoded content (decoded once, to match the counter)
+        arrived: asyncio.Future[tuple[gbcs.Message, dict[str, Any]]] = \
+            asyncio.get_running_loop().create_future()
 
         def on_alert(source: str, message: gbcs.Message, _data: bytes) -> None:
             if source == device.eui64 and message.message_code == CS06_ALERT and not arrived.done():
                 decoded = gbcs.decode_content(message)
                 if decoded.get("originator_counter") == counter:
-                    arrived.set_result(message)
+                    arrived.set_result((message, decoded))
 
         self.alert_listeners.append(on_alert)
         try:
@@ -389,14 +391,14 @@ class GbcsService:
                 return report
             try:
                 async with asyncio.timeout(self._seconds_until(at) + timeout):
-                    alert = await arrived
+                    alert, decoded_alert = await arrived
             except TimeoutError:
                 raise DeviceNotFound(device.eui64, f"no CS06 alert (8F66/8F67) by {timeout:g} s after "
                                                    f"{when}") from None
             if self.security.check(alert).signature is not gbcs.Verdict.VALID:
                 raise GbcsResponseRejected(device.eui64, "signature", "the CS06 alert's signature does not "
                                                                       "verify")
-            report.alert = gbcs.decode_content(alert)
+            report.alert = decoded_alert
             return report
         finally:
             self.alert_listeners.remove(on_alert)

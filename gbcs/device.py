@@ -157,9 +157,10 @@ class GbcsMeter:
             self.tracker.accept(message)
         except CounterRejected as exc:
             return self._refuse(str(exc))
-        if message.message_code in SIGNED_COMMANDS and \
-                self.security.verify_signature(message) is not Verdict.VALID:
-            return self._refuse(f"signature {self.security.verify_signature(message).value}")
+        if message.message_code in SIGNED_COMMANDS:
+            signature = self.security.verify_signature(message)
+            if signature is not Verdict.VALID:
+                return self._refuse(f"signature {signature.value}")
         answer = self._answer(message)
         if answer is None:
             return self._refuse(f"use case 0x{message.message_code:04x} not supported by this meter")

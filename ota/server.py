@@ -504,11 +504,12 @@ class OtaServer:
                     return
                 if wait > 0:
                     await asyncio.sleep(wait)
-            size = min(max_size, self._budget(device), offer.size - offset)
+            secured = self._aps_secured(device)  # once per block: it sets both the budget and the tx options
+            size = min(max_size, self._budget(device, secured), offer.size - offset)
             frame = BLOCK_RESPONSE.pack(RESPONSE_CONTROL_NO_DEFAULT, tsn, CMD_IMAGE_BLOCK_RESPONSE, 0,
                                         mfr, kind, version, offset, size)
             frame += offer.data[offset:offset + size]
-            reply = self._reply_packet(device, packet, tsn, frame)
+            reply = self._reply_packet(device, packet, tsn, frame, secured)
             try:
                 await self._send_packet(reply)
             except SEND_ERRORS as exc:  # a lost response: the device asks again
@@ -543,9 +544,10 @@ class OtaServer:
     def _aps_secured(self, device: Any) -> bool:
         return self.aps_security or (self.secured is not None and self.secured(device))
 
-    def _budget(self, device: Any) -> int:
+    def _budget(self, device: Any, secured: bool | None = None) -> int:
         relays = len(device.relays) if getattr(device, "relays", None) else 0
-        return max_ota_block(aps_security=self._aps_secured(device), relays=relays)
+        return max_ota_block(aps_security=self._aps_secured(device) if secured is None else secured,
+                             relays=relays)
 
     async def _send_wait_for_data(self, device: Any, packet: t.ZigbeePacket, tsn: int, wait: float,
                                   lane: _DeviceLane) -> None:
@@ -723,11 +725,15 @@ class OtaServer:
         dst_ep = endpoint.endpoint_id if endpoint is not None else 1
         await self._send_packet(self._packet(device, profile, dst_ep, tsn, frame))
 
-    def _reply_packet(self, device: Any, request: t.ZigbeePacket, tsn: int, frame: bytes) -> t.ZigbeePacket:
-        return self._packet(device, request.profile_id, request.src_ep, tsn, frame)
+    def _reply_packet(self, device: Any, request: t.ZigbeePacket, tsn: int, frame: bytes,
+                      secured: bool | None = None) -> t.ZigbeePacket:
+        return self._packet(device, request.profile_id, request.src_ep, tsn, frame, secured)
 
-    def _packet(self, device: Any, profile: int, dst_ep: int, tsn: int, frame: bytes) -> t.ZigbeePacket:
-        tx = t.TransmitOptions.ACK | (t.TransmitOptions.APS_Encryption if self._aps_secured(device)
+    def _packet(self, device: Any, profile: int, dst_ep: int, tsn: int, frame: bytes,
+                secured: bool | None = None) -> t.ZigbeePacket:
+        if secured is None:
+            secured = self._aps_secured(device)
+        tx = t.TransmitOptions.ACK | (t.TransmitOptions.APS_Encryption if secured
                                       else t.TransmitOptions.NONE)
         end_device = device.node_desc is not None and not device.node_desc.is_receiver_on_when_idle
         relays = getattr(device, "relays", None)

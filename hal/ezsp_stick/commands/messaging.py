@@ -194,22 +194,20 @@ class MessagingCommands:
         return {"status": t.sl_Status.OK, "sequence": aps.sequence}
 
     async def _cmd_sendBroadcast(self, after: list, **fields: Any) -> dict[str, Any]:
-        self._host_ready()
         destination = fields["destination"]
-        aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
-        tag = fields.get("messageTag", fields.get("message_tag"))
-        message = fields.get("messageContents", fields.get("message"))
-        if not self.network_up:
-            return {"status": t.sl_Status.NETWORK_DOWN, "sequence": 0}
-        self.stats.broadcasts += 1
-        aps = aps.replace(sequence=self._next_aps_seq())
         dst = zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.Broadcast, address=destination)
-        msg_type = t.EmberOutgoingMessageType.OUTGOING_BROADCAST
-        self._transmit(self._aps_to_packet(dst, aps, message, fields.get("radius", 0)),
-                       self._sent_fields(msg_type, destination, aps, tag, message))
-        return {"status": t.sl_Status.OK, "sequence": aps.sequence}
+        return self._send_to_many(dst, destination, t.EmberOutgoingMessageType.OUTGOING_BROADCAST,
+                                  fields.get("radius", 0), fields)
 
     async def _cmd_sendMulticast(self, after: list, **fields: Any) -> dict[str, Any]:
+        aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
+        dst = zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.Group, address=aps.groupId)
+        return self._send_to_many(dst, aps.groupId, t.EmberOutgoingMessageType.OUTGOING_MULTICAST,
+                                  fields.get("hops", 0), fields)
+
+    def _send_to_many(self, dst: zigpy_t.AddrModeAddress, dest: int, msg_type: t.EmberOutgoingMessageType,
+                      radius: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """The common body of sendBroadcast and sendMulticast (both count as broadcasts)."""
         self._host_ready()
         aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
         tag = fields.get("messageTag", fields.get("message_tag"))
@@ -218,10 +216,8 @@ class MessagingCommands:
             return {"status": t.sl_Status.NETWORK_DOWN, "sequence": 0}
         self.stats.broadcasts += 1
         aps = aps.replace(sequence=self._next_aps_seq())
-        dst = zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.Group, address=aps.groupId)
-        msg_type = t.EmberOutgoingMessageType.OUTGOING_MULTICAST
-        self._transmit(self._aps_to_packet(dst, aps, message, fields.get("hops", 0)),
-                       self._sent_fields(msg_type, aps.groupId, aps, tag, message))
+        self._transmit(self._aps_to_packet(dst, aps, message, radius),
+                       self._sent_fields(msg_type, dest, aps, tag, message))
         return {"status": t.sl_Status.OK, "sequence": aps.sequence}
 
     async def _cmd_getMulticastTableEntry(self, after: list, index: int) -> dict[str, Any]:
