@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,15 +45,14 @@ def _devices(path: str, env: dict[str, str], *args: str) -> tuple[int, dict, str
     return done.returncode, json.loads(done.stdout), done.stderr
 
 
-def test_a_device_whose_interview_failed_stays_listed_until_interviewed(tmp_path: Path) -> None:
+def test_a_device_whose_interview_failed_stays_listed_until_interviewed(tmp_path: Path, sim_stick) -> None:
     env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
     rig = tmp_path / "rig.toml"
     rig.write_text(RIG)
     air = tmp_path / "air.pcapng"
-    stick = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig), "--capture", str(air)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stick = sim_stick(env, "--rig", str(rig), "--capture", str(air))
     try:
-        path = stick.stdout.readline().strip()
+        path = stick.first_line
         # 1st run: the IHD announces itself, its interview fails (frames to it are lost)
         code, first, err = _devices(path, env, "--wait", "2")
         assert code == 1, err
@@ -76,8 +74,7 @@ def test_a_device_whose_interview_failed_stays_listed_until_interviewed(tmp_path
         assert row["role"] == "IHD" and row["basic"]["model"] == "SIM-IHD"
         assert row["firmware_version"] == "0x00010000"
     finally:
-        stick.send_signal(signal.SIGTERM)
-        stick.communicate(timeout=15)
+        stick.stop()
     # the stick recorded the air (the interview that failed, then the one that worked); the host what it
     # sent and received: both as Wireshark reads them, decrypted with the bench's network key
     tshark = shutil.which("tshark")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,15 +44,14 @@ def _hanrig(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([str(BIN / "hanrig"), *args], capture_output=True, text=True, timeout=120, env=env)
 
 
-def test_backup_form_restore_and_scans_through_bellows(tmp_path: Path) -> None:
+def test_backup_form_restore_and_scans_through_bellows(tmp_path: Path, sim_stick) -> None:
     env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
     rig = tmp_path / "rig.toml"
     rig.write_text(RIG)
     # 460800 baud: bellows reads all 256 child-table slots one command at a time on every backup
-    stick = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig), "--baudrate", "460800"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stick = sim_stick(env, "--rig", str(rig), "--baudrate", "460800")
     try:
-        radio = f"ezsp:{stick.stdout.readline().strip()}?baudrate=460800"
+        radio = f"ezsp:{stick.first_line}?baudrate=460800"
         backup = tmp_path / "backup.json"
         done = _hanrig(env, "network", "backup", str(backup), "--radio", radio)
         assert done.returncode == 0, done.stderr
@@ -88,5 +86,4 @@ def test_backup_form_restore_and_scans_through_bellows(tmp_path: Path) -> None:
         done = _hanrig(env, "network", "reset", "--radio", radio, "--yes")
         assert done.returncode == 0 and "left the network" in done.stdout, done.stderr
     finally:
-        stick.send_signal(signal.SIGTERM)
-        stick.communicate(timeout=15)
+        stick.stop()

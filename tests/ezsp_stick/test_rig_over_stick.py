@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -102,20 +101,19 @@ results = "results"
 """
 
 
-def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path) -> None:
+def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path, sim_stick) -> None:
     env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path / "data")}
     (tmp_path / "stick.toml").write_text(STICK_RIG)
     key = load_private_key((SAMPLES / "TEST-ONLY-supplier-signing-key.pem").read_bytes())
     (tmp_path / "small.ota").write_bytes(build_image(
         bytes(range(256)) * 8, manufacturer_code=0x1234, image_type=0x0101, file_version=NEW_VERSION,
         hw_min=1, hw_max=3, sign_key=key, integrity_code=True))
-    stick = subprocess.Popen(
-        [str(BIN / "hanrig"), "sim", "stick", "--rig", str(tmp_path / "stick.toml"), "--baudrate", "460800",
-         "--trust-dir", str(tmp_path / "trust")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stick = sim_stick(env, "--rig", str(tmp_path / "stick.toml"), "--baudrate", "460800",
+                      "--trust-dir", str(tmp_path / "trust"))
     try:
-        path = stick.stdout.readline().strip()
-        assert path.startswith("/dev/pts/"), stick.stderr.read() if stick.poll() is not None else path
+        path = stick.first_line
+        assert path.startswith("/dev/pts/"), (
+            stick.proc.stderr.read() if stick.proc.poll() is not None else path)
         assert (tmp_path / "trust" / "TEST-ONLY-root.der").read_bytes()[:1] == b"\x30"  # DER SEQUENCE
         assert len(list((tmp_path / "trust" / "ca").iterdir())) == 2
         rig = tmp_path / "rig.toml"
@@ -123,8 +121,7 @@ def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path) -> None:
         result = subprocess.run([str(BIN / "hanrig"), "rig", "run", str(rig), "--json"], cwd=tmp_path,
                                 capture_output=True, text=True, timeout=240, env=env)
     finally:
-        stick.send_signal(signal.SIGTERM)
-        _, stick_err = stick.communicate(timeout=20)
+        stick_err = stick.stop(timeout=20)
     assert result.returncode == 0, result.stdout + result.stderr + stick_err
     summary = json.loads(result.stdout)
     assert summary["outcome"] == "PASS"
@@ -153,4 +150,4 @@ def test_rig_run_through_bellows_on_the_virtual_stick(tmp_path: Path) -> None:
     for meter in ("gsme", "esme"):
         cbke = {m.name: m.value for m in stored[meter]["cbke"].measurements}
         assert cbke["cbke_established"] is True and cbke["cbke_suite"] == 2 and cbke["cbke_crypto"] == "ncp"
-    assert stick.returncode == 0, stick_err
+    assert stick.proc.returncode == 0, stick_err

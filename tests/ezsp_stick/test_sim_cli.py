@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,14 +32,13 @@ radio = "sim"
 """
 
 
-def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it(tmp_path) -> None:
+def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it(tmp_path, sim_stick) -> None:
     env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
     rig = tmp_path / "rig.toml"
     rig.write_text(RIG)
-    proc = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig), "--baudrate", "115200"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stick = sim_stick(env, "--rig", str(rig), "--baudrate", "115200")
     try:
-        path = proc.stdout.readline().strip()
+        path = stick.first_line
         assert path.startswith("/dev/pts/"), path
         info = subprocess.run([str(BIN / "bellows"), "-d", path, "-b", "115200", "info"],
                               capture_output=True, text=True, timeout=30)
@@ -56,9 +54,8 @@ def test_sim_stick_serves_until_sigterm_and_bellows_cli_reads_it(tmp_path) -> No
         assert described["channel"] == 20 and described["pan_id"] == "0x2b2b"  # from the rig file
         assert described["model"] == "virtual-ezsp-stick" and described["network_state"] == "formed"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+        err = stick.stop()
+    assert stick.proc.returncode == 0, err
     assert "1 devices" in err
 
 
@@ -96,17 +93,16 @@ def test_sim_stick_reports_an_unwritable_trust_dir_in_one_line(tmp_path, capsys)
     assert out == ""  # refused before a port was opened
 
 
-def test_sim_stick_over_tcp_as_ser2net_serves_a_stick(tmp_path) -> None:
+def test_sim_stick_over_tcp_as_ser2net_serves_a_stick(tmp_path, sim_stick) -> None:
     """``--tcp``: bellows' own CLI and hanrig open socket://HOST:PORT; one host holds the port at a time."""
     import socket
 
     env = {**os.environ, "HANRIG_DATA_DIR": str(tmp_path)}
     rig = tmp_path / "rig.toml"
     rig.write_text(RIG)
-    proc = subprocess.Popen([str(BIN / "hanrig"), "sim", "stick", "--rig", str(rig), "--tcp", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    stick = sim_stick(env, "--rig", str(rig), "--tcp", "127.0.0.1:0")
     try:
-        url = proc.stdout.readline().strip()
+        url = stick.first_line
         assert url.startswith("socket://127.0.0.1:"), url
         info = subprocess.run([str(BIN / "bellows"), "-d", url, "info"], capture_output=True, text=True,
                               timeout=30)
@@ -126,9 +122,8 @@ def test_sim_stick_over_tcp_as_ser2net_serves_a_stick(tmp_path) -> None:
         described = json.loads(radio.stdout)
         assert described["channel"] == 20 and described["network_state"] == "formed"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
+        err = stick.stop()
+    assert stick.proc.returncode == 0, err
 
 
 def test_sim_stick_rejects_a_bad_tcp_address_in_one_line(capsys) -> None:
