@@ -162,7 +162,8 @@ def parse_radio_url(url: str) -> RadioUrl:
                 raise BadRadioUrl(url, "sim_control= needs the virtual stick's control socket path")
             control = value
         else:
-            raise BadRadioUrl(url, f"unknown parameter {key!r} (allowed: baudrate, flow_control, sim_control)")
+            raise BadRadioUrl(url, f"unknown parameter {key!r} "
+                                   "(allowed: baudrate, flow_control, sim_control)")
     return RadioUrl(url=url, scheme=scheme, path=target, baudrate=baudrate, flow_control=flow,
                     sim_control=control)
 

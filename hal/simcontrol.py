@@ -5,7 +5,8 @@ reboots, leaves, an unplugged stick), alert storms, device clocks, and the frame
 Code above ``hal`` reaches it only as ``gw.sim(radio_id)`` (the gateway asks :func:`sim_control`), which
 is ``None`` on real hardware, so a step that needs the simulator skips or fails clearly there.
 Over a virtual EZSP stick the same protocol crosses a side channel (``hal.simlink``: ``hanrig sim stick
---control PATH`` and ``ezsp:/dev/pts/N?sim_control=PATH``). Devices are named by EUI-64 (``"00:0d:6f:00:0a:bc:00:03"``, any spelling zigpy's EUI64 accepts).
+--control PATH`` and ``ezsp:/dev/pts/N?sim_control=PATH``).
+Devices are named by EUI-64 (``"00:0d:6f:00:0a:bc:00:03"``, any spelling zigpy's EUI64 accepts).
 
 The implementation is :class:`hal.sim.control.HanControl`, over a :class:`~hal.sim.han.VirtualHan`.
 """

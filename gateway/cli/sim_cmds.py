@@ -111,7 +111,8 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     click.echo(f"virtual EZSPv{stick.ncp.version} stick at {baudrate} baud, {len(han.devices)} devices"
                f" (real time); Ctrl-C to stop", err=True)
     if control is not None:
-        click.echo(f"bench control on {control}: open the stick as ezsp:{path}?sim_control={control}", err=True)
+        click.echo(f"bench control on {control}: open the stick as ezsp:{path}?sim_control={control}",
+                   err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -151,8 +152,8 @@ def sim() -> None:
 @click.option("--stats", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append the stick's counters as a JSON line here on SIGUSR1 and at exit.")
 @click.option("--control", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also serve the bench harness (storms, faults, clocks, trace) on this Unix socket; open the "
-                   "stick as ezsp:PORT?sim_control=PATH to use it.")
+              help="Also serve the bench harness (storms, faults, clocks, trace) on this Unix socket; open "
+                   "the stick as ezsp:PORT?sim_control=PATH to use it.")
 @capture_option
 def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str | None, xncp: bool,
           stats: Path | None, control: Path | None) -> None:
