@@ -17,7 +17,7 @@ the MAC (HMAC with AES-MMO), giving the MACU/MACV of Confirm Key and the 128-bit
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import zigpy.types as t
@@ -343,19 +343,40 @@ def ecmqv_shared_secret(suite_number: int, *, static_private_key: int, ephemeral
     return point[0].to_bytes(curve.field_bytes, "big")
 
 
+def x963_kdf(shared_secret: bytes, length: int, digest: Callable[[bytes], bytes]) -> bytes:
+    """The ANSI X9.63 KDF of SEC 1 §3.6.1 with no SharedInfo: Hash(Z | counter) for a 32-bit big-endian
+    counter from 1, concatenated and cut to ``length`` octets (any hash; ZSE uses AES-MMO)."""
+    out = b""
+    counter = 1
+    while len(out) < length:
+        out += digest(shared_secret + counter.to_bytes(4, "big"))
+        counter += 1
+    return out[:length]
+
+
+def hmac(key: bytes, message: bytes, digest: Callable[[bytes], bytes], block_size: int) -> bytes:
+    """HMAC (FIPS 198 / RFC 2104) over any hash of ``block_size``-octet blocks."""
+    if len(key) > block_size:
+        key = digest(key)
+    key = key.ljust(block_size, b"\x00")
+    inner = digest(bytes(b ^ 0x36 for b in key) + message)
+    return digest(bytes(b ^ 0x5C for b in key) + inner)
+
+
+def _mmo(message: bytes) -> bytes:
+    return aes_mmo_hash([message])
+
+
 def kdf(shared_secret: bytes) -> tuple[bytes, bytes]:
-    """ZSE KDF: AES-MMO(Z | 00000001) | AES-MMO(Z | 00000002) -> (MacKey, KeyData)."""
-    return (aes_mmo_hash([shared_secret, (1).to_bytes(4, "big")]),
-            aes_mmo_hash([shared_secret, (2).to_bytes(4, "big")]))
+    """ZSE KDF: X9.63 with AES-MMO, 32 octets -> (MacKey, KeyData), i.e. AES-MMO(Z | 00000001) and
+    AES-MMO(Z | 00000002)."""
+    keying = x963_kdf(shared_secret, 2 * _MMO_BLOCK, _mmo)
+    return keying[:_MMO_BLOCK], keying[_MMO_BLOCK:]
 
 
 def mmo_hmac(key: bytes, message: bytes) -> bytes:
-    """HMAC (FIPS 198) over AES-MMO, block size 16: the ZSE MAC scheme."""
-    if len(key) > _MMO_BLOCK:
-        key = aes_mmo_hash([key])
-    key = key.ljust(_MMO_BLOCK, b"\x00")
-    inner = aes_mmo_hash([bytes(b ^ 0x36 for b in key), message])
-    return aes_mmo_hash([bytes(b ^ 0x5C for b in key), inner])
+    """HMAC over AES-MMO, block size 16: the ZSE MAC scheme (Zigbee spec B.1.4 keyed hash)."""
+    return hmac(key, message, _mmo, _MMO_BLOCK)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from hal.se_clusters import (
     aps_secured_after_cbke,
 )
 
+from .exceptions import NoKeyEstablishment
 from .han_input import FrameSource, HanInput
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ TERMINATED = "terminated"
 TIMEOUT = "timeout"
 NO_KEY_ESTABLISHMENT = "no-key-establishment"  # why a keyless Type 1 device gets no SE service
 TYPE_1_ROLES = frozenset({Role.ESME, Role.GSME, Role.PPMID, Role.HCALCS})  # the roles that run CBKE
+# how long (radio clock) a service asked for a keyless device waits for its key establishment to finish:
+# a device starts CBKE a few seconds after joining, and an exchange takes generate times plus air time
+SERVICE_WAIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,19 @@ class CbkeService:
         how = (f"its key establishment did not establish a key ({latest.summary})"
                if latest is not None and latest.final else "it has not completed key establishment")
         return f"{NO_KEY_ESTABLISHMENT}: the rig requires CBKE and {how}"
+
+    async def require(self, eui64: str, role: Role | None, wait_s: float = SERVICE_WAIT_S) -> None:
+        """The one gate of every SE service (GPF, tunnel, OTA, load control, tenancy): raise
+        :class:`NoKeyEstablishment` when :meth:`refusal` says no, after waiting up to ``wait_s`` for a
+        key establishment that has not finished yet (a device that just joined starts one)."""
+        if self.refusal(eui64, role) is None:
+            return
+        latest = self.latest(eui64)
+        if latest is None or not latest.final or eui64 in self._exchanges:
+            await self.wait_for_result(eui64, wait_s)
+        refusal = self.refusal(eui64, role)
+        if refusal is not None:
+            raise NoKeyEstablishment(f"device {eui64}: {refusal}")
 
     def secure_se_clusters(self, device: Any) -> int:
         """Make every SE cluster of a keyed ``device`` (zigpy's) send APS-secured with its link key,

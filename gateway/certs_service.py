@@ -192,10 +192,11 @@ def judge(found: InstalledCredentials, expected: set[bytes] | None) -> Iterable[
 
 
 def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] | None = None, *,
-                    roots: Sequence[bytes] = (), allow_test_keys: bool = False
+                    roots: Sequence[bytes] = (), allow_test_keys: bool = False, cbke: Any = None
                     ) -> tuple[InstalledCredentials, Report]:
     """One-off read and check for the CLI: open ``radio_url`` (on ``sim://`` the bench with its test PKI).
-    On a real radio a TEST-ONLY chain is refused, nothing read, unless ``allow_test_keys``."""
+    On a real radio a TEST-ONLY chain is refused, nothing read, unless ``allow_test_keys``; ``cbke`` is the
+    rig's :class:`~gateway.cbke.CbkePolicy` (the read goes over the SE Tunneling cluster)."""
     from .bench import bench_radio_config
     from .session import Gateway, RadioEndpoint
 
@@ -205,6 +206,8 @@ def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] |
         async with Gateway.open([RadioEndpoint("radio", radio_url, radio_config)]) as gw:
             if trust is not None and trust.keystore is not None:
                 gw.gbcs.use_keystore(trust.keystore)
+            if cbke is not None:
+                gw.cbke.policy = cbke
             han = gw.device(device)
             gw.certs.allow_test_keys = allow_test_keys
             refusal = gw.certs.test_chain_refusal(han, roots)

@@ -21,6 +21,11 @@ class DeviceCheckFailed(CheckFailed):
     """A device answered, and what it answered fails the check."""
 
 
+class NoKeyEstablishment(CheckFailed):
+    """The rig requires CBKE (``policies.require_cbke``) and the device holds no CBKE link key: it gets no
+    Smart Energy service (exit 1, the message names the device and why)."""
+
+
 class OtaPolicyError(BadInput):
     """The OTA policies or inputs cannot work (no Supplier key while signatures are required, ...)."""
 

@@ -276,7 +276,9 @@ class GbcsService:
 
     # ------------------------------------------------------------------ the tunnel
     async def open_tunnel(self, device: HanDevice) -> _Tunnel:
-        """The hub's tunnel to ``device`` (requested now if there is none)."""
+        """The hub's tunnel to ``device`` (requested now if there is none); the tunnel is an SE cluster, so
+        it is refused to a keyless Type 1 device when the rig requires CBKE."""
+        await self.gateway.cbke.require(device.eui64, device.role)
         self._subscribe()
         tunnel = self._tunnels.get(device.eui64)
         if tunnel is not None:

@@ -186,8 +186,10 @@ class GpfService:
                 self._waiters.remove(waiter)
 
     async def read(self, device: str | None = None, timeout_s: float = NEXT_PUSH_TIMEOUT_S) -> GasRecord:
-        """What the GPF holds for the GSME; with nothing held yet, wait for its next push."""
+        """What the GPF holds for the GSME; with nothing held yet, wait for its next push. A GSME without a
+        CBKE link key gets nothing when the rig requires CBKE (SE service)."""
         eui64 = self.gsme(device)
+        await self.gateway.cbke.require(eui64, Role.GSME)
         record = self._records.get(eui64)
         if record is not None:
             return record

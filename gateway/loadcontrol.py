@@ -351,10 +351,6 @@ class LoadControl:
             target = f"hcalcs {device.eui64}" if device is not None else "hcalcs"
             raise CommandRefused(f"{target}: {commander.value} may not command load control "
                                  f"(policy hcalcs_commanders allows: {allowed})")
-        if device is not None:
-            cbke_refusal = self.gateway.cbke.refusal(device.eui64, device.role)
-            if cbke_refusal is not None:
-                raise CommandRefused(f"hcalcs {device.eui64}: {cbke_refusal}")
 
     @staticmethod
     def transport(device: HanDevice) -> Transport:
@@ -385,6 +381,7 @@ class LoadControl:
         """Send one load event (after the policy and the request are checked) and start following it."""
         command.check()
         self.authorise(command.commander, device)
+        await self.gateway.cbke.require(device.eui64, device.role)   # policies.require_cbke
         transport = self.transport(device)
         now = self._now(device)
         start = command.start or now

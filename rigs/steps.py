@@ -367,6 +367,8 @@ async def step_cs06(ctx: StepContext) -> None:
     from ota import read_image
     from ota.campaign import DeviceOutcome, Phase, read_ota_attributes, verify_activation
 
+    if refused_without_cbke(ctx):  # the CS06 goes over the SE Tunneling cluster
+        return
     params = ctx.params
     han = ctx.han()
     gw = ctx.gateway
@@ -534,6 +536,8 @@ async def _gcs13a_clock_scenarios(ctx: StepContext, scenarios: tuple[str, ...]) 
 async def step_alerts(ctx: StepContext) -> None:
     """SECMP0062 storm test: the DUT raises alerts faster than the throttle allows; the hub must throttle
     them and account for every one (forwarded, or suppressed and reported)."""
+    if refused_without_cbke(ctx):  # GBCS alerts come over the SE Tunneling cluster
+        return
     service = ctx.gateway.alerts
     watch_s = float(ctx.params.get("duration_s", DEFAULT_ALERT_WATCH_S))
     step_end = asyncio.get_running_loop().time() + ctx.plan_step.timeout_s - ALERT_SETTLE_S

@@ -24,7 +24,7 @@ import hal
 from hanrig_errors import HanrigError
 
 from .common import emit, json_option, radio_option, shown
-from .policy_opts import rig_policies
+from .policy_opts import apply_rig_cbke, rig_policies
 
 
 @click.group()
@@ -100,6 +100,7 @@ def watch(radio_url: str, for_s: float, window_s: float | None, threshold: int |
 
         radio_config, trust = bench_radio_config(radio_url)
         async with Gateway.open([RadioEndpoint("radio", radio_url, radio_config)]) as gw:
+            apply_rig_cbke(gw, radio_url)
             service = gw.alerts
             service.configure(policy)
             service.subscribe(record)

@@ -268,8 +268,9 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
             raise click.UsageError("--radio needs --device EUI64|ROLE")
         from gateway.certs_service import read_over_radio  # zigpy only for --radio
 
+        from .policy_opts import rig_policies
         found, report = read_over_radio(radio_url, device, network_operator, roots=root_bytes or (),
-                                        allow_test_keys=allow_test_keys)
+                                        allow_test_keys=allow_test_keys, cbke=rig_policies(radio_url).cbke)
         test_only = True  # GBCS over the HAN is checked with the bench's TEST-ONLY keystore
         device = found.eui64  # a role name resolved to the device that answered
         source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c",

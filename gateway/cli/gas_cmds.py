@@ -17,7 +17,7 @@ import click
 import hal
 
 from .common import EUI64, emit, json_option, radio_option
-from .policy_opts import rig_policies
+from .policy_opts import apply_rig_cbke, rig_policies
 
 
 @click.group()
@@ -74,6 +74,7 @@ def read(
 
     async def run() -> dict[str, Any]:
         async with Gateway.open([radio_url]) as gw:
+            apply_rig_cbke(gw, radio_url)
             gpf = gw.gpf
             gpf.configure(policy=policy)
             with progress_display() as progress, progress.waiting(

@@ -17,6 +17,7 @@ import click
 
 from .certs_cmds import InstantType
 from .common import EUI64, emit, json_option, radio_option
+from .policy_opts import apply_rig_cbke
 
 
 def _policy(radio_url: str) -> Any:
@@ -87,6 +88,7 @@ def set_cmd(radio_url: str, device: str, switch: str | None, level: int | None, 
 
     async def run() -> Any:
         async with Gateway.open([radio_url]) as gw:
+            apply_rig_cbke(gw, radio_url)
             feature = gw.loadcontrol
             feature.policy = policy
             return await feature.run(gw.device(device), command, until=until)

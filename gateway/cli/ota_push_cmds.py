@@ -106,7 +106,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
     from gateway.session import Gateway, RadioEndpoint
     from ota import read_image
 
-    from .policy_opts import rig_policies
+    from .policy_opts import apply_rig_cbke, rig_policies
 
     overrides: dict[str, Any] = {"allow_test_keys": allow_test_keys}
     if cpl_file is not None:
@@ -125,6 +125,7 @@ def push(radio_url: str, devices: tuple[str, ...], role: str | None, all_devices
 
     async def run() -> Any:
         async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
+            apply_rig_cbke(gw, radio_url)
             gw.ota.policies = policies
             if devices:
                 targets = [gw.device(eui64) for eui64 in devices]
@@ -167,8 +168,11 @@ def _push_negative(radio_url: str, eui64: str, case: str, policies: Any, firmwar
     from gateway.exceptions import OtaPushFailed
     from gateway.session import Gateway, RadioEndpoint
 
+    from . import policy_opts
+
     async def run() -> Any:
         async with Gateway.open([RadioEndpoint("radio0", radio_url)]) as gw:
+            policy_opts.apply_rig_cbke(gw, radio_url)
             gw.ota.policies = policies
             return await gw.ota.push_negative(gw.device(eui64), case, image=firmware)
 
@@ -214,11 +218,14 @@ def activate(radio_url: str, device: str, sha256: str, at: str | None, as_json: 
     from gateway.exceptions import ActivationRefused
     from gateway.session import Gateway, RadioEndpoint
 
+    from . import policy_opts
+
     # on sim:// the bench's meters carry its TEST-ONLY PKI: a meter's activation is a signed CS06
     radio_config, _trust = bench_radio_config(radio_url)
 
     async def run() -> Any:
         async with Gateway.open([RadioEndpoint("radio0", radio_url, radio_config)]) as gw:
+            policy_opts.apply_rig_cbke(gw, radio_url)
             return await gw.ota.activate(device, sha256, at=moment)
 
     report = hal.run(run, radio_url)

@@ -15,6 +15,7 @@ import click
 
 from .certs_cmds import InstantType
 from .common import EUI64, emit, json_option, radio_option
+from .policy_opts import apply_rig_cbke
 
 
 def _hex_or_int(text: str) -> int:
@@ -67,6 +68,7 @@ def publish(radio_url: str, device: str, provider_id: int, at: dt.datetime | Non
 
     async def run() -> dict[str, Any]:
         async with Gateway.open([radio_url]) as gw:
+            apply_rig_cbke(gw, radio_url)
             target = gw.device(device)
             publication = await gw.tenancy.publish(
                 target, provider_id=provider_id, implementation=at, issuer_event_id=event_id,
@@ -100,6 +102,7 @@ def history(radio_url: str, device: str, end: dt.datetime | None, periods: int, 
 
     async def run() -> dict[str, Any]:
         async with Gateway.open([radio_url]) as gw:
+            apply_rig_cbke(gw, radio_url)
             read = await gw.tenancy.read_history(gw.device(device), end=end, periods=periods)
             return {"radio": radio_url, "device": device, "history": history_dict(read)}
 

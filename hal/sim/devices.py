@@ -125,6 +125,7 @@ class VirtualDevice:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._behaviours: list[asyncio.Task[Any]] = []
         self.received: list[ZclFrame] = []  # every ZCL command the device took (tests, debugging)
+        self.refused_unsecured: list[ZclFrame] = []  # SE frames dropped for lacking APS security (keyed)
         self.cbke = CbkeClient(self)  # Type 1 devices: key establishment with the hub after joining
         # components: the device's own clock (clock.py) and its alarms (alarms.py)
         self.clock = DeviceClock(self, spec.sim.clock, han.settings.start_time,
@@ -312,10 +313,11 @@ class VirtualDevice:
     def random(self) -> float:
         return self.rng.random()
 
-    async def send_to_hub(self, cluster_id: int, data: bytes) -> bool:
-        """Send a frame to the hub; False when the MAC and APS layers gave up on it."""
+    async def send_to_hub(self, cluster_id: int, data: bytes, *, aps_security: bool = True) -> bool:
+        """Send a frame to the hub (APS-secured on SE clusters once keyed, unless ``aps_security`` is
+        False); False when the MAC and APS layers gave up on it."""
         try:
-            await self.han.device_send(self, self._zcl_packet(cluster_id, data))
+            await self.han.device_send(self, self._zcl_packet(cluster_id, data, aps_security))
         except SimDeliveryError as exc:
             LOGGER.debug("%r: frame to the hub lost: %s", self, exc)
             return False
@@ -339,9 +341,9 @@ class VirtualDevice:
         return bool(self._pending)
 
     # ------------------------------------------------------------------ frames out
-    def _zcl_packet(self, cluster_id: int, data: bytes) -> zigpy_t.ZigbeePacket:
+    def _zcl_packet(self, cluster_id: int, data: bytes, aps_security: bool = True) -> zigpy_t.ZigbeePacket:
         # with a CBKE link key the device APS-secures its SE traffic (the PAN charges the APS header and MIC)
-        secured = self.cbke.link_key is not None and aps_secured_after_cbke(cluster_id)
+        secured = aps_security and self.keyed_for(cluster_id)
         return zigpy_t.ZigbeePacket(
             src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=self.nwk),
             src_ep=DEVICE_ENDPOINT,
@@ -460,6 +462,10 @@ class VirtualDevice:
 
     async def _handle_zcl(self, cluster_id: int, data: bytes, packet: zigpy_t.ZigbeePacket) -> None:
         frame = parse_zcl(CLUSTERS.get(cluster_id) or _registered_cluster(cluster_id), data)
+        if self.keyed_for(cluster_id) and zigpy_t.TransmitOptions.APS_Encryption not in (
+                packet.tx_options or zigpy_t.TransmitOptions.NONE):
+            await self._refuse_unsecured(cluster_id, frame, packet)
+            return
         key = (cluster_id, frame.tsn)
         future = self._pending.get(key)
         if future is not None and not future.done() and (frame.from_server or frame.name.endswith("_rsp")):
@@ -474,6 +480,27 @@ class VirtualDevice:
         handled = await self.handle_cluster_command(cluster_id, frame)
         if not handled:
             await self._default_response(cluster_id, frame, foundation.Status.UNSUP_CLUSTER_COMMAND)
+
+    def keyed_for(self, cluster_id: int) -> bool:
+        """Whether frames on ``cluster_id`` must be APS-secured: the device holds a CBKE link key and the
+        cluster is a Smart Energy one (``hal.se_clusters.aps_secured_after_cbke``)."""
+        return self.cbke.link_key is not None and aps_secured_after_cbke(cluster_id)
+
+    async def _refuse_unsecured(self, cluster_id: int, frame: ZclFrame, packet: zigpy_t.ZigbeePacket) -> None:
+        """A keyed Smart Energy device takes no SE command without APS security: it drops it (pending
+        requests included) and answers a Default Response FAILURE, itself unsecured, as EmberZNet's
+        application framework does for SE (util.c, "Drop clus ... due to no aps security"); never to a
+        Default Response or a broadcast."""
+        self.refused_unsecured.append(frame)
+        LOGGER.debug("%r: dropped an unsecured frame on SE cluster 0x%04x", self, cluster_id)
+        if packet.dst is not None and packet.dst.addr_mode == zigpy_t.AddrMode.Broadcast:
+            return
+        if frame.is_general and frame.name == "Default_Response":
+            return
+        data = zcl_general(frame.tsn, foundation.GeneralCommand.Default_Response,
+                           server_to_client=not frame.from_server, command_id=frame.command_id,
+                           status=foundation.Status.FAILURE)
+        await self.send_to_hub(cluster_id, data, aps_security=False)
 
     async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
         """Role hook: act on a cluster-specific command; True when it was understood."""

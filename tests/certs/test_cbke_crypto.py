@@ -6,15 +6,31 @@ Sources:
 * CERTICOM: the Certicom test-CA certificates (CA public key, implicit certificate, private key
   reconstruction data, device public key) quoted in zsmartsystems/com.zsmartsystems.zigbee,
   ``CerticomCbkeCertificateTest.java``: checks ECQV reconstruction (e = AES-MMO of the certificate).
-* ZIGBEE_B6: the AES-MMO examples of the Zigbee specification annex B.6 / C.5 (already in
-  tests/ota), reused through ``ota.signing.aes_mmo_hash`` by the KDF and the MAC.
+* ZIGBEE_C5: the AES-MMO hash test vectors of the Zigbee specification 05-3474-21, annex C.5.1-C.5.4
+  (also quoted by andrebdo/c-crumbs ``tests/aes-mmo.c``); C.5.3/C.5.4 straddle the 2^16-bit length where
+  the padding switches to a 32-bit length.
+* ZIGBEE_C6: the keyed-hash (HMAC over AES-MMO) test vectors of the same specification, annex C.6.1 and
+  C.6.2 (quoted by several open-source Zigbee stacks' tests): the MAC that makes MACU/MACV.
+* X963: ``cryptography``'s X963KDF and HMAC (OpenSSL) on SHA-256 check the KDF and MAC constructions
+  hanrig instantiates with AES-MMO (same code, another hash).
+* OPENSSL_MQV: ECMQV (SEC 1 v2 §3.4) checked from the private side: Z = x(h s_U (r_V + v-bar d_V) G),
+  the point computed by OpenSSL from that scalar, against hanrig's product of the public values.
+
+No published full CBKE exchange (ZSE 07-5356 annex C key establishment test data) could be found in any
+public source searched (see issue 13): each layer is checked on its own instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import math
+import subprocess
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 
 from certs import MalformedCertificate
 from certs.cbke import (
@@ -24,11 +40,13 @@ from certs.cbke import (
     certificate_hash,
     ecmqv_shared_secret,
     establish,
+    hmac,
     issue_implicit_certificate,
     kdf,
     mmo_hmac,
     parse_implicit_certificate,
     reconstruct_public_key,
+    x963_kdf,
 )
 from certs.ecc_koblitz import SECT163K1, SECT283K1, InvalidPoint
 from ota.signing import aes_mmo_hash
@@ -185,3 +203,93 @@ def test_kdf_and_mac_are_built_on_aes_mmo() -> None:
     key = bytes(range(16))
     inner = aes_mmo_hash([bytes(b ^ 0x36 for b in key) + b"msg"])
     assert mmo_hmac(key, b"msg") == aes_mmo_hash([bytes(b ^ 0x5C for b in key) + inner])
+
+
+ZIGBEE_C5 = [  # (message, AES-MMO hash)
+    (bytes([0xC0]), "ae3a102a28d43ee0d4a09e22788b206c"),
+    (bytes(range(0xC0, 0xD0)), "a7977e88bc0b61e8210827109a228f2d"),
+    (bytes(i & 0xFF for i in range(8191)), "24ec2fe75bbffcb34789bc0610e7f165"),
+    (bytes(i & 0xFF for i in range(8192)), "dc6b0687f09f8607131c170b3bd31591"),
+]
+
+
+@pytest.mark.parametrize(("message", "digest"), ZIGBEE_C5, ids=["C.5.1", "C.5.2", "C.5.3", "C.5.4"])
+def test_aes_mmo_matches_the_zigbee_specification(message: bytes, digest: str) -> None:
+    assert aes_mmo_hash([message]).hex() == digest
+
+
+ZIGBEE_C6 = [  # (key, message, keyed hash)
+    (bytes(range(0x40, 0x50)), bytes([0xC0]), "4512807bf94cb3400f0e2c25fb76e999"),
+    (bytes(range(0x40, 0x60)), bytes(range(0xC0, 0xD0)), "a3b0079984bf1557f74a0d6387e0a11a"),
+]
+
+
+@pytest.mark.parametrize(("key", "message", "tag"), ZIGBEE_C6, ids=["C.6.1", "C.6.2"])
+def test_the_cbke_mac_matches_the_zigbee_keyed_hash_vectors(key: bytes, message: bytes, tag: str) -> None:
+    """C.6.2's 32-octet key is longer than a block, so it is hashed first (FIPS 198)."""
+    assert mmo_hmac(key, message).hex() == tag
+
+
+def _sha256(message: bytes) -> bytes:
+    return hashlib.sha256(message).digest()
+
+
+@pytest.mark.parametrize("length", [16, 32, 80])
+def test_the_kdf_is_x963_as_cryptography_computes_it(length: int) -> None:
+    z = bytes(range(7, 43))
+    assert x963_kdf(z, length, _sha256) == X963KDF(hashes.SHA256(), length, None).derive(z)
+    mac_key, key_data = kdf(z)   # ZSE: the same construction on AES-MMO, 32 octets, MacKey first
+    assert mac_key + key_data == x963_kdf(z, 32, lambda m: aes_mmo_hash([m]))
+
+
+@pytest.mark.parametrize("key_length", [10, 64, 100])
+def test_the_hmac_construction_is_fips_198_as_cryptography_computes_it(key_length: int) -> None:
+    key, message = bytes(range(key_length)), b"MACU message" * 5
+    reference = crypto_hmac.HMAC(key, hashes.SHA256())
+    reference.update(message)
+    assert hmac(key, message, _sha256, 64) == reference.finalize()
+
+
+_CURVE_OID = {"sect163k1": "06052b81040001", "sect283k1": "06052b81040010"}
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    length = bytes([len(body)]) if len(body) < 0x80 else bytes([0x81, len(body)])
+    return bytes([tag]) + length + body
+
+
+def _openssl_public_point(curve, scalar: int) -> bytes:
+    """scalar * G as OpenSSL computes it (an RFC 5915 key with no public part, which OpenSSL derives),
+    compressed."""
+    key = _der(0x30, _der(0x02, b"\x01") + _der(0x04, curve.scalar_to_bytes(scalar))
+               + _der(0xA0, bytes.fromhex(_CURVE_OID[curve.name])))
+    spki = subprocess.run(["openssl", "ec", "-inform", "DER", "-pubout", "-outform", "DER",
+                           "-conv_form", "compressed"], input=key, capture_output=True, check=True).stdout
+    return spki[-curve.compressed_length:]
+
+
+@pytest.mark.parametrize("suite", [1, 2])
+def test_ecmqv_matches_openssl_from_the_private_scalars(suite: int) -> None:
+    curve = SUITES[suite].curve
+    n = curve.n
+    u = _identity(suite, 0xCA5E + suite, bytes.fromhex("000d6f000abc0010"), 31)
+    v = _identity(suite, 0xCA5E + suite, bytes.fromhex("000d6f000abc0011"), 47)
+    r_u, r_v = 0x5EED_0001 * 0x1F2E3D4C5B6A7988 % n, 0x5EED_0002 * 0x0A1B2C3D4E5F6071 % n
+    e_u, e_v = _openssl_public_point(curve, r_u), _openssl_public_point(curve, r_v)
+    assert _openssl_public_point(curve, v.private_key) == reconstruct_public_key(v.certificate,
+                                                                                  v.ca_public_key)
+    half = 1 << math.ceil(n.bit_length() / 2)   # SEC 1 v2 §3.4 steps 2-3: the associate value
+
+    def bar(point: bytes) -> int:
+        return int.from_bytes(point[1:], "big") % half + half
+
+    s_u = (r_u + bar(e_u) * u.private_key) % n
+    t = curve.cofactor * s_u * (r_v + bar(e_v) * v.private_key) % n
+    expected = _openssl_public_point(curve, t)[1:]
+    on_u = ecmqv_shared_secret(suite, static_private_key=u.private_key, ephemeral_private_key=r_u,
+                               ephemeral_public_key=e_u, partner_certificate=v.certificate,
+                               partner_ephemeral_public_key=e_v, ca_public_key=u.ca_public_key)
+    on_v = ecmqv_shared_secret(suite, static_private_key=v.private_key, ephemeral_private_key=r_v,
+                               ephemeral_public_key=e_v, partner_certificate=u.certificate,
+                               partner_ephemeral_public_key=e_u, ca_public_key=v.ca_public_key)
+    assert on_u == on_v == expected

@@ -245,3 +245,53 @@ def test_require_cbke_refuses_se_service_to_a_device_without_a_link_key(tmp_path
         else:
             assert steps[(device_id, "cbke")].outcome is StepOutcome.PASS
             assert step.outcome is StepOutcome.PASS, step.details
+
+
+def test_a_keyed_device_refuses_unsecured_se_frames_and_serves_secured_ones() -> None:
+    """Once keyed, the simulated ESME drops a Metering read that comes without APS security and answers a
+    Default Response FAILURE, itself unsecured (ZSE; EmberZNet's framework does the same), while the
+    secured read is answered; a non-SE cluster (Basic) is served either way."""
+    import zigpy.types as zigpy_t
+    from zigpy.zcl import foundation
+
+    esme_eui = "00:0d:6f:00:0a:bc:00:01"
+
+    async def scenario() -> None:
+        async with Gateway.open(["sim://"]) as gw:
+            result = await gw.cbke.wait_for_result(esme_eui, 120)
+            assert result is not None and result.outcome == "established"
+            app = next(iter(gw.apps.values()))
+            han = app.han
+            answers: list[tuple[int, bool, bytes]] = []
+
+            def sink(record, packet) -> None:
+                if packet is not None and record.src != 0 and record.cluster == 0x0702:
+                    answers.append((record.cluster,
+                                    bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption),
+                                    bytes(record.data)))
+
+            han.trace.subscribe(sink)
+            esme = app.get_device(ieee=zigpy_t.EUI64.convert(esme_eui))
+            simulated = han.devices[esme.ieee]
+            metering = next(ep for i, ep in esme.endpoints.items() if i and 0x0702 in ep.in_clusters
+                            ).in_clusters[0x0702]
+            assert metering.aps_encryption   # gw.cbke set it when the key was established
+            values, failures = await metering.read_attributes([0x0000], allow_cache=False)
+            assert 0x0000 in values and not failures and not simulated.refused_unsecured
+            assert answers[-1][1] is True   # the answer came APS-secured
+
+            metering.aps_encryption = False   # a hub that forgets APS security
+            reply = await metering.read_attributes_raw([0x0000])
+            assert isinstance(reply, foundation.GENERAL_COMMANDS[
+                foundation.GeneralCommand.Default_Response].schema), reply
+            assert reply.status == foundation.Status.FAILURE
+            assert [f.name for f in simulated.refused_unsecured] == ["Read_Attributes"]
+            cluster, secured, data = answers[-1]
+            assert not secured and data[2] == foundation.GeneralCommand.Default_Response
+            # Basic is not an SE cluster: no APS security needed
+            basic = next(ep for i, ep in esme.endpoints.items() if i and 0x0000 in ep.in_clusters
+                         ).in_clusters[0x0000]
+            values, _ = await basic.read_attributes([0x0004], allow_cache=False)
+            assert 0x0004 in values and len(simulated.refused_unsecured) == 1
+
+    hal.run(scenario, "sim://")

@@ -1,0 +1,103 @@
+"""``[policies] require_cbke`` (issue 13) gates every Smart Energy service, not only the rig steps: a Type 1
+device whose key establishment never completes gets no gas read (GPF), no change of tenancy, no load
+control and nothing over the GB-HRGP tunnel, from the rig runner, from a direct service call and from the
+CLI (exit 1, one line naming the device and why); a device that keys itself is served, the service
+waiting for the key establishment it started after joining."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+import hal
+from gateway.cli import main
+from gateway.exceptions import NoKeyEstablishment
+from gateway.session import Gateway
+from rigs.records import StepOutcome
+from rigs.rigfile import parse_rig
+from rigs.runner import RunOptions, run_rig
+
+ESME, GSME, HCALCS = "00:0d:6f:00:0a:bc:00:01", "00:0d:6f:00:0a:bc:00:02", "00:0d:6f:00:0a:bc:00:05"
+
+
+def rig_text(*, silent: bool, steps: str = "") -> str:
+    sim = '[devices.sim]\ncbke_fault = "silent"\n' if silent else ""
+    devices = "".join(f'[[devices]]\nid = "{i}"\nrole = "{r}"\neui64 = "{e}"\n{sim}\n'
+                      for i, r, e in (("esme", "ESME", ESME), ("gsme", "GSME", GSME),
+                                      ("hcalcs", "HCALCS", HCALCS)))
+    return ('[rig]\nname = "require-cbke"\n\n[[radios]]\nid = "sim"\nurl = "sim://"\n\n'
+            '[policies]\nrequire_cbke = true\nhcalcs_commanders = ["supplier"]\n\n'
+            f'{devices}{steps}[outputs]\nresults = "results"\n')
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(info.value.code), out, err
+
+
+@pytest.fixture
+def silent_rig(tmp_path: Path) -> Path:
+    path = tmp_path / "silent.toml"
+    path.write_text(rig_text(silent=True))
+    return path
+
+
+@pytest.mark.parametrize(("what", "args", "eui64"), [
+    ("gas", ("gas", "read", "--device", GSME), GSME),
+    ("cot", ("tenancy", "publish", "--device", ESME, "--provider-id", "7"), ESME),
+    ("hcalcs", ("hcalcs", "set", "--device", HCALCS, "--off"), HCALCS),
+])
+def test_cli_refuses_se_service_to_a_keyless_device(capsys, silent_rig: Path, what: str,
+                                                     args: tuple[str, ...], eui64: str) -> None:
+    code, out, err = run(capsys, *args[:2], "--radio", f"sim://?rig={silent_rig}", *args[2:])
+    assert code == 1, err
+    assert out == ""
+    [error] = [line for line in err.splitlines() if line.startswith("hanrig:")]
+    assert f"{eui64}: no-key-establishment: the rig requires CBKE" in error, error
+    assert "did not establish a key (timeout" in error   # the silent device's exchange ran out first
+    assert "Traceback" not in err
+
+
+def test_cli_serves_a_device_once_it_has_keyed_itself(capsys, tmp_path: Path) -> None:
+    """The read starts while the GSME's CBKE is still to come: the GPF waits for it, then serves."""
+    path = tmp_path / "keyed.toml"
+    path.write_text(rig_text(silent=False))
+    code, out, err = run(capsys, "gas", "read", "--radio", f"sim://?rig={path}", "--device", GSME, "--json")
+    assert code == 0, err
+    assert json.loads(out)["device"] == GSME
+
+
+def test_direct_service_calls_are_refused(silent_rig: Path) -> None:
+    async def scenario() -> None:
+        async with Gateway.open([f"sim://?rig={silent_rig}"]) as gw:
+            gw.cbke.policy = parse_rig(silent_rig.read_text(), silent_rig).policies.cbke
+            with pytest.raises(NoKeyEstablishment, match=f"{GSME}: no-key-establishment"):
+                await gw.gpf.read(GSME, timeout_s=600)
+            with pytest.raises(NoKeyEstablishment, match=f"{ESME}: no-key-establishment"):
+                await gw.gbcs.open_tunnel(gw.device(ESME))   # certificates, CS06, GBCS alerts
+            with pytest.raises(NoKeyEstablishment, match=f"{ESME}: no-key-establishment"):
+                await gw.tenancy.read_history(gw.device(ESME))
+            assert NoKeyEstablishment.exit_code == 1
+
+    hal.run(scenario, f"sim://?rig={silent_rig}")
+
+
+def test_rig_steps_fail_naming_no_key_establishment(tmp_path: Path) -> None:
+    steps = ('[[plan.steps]]\nstep = "join"\n\n[[plan.steps]]\nstep = "cbke"\n\n'
+             '[[plan.steps]]\nstep = "gas"\ndevices = ["gsme"]\n\n'
+             '[[plan.steps]]\nstep = "cot"\ndevices = ["esme"]\n\n'
+             '[[plan.steps]]\nstep = "alerts"\ndevices = ["esme"]\n\n')
+    path = tmp_path / "rig.toml"
+    path.write_text(rig_text(silent=True, steps=steps))
+    record = run_rig(parse_rig(path.read_text(), path), RunOptions(), progress_stream=io.StringIO(),
+                     tty=False).record
+    outcomes = {(d.id, s.name): s for d in record.duts for s in d.final_steps()}
+    for key in (("gsme", "gas"), ("esme", "cot"), ("esme", "alerts")):
+        step = outcomes[key]
+        assert step.outcome is StepOutcome.FAIL, (key, step)
+        assert [d.code for d in step.details] == ["no-key-establishment"], step.details
