@@ -145,7 +145,7 @@ class CertsService:
                                                                  originator=relay.supplier, signed=True))
         exchanges = [{"use_case": e.command.use_case, "command": e.command.to_bytes().hex(),
                       "response": e.response_bytes.hex(), "mac": e.security.mac.value,
-                      "signature": e.security.signature.value, "frames_out": e.chunks_out}
+                      "signature": e.security.signature.value, "octets_out": e.octets_out}
                      for e in (cs02a, cs02c)]
         return InstalledCredentials(device.eui64, cs02a.decoded.get("remote_parties", []),
                                     cs02c.decoded.get("certification_request"), exchanges)

@@ -27,18 +27,20 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
+from hal.virtual_clock import is_virtual_clock
+
 RATE_SAMPLES = 32  # B/s is measured over this many most recent samples
 MILESTONES = (25, 50, 75, 100)  # without a terminal, a transfer prints one line at each of these
 WAIT_TICK_S = 1.0  # a wait's elapsed time is updated this often (radio clock)
 
 
 def _clock() -> tuple[float, bool]:
-    """The radio's clock now and whether it is simulated (a looptime loop), or the wall clock."""
+    """The radio's clock now and whether it is simulated (a virtual-time loop), or the wall clock."""
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return time.monotonic(), False
-    return loop.time(), bool(getattr(loop, "looptime_on", False))
+    return loop.time(), is_virtual_clock(loop)
 
 
 def format_rate(bytes_per_s: float) -> str:

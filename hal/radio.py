@@ -12,7 +12,7 @@ Schemes (one dispatch table, like ``zigpy/serial.py``; ``sim://`` is one more sc
 * ``labgrid://PLACE?coordinator=HOST:PORT``: an EZSP stick shared through a labgrid place (extra ``lab``):
   the place is acquired for as long as the radio is open (``hal.lab_place``).
 
-The radio's clock: :func:`new_event_loop` / :func:`run` give a ``looptime`` virtual-time loop for
+The radio's clock: :func:`new_event_loop` / :func:`run` give a virtual-time loop (``hal.virtual_clock``) for
 ``sim://`` (default) and a normal loop for ``clock=real`` and every real radio. CLI commands and tests
 use :func:`run` so zigpy's timers follow the simulated clock.
 
@@ -47,6 +47,7 @@ from . import capture, device_ledger, zigpy_fixes
 from .exceptions import BadInstallCode, BadRadioUrl, MissingRadioExtra, RadioUnreachable
 from .sim.config import SimConfig, default_bench, load_sim_config
 from .sim.han import NetworkParams
+from .virtual_clock import VirtualClockLoop
 
 T = TypeVar("T")
 LOGGER = logging.getLogger(__name__)
@@ -598,15 +599,9 @@ async def permit_install_codes(
         await app.permit_with_link_key(ieee, key, time_s)
 
 
-# looptime's default (42) spends 42 empty loop passes before every clock jump: about a third of a
-# simulated run's CPU. The passes exist so a coroutine that schedules a timer right after another (e.g.
-# ``async with timeout(2): await sleep(1)``) gets to do so before the clock moves; one pass is enough
-# for every such pattern zigpy, bellows and the simulator use (the whole suite runs with it).
-LOOPTIME_NOOP_CYCLES = 0
-
-
 def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
-    """The event loop a radio runs on: virtual time (``looptime``) for ``sim://``, else a normal loop."""
+    """The event loop a radio runs on: virtual time (:mod:`hal.virtual_clock`) for ``sim://``, else a
+    normal loop."""
     parsed = parse_radio_url(url)
     clock = parsed.clock
     if parsed.is_sim and clock is None:
@@ -614,9 +609,7 @@ def new_event_loop(url: str) -> asyncio.AbstractEventLoop:
             load_sim_config(parsed.rig, radio_id=parsed.radio_id).settings.clock if parsed.rig else "virtual"
         )
     if parsed.is_sim and clock == "virtual":
-        import looptime
-
-        return looptime.new_event_loop(start=0.0, noop_cycles=LOOPTIME_NOOP_CYCLES)
+        return VirtualClockLoop()
     loop = asyncio.new_event_loop()
     zigpy_fixes.quiet_closed_connections(loop)
     return loop

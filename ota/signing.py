@@ -8,6 +8,8 @@ Nothing here knows the file layout; ``ota.format`` decides which bytes are signe
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from cryptography import x509
@@ -26,6 +28,10 @@ _AES_BLOCK = 16
 # Zigbee spec B.6: short messages carry a 16-bit bit-length, longer ones a 32-bit one.
 _MMO_SHORT_LIMIT_BITS = 1 << 16
 _MMO_LONG_LIMIT_BITS = 1 << 32
+_ECB = modes.ECB()  # stateless: one instance serves every block
+_MMO_REMEMBERED = 8  # hashes aes_mmo_hash_of keeps, by SHA-256 and length (no image bytes)
+_mmo_by_sha256: OrderedDict[bytes, bytes] = OrderedDict()
+_mmo_lock = threading.Lock()
 
 
 def sign_raw(key: ec.EllipticCurvePrivateKey, message: bytes | memoryview) -> bytes:
@@ -139,13 +145,34 @@ def aes_mmo_hash(chunks: Iterable[bytes | memoryview]) -> bytes:
     return state
 
 
+def aes_mmo_hash_of(data: bytes | memoryview) -> bytes:
+    """``aes_mmo_hash([data])``, remembered for the last few inputs by their SHA-256.
+
+    A campaign's simulated devices each check the integrity code of the same image on completion: one
+    AES call per 16 octets, a fifth of a 200-device run's CPU. The same octets give the same hash, so
+    it is computed once per image (SHA-256 runs in C at hundreds of MB/s); no image bytes are kept.
+    """
+    key = hashlib.sha256(data).digest() + len(data).to_bytes(8, "big")
+    with _mmo_lock:
+        known = _mmo_by_sha256.get(key)
+        if known is not None:
+            _mmo_by_sha256.move_to_end(key)
+            return known
+    digest = aes_mmo_hash([data])
+    with _mmo_lock:
+        _mmo_by_sha256[key] = digest
+        while len(_mmo_by_sha256) > _MMO_REMEMBERED:
+            _mmo_by_sha256.popitem(last=False)
+    return digest
+
+
 def sha256_hex(data: bytes | memoryview) -> str:
     """Hex SHA-256, the hash Activate Firmware (CS06) names an image by."""
     return hashlib.sha256(data).hexdigest()
 
 
 def _mmo_block(state: bytes, block: bytes | memoryview) -> bytes:
-    encrypted = Cipher(algorithms.AES(state), modes.ECB()).encryptor().update(block)
+    encrypted = Cipher(algorithms.AES(state), _ECB).encryptor().update(block)
     return (int.from_bytes(encrypted, "big") ^ int.from_bytes(block, "big")).to_bytes(_AES_BLOCK, "big")
 
 

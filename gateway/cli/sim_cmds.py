@@ -10,7 +10,9 @@ bench. As on ``sim://``, every simulated ESME holds the bench's TEST-ONLY PKI (`
 ``--capture FILE.pcapng`` records every frame on the simulated air (``hal.capture``).
 The stick answers XNCP custom frames as current community firmware does (``--no-xncp``: as stock
 EmberZNet). ``--stats FILE`` appends one JSON line of the stick's counters (frames and wire bytes per
-EZSP frame name, each direction) to FILE on every SIGUSR1 and at exit, for measurements from outside.
+EZSP frame name, each direction; UART timer lateness; the process's CPU time) to FILE on every SIGUSR1 and
+at exit, for measurements from outside. The stick serves on ``hal.ezsp_stick.realtime``'s loop, whose timers
+keep the microsecond time a UART and a radio keep.
 ``--control PATH`` also serves the bench harness on a Unix socket at PATH (``hal.simlink``): a host that
 opens the stick as ``ezsp:/dev/pts/N?sim_control=PATH`` can then do what a bench operator does to the
 simulated devices (alert storms, faults, clocks, power cycles, the frame trace) through ``gw.sim``; the
@@ -31,6 +33,7 @@ import click
 from hal import capture
 from hal.ezsp_stick.exceptions import StickConfigError
 from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
+from hal.ezsp_stick.realtime import new_stick_loop
 
 from .common import capture_option
 
@@ -163,4 +166,6 @@ def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str
 
     speed_constant(baudrate)  # reject an unsupported rate before anything is built
     address = parse_host_port(tcp) if tcp is not None else None
-    asyncio.run(serve_stick(rig_path, baudrate, trust_dir, address, xncp=xncp, stats=stats, control=control))
+    with asyncio.Runner(loop_factory=new_stick_loop) as runner:  # timers to the microsecond, as a UART's
+        runner.run(serve_stick(rig_path, baudrate, trust_dir, address, xncp=xncp, stats=stats,
+                               control=control))

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from zigpy.zcl import foundation
 from zigpy.zcl.clusters.general import Ota
 
-from ota.signing import aes_mmo_hash, load_public_key
+from ota.signing import aes_mmo_hash_of, load_public_key
 
 from .wire import ZclFrame, zcl_cluster_command
 
@@ -669,7 +669,7 @@ class ZclOtaClient:
         if image.integrity_code is not None:
             assert image.integrity_covered is not None
             if len(image.integrity_code) != INTEGRITY_CODE_SIZE or \
-                    aes_mmo_hash([image.integrity_covered]) != image.integrity_code:
+                    aes_mmo_hash_of(image.integrity_covered) != image.integrity_code:
                 raise ImageRejected("integrity code does not match the image")
 
     async def _finish(self, offer: Any) -> None:

@@ -22,7 +22,7 @@ from ota import (
     verify_image,
 )
 from ota.format import OtaHeader, SignatureLength, serialize_header
-from ota.signing import der_to_raw, raw_to_der, sign_raw, verify_raw
+from ota.signing import aes_mmo_hash_of, der_to_raw, raw_to_der, sign_raw, verify_raw
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 
@@ -49,6 +49,20 @@ def test_aes_mmo_is_independent_of_chunking():
     whole = aes_mmo_hash([message])
     assert aes_mmo_hash([message[:5], memoryview(message)[5:4000], message[4000:]]) == whole
     assert whole != aes_mmo_hash([message[:-1]])
+
+
+def test_remembered_aes_mmo_is_the_hash_of_those_octets_every_time():
+    message = bytes(range(256)) * 40
+    whole = aes_mmo_hash([message])
+    assert aes_mmo_hash_of(message) == whole
+    assert aes_mmo_hash_of(memoryview(message)) == whole          # remembered: the same answer
+    flipped = bytearray(message)
+    flipped[5000] ^= 1
+    assert aes_mmo_hash_of(bytes(flipped)) == aes_mmo_hash([flipped]) != whole
+    assert aes_mmo_hash_of(message + b"\x00") == aes_mmo_hash([message + b"\x00"])
+    for n in range(12):  # more images than it remembers: the first is computed again, still right
+        aes_mmo_hash_of(bytes([n]) * 64)
+    assert aes_mmo_hash_of(message) == whole
 
 
 def test_raw_signature_round_trip(key):

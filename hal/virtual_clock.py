@@ -1,0 +1,68 @@
+"""The simulated HAN's virtual clock: an asyncio loop whose time jumps to the next timer when idle.
+
+``sim://`` runs zigpy, the simulator and the hub on virtual time (``hal.radio.new_event_loop``). This
+loop keeps time the way ``looptime`` (the tests' pytest plugin) does, so a run gives the same virtual
+timestamps on either: an integer count of microseconds, a jump of ``round(timeout * 1e6)`` (one tick for
+a timeout below a microsecond) straight to the loop's next timer whenever nothing is ready and no I/O
+is pending. What it leaves out is what costs a simulated run its CPU: looptime's no-op pass before
+every jump (an empty ``_run_once`` per timer, i.e. per ``asyncio.sleep``), its weak-set scan of executor
+futures on every pass, and its end-of-time and idle-timeout bookkeeping, none of which ``sim://`` uses.
+bench/ota_throughput.py measures the difference; tests/hal/test_virtual_clock.py checks that a run
+on it and on looptime record the same frames at the same times.
+
+Real I/O still wins over virtual time: every pass first polls the selector without waiting. While a
+worker thread (``run_in_executor``/``asyncio.to_thread``) is busy, the clock follows real time, as a
+thread's work takes real time: the loop waits for the thread up to the next timer and moves the clock
+only when that wait ran out. With no timer and nothing pending, the loop waits for I/O like any loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+from typing import Any
+
+TICKS_PER_SECOND = 1_000_000  # the clock's resolution (looptime's default): integer math, no float drift
+
+
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """A selector event loop on virtual time, starting at 0.0 s."""
+
+    virtual_clock = True  # what gateway.progress and others ask (``is_virtual_clock``)
+
+    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
+        super().__init__(selector)
+        self._ticks = 0
+        self._busy_threads: set[asyncio.Future[Any]] = set()
+        self._real_select = self._selector.select
+        self._selector.select = self._select  # type: ignore[method-assign]
+
+    def time(self) -> float:
+        return self._ticks / TICKS_PER_SECOND
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        future = super().run_in_executor(executor, func, *args)
+        self._busy_threads.add(future)
+        future.add_done_callback(self._busy_threads.discard)
+        return future
+
+    def _select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = self._real_select(0)
+        if ready or timeout == 0:
+            return ready
+        if timeout is None:  # no timer: only I/O (a socket, a thread's wake-up) can bring work
+            return self._real_select(None)
+        if self._busy_threads:  # a worker thread is running: its result may come before the timer
+            ready = self._real_select(timeout)
+            if ready:
+                return ready
+        step = round(timeout * TICKS_PER_SECOND)
+        if timeout < 1 / TICKS_PER_SECOND:
+            step += 1  # a sub-tick timeout still moves the clock, or the loop would spin on it
+        self._ticks += step
+        return ready
+
+
+def is_virtual_clock(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop`` runs on virtual time: this module's loop, or a ``looptime`` loop (the tests')."""
+    return bool(getattr(loop, "virtual_clock", False) or getattr(loop, "looptime_on", False))
