@@ -426,6 +426,10 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         # 1 ms of CPU per OTA block. hanrig's loop does nothing else, so the UART runs on it.
         zconfig["use_thread"] = False  # bellows.config.CONF_USE_THREAD
     app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
+    if parsed.scheme != "ezsp":  # only bellows gets hanrig's host-side APS fragmentation (zigpy fix 9)
+        from .ezsp_fragmentation import refuse_fragmented_sends
+
+        refuse_fragmented_sends(app, parsed.scheme)
     ledger = _open_ledger(app, parsed, config)
     stop_capture = capture.attach_to_host(app, parsed.url)
     if stop_capture is not None:
