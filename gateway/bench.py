@@ -4,7 +4,8 @@ A ``sim://`` radio's bench is its ``[sim]``/``[[devices]]``/``[[faults]]`` confi
 (``hal.sim.config``, from the rig file's TOML or the default five-device bench), with the TEST-ONLY
 SMKI PKI (``certs.testpki``) installed as bytes on every simulated ESME (``hal`` never imports
 ``certs``), including what a configured ``credentials_fault`` needs (the wrong network operator's
-certificates, an expired supplier certificate). The bench also knows that PKI's root and issuing CAs
+certificates, an expired supplier certificate), and every ESME's and GSME's GBCS side (``gbcs.device``).
+The bench also knows that PKI's root and issuing CAs
 (:class:`BenchTrust`), so a certs step or ``hanrig certs verify`` can check the meters against it.
 
 Users: the rig runner (:func:`radio_endpoint` per rig radio), the CLI's one-off commands
@@ -164,6 +165,11 @@ def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, B
             sim = dataclasses.replace(sim, gbcs_meter=_gbcs_meter_factory(
                 pki, str(spec.eui64), installed, str(sim.gbcs_fault)))
             spec = dataclasses.replace(spec, sim=sim)
+        elif spec.role is Role.GSME and spec.sim.gbcs_meter is None:
+            # the GSME's GBCS side, over the tunnel it opens to the hub: its own keys, the PKI's cells
+            cells = {cell.name: cell.der for cell in pki.meter_cells()}
+            spec = dataclasses.replace(spec, sim=dataclasses.replace(spec.sim, gbcs_meter=_gbcs_meter_factory(
+                pki, str(spec.eui64), cells, str(spec.sim.gbcs_fault))))
         specs.append(spec)
     return config.replace(devices=tuple(specs)), bench_trust(devices, seed)
 

@@ -41,6 +41,7 @@ from hanrig_errors import CheckFailed
 
 from .exceptions import DeviceNotFound
 from .gbcs_service import TUNNELING, GbcsResponseRejected
+from .gsme_tunnel import opens_its_own_tunnel
 from .testkeys import TEST_ROOT, certificates_are_test, is_bench_radio
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class CertsService:
 
     async def read_installed(self, device: HanDevice) -> InstalledCredentials:
         """``device``'s trust anchor cell details (CS02a) and a request for a new DS key (CS02c)."""
-        if TUNNELING not in device.endpoint.in_clusters:
+        if TUNNELING not in device.endpoint.in_clusters and not opens_its_own_tunnel(device):
             raise DeviceNotFound(device.eui64, "has no Tunneling server (0x0704): cannot read credentials")
         relay = self.gateway.gbcs
         cs02a = await relay.exchange(device, relay.build_command(device, CS02A,

@@ -1,6 +1,7 @@
 """GBCS on the HAN (``gw.gbcs``): the hub relays a remote party's command to a meter over GB-HRGP
 (``hal.gbhrgp``) and checks what comes back (SECMP0063 credentials; the other use cases build on it).
 
+A GSME opens its own tunnel and the hub holds its messages until it asks (``gateway.gsme_tunnel``).
 The hub is the Tunneling client of every ESME: it sends Request Tunnel (GB-HRGP, manufacturer 0xFFFF,
 no flow control, MaximumIncomingTransferSize 1500), keeps the tunnel, and requests a new one after a
 Tunnel Closure Notification, a Transfer Data Error No Such Tunnel, or 0xFFFF s. A command is sent in one
@@ -46,6 +47,7 @@ from hal.se_clusters import Tunneling, TunnelStatus
 from hanrig_errors import CheckFailed, HanrigError
 
 from .exceptions import DeviceNotFound, GatewayError
+from .gsme_tunnel import GsmeTunnels, opens_its_own_tunnel
 from .han_input import FrameSource, HanInput
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ CS06_ALERT: Final = 0x00CA  # the meter's future-dated activation alert (8F66 / 
 
 TUNNELING: Final = Tunneling.cluster_id
 RESPONSE_TIMEOUT_S: Final = 60.0
+GSME_WAKE_S: Final = 1800.0  # a GSME asks for what the hub holds when it wakes: about every 30 minutes
 CCS08: Final = 0x0128
 
 
@@ -140,6 +143,7 @@ class GbcsService:
         self.alerts: list[tuple[str, gbcs.Message]] = []  # alerts received (SECMP0062 reads these)
         self.alert_listeners: list[Callable[[str, gbcs.Message, bytes], None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
+        self.gsme = GsmeTunnels(self)  # the hub as the Tunneling server of the GSMEs' own tunnels
 
     # ------------------------------------------------------------------ keys
     def use_keystore(self, keystore: gbcs.Keystore) -> None:
@@ -198,6 +202,7 @@ class GbcsService:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        await self.gsme.close()
         for waiter in self._waiting.values():
             waiter.cancel()
 
@@ -210,7 +215,12 @@ class GbcsService:
             tap.on_command(TUNNELING, defs.transfer_data.id, self._on_transfer_data),
             tap.on_command(TUNNELING, defs.transfer_data_error.id, self._on_transfer_error),
             tap.on_command(TUNNELING, defs.tunnel_closure_notification.id, self._on_closure),
+            *self.gsme.subscribe(tap),
         ]
+
+    def start(self) -> None:
+        """Listen on the tunnels from the start (a hub function: a GSME opens its tunnel when it wakes)."""
+        self._subscribe()
 
     def _drop(self, source: str, reason: str) -> None:
         self.stats.dropped += 1
@@ -304,6 +314,10 @@ class GbcsService:
     async def send(self, device: HanDevice, data: bytes) -> int:
         """Put one GBCS message on ``device``'s tunnel in one Transfer Data; the octets it carried."""
         payload = transfer_data(data)  # over 1500 octets: refused here, before a tunnel is asked for
+        if opens_its_own_tunnel(device):  # a GSME: held until it asks (GET) on the tunnel it opens
+            await self.gateway.cbke.require(device.eui64, device.role)
+            self._subscribe()
+            return self.gsme.hold(device, payload)
         tunnel = await self.open_tunnel(device)
         cluster = device.endpoint.in_clusters[TUNNELING]
         try:
@@ -332,6 +346,8 @@ class GbcsService:
     async def exchange(self, device: HanDevice, command: gbcs.Message,
                        timeout: float = RESPONSE_TIMEOUT_S) -> Exchange:
         """Send ``command`` to ``device`` and return its checked response."""
+        if opens_its_own_tunnel(device):  # the command waits at the hub until the GSME next wakes
+            timeout += GSME_WAKE_S
         key = (device.eui64, command.originator_counter)
         waiter: asyncio.Future[tuple[gbcs.Message, bytes]] = asyncio.get_running_loop().create_future()
         self._waiting[key] = waiter

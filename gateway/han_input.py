@@ -6,7 +6,9 @@ cluster handling) and decodes ZCL itself with zigpy's schemas, so what a feature
 what it does not get is accounted for. Features subscribe to:
 
 * attribute reports of a cluster (``on_reports``): ``{attribute id: value}`` of one Report Attributes;
-* a cluster-specific command in one direction (``on_command``): the decoded command schema.
+* a cluster-specific command in one direction (``on_command``): the decoded command schema;
+* a request a feature answers itself (``on_request``): the same, with the frame's TSN for the answer
+  (the hub as the server of a cluster whose client is the device: the GSME's GB-HRGP tunnel).
 
 A malformed frame (bad ZCL header, a payload that does not decode, trailing bytes, an attribute value
 of the wrong type), or one a handler refuses as out of range by raising :class:`MalformedFrame`, is
@@ -87,6 +89,7 @@ class InputStats:
 
 ReportHandler = Callable[[FrameSource, dict[int, Any]], None]
 CommandHandler = Callable[[FrameSource, Any], None]
+RequestHandler = Callable[[FrameSource, int, Any], None]
 
 
 class HanInput:
@@ -100,6 +103,7 @@ class HanInput:
         self.rejects: deque[RejectedFrame] = deque(maxlen=RECENT_REJECTS)
         self._reports: dict[int, list[ReportHandler]] = {}
         self._commands: dict[tuple[int, int, foundation.Direction], list[CommandHandler]] = {}
+        self._requests: dict[tuple[int, int], list[RequestHandler]] = {}
         self._listener_ids: dict[str, int] = {}
         self._sources: dict[zigpy_t.EUI64, tuple[str, Role | None]] = {}
         self._last_frame: dict[tuple[zigpy_t.EUI64, int], tuple[bytes, float]] = {}
@@ -157,6 +161,13 @@ class HanInput:
         handlers.append(handler)
         return lambda: handlers.remove(handler) if handler in handlers else None
 
+    def on_request(self, cluster_id: int, command_id: int, handler: RequestHandler) -> Callable[[], None]:
+        """Call ``handler(source, tsn, args)`` for every client-to-server command ``command_id`` of
+        ``cluster_id`` a device sends to the hub (the hub answers it with the same TSN)."""
+        handlers = self._requests.setdefault((cluster_id, command_id), [])
+        handlers.append(handler)
+        return lambda: handlers.remove(handler) if handler in handlers else None
+
     # ------------------------------------------------------------------ the input path
     def source_of(self, device: zigpy.device.Device, endpoint: int, at: float) -> FrameSource:
         cached = self._sources.get(device.ieee)
@@ -186,7 +197,8 @@ class HanInput:
         self.stats.frames += 1
         if profile not in ZCL_PROFILES or src_ep == ZDO_ENDPOINT:
             return
-        if cluster_id not in self._reports and not any(key[0] == cluster_id for key in self._commands):
+        if cluster_id not in self._reports and not any(key[0] == cluster_id for key in self._commands) \
+                and not any(key[0] == cluster_id for key in self._requests):
             return  # nobody listens: not worth decoding
         self.stats.zcl_frames += 1
         at = asyncio.get_running_loop().time()
@@ -230,7 +242,9 @@ class HanInput:
             return
         direction = foundation.Direction(control.direction)
         handlers = self._commands.get((cluster_id, header.command_id, direction))
-        if not handlers:
+        requests = self._requests.get((cluster_id, header.command_id)) \
+            if direction is foundation.Direction.Client_to_Server else None
+        if not handlers and not requests:
             return
         key = (cluster_id, header.command_id, direction, payload)
         args = self._commands_seen.get(key)
@@ -238,8 +252,10 @@ class HanInput:
             args = _decode_command(cluster_id, header.command_id, direction, payload)
             _remember(self._commands_seen, key, args)
         self.stats.dispatched += 1
-        for handler in list(handlers):
+        for handler in list(handlers or ()):
             handler(source, args)
+        for request in list(requests or ()):
+            request(source, header.tsn, args)
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:

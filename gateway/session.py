@@ -227,10 +227,11 @@ class Gateway:
     def start_hub_functions(self) -> None:
         """Start what a Comms Hub always runs on its HAN, before any command: the OTA server on every
         radio (so zigpy's own responder never answers a device's query), the GPF and alert intake (so
-        no push or alert that arrives before the first command is lost)."""
+        no push or alert that arrives before the first command is lost) and the GBCS tunnels."""
         for radio_id in self.apps:
             self.ota.server(radio_id)
         _ = self.gpf, self.alerts, self.cbke
+        self.gbcs.start()  # the GSMEs' tunnels: a GSME opens its own when it wakes
 
     def configure(self, policies: Policies) -> None:
         """Put the session under ``policies`` (a rig file's ``[policies]``): each feature takes its own."""

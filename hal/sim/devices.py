@@ -28,7 +28,7 @@ import datetime as dt
 import hashlib
 import logging
 import random
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import zigpy.types as zigpy_t
@@ -45,6 +45,7 @@ from .clock import DeviceClock
 from .config import DeviceSpec, SimSettings
 from .drlc import DRLC_CLUSTER_ID, DrlcEngine, LoadControlMode
 from .exceptions import SimDeliveryError
+from .gsme_tunnel import GsmeTunnelClient
 from .ota_client import OTA_CLIENTS, GbcsOtaClient, OtaIdentity, ZclOtaClient
 from .tenancy import PROFILE_INTERVAL_PERIOD, LoadProfile, TenancyStore
 from .tunnel import TUNNELING_CLUSTER_ID, GbcsAlarms, GbHrgpServer
@@ -698,6 +699,43 @@ class _Meter(VirtualDevice):
     def alarm_source_cluster(self) -> int:
         return Metering.cluster_id
 
+    # ------------------------------------------------------------------ SECMP0024: CS06 on the meter
+    gbcs: Any = None  # the meter's GBCS side (gbcs.device.GbcsMeter, from the bench), when it has one
+
+    def _plug_cs06(self, send_message: Callable[[bytes], Awaitable[bool]]) -> None:
+        """CS06 activates what this meter's OTA client holds, the hash checked here on the device; the
+        8F66 / 8F67 of a future-dated one goes out through ``send_message`` (the meter's tunnel)."""
+        self._send_gbcs = send_message
+        if self.gbcs is None or not hasattr(self.gbcs, "held_image"):
+            return
+        self.gbcs.held_image = self._held_image
+        # the version a CS06 response reports is the one its OTA client runs (one firmware, one version)
+        self.gbcs.firmware_version = self.ota.current_file_version.to_bytes(4, "big")
+        self.gbcs.on_activated = lambda: self.spawn(self._reboot_after_answering())
+        self.gbcs.on_future_dated = self._activation_due_at
+
+    def _held_image(self) -> tuple[bytes, bytes] | None:
+        held = self.ota.held
+        return (bytes.fromhex(held.manufacturer_image_sha256), held.file_version.to_bytes(4, "big")) \
+            if held else None
+
+    async def _reboot_after_answering(self) -> None:
+        # a meter sends its CS06 response (or alert) before it restarts into the new image
+        await asyncio.sleep(self.spec.sim.processing_ms / 1000 + REBOOT_AFTER_ANSWER_S)
+        await self.ota.activate()
+
+    def _activation_due_at(self, when: dt.datetime) -> None:
+        """Wake at a future-dated CS06's time (the device's clock) and send its 8F66 / 8F67 alert."""
+        async def at_time() -> None:
+            while (now := self._clock_now()) < when:  # whole seconds, and a clock that may drift
+                await asyncio.sleep(max((when - now).total_seconds(), 1.0))
+            for message in self.gbcs.due(self._clock_now()):
+                await self._send_gbcs(message)
+        self.spawn(at_time())
+
+    def _clock_now(self) -> dt.datetime:
+        return dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.utc_now())
+
 
 class VirtualEsme(_Meter):
     """Electricity meter (mains, router). Holds trust anchor cells as opaque DER bytes from its config."""
@@ -715,35 +753,7 @@ class VirtualEsme(_Meter):
         self.attributes[TUNNELING_CLUSTER_ID] = self.tunnel.attributes
         self.alarms = GbcsAlarms(self, self.tunnel, self.gbcs, spec.sim.alert_rate_hz)
         self.attributes[Alarms.cluster_id] = self.alarms.attributes
-        if self.gbcs is not None and hasattr(self.gbcs, "held_image"):
-            # SECMP0024: CS06 activates what this meter's OTA client holds, checked here on the device
-            self.gbcs.held_image = self._held_image
-            # the version a CS06 response reports is the one its OTA client runs (one firmware, one version)
-            self.gbcs.firmware_version = self.ota.current_file_version.to_bytes(4, "big")
-            self.gbcs.on_activated = lambda: self.spawn(self._reboot_after_answering())
-            self.gbcs.on_future_dated = self._activation_due_at
-
-    def _held_image(self) -> tuple[bytes, bytes] | None:
-        held = self.ota.held
-        return (bytes.fromhex(held.manufacturer_image_sha256), held.file_version.to_bytes(4, "big")) \
-            if held else None
-
-    async def _reboot_after_answering(self) -> None:
-        # a meter sends its CS06 response (or alert) before it restarts into the new image
-        await asyncio.sleep(self.tunnel.processing_s + REBOOT_AFTER_ANSWER_S)
-        await self.ota.activate()
-
-    def _activation_due_at(self, when: dt.datetime) -> None:
-        """Wake at a future-dated CS06's time (the device's clock) and send its 8F66 / 8F67 alert."""
-        async def at_time() -> None:
-            while (now := self._clock_now()) < when:  # whole seconds, and a clock that may drift
-                await asyncio.sleep(max((when - now).total_seconds(), 1.0))
-            for message in self.gbcs.due(self._clock_now()):
-                await self.tunnel.send_message(message)
-        self.spawn(at_time())
-
-    def _clock_now(self) -> dt.datetime:
-        return dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.utc_now())
+        self._plug_cs06(self.tunnel.send_message)
 
     def loop_time(self) -> float:
         return self.han.loop_time()
@@ -775,6 +785,8 @@ class VirtualGsme(_Meter):
 
     role = Role.GSME
     in_clusters = (Basic.cluster_id, Alarms.cluster_id, Metering.cluster_id, Time.cluster_id)
+    # the GSME is the Tunneling client: it opens its own GB-HRGP tunnel to the hub (hal/sim/gsme_tunnel.py)
+    out_clusters = (Time.cluster_id, Ota.cluster_id, TUNNELING_CLUSTER_ID)
     unit = MeteringUnitofMeasure.Cubic_Meter_and_Cubic_Meter_per_Hour_binary
     metering_device_type = 1  # Gas Metering
 
@@ -786,6 +798,19 @@ class VirtualGsme(_Meter):
         # unsynchronised one never does.
         self.clock.base -= 365 * 86400
         self.pushes = 0
+        # its GBCS side (gbcs.device, from the bench) over the tunnel it opens; it checks in after each push
+        self.gbcs = spec.sim.gbcs_meter() if spec.sim.gbcs_meter is not None else None
+        self.gbcs_tunnel = GsmeTunnelClient(self, self.gbcs, processing_s=spec.sim.processing_ms / 1000)
+        self._plug_cs06(self.gbcs_tunnel.put)
+
+    @property
+    def awaiting_response(self) -> bool:
+        return super().awaiting_response or self.gbcs_tunnel.awaiting
+
+    async def handle_cluster_command(self, cluster_id: int, frame: ZclFrame) -> bool:
+        if cluster_id == TUNNELING_CLUSTER_ID:
+            return self.gbcs_tunnel.handle(frame)
+        return await super().handle_cluster_command(cluster_id, frame)
 
     def attribute_table(self, cluster_id: int) -> dict[int, Any] | None:
         if cluster_id == Time.cluster_id:
@@ -805,6 +830,7 @@ class VirtualGsme(_Meter):
         while True:
             await asyncio.sleep(self.spec.sim.gas_push_interval_s)
             await self.push_gas()
+            self.spawn(self.gbcs_tunnel.check_in())  # awake anyway: ask the hub what it holds (GET)
 
     def _advance_consumption(self) -> None:
         table = self.attributes[Metering.cluster_id]
