@@ -786,7 +786,7 @@ class VirtualGsme(_Meter):
     role = Role.GSME
     in_clusters = (Basic.cluster_id, Alarms.cluster_id, Metering.cluster_id, Time.cluster_id)
     # the GSME is the Tunneling client: it opens its own GB-HRGP tunnel to the hub (hal/sim/gsme_tunnel.py)
-    out_clusters = (Time.cluster_id, Ota.cluster_id, TUNNELING_CLUSTER_ID)
+    out_clusters = (*_Meter.out_clusters, TUNNELING_CLUSTER_ID)
     unit = MeteringUnitofMeasure.Cubic_Meter_and_Cubic_Meter_per_Hour_binary
     metering_device_type = 1  # Gas Metering
 
