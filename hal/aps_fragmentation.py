@@ -29,7 +29,7 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-from ota.link_model import APS_FRAGMENT_ACK_HEADER, APS_FRAGMENT_HEADER, APS_FRAGMENT_WINDOW
+from ota.link_model import APS_FRAGMENT_ACK_HEADER, APS_FRAGMENT_HEADER, APS_FRAGMENT_WINDOW, max_aps_payload
 
 EXTENDED_HEADER: Final = 0x80  # APS frame control: extended header present
 ACK_REQUEST: Final = 0x40
@@ -54,9 +54,9 @@ class FragmentationError(ValueError):
     """A transfer or header that APS fragmentation cannot carry; says what and why."""
 
 
-def block_payload(max_aps_payload: int) -> int:
-    """Octets of message one block carries when an unfragmented frame carries ``max_aps_payload``."""
-    return max_aps_payload - DATA_EXTENDED_HEADER
+def needs_fragmentation(length: int, *, aps_security: bool = False) -> bool:
+    """Whether an APS payload of ``length`` octets is longer than one unfragmented frame carries."""
+    return length > max_aps_payload(aps_security=aps_security)
 
 
 def split(message: bytes, block_size: int) -> list[bytes]:
@@ -166,10 +166,10 @@ __all__ = [
     "FragmentationError",
     "ack_bitfield",
     "ack_extended_header",
-    "block_payload",
     "data_extended_header",
     "fragment_group_id",
     "missing_blocks",
+    "needs_fragmentation",
     "parse_extended_header",
     "parse_fragment_group_id",
     "reply_fragment_data",

@@ -24,19 +24,36 @@ import zigpy.types as zigpy_t
 
 from ota.link_model import fragment_block_size, max_aps_payload
 
-from .aps_fragmentation import DEFAULT_WINDOW, fragment_group_id, split, window_blocks
+from .aps_fragmentation import DEFAULT_WINDOW, fragment_group_id, needs_fragmentation, split, window_blocks
 
 LOGGER = logging.getLogger(__name__)
 
 MESSAGE_SENT_TIMEOUT_S: Final = 15.0  # per window, as bellows waits for a mains device's messageSentHandler
 
 
-def needs_fragmentation(packet: zigpy_t.ZigbeePacket) -> bool:
-    """A NWK-addressed unicast longer than one unfragmented APS payload."""
+def unicast_needs_fragmentation(packet: zigpy_t.ZigbeePacket) -> bool:
+    """A unicast longer than one unfragmented APS payload."""
     if packet.dst is None or packet.dst.addr_mode not in (zigpy_t.AddrMode.NWK, zigpy_t.AddrMode.IEEE):
         return False
     secured = zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options or zigpy_t.TransmitOptions.NONE)
-    return len(packet.data.serialize()) > max_aps_payload(aps_security=secured)
+    return needs_fragmentation(len(packet.data.serialize()), aps_security=secured)
+
+
+def refuse_fragmented_sends(app: Any, radio: str) -> None:
+    """On a radio whose library hanrig cannot make fragment (zigpy-znp, zigpy-deconz: not checked to
+    fragment, not driven here), a unicast longer than one APS payload fails at once with a one-line
+    ``DeliveryError`` naming the radio and the size, instead of whatever the stick does with it."""
+    send = app.send_packet
+
+    async def send_packet(packet: zigpy_t.ZigbeePacket) -> None:
+        if unicast_needs_fragmentation(packet):
+            size = len(packet.data.serialize())
+            raise zigpy.exceptions.DeliveryError(
+                f"{radio} radio: a {size}-octet message needs APS fragmentation (one frame carries "
+                f"{max_aps_payload()}), which hanrig sends only on ezsp: and sim:// radios")
+        await send(packet)
+
+    app.send_packet = send_packet
 
 
 async def send_fragmented(app: Any, packet: zigpy_t.ZigbeePacket, window: int = DEFAULT_WINDOW) -> None:

@@ -19,10 +19,10 @@ the simulated HAN and the virtual EZSP stick do it, and hanrig's host side does 
 cannot). A larger message is refused with a one-line error before anything is sent. The receiver still
 cuts what arrives on a tunnel into messages by the length each message gives (:class:`StreamReassembler`,
 :func:`message_length`: the General-Ciphering length, or the General-Signing header's lengths): GBCS says
-a device must not spread one message over several Transfer Data commands, but a receiver that tolerates
-it loses nothing (a whole message is the common case and passes straight through), and a device that
-does it anyway is then visible in captures rather than silently dropped. A partial message that is not
-completed within :data:`REASSEMBLY_TIMEOUT_S` is dropped and counted.
+a device must not spread one message over several Transfer Data commands, but devices built before the
+rule was applied did, and tolerating it costs nothing (a whole message passes straight through), so the
+receiver stays tolerant. A partial message that is not completed within :data:`REASSEMBLY_TIMEOUT_S` is
+dropped and counted.
 
 **Closure and timeouts.** The server closes a tunnel idle for its CloseTunnelTimeout attribute and
 sends Tunnel Closure Notification; the hub re-requests a tunnel when it next needs one.

@@ -58,7 +58,8 @@ Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
    message needs APS fragmentation (a GB-HRGP Transfer Data carrying a GBCS message of up to 1500
    octets); EmberZNet leaves fragmenting to the host (its fragmentation plugin), and bellows implements
    only the receiving half. Fix (EZSP radios only, :func:`apply_bellows`): such unicasts go through
-   ``hal.ezsp_fragmentation.send_fragmented``; every other frame takes bellows' own path.
+   ``hal.ezsp_fragmentation.send_fragmented``; every other frame takes bellows' own path. Its test runs
+   through the virtual stick (``tests/ezsp_stick/test_virtual_han.py``), with and without the fix.
 """
 
 from __future__ import annotations
@@ -329,9 +330,9 @@ def _bellows_application() -> Any:
 
 
 async def _bellows_send_packet(self: Any, packet: zigpy_t.ZigbeePacket) -> None:
-    from .ezsp_fragmentation import needs_fragmentation, send_fragmented
+    from .ezsp_fragmentation import send_fragmented, unicast_needs_fragmentation
 
-    if needs_fragmentation(packet):
+    if unicast_needs_fragmentation(packet):
         await send_fragmented(self, packet)
         return
     assert _ORIGINAL_BELLOWS_SEND_PACKET is not None

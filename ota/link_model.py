@@ -20,6 +20,10 @@ shared model's accounting (``ota_limit.py``: the incoming callback plus one send
 path) stays available as the ``shared_*`` functions, so both figures can be printed. On the lean path
 the two agree (cycle, and byte totals but for messageSentHandler's length octet); the XNCP and
 shipped-bellows paths count more frames and octets per block.
+A message longer than one frame travels in APS fragments: each fragment carries the 2-octet extended
+header, and each window of :data:`APS_FRAGMENT_WINDOW` fragments costs an APS ACK 3 octets longer than a
+plain one (:func:`fragment_psdu_length`, :func:`fragment_ack_psdu_length`,
+:meth:`LinkModel.fragmented_air_us`).
 Sources for each constant: IEEE 802.15.4-2006 Table 22 (PHY/MAC), Zigbee PRO 2015 (NWK/APS frame
 formats), ZCL 11.13 (OTA commands), UG100/UG101 (EZSP, ASH).
 """

@@ -7,7 +7,11 @@
 (unslotted CSMA-CA: random backoff, CCA, collisions and MAC retries when several nodes transmit),
 over the device's route of 1 to 3 hops (``[devices.sim] hops``; every relay transmits again), followed
 by the receiver's APS ACK; with optional EZSP/UART host-link cost and indirect (poll-driven) delivery
-to sleepy devices. The coordinator's APS ACK of an incoming frame goes out while the host works on the
+to sleepy devices. A unicast longer than one frame goes in APS fragments (``hal.aps_fragmentation``):
+each fragment is its own air frame, each window of ``model.fragment_window`` fragments gets the
+receiver's APS ACK (with block number and bitfield, 3 octets longer than a plain ACK), missing blocks are
+sent again after that ACK or the APS ACK timeout, and a block still missing after apsMaxFrameRetries
+fails the send. The coordinator's APS ACK of an incoming frame goes out while the host works on the
 frame (as the NCP sends it), so a reply queues behind it. Each frame is appended to :attr:`trace` (a
 bounded ring with sinks, see ``hal/sim/trace.py``); with one seed the trace is the same on every run
 (all randomness comes from seeded ``random.Random``).

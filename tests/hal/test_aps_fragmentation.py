@@ -142,3 +142,30 @@ async def test_a_transfer_whose_fragment_never_arrives_fails_cleanly(sim_han) ->
             await gw.gbcs.exchange(esme, _cs02c(gw, esme), timeout=5)
         # three retries of the block per attempt (zigpy itself tries the Transfer Data more than once)
         assert app.han.fragments_lost >= 3 and app.han.fragments_lost % 3 == 0
+
+
+async def test_radios_hanrig_cannot_fragment_on_refuse_long_unicasts_by_name() -> None:
+    import zigpy.exceptions
+
+    from hal.ezsp_fragmentation import refuse_fragmented_sends
+
+    class Radio:  # stands for a zigpy-znp / zigpy-deconz application (not installed here)
+        def __init__(self) -> None:
+            self.sent: list[int] = []
+
+        async def send_packet(self, packet: zigpy_t.ZigbeePacket) -> None:
+            self.sent.append(len(packet.data.serialize()))
+
+    def unicast(size: int) -> zigpy_t.ZigbeePacket:
+        return zigpy_t.ZigbeePacket(
+            src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000), src_ep=1,
+            dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x1234), dst_ep=1,
+            tsn=1, profile_id=0x0109, cluster_id=TUNNELING, data=zigpy_t.SerializableBytes(bytes(size)))
+
+    radio = Radio()
+    refuse_fragmented_sends(radio, "znp")
+    await radio.send_packet(unicast(max_aps_payload()))
+    refused = r"^znp radio: a 83-octet message needs APS fragmentation \(one frame carries 82\)"
+    with pytest.raises(zigpy.exceptions.DeliveryError, match=refused):
+        await radio.send_packet(unicast(83))
+    assert radio.sent == [82]
