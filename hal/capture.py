@@ -91,7 +91,8 @@ class FrameEncoder:
         self._mac_seq = 0
         self._nwk_seq = 0
         self._aps_counter: dict[int, int] = {}
-        self._frame_counter: dict[zigpy_t.EUI64, int] = {}
+        self._frame_counter: dict[bytes, int] = {}  # by the sender's EUI-64 as on the air
+        self._ccm = AESCCM(self.network_key, tag_length=_MIC_LEN) if self.network_key else None
 
     def psdu(self, frame: AirFrame) -> bytes:
         broadcast = frame.dst_nwk in _BROADCASTS
@@ -121,18 +122,18 @@ class FrameEncoder:
                              self._nwk_seq)
         if not secured:
             return header + aps
-        assert self.network_key is not None
-        counter = self._frame_counter.get(frame.src_ieee, 0)
-        self._frame_counter[frame.src_ieee] = counter + 1
+        assert self._ccm is not None
+        source = frame.src_ieee.serialize()  # little-endian, as on the air
+        counter = self._frame_counter.get(source, 0)
+        self._frame_counter[source] = counter + 1
         # security control: network key, extended nonce; the level field is sent as 0 (Zigbee 4.3.1.1)
         control = (_KEY_ID_NETWORK << 3) | 0x20
-        source = frame.src_ieee.serialize()  # little-endian, as on the air
         aux = bytes([control]) + struct.pack("<I", counter) + source + bytes([self.key_seq])
         # CCM* is computed with the real level in the security control byte (Zigbee 4.3.1.2)
         real_control = control | NWK_SECURITY_LEVEL
         nonce = source + struct.pack("<I", counter) + bytes([real_control])
         authenticated = header + bytes([real_control]) + aux[1:]
-        sealed = AESCCM(self.network_key, tag_length=_MIC_LEN).encrypt(nonce, aps, authenticated)
+        sealed = self._ccm.encrypt(nonce, aps, authenticated)
         return header + aux + sealed
 
 
@@ -226,6 +227,7 @@ class AirCapture:
         self.epoch = _sim_epoch(han)
         network = han.network
         self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))
+        self._by_nwk: dict[int, tuple[Any, zigpy_t.EUI64]] = {}
 
     def __call__(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
         if record.outcome == "queued-expired":  # never sent: the device did not poll in time
@@ -248,9 +250,14 @@ class AirCapture:
     def _ieee(self, nwk: int) -> zigpy_t.EUI64:
         if nwk == 0x0000:
             return zigpy_t.EUI64(self.han.network.coordinator_ieee)
+        known = self._by_nwk.get(nwk)  # (device, its EUI-64): checked, as a rejoin may move an address
+        if known is not None and known[0].nwk == nwk:
+            return known[1]
         for device in self.han.devices.values():
             if device.nwk == nwk:
-                return zigpy_t.EUI64(device.ieee)
+                ieee = zigpy_t.EUI64(device.ieee)
+                self._by_nwk[nwk] = (device, ieee)
+                return ieee
         return zigpy_t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
 
 
@@ -266,10 +273,13 @@ class DeviceCapture:
         self._buffer = io.BytesIO()
         self._writer = PcapngWriter(self._buffer)
         self._sink = AirCapture(han, self._writer, name)
+        self._device: Any = None  # looked up on first use (zigpy's EUI64 hashes its text: 2 us a frame)
         han.add_frame_sink(self._filter)
 
     def _filter(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
-        device = self.han.devices.get(self.eui64)
+        device = self._device
+        if device is None:
+            device = self._device = self.han.devices.get(self.eui64)
         mine = device is not None and device.nwk in (record.src, record.dst)
         if mine and self._writer.frames < self.MAX_FRAMES:
             self._sink(record, packet)
