@@ -121,9 +121,12 @@ async def one_push(baudrate: int, xncp: bool, workdir: Path) -> dict[str, Any]:
             stick.kill()
     first, last = _read_stats(stats, 2)
     blocks = len(marks) - 1
+    timers = last["uart_timers"] - first["uart_timers"]
     return {
         "bps": outcome.mean_bps, "blocks": blocks, "features": features,
         "cpu_us": (marks[-1][0] - marks[0][0]) / blocks * 1e6,
+        "stick_cpu_us": (last["process_cpu_s"] - first["process_cpu_s"]) / blocks * 1e6,
+        "uart_late_us": (last["uart_late_us"] - first["uart_late_us"]) / max(timers, 1),
         "loop_cpu_us": (marks[-1][1] - marks[0][1]) / blocks * 1e6,
         "frames_to_ncp": _per_block(first["frames_to_ncp"], last["frames_to_ncp"], blocks),
         "frames_to_host": _per_block(first["frames_to_host"], last["frames_to_host"], blocks),
@@ -141,14 +144,19 @@ def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, *, runs: in
           f"median of {runs} ==")
     for baudrate in (115200, 460800):
         limit = BLOCK / ref_cycle_us(ref, BLOCK, baud=baudrate, host_us=HOST_US) * 1e6
+        medians: dict[bool, dict[str, float]] = {}
         for xncp in (True, False):
             results = []
             for _ in range(runs):
                 with tempfile.TemporaryDirectory(prefix="hanrig-stick-bench-") as tmp:
                     results.append(asyncio.run(one_push(baudrate, xncp, Path(tmp))))
-            median_bps = statistics.median(r["bps"] for r in results)
-            median_cpu = statistics.median(r["cpu_us"] for r in results)
+            median = {key: statistics.median(r[key] for r in results)
+                      for key in ("bps", "cpu_us", "stick_cpu_us", "uart_late_us")}
+            median_bps, median_cpu = median["bps"], median["cpu_us"]
             run = min(results, key=lambda r: abs(r["bps"] - median_bps))
+            median["bytes_to_ncp"] = sum(run["bytes_to_ncp"].values())
+            median["bytes_to_host"] = sum(run["bytes_to_host"].values())
+            medians[xncp] = median
             path = HostSend.XNCP if xncp else HostSend.LEAN
             model_ncp, model_host = host_link_block_bytes(BLOCK, host_send=path)
             label = "with XNCP" if xncp else "without XNCP"
@@ -161,12 +169,30 @@ def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, *, runs: in
             commands = {k: v for k, v in run["frames_to_ncp"].items() if k != "ACK"}
             print(f"      per block: commands (round trips) {sum(commands.values()):.2f} "
                   f"({', '.join(f'{k} {v:.2f}' for k, v in sorted(commands.items()))}); UART bytes to NCP "
-                  f"{sum(run['bytes_to_ncp'].values()):.0f} (model {sum(model_ncp.values()):.0f}), to host "
-                  f"{sum(run['bytes_to_host'].values()):.0f} (model {sum(model_host.values()):.0f}); "
+                  f"{median['bytes_to_ncp']:.0f} (model {sum(model_ncp.values()):.0f}), to host "
+                  f"{median['bytes_to_host']:.0f} (model {sum(model_host.values()):.0f}); "
                   f"frames to host {to_host}")
+            print(f"      the stick process: CPU {median['stick_cpu_us'] / 1000:.2f} ms/block; its UART "
+                  f"timers fire {median['uart_late_us']:.0f} us after the baud rate's schedule on average")
             verdicts.add(1, median_bps / limit >= 0.85,
                          f"{baudrate} baud {label}: {median_bps:.0f} B/s = {median_bps / limit:.2f} of "
                          f"ota_limit.py's {limit:.0f} B/s (target >= 0.85; median of {runs}, {_load()})")
             verdicts.add(2, median_cpu <= 1000,
                          f"{baudrate} baud {label}: host CPU {median_cpu / 1000:.2f} ms per block "
                          f"(hanrig + zigpy + bellows, stick in another process; target <= 1 ms)")
+        _explain_xncp(baudrate, medians[True], medians[False])
+
+
+def _explain_xncp(baudrate: int, xncp: dict[str, float], lean: dict[str, float]) -> None:
+    """Why XNCP's combined send is slower per block than hanrig's lean sendUnicast, in measured numbers:
+    its request is longer on the UART (the critical path carries it), and both ends parse more."""
+    extra_bytes = xncp["bytes_to_ncp"] - lean["bytes_to_ncp"]
+    uart_ms = extra_bytes * 10 / baudrate * 1000
+    cycle_ms = (BLOCK / xncp["bps"] - BLOCK / lean["bps"]) * 1000
+    host_ms = (xncp["cpu_us"] - lean["cpu_us"]) / 1000
+    stick_ms = (xncp["stick_cpu_us"] - lean["stick_cpu_us"]) / 1000
+    print(f"      XNCP vs lean at {baudrate}: block cycle {cycle_ms:+.2f} ms. Its request is "
+          f"{extra_bytes:+.0f} UART bytes to the NCP (customFrame's length octet, the XNCP command id and "
+          f"status, flags, and the EUI-64 and extended-timeout flag bellows puts in every combined send): "
+          f"{uart_ms:+.2f} ms on the critical path; host CPU {host_ms:+.2f} ms, stick CPU {stick_ms:+.2f} ms "
+          f"per block. The combined send saves nothing here: fix 8 already skips getExtendedTimeout")

@@ -239,6 +239,11 @@ class AshStats:
     errors_sent: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    # the UART's clocking timers (a frame's bytes arriving, a frame leaving): how many fired and their
+    # total lateness against the baud rate's schedule (what the loop adds to the link model; see
+    # hal.ezsp_stick.realtime)
+    uart_timers: int = 0
+    uart_late_us: int = 0
     # wire bytes (stuffing and closing Flag included) per frame label: the ASH frame type, or for
     # DATA the label the link's ``classify`` gives its EZSP payload (e.g. "sendUnicast")
     wire_in: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
@@ -338,7 +343,13 @@ class AshNcp:
             self._receive(data)
             return
         self._rx_free_at = max(loop.time(), self._rx_free_at) + self.wire_time(len(data))
-        loop.call_at(self._rx_free_at, self._receive, bytes(data))
+        loop.call_at(self._rx_free_at, self._clocked, self._rx_free_at, self._receive, bytes(data))
+
+    def _clocked(self, due: float, then: Callable[[bytes], None], data: bytes) -> None:
+        """A UART timer fired: count how late, then pass the bytes on."""
+        self.stats.uart_timers += 1
+        self.stats.uart_late_us += int((asyncio.get_running_loop().time() - due) * 1e6)
+        then(data)
 
     def _receive(self, data: bytes) -> None:
         LOGGER.log(TRACE, "rx %s", data.hex())
@@ -514,7 +525,7 @@ class AshNcp:
             self._write(wire)
             return loop.time()
         self._tx_free_at = max(loop.time(), self._tx_free_at) + self.wire_time(len(wire))
-        loop.call_at(self._tx_free_at, self._write, wire)
+        loop.call_at(self._tx_free_at, self._clocked, self._tx_free_at, self._write, wire)
         return self._tx_free_at
 
     async def _tx_loop(self) -> None:

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import termios
+import time
 import tty
 from typing import Any
 
@@ -80,12 +81,14 @@ class VirtualStick:
         self._warned_rate: int | None = None
 
     def counters(self) -> dict[str, Any]:
-        """What the stick counted so far: ASH frames and wire bytes per label in each direction, and the
-        NCP's counters (``hanrig sim stick --stats``, the OTA benchmark)."""
+        """What the stick counted so far: ASH frames and wire bytes per label in each direction, how many
+        UART timers fired and how late in total, the stick process's CPU time, and the NCP's counters
+        (``hanrig sim stick --stats``, the OTA benchmark)."""
         ash = self.ash.stats
         return {"frames_to_ncp": dict(ash.count_in), "frames_to_host": dict(ash.count_out),
                 "bytes_to_ncp": dict(ash.wire_in), "bytes_to_host": dict(ash.wire_out),
-                "ncp": dataclasses.asdict(self.ncp.stats)}
+                "uart_timers": ash.uart_timers, "uart_late_us": ash.uart_late_us,
+                "process_cpu_s": time.process_time(), "ncp": dataclasses.asdict(self.ncp.stats)}
 
     async def start(self) -> str:
         try:

@@ -277,6 +277,8 @@ async def test_pacing_costs_ten_bits_per_byte() -> None:
     # 4 bytes received then 6 bytes sent: 10 bytes x 10 bits / 9600 baud = 10.4 ms
     assert when - start == pytest.approx(10 * 10 / 9600, abs=1e-6)
     assert ncp.wire_time(96) == pytest.approx(0.1)
+    # two UART timers (the RST clocked in, the RSTACK clocked out), on time in virtual time
+    assert (ncp.stats.uart_timers, ncp.stats.uart_late_us) == (2, 0)
 
 
 async def test_power_loss_silences_the_ncp_and_power_on_announces_itself(link) -> None:
