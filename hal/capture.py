@@ -109,8 +109,10 @@ class FrameEncoder:
         self._nwk_seq = 0
         self._aps_counter: dict[int, int] = {}
         self._transfer_counter: dict[int, int] = {}  # fragmented transfer -> its APS counter
-        self._aps_frame_counter: dict[zigpy_t.EUI64, int] = {}  # per sender, of APS-secured frames
-        self._frame_counter: dict[zigpy_t.EUI64, int] = {}
+        self._aps_frame_counter: dict[bytes, int] = {}  # per sender (EUI-64 octets), of APS-secured frames
+        self._aps_ccm: dict[bytes, AESCCM] = {}  # by link key
+        self._frame_counter: dict[bytes, int] = {}  # by the sender's EUI-64 as on the air
+        self._ccm = AESCCM(self.network_key, tag_length=_MIC_LEN) if self.network_key else None
 
     def psdu(self, frame: AirFrame) -> bytes:
         broadcast = frame.dst_nwk in _BROADCASTS
@@ -151,14 +153,17 @@ class FrameEncoder:
         no extended nonce (the nonce takes the sender's EUI-64 from the NWK auxiliary header, as the
         link model's 5 + 4 octets assume), level sent as 0 and computed as 5 like the NWK's."""
         assert frame.aps_key is not None
-        counter = self._aps_frame_counter.get(frame.src_ieee, 0)
-        self._aps_frame_counter[frame.src_ieee] = counter + 1
+        source = frame.src_ieee.serialize()
+        counter = self._aps_frame_counter.get(source, 0)
+        self._aps_frame_counter[source] = counter + 1
         control = _KEY_ID_DATA << 3
         real_control = control | NWK_SECURITY_LEVEL
         aux = struct.pack("<I", counter)
-        nonce = frame.src_ieee.serialize() + aux + bytes([real_control])
-        sealed = AESCCM(frame.aps_key, tag_length=_MIC_LEN).encrypt(nonce, frame.payload,
-                                                                    header + bytes([real_control]) + aux)
+        nonce = source + aux + bytes([real_control])
+        ccm = self._aps_ccm.get(frame.aps_key)
+        if ccm is None:
+            ccm = self._aps_ccm[frame.aps_key] = AESCCM(frame.aps_key, tag_length=_MIC_LEN)
+        sealed = ccm.encrypt(nonce, frame.payload, header + bytes([real_control]) + aux)
         return bytes([control]) + aux + sealed
 
     def _nwk(self, frame: AirFrame, aps: bytes, broadcast: bool) -> bytes:
@@ -169,18 +174,18 @@ class FrameEncoder:
                              self._nwk_seq)
         if not secured:
             return header + aps
-        assert self.network_key is not None
-        counter = self._frame_counter.get(frame.src_ieee, 0)
-        self._frame_counter[frame.src_ieee] = counter + 1
+        assert self._ccm is not None
+        source = frame.src_ieee.serialize()  # little-endian, as on the air
+        counter = self._frame_counter.get(source, 0)
+        self._frame_counter[source] = counter + 1
         # security control: network key, extended nonce; the level field is sent as 0 (Zigbee 4.3.1.1)
         control = (_KEY_ID_NETWORK << 3) | 0x20
-        source = frame.src_ieee.serialize()  # little-endian, as on the air
         aux = bytes([control]) + struct.pack("<I", counter) + source + bytes([self.key_seq])
         # CCM* is computed with the real level in the security control byte (Zigbee 4.3.1.2)
         real_control = control | NWK_SECURITY_LEVEL
         nonce = source + struct.pack("<I", counter) + bytes([real_control])
         authenticated = header + bytes([real_control]) + aux[1:]
-        sealed = AESCCM(self.network_key, tag_length=_MIC_LEN).encrypt(nonce, aps, authenticated)
+        sealed = self._ccm.encrypt(nonce, aps, authenticated)
         return header + aux + sealed
 
 
@@ -274,6 +279,7 @@ class AirCapture:
         self.epoch = _sim_epoch(han)
         network = han.network
         self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))
+        self._by_nwk: dict[int, tuple[Any, zigpy_t.EUI64]] = {}
 
     def __call__(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
         if record.outcome == "queued-expired":  # never sent: the device did not poll in time
@@ -308,9 +314,14 @@ class AirCapture:
     def _ieee(self, nwk: int) -> zigpy_t.EUI64:
         if nwk == 0x0000:
             return zigpy_t.EUI64(self.han.network.coordinator_ieee)
+        known = self._by_nwk.get(nwk)  # (device, its EUI-64): checked, as a rejoin may move an address
+        if known is not None and known[0].nwk == nwk:
+            return known[1]
         for device in self.han.devices.values():
             if device.nwk == nwk:
-                return zigpy_t.EUI64(device.ieee)
+                ieee = zigpy_t.EUI64(device.ieee)
+                self._by_nwk[nwk] = (device, ieee)
+                return ieee
         return zigpy_t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
 
 
@@ -326,10 +337,13 @@ class DeviceCapture:
         self._buffer = io.BytesIO()
         self._writer = PcapngWriter(self._buffer)
         self._sink = AirCapture(han, self._writer, name)
+        self._device: Any = None  # looked up on first use (zigpy's EUI64 hashes its text: 2 us a frame)
         han.add_frame_sink(self._filter)
 
     def _filter(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
-        device = self.han.devices.get(self.eui64)
+        device = self._device
+        if device is None:
+            device = self._device = self.han.devices.get(self.eui64)
         mine = device is not None and device.nwk in (record.src, record.dst)
         if mine and self._writer.frames < self.MAX_FRAMES:
             self._sink(record, packet)
