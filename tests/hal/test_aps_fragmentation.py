@@ -169,3 +169,37 @@ async def test_radios_hanrig_cannot_fragment_on_refuse_long_unicasts_by_name() -
     with pytest.raises(zigpy.exceptions.DeliveryError, match=refused):
         await radio.send_packet(unicast(83))
     assert radio.sent == [82]
+
+
+async def test_a_host_that_reassembles_drives_the_air_ack(sim_han) -> None:
+    """A coordinator whose host reassembles (the EZSP NCP: a listener with ``on_fragment``) answers each
+    window when its host acknowledges it; a block the host leaves unacknowledged is sent again by the
+    meter after its APS ACK timeout, and the host gets it twice."""
+    async with sim_han(_bench()) as app:
+        han = app.han
+        seen: list[int] = []
+
+        class ReassemblingHost:  # what hal/ezsp_stick does with bellows behind it
+            def on_packet(self, packet): ...
+            def on_join(self, nwk, ieee, parent): ...
+            def on_leave(self, nwk, ieee): ...
+
+            def on_fragment(self, packet, index, blocks, block) -> None:
+                seen.append(index)
+                if seen.count(index) == 1 and index == 1:
+                    return  # the first copy of block 1 goes unacknowledged
+                han.fragment_acknowledged(packet.src.address, packet.tsn, index, 0xFF)
+
+        gw = Gateway({"sim": app})
+        esme = gw.device(ESME)
+        await gw.gbcs.open_tunnel(esme)
+        han.attach(ReassemblingHost())
+        mark = han.trace.total
+        done = await gw.gbcs.exchange(esme, _cs02c(gw, esme))
+        frames = [f for f in han.trace.since(mark) if f.fragment and f.src != 0x0000]
+    assert done.security.signature.value == "valid"  # the hub (SimApplication) got the whole response
+    response = frames[0].transfer
+    sent = [f.block for f in frames if f.transfer == response]
+    assert sent.count(1) == 2 and seen.count(1) == 2
+    first, again = [f for f in frames if f.transfer == response and f.block == 1]
+    assert again.time - first.time >= APS_ACK_WAIT_S
