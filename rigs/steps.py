@@ -693,8 +693,9 @@ async def step_certs(ctx: StepContext) -> None:
         expected = ENTITY_IDS["networkOperator"]
         ctx.note("secmp0063-expectation", f"expected network operator {expected} (the bench PKI's)")
     ctx.progress("certs: reading credentials")
+    organisations = list(trust.organisations.values()) if trust is not None else []
     report = await service.verify(han, roots=roots, intermediates=intermediates,
-                                  expected_network_operator=expected)
+                                  expected_network_operator=expected, organisations=organisations)
     ctx.attach_json("certificate-checks.json", [c.to_dict() for c in report])
     failures = [c for c in report if c.outcome.value == "fail"]
     ctx.measure(MeasurementSpec("checks_failed", "", Equals(0), "certificate checks that failed"),
@@ -837,6 +838,11 @@ async def step_cbke(ctx: StepContext) -> None:
     ctx.measure(CBKE_ESTABLISHED, result.outcome == ESTABLISHED)
     if result.outcome == ESTABLISHED:
         ctx.measure(CBKE_TIME, round(result.duration_s or 0.0, 3))
+        if result.link_key is not None:  # host crypto (sim://): what Wireshark needs to read the SE frames
+            key = result.link_key.hex()
+            ctx.attach_json("cbke-link-key.json", {
+                "eui64": ctx.device.eui64, "link_key": key,
+                "tshark": f'-o \'uat:zigbee_pc_keys:"{key}","Normal","{ctx.device.eui64}"\''})
     elif result.outcome == TERMINATED and result.status is not None:
         ctx.fail(f"cbke-{result.status.name.lower().replace('_', '-')}",
                  f"key establishment terminated by the {result.terminated_by} with {result.status.name}: "
