@@ -38,6 +38,7 @@ from .session import RadioEndpoint
 
 if TYPE_CHECKING:
     from hal.sim.han import VirtualHan
+    from hal.simcontrol import SimControl
 
 EXPIRED_NOT_BEFORE: Final = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
 EXPIRED_NOT_AFTER: Final = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -164,9 +165,21 @@ def bench_credentials(config: SimConfig, *, seed: int = 1) -> tuple[SimConfig, B
                 pki, str(spec.eui64), installed, str(sim.gbcs_fault)))
             spec = dataclasses.replace(spec, sim=sim)
         specs.append(spec)
-    trust = BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der), bench_keystore(devices, seed),
-                       {label: issued.der for label, issued in pki.organisations.items()})
-    return config.replace(devices=tuple(specs)), trust
+    return config.replace(devices=tuple(specs)), bench_trust(devices, seed)
+
+
+def bench_trust(devices: tuple[tuple[str, str], ...], seed: int) -> BenchTrust:
+    """The trust of the bench PKI issued for ``devices`` (role, EUI-64) from ``seed``."""
+    pki = _bench_pki(devices, seed)
+    return BenchTrust(pki.root.der, (pki.org_ca.der, pki.device_ca.der), bench_keystore(devices, seed),
+                      {label: issued.der for label, issued in pki.organisations.items()})
+
+
+def linked_bench_trust(sim: SimControl) -> BenchTrust:
+    """The trust of a virtual stick's bench, from what its control link says the bench was built from
+    (seed and devices): the same TEST-ONLY PKI the stick installed, as a lab knows its test PKI."""
+    seed, devices = sim.bench()
+    return bench_trust((*devices, GPF_DEVICE, CHF_DEVICE), seed)
 
 
 # ------------------------------------------------------------------------------ radios

@@ -7,6 +7,14 @@ every remote party role, which gives each trust anchor cell's subject unique id 
 Entity ID) and subject key id; and **CS02c** Issue Security Credentials (signed by the supplier) for a
 new digital signature key, whose PKCS#10 request must be signed by the new key and name the device.
 
+CS02a reports, per remote party, its status and sequence number and, per trust anchor cell, the key usage,
+the cell usage, the subject unique id and the subject key id (the RTDS CS02a response's fields); all are
+kept (``InstalledCredentials.remote_parties``, shown by ``hanrig certs verify --radio``). Where the host
+knows the organisation certificates (the bench PKI's on ``sim://`` and the virtual stick, plus any roots
+and CAs given), each cell's (subject unique id, subject key id) is looked up among them: ``cell.certificate``
+names the certificate the meter holds, ``cell.unknown_key`` fails a cell whose key id none of that
+organisation's known certificates has (a stale or foreign certificate under the right Entity ID).
+
 The checks (``certs.report`` codes): ``han.cs02a_status`` per role the meter could not report;
 ``cell.unreadable`` for a cell whose ids are empty (a damaged certificate); ``secmp0063.network_operator``
 / ``secmp0063.wrong_network_operator`` per networkOperator cell against the expected operator(s) (a
@@ -23,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 import gbcs
 import hal
-from certs import Report
-from certs.model import format_eui64, parse_eui64
+from certs import CertificateError, Report, load_certificate
+from certs.model import SmkiCertificate, format_eui64, parse_eui64
 from certs.report import Check, failed, passed, warned
 from certs.testpki import ENTITY_IDS
 from gbcs.content import CS02B_NO_BY_NO, cs02a_command_content, cs02b_command_content, cs02c_command_content
@@ -62,6 +70,37 @@ class InstalledCredentials:
     def to_dict(self) -> dict[str, Any]:
         return {"device": self.eui64, "remote_parties": self.remote_parties,
                 "certification_request": self.certification_request, "gbcs": self.exchanges}
+
+    def render_cs02a(self) -> str:
+        """CS02a as the meter reported it: per remote party its status and sequence number, per cell its key
+        usage, cell usage, subject unique id and subject key id."""
+        lines = [f"CS02a credentials of {self.eui64}:"]
+        for party in self.remote_parties:
+            seq = party.get("seq_number", "-")
+            lines.append(f"  {party['remote_party_role']}: {party['status']}, seq {seq}")
+            for cell in party.get("trust_anchor_cells", []):
+                lines.append(f"    {_usage(cell)} {cell['cell_usage']:<16} subject "
+                             f"{format_eui64(bytes.fromhex(cell['subject_unique_id']))} "
+                             f"key id {cell['subject_key_id']}")
+        return "\n".join(lines)
+
+
+def _usage(cell: dict[str, Any]) -> str:
+    return "DS" if cell["key_usage"] == ["digitalSignature"] else "KA"
+
+
+def known_certificates(ders: Iterable[bytes]) -> dict[tuple[bytes, bytes], SmkiCertificate]:
+    """Certificates by (Entity ID, subject key id): what a CS02a cell is looked up in (unparsable ones and
+    those without both ids are left out; the chain checks report them)."""
+    known = {}
+    for index, der in enumerate(ders):
+        try:
+            cert = load_certificate(der, name=f"known certificate {index}")
+        except CertificateError:
+            continue
+        if cert.entity_id is not None and cert.ski is not None:
+            known[(cert.entity_id, cert.ski)] = cert
+    return known
 
 
 def expected_operators(value: str | Iterable[str] | None) -> set[bytes] | None:
@@ -106,7 +145,7 @@ class CertsService:
                                                                  originator=relay.supplier, signed=True))
         exchanges = [{"use_case": e.command.use_case, "command": e.command.to_bytes().hex(),
                       "response": e.response_bytes.hex(), "mac": e.security.mac.value,
-                      "signature": e.security.signature.value, "frames_out": e.chunks_out}
+                      "signature": e.security.signature.value, "octets_out": e.octets_out}
                      for e in (cs02a, cs02c)]
         return InstalledCredentials(device.eui64, cs02a.decoded.get("remote_parties", []),
                                     cs02c.decoded.get("certification_request"), exchanges)
@@ -134,8 +173,9 @@ class CertsService:
     async def verify(self, device: HanDevice, *, roots: Sequence[bytes] = (),
                      intermediates: Sequence[bytes] = (),
                      expected_network_operator: str | Iterable[str] | None = None,
-                     now: dt.datetime | None = None) -> Report:
-        """Read ``device``'s credentials over GBCS and check them (see the module docstring); nothing is
+                     now: dt.datetime | None = None, organisations: Sequence[bytes] = ()) -> Report:
+        """Read ``device``'s credentials over GBCS and check them (see the module docstring), each cell
+        against ``organisations`` (and the roots and CAs) where they know its certificate; nothing is
         read when the chain is a TEST-ONLY one on a real radio (``test_chain_refusal``)."""
         refusal = self.test_chain_refusal(device, roots)
         if refusal is not None:
@@ -144,10 +184,29 @@ class CertsService:
             found = await self.read_installed(device)
         except GbcsResponseRejected as exc:
             return Report.of([failed("han.gbcs_response", str(exc), device.eui64)])
-        return Report.of(list(judge(found, expected_operators(expected_network_operator))))
+        known = known_certificates([*organisations, *roots, *intermediates])
+        return Report.of(list(judge(found, expected_operators(expected_network_operator), known)))
 
 
-def judge(found: InstalledCredentials, expected: set[bytes] | None) -> Iterable[Check]:
+def _identify(cell: dict[str, Any], where: str,
+              known: dict[tuple[bytes, bytes], SmkiCertificate]) -> Check | None:
+    """The certificate a cell holds, when the host knows the organisation's certificates."""
+    subject, key_id = bytes.fromhex(cell["subject_unique_id"]), bytes.fromhex(cell["subject_key_id"])
+    cert = known.get((subject, key_id))
+    if cert is not None:
+        return passed("cell.certificate", f"holds {format_eui64(subject)}: certificate "
+                      f"{cert.common_name or cert.subject!r} (serial {cert.serial_number:x}, key id "
+                      f"{key_id.hex()}, valid until {cert.not_after:%Y-%m-%d})", where)
+    others = sorted(k.hex() for e, k in known if e == subject)
+    if others:
+        return failed("cell.unknown_key", f"holds Entity ID {format_eui64(subject)} with key id "
+                      f"{key_id.hex()}, which none of its known certificates has ({', '.join(others)})",
+                      where)
+    return None
+
+
+def judge(found: InstalledCredentials, expected: set[bytes] | None,
+          known: dict[tuple[bytes, bytes], SmkiCertificate] | None = None) -> Iterable[Check]:
     want = ", ".join(sorted(format_eui64(e) for e in expected)) if expected else None
     no_cells = 0
     for party in found.remote_parties:
@@ -157,14 +216,17 @@ def judge(found: InstalledCredentials, expected: set[bytes] | None) -> Iterable[
                 "han.cs02a_status", f"the meter reports {party['status']} for {role}", found.eui64)
             continue
         for cell in party.get("trust_anchor_cells", []):
-            usage = "DS" if cell["key_usage"] == ["digitalSignature"] else "KA"
-            where = f"cell {role}-{usage}-{cell['cell_usage']}"
+            where = f"cell {role}-{_usage(cell)}-{cell['cell_usage']}"
             subject = bytes.fromhex(cell["subject_unique_id"])
             if subject == bytes(8) or bytes.fromhex(cell["subject_key_id"]) == bytes(8):
                 yield failed("cell.unreadable", "the meter reports no subject for this cell", where)
                 continue
+            identified = _identify(cell, where, known or {})
+            if identified is not None:
+                yield identified
             if role != "networkOperator":
-                yield passed("cell.present", f"holds {format_eui64(subject)}", where)
+                if identified is None:
+                    yield passed("cell.present", f"holds {format_eui64(subject)}", where)
                 continue
             no_cells += 1
             if expected is None:
@@ -214,6 +276,8 @@ def read_over_radio(radio_url: str, device: str, expected: str | Iterable[str] |
             if refusal is not None:
                 return InstalledCredentials(han.eui64, [], None, []), Report.of([refusal])
             found = await gw.certs.read_installed(han)
-            return found, Report.of(list(judge(found, expected_operators(expected))))
+            organisations = list(trust.organisations.values()) if trust is not None else []
+            known = known_certificates([*organisations, *roots])
+            return found, Report.of(list(judge(found, expected_operators(expected), known)))
 
     return hal.run(read, radio_url)

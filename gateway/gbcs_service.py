@@ -3,9 +3,10 @@
 
 The hub is the Tunneling client of every ESME: it sends Request Tunnel (GB-HRGP, manufacturer 0xFFFF,
 no flow control, MaximumIncomingTransferSize 1500), keeps the tunnel, and requests a new one after a
-Tunnel Closure Notification, a Transfer Data Error No Such Tunnel, or 0xFFFF s. A command is sent as
-Transfer Data chunks sized by the link model; the meter's messages come back the same way and are cut
-into GBCS messages by ``hal.gbhrgp.StreamReassembler``.
+Tunnel Closure Notification, a Transfer Data Error No Such Tunnel, or 0xFFFF s. A command is sent in one
+Transfer Data (GBCS 10.2.2; the radio's APS fragmentation carries one longer than a frame, see
+``hal.gbhrgp``); the meter's messages come back the same way and pass through
+``hal.gbhrgp.StreamReassembler``, which cuts them by their own length.
 
 Each response is judged, never trusted: it must read as GBCS (``gbcs.read_message``), come from the
 device the command went to, be addressed to the command's originator, carry the command's originator
@@ -39,8 +40,7 @@ from hal.gbhrgp import (
     MAX_INCOMING_TRANSFER_SIZE,
     PROTOCOL_ID,
     StreamReassembler,
-    chunk_size,
-    chunks,
+    transfer_data,
 )
 from hal.se_clusters import Tunneling, TunnelStatus
 from hanrig_errors import CheckFailed, HanrigError
@@ -81,7 +81,7 @@ class Exchange:
     response_bytes: bytes
     security: gbcs.SecurityReport
     decoded: dict[str, Any]
-    chunks_out: int
+    octets_out: int  # the one Transfer Data's data: the command's length
 
 
 @dataclass
@@ -302,18 +302,17 @@ class GbcsService:
         return tunnel
 
     async def send(self, device: HanDevice, data: bytes) -> int:
-        """Put one GBCS message on ``device``'s tunnel; the number of Transfer Data frames it took."""
+        """Put one GBCS message on ``device``'s tunnel in one Transfer Data; the octets it carried."""
+        payload = transfer_data(data)  # over 1500 octets: refused here, before a tunnel is asked for
         tunnel = await self.open_tunnel(device)
         cluster = device.endpoint.in_clusters[TUNNELING]
-        parts = chunks(data, chunk_size())
-        for part in parts:
-            try:
-                await cluster.command(Tunneling.ServerCommandDefs.transfer_data.id,
-                                      tunnel_id=tunnel.tunnel_id, data=part)
-            except (TimeoutError, ZigbeeException, HanrigError) as exc:
-                self._tunnels.pop(device.eui64, None)
-                raise DeviceNotFound(device.eui64, f"GBCS message not delivered: {exc}") from None
-        return len(parts)
+        try:
+            await cluster.command(Tunneling.ServerCommandDefs.transfer_data.id,
+                                  tunnel_id=tunnel.tunnel_id, data=payload)
+        except (TimeoutError, ZigbeeException, HanrigError) as exc:
+            self._tunnels.pop(device.eui64, None)
+            raise DeviceNotFound(device.eui64, f"GBCS message not delivered: {exc}") from None
+        return len(payload)
 
     # ------------------------------------------------------------------ a use case, end to end
     def build_command(self, device: HanDevice, message_code: int, content: bytes, *,

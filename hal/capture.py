@@ -17,8 +17,12 @@ Where frames come from:
   with the network key from the radio's state. MAC sequence numbers, frame counters and timing are then
   the host's view, not the radio's.
 
-Not modelled: MAC and APS acknowledgements, beacons, MAC commands (polls), APS-layer security (the APS
-frames are shown unsecured inside the NWK encryption).
+A frame the simulated HAN sent in APS fragments is one 802.15.4 frame per fragment (and per
+retransmission), each with the APS extended header (fragmentation field, block number) and the
+transfer's one APS counter, so Wireshark reassembles the message (its ``zbee_aps`` reassembly).
+
+Not modelled: MAC and APS acknowledgements (also those of fragments), beacons, MAC commands (polls),
+APS-layer security (the APS frames are shown unsecured inside the NWK encryption).
 
 ``capture_to(path)`` (the CLI's ``--capture``) asks every radio opened while it is active to record into
 ``path``; ``hal.radio.open_radio`` attaches the right capture for the radio type.
@@ -40,6 +44,8 @@ from typing import IO, Any
 
 import zigpy.types as zigpy_t
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+from .aps_fragmentation import ACK_REQUEST, EXTENDED_HEADER, data_extended_header
 
 LOGGER = logging.getLogger(__name__)
 
@@ -67,6 +73,9 @@ class AirFrame:
     cluster: int
     payload: bytes
     comment: str = ""
+    block: int = -1  # an APS fragment: block ``block`` of ``blocks`` of transfer ``transfer``
+    blocks: int = 0
+    transfer: int = 0
 
 
 _BIT_REVERSED = bytes(int(f"{value:08b}"[::-1], 2) for value in range(256))
@@ -91,6 +100,7 @@ class FrameEncoder:
         self._mac_seq = 0
         self._nwk_seq = 0
         self._aps_counter: dict[int, int] = {}
+        self._transfer_counter: dict[int, int] = {}  # fragmented transfer -> its APS counter
         self._frame_counter: dict[zigpy_t.EUI64, int] = {}
 
     def psdu(self, frame: AirFrame) -> bytes:
@@ -106,12 +116,22 @@ class FrameEncoder:
         return body + struct.pack("<H", crc16_kermit(body))
 
     def _aps(self, frame: AirFrame, broadcast: bool) -> bytes:
-        counter = self._aps_counter.get(frame.src_nwk, 0)
-        self._aps_counter[frame.src_nwk] = (counter + 1) & 0xFF
+        if frame.blocks and frame.transfer in self._transfer_counter:
+            counter = self._transfer_counter[frame.transfer]  # every block of a transfer: one APS counter
+        else:
+            counter = self._aps_counter.get(frame.src_nwk, 0)
+            self._aps_counter[frame.src_nwk] = (counter + 1) & 0xFF
+            if frame.blocks:
+                self._transfer_counter[frame.transfer] = counter
         delivery = 2 if broadcast else 0
-        header = struct.pack("<BBHHBB", delivery << 2, frame.dst_ep, frame.cluster, frame.profile,
+        control = delivery << 2
+        extended = b""
+        if frame.blocks:  # an acknowledged unicast with the extended header (hal.aps_fragmentation)
+            control |= ACK_REQUEST | EXTENDED_HEADER
+            extended = data_extended_header(frame.block, frame.blocks)
+        header = struct.pack("<BBHHBB", control, frame.dst_ep, frame.cluster, frame.profile,
                              frame.src_ep, counter)
-        return header + frame.payload
+        return header + extended + frame.payload
 
     def _nwk(self, frame: AirFrame, aps: bytes, broadcast: bool) -> bytes:
         secured = self.network_key is not None
@@ -238,6 +258,7 @@ class AirCapture:
             src_ieee=self._ieee(record.src), src_ep=int(packet.src_ep or 0), dst_ep=int(packet.dst_ep or 0),
             profile=record.profile, cluster=record.cluster, payload=record.data,
             comment="" if record.outcome == "delivered" else record.outcome,
+            block=record.block, blocks=record.blocks, transfer=record.transfer,
         )
         try:
             self.writer.write(self.name, int(network.channel), frame.time, self.encoder.psdu(frame),

@@ -12,12 +12,17 @@ What GBCS section 10.2.2 fixes (as the Comms Hub Function of Silicon Labs' stack
   the hub holds for it, nothing follows), ``GET-RESPONSE`` (0x02, the number of further messages waiting,
   then the message) and ``PUT`` (0x03, then the GSME's response or alert).
 
-**Messages larger than one frame.** A tunnel is an octet stream (SE D.6): a GBCS message of up to
-MaximumIncomingTransferSize octets is sent as consecutive Transfer Data commands on the same tunnel,
-each no larger than one unfragmented APS payload (:func:`chunk_size`, from ``ota.link_model``), and
-the receiver cuts the stream back into messages with the length the message itself gives
-(:func:`message_length`: the General-Ciphering length, or the General-Signing header's lengths).
-A partial message that is not completed within :data:`REASSEMBLY_TIMEOUT_S` is dropped and counted.
+**Messages larger than one frame.** A GBCS message of up to MaximumIncomingTransferSize (1500) octets
+travels in ONE Transfer Data command (:func:`transfer_data`); when that command is longer than one
+802.15.4 frame, the Zigbee stack's APS fragmentation carries it over the air (``hal.aps_fragmentation``;
+the simulated HAN and the virtual EZSP stick do it, and hanrig's host side does it for bellows, which
+cannot). A larger message is refused with a one-line error before anything is sent. The receiver still
+cuts what arrives on a tunnel into messages by the length each message gives (:class:`StreamReassembler`,
+:func:`message_length`: the General-Ciphering length, or the General-Signing header's lengths): GBCS says
+a device must not spread one message over several Transfer Data commands, but devices built before the
+rule was applied did, and tolerating it costs nothing (a whole message passes straight through), so the
+receiver stays tolerant. A partial message that is not completed within :data:`REASSEMBLY_TIMEOUT_S` is
+dropped and counted.
 
 **Closure and timeouts.** The server closes a tunnel idle for its CloseTunnelTimeout attribute and
 sends Tunnel Closure Notification; the hub re-requests a tunnel when it next needs one.
@@ -32,8 +37,6 @@ import enum
 from dataclasses import dataclass, field
 from typing import Final
 
-from ota.link_model import ZCL_HEADER, max_aps_payload
-
 from .exceptions import TunnelFramingError
 from .se_clusters import TUNNEL_NO_MANUFACTURER, TunnelProtocolId
 
@@ -42,8 +45,7 @@ MANUFACTURER_CODE: Final = TUNNEL_NO_MANUFACTURER
 MAX_INCOMING_TRANSFER_SIZE: Final = 1500  # GBCS 10.2.2, both ends of every tunnel
 RE_REQUEST_S: Final = 0xFFFF  # the hub asks for a fresh tunnel this long after the last one
 BUSY_RETRY_S: Final = 180  # after a Request Tunnel Response "Busy"
-REASSEMBLY_TIMEOUT_S: Final = 30.0  # a message whose next chunk does not come in this time is dropped
-TRANSFER_DATA_FIXED: Final = 1 + 2  # command id is in the ZCL header; tunnel id u16 (data is the rest)
+REASSEMBLY_TIMEOUT_S: Final = 30.0  # a partial message not completed in this time is dropped
 
 GENERAL_CIPHERING: Final = 0xDD
 GENERAL_SIGNING: Final = 0xDF
@@ -57,16 +59,14 @@ class Header(enum.IntEnum):
     PUT = 0x03
 
 
-def chunk_size(*, aps_security: bool = False, relays: int = 0) -> int:
-    """Octets of tunnel data one Transfer Data command carries without APS fragmentation."""
-    return max_aps_payload(aps_security=aps_security, relays=relays) - ZCL_HEADER - (TRANSFER_DATA_FIXED - 1)
-
-
-def chunks(data: bytes, size: int) -> list[bytes]:
-    """``data`` cut into Transfer Data payloads of at most ``size`` octets (at least one chunk)."""
-    if size < 1:
-        raise ValueError(f"chunk size {size} must be at least 1")
-    return [data[i:i + size] for i in range(0, max(len(data), 1), size)]
+def transfer_data(message: bytes, limit: int = MAX_INCOMING_TRANSFER_SIZE) -> bytes:
+    """The data of the one Transfer Data command that carries ``message``; ``TunnelFramingError`` when the
+    message is longer than the peer's MaximumIncomingTransferSize ``limit``."""
+    if len(message) > limit:
+        raise TunnelFramingError(f"a {len(message)}-octet GBCS message exceeds the tunnel's "
+                                 f"MaximumIncomingTransferSize {limit} (GB-HRGP sends a message in one "
+                                 "Transfer Data)")
+    return message
 
 
 def _der_length(data: bytes, pos: int, what: str) -> tuple[int, int] | None:

@@ -5,7 +5,9 @@ Schemes (one dispatch table, like ``zigpy/serial.py``; ``sim://`` is one more sc
 * ``sim://`` / ``sim://?rig=FILE&seed=N&clock=real|virtual&radio=ID``: the simulated HAN (``hal.sim``);
 * ``ezsp:`` (bellows), ``znp:`` (zigpy-znp, extra ``znp``), ``deconz:`` (zigpy-deconz, extra ``deconz``),
   each followed by a device path (``ezsp:///dev/ttyUSB0``) or ``socket://HOST:PORT``, with ``baudrate``
-  and ``flow_control`` (hardware | software | none) query parameters;
+  and ``flow_control`` (hardware | software | none) query parameters; ``sim_control=PATH`` names the
+  control socket of a virtual stick (``hanrig sim stick --control PATH``), which makes the simulator
+  control protocol reachable as ``gw.sim(radio)`` over it (``hal.simlink``);
 * a bare device path or ``socket://HOST:PORT`` means EZSP (hanrig's rule: bellows is always installed);
 * ``labgrid://PLACE?coordinator=HOST:PORT``: an EZSP stick shared through a labgrid place (extra ``lab``):
   the place is acquired for as long as the radio is open (``hal.lab_place``).
@@ -79,6 +81,7 @@ class RadioUrl:
     clock: str | None = None  # sim only: virtual | real; None = the rig file's [sim] clock (virtual)
     radio_id: str | None = None  # sim only: which [[radios]] id of the rig file this is
     coordinator: str | None = None  # labgrid only: the coordinator's HOST[:PORT]
+    sim_control: str | None = None  # real radios: a virtual stick's control socket (hal.simlink)
 
     @property
     def is_sim(self) -> bool:
@@ -145,6 +148,7 @@ def parse_radio_url(url: str) -> RadioUrl:
             raise BadRadioUrl(url, f"port {port} is outside 1..65535")
     baudrate: int | None = None
     flow: str | None = None
+    control: str | None = None
     for key, value in params.items():
         if key == "baudrate":
             if not value.isdigit() or not 1200 <= int(value) <= 4_000_000:
@@ -154,9 +158,15 @@ def parse_radio_url(url: str) -> RadioUrl:
             if value not in FLOW_CONTROL:
                 raise BadRadioUrl(url, f"flow_control {value!r} is not one of {' | '.join(FLOW_CONTROL)}")
             flow = value
+        elif key == "sim_control":
+            if not value:
+                raise BadRadioUrl(url, "sim_control= needs the virtual stick's control socket path")
+            control = value
         else:
-            raise BadRadioUrl(url, f"unknown parameter {key!r} (allowed: baudrate, flow_control)")
-    return RadioUrl(url=url, scheme=scheme, path=target, baudrate=baudrate, flow_control=flow)
+            raise BadRadioUrl(url, f"unknown parameter {key!r} "
+                                   "(allowed: baudrate, flow_control, sim_control)")
+    return RadioUrl(url=url, scheme=scheme, path=target, baudrate=baudrate, flow_control=flow,
+                    sim_control=control)
 
 
 def _parse_labgrid(url: str, rest: str, params: dict[str, str]) -> RadioUrl:
@@ -171,7 +181,7 @@ def _parse_labgrid(url: str, rest: str, params: dict[str, str]) -> RadioUrl:
     except BadRadioUrl as exc:
         raise BadRadioUrl(url, exc.problem) from None
     return RadioUrl(url=url, scheme=LABGRID_SCHEME, path=place, baudrate=serial.baudrate,
-                    flow_control=serial.flow_control, coordinator=coordinator)
+                    flow_control=serial.flow_control, coordinator=coordinator, sim_control=serial.sim_control)
 
 
 def _parse_sim(url: str, params: dict[str, str]) -> RadioUrl:
@@ -319,6 +329,9 @@ async def _open_parsed(
         watcher = _RECONNECTORS.pop(app, None)
         if watcher is not None and watcher.task is not None:
             watcher.task.cancel()
+        link = _SIM_LINKS.pop(app, None)
+        if link is not None:
+            link.close()
         await app.shutdown()
 
 
@@ -380,6 +393,12 @@ async def wait_for_devices(app: zigpy.application.ControllerApplication, timeout
 
 
 async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.application.ControllerApplication:
+    link = None
+    if parsed.sim_control is not None:  # before the radio: a wrong path fails at once, naming it
+        from .simlink import SimLink
+
+        link = SimLink(parsed.sim_control, parsed.url)
+        link.connect()
     module_name, attribute, extra = RADIO_LIBRARIES[parsed.scheme]
     try:
         module = importlib.import_module(module_name)
@@ -407,6 +426,10 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         # 1 ms of CPU per OTA block. hanrig's loop does nothing else, so the UART runs on it.
         zconfig["use_thread"] = False  # bellows.config.CONF_USE_THREAD
     app = await app_cls.new(zconfig, auto_form=True, start_radio=False)
+    if parsed.scheme != "ezsp":  # only bellows gets hanrig's host-side APS fragmentation (zigpy fix 9)
+        from .ezsp_fragmentation import refuse_fragmented_sends
+
+        refuse_fragmented_sends(app, parsed.scheme)
     ledger = _open_ledger(app, parsed, config)
     stop_capture = capture.attach_to_host(app, parsed.url)
     if stop_capture is not None:
@@ -421,6 +444,8 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
             app.remove_listener(ledger)
             ledger.close()
             _LEDGERS.pop(app, None)
+            if link is not None:
+                link.close()
             # zigpy's startup shuts the radio down but leaves the database thread running, and a live
             # non-daemon thread keeps the process from exiting: close everything before reporting.
             with contextlib.suppress(Exception):
@@ -433,6 +458,8 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
                 raise RadioUnreachable(parsed.url, f"did not start: {describe_radio_error(exc)}") from exc
             raise
     device_ledger.restore(app, ledger)
+    if link is not None:
+        _SIM_LINKS[app] = link
     _RECONNECTORS[app] = Reconnector(app, parsed.url)
     app.add_listener(_RECONNECTORS[app])
     return app
@@ -546,6 +573,15 @@ class Reconnector:
 
 
 _RECONNECTORS: weakref.WeakKeyDictionary[Any, Reconnector] = weakref.WeakKeyDictionary()
+
+
+_SIM_LINKS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def sim_link(app: zigpy.application.ControllerApplication) -> Any:
+    """The control link (``hal.simlink.SimLink``) of a virtual stick opened with ``?sim_control=PATH``,
+    else None."""
+    return _SIM_LINKS.get(app)
 
 
 def reconnector(app: zigpy.application.ControllerApplication) -> Reconnector | None:

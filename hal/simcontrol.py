@@ -4,6 +4,8 @@ A ``sim://`` radio can be told to misbehave and asked what happened on the air: 
 reboots, leaves, an unplugged stick), alert storms, device clocks, and the frame trace of the PAN.
 Code above ``hal`` reaches it only as ``gw.sim(radio_id)`` (the gateway asks :func:`sim_control`), which
 is ``None`` on real hardware, so a step that needs the simulator skips or fails clearly there.
+Over a virtual EZSP stick the same protocol crosses a side channel (``hal.simlink``: ``hanrig sim stick
+--control PATH`` and ``ezsp:/dev/pts/N?sim_control=PATH``).
 Devices are named by EUI-64 (``"00:0d:6f:00:0a:bc:00:03"``, any spelling zigpy's EUI64 accepts).
 
 The implementation is :class:`hal.sim.control.HanControl`, over a :class:`~hal.sim.han.VirtualHan`.
@@ -27,6 +29,11 @@ class SimControl(Protocol):
     # ---------------------------------------------------------------- devices
     def has_device(self, eui64: str) -> bool:
         """True when ``eui64`` is one of the PAN's virtual devices."""
+        ...
+
+    def bench(self) -> tuple[int, tuple[tuple[str, str], ...]]:
+        """What the bench was built from: its seed and each device's (role, EUI-64); the host derives the
+        bench's TEST-ONLY PKI from them, as a lab knows the test PKI its meters were loaded with."""
         ...
 
     # ---------------------------------------------------------------- faults
@@ -90,9 +97,11 @@ class SimControl(Protocol):
 
 
 def sim_control(app: Any) -> SimControl | None:
-    """The control of the simulated PAN behind a started zigpy application, or None for a real radio."""
+    """The control of the simulated PAN behind a started zigpy application: a ``sim://`` radio's own, the
+    control link of a virtual stick opened with ``?sim_control=PATH``, or None for a real radio."""
+    from .radio import sim_link
     from .sim.application import SimApplication
 
     if isinstance(app, SimApplication):
         return app.control
-    return None
+    return sim_link(app)

@@ -53,6 +53,13 @@ Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
    EZSP protocol object), the devices the NCP holds with no extended timeout, and skip the question for
    them. Only "no" is remembered: it is also what the NCP reverts to when it drops an address-table
    entry, so it cannot go stale; "yes" (sleepy devices) is always asked.
+9. ``ezsp_fragmented_send`` — **bellows cannot send a message longer than one APS payload.** It hands
+   every unicast to the NCP in one ``sendUnicast``, which EmberZNet refuses (MESSAGE_TOO_LONG) when the
+   message needs APS fragmentation (a GB-HRGP Transfer Data carrying a GBCS message of up to 1500
+   octets); EmberZNet leaves fragmenting to the host (its fragmentation plugin), and bellows implements
+   only the receiving half. Fix (EZSP radios only, :func:`apply_bellows`): such unicasts go through
+   ``hal.ezsp_fragmentation.send_fragmented``; every other frame takes bellows' own path. Its test runs
+   through the virtual stick (``tests/ezsp_stick/test_virtual_han.py``), with and without the fix.
 """
 
 from __future__ import annotations
@@ -131,6 +138,9 @@ FIX_NOTES: tuple[Fix, ...] = (
     Fix("extended_timeout_known", "bellows.ezsp.v4:EZSPv4.set_extended_timeout",
         "bellows: remember the extended-timeout state it set per device instead of asking the NCP before "
         "every unicast"),
+    Fix("ezsp_fragmented_send", "bellows.zigbee.application:ControllerApplication.send_packet",
+        "bellows: send unicasts longer than one APS payload in APS fragments (APS_OPTION_FRAGMENT, as "
+        "EmberZNet's fragmentation plugin does), beside the reassembly in bellows/ezsp/fragmentation.py"),
 )
 FIX_NAMES = tuple(fix.name for fix in FIX_NOTES)
 
@@ -315,13 +325,37 @@ async def _set_extended_timeout(self: Any, nwk: Any, ieee: Any, extended_timeout
         without.add(ieee)
 
 
+# ---------------------------------------------------------------------------------- fix 9 (bellows)
+_ORIGINAL_BELLOWS_SEND_PACKET: Callable[..., Any] | None = None
+
+
+def _bellows_application() -> Any:
+    from bellows.zigbee.application import ControllerApplication
+
+    return ControllerApplication
+
+
+async def _bellows_send_packet(self: Any, packet: zigpy_t.ZigbeePacket) -> None:
+    from .ezsp_fragmentation import send_fragmented, unicast_needs_fragmentation
+
+    if unicast_needs_fragmentation(packet):
+        await send_fragmented(self, packet)
+        return
+    assert _ORIGINAL_BELLOWS_SEND_PACKET is not None
+    await _ORIGINAL_BELLOWS_SEND_PACKET(self, packet)
+
+
 def apply_bellows() -> None:
-    """Install fix 8 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
-    global _ORIGINAL_SET_EXTENDED_TIMEOUT
+    """Install fixes 8 and 9 (idempotent); only for EZSP radios, so ``sim://`` never imports bellows."""
+    global _ORIGINAL_SET_EXTENDED_TIMEOUT, _ORIGINAL_BELLOWS_SEND_PACKET
     protocol = _bellows_protocol()
     if _ORIGINAL_SET_EXTENDED_TIMEOUT is None:
         _ORIGINAL_SET_EXTENDED_TIMEOUT = protocol.set_extended_timeout
     protocol.set_extended_timeout = _set_extended_timeout
+    application = _bellows_application()
+    if _ORIGINAL_BELLOWS_SEND_PACKET is None:
+        _ORIGINAL_BELLOWS_SEND_PACKET = application.send_packet
+    application.send_packet = _bellows_send_packet
 
 
 # ---------------------------------------------------------------------------------- apply / revert
@@ -337,10 +371,14 @@ def apply() -> None:
 
 def revert(name: str | None = None) -> None:
     """Put zigpy's original back (tests use this to show a fix matters)."""
-    for key in [name] if name else [*_ORIGINAL, "time_server", "packet_claims", "extended_timeout"]:
+    for key in [name] if name else [*_ORIGINAL, "time_server", "packet_claims", "extended_timeout",
+                                    "fragmented_send"]:
         if key == "extended_timeout":
             if _ORIGINAL_SET_EXTENDED_TIMEOUT is not None:
                 _bellows_protocol().set_extended_timeout = _ORIGINAL_SET_EXTENDED_TIMEOUT
+        elif key == "fragmented_send":
+            if _ORIGINAL_BELLOWS_SEND_PACKET is not None:
+                _bellows_application().send_packet = _ORIGINAL_BELLOWS_SEND_PACKET
         elif key == "time_server":
             Cluster._registry.update(_ORIGINAL_REGISTERED)
         elif key == "packet_claims":

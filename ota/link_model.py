@@ -20,6 +20,10 @@ shared model's accounting (``ota_limit.py``: the incoming callback plus one send
 path) stays available as the ``shared_*`` functions, so both figures can be printed. On the lean path
 the two agree (cycle, and byte totals but for messageSentHandler's length octet); the XNCP and
 shipped-bellows paths count more frames and octets per block.
+A message longer than one frame travels in APS fragments: each fragment carries the 2-octet extended
+header, and each window of :data:`APS_FRAGMENT_WINDOW` fragments costs an APS ACK 3 octets longer than a
+plain one (:func:`fragment_psdu_length`, :func:`fragment_ack_psdu_length`,
+:meth:`LinkModel.fragmented_air_us`).
 Sources for each constant: IEEE 802.15.4-2006 Table 22 (PHY/MAC), Zigbee PRO 2015 (NWK/APS frame
 formats), ZCL 11.13 (OTA commands), UG100/UG101 (EZSP, ASH).
 """
@@ -54,6 +58,10 @@ NWK_AUX_HEADER, NWK_MIC = 14, 4
 APS_HEADER = 8
 APS_SECURITY = 5 + 4  # aux header + MIC when APS link-key encryption is on
 APS_ACK_HEADER = 8
+APS_FRAGMENT_HEADER = 2  # APS extended header of a fragment: extended frame control + block number
+APS_FRAGMENT_ACK_HEADER = 3  # ... of the APS ACK of a window of fragments: + the ACK bitfield
+APS_FRAGMENT_WINDOW = 1  # apsMaxWindowSize as EmberZNet ships it (CONFIG_FRAGMENT_WINDOW_SIZE)
+APS_ACK_WAIT_S = 1.6  # how long a sender waits for an APS ACK (EmberZNet's CONFIG_APS_ACK_TIMEOUT default)
 ZCL_HEADER = 3
 IMAGE_BLOCK_REQUEST_PAYLOAD = 14
 IMAGE_BLOCK_RESPONSE_FIXED = 14
@@ -94,6 +102,21 @@ def psdu_length(aps_payload: int, *, aps_security: bool = False, relays: int = 0
 def aps_ack_psdu_length(*, aps_security: bool = False, relays: int = 0) -> int:
     """PSDU length of an APS acknowledgement."""
     return psdu_length(0, aps_security=aps_security, relays=relays) - APS_HEADER + APS_ACK_HEADER
+
+
+def fragment_psdu_length(block: int, *, aps_security: bool = False, relays: int = 0) -> int:
+    """PSDU length of one APS fragment carrying ``block`` octets of the message (Zigbee PRO 2.2.8.4.5)."""
+    return psdu_length(block + APS_FRAGMENT_HEADER, aps_security=aps_security, relays=relays)
+
+
+def fragment_ack_psdu_length(*, aps_security: bool = False, relays: int = 0) -> int:
+    """PSDU length of the APS ACK of a window of fragments (block number and ACK bitfield)."""
+    return aps_ack_psdu_length(aps_security=aps_security, relays=relays) + APS_FRAGMENT_ACK_HEADER
+
+
+def fragment_block_size(*, aps_security: bool = False, relays: int = 0) -> int:
+    """Octets of a fragmented message that one fragment carries."""
+    return max_aps_payload(aps_security=aps_security, relays=relays) - APS_FRAGMENT_HEADER
 
 
 def max_aps_payload(*, aps_security: bool = False, relays: int = 0, ieee_addrs: int = 0) -> int:
@@ -255,6 +278,7 @@ class LinkModel:
     ezsp_version: int = 13  # frame layouts on the host link (v8-v13 and v14+ differ)
     host_send: str = HostSend.LEAN  # how a unicast is handed to the NCP (HostSend)
     message_contents_in_callback: bool = False  # the NCP echoes each message in messageSentHandler
+    fragment_window: int = APS_FRAGMENT_WINDOW  # APS fragments sent before the receiver's ACK
 
     def frame_air_us(self, aps_payload: int, *, hops: int = 1, relays: int = 0) -> float:
         """Channel time of one unicast data frame over ``hops`` hops, plus its APS ACK when enabled."""
@@ -266,6 +290,22 @@ class LinkModel:
             ack = aps_ack_psdu_length(aps_security=self.aps_security, relays=relays)
             total += hops * hop_us(ack, typical=self.typical)
         return total
+
+    def fragmented_air_us(self, message: int, *, window: int = APS_FRAGMENT_WINDOW, relays: int = 0) -> float:
+        """Channel time of a ``message``-octet APS payload sent in fragments over one hop, none lost: each
+        fragment (with its extended header) and one APS ACK per window of ``window`` fragments."""
+        if not self.enabled:
+            return 0.0
+        size = fragment_block_size(aps_security=self.aps_security, relays=relays)
+        blocks = max(-(-message // size), 1)
+        total = 0.0
+        for index in range(blocks):
+            block = min(size, message - index * size)
+            total += hop_us(fragment_psdu_length(block, aps_security=self.aps_security, relays=relays),
+                            typical=self.typical)
+        windows = -(-blocks // window)
+        ack = fragment_ack_psdu_length(aps_security=self.aps_security, relays=relays)
+        return total + windows * hop_us(ack, typical=self.typical)
 
     def broadcast_air_us(self, aps_payload: int) -> float:
         """Channel time of one broadcast (no MAC or APS ACK, one CSMA + frame + IFS)."""

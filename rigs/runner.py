@@ -164,8 +164,15 @@ def ota_limit_bps(rig: Rig) -> float | None:
     return modelled_limit_bps()
 
 
-def use_bench_keys(gw: Any, trust: dict[str, Any]) -> None:
-    """A simulated radio's bench PKI gives the session its GBCS keys (the remote parties' and the GPF's)."""
+def use_bench_keys(gw: Any, rig: Rig, trust: dict[str, Any]) -> None:
+    """A simulated radio's bench PKI gives the session its GBCS keys (the remote parties' and the GPF's).
+    A virtual stick opened with its control link (``?sim_control=PATH``) says which bench it serves, so
+    its radio gets that bench's trust too."""
+    from gateway.bench import linked_bench_trust
+
+    for radio in rig.radios:
+        if radio.id not in trust and not radio.is_simulated and (sim := gw.sim(radio.id)) is not None:
+            trust[radio.id] = linked_bench_trust(sim)
     keystore = next((t.keystore for t in trust.values() if t.keystore is not None), None)
     if keystore is not None:
         gw.gbcs.use_keystore(keystore)
@@ -332,7 +339,7 @@ class RigSession:
             gw = await stack.enter_async_context(Gateway.open(endpoints, device_bindings(self.rig),
                                                               self.rig.policies))
             self._stack = stack
-            use_bench_keys(gw, self.trust)
+            use_bench_keys(gw, self.rig, self.trust)
             return gw
 
         self.gateway = self.run(enter())
@@ -447,7 +454,7 @@ async def _run(rig: Rig, store: Store, options: RunOptions, callbacks: list[tupl
             async with Gateway.open(endpoints, device_bindings(rig), rig.policies) as gw:
                 recorder.record.radio_firmware = radio_firmware(gw, rig)
                 store.set_radio_firmware(recorder.record.run_id, recorder.record.radio_firmware)
-                use_bench_keys(gw, trust)
+                use_bench_keys(gw, rig, trust)
                 if options.allow_test_keys:
                     gw.ota.configure(allow_test_keys=True)
                     gw.certs.allow_test_keys = True

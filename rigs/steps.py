@@ -693,8 +693,9 @@ async def step_certs(ctx: StepContext) -> None:
         expected = ENTITY_IDS["networkOperator"]
         ctx.note("secmp0063-expectation", f"expected network operator {expected} (the bench PKI's)")
     ctx.progress("certs: reading credentials")
+    organisations = list(trust.organisations.values()) if trust is not None else []
     report = await service.verify(han, roots=roots, intermediates=intermediates,
-                                  expected_network_operator=expected)
+                                  expected_network_operator=expected, organisations=organisations)
     ctx.attach_json("certificate-checks.json", [c.to_dict() for c in report])
     failures = [c for c in report if c.outcome.value == "fail"]
     ctx.measure(MeasurementSpec("checks_failed", "", Equals(0), "certificate checks that failed"),

@@ -23,6 +23,7 @@ from zigpy.zcl import foundation
 
 from gateway.cli import main
 from hal import capture
+from hal.gbhrgp import message_length
 from rigs.store import open_store
 
 TSHARK = shutil.which("tshark")
@@ -83,13 +84,34 @@ def _zcl_command(fields: dict[str, list[str]]) -> int:
 TUNNELING = 0x0704
 
 
-def _gbcs_in_tunnel(fields: dict[str, list[str]], record: Any) -> bool:
+def _gbcs_in_tunnel(fields: dict[str, list[str]], record: Any, message: bytes | None) -> bool:
     """A Tunneling Transfer Data frame whose payload tshark dissects as a GBCS message (GB-HRGP)."""
-    if record.cluster != TUNNELING:
+    if record.cluster != TUNNELING or message is None:
         return False
-    header, _ = foundation.ZCLHeader.deserialize(record.data)
+    header, _ = foundation.ZCLHeader.deserialize(message)
     return header.frame_control.is_cluster and header.command_id in (0x01, 0x02) and any(
         name in "".join(fields.get("frame.protocols", [])) for name in ("gbcs", "ber"))
+
+
+def _messages(meant: list[Any]) -> list[bytes | None]:
+    """Per captured frame, the APS payload a decoder has once it has read that frame: the frame's own for
+    an unfragmented frame; for an APS fragment, the reassembled message on the frame that brings the
+    transfer's last missing block (tshark reassembles there), None on the others."""
+    blocks: dict[int, dict[int, bytes]] = collections.defaultdict(dict)
+    done: set[int] = set()
+    out: list[bytes | None] = []
+    for record in meant:
+        if not record.fragment:
+            out.append(record.data)
+            continue
+        parts = blocks[record.transfer]
+        parts.setdefault(record.block, record.data)
+        if len(parts) == record.blocks and record.transfer not in done:
+            done.add(record.transfer)
+            out.append(b"".join(parts[i] for i in range(record.blocks)))
+        else:
+            out.append(None)
+    return out
 
 
 @dataclasses.dataclass
@@ -97,6 +119,10 @@ class MainJob:
     path: Path  # the run's directory (results/ inside)
     meant: list[Any]  # the simulated PAN's record of each frame it put on the air, in capture order
     packets: list[dict[str, list[str]]]  # tshark's decoding of each captured frame
+
+    @property
+    def messages(self) -> list[bytes | None]:
+        return _messages(self.meant)
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +154,13 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
     # (the ESME takes two images on the default bench: hold, CS06, hold, future-dated CS06)
     transfers: dict[int, list[list[tuple[int, int]]]] = collections.defaultdict(list)
     nwk_to_eui: dict[int, str] = {}
-    for number, (fields, record) in enumerate(zip(packets, meant, strict=True), start=1):
+    counters: dict[int, int] = {}  # fragmented transfer -> the APS counter all its blocks carry
+    fragmented = 0
+    for number, (fields, record, message) in enumerate(zip(packets, meant, main_job.messages, strict=True),
+                                                       start=1):
         where = f"frame {number} ({record})"
-        if not _gbcs_in_tunnel(fields, record):  # those: test_gbcs_messages_in_the_tunnel_decode_whole
-            assert "_ws.malformed" not in fields, where
-            assert all(int(s, 0) < WARNING for s in fields.get("_ws.expert.severity", [])), where
+        assert "_ws.malformed" not in fields, where
+        assert all(int(s, 0) < WARNING for s in fields.get("_ws.expert.severity", [])), where
         assert fields["wpan.fcs_ok"] == ["1"], where
         # decrypted with the network key: the APS header is readable and is what hanrig sent
         assert (_one(fields, "zbee_nwk.src"), _one(fields, "zbee_nwk.dst")) == (record.src, record.dst), where
@@ -141,7 +169,19 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
             assert _one(fields, "zbee_aps.zdp_cluster") == record.cluster, where
             continue
         assert _one(fields, "zbee_aps.cluster") == record.cluster, where
-        header, _ = foundation.ZCLHeader.deserialize(record.data)
+        if record.fragment:  # APS fragmentation: the extended header as Wireshark reads it
+            first = record.block == 0
+            assert _one(fields, "zbee_aps.fragmentation") == (1 if first else 2), where
+            assert _one(fields, "zbee_aps.block") == (record.blocks if first else record.block), where
+            counter = counters.setdefault(record.transfer, _one(fields, "zbee_aps.counter"))
+            assert _one(fields, "zbee_aps.counter") == counter, where
+            if message is None:  # tshark holds the block until the transfer is complete
+                assert not any(k.startswith("zbee_zcl") for k in fields), where
+                continue
+            assert _one(fields, "zbee_aps.reassembled.length") == len(message), where
+            fragmented += 1
+        assert message is not None
+        header, _ = foundation.ZCLHeader.deserialize(message)
         assert _zcl_command(fields) == header.command_id, where
         assert _one(fields, "zbee_zcl.type") == int(header.frame_control.frame_type), where
         assert _one(fields, "zbee_zcl.cmd.tsn") == header.tsn, where
@@ -183,6 +223,7 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
             assert [offset for offset, _ in transfer] == [0, *ends[:-1]], dut.id
         checked += 1
     assert checked == 4  # IHD, PPMID, HCALCS and the ESME (its CS06 images) take images on the default bench
+    assert fragmented >= 4  # the CS06, CS02a and CS02c exchanges carry messages longer than one frame
     # every step's own capture of its device is attached to the run, and tshark reads it too
     ihd = next(d for d in record_run.duts if d.id == "ihd")
     ota_step = next(s for s in ihd.final_steps() if s.name == "ota")
@@ -197,19 +238,20 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
     assert all("_ws.malformed" not in f for f in step_packets)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "finding of this check (hal.gbhrgp, not the capture): a GBCS message longer than one unfragmented APS "
-    "payload is split over several Tunneling Transfer Data commands, while GB-HRGP carries the whole "
-    "message in one Transfer Data (APS fragmentation; max incoming transfer 1500, GBCS 10.2.2), so tshark "
-    "4.0 dissects each piece as a whole GBCS message and calls it malformed (CS02a/CS02c); strict: when "
-    "fixed this XPASSes and the mark must go"))
 def test_gbcs_messages_in_the_tunnel_decode_whole(main_job: MainJob) -> None:
-    gbcs = [(number, fields) for number, (fields, record) in enumerate(zip(main_job.packets, main_job.meant),
-                                                                       start=1)
-            if _gbcs_in_tunnel(fields, record)]
+    """GB-HRGP (GBCS 10.2.2): each GBCS message is one Transfer Data, carried in APS fragments when it is
+    longer than a frame; tshark reassembles the fragments (``zbee_aps`` reassembles unconditionally in
+    tshark 4.0: it has no preference for it) and dissects every message whole, none malformed."""
+    gbcs = [(number, fields, message) for number, (fields, record, message)
+            in enumerate(zip(main_job.packets, main_job.meant, main_job.messages), start=1)
+            if _gbcs_in_tunnel(fields, record, message)]
     assert gbcs  # the certs step reads the ESME's credentials over the GB-HRGP tunnel
-    malformed = [number for number, fields in gbcs if "_ws.malformed" in fields]
+    malformed = [number for number, fields, _ in gbcs if "_ws.malformed" in fields]
     assert malformed == [], f"tshark: GBCS messages malformed in frames {malformed}"
+    reassembled = [fields for _, fields, _ in gbcs if "zbee_aps.reassembled.length" in fields]
+    assert len(reassembled) >= 4  # CS06, CS02a and CS02c messages span several fragments
+    for number, _, message in gbcs:  # one Transfer Data: ZCL header, tunnel id, then one whole GBCS message
+        assert message_length(message[3 + 2:]) == len(message) - 5, number
 
 
 KEY_ESTABLISHMENT = 0x0800

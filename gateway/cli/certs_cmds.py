@@ -255,6 +255,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
     root_bytes = _load_certificates(roots) or None
     ca_bytes = _load_certificates(cas)
     test_only = certificates_are_test(root_bytes or [])
+    cs02a = ""
     if cert_dir is not None:
         if device is not None and parse_eui64(device) is None:
             raise click.UsageError(f"--device {device}: with --cert-dir give the device's EUI-64, not a role")
@@ -273,6 +274,7 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
                                         allow_test_keys=allow_test_keys, cbke=rig_policies(radio_url).cbke)
         test_only = True  # GBCS over the HAN is checked with the bench's TEST-ONLY keystore
         device = found.eui64  # a role name resolved to the device that answered
+        cs02a = found.render_cs02a() + "\n"  # what the meter reported, before the checks on it
         source = {"radio": radio_url, "device": device, "read_with": "GBCS CS02a + CS02c",
                   **found.to_dict()}
     else:
@@ -288,7 +290,8 @@ def verify(ctx: click.Context, radio_url: str | None, cert_dir: Path | None, dev
         "allow_test_keys": allow_test_keys,
         **report.to_dict(),
     }
-    emit(document, as_json, lambda _doc: (TEST_ONLY_LINE + "\n" if test_only else "") + report.render_text())
+    emit(document, as_json, lambda _doc: (TEST_ONLY_LINE + "\n" if test_only else "") + cs02a
+         + report.render_text())
     report.raise_if_failed()
 
 

@@ -13,6 +13,10 @@ EmberZNet). ``--stats FILE`` appends one JSON line of the stick's counters (fram
 EZSP frame name, each direction; UART timer lateness; the process's CPU time) to FILE on every SIGUSR1 and
 at exit, for measurements from outside. The stick serves on ``hal.ezsp_stick.realtime``'s loop, whose timers
 keep the microsecond time a UART and a radio keep.
+``--control PATH`` also serves the bench harness on a Unix socket at PATH (``hal.simlink``): a host that
+opens the stick as ``ezsp:/dev/pts/N?sim_control=PATH`` can then do what a bench operator does to the
+simulated devices (alert storms, faults, clocks, power cycles, the frame trace) through ``gw.sim``; the
+radio traffic still goes only through the stick.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING
 import click
 
 from hal import capture
+from hal.ezsp_stick.exceptions import StickConfigError
 from hal.ezsp_stick.pty import DEFAULT_BAUDRATE, VirtualStick
 from hal.ezsp_stick.realtime import new_stick_loop
 
@@ -59,8 +64,6 @@ TRUST_CA_DIR = "ca"
 def write_trust(directory: Path, trust: BenchTrust) -> None:
     """The bench PKI's root as ``DIR/TEST-ONLY-root.der`` and its issuing CAs under ``DIR/ca/`` (DER): what
     a rig's certs step names as ``roots`` and ``cert_dir``."""
-    from hal.ezsp_stick.exceptions import StickConfigError
-
     try:
         (directory / TRUST_CA_DIR).mkdir(parents=True, exist_ok=True)
         (directory / TRUST_ROOT).write_bytes(trust.root)
@@ -72,7 +75,7 @@ def write_trust(directory: Path, trust: BenchTrust) -> None:
 
 async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None = None,
                       tcp: tuple[str, int] | None = None, *, xncp: bool = True,
-                      stats: Path | None = None) -> None:
+                      stats: Path | None = None, control: Path | None = None) -> None:
     """Build the bench (with the bench PKI on its ESMEs), open the stick (a pty, or a TCP port) and serve
     until SIGINT or SIGTERM."""
     from gateway.bench import bench_sim_config, virtual_han
@@ -90,6 +93,17 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     else:
         stick = VirtualStick(han, baudrate=baudrate, power_up_han=True, xncp=xncp)
     path = await stick.start()
+    server = None
+    if control is not None:
+        from hal.sim.control import HanControl
+        from hal.simlink import SimControlServer
+
+        server = SimControlServer(HanControl(han), control)
+        try:
+            await server.start()
+        except OSError as exc:
+            await stick.stop()
+            raise StickConfigError(f"sim stick: --control {control}: {exc.strerror or exc}") from None
 
     def dump_stats() -> None:
         if stats is not None:
@@ -99,6 +113,9 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
     click.echo(path)
     click.echo(f"virtual EZSPv{stick.ncp.version} stick at {baudrate} baud, {len(han.devices)} devices"
                f" (real time); Ctrl-C to stop", err=True)
+    if control is not None:
+        click.echo(f"bench control on {control}: open the stick as ezsp:{path}?sim_control={control}",
+                   err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -110,6 +127,8 @@ async def serve_stick(rig_path: Path | None, baudrate: int, trust_dir: Path | No
         await stop.wait()
     finally:
         dump_stats()
+        if server is not None:
+            await server.stop()
         await han.stop()
         await stick.stop()
         if stop_capture is not None:
@@ -135,9 +154,12 @@ def sim() -> None:
               help="Answer XNCP custom frames (combined send) as current community firmware does.")
 @click.option("--stats", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Append the stick's counters as a JSON line here on SIGUSR1 and at exit.")
+@click.option("--control", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also serve the bench harness (storms, faults, clocks, trace) on this Unix socket; open "
+                   "the stick as ezsp:PORT?sim_control=PATH to use it.")
 @capture_option
 def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str | None, xncp: bool,
-          stats: Path | None) -> None:
+          stats: Path | None, control: Path | None) -> None:
     """Serve a virtual EZSP stick on a pseudo-terminal (or --tcp) and print where (e.g. /dev/pts/3)."""
     from hal.ezsp_stick.pty import speed_constant
     from hal.ezsp_stick.tcp import parse_host_port
@@ -145,4 +167,5 @@ def stick(rig_path: Path | None, baudrate: int, trust_dir: Path | None, tcp: str
     speed_constant(baudrate)  # reject an unsupported rate before anything is built
     address = parse_host_port(tcp) if tcp is not None else None
     with asyncio.Runner(loop_factory=new_stick_loop) as runner:  # timers to the microsecond, as a UART's
-        runner.run(serve_stick(rig_path, baudrate, trust_dir, address, xncp=xncp, stats=stats))
+        runner.run(serve_stick(rig_path, baudrate, trust_dir, address, xncp=xncp, stats=stats,
+                               control=control))

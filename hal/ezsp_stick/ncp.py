@@ -100,6 +100,7 @@ class EzspNcp(ConfigCommands, NetworkCommands, MessagingCommands, SecurityComman
         self._extended_timeout: set[zigpy_t.EUI64] = set()
         self._address_table: dict[int, tuple[zigpy_t.EUI64, int]] = {}
         self._aps_seq = 0
+        self._fragment_seq: dict[int, int] = {}  # destination -> APS counter of the message being fragmented
         self._nwk_frame_counter = 0
         self._tx_power = 8
 

@@ -86,3 +86,6 @@ class NcpStats:
     dropped_incoming: int = 0
     resets: int = 0
     extended_timeout_changes: int = 0  # setExtendedTimeout, or an XNCP combined send carrying the flag
+    fragments_out: int = 0  # APS fragments the host handed over (sendUnicast with APS_OPTION_FRAGMENT)
+    fragments_in: int = 0  # APS fragments handed up (incomingMessageHandler with APS_OPTION_FRAGMENT)
+    fragment_acks: int = 0  # the host's fragment acknowledgements (sendReply with APS_OPTION_FRAGMENT)

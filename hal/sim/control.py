@@ -35,6 +35,10 @@ class HanControl:
     def has_device(self, eui64: str) -> bool:
         return zigpy_t.EUI64.convert(eui64) in self._han.devices
 
+    def bench(self) -> tuple[int, tuple[tuple[str, str], ...]]:
+        han = self._han
+        return han.settings.seed, tuple((spec.role.value, str(spec.eui64)) for spec in han.config.devices)
+
     # ---------------------------------------------------------------- faults
     def inject(self, fault: FaultSpec) -> None:
         self._han.inject(fault)

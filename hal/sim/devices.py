@@ -37,7 +37,6 @@ from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import Alarms, Basic, OnOff, Ota, Time
 from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMeasure, Price
 
-from ..gbhrgp import chunk_size
 from ..roles import Role
 from ..se_clusters import aps_secured_after_cbke
 from .alarms import DeviceAlarms
@@ -712,7 +711,6 @@ class VirtualEsme(_Meter):
         # hal/sim/tunnel.py: GBCS over GB-HRGP; the meter's GBCS side comes from the bench (gbcs.device)
         self.gbcs = spec.sim.gbcs_meter() if spec.sim.gbcs_meter is not None else None
         self.tunnel = GbHrgpServer(self, self._default_response, self.gbcs,
-                                   chunk=chunk_size(aps_security=han.settings.aps_security),
                                    processing_s=spec.sim.processing_ms / 1000)
         self.attributes[TUNNELING_CLUSTER_ID] = self.tunnel.attributes
         self.alarms = GbcsAlarms(self, self.tunnel, self.gbcs, spec.sim.alert_rate_hz)

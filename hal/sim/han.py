@@ -7,7 +7,11 @@
 (unslotted CSMA-CA: random backoff, CCA, collisions and MAC retries when several nodes transmit),
 over the device's route of 1 to 3 hops (``[devices.sim] hops``; every relay transmits again), followed
 by the receiver's APS ACK; with optional EZSP/UART host-link cost and indirect (poll-driven) delivery
-to sleepy devices. The coordinator's APS ACK of an incoming frame goes out while the host works on the
+to sleepy devices. A unicast longer than one frame goes in APS fragments (``hal.aps_fragmentation``):
+each fragment is its own air frame, each window of ``model.fragment_window`` fragments gets the
+receiver's APS ACK (with block number and bitfield, 3 octets longer than a plain ACK), missing blocks are
+sent again after that ACK or the APS ACK timeout, and a block still missing after apsMaxFrameRetries
+fails the send. The coordinator's APS ACK of an incoming frame goes out while the host works on the
 frame (as the NCP sends it), so a reply queues behind it. Each frame is appended to :attr:`trace` (a
 bounded ring with sinks, see ``hal/sim/trace.py``); with one seed the trace is the same on every run
 (all randomness comes from seeded ``random.Random``).
@@ -29,8 +33,19 @@ from typing import Any, Protocol
 
 import zigpy.types as zigpy_t
 
-from ota.link_model import APS_MAX_FRAME_RETRIES, LinkModel, aps_ack_psdu_length, psdu_length
+from ota.link_model import (
+    APS_ACK_WAIT_S,
+    APS_MAX_FRAME_RETRIES,
+    LinkModel,
+    aps_ack_psdu_length,
+    fragment_ack_psdu_length,
+    fragment_block_size,
+    fragment_psdu_length,
+    max_aps_payload,
+    psdu_length,
+)
 
+from ..aps_fragmentation import split, window_blocks
 from .channel import Channel, MacResult
 from .config import (
     COORDINATOR_IEEE,
@@ -84,11 +99,23 @@ class NetworkParams:
 
 
 class CoordinatorListener(Protocol):
-    """What a front-end receives from the PAN. Optional extras: ``on_stick_lost()``, ``on_stick_back()``."""
+    """What a front-end receives from the PAN. Optional extras: ``on_stick_lost()``, ``on_stick_back()``,
+    and ``on_fragment(packet, index, blocks, block)``: a listener that has it (the virtual EZSP NCP, whose
+    host reassembles) gets each APS fragment of a fragmented frame as it arrives instead of the whole
+    frame from ``on_packet``."""
 
     def on_packet(self, packet: zigpy_t.ZigbeePacket) -> None: ...
     def on_join(self, nwk: int, ieee: zigpy_t.EUI64, parent_nwk: int) -> None: ...
     def on_leave(self, nwk: int, ieee: zigpy_t.EUI64) -> None: ...
+
+
+@dataclass
+class _BlockTransfer:
+    """One fragmented transfer as the receiver holds it: the blocks so far, and the capture's number."""
+
+    transfer: int
+    blocks: int
+    received: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,6 +159,10 @@ class VirtualHan:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._indirect: dict[int, list[tuple[zigpy_t.ZigbeePacket, asyncio.Future[None]]]] = {}
         self._frame_faults: list[_ActiveFault] = []
+        self.fragmented_transfers = 0  # APS fragmented transfers started (the capture's transfer number)
+        self.fragments_lost = 0  # fragments sent again because the receiver's ACK showed them missing
+        # coordinator-to-device transfers whose blocks the host hands over one at a time (EZSP)
+        self._inbound_blocks: dict[tuple[int, int], _BlockTransfer] = {}
         self.devices: dict[zigpy_t.EUI64, VirtualDevice] = {}
         used: set[int] = {0x0000}
         for spec in self.config.devices:
@@ -500,6 +531,12 @@ class VirtualHan:
         # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
         # header and MIC even when the PAN's default is not to
         secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
+        relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
+        if not broadcast and length > max_aps_payload(aps_security=self.model.aps_security or secured,
+                                                      relays=relays):
+            await self._transmit_fragmented(packet, device, data, to_device=to_device, secured=secured,
+                                            kind=kind)
+            return
         if broadcast:
             await self.channel.transmit(device, self._psdu(length, secured=secured), kind=kind, ack=False)
         else:
@@ -509,7 +546,6 @@ class VirtualHan:
             def lost() -> bool:
                 return dropped or (loss > 0 and self.rng.random() < loss)
 
-            relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
             route = self._route(device, to_device=to_device)
             psdu = self._psdu(length, relays, secured=secured)
             result = await self._hops(route, psdu, kind=kind, lost=lost)
@@ -553,10 +589,142 @@ class VirtualHan:
         if not broadcast:
             await self._aps_ack(device, to_device=False, kind=kind)
 
-    async def _to_host(self, packet: zigpy_t.ZigbeePacket, length: int) -> None:
+    async def _to_host(self, packet: zigpy_t.ZigbeePacket, length: int, *, whole: bool = False) -> None:
+        """Hand a received frame to the front-ends; ``whole``: a reassembled fragmented frame, which only
+        front-ends without ``on_fragment`` take (the others had its blocks one by one)."""
         await self._host(self.model.host_rx_us(length))
         for listener in list(self._listeners):
-            listener.on_packet(packet)
+            if not (whole and hasattr(listener, "on_fragment")):
+                listener.on_packet(packet)
+
+    async def _fragment_to_host(self, packet: zigpy_t.ZigbeePacket, index: int, blocks: int,
+                                block: bytes) -> None:
+        listeners = [listener for listener in self._listeners if hasattr(listener, "on_fragment")]
+        if not listeners:
+            return
+        await self._host(self.model.host_rx_us(len(block)))
+        for listener in listeners:
+            listener.on_fragment(packet, index, blocks, block)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ APS fragmentation
+    async def _transmit_fragmented(self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice, data: bytes,
+                                   *, to_device: bool, secured: bool, kind: str) -> None:
+        """A unicast longer than one frame, in APS fragments (``hal.aps_fragmentation``): windows of
+        ``model.fragment_window`` blocks, each answered by the receiver's APS ACK, missing blocks sent
+        again up to apsMaxFrameRetries times; then the receiver has the whole frame."""
+        relays = device.spec.sim.hops - 1 if to_device else 0
+        size = fragment_block_size(aps_security=self.model.aps_security or secured, relays=relays)
+        blocks = split(data, size)
+        self.fragmented_transfers += 1
+        transfer = _BlockTransfer(self.fragmented_transfers, len(blocks))
+        for first in range(0, len(blocks), max(self.model.fragment_window, 1)):
+            wanted = list(window_blocks(first, max(self.model.fragment_window, 1), len(blocks)))
+            await self._send_window(packet, device, blocks, wanted, transfer, to_device=to_device,
+                                    secured=secured, kind=kind)
+        await self._deliver_blocks(packet, device, transfer, to_device=to_device)
+
+    async def send_fragment(self, packet: zigpy_t.ZigbeePacket, index: int, blocks: int) -> None:
+        """One APS fragment from the coordinator whose host fragments (EZSP: ``sendUnicast`` with
+        ``APS_OPTION_FRAGMENT``): ``packet.data`` is block ``index`` of ``blocks``; sent as a window of
+        one (EmberZNet's default window) and answered by the device's APS ACK. The device takes the
+        whole frame once every block has arrived. SimDeliveryError when the block is not acknowledged."""
+        if not self.stick_present:
+            raise SimDeliveryError(MacStatus.CHANNEL_ACCESS_FAILURE, "the stick is unplugged")
+        assert packet.dst is not None
+        device = self._find(packet.dst)
+        block = packet.data.serialize()
+        await self._host(self.model.host_tx_us(len(block)))
+        if device is None or not device.joined:
+            raise SimDeliveryError(MacStatus.NO_ACK, f"no route to {packet.dst.address}")
+        key = (device.nwk, int(packet.tsn or 0))
+        transfer = self._inbound_blocks.get(key)
+        if index == 0 or transfer is None or transfer.blocks != blocks:
+            self.fragmented_transfers += 1
+            transfer = self._inbound_blocks[key] = _BlockTransfer(self.fragmented_transfers, blocks)
+        secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
+        kind = TRAFFIC_KINDS.get(int(packet.cluster_id), "other")
+        parts = {index: block}
+        try:
+            await self._send_window(packet, device, parts, [index], transfer, to_device=True, secured=secured,
+                                    kind=kind)
+        except SimDeliveryError:
+            self._inbound_blocks.pop(key, None)
+            raise
+        if len(transfer.received) == blocks:
+            del self._inbound_blocks[key]
+            await self._deliver_blocks(packet, device, transfer, to_device=True)
+
+    async def _send_window(self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice,
+                           blocks: Any, wanted: list[int], transfer: _BlockTransfer,
+                           *, to_device: bool, secured: bool, kind: str) -> None:
+        """Send the ``wanted`` blocks of one window until the receiver's ACK shows them all received."""
+        src = 0x0000 if to_device else device.nwk
+        dst = self._dst_nwk(packet)
+        relays = device.spec.sim.hops - 1 if to_device else 0
+        route = self._route(device, to_device=to_device)
+        loss = self.settings.frame_loss
+        for attempt in range(APS_MAX_FRAME_RETRIES + 1 if self.model.enabled else 1):
+            if attempt:
+                self.aps_retries += 1
+            for index in wanted:
+                if index in transfer.received:
+                    continue
+                if attempt:
+                    self.fragments_lost += 1
+                block = blocks[index]
+                fault = self._frame_fault(device, packet, to_device)
+                if fault is not None and fault.kind is FaultKind.DELAY:
+                    await asyncio.sleep(fault.delay_s)
+                dropped = fault is not None and fault.kind is FaultKind.DROP
+
+                def lost(dropped: bool = dropped) -> bool:
+                    return dropped or (loss > 0 and self.rng.random() < loss)
+
+                psdu = fragment_psdu_length(len(block), aps_security=self.model.aps_security or secured,
+                                            relays=relays)
+                result = await self._hops(route, psdu, kind=kind, lost=lost)
+                arrived = result == MacResult.SUCCESS and (device.joined if to_device else self.stick_present)
+                if arrived and fault is not None and fault.kind is FaultKind.CORRUPT and block:
+                    block = block[:-1] + bytes([block[-1] ^ 0xFF])  # as _transmit: a wrong value
+                self._record(src, dst, packet, "delivered" if arrived else "lost", block, block=index,
+                             blocks=transfer.blocks, transfer=transfer.transfer)
+                if arrived:
+                    transfer.received[index] = block
+                    if not to_device:
+                        self.spawn(self._fragment_to_host(packet, index, transfer.blocks, block))
+            # the receiver acknowledges once it holds the window's last block or the whole window
+            # (EmberZNet fragmentation.c); otherwise the sender's APS ACK wait runs out
+            if wanted[-1] in transfer.received or all(i in transfer.received for i in wanted):
+                await self._fragment_ack(device, to_device=to_device, kind=kind)
+                if all(i in transfer.received for i in wanted):
+                    return
+            elif self.model.enabled:
+                await asyncio.sleep(APS_ACK_WAIT_S)
+        missing = [i for i in wanted if i not in transfer.received]
+        if not (device.joined if to_device else self.stick_present):
+            raise SimDeliveryError(MacStatus.NO_ACK, f"0x{dst:04x} left during a fragmented transfer")
+        raise SimDeliveryError(MacStatus.NO_ACK, f"APS fragment {missing[0]} of {transfer.blocks} to "
+                                                 f"0x{dst:04x} not acknowledged after "
+                                                 f"{APS_MAX_FRAME_RETRIES} retries")
+
+    async def _fragment_ack(self, device: VirtualDevice, *, to_device: bool, kind: str) -> None:
+        """The receiver's APS ACK of a window of fragments (block number and ACK bitfield), back along the
+        route."""
+        if not self.model.enabled:
+            return
+        relays = device.spec.sim.hops - 1 if not to_device else 0
+        psdu = fragment_ack_psdu_length(aps_security=self.model.aps_security, relays=relays)
+        await self._hops(self._route(device, to_device=not to_device), psdu, kind=kind)
+
+    async def _deliver_blocks(self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice,
+                              transfer: _BlockTransfer, *, to_device: bool) -> None:
+        """Every block arrived: the receiver has the whole frame (its own blocks, as they arrived)."""
+        data = b"".join(transfer.received[i] for i in range(transfer.blocks))
+        whole = packet.replace(data=zigpy_t.SerializableBytes(data))
+        if to_device:
+            device.receive(whole)
+            return
+        self.spawn(self._to_host(whole, len(data), whole=True))
 
     async def _broadcast_from_coordinator(self, packet: zigpy_t.ZigbeePacket) -> None:
         data = packet.data.serialize()
@@ -607,7 +775,7 @@ class VirtualHan:
         return int(packet.dst.address)
 
     def _record(self, src: int, dst: int, packet: zigpy_t.ZigbeePacket, outcome: str,
-                data: bytes | None = None) -> None:
+                data: bytes | None = None, *, block: int = -1, blocks: int = 0, transfer: int = 0) -> None:
         if data is None:
             data = packet.data.serialize()
         record = TraceRecord(
@@ -619,6 +787,9 @@ class VirtualHan:
             length=len(data),
             data=data,
             outcome=outcome,
+            block=block,
+            blocks=blocks,
+            transfer=transfer,
         )
         if LOGGER.isEnabledFor(TRACE):
             LOGGER.log(TRACE, "frame %s", record)

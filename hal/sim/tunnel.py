@@ -1,6 +1,7 @@
 """The simulated ESME's Tunneling server (0x0704) carrying GB-HRGP (``hal.gbhrgp``): the hub requests a
-tunnel, sends GBCS commands as Transfer Data (one message may span several frames), and the meter's
-responses and alerts come back as Transfer Data on the same tunnel.
+tunnel, sends each GBCS command in one Transfer Data (the APS layer fragments it on the air when it is
+longer than a frame, ``hal.sim.han``), and the meter's responses and alerts come back the same way on
+the same tunnel.
 
 What a message means is not this module's business: each complete message is handed to the meter's
 :class:`GbcsResponder` (built outside ``hal``, e.g. ``gbcs.device.GbcsMeter`` by ``gateway.bench``) and
@@ -24,7 +25,13 @@ from typing import Any, Final, Protocol
 from zigpy.zcl import foundation
 
 from hal.exceptions import TunnelFramingError
-from hal.gbhrgp import MANUFACTURER_CODE, MAX_INCOMING_TRANSFER_SIZE, PROTOCOL_ID, StreamReassembler, chunks
+from hal.gbhrgp import (
+    MANUFACTURER_CODE,
+    MAX_INCOMING_TRANSFER_SIZE,
+    PROTOCOL_ID,
+    StreamReassembler,
+    transfer_data,
+)
 from hal.se_clusters import SupportedProtocol, TransferDataStatus, Tunneling, TunnelStatus
 
 from .alarms import DeviceAlarms
@@ -71,11 +78,10 @@ class GbHrgpServer:
     """One meter's Tunneling server."""
 
     def __init__(self, host: TunnelHost, default_response: DefaultResponder, responder: GbcsResponder | None,
-                 *, chunk: int, processing_s: float = 0.0) -> None:
+                 *, processing_s: float = 0.0) -> None:
         self.host = host
         self._default_response = default_response
         self.responder = responder
-        self.chunk = chunk  # Transfer Data payload per frame (``hal.gbhrgp.chunk_size``)
         self.processing_s = processing_s
         self.tunnels: dict[int, _Tunnel] = {}
         self.messages_in = 0
@@ -179,13 +185,13 @@ class GbHrgpServer:
         if tunnel is None or self.tunnels.get(tunnel.tunnel_id) is not tunnel:
             self.dropped.append("no tunnel open to send a message on")
             return False
-        if len(message) > tunnel.max_incoming:
-            self.dropped.append(f"a {len(message)}-octet message exceeds the hub's "
-                                f"MaximumIncomingTransferSize {tunnel.max_incoming}")
+        try:
+            data = transfer_data(message, tunnel.max_incoming)
+        except TunnelFramingError as exc:
+            self.dropped.append(str(exc))
             return False
         self._touch(tunnel)
-        for chunk in chunks(message, self.chunk):
-            await self._send(self.host.next_tsn(), "transfer_data", tunnel_id=tunnel.tunnel_id, data=chunk)
+        await self._send(self.host.next_tsn(), "transfer_data", tunnel_id=tunnel.tunnel_id, data=data)
         self.messages_out += 1
         return True
 

@@ -226,6 +226,16 @@ class TraceRecord:
     length: int  # APS payload octets
     data: bytes
     outcome: str  # delivered | lost | corrupted | delayed | queued-expired
+    # an APS fragment (``hal.aps_fragmentation``): its index, the transfer's block count and the PAN's
+    # number for the transfer (the capture gives all blocks of one transfer one APS counter); ``data``
+    # is then the block, not the message
+    block: int = -1
+    blocks: int = 0
+    transfer: int = 0
+
+    @property
+    def fragment(self) -> bool:
+        return self.blocks > 0
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (

@@ -183,3 +183,73 @@ async def test_ota_push_survives_an_ncp_reset_mid_transfer(tmp_path, monkeypatch
     finally:
         await han.stop()
         await stick.stop()
+
+
+@pytest.fixture
+async def esme_over_stick(tmp_path, monkeypatch):
+    """An ESME with the bench's GBCS side and credentials, interviewed by hanrig's radio (bellows) through
+    the stick: (han, stick, gateway, its ESME)."""
+    from gateway.bench import bench_credentials
+    from gateway.session import Gateway
+
+    monkeypatch.setenv("HANRIG_DATA_DIR", str(tmp_path))
+    config = default_bench()
+    config = config.replace(devices=tuple(d for d in config.devices if d.role is Role.ESME))
+    config, _ = bench_credentials(config)
+    han = VirtualHan(config)
+    stick = VirtualStick(han, power_up_han=True)
+    await stick.start()
+    try:
+        async with open_radio(f"ezsp:{stick.path}") as app:
+            [spec] = han.config.devices
+            await wait_for(lambda: spec.eui64 in app.devices and interview_complete(app.devices[spec.eui64]),
+                           timeout=20, what="the ESME to be interviewed through the stick")
+            gw = Gateway({"ezsp": app})
+            yield han, stick, gw, gw.device(str(spec.eui64))
+    finally:
+        await han.stop()
+        await stick.stop()
+
+
+async def test_credentials_read_in_aps_fragments_through_unmodified_bellows(esme_over_stick) -> None:
+    """CS02a/CS02c over GB-HRGP through the stick: each GBCS message is one Transfer Data longer than a
+    frame. The host side (``hal.ezsp_fragmentation``, zigpy fix ``ezsp_fragmented_send``) hands the
+    command to the NCP block by block; the meter's responses come up as APS fragments that unmodified
+    bellows reassembles and acknowledges with sendReply, one per block."""
+    han, stick, gw, esme = esme_over_stick
+    mark = han.trace.total
+    installed = await gw.certs.read_installed(esme)
+    frames = [f for f in han.trace.since(mark) if f.cluster == 0x0704]
+    stats = stick.ncp.stats  # bellows acknowledges every block (its ack tasks may still run)
+    await wait_for(lambda: stats.fragment_acks == stats.fragments_in, what="a sendReply per block")
+    assert {"supplier", "networkOperator"} <= {p["remote_party_role"] for p in installed.remote_parties}
+    verdicts = [(e["mac"], e["signature"]) for e in installed.exchanges]
+    assert verdicts == [("valid", "absent"), ("absent", "valid")]  # CS02a MACed, CS02c response signed
+    down = [f for f in frames if f.fragment and f.src == 0x0000 and f.outcome == "delivered"]
+    up = [f for f in frames if f.fragment and f.src == esme.nwk and f.outcome == "delivered"]
+    # the signed CS02c command needs two blocks or more; each response several
+    assert len({f.transfer for f in down}) >= 1 and len(down) >= 2
+    assert len({f.transfer for f in up}) == 2 and len(up) >= 6
+    assert stats.fragments_out == len(down) and stats.fragments_in == len(up)
+    assert stats.unknown_commands == 0
+
+
+async def test_without_the_host_fragmentation_fix_the_ncp_refuses_the_message(esme_over_stick) -> None:
+    """Fix 9 matters: bellows alone hands the whole Transfer Data to sendUnicast, which the NCP refuses
+    as EmberZNet does (MESSAGE_TOO_LONG); the exchange fails naming it."""
+    from gateway.certs_service import CS02C
+    from gateway.exceptions import DeviceNotFound
+    from gbcs.content import cs02c_command_content
+    from hal import zigpy_fixes
+
+    _, stick, gw, esme = esme_over_stick
+    command = gw.gbcs.build_command(esme, CS02C, cs02c_command_content("DS"), originator=gw.gbcs.supplier,
+                                    signed=True)
+    await gw.gbcs.open_tunnel(esme)
+    zigpy_fixes.revert("fragmented_send")
+    try:
+        with pytest.raises(DeviceNotFound, match="MESSAGE_TOO_LONG"):
+            await gw.gbcs.exchange(esme, command, timeout=5)
+    finally:
+        zigpy_fixes.apply_bellows()
+    assert stick.ncp.stats.fragments_out == 0

@@ -14,7 +14,7 @@ import pytest
 import gbcs
 from certs.testpki import ENTITY_IDS
 from gateway.bench import bench_credentials
-from gateway.certs_service import UpdateRefused
+from gateway.certs_service import InstalledCredentials, UpdateRefused, judge, known_certificates
 from gateway.cli import main
 from gateway.exceptions import DeviceNotFound
 from gateway.session import Gateway
@@ -45,9 +45,16 @@ async def test_read_and_verify_the_installed_credentials(sim_han):
         assert found.exchanges[0]["mac"] == "valid" and found.exchanges[1]["signature"] == "valid"
         roles = {p["remote_party_role"]: p for p in found.remote_parties}
         assert roles["networkOperator"]["status"] == "success"
-        report = await gw.certs.verify(esme, expected_network_operator=RIGHT_NO, now=NOW)
+        _, trust = bench()
+        report = await gw.certs.verify(esme, expected_network_operator=RIGHT_NO, now=NOW,
+                                       organisations=list(trust.organisations.values()))
         assert report.passed, report.render_text()
         assert len(report.find("secmp0063.network_operator")) == 2
+        # every cell CS02a reported is identified as the bench PKI's certificate by (Entity ID, key id)
+        cells = [c for p in found.remote_parties for c in p.get("trust_anchor_cells", [])]
+        identified = report.find("cell.certificate")
+        assert len(identified) == len(cells) == 9 and not report.find("cell.present")
+        assert any("TEST-ONLY Network Operator" in c.message for c in identified)
         assert len(report.find("device.cs02c")) == 1
         # the expected operator may be a set of Entity IDs
         either = await gw.certs.verify(esme, expected_network_operator=[WRONG_NO, RIGHT_NO])
@@ -110,7 +117,21 @@ def test_cli_verify_over_the_han_right_and_wrong_operator(capsys: pytest.Capture
     assert [g["use_case"] for g in document["source"]["gbcs"]] == ["CS02a", "CS02c"]
     assert document["outcome"] == "pass"
     codes = {c["code"] for c in document["checks"]}
-    assert {"secmp0063.network_operator", "device.cs02c", "cell.present"} <= codes
+    assert {"secmp0063.network_operator", "device.cs02c", "cell.certificate"} <= codes
+    # CS02a's fields as the RTDS CS02a response carries them, per remote party and per cell
+    parties = {p["remote_party_role"]: p for p in document["source"]["remote_parties"]}
+    assert set(parties["networkOperator"]) == {"remote_party_role", "status", "seq_number",
+                                               "trust_anchor_cells"}
+    assert [set(c) for c in parties["networkOperator"]["trust_anchor_cells"]] == [
+        {"key_usage", "cell_usage", "subject_unique_id", "subject_key_id"}] * 2
+    with pytest.raises(SystemExit) as exit_info:  # the text output shows them before the checks
+        main(["certs", "verify", "--radio", "sim://", "--device", ESME,
+              "--expect-network-operator", RIGHT_NO])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    no_ds = parties["networkOperator"]["trust_anchor_cells"][0]
+    assert f"CS02a credentials of {ESME}:" in text and "  networkOperator: success, seq 0" in text
+    assert f"DS management       subject {RIGHT_NO} key id {no_ds['subject_key_id']}" in text
     with pytest.raises(SystemExit) as exit_info:
         main(["certs", "verify", "--radio", "sim://", "--device", ESME,
               "--expect-network-operator", WRONG_NO])
@@ -194,3 +215,22 @@ def test_cli_check_update_against_the_rtds_cs02b(tmp_path, capsys: pytest.Captur
     with pytest.raises(SystemExit) as exit_info:
         main(["certs", "check-update", str(tmp_path / "missing.hex"), "--expect-network-operator", RIGHT_NO])
     assert exit_info.value.code == 2
+
+
+def test_a_cell_whose_key_id_no_known_certificate_has_fails_naming_both() -> None:
+    """CS02a under the right Entity ID but with another key id (a stale or foreign certificate): judged
+    against the organisation certificates the host knows."""
+    _, trust = bench()
+    known = known_certificates(trust.organisations.values())
+    right = next(k for (e, k), cert in known.items() if e.hex() == RIGHT_NO.replace(":", "")
+                 and "digital_signature" in cert.key_usage_bits)
+    cell = {"key_usage": ["digitalSignature"], "cell_usage": "management",
+            "subject_unique_id": RIGHT_NO.replace(":", ""), "subject_key_id": "00112233445566ff"}
+    found = InstalledCredentials(ESME, [{"remote_party_role": "networkOperator", "status": "success",
+                                         "seq_number": 1, "trust_anchor_cells": [cell]}], None, [])
+    [check] = [c for c in judge(found, None, known) if c.code.startswith("cell.")]
+    assert check.code == "cell.unknown_key" and check.outcome.value == "fail"
+    assert "00112233445566ff" in check.message and right.hex() in check.message and RIGHT_NO in check.message
+    good = InstalledCredentials(ESME, [{**found.remote_parties[0], "trust_anchor_cells": [
+        {**cell, "subject_key_id": right.hex()}]}], None, [])
+    assert [c.code for c in judge(good, None, known) if c.code.startswith("cell.")] == ["cell.certificate"]

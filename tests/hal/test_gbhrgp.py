@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hal.exceptions import TunnelFramingError
-from hal.gbhrgp import Header, StreamReassembler, chunk_size, chunks, encode, message_length
+from hal.gbhrgp import (
+    MAX_INCOMING_TRANSFER_SIZE,
+    Header,
+    StreamReassembler,
+    encode,
+    message_length,
+    transfer_data,
+)
 
 
 def rtds_messages() -> list[bytes]:
@@ -31,18 +38,25 @@ def test_every_rtds_message_length_is_read_from_its_own_header() -> None:
         assert all(message_length(data[:n]) in (None, len(data)) for n in range(len(data)))
 
 
-def test_messages_span_frames_and_come_back_whole() -> None:
+def test_each_message_is_one_transfer_data_and_a_split_stream_is_tolerated() -> None:
     messages = rtds_messages()
-    size = chunk_size()
-    assert 60 < size < 82  # one unfragmented APS payload less the ZCL and Transfer Data fields
     stream = StreamReassembler()
     out = []
-    for data in messages:
-        for part in chunks(data, size):
-            out += [m.message for m in stream.feed(part)]
+    for data in messages:  # GBCS 10.2.2: one message, one Transfer Data (up to 1500 octets)
+        out += [m.message for m in stream.feed(transfer_data(data))]
     assert out == messages and not stream.buffer
     big = max(messages, key=len)
-    assert len(chunks(big, size)) > 10  # CS02b: 1420 octets
+    assert 1400 < len(big) <= MAX_INCOMING_TRANSFER_SIZE  # CS02b: 1420 octets, still one command
+    with pytest.raises(TunnelFramingError, match=r"1501-octet GBCS message exceeds .* 1500"):
+        transfer_data(bytes(1501))
+    # a device that splits a message anyway (GBCS says it must not) loses nothing: the receiver cuts the
+    # stream by each message's own length
+    stream = StreamReassembler()
+    joined = b"".join(messages)
+    out = []
+    for start in range(0, len(joined), 77):
+        out += [m.message for m in stream.feed(joined[start:start + 77])]
+    assert out == messages and not stream.buffer
 
 
 def test_gsme_headers_and_timeout() -> None:

@@ -217,7 +217,7 @@ def test_random_tunneling_commands_never_break_the_server(commands: list[tuple[i
     async def default_response(cluster_id: int, frame: Any, status: foundation.Status) -> None:
         replies.append(status)
 
-    server = GbHrgpServer(host, default_response, None, chunk=77)  # type: ignore[arg-type]
+    server = GbHrgpServer(host, default_response, None)  # type: ignore[arg-type]
 
     async def drive() -> None:
         for command_id, payload in commands:

@@ -286,7 +286,7 @@ def test_a_keyed_device_refuses_unsecured_se_frames_and_serves_secured_ones() ->
                 foundation.GeneralCommand.Default_Response].schema), reply
             assert reply.status == foundation.Status.FAILURE
             assert [f.name for f in simulated.refused_unsecured] == ["Read_Attributes"]
-            cluster, secured, data = answers[-1]
+            _cluster, secured, data = answers[-1]
             assert not secured and data[2] == foundation.GeneralCommand.Default_Response
             # Basic is not an SE cluster: no APS security needed
             basic = next(ep for i, ep in esme.endpoints.items() if i and 0x0000 in ep.in_clusters

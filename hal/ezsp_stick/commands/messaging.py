@@ -1,6 +1,9 @@
 """EZSP commands of the virtual NCP: messaging.
 
 Unicast, broadcast and multicast sends into the simulated HAN (``messageSentHandler`` once delivered),
+APS fragmentation as EmberZNet's NCP does it for a host that fragments (blocks out with
+APS_OPTION_FRAGMENT, blocks in as separate ``incomingMessageHandler`` callbacks, ``sendReply`` fragment
+acknowledgements; ``hal.aps_fragmentation``),
 the multicast table, frames from the HAN to the host (``incomingMessageHandler``), the NCP's own answers
 to ZDO requests addressed to itself, and custom frames (XNCP extensions belong here). Handlers and the
 registration table follow ``hal.ezsp_stick.commands``.
@@ -16,6 +19,9 @@ import bellows.types as t
 import zigpy.types as zigpy_t
 import zigpy.zdo.types as zdo_t
 
+from ota.link_model import max_aps_payload
+
+from ...aps_fragmentation import fragment_group_id, parse_fragment_group_id, reply_fragment_data
 from .. import xncp
 from ..stack import (
     COORDINATOR_NWK,
@@ -32,6 +38,17 @@ class MessagingCommands:
     """Messaging: a mixin of :class:`~hal.ezsp_stick.ncp.EzspNcp` (``self`` is the NCP)."""
 
     def on_packet(self, packet: zigpy_t.ZigbeePacket) -> None:
+        self._incoming(packet, packet.data.serialize())
+
+    def on_fragment(self, packet: zigpy_t.ZigbeePacket, index: int, blocks: int, block: bytes) -> None:
+        """One APS fragment from the air, handed up as EmberZNet's NCP does: ``incomingMessageHandler``
+        with APS_OPTION_FRAGMENT and ``groupId = (blocks << 8) | index``, all blocks with the transfer's
+        APS sequence; the host reassembles (bellows ``ezsp/fragmentation.py``) and acknowledges each block
+        with ``sendReply`` (:meth:`_cmd_sendReply`)."""
+        self.stats.fragments_in += 1
+        self._incoming(packet, block, fragment=fragment_group_id(blocks, index))
+
+    def _incoming(self, packet: zigpy_t.ZigbeePacket, message: bytes, fragment: int | None = None) -> None:
         if not self.network_up:
             self.stats.dropped_incoming += 1
             LOGGER.debug("ezsp ncp: network down, dropped %r", packet)
@@ -47,15 +64,17 @@ class MessagingCommands:
         options = t.EmberApsOption.APS_OPTION_NONE
         if zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options or zigpy_t.TransmitOptions.NONE):
             options |= t.EmberApsOption.APS_OPTION_ENCRYPTION
+        group = packet.dst.address if mode == zigpy_t.AddrMode.Group else 0
+        if fragment is not None:
+            options |= t.EmberApsOption.APS_OPTION_FRAGMENT | t.EmberApsOption.APS_OPTION_RETRY
+            group = fragment
         aps = t.EmberApsFrame(
             profileId=packet.profile_id, clusterId=packet.cluster_id, sourceEndpoint=packet.src_ep or 0,
-            destinationEndpoint=packet.dst_ep or 0, options=options,
-            groupId=packet.dst.address if mode == zigpy_t.AddrMode.Group else 0, sequence=packet.tsn or 0)
+            destinationEndpoint=packet.dst_ep or 0, options=options, groupId=group, sequence=packet.tsn or 0)
         nwk = packet.src.address
         lqi = DEFAULT_LQI if packet.lqi is None else packet.lqi
         rssi = DEFAULT_RSSI if packet.rssi is None else packet.rssi
         eui64 = self._ieee_of(nwk) or zigpy_t.EUI64.convert("00:00:00:00:00:00:00:00")
-        message = packet.data.serialize()
         self.callback("incomingMessageHandler", {
             "type": msg_type, "message_type": msg_type, "apsFrame": aps, "aps_frame": aps,
             "lastHopLqi": lqi, "lqi": lqi, "lastHopRssi": rssi, "rssi": rssi, "sender": nwk, "nwk": nwk,
@@ -67,13 +86,19 @@ class MessagingCommands:
         self._aps_seq = (self._aps_seq + 1) % 256
         return self._aps_seq
 
-    def _transmit(self, packet: zigpy_t.ZigbeePacket, sent: dict[str, Any]) -> None:
+    def _transmit(self, packet: zigpy_t.ZigbeePacket, sent: dict[str, Any],
+                  fragment: tuple[int, int] | None = None) -> None:
+        """Put a frame on the air (``fragment``: block index and count of a host-fragmented message); the
+        host learns the outcome from ``messageSentHandler``."""
         generation = self._generation
 
         async def deliver() -> None:
             status = t.sl_Status.OK
             try:
-                await self.han.send(packet)
+                if fragment is not None:
+                    await self.han.send_fragment(packet, *fragment)
+                else:
+                    await self.han.send(packet)
             except Exception as exc:  # the HAN raises SimDeliveryError; anything else is a failure too
                 self.stats.delivery_failures += 1
                 LOGGER.debug("ezsp ncp: delivery to %s failed: %s", packet.dst, exc)
@@ -183,8 +208,27 @@ class MessagingCommands:
                 return {"status": t.sl_Status.INVALID_PARAMETER, "sequence": 0}
             nwk = self._address_table[nwk][1]
         self.stats.unicasts += 1
-        aps = aps.replace(sequence=self._next_aps_seq())
+        fragment = None
+        if t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options:
+            # a block of the host's fragmentation (fragmentation.c): groupId = (blocks << 8) | index;
+            # every block of one message goes out with the APS counter of its first block
+            blocks, index = parse_fragment_group_id(aps.groupId)
+            if not index < blocks or (index and nwk not in self._fragment_seq):
+                return {"status": t.sl_Status.INVALID_PARAMETER, "sequence": 0}
+            if index == 0:
+                self._fragment_seq[nwk] = self._next_aps_seq()
+            aps = aps.replace(sequence=self._fragment_seq[nwk])
+            fragment = (index, blocks)
+            self.stats.fragments_out += 1
+        elif len(message) > self._max_payload(aps):
+            return {"status": t.sl_Status.MESSAGE_TOO_LONG, "sequence": 0}  # EmberZNet: fragment it first
+        else:
+            aps = aps.replace(sequence=self._next_aps_seq())
         dst = zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=nwk)
+        if fragment is not None:
+            self._transmit(self._aps_to_packet(dst, aps, message),
+                           self._sent_fields(msg_type, nwk, aps, tag, message), fragment)
+            return {"status": t.sl_Status.OK, "sequence": aps.sequence}
         if nwk == COORDINATOR_NWK:
             self._loopback(self._aps_to_packet(dst, aps, message),
                            self._sent_fields(msg_type, nwk, aps, tag, message))
@@ -192,6 +236,34 @@ class MessagingCommands:
         self._transmit(self._aps_to_packet(dst, aps, message),
                        self._sent_fields(msg_type, nwk, aps, tag, message))
         return {"status": t.sl_Status.OK, "sequence": aps.sequence}
+
+    def _max_payload(self, aps: t.EmberApsFrame) -> int:
+        """The longest unfragmented APS payload (EmberZNet's maximumPayloadLength), for this frame's
+        security."""
+        return max_aps_payload(aps_security=t.EmberApsOption.APS_OPTION_ENCRYPTION in aps.options)
+
+    async def _cmd_sendReply(self, after: list, **fields: Any) -> dict[str, Any]:
+        """An APS reply to the sender of the message the host is handling. With APS_OPTION_FRAGMENT it is
+        the host's acknowledgement of a received fragment (``emberSetReplyFragmentData``: groupId =
+        (ACK bitfield << 8) | window's first block; bellows sends one per block, bitfield 0xFF): the NCP
+        turns it into the APS ACK of that window, which the simulated air already timed when the block
+        arrived (``hal.sim.han``), so here it is counted."""
+        self._host_ready()
+        aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
+        sender = fields.get("sender", fields.get("nwk"))
+        message = fields.get("messageContents", fields.get("message")) or b""
+        if not self.network_up:
+            return {"status": t.sl_Status.NETWORK_DOWN}
+        if t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options:
+            first, bitfield = reply_fragment_data(aps.groupId)
+            self.stats.fragment_acks += 1
+            LOGGER.debug("ezsp ncp: host acknowledged fragments from 0x%04x: block %d, bitfield 0x%02x",
+                         sender, first, bitfield)
+            return {"status": t.sl_Status.OK}
+        response = await self._cmd_sendUnicast(
+            after, type=t.EmberOutgoingMessageType.OUTGOING_DIRECT, indexOrDestination=sender, apsFrame=aps,
+            messageTag=0, messageContents=message)
+        return {"status": response["status"]}
 
     async def _cmd_sendBroadcast(self, after: list, **fields: Any) -> dict[str, Any]:
         destination = fields["destination"]
@@ -239,6 +311,7 @@ class MessagingCommands:
 COMMANDS: dict[str, Handler] = {
     "customFrame": MessagingCommands._cmd_customFrame,
     "sendUnicast": MessagingCommands._cmd_sendUnicast,
+    "sendReply": MessagingCommands._cmd_sendReply,
     "sendBroadcast": MessagingCommands._cmd_sendBroadcast,
     "sendMulticast": MessagingCommands._cmd_sendMulticast,
     "getMulticastTableEntry": MessagingCommands._cmd_getMulticastTableEntry,
