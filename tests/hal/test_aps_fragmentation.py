@@ -203,3 +203,52 @@ async def test_a_host_that_reassembles_drives_the_air_ack(sim_han) -> None:
     assert sent.count(1) == 2 and seen.count(1) == 2
     first, again = [f for f in frames if f.transfer == response and f.block == 1]
     assert again.time - first.time >= APS_ACK_WAIT_S
+
+
+async def test_a_host_capture_writes_a_long_unicast_as_the_fragments_the_radio_sent(tmp_path) -> None:
+    """``--capture`` on a real radio (the host's view): a frame longer than one APS payload is written as
+    the APS fragments the radio put on the air, which tshark (when installed) reassembles."""
+    import json
+    import shutil
+    import subprocess
+    import types
+
+    from hal.capture import HostCapture, PcapngWriter, read_pcapng_frames
+
+    key = b"hanrig-sim-nwk-k"
+    sent: list[int] = []
+
+    async def send_packet(packet: zigpy_t.ZigbeePacket) -> None:
+        sent.append(len(packet.data.serialize()))
+
+    app = types.SimpleNamespace(
+        send_packet=send_packet, packet_received=lambda packet: None, devices={},
+        state=types.SimpleNamespace(
+            network_info=types.SimpleNamespace(pan_id=0x1A62, channel=15,
+                                               network_key=types.SimpleNamespace(key=key, seq=0)),
+            node_info=types.SimpleNamespace(nwk=0x0000,
+                                            ieee=zigpy_t.EUI64.convert("00:0d:6f:ff:fe:0a:bc:00"))))
+    writer = PcapngWriter(tmp_path / "host.pcapng")
+    host = HostCapture(app, writer, "ezsp")
+    host.attach()
+    message = bytes([0x01, 0x07, 0x01, 0x00, 0x00]) + bytes(range(195))  # Transfer Data, 200 octets
+    await app.send_packet(zigpy_t.ZigbeePacket(
+        src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000), src_ep=1,
+        dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x1234), dst_ep=1, tsn=7,
+        profile_id=0x0109, cluster_id=TUNNELING, data=zigpy_t.SerializableBytes(message)))
+    writer.close()
+    assert sent == [200]
+    frames = read_pcapng_frames(tmp_path / "host.pcapng")
+    assert len(frames) == 3 and all(len(f) <= 127 for f in frames)
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        return
+    done = subprocess.run([tshark, "-r", str(tmp_path / "host.pcapng"), "-o",
+                           f'uat:zigbee_pc_keys:"{key.hex()}","Normal",""', "-T", "json",
+                           "-e", "zbee_aps.block", "-e", "zbee_aps.reassembled.length",
+                           "-e", "_ws.malformed"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    layers = [p["_source"]["layers"] for p in json.loads(done.stdout)]
+    assert [p.get("zbee_aps.block") for p in layers] == [["3"], ["1"], ["2"]]
+    assert layers[-1]["zbee_aps.reassembled.length"] == ["200"]
+    assert not any("_ws.malformed" in p for p in layers)
