@@ -6,6 +6,7 @@ waiting for the key establishment it started after joining."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -13,9 +14,10 @@ from pathlib import Path
 import pytest
 
 import hal
+from gateway.bench import bench_radio_config
 from gateway.cli import main
 from gateway.exceptions import NoKeyEstablishment
-from gateway.session import Gateway
+from gateway.session import Gateway, RadioEndpoint
 from rigs.records import StepOutcome
 from rigs.rigfile import parse_rig
 from rigs.runner import RunOptions, run_rig
@@ -118,3 +120,42 @@ def test_cli_ota_push_waits_for_the_key_then_serves_or_refuses(capsys, tmp_path:
         assert "no-key-establishment" in json.dumps(device)
     else:
         assert code == 0 and device["phase"] == "held", (out, err)
+
+
+def test_unsolicited_traffic_of_a_keyless_device_is_refused_and_counted(tmp_path: Path) -> None:
+    """What a keyless device sends unasked gets no SE service either: its ZCL alarms and its GBCS alerts
+    (through a tunnel opened before the policy applied) are neither forwarded nor throttled but counted as
+    refused with the reason (SECMP0062: never lost uncounted), and its gas pushes are not taken by the GPF."""
+    path = tmp_path / "silent.toml"
+    path.write_text(rig_text(silent=True).replace('cbke_fault = "silent"\n',
+                                                  'cbke_fault = "silent"\ngas_push_interval_s = 60.0\n'))
+
+    url = f"sim://?rig={path}"
+
+    async def scenario() -> None:
+        radio_config, trust = bench_radio_config(url)   # the meters' GBCS side, as ``alerts watch`` has it
+        async with Gateway.open([RadioEndpoint("radio", url, radio_config)]) as gw:
+            assert trust is not None and trust.keystore is not None
+            gw.gbcs.use_keystore(trust.keystore)
+            await gw.alerts.watch_gbcs(gw.device(ESME))   # no policy yet: the tunnel opens
+            forwarded: list[object] = []
+            gw.alerts.subscribe(forwarded.append)
+            gw.cbke.policy = parse_rig(path.read_text(), path).policies.cbke
+            sim = gw.sim()
+            assert sim is not None
+            zcl_sent = await sim.alert_storm(PPMID, 0x10, 2.0, 5.0)
+            gbcs_sent = await sim.alert_storm(ESME, 0x8F1C, 2.0, 5.0)
+            await asyncio.sleep(150)   # two gas pushes, and the last alerts' frames
+            assert zcl_sent > 0 and gbcs_sent > 0
+            assert gw.alerts.device_stats(ESME)["received"] == gbcs_sent   # the tunnel carried them
+            counts = gw.alerts.counts()
+            assert counts[(PPMID, 0x10)]["refused_by_reason"] == {"no-key-establishment": zcl_sent}
+            assert counts[(ESME, 0x8F1C)]["refused_by_reason"] == {"no-key-establishment": gbcs_sent}
+            for key in ((PPMID, 0x10), (ESME, 0x8F1C)):
+                assert counts[key]["forwarded"] == counts[key]["throttled"] == 0, counts[key]
+            assert gw.alerts.stats()["refused"] == zcl_sent + gbcs_sent
+            assert forwarded == [] and gw.alerts.unbalanced() == []
+            assert gw.gpf.refused["no-key-establishment"] >= 2
+            assert gw.gpf.history.readings(GSME) == ()
+
+    hal.run(scenario, url)
