@@ -838,6 +838,11 @@ async def step_cbke(ctx: StepContext) -> None:
     ctx.measure(CBKE_ESTABLISHED, result.outcome == ESTABLISHED)
     if result.outcome == ESTABLISHED:
         ctx.measure(CBKE_TIME, round(result.duration_s or 0.0, 3))
+        if result.link_key is not None:  # host crypto (sim://): what Wireshark needs to read the SE frames
+            key = result.link_key.hex()
+            ctx.attach_json("cbke-link-key.json", {
+                "eui64": ctx.device.eui64, "link_key": key,
+                "tshark": f'-o \'uat:zigbee_pc_keys:"{key}","Normal","{ctx.device.eui64}"\''})
     elif result.outcome == TERMINATED and result.status is not None:
         ctx.fail(f"cbke-{result.status.name.lower().replace('_', '-')}",
                  f"key establishment terminated by the {result.terminated_by} with {result.status.name}: "
