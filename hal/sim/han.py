@@ -45,7 +45,7 @@ from ota.link_model import (
     psdu_length,
 )
 
-from ..aps_fragmentation import MAX_WINDOW, split, window_blocks
+from ..aps_fragmentation import MAX_WINDOW, ack_bitfield, missing_blocks, split, window_blocks
 from .channel import Channel, MacResult
 from .config import (
     COORDINATOR_IEEE,
@@ -524,23 +524,24 @@ class VirtualHan:
         src = 0x0000 if to_device else device.nwk
         dst = self._dst_nwk(packet)
         broadcast = packet.dst is not None and packet.dst.addr_mode == zigpy_t.AddrMode.Broadcast
-        fault = self._frame_fault(device, packet, to_device)
         data = packet.data.serialize()
         length = len(data)
         kind = TRAFFIC_KINDS.get(int(packet.cluster_id), "other")
-        outcome = "delivered"
-        if fault is not None and fault.kind is FaultKind.DELAY:
-            outcome = "delayed"
-            await asyncio.sleep(fault.delay_s)
         # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
         # header and MIC even when the PAN's default is not to
         secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
         relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
         if not broadcast and length > max_aps_payload(aps_security=self.model.aps_security or secured,
                                                       relays=relays):
+            # frame faults apply to each fragment on the air (a dropped fragment is sent again)
             await self._transmit_fragmented(packet, device, data, to_device=to_device, secured=secured,
                                             kind=kind)
             return
+        fault = self._frame_fault(device, packet, to_device)
+        outcome = "delivered"
+        if fault is not None and fault.kind is FaultKind.DELAY:
+            outcome = "delayed"
+            await asyncio.sleep(fault.delay_s)
         if broadcast:
             await self.channel.transmit(device, self._psdu(length, secured=secured), kind=kind, ack=False)
         else:
@@ -722,8 +723,10 @@ class VirtualHan:
             # the receiver acknowledges once it holds the window's last block or the whole window
             # (EmberZNet fragmentation.c); otherwise the sender's APS ACK wait runs out
             if wanted[-1] in transfer.received or all(i in transfer.received for i in wanted):
+                # the ACK's bitfield tells the sender what to send again
+                bitfield = ack_bitfield(wanted[0], len(wanted), transfer.blocks, transfer.received.keys())
                 await self._fragment_ack(device, to_device=to_device, kind=kind)
-                if all(i in transfer.received for i in wanted):
+                if not missing_blocks(wanted[0], bitfield, len(wanted), transfer.blocks):
                     return
             elif self.model.enabled:
                 await asyncio.sleep(APS_ACK_WAIT_S)
