@@ -21,13 +21,14 @@ from rigs.rigfile import parse_rig
 from rigs.runner import RunOptions, run_rig
 
 ESME, GSME, HCALCS = "00:0d:6f:00:0a:bc:00:01", "00:0d:6f:00:0a:bc:00:02", "00:0d:6f:00:0a:bc:00:05"
+PPMID = "00:0d:6f:00:0a:bc:00:04"
 
 
 def rig_text(*, silent: bool, steps: str = "") -> str:
     sim = '[devices.sim]\ncbke_fault = "silent"\n' if silent else ""
     devices = "".join(f'[[devices]]\nid = "{i}"\nrole = "{r}"\neui64 = "{e}"\n{sim}\n'
                       for i, r, e in (("esme", "ESME", ESME), ("gsme", "GSME", GSME),
-                                      ("hcalcs", "HCALCS", HCALCS)))
+                                      ("hcalcs", "HCALCS", HCALCS), ("ppmid", "PPMID", PPMID)))
     return ('[rig]\nname = "require-cbke"\n\n[[radios]]\nid = "sim"\nurl = "sim://"\n\n'
             '[policies]\nrequire_cbke = true\nhcalcs_commanders = ["supplier"]\n\n'
             f'{devices}{steps}[outputs]\nresults = "results"\n')
@@ -101,3 +102,19 @@ def test_rig_steps_fail_naming_no_key_establishment(tmp_path: Path) -> None:
         step = outcomes[key]
         assert step.outcome is StepOutcome.FAIL, (key, step)
         assert [d.code for d in step.details] == ["no-key-establishment"], step.details
+
+
+@pytest.mark.parametrize("silent", [True, False])
+def test_cli_ota_push_waits_for_the_key_then_serves_or_refuses(capsys, tmp_path: Path, silent: bool) -> None:
+    """OTA records the refusal as the device's outcome (exit 1); a device still keying itself when the push
+    starts is waited for, then served."""
+    path = tmp_path / "rig.toml"
+    path.write_text(rig_text(silent=silent))
+    code, out, err = run(capsys, "ota", "push", "--radio", f"sim://?rig={path}", "--device", PPMID,
+                         "--activate", "hold", "--json", "--no-progress")
+    [device] = json.loads(out)["devices"]
+    if silent:
+        assert code == 1 and device["phase"] == "refused", (out, err)
+        assert "no-key-establishment" in json.dumps(device)
+    else:
+        assert code == 0 and device["phase"] == "held", (out, err)
