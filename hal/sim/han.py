@@ -11,9 +11,11 @@ to sleepy devices. A unicast longer than one frame goes in APS fragments (``hal.
 each fragment is its own air frame, each window of ``model.fragment_window`` fragments gets the
 receiver's APS ACK (with block number and bitfield, 3 octets longer than a plain ACK), missing blocks are
 sent again after that ACK or the APS ACK timeout, and a block still missing after apsMaxFrameRetries
-fails the send. The coordinator's APS ACK of an incoming frame goes out while the host works on the
-frame (as the NCP sends it), so a reply queues behind it. Each frame is appended to :attr:`trace` (a
-bounded ring with sinks, see ``hal/sim/trace.py``); with one seed the trace is the same on every run
+fails the send (to a sleepy device, every fragment follows the one poll that releases the frame: the
+device is taken to keep polling while a transfer runs). The coordinator's APS ACK of an incoming frame
+goes out while the host works on the frame (as the NCP sends it), so a reply queues behind it. Each
+frame is appended to :attr:`trace` (a bounded ring with sinks, see ``hal/sim/trace.py``); with one seed
+the trace is the same on every run
 (all randomness comes from seeded ``random.Random``).
 
 Faults (rig-file ``[[faults]]`` or :meth:`VirtualHan.inject`): drop/corrupt/delay frames, a device
