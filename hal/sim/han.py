@@ -11,9 +11,11 @@ to sleepy devices. A unicast longer than one frame goes in APS fragments (``hal.
 each fragment is its own air frame, each window of ``model.fragment_window`` fragments gets the
 receiver's APS ACK (with block number and bitfield, 3 octets longer than a plain ACK), missing blocks are
 sent again after that ACK or the APS ACK timeout, and a block still missing after apsMaxFrameRetries
-fails the send. The coordinator's APS ACK of an incoming frame goes out while the host works on the
-frame (as the NCP sends it), so a reply queues behind it. Each frame is appended to :attr:`trace` (a
-bounded ring with sinks, see ``hal/sim/trace.py``); with one seed the trace is the same on every run
+fails the send (to a sleepy device, every fragment follows the one poll that releases the frame: the
+device is taken to keep polling while a transfer runs). The coordinator's APS ACK of an incoming frame
+goes out while the host works on the frame (as the NCP sends it), so a reply queues behind it. Each
+frame is appended to :attr:`trace` (a bounded ring with sinks, see ``hal/sim/trace.py``); with one seed
+the trace is the same on every run
 (all randomness comes from seeded ``random.Random``).
 
 Faults (rig-file ``[[faults]]`` or :meth:`VirtualHan.inject`): drop/corrupt/delay frames, a device
@@ -45,7 +47,7 @@ from ota.link_model import (
     psdu_length,
 )
 
-from ..aps_fragmentation import MAX_WINDOW, split, window_blocks
+from ..aps_fragmentation import MAX_WINDOW, ack_bitfield, missing_blocks, split, window_blocks
 from .channel import Channel, MacResult
 from .config import (
     COORDINATOR_IEEE,
@@ -524,23 +526,24 @@ class VirtualHan:
         src = 0x0000 if to_device else device.nwk
         dst = self._dst_nwk(packet)
         broadcast = packet.dst is not None and packet.dst.addr_mode == zigpy_t.AddrMode.Broadcast
-        fault = self._frame_fault(device, packet, to_device)
         data = packet.data.serialize()
         length = len(data)
         kind = TRAFFIC_KINDS.get(int(packet.cluster_id), "other")
-        outcome = "delivered"
-        if fault is not None and fault.kind is FaultKind.DELAY:
-            outcome = "delayed"
-            await asyncio.sleep(fault.delay_s)
         # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
         # header and MIC even when the PAN's default is not to
         secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
         relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
         if not broadcast and length > max_aps_payload(aps_security=self.model.aps_security or secured,
                                                       relays=relays):
+            # frame faults apply to each fragment on the air (a dropped fragment is sent again)
             await self._transmit_fragmented(packet, device, data, to_device=to_device, secured=secured,
                                             kind=kind)
             return
+        fault = self._frame_fault(device, packet, to_device)
+        outcome = "delivered"
+        if fault is not None and fault.kind is FaultKind.DELAY:
+            outcome = "delayed"
+            await asyncio.sleep(fault.delay_s)
         if broadcast:
             await self.channel.transmit(device, self._psdu(length, secured=secured), kind=kind, ack=False)
         else:
@@ -722,8 +725,10 @@ class VirtualHan:
             # the receiver acknowledges once it holds the window's last block or the whole window
             # (EmberZNet fragmentation.c); otherwise the sender's APS ACK wait runs out
             if wanted[-1] in transfer.received or all(i in transfer.received for i in wanted):
+                # the ACK's bitfield tells the sender what to send again
+                bitfield = ack_bitfield(wanted[0], len(wanted), transfer.blocks, transfer.received.keys())
                 await self._fragment_ack(device, to_device=to_device, kind=kind)
-                if all(i in transfer.received for i in wanted):
+                if not missing_blocks(wanted[0], bitfield, len(wanted), transfer.blocks):
                     return
             elif self.model.enabled:
                 await asyncio.sleep(APS_ACK_WAIT_S)

@@ -252,3 +252,29 @@ async def test_a_host_capture_writes_a_long_unicast_as_the_fragments_the_radio_s
     assert [p.get("zbee_aps.block") for p in layers] == [["3"], ["1"], ["2"]]
     assert layers[-1]["zbee_aps.reassembled.length"] == ["200"]
     assert not any("_ws.malformed" in p for p in layers)
+
+
+async def test_a_window_of_four_resends_only_what_its_ack_shows_missing(sim_han) -> None:
+    import asyncio
+    import dataclasses
+
+    async with sim_han(_bench()) as app:
+        han = app.han
+        han.model = dataclasses.replace(han.model, fragment_window=4)
+        device = han.device("esme")
+        han.inject(FaultSpec(kind=FaultKind.DROP, device="esme", cluster=TUNNELING, count=1,
+                             direction=Direction.FROM_DEVICE))
+        await asyncio.sleep(0.01)  # armed
+        mark = han.trace.total
+        data = bytes([0x19, 0x01, 0x01]) + bytes(range(250)) + bytes(100)  # 353 octets: 5 blocks
+        await han.device_send(device, zigpy_t.ZigbeePacket(
+            src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=device.nwk), src_ep=1,
+            dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000), dst_ep=1, tsn=9,
+            profile_id=0x0109, cluster_id=TUNNELING, data=zigpy_t.SerializableBytes(data)))
+        frames = han.trace.since(mark)
+    # block 0 lost; blocks 1-3 arrive, so the receiver's ACK of window 0-3 (bitfield 0xFE) asks for block 0
+    # alone; then block 4, the last window
+    assert [(f.block, f.outcome) for f in frames] == [
+        (0, "lost"), (1, "delivered"), (2, "delivered"), (3, "delivered"), (0, "delivered"), (4, "delivered")]
+    assert frames[4].time - frames[3].time < APS_ACK_WAIT_S  # answered by the ACK, not by a timeout
+    assert han.fragments_lost == 1
