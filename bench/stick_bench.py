@@ -25,12 +25,25 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import zigpy.types as zigpy_t
+
 import hal
 from firmware_images import DIRECTORY as SAMPLES
 from gateway.session import Gateway, RadioEndpoint
+from hal import zigpy_fixes
 from hal.radio import interview_complete
 from ota import read_image
 from ota.link_model import HostSend, host_link_block_bytes
+from ota.server import (
+    BLOCK_REQUEST,
+    BLOCK_RESPONSE,
+    CMD_IMAGE_BLOCK,
+    CMD_IMAGE_BLOCK_RESPONSE,
+    COORDINATOR_ENDPOINT,
+    OTA_CLUSTER,
+    PLAIN_BLOCK_REQUEST_CONTROL,
+    RESPONSE_CONTROL_NO_DEFAULT,
+)
 
 IMAGE = SAMPLES / "TEST-ONLY-ihd-1234-0101-00010100.ota"
 BLOCK = 64
@@ -67,13 +80,59 @@ def _read_stats(path: Path, count: int, timeout: float = 5.0) -> list[dict[str, 
     raise SystemExit(f"stick bench: the stick wrote {path} {len(lines)} time(s), expected {count}")
 
 
+FLOOR_BLOCKS = range(20, 400)  # the blocks the bare responder answers in a floor run
+
+
+class BareResponder:
+    """bellows + zigpy with hanrig's OTA server taken out: the least any host does per block.
+
+    Ahead of the OTA server (a ``first`` claim), it answers the plain Image Block Requests for
+    :data:`FLOOR_BLOCKS` from the image bytes: the request unpacked and the response packed with the OTA
+    server's own codecs, one ``ZigbeePacket``, one task for ``app.send_packet``; no lanes, pacing,
+    records or progress. The OTA server serves the rest of the push (so it completes as usual), and the
+    host's CPU per block across these blocks is bellows', zigpy's and asyncio's, with hanrig's part
+    removed."""
+
+    def __init__(self, app: Any, data: bytes) -> None:
+        self.app = app
+        self.data = data
+        self.marks: list[float] = []  # process CPU time at each block answered
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def claim(self, packet: zigpy_t.ZigbeePacket) -> bool:
+        data = packet.data.serialize()
+        if packet.cluster_id != OTA_CLUSTER or len(data) != BLOCK_REQUEST.size or \
+                data[0] != PLAIN_BLOCK_REQUEST_CONTROL or data[2] != CMD_IMAGE_BLOCK:
+            return False
+        _fc, tsn, _cmd, _ctl, mfr, kind, version, offset, max_size = BLOCK_REQUEST.unpack_values(data)
+        if offset // BLOCK not in FLOOR_BLOCKS or offset % BLOCK:
+            return False
+        self.marks.append(time.process_time())
+        size = min(max_size, len(self.data) - offset)
+        frame = BLOCK_RESPONSE.pack(RESPONSE_CONTROL_NO_DEFAULT, tsn, CMD_IMAGE_BLOCK_RESPONSE, 0, mfr, kind,
+                                    version, offset, size) + self.data[offset:offset + size]
+        reply = zigpy_t.ZigbeePacket(
+            src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000),
+            src_ep=COORDINATOR_ENDPOINT, dst=packet.src, dst_ep=packet.src_ep, tsn=tsn,
+            profile_id=packet.profile_id, cluster_id=OTA_CLUSTER, data=zigpy_t.SerializableBytes(frame),
+            tx_options=zigpy_t.TransmitOptions.ACK)
+        task = asyncio.get_running_loop().create_task(self.app.send_packet(reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    def cpu_us_per_block(self) -> float:
+        return (self.marks[-1] - self.marks[0]) / (len(self.marks) - 1) * 1e6
+
+
 def _per_block(first: dict[str, int], last: dict[str, int], blocks: int) -> dict[str, float]:
     return {k: (last.get(k, 0) - first.get(k, 0)) / blocks for k in set(first) | set(last)
             if last.get(k, 0) - first.get(k, 0)}
 
 
-async def one_push(baudrate: int, xncp: bool, workdir: Path) -> dict[str, Any]:
-    """Start the stick process, push the image through it with hanrig's Gateway, and measure."""
+async def one_push(baudrate: int, xncp: bool, workdir: Path, *, floor: bool = False) -> dict[str, Any]:
+    """Start the stick process, push the image through it with hanrig's Gateway, and measure; with
+    ``floor``, a :class:`BareResponder` answers most blocks instead (the host CPU floor)."""
     rig = workdir / "stick.toml"
     rig.write_text(RIG.format(block=BLOCK), encoding="utf-8")
     stats = workdir / "stats.jsonl"
@@ -106,9 +165,13 @@ async def one_push(baudrate: int, xncp: bool, workdir: Path) -> dict[str, Any]:
                     raise SystemExit(f"stick bench at {baudrate} baud: the IHD was not ready within 90 s")
                 await asyncio.sleep(0.1)
             image = read_image(IMAGE.read_bytes(), name=IMAGE.name)
+            bare = BareResponder(app, bytes(image.data)) if floor else None
+            unclaim = zigpy_fixes.claim_packets(app, bare.claim, first=True) if bare is not None else None
             report = await gw.ota.push(gw.devices(role="IHD"), image=image, on_progress=on_block,
                                        activation="hold")
             stick.send_signal(signal.SIGUSR1)
+            if unclaim is not None:
+                unclaim()
             (outcome,) = report.outcomes
             if not outcome.ok:
                 raise SystemExit(f"stick bench at {baudrate} baud: push failed: {outcome.reason}")
@@ -124,6 +187,7 @@ async def one_push(baudrate: int, xncp: bool, workdir: Path) -> dict[str, Any]:
     timers = last["uart_timers"] - first["uart_timers"]
     return {
         "bps": outcome.mean_bps, "blocks": blocks, "features": features,
+        "floor_cpu_us": bare.cpu_us_per_block() if bare is not None else None,
         "cpu_us": (marks[-1][0] - marks[0][0]) / blocks * 1e6,
         "stick_cpu_us": (last["process_cpu_s"] - first["process_cpu_s"]) / blocks * 1e6,
         "uart_late_us": (last["uart_late_us"] - first["uart_late_us"]) / max(timers, 1),
@@ -181,6 +245,15 @@ def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, *, runs: in
                          f"{baudrate} baud {label}: host CPU {median_cpu / 1000:.2f} ms per block "
                          f"(hanrig + zigpy + bellows, stick in another process; target <= 1 ms)")
         _explain_xncp(baudrate, medians[True], medians[False])
+        floors = []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory(prefix="hanrig-stick-bench-") as tmp:
+                floors.append(asyncio.run(one_push(baudrate, False, Path(tmp), floor=True))["floor_cpu_us"])
+        floor, ours = statistics.median(floors), medians[False]["cpu_us"]
+        each = ", ".join(f"{f / 1000:.2f}" for f in floors)
+        print(f"      host CPU floor at {baudrate} without XNCP: {floor / 1000:.2f} ms/block with hanrig's "
+              f"OTA server taken out (bench BareResponder: bellows + zigpy + asyncio; runs {each}) against "
+              f"{ours / 1000:.2f} ms with it: hanrig's part {(ours - floor) / 1000:+.2f} ms; {_load()}")
 
 
 def _explain_xncp(baudrate: int, xncp: dict[str, float], lean: dict[str, float]) -> None:

@@ -15,14 +15,20 @@ Where frames come from:
 * a real EZSP (or other zigpy) radio: the host cannot hear the air, so :class:`HostCapture` records what
   the host sends and receives (zigpy's ``send_packet`` and ``packet_received``), framed the same way
   with the network key from the radio's state. MAC sequence numbers, frame counters and timing are then
-  the host's view, not the radio's.
+  the host's view, not the radio's; a unicast longer than one APS payload is written as the APS
+  fragments the radio carried it in.
 
 A frame the simulated HAN sent in APS fragments is one 802.15.4 frame per fragment (and per
 retransmission), each with the APS extended header (fragmentation field, block number) and the
 transfer's one APS counter, so Wireshark reassembles the message (its ``zbee_aps`` reassembly).
 
+A frame sent APS-secured to or from a device holding a CBKE link key (the SE clusters, issue 13) also
+carries the APS auxiliary header and its payload sealed with that link key (data key, CCM* level 5):
+Wireshark decodes it given the link key as a further pre-configured key.
+
 Not modelled: MAC and APS acknowledgements (also those of fragments), beacons, MAC commands (polls),
-APS-layer security (the APS frames are shown unsecured inside the NWK encryption).
+APS security on a PAN that only charges it (``[sim] aps_security`` without CBKE keys), and on a real
+radio's host capture.
 
 ``capture_to(path)`` (the CLI's ``--capture``) asks every radio opened while it is active to record into
 ``path``; ``hal.radio.open_radio`` attaches the right capture for the radio type.
@@ -33,6 +39,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import contextvars
+import dataclasses
 import io
 import logging
 import struct
@@ -45,7 +52,9 @@ from typing import IO, Any
 import zigpy.types as zigpy_t
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from .aps_fragmentation import ACK_REQUEST, EXTENDED_HEADER, data_extended_header
+from ota.link_model import fragment_block_size
+
+from .aps_fragmentation import ACK_REQUEST, EXTENDED_HEADER, data_extended_header, needs_fragmentation, split
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +64,8 @@ _FCS_16 = 1
 NWK_SECURITY_LEVEL = 5  # ENC-MIC-32
 _MIC_LEN = 4
 _KEY_ID_NETWORK = 1
+_KEY_ID_DATA = 0
+APS_SECURITY = 0x20  # APS frame control: security
 _BROADCASTS = (0xFFFF, 0xFFFD, 0xFFFC, 0xFFFB)
 _NWK_RADIUS = 30
 
@@ -73,6 +84,7 @@ class AirFrame:
     cluster: int
     payload: bytes
     comment: str = ""
+    aps_key: bytes | None = None  # APS-secure the payload with this link key (a device's CBKE key)
     block: int = -1  # an APS fragment: block ``block`` of ``blocks`` of transfer ``transfer``
     blocks: int = 0
     transfer: int = 0
@@ -101,7 +113,10 @@ class FrameEncoder:
         self._nwk_seq = 0
         self._aps_counter: dict[int, int] = {}
         self._transfer_counter: dict[int, int] = {}  # fragmented transfer -> its APS counter
-        self._frame_counter: dict[zigpy_t.EUI64, int] = {}
+        self._aps_frame_counter: dict[bytes, int] = {}  # per sender (EUI-64 octets), of APS-secured frames
+        self._aps_ccm: dict[bytes, AESCCM] = {}  # by link key
+        self._frame_counter: dict[bytes, int] = {}  # by the sender's EUI-64 as on the air
+        self._ccm = AESCCM(self.network_key, tag_length=_MIC_LEN) if self.network_key else None
 
     def psdu(self, frame: AirFrame) -> bytes:
         broadcast = frame.dst_nwk in _BROADCASTS
@@ -129,9 +144,31 @@ class FrameEncoder:
         if frame.blocks:  # an acknowledged unicast with the extended header (hal.aps_fragmentation)
             control |= ACK_REQUEST | EXTENDED_HEADER
             extended = data_extended_header(frame.block, frame.blocks)
+        if frame.aps_key is not None:
+            control |= APS_SECURITY
         header = struct.pack("<BBHHBB", control, frame.dst_ep, frame.cluster, frame.profile,
-                             frame.src_ep, counter)
-        return header + extended + frame.payload
+                             frame.src_ep, counter) + extended
+        if frame.aps_key is None:
+            return header + frame.payload
+        return header + self._aps_secure(frame, header)
+
+    def _aps_secure(self, frame: AirFrame, header: bytes) -> bytes:
+        """The APS auxiliary header and the payload sealed with the link key (Zigbee 4.4.1.1): data key,
+        no extended nonce (the nonce takes the sender's EUI-64 from the NWK auxiliary header, as the
+        link model's 5 + 4 octets assume), level sent as 0 and computed as 5 like the NWK's."""
+        assert frame.aps_key is not None
+        source = frame.src_ieee.serialize()
+        counter = self._aps_frame_counter.get(source, 0)
+        self._aps_frame_counter[source] = counter + 1
+        control = _KEY_ID_DATA << 3
+        real_control = control | NWK_SECURITY_LEVEL
+        aux = struct.pack("<I", counter)
+        nonce = source + aux + bytes([real_control])
+        ccm = self._aps_ccm.get(frame.aps_key)
+        if ccm is None:
+            ccm = self._aps_ccm[frame.aps_key] = AESCCM(frame.aps_key, tag_length=_MIC_LEN)
+        sealed = ccm.encrypt(nonce, frame.payload, header + bytes([real_control]) + aux)
+        return bytes([control]) + aux + sealed
 
     def _nwk(self, frame: AirFrame, aps: bytes, broadcast: bool) -> bytes:
         secured = self.network_key is not None
@@ -141,18 +178,18 @@ class FrameEncoder:
                              self._nwk_seq)
         if not secured:
             return header + aps
-        assert self.network_key is not None
-        counter = self._frame_counter.get(frame.src_ieee, 0)
-        self._frame_counter[frame.src_ieee] = counter + 1
+        assert self._ccm is not None
+        source = frame.src_ieee.serialize()  # little-endian, as on the air
+        counter = self._frame_counter.get(source, 0)
+        self._frame_counter[source] = counter + 1
         # security control: network key, extended nonce; the level field is sent as 0 (Zigbee 4.3.1.1)
         control = (_KEY_ID_NETWORK << 3) | 0x20
-        source = frame.src_ieee.serialize()  # little-endian, as on the air
         aux = bytes([control]) + struct.pack("<I", counter) + source + bytes([self.key_seq])
         # CCM* is computed with the real level in the security control byte (Zigbee 4.3.1.2)
         real_control = control | NWK_SECURITY_LEVEL
         nonce = source + struct.pack("<I", counter) + bytes([real_control])
         authenticated = header + bytes([real_control]) + aux[1:]
-        sealed = AESCCM(self.network_key, tag_length=_MIC_LEN).encrypt(nonce, aps, authenticated)
+        sealed = self._ccm.encrypt(nonce, aps, authenticated)
         return header + aux + sealed
 
 
@@ -246,6 +283,7 @@ class AirCapture:
         self.epoch = _sim_epoch(han)
         network = han.network
         self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))
+        self._by_nwk: dict[int, tuple[Any, zigpy_t.EUI64]] = {}
 
     def __call__(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
         if record.outcome == "queued-expired":  # never sent: the device did not poll in time
@@ -259,6 +297,7 @@ class AirCapture:
             profile=record.profile, cluster=record.cluster, payload=record.data,
             comment="" if record.outcome == "delivered" else record.outcome,
             block=record.block, blocks=record.blocks, transfer=record.transfer,
+            aps_key=self._link_key(record, packet),
         )
         try:
             self.writer.write(self.name, int(network.channel), frame.time, self.encoder.psdu(frame),
@@ -266,12 +305,27 @@ class AirCapture:
         except (OSError, ValueError) as exc:  # a full disk must not break the bench
             LOGGER.warning("capture %s: %s", self.writer.path, exc)
 
+    def _link_key(self, record: Any, packet: zigpy_t.ZigbeePacket) -> bytes | None:
+        """The CBKE link key of the device a frame sent APS-secured goes to or comes from (None: not
+        APS-secured, or a PAN that only charges APS security without keys)."""
+        if zigpy_t.TransmitOptions.APS_Encryption not in (packet.tx_options or zigpy_t.TransmitOptions.NONE):
+            return None
+        for device in self.han.devices.values():
+            if device.nwk in (record.src, record.dst) and device.nwk != 0x0000:
+                return getattr(getattr(device, "cbke", None), "link_key", None)
+        return None
+
     def _ieee(self, nwk: int) -> zigpy_t.EUI64:
         if nwk == 0x0000:
             return zigpy_t.EUI64(self.han.network.coordinator_ieee)
+        known = self._by_nwk.get(nwk)  # (device, its EUI-64): checked, as a rejoin may move an address
+        if known is not None and known[0].nwk == nwk:
+            return known[1]
         for device in self.han.devices.values():
             if device.nwk == nwk:
-                return zigpy_t.EUI64(device.ieee)
+                ieee = zigpy_t.EUI64(device.ieee)
+                self._by_nwk[nwk] = (device, ieee)
+                return ieee
         return zigpy_t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
 
 
@@ -287,10 +341,13 @@ class DeviceCapture:
         self._buffer = io.BytesIO()
         self._writer = PcapngWriter(self._buffer)
         self._sink = AirCapture(han, self._writer, name)
+        self._device: Any = None  # looked up on first use (zigpy's EUI64 hashes its text: 2 us a frame)
         han.add_frame_sink(self._filter)
 
     def _filter(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
-        device = self.han.devices.get(self.eui64)
+        device = self._device
+        if device is None:
+            device = self._device = self.han.devices.get(self.eui64)
         mine = device is not None and device.nwk in (record.src, record.dst)
         if mine and self._writer.frames < self.MAX_FRAMES:
             self._sink(record, packet)
@@ -320,6 +377,7 @@ class HostCapture:
         self._send = app.send_packet
         self._received = app.packet_received
         self._encoder: FrameEncoder | None = None
+        self._transfers = 0  # fragmented frames written (each block carries its transfer's APS counter)
 
     def attach(self) -> None:
         # zigpy has no packet hook: wrap the two methods every radio library funnels frames through
@@ -358,8 +416,20 @@ class HostCapture:
                 profile=int(packet.profile_id), cluster=int(packet.cluster_id),
                 payload=packet.data.serialize(), comment="host sent" if outgoing else "host received",
             )
-            self.writer.write(self.name, int(network.channel), frame.time, self._encoder.psdu(frame),
-                              frame.comment)
+            secured = zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options
+                                                                 or zigpy_t.TransmitOptions.NONE)
+            frames = [frame]
+            if frame.dst_nwk not in _BROADCASTS and needs_fragmentation(len(frame.payload),
+                                                                        aps_security=secured):
+                # the radio carried it in APS fragments: one frame per block, as on the air
+                self._transfers += 1
+                blocks = split(frame.payload, fragment_block_size(aps_security=secured))
+                frames = [dataclasses.replace(frame, payload=block, block=index, blocks=len(blocks),
+                                              transfer=self._transfers)
+                          for index, block in enumerate(blocks)]
+            for each in frames:
+                self.writer.write(self.name, int(network.channel), each.time, self._encoder.psdu(each),
+                                  each.comment)
         except Exception as exc:
             LOGGER.warning("capture %s: frame not recorded: %s", self.writer.path, exc)
 

@@ -259,11 +259,17 @@ def _app_packet_received(self: zigpy.application.ControllerApplication, packet: 
     return _ORIGINAL_APP_PACKET_RECEIVED(self, packet)
 
 
-def claim_packets(app: zigpy.application.ControllerApplication, claim: PacketClaim) -> Callable[[], None]:
+def claim_packets(app: zigpy.application.ControllerApplication, claim: PacketClaim, *,
+                  first: bool = False) -> Callable[[], None]:
     """The hook for taking frames before zigpy: ``claim(packet)`` is called for every frame the radio
-    hands ``app`` (in registration order), and a True return takes the frame (zigpy never sees it).
+    hands ``app`` (in registration order; ``first``: before the claims already there, e.g. the bench's
+    bare responder ahead of the OTA server), and a True return takes the frame (zigpy never sees it).
     Returns the function that removes the claim."""
-    _CLAIMS.setdefault(app, []).append(claim)
+    claims = _CLAIMS.setdefault(app, [])
+    if first:
+        claims.insert(0, claim)
+    else:
+        claims.append(claim)
 
     def remove() -> None:
         claims = _CLAIMS.get(app, [])

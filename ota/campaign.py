@@ -277,18 +277,27 @@ class Campaign:
                 server.withdraw(ieee)  # a held image stays offered: the activate command names it
 
     async def _follow(self, server: OtaServer, ieee: Any, transfer: Transfer) -> str:
-        """Wait until the transfer ends, the server refuses the device, or nothing happens for stall_s."""
+        """Wait until the transfer ends, the server refuses the device, or nothing happens for stall_s.
+
+        Blocks do not wake this watcher (a campaign to hundreds of devices would wake it for every
+        block): it sleeps until the end, a refusal, or ``stall_s`` after the latest of its own start, its
+        last wake-up and the last block served."""
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
         while True:
             if transfer.state is TransferState.ENDED and transfer.end_status != Status.REQUIRE_MORE_IMAGE:
                 return "ended"
             if server.lane(ieee).refusal is not None:
                 return "refused"
-            transfer.changed.clear()
+            transfer.settled.clear()
+            last_block = transfer.last_block_at
             try:
-                async with asyncio.timeout(self.stall_s):
-                    await transfer.changed.wait()
+                async with asyncio.timeout_at(max(quiet_since, last_block or quiet_since) + self.stall_s):
+                    await transfer.settled.wait()
+                quiet_since = loop.time()
             except TimeoutError:
-                return "stalled"
+                if transfer.last_block_at == last_block:
+                    return "stalled"
 
     def _finish(self, outcome: DeviceOutcome, transfer: Transfer) -> DeviceOutcome:
         outcome.bytes_sent = transfer.bytes_served

@@ -276,9 +276,17 @@ class Transfer:
     ended_at: float | None = None
     upgrade_time: int | None = None  # what the Upgrade End Response told the device
     samples: ProgressSamples = dataclasses.field(default_factory=ProgressSamples)
+    # set on every change, each block served included (for whoever follows the offset)
     changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event, repr=False)
+    # set on a change other than a block served (the end, a refusal): what a campaign waits for; it
+    # measures a stall from ``last_block_at`` instead of waking for every block
+    settled: asyncio.Event = dataclasses.field(default_factory=asyncio.Event, repr=False)
 
     def touch(self) -> None:
+        self.changed.set()
+        self.settled.set()
+
+    def block_served(self) -> None:
         self.changed.set()
 
 
@@ -339,7 +347,8 @@ class OtaServer:
         if max_in_flight is None:
             max_in_flight = int(app.config.get("max_concurrent_requests", DEFAULT_MAX_IN_FLIGHT))
         self._slots = asyncio.Semaphore(max(1, max_in_flight))  # FIFO waiters: devices take turns
-        self._lanes: dict[t.EUI64, _DeviceLane] = {}
+        # by the EUI-64's octets: zigpy's EUI64 hashes its "aa:bb:..." text (about 2 us, twice per block)
+        self._lanes: dict[bytes, _DeviceLane] = {}
         self._by_nwk: dict[int, t.EUI64] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.listeners: list[Callable[[ProgressSample], None]] = []
@@ -369,9 +378,9 @@ class OtaServer:
 
     # ------------------------------------------------------------------ the campaign-facing API
     def lane(self, ieee: t.EUI64) -> _DeviceLane:
-        lane = self._lanes.get(ieee)
+        lane = self._lanes.get(bytes(ieee))
         if lane is None:
-            lane = self._lanes[ieee] = _DeviceLane(ieee)
+            lane = self._lanes[bytes(ieee)] = _DeviceLane(ieee)
         return lane
 
     def lanes(self) -> list[_DeviceLane]:
@@ -394,16 +403,16 @@ class OtaServer:
         lane.offer = None
 
     def transfer(self, ieee: t.EUI64) -> Transfer | None:
-        lane = self._lanes.get(ieee)
+        lane = self._lanes.get(bytes(ieee))
         return lane.transfer if lane is not None else None
 
     def completed_hash(self, ieee: t.EUI64, file_version: int) -> str | None:
         """SHA-256 of the manufacturer image this server fully transferred to the device at that version."""
-        lane = self._lanes.get(ieee)
+        lane = self._lanes.get(bytes(ieee))
         return lane.completed.get(file_version) if lane is not None else None
 
     def last_query(self, ieee: t.EUI64) -> QueryInfo | None:
-        lane = self._lanes.get(ieee)
+        lane = self._lanes.get(bytes(ieee))
         return lane.query if lane is not None else None
 
     def utc_now(self) -> int:
@@ -535,7 +544,7 @@ class OtaServer:
             transfer.retries += 1
         transfer.offset = end if end > transfer.offset or offset == 0 else transfer.offset
         transfer.samples.append((now, end))
-        transfer.touch()
+        transfer.block_served()
         if self.listeners:
             sample = ProgressSample(lane.eui64, now, end, transfer.size)
             for listener in self.listeners:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,11 @@ def _fields(tree: Any, out: dict[str, list[str]]) -> dict[str, list[str]]:
     return out
 
 
-def _decode(path: Path) -> list[dict[str, list[str]]]:
-    key = f'uat:zigbee_pc_keys:"{SIM_NETWORK_KEY}","Normal","hanrig sim"'
-    done = subprocess.run([TSHARK, "-r", str(path), "-o", key, "-T", "json"], capture_output=True,
+def _decode(path: Path, link_keys: Iterable[bytes] = ()) -> list[dict[str, list[str]]]:
+    """tshark's decoding with the network key and the devices' CBKE link keys (APS-secured SE frames)."""
+    keys = [SIM_NETWORK_KEY, *(bytes(k).hex() for k in link_keys)]
+    options = [o for i, key in enumerate(keys) for o in ("-o", f'uat:zigbee_pc_keys:"{key}","Normal","k{i}"')]
+    done = subprocess.run([TSHARK, "-r", str(path), *options, "-T", "json"], capture_output=True,
                           text=True, timeout=300, check=True)
     packets = json.loads(done.stdout, object_pairs_hook=_pairs)
     return [_fields(p["_source"]["layers"], {}) for p in packets]
@@ -130,12 +133,16 @@ def main_job(tmp_path_factory: pytest.TempPathFactory) -> MainJob:
     """``hanrig rig run --capture`` on the built-in bench, once for this module, decoded by tshark."""
     tmp_path = tmp_path_factory.mktemp("main-job")
     meant: list[Any] = []
+    link_keys: set[bytes] = set()  # every CBKE link key a device held while frames went on the air
     original = capture.AirCapture.__call__
     pcap = tmp_path / "main.pcapng"
 
     def record_and_capture(self: capture.AirCapture, record: Any, packet: Any) -> None:
         if record.outcome != "queued-expired" and self.writer.path == pcap:  # not the per-step captures
             meant.append(record)
+            key = self._link_key(record, packet)
+            if key is not None:
+                link_keys.add(key)
         original(self, record, packet)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -144,7 +151,8 @@ def main_job(tmp_path_factory: pytest.TempPathFactory) -> MainJob:
         with pytest.raises(SystemExit) as done:
             main(["rig", "run", "--capture", str(pcap), "--results", str(tmp_path / "results")])
     assert done.value.code == 0
-    return MainJob(tmp_path, meant, _decode(pcap))
+    assert link_keys, "no APS-secured frame: the Type 1 devices did not key themselves (CBKE)"
+    return MainJob(tmp_path, meant, _decode(pcap, link_keys))
 
 
 def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None:
@@ -293,3 +301,54 @@ def test_key_establishment_frames_decode_as_hanrig_meant(main_job: MainJob) -> N
     # the four Type 1 devices each ran the whole exchange
     for command in (0x00, 0x01, 0x02):
         assert seen[(command, False)] >= 4 and seen[(command, True)] >= 4, seen
+
+
+def test_cbke_secured_frames_decode_only_with_the_device_link_key(tmp_path: Path) -> None:
+    """A Metering read to the keyed ESME and its answer go on the air APS-secured (issue 13): tshark sees
+    the APS security header (link key, frame counter, MIC) and, with the network key alone, an encrypted
+    payload; given the link key CBKE established (the hub's copy), it authenticates and decrypts them to
+    the Read Attributes and its response."""
+    import zigpy.types as zigpy_t
+
+    import hal
+    from gateway.session import Gateway
+
+    esme_eui = "00:0d:6f:00:0a:bc:00:01"
+    pcap = tmp_path / "keyed.pcapng"
+    found: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with Gateway.open(["sim://"]) as gw:
+            result = await gw.cbke.wait_for_result(esme_eui, 120)
+            assert result is not None and result.outcome == "established"
+            app = next(iter(gw.apps.values()))
+            writer = capture.PcapngWriter(pcap)
+            sink = capture.AirCapture(app.han, writer)
+            app.han.add_frame_sink(sink)
+            esme = app.get_device(ieee=zigpy_t.EUI64.convert(esme_eui))
+            metering = next(ep for i, ep in esme.endpoints.items() if i and 0x0702 in ep.in_clusters
+                            ).in_clusters[0x0702]
+            await metering.read_attributes([0x0000], allow_cache=False)
+            app.han.remove_frame_sink(sink)
+            writer.close()
+            found.update(key=gw.cbke.link_key(esme_eui), nwk=esme.nwk)
+
+    hal.run(scenario, "sim://")
+
+    def metering(packets: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
+        return [p for p in packets if p.get("zbee_aps.cluster") == ["0x0702"]]
+
+    hidden, shown = metering(_decode(pcap)), metering(_decode(pcap, [found["key"]]))
+    assert len(hidden) == len(shown) == 2
+    for fields in hidden:
+        assert _one(fields, "zbee_aps.security") == 1
+        # two security headers: the NWK's (network key, id 1) and the APS's (link key, id 0)
+        assert [int(v, 0) for v in fields["zbee.sec.key_id"]] == [1, 0]
+        assert not any(k.startswith("zbee_zcl") for k in fields)
+    for fields in shown:
+        assert "_ws.malformed" not in fields
+        assert _one(fields, "zbee_aps.security") == 1
+        # tshark names the key by its label: k0 (the network key) for the NWK, k1 (the link key) for the APS
+        assert fields["zbee.sec.decryption_key"] == ["k0", "k1"]
+    assert [_zcl_command(f) for f in shown] == [0x00, 0x01]   # Read Attributes, Read Attributes Response
+    assert {_one(f, "zbee_nwk.src") for f in shown} == {0x0000, found["nwk"]}

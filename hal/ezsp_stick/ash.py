@@ -17,6 +17,7 @@ import collections
 import dataclasses
 import enum
 import logging
+import re
 from collections.abc import Callable
 
 from bellows.types import NcpResetCode
@@ -61,9 +62,11 @@ _RANDOM = _pseudo_random_sequence(256)
 
 def randomise(data: bytes) -> bytes:
     """XOR a DATA payload with the ASH pseudo-random sequence (the operation is its own inverse)."""
-    if len(data) > len(_RANDOM):
-        raise AshFrameError(f"ash: DATA payload of {len(data)} bytes exceeds {len(_RANDOM)}")
-    return bytes(a ^ b for a, b in zip(data, _RANDOM))
+    size = len(data)
+    if size > len(_RANDOM):
+        raise AshFrameError(f"ash: DATA payload of {size} bytes exceeds {len(_RANDOM)}")
+    # one XOR of two big integers instead of a Python loop over the bytes (the stick's hot path)
+    return (int.from_bytes(data, "big") ^ int.from_bytes(_RANDOM[:size], "big")).to_bytes(size, "big")
 
 
 def crc_ccitt(data: bytes) -> bytes:
@@ -71,35 +74,37 @@ def crc_ccitt(data: bytes) -> bytes:
     return binascii.crc_hqx(data, 0xFFFF).to_bytes(2, "big")
 
 
+# ESCAPE first, so the escapes the others insert are not escaped again
+_STUFFING = tuple((bytes((byte,)), bytes((ESCAPE, byte ^ 0x20)))
+                  for byte in (ESCAPE, FLAG, XON, XOFF, SUBSTITUTE, CANCEL))
+_ESCAPED = bytes((ESCAPE,))
+_RESERVED_NOT_ESCAPE = re.compile(b"[" + re.escape(bytes(sorted(RESERVED - {ESCAPE}))) + b"]")
+
+
 def stuff(data: bytes) -> bytes:
     """Escape the reserved bytes of a frame body for the wire."""
-    out = bytearray()
-    for byte in data:
-        if byte in RESERVED:
-            out += bytes((ESCAPE, byte ^ 0x20))
-        else:
-            out.append(byte)
-    return bytes(out)
+    for plain, escaped in _STUFFING:
+        data = data.replace(plain, escaped)
+    return bytes(data)
 
 
 def unstuff(data: bytes) -> bytes:
     """Undo :func:`stuff`; an escape that does not yield a reserved byte is an error."""
-    out = bytearray()
-    escaped = False
-    for byte in data:
-        if escaped:
-            value = byte ^ 0x20
-            if value not in RESERVED:
-                raise AshFrameError(f"ash: escaped byte 0x{value:02x} is not a reserved byte")
-            out.append(value)
-            escaped = False
-        elif byte == ESCAPE:
-            escaped = True
-        else:
-            out.append(byte)
-    if escaped:
-        raise AshFrameError("ash: frame ends inside an escape sequence")
-    return bytes(out)
+    first, *escaped = bytes(data).split(_ESCAPED)
+    if not escaped:
+        return first
+    out = [first]
+    for index, part in enumerate(escaped):
+        if not part:  # the escape was the last byte, or escaped an escape
+            if index == len(escaped) - 1:
+                raise AshFrameError("ash: frame ends inside an escape sequence")
+            raise AshFrameError(f"ash: escaped byte 0x{ESCAPE ^ 0x20:02x} is not a reserved byte")
+        value = part[0] ^ 0x20
+        if value not in RESERVED:
+            raise AshFrameError(f"ash: escaped byte 0x{value:02x} is not a reserved byte")
+        out.append(bytes((value,)))
+        out.append(part[1:])
+    return b"".join(out)
 
 
 class FrameType(enum.Enum):
@@ -364,9 +369,10 @@ class AshNcp:
                 del self._buffer[: index + 1]
                 self._discarding = False
                 continue
-            index = next((i for i, b in enumerate(self._buffer) if b in RESERVED and b != ESCAPE), None)
-            if index is None:
+            found = _RESERVED_NOT_ESCAPE.search(self._buffer)
+            if found is None:
                 return
+            index = found.start()
             byte = self._buffer[index]
             if byte == FLAG:
                 raw = bytes(self._buffer[:index])

@@ -16,8 +16,13 @@ Sources:
 * OPENSSL_MQV: ECMQV (SEC 1 v2 §3.4) checked from the private side: Z = x(h s_U (r_V + v-bar d_V) G),
   the point computed by OpenSSL from that scalar, against hanrig's product of the public values.
 
-No published full CBKE exchange (ZSE 07-5356 annex C key establishment test data) could be found in any
-public source searched (see issue 13): each layer is checked on its own instead.
+* ZSE_C5: the Key Establishment test data of the Zigbee Smart Energy specification (07-5356 annex C.5:
+  C.5.1 CA public key and initiator/responder certificates and keys, C.5.2.3 ephemeral data, C.5.3.4.3
+  shared secret, MacKey and MACV), as quoted by DSR's ZBOSS ECC library tests in
+  patrick112345678/RT581 ``components/network/zigbee/zboss/tests/inactive_kernel_features/zbse/
+  zb_ecc_lib_test/zb_ecc_lib_test_async.c`` (suite 1: certificates, static and ephemeral keys, Z, MacKey,
+  MACV) and ``zb_ecc_lib_test_async_2.c`` (suite 2: certificates, static and ephemeral keys, Z). The
+  source gives neither MACU nor KeyData, nor suite 2's MacKey and MACs.
 """
 
 from __future__ import annotations
@@ -293,3 +298,87 @@ def test_ecmqv_matches_openssl_from_the_private_scalars(suite: int) -> None:
                                ephemeral_public_key=e_v, partner_certificate=u.certificate,
                                partner_ephemeral_public_key=e_u, ca_public_key=v.ca_public_key)
     assert on_u == on_v == expected
+
+
+ZSE_C5 = {
+    1: dict(
+        ca="0200fde8a7f3d1084224962a4e7c54e69ac3f04da6b8",
+        responder=dict(  # device 1, EUI-64 0000000000000001
+            cert="03045fdfc8d85ffb8b3993cb72ddcaa55f00b3e87d6d0000000000000001544553545345434101090006"
+                 "000000000000",
+            private="00b8a900fcadebabbfa383b540fce9ed438395eaa7",
+            public="030290a1f5c08dad5f2945e335620c7a98fac46666a1",
+            eph_private="03d48c7210ddbcc4fb2e5e7a0aa16a0db89540820b",
+            eph_public="0306ab52062201d995b8b8591f3f086a3a2e214d845e"),
+        initiator=dict(  # device 2, EUI-64 0000000000000002
+            cert="020615e07d30eca2dad58002e667d94bc1b42239830700000000000000025445535453454341010900060"
+                 "00000000000",
+            private="01e9ddb5580cf72ece7f215f0ae594e48df3e7fee8",
+            public="03025bba38d0c7b5436b68df728f093e7a1d6c437e6d",
+            eph_private="0013d36de4b1ea8e22739c381370823f404bff8862",
+            eph_public="0300e117c86d0e7cd128b2f34e9076cff24af46d7288"),
+        z="00e0d2c3ccd5c106a89c4f6cc26a5f7ec9df78a7be",
+        mac_key="90f967b22c8357c10c1c04788de9e848",
+        mac_v="79d5f2ad1c31d4d1ee7cb719ac683c3c"),
+    2: dict(
+        ca="0207a445022d9f39f49bdc38380026a27a9e0a1799313ab28c5c1a1c6b605154db1dff6752",
+        responder=dict(
+            cert="002622a505e8938f270d081112131415161718005292a35bffffffff0a0b0c0d0e0f1011880303b4e9dc"
+                 "543a64333c982308022b54e67e2f15f532551b0a11e2e2c1c1d3097a4324e7ed",
+            private="0151cd0dbcb80474bf7ac9feebe39c7a32a63518938fca9754aae132bc9c73be94a7e1be",
+            public="0202f4fa2a3040433c6820299d182a1042e41404e337c57f47716b42dfaf970f1580a04c9b",
+            eph_private="03d48c7210ddbcc4fb2e5e7a0aa16a0db89540820b8dc091ab521ea824afe117cade995b",
+            eph_public="03009a5131cf5b92a016378c0f7f284ecd47f94010f875d43bf1e9a65474adbfc63696a930"),
+        initiator=dict(
+            cert="0084a933b37f018dec0d081112131415161718005292a38affffffff0a0b0c0d0e0f10128803076277e2"
+                 "f7e2252b16a0e92b6e8771bb3f207946cbd4a45d9a9df6edab8c796a48e89dec",
+            private="00f2561adb39ef49c1d62ef5186c6e0c158a5a45bfce38660931acc3694592d5acde9006",
+            public="03030e56f7ade866e76372764ba20a9ff1fe4cae522f94839e70f2adfc1ca3e97f4ddcaf2e",
+            eph_private="0013d36de4b1ea8e22739c381370823f404bff8862b521feca9871fb3691846d361304b4",
+            eph_public="0305f3394e15680660eecaa36788d9b6f312b971ce2c9617570bf7dfcd21c972017762c332"),
+        z="04f7724a9a77b21d2747ccef68a457e45246c4be9f66fd9425227bcb2cc5180ea9cccb9a"),
+}
+
+
+def _zse_party(suite: int, role: str) -> tuple[CbkeIdentity, EphemeralKey]:
+    v = ZSE_C5[suite]
+    party = v[role]
+    identity = CbkeIdentity(suite, bytes.fromhex(party["cert"]), int(party["private"], 16),
+                            bytes.fromhex(v["ca"]))
+    return identity, EphemeralKey(suite, int(party["eph_private"], 16), bytes.fromhex(party["eph_public"]))
+
+
+@pytest.mark.parametrize("suite", [1, 2])
+def test_the_zse_key_establishment_test_data_reproduces(suite: int) -> None:
+    """Both parties of ZSE annex C.5: each certificate reconstructs to its key, the ephemeral keys are
+    what their private keys give, and ECMQV yields the published shared secret on both sides."""
+    v = ZSE_C5[suite]
+    curve = SUITES[suite].curve
+    for role in ("initiator", "responder"):
+        identity, ephemeral = _zse_party(suite, role)
+        party = v[role]
+        assert reconstruct_public_key(identity.certificate, identity.ca_public_key).hex() == party["public"]
+        assert curve.public_key(identity.private_key).hex() == party["public"]
+        assert curve.public_key(ephemeral.private_key) == ephemeral.public_key
+    (u, eu), (w, ew) = _zse_party(suite, "initiator"), _zse_party(suite, "responder")
+    for me, mine, partner, theirs in ((u, eu, w, ew), (w, ew, u, eu)):
+        z = ecmqv_shared_secret(suite, static_private_key=me.private_key,
+                                ephemeral_private_key=mine.private_key, ephemeral_public_key=mine.public_key,
+                                partner_certificate=partner.certificate,
+                                partner_ephemeral_public_key=theirs.public_key,
+                                ca_public_key=me.ca_public_key)
+        assert z.hex() == v["z"]
+
+
+def test_the_zse_suite_1_mac_key_and_macv_reproduce() -> None:
+    """C.5's MacKey (KDF of Z) and the responder's MACV over 03 | ID_V | ID_U | E_V | E_U, computed by
+    ``establish`` on each side as the hub and the NCP engine use it."""
+    v = ZSE_C5[1]
+    assert kdf(bytes.fromhex(v["z"]))[0].hex() == v["mac_key"]
+    (u, eu), (w, ew) = _zse_party(1, "initiator"), _zse_party(1, "responder")
+    on_initiator = establish(u, eu, partner_certificate=w.certificate,
+                             partner_ephemeral_public_key=ew.public_key, am_initiator=True)
+    on_responder = establish(w, ew, partner_certificate=u.certificate,
+                             partner_ephemeral_public_key=eu.public_key, am_initiator=False)
+    assert on_initiator == on_responder
+    assert on_responder.mac_v.hex() == v["mac_v"]

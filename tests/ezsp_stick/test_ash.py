@@ -8,6 +8,8 @@ import asyncio
 import bellows.ash as host_ash
 import bellows.types as bt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hal.ezsp_stick import ash
 from hal.ezsp_stick.ash import AshFrame, AshFrameError, AshNcp, FrameType
@@ -71,6 +73,26 @@ def test_bad_frames_are_rejected_with_one_line(raw: bytes, problem: str) -> None
 def test_bad_escape_is_rejected() -> None:
     with pytest.raises(AshFrameError, match="escaped byte 0x41"):
         ash.unstuff(b"\x7d\x61")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_codec_agrees_with_bellows_on_any_bytes(data: bytes) -> None:
+    # the stick's C-speed stuffing, unstuffing and randomisation against bellows' byte loops
+    assert ash.stuff(data) == bytes(host_ash.AshProtocol._stuff_bytes(data))
+    assert ash.unstuff(ash.stuff(data)) == data
+    assert ash.randomise(data[:256]) == bytes(host_ash.DataFrame._randomize(data[:256]))
+    try:
+        ours: bytes | None = ash.unstuff(data)
+    except AshFrameError:
+        ours = None
+    try:
+        theirs: bytes | None = bytes(host_ash.AshProtocol._unstuff_bytes(data))
+    except host_ash.ParsingError:
+        theirs = None
+    if data.endswith(b"\x7d") and theirs is not None and ours is None:
+        return  # bellows drops a trailing escape silently; the stick rejects the frame (UG101: an error)
+    assert ours == theirs
 
 
 def test_resample_uart_is_identity_at_equal_rates_and_garbles_otherwise() -> None:

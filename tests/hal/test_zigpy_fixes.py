@@ -191,6 +191,19 @@ async def test_a_claim_takes_frames_before_zigpy_and_can_hand_them_back(sim_han)
         remove = zigpy_fixes.claim_packets(app, claim)
         success, _ = await basic.read_attributes(["model"], allow_cache=False)
         assert success == {"model": "SIM-IHD"} and Basic.cluster_id in seen
+        # a claim registered with first=True sees the frame before the ones already there, and takes it
+        order: list[bool] = []  # per Basic frame: had the older claim seen it already?
+
+        def ahead(packet: zigpy_t.ZigbeePacket) -> bool:
+            if packet.cluster_id == Basic.cluster_id:
+                order.append(Basic.cluster_id in seen)
+            return False
+
+        remove_ahead = zigpy_fixes.claim_packets(app, ahead, first=True)
+        seen.clear()
+        await basic.read_attributes(["model"], allow_cache=False)
+        assert order == [False] and Basic.cluster_id in seen
+        remove_ahead()
         remove()
         seen.clear()
         await basic.read_attributes(["model"], allow_cache=False)

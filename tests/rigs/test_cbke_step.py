@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,10 @@ def test_both_suites_establish_a_key(record, device_id: str, suite: int) -> None
     values = _measured(step)
     assert values["cbke_suite"] == suite and values["cbke_established"] is True
     assert values["cbke_terminate_status"] == "none" and 0 < values["cbke_time"] < 10
+    # the link key the hub holds, for Wireshark to read the device's APS-secured SE frames in the capture
+    [key_file] = [a for a in step.attachments if a.name == "cbke-link-key.json"]
+    document = json.loads(key_file.read())
+    assert len(bytes.fromhex(document["link_key"])) == 16 and document["link_key"] in document["tshark"]
 
 
 @pytest.mark.parametrize(("device_id", "code", "status", "by"), [
