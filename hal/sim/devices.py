@@ -66,6 +66,7 @@ from .wire import (
 
 LOGGER = logging.getLogger(__name__)
 REBOOT_AFTER_ANSWER_S = 2.0  # an activating meter's time between its last message out and its restart
+ANSWER_SEND_LIMIT_S = 60.0  # an activating meter restarts anyway if its answer cannot go out in this time
 
 FAST_POLL_S = 0.25  # a sleepy device polls this fast while it waits for a response
 REBOOT_S = 3.0  # time a device is away while it restarts into new firmware
@@ -702,16 +703,19 @@ class _Meter(VirtualDevice):
     # ------------------------------------------------------------------ SECMP0024: CS06 on the meter
     gbcs: Any = None  # the meter's GBCS side (gbcs.device.GbcsMeter, from the bench), when it has one
 
-    def _plug_cs06(self, send_message: Callable[[bytes], Awaitable[bool]]) -> None:
+    def _plug_cs06(self, send_message: Callable[[bytes], Awaitable[bool]], sent: Callable[[], int]) -> None:
         """CS06 activates what this meter's OTA client holds, the hash checked here on the device; the
-        8F66 / 8F67 of a future-dated one goes out through ``send_message`` (the meter's tunnel)."""
+        8F66 / 8F67 of a future-dated one goes out through ``send_message`` (the meter's tunnel), and
+        ``sent`` counts the messages the tunnel has put on the air (the meter restarts only after its
+        answer has gone, however long a busy channel takes)."""
         self._send_gbcs = send_message
+        self._gbcs_sent = sent
         if self.gbcs is None or not hasattr(self.gbcs, "held_image"):
             return
         self.gbcs.held_image = self._held_image
         # the version a CS06 response reports is the one its OTA client runs (one firmware, one version)
         self.gbcs.firmware_version = self.ota.current_file_version.to_bytes(4, "big")
-        self.gbcs.on_activated = lambda: self.spawn(self._reboot_after_answering())
+        self.gbcs.on_activated = lambda: self.spawn(self._reboot_after_answering(self._gbcs_sent()))
         self.gbcs.on_future_dated = self._activation_due_at
 
     def _held_image(self) -> tuple[bytes, bytes] | None:
@@ -719,8 +723,12 @@ class _Meter(VirtualDevice):
         return (bytes.fromhex(held.manufacturer_image_sha256), held.file_version.to_bytes(4, "big")) \
             if held else None
 
-    async def _reboot_after_answering(self) -> None:
+    async def _reboot_after_answering(self, sent_before: int) -> None:
         # a meter sends its CS06 response (or alert) before it restarts into the new image
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + ANSWER_SEND_LIMIT_S
+        while self._gbcs_sent() <= sent_before and loop.time() < give_up:
+            await asyncio.sleep(FAST_POLL_S)
         await asyncio.sleep(self.spec.sim.processing_ms / 1000 + REBOOT_AFTER_ANSWER_S)
         await self.ota.activate()
 
@@ -753,7 +761,7 @@ class VirtualEsme(_Meter):
         self.attributes[TUNNELING_CLUSTER_ID] = self.tunnel.attributes
         self.alarms = GbcsAlarms(self, self.tunnel, self.gbcs, spec.sim.alert_rate_hz)
         self.attributes[Alarms.cluster_id] = self.alarms.attributes
-        self._plug_cs06(self.tunnel.send_message)
+        self._plug_cs06(self.tunnel.send_message, lambda: self.tunnel.messages_out)
 
     def loop_time(self) -> float:
         return self.han.loop_time()
@@ -801,7 +809,7 @@ class VirtualGsme(_Meter):
         # its GBCS side (gbcs.device, from the bench) over the tunnel it opens; it checks in after each push
         self.gbcs = spec.sim.gbcs_meter() if spec.sim.gbcs_meter is not None else None
         self.gbcs_tunnel = GsmeTunnelClient(self, self.gbcs, processing_s=spec.sim.processing_ms / 1000)
-        self._plug_cs06(self.gbcs_tunnel.put)
+        self._plug_cs06(self.gbcs_tunnel.put, lambda: self.gbcs_tunnel.messages_out)
 
     @property
     def awaiting_response(self) -> bool:
