@@ -383,8 +383,15 @@ def cbke_test_pki(suite: int, *, seed: int = DEFAULT_SEED,
                                             subject=eui_bytes, request_key=request, ca_nonce=nonce,
                                             serial_number=index + 1, valid_from=NOT_BEFORE)
         identities[(role.upper(), format_eui64(eui_bytes))] = CbkeIdentity(
-            suite, issued.certificate, issued.private_key, SUITES[suite].curve.public_key(ca_private))
-    return CbkeTestPki(suite, ca_private, SUITES[suite].curve.public_key(ca_private), identities)
+            suite, issued.certificate, issued.private_key, _cbke_ca_public_key(suite, ca_private))
+    return CbkeTestPki(suite, ca_private, _cbke_ca_public_key(suite, ca_private), identities)
+
+
+@functools.cache
+def _cbke_ca_public_key(suite: int, ca_private_key: int) -> bytes:
+    """The CA's public key, once per CA: each simulated device asks for its own certificate (one call of
+    :func:`cbke_test_pki` each), and a scalar product on sect283k1 costs milliseconds in Python."""
+    return SUITES[suite].curve.public_key(ca_private_key)
 
 
 def _encode_hw_module_name(eui64: bytes) -> bytes:

@@ -1,6 +1,6 @@
 """Durable SECMP0062 alert counts: per (device, alert code) how many alerts were received, forwarded,
-throttled and excluded, and the open throttling episode (suppressed count not yet reported, since when,
-sequence id), kept across a restart of hanrig.
+throttled, excluded and refused (by reason), and the open throttling episode (suppressed count not yet
+reported, since when, sequence id), kept across a restart of hanrig.
 
 One small SQLite file per radio (``hal.alert_counts_path``: beside zigpy's database in
 ``$HANRIG_DATA_DIR``; ``sim://`` keeps none unless the radio config gives a data dir), in WAL mode with
@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS alert_counts (
     last_pending_at REAL NOT NULL,
     period_start REAL NOT NULL,
     recent TEXT,
+    refused TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (device, code)
 );
 CREATE TABLE IF NOT EXISTS alert_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -70,21 +71,25 @@ class AlertCounts:
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(alert_counts)")}
+            if "refused" not in columns:  # a file made before refused alerts were counted
+                self._db.execute("ALTER TABLE alert_counts ADD COLUMN refused TEXT NOT NULL DEFAULT '{}'")
 
     def close(self) -> None:
         self._db.close()
 
     def rows(self) -> Iterator[StoredCounts]:
         query = ("SELECT device, code, received, forwarded, throttled, excluded, sequence_id, pending, "
-                 "first_pending_at, last_pending_at, period_start, recent FROM alert_counts "
+                 "first_pending_at, last_pending_at, period_start, recent, refused FROM alert_counts "
                  "ORDER BY device, code")
         for (device, code, received, forwarded, throttled, excluded, sequence_id, pending, first, last,
-             period_start, recent) in self._db.execute(query):
+             period_start, recent, refused) in self._db.execute(query):
             episode = None
             if recent is not None:
                 episode = EpisodeSnapshot(sequence_id, pending, first, last, period_start,
                                           tuple(json.loads(recent)))
-            yield StoredCounts(device, code, CodeCounts(received, forwarded, throttled, excluded), episode)
+            yield StoredCounts(device, code, CodeCounts(received, forwarded, throttled, excluded,
+                                                                  json.loads(refused)), episode)
 
     def next_sequence_id(self) -> int:
         row = self._db.execute("SELECT value FROM alert_meta WHERE key = 'next_sequence_id'").fetchone()
@@ -94,7 +99,10 @@ class AlertCounts:
         """Write ``rows`` (replacing what was stored for each (device, code)) in one transaction."""
         with self._db:
             self._db.executemany(
-                "INSERT OR REPLACE INTO alert_counts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO alert_counts (device, code, received, forwarded, throttled, "
+                "excluded, sequence_id, pending, first_pending_at, last_pending_at, period_start, recent, "
+                "refused) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_row(stored) for stored in rows],
             )
             self._db.execute("INSERT OR REPLACE INTO alert_meta VALUES ('next_sequence_id', ?)",
@@ -104,7 +112,8 @@ class AlertCounts:
 def _row(stored: StoredCounts) -> tuple[object, ...]:
     counts, episode = stored.counts, stored.episode
     head = (stored.device, stored.code, counts.received, counts.forwarded, counts.throttled, counts.excluded)
+    refused = json.dumps(counts.refused, sort_keys=True)
     if episode is None:
-        return (*head, None, 0, 0.0, 0.0, 0.0, None)
+        return (*head, None, 0, 0.0, 0.0, 0.0, None, refused)
     return (*head, episode.sequence_id, episode.pending, episode.first_pending_at, episode.last_pending_at,
-            episode.period_start, json.dumps(episode.recent))
+            episode.period_start, json.dumps(episode.recent), refused)

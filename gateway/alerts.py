@@ -12,13 +12,15 @@ Throttling is per (device, alert code) ("our rule" in gb-han-reference.md, every
 - the episode ends when the window holds fewer than ``threshold`` alerts again; the next forwarded
   alert carries whatever was still unreported;
 - codes in ``exclude`` are never throttled: they are passed on and counted as *excluded*;
+- an alert the hub must not act on (``refuse``: a Type 1 device without a CBKE key when the rig requires
+  one) is neither forwarded nor throttled but counted as *refused*, by reason, so it is not lost silently;
 - ``flush(now)`` reports counts that no later alert will carry (periods that ran out, quiet episodes),
   so no suppressed alert is lost: forwarded + suppressed == received, and every suppressed alert is
   reported exactly once, in a forwarded copy or a flush report.
 
 Per (device, code) the throttler also keeps :class:`CodeCounts` (received == forwarded + throttled +
-excluded), and :meth:`AlertThrottler.snapshot` / :meth:`AlertThrottler.restore` hand its counts and open
-episode to ``gateway.alert_counts`` so they survive a restart of hanrig.
+excluded + refused), and :meth:`AlertThrottler.snapshot` / :meth:`AlertThrottler.restore` hand its
+counts and open episode to ``gateway.alert_counts`` so they survive a restart of hanrig.
 
 Memory per (device, code) is bounded by ``threshold`` timestamps plus a few counters, whatever the
 storm's length: nothing is stored per suppressed alert.
@@ -29,7 +31,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import AlertPolicyError
@@ -102,16 +104,22 @@ class _CodeState:
 @dataclass
 class CodeCounts:
     """What happened to the alerts of one (device, code): every received alert is exactly one of the
-    other three (``forwarded`` counts only alerts that went through throttling and out; an alert of an
-    excluded code is ``excluded``, and passed on unthrottled)."""
+    others (``forwarded`` counts only alerts that went through throttling and out; an alert of an
+    excluded code is ``excluded``, and passed on unthrottled; ``refused`` counts, by reason, the alerts the
+    hub did not act on)."""
 
     received: int = 0
     forwarded: int = 0
     throttled: int = 0
     excluded: int = 0
+    refused: dict[str, int] = field(default_factory=dict)  # reason -> count
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
 
     def balanced(self) -> bool:
-        return self.received == self.forwarded + self.throttled + self.excluded
+        return self.received == self.forwarded + self.throttled + self.excluded + self.refused_total
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,7 @@ class AlertStats:
     suppressed: int = 0
     reported: int = 0  # suppressed alerts already carried by a forwarded copy or a flush report
     episodes: int = 0
+    refused: int = 0  # not acted on (received == forwarded + suppressed + refused)
 
 
 class AlertThrottler:
@@ -175,6 +184,7 @@ class AlertThrottler:
             target.forwarded += counts.forwarded + counts.excluded
             target.suppressed += counts.throttled
             target.reported += counts.throttled - (episode.pending if episode is not None else 0)
+            target.refused += counts.refused_total
         self._next_sequence_id = max(self._next_sequence_id, next_sequence_id)
         if episode is None:
             return
@@ -256,6 +266,20 @@ class AlertThrottler:
         if count == 0:  # a flush report already told everything: nothing for this copy to carry
             return ForwardedAlert(device, code, at, payload)
         return ForwardedAlert(device, code, at, payload, sequence_id, count, since)
+
+    def refuse(self, device: Hashable, code: int, reason: str) -> None:
+        """Count one alert the hub does not act on (neither forwarded nor throttled), under ``reason``."""
+        device_stats = self.device_stats.get(device)
+        if device_stats is None:
+            device_stats = self.device_stats[device] = AlertStats()
+        counts = self.code_counts.get((device, code))
+        if counts is None:
+            counts = self.code_counts[(device, code)] = CodeCounts()
+        for stats in (self.stats, device_stats):
+            stats.received += 1
+            stats.refused += 1
+        counts.received += 1
+        counts.refused[reason] = counts.refused.get(reason, 0) + 1
 
     @staticmethod
     def _suppress(state: _CodeState, at: float, stats: AlertStats, device_stats: AlertStats) -> None:

@@ -28,6 +28,10 @@ restart) and ``counts()`` covers every alert since the file was made. With such 
 the open episodes rather than reporting them; without one (``sim://`` without a data dir) it reports
 them, as nothing would keep them.
 
+Under ``[policies] require_cbke`` a Type 1 device without a CBKE link key gets no SE service: its alerts
+(ZCL alarms and GBCS alerts alike) are not forwarded nor throttled, but counted as *refused* with the
+reason ``no-key-establishment`` (``gw.cbke.refusal``), so even they are never lost uncounted (SECMP0062).
+
 Subscribers (``subscribe(callback)``) get every AlertRecord and ThrottleRecord as it happens: the rig
 runner records them as events.
 """
@@ -35,6 +39,7 @@ runner records them as events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections import deque
@@ -50,7 +55,8 @@ from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
 
 from .alert_counts import AlertCounts, StoredCounts
-from .alerts import AlertPolicy, AlertThrottler, EpisodeSnapshot, ForwardedAlert, ThrottleReport
+from .alerts import AlertPolicy, AlertStats, AlertThrottler, EpisodeSnapshot, ForwardedAlert, ThrottleReport
+from .exceptions import DeviceNotFound
 from .han_input import FrameSource, HanInput, InputStats
 from .session import format_eui64
 
@@ -179,7 +185,7 @@ class AlertService:
         return list(self._records)
 
     def stats(self) -> dict[str, int]:
-        """Counts since the session's alert intake started (forwarded + suppressed == received)."""
+        """Counts since the session's alert intake started (forwarded + suppressed + refused == received)."""
         stats = self.throttler.stats
         return {
             "received": stats.received,
@@ -188,18 +194,20 @@ class AlertService:
             "reported": stats.reported,
             "pending": self.throttler.pending(),
             "episodes": stats.episodes,
+            "refused": stats.refused,
         }
 
     def device_stats(self, device: str) -> dict[str, int]:
         stats = self.throttler.device_stats.get(device)
         if stats is None:
-            return {"received": 0, "forwarded": 0, "suppressed": 0, "reported": 0, "episodes": 0}
+            stats = AlertStats()
         return {
             "received": stats.received,
             "forwarded": stats.forwarded,
             "suppressed": stats.suppressed,
             "reported": stats.reported,
             "episodes": stats.episodes,
+            "refused": stats.refused,
         }
 
     @property
@@ -207,9 +215,10 @@ class AlertService:
         """True when counts and open episodes are kept in a file across restarts."""
         return bool(self._stores)
 
-    def counts(self) -> dict[tuple[str, int], dict[str, int]]:
-        """Per (device, alert code): received / forwarded / throttled / excluded (since the count file
-        was made, across restarts) and the suppressed count the open episode has not reported yet."""
+    def counts(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """Per (device, alert code): received / forwarded / throttled / excluded / refused (since the count
+        file was made, across restarts), the suppressed count the open episode has not reported yet, and
+        ``refused_by_reason``."""
         result = {}
         for (device, code), counts in sorted(self.throttler.code_counts.items(), key=lambda item: item[0]):
             _, episode = self.throttler.snapshot(device, code)
@@ -217,11 +226,12 @@ class AlertService:
                 "received": counts.received, "forwarded": counts.forwarded,
                 "throttled": counts.throttled, "excluded": counts.excluded,
                 "pending": episode.pending if episode is not None else 0,
+                "refused": counts.refused_total, "refused_by_reason": dict(counts.refused),
             }
         return result
 
     def unbalanced(self) -> list[tuple[str, int]]:
-        """(device, code) whose received != forwarded + throttled + excluded: an alert lost."""
+        """(device, code) whose received != forwarded + throttled + excluded + refused: an alert lost."""
         return [(str(d), c) for (d, c), counts in self.throttler.code_counts.items() if not counts.balanced()]
 
     def input_stats(self) -> InputStats:
@@ -350,9 +360,19 @@ class AlertService:
             except sqlite3.Error as exc:  # a full disk must not stop alert intake; say so loudly
                 LOGGER.error("alert counts %s: could not save %d rows: %s", store.path, len(rows), exc)
 
+    def _refusal(self, device: str, role: Role | None) -> str | None:
+        """The reason kind (``no-key-establishment``) when ``device`` gets no SE service, else None."""
+        refusal = self.gateway.cbke.refusal(device, role)
+        return None if refusal is None else refusal.split(":", 1)[0]
+
     def _on_alarm(self, source: FrameSource, args: Any) -> None:
         self._roles[source.eui64] = source.role
         code, cluster_id = int(args.alarm_code), int(args.cluster_id)
+        refused = self._refusal(source.eui64, source.role)
+        if refused is not None:
+            self.throttler.refuse(source.eui64, code, refused)
+            self._changed(source.eui64, code)
+            return
         forwarded = self.throttler.receive(source.eui64, code, cluster_id, source.at)
         self._changed(source.eui64, code)
         if forwarded is not None:
@@ -363,6 +383,15 @@ class AlertService:
         code = message.alert_code
         if code is None:
             return  # gw.gbcs counted it; an alert without a readable code has nothing to key on
+        role = self._roles.get(device)
+        if role is None:
+            with contextlib.suppress(DeviceNotFound):
+                role = self._roles[device] = self.gateway.device(device).role
+        refused = self._refusal(device, role)
+        if refused is not None:
+            self.throttler.refuse(device, code, refused)
+            self._changed(device, code)
+            return
         at = self._loop.time()
         forwarded = self.throttler.receive(device, code, ("gbcs", message.originator_counter), at)
         self._changed(device, code)

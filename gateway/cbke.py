@@ -227,16 +227,20 @@ class CbkeService:
                if latest is not None and latest.final else "it has not completed key establishment")
         return f"{NO_KEY_ESTABLISHMENT}: the rig requires CBKE and {how}"
 
-    async def require(self, eui64: str, role: Role | None, wait_s: float = SERVICE_WAIT_S) -> None:
-        """The one gate of every SE service (GPF, tunnel, OTA, load control, tenancy): raise
-        :class:`NoKeyEstablishment` when :meth:`refusal` says no, after waiting up to ``wait_s`` for a
-        key establishment that has not finished yet (a device that just joined starts one)."""
+    async def settle(self, eui64: str, role: Role | None, wait_s: float = SERVICE_WAIT_S) -> str | None:
+        """:meth:`refusal`, after waiting up to ``wait_s`` for a key establishment that has not finished yet
+        (a device that just joined starts one a few seconds later)."""
         if self.refusal(eui64, role) is None:
-            return
+            return None
         latest = self.latest(eui64)
         if latest is None or not latest.final or eui64 in self._exchanges:
             await self.wait_for_result(eui64, wait_s)
-        refusal = self.refusal(eui64, role)
+        return self.refusal(eui64, role)
+
+    async def require(self, eui64: str, role: Role | None, wait_s: float = SERVICE_WAIT_S) -> None:
+        """The one gate of the SE services (GPF, tunnel, load control, tenancy; OTA records the refusal
+        as an outcome instead): raise :class:`NoKeyEstablishment` when :meth:`settle` says no."""
+        refusal = await self.settle(eui64, role, wait_s)
         if refusal is not None:
             raise NoKeyEstablishment(f"device {eui64}: {refusal}")
 

@@ -17,6 +17,10 @@ hub's Time server gives devices), and kept in a bounded :class:`~gateway.gpf.Gas
 A push that cannot be classified (unknown unit, divisor 0, non-BCD digits, negative demand) is a
 malformed frame: logged, counted by the tap, not recorded.
 
+Under ``[policies] require_cbke`` a GSME without a CBKE link key gets no SE service: its pushes are not
+acted on (nothing classified, kept or handed to a waiting read) but counted in :attr:`GpfService.refused`
+by reason kind (``no-key-establishment``).
+
 Pushes are only seen once the service exists: touch ``gw.gpf`` right after opening a session.
 """
 
@@ -25,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +100,7 @@ class GpfService:
         self.history = GasHistory(history_len)
         self.pair_window_s = PAIR_WINDOW_S
         self.ignored_non_gsme = 0  # Metering reports from devices that are not GSMEs
+        self.refused: Counter[str] = Counter()  # pushes not acted on, by reason kind (require_cbke)
         self._records: dict[str, GasRecord] = {}  # latest per GSME, with its raw push
         self._open: dict[str, _OpenPush] = {}
         self._scaling: dict[str, dict[int, Any]] = {}
@@ -216,6 +222,8 @@ class GpfService:
         if source.role is not Role.GSME:
             self.ignored_non_gsme += 1
             return
+        if self._refused(source):
+            return
         demand = values.get(_M.instantaneous_demand.id)
         if demand is not None and int(demand) < 0:
             raise MalformedFrame(f"gas value: instantaneous demand {int(demand)} is negative")
@@ -237,9 +245,18 @@ class GpfService:
         loop = asyncio.get_running_loop()
         push.timer = loop.call_later(self.pair_window_s, self._time_report_missing, source.eui64, push)
 
+    def _refused(self, source: FrameSource) -> bool:
+        """Count and drop a push from a GSME that gets no SE service (no CBKE key the rig requires)."""
+        refusal = self.gateway.cbke.refusal(source.eui64, source.role)
+        if refusal is None:
+            return False
+        self.refused[refusal.split(":", 1)[0]] += 1
+        LOGGER.info("%s: gas push not taken: %s", source.eui64, refusal)
+        return True
+
     def _on_time(self, source: FrameSource, values: dict[int, Any]) -> None:
-        if source.role is not Role.GSME:
-            return
+        if source.role is not Role.GSME or self.gateway.cbke.refusal(source.eui64, source.role) is not None:
+            return  # a keyless GSME's Time report belongs to a push already refused
         status = values.get(_T.time_status.id)
         if status is not None:
             self._time_status[source.eui64] = bool(int(status) & Time.TimeStatus.Synchronized)

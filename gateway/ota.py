@@ -320,7 +320,9 @@ class OtaService:
         outcomes: list[DeviceOutcome | None] = []
         targets: list[tuple[int, CampaignTarget]] = []
         # a device refused for want of a CBKE key is not even asked what it runs (_decide names why)
-        keyless = [self.gateway.cbke.refusal(device.eui64, device.role) is not None for device in chosen]
+        # (waiting, as every SE service does, for a key establishment still running)
+        keyless = [refusal is not None for refusal in await asyncio.gather(
+            *(self.gateway.cbke.settle(device.eui64, device.role) for device in chosen))]
         facts_of = iter(await asyncio.gather(*(self._facts(device)
                                                for device, no_key in zip(chosen, keyless, strict=True)
                                                if not no_key)))

@@ -26,6 +26,7 @@ block`` (``emberSetReplyFragmentData``; bellows answers every block with bitfiel
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -115,7 +116,7 @@ def window_blocks(first: int, window: int, blocks: int) -> range:
     return range(first, min(first + window, blocks))
 
 
-def ack_bitfield(first: int, window: int, blocks: int, received: set[int] | frozenset[int]) -> int:
+def ack_bitfield(first: int, window: int, blocks: int, received: Collection[int]) -> int:
     """The ACK bitfield for the window starting at ``first``: received blocks and unused bits are 1."""
     if not 1 <= window <= MAX_WINDOW:
         raise FragmentationError(f"window {window} is outside apsMaxWindowSize 1..{MAX_WINDOW}")

@@ -15,7 +15,8 @@ Where frames come from:
 * a real EZSP (or other zigpy) radio: the host cannot hear the air, so :class:`HostCapture` records what
   the host sends and receives (zigpy's ``send_packet`` and ``packet_received``), framed the same way
   with the network key from the radio's state. MAC sequence numbers, frame counters and timing are then
-  the host's view, not the radio's.
+  the host's view, not the radio's; a unicast longer than one APS payload is written as the APS
+  fragments the radio carried it in.
 
 A frame the simulated HAN sent in APS fragments is one 802.15.4 frame per fragment (and per
 retransmission), each with the APS extended header (fragmentation field, block number) and the
@@ -38,6 +39,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import contextvars
+import dataclasses
 import io
 import logging
 import struct
@@ -50,7 +52,9 @@ from typing import IO, Any
 import zigpy.types as zigpy_t
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
-from .aps_fragmentation import ACK_REQUEST, EXTENDED_HEADER, data_extended_header
+from ota.link_model import fragment_block_size
+
+from .aps_fragmentation import ACK_REQUEST, EXTENDED_HEADER, data_extended_header, needs_fragmentation, split
 
 LOGGER = logging.getLogger(__name__)
 
@@ -373,6 +377,7 @@ class HostCapture:
         self._send = app.send_packet
         self._received = app.packet_received
         self._encoder: FrameEncoder | None = None
+        self._transfers = 0  # fragmented frames written (each block carries its transfer's APS counter)
 
     def attach(self) -> None:
         # zigpy has no packet hook: wrap the two methods every radio library funnels frames through
@@ -411,8 +416,20 @@ class HostCapture:
                 profile=int(packet.profile_id), cluster=int(packet.cluster_id),
                 payload=packet.data.serialize(), comment="host sent" if outgoing else "host received",
             )
-            self.writer.write(self.name, int(network.channel), frame.time, self._encoder.psdu(frame),
-                              frame.comment)
+            secured = zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options
+                                                                 or zigpy_t.TransmitOptions.NONE)
+            frames = [frame]
+            if frame.dst_nwk not in _BROADCASTS and needs_fragmentation(len(frame.payload),
+                                                                        aps_security=secured):
+                # the radio carried it in APS fragments: one frame per block, as on the air
+                self._transfers += 1
+                blocks = split(frame.payload, fragment_block_size(aps_security=secured))
+                frames = [dataclasses.replace(frame, payload=block, block=index, blocks=len(blocks),
+                                              transfer=self._transfers)
+                          for index, block in enumerate(blocks)]
+            for each in frames:
+                self.writer.write(self.name, int(network.channel), each.time, self._encoder.psdu(each),
+                                  each.comment)
         except Exception as exc:
             LOGGER.warning("capture %s: frame not recorded: %s", self.writer.path, exc)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import bellows.types as t
 import zigpy.application
 
 CALLBACK_TIMEOUT_S = 10.0
@@ -21,6 +20,13 @@ _SUFFIX = {1: "", 2: "283k1"}
 
 class NcpCbkeError(RuntimeError):
     """The NCP refused or failed a CBKE command."""
+
+
+def _bellows_types() -> Any:
+    """bellows' types, imported when an NCP is used: a ``sim://`` run never loads bellows (50 ms)."""
+    import bellows.types
+
+    return bellows.types
 
 
 def is_ezsp(app: zigpy.application.ControllerApplication) -> bool:
@@ -37,6 +43,7 @@ class NcpCbke:
 
     async def _call(self, name: str, **kwargs: Any) -> list[Any]:
         result = await getattr(self._ezsp, name + self._suffix)(**kwargs)
+        t = _bellows_types()
         status = t.sl_Status.from_ember_status(result[0])
         if status != t.sl_Status.OK:
             raise NcpCbkeError(f"{name}{self._suffix}: {status!r}")
@@ -56,6 +63,7 @@ class NcpCbke:
                 response = await future
         finally:
             self._ezsp.remove_callback(listener)
+        t = _bellows_types()
         status = t.sl_Status.from_ember_status(response[0])
         if status != t.sl_Status.OK:
             raise NcpCbkeError(f"{handler}{self._suffix}: {status!r}")
@@ -70,6 +78,7 @@ class NcpCbke:
     async def smacs(self, *, am_initiator: bool, partner_certificate: bytes,
                     partner_ephemeral_public_key: bytes) -> tuple[bytes, bytes]:
         """(initiator MAC, responder MAC)."""
+        t = _bellows_types()
         cert_type = t.EmberCertificateData if self.suite == 1 else t.EmberCertificate283k1Data
         key_type = t.EmberPublicKeyData if self.suite == 1 else t.EmberPublicKey283k1Data
         response = await self._call_with_callback(

@@ -76,7 +76,7 @@ ALERTS_RECEIVED = MeasurementSpec("alerts_received", "")
 ALERTS_FORWARDED = MeasurementSpec("alerts_forwarded", "")
 ALERTS_SUPPRESSED = MeasurementSpec("alerts_suppressed", "")
 ALERTS_LOST = MeasurementSpec("alerts_unaccounted", "", Equals(0),
-                              "received - forwarded - suppressed-and-reported after the final flush")
+                              "received - forwarded - reported - refused after the final flush")
 THROTTLE_EPISODES = MeasurementSpec("throttle_episodes", "")
 CBKE_ESTABLISHED = MeasurementSpec("cbke_established", "", Equals(True),
                                    "key establishment with the hub ended with both key confirmations")
@@ -609,7 +609,7 @@ async def step_alerts(ctx: StepContext) -> None:
     ctx.measure(ALERTS_FORWARDED, delta["forwarded"])
     ctx.measure(ALERTS_SUPPRESSED, delta["suppressed"])
     ctx.measure(THROTTLE_EPISODES, delta["episodes"])
-    ctx.measure(ALERTS_LOST, delta["received"] - delta["forwarded"] - delta["reported"])
+    ctx.measure(ALERTS_LOST, delta["received"] - delta["forwarded"] - delta["reported"] - delta["refused"])
     busiest = max((_busiest_window(times, policy.window_s) for times in forwarded_at.values()), default=0)
     # while throttled the hub forwards one copy per forward period on top of the threshold
     allowed = policy.threshold + int(policy.window_s // policy.forward_period_s) + 1
@@ -637,11 +637,11 @@ async def step_alerts(ctx: StepContext) -> None:
                                         "alerts the device says it sent"), sent)
             ctx.measure(MeasurementSpec("unaccounted", "", Equals(0), "alerts the device sent that the hub "
                                         "neither forwarded nor counted as throttled"),
-                        sent - delta["forwarded"] - delta["suppressed"])
+                        sent - delta["forwarded"] - delta["suppressed"] - delta["refused"])
     # the per (device, code) invariant of the durable counts (gateway.alert_counts): each received alert
-    # is forwarded, throttled or excluded
+    # is forwarded, throttled, excluded or refused
     ctx.measure(MeasurementSpec("alert_codes_unbalanced", "", Equals(0), "alert codes of the device whose "
-                                "received != forwarded + throttled + excluded"),
+                                "received != forwarded + throttled + excluded + refused"),
                 sum(1 for device, _ in service.unbalanced() if device == eui64))
 
 

@@ -7,7 +7,9 @@ numbers come from the options, else the rig file's ``[policies] alerts`` (``sim:
 hanrig's defaults (window 60 s, threshold 10, forward period 300 s, nothing excluded).
 
 The summary gives the counts per (device, alert code): received / forwarded / throttled / excluded and
-the suppressed count still pending. On a radio with a data dir (every real radio: ``$HANRIG_DATA_DIR``)
+the suppressed count still pending, and the alerts refused (not acted on) by reason: under ``[policies]
+require_cbke`` a Type 1 device without a CBKE key gets no SE service, so its alerts are refused
+(``no-key-establishment``) yet counted. On a radio with a data dir (every real radio: ``$HANRIG_DATA_DIR``)
 they are the persisted counts, over every run since the count file was made, and an open episode is
 left pending for the next run rather than flushed; on ``sim://`` they cover this run only, and pending
 counts are reported at the end.
@@ -51,11 +53,14 @@ def _render_summary(document: dict[str, Any]) -> str:
     counts = document["counts"]
     return (f"{counts['received']} alert(s) received in {document['for_s']:g} s: "
             f"{counts['forwarded']} forwarded, {counts['suppressed']} suppressed "
-            f"({counts['episodes']} throttling episode(s)); "
+            f"({counts['episodes']} throttling episode(s))"
+            + (f", {counts['refused']} refused" if counts.get("refused") else "") + "; "
             f"{document['malformed_frames']} malformed frame(s) ignored"
             + "".join(f"\n  {row['device']} alert {row['alert_code']}: {row['received']} received, "
                       f"{row['forwarded']} forwarded, {row['throttled']} throttled, "
-                      f"{row['excluded']} excluded, {row['pending']} pending" for row in document["per_code"])
+                      f"{row['excluded']} excluded, {row['pending']} pending"
+                      + "".join(f", {n} refused ({reason})" for reason, n in row["refused_by_reason"].items())
+                      for row in document["per_code"])
             + ("\n  (persisted counts, across runs)" if document["persisted"] else ""))
 
 

@@ -89,3 +89,4 @@ class NcpStats:
     fragments_out: int = 0  # APS fragments the host handed over (sendUnicast with APS_OPTION_FRAGMENT)
     fragments_in: int = 0  # APS fragments handed up (incomingMessageHandler with APS_OPTION_FRAGMENT)
     fragment_acks: int = 0  # the host's fragment acknowledgements (sendReply with APS_OPTION_FRAGMENT)
+    fragment_acks_unmatched: int = 0  # ... for no window the air waits on (late, or a duplicate)

@@ -11,9 +11,11 @@ to sleepy devices. A unicast longer than one frame goes in APS fragments (``hal.
 each fragment is its own air frame, each window of ``model.fragment_window`` fragments gets the
 receiver's APS ACK (with block number and bitfield, 3 octets longer than a plain ACK), missing blocks are
 sent again after that ACK or the APS ACK timeout, and a block still missing after apsMaxFrameRetries
-fails the send. The coordinator's APS ACK of an incoming frame goes out while the host works on the
-frame (as the NCP sends it), so a reply queues behind it. Each frame is appended to :attr:`trace` (a
-bounded ring with sinks, see ``hal/sim/trace.py``); with one seed the trace is the same on every run
+fails the send (to a sleepy device, every fragment follows the one poll that releases the frame: the
+device is taken to keep polling while a transfer runs). The coordinator's APS ACK of an incoming frame
+goes out while the host works on the frame (as the NCP sends it), so a reply queues behind it. Each
+frame is appended to :attr:`trace` (a bounded ring with sinks, see ``hal/sim/trace.py``); with one seed
+the trace is the same on every run
 (all randomness comes from seeded ``random.Random``).
 
 Faults (rig-file ``[[faults]]`` or :meth:`VirtualHan.inject`): drop/corrupt/delay frames, a device
@@ -45,7 +47,7 @@ from ota.link_model import (
     psdu_length,
 )
 
-from ..aps_fragmentation import split, window_blocks
+from ..aps_fragmentation import MAX_WINDOW, ack_bitfield, missing_blocks, split, window_blocks
 from .channel import Channel, MacResult
 from .config import (
     COORDINATOR_IEEE,
@@ -116,6 +118,7 @@ class _BlockTransfer:
     transfer: int
     blocks: int
     received: dict[int, bytes] = field(default_factory=dict)
+    acked: set[int] = field(default_factory=set)  # blocks a host's acknowledgement confirmed (EZSP)
 
 
 @dataclass
@@ -163,6 +166,9 @@ class VirtualHan:
         self.fragments_lost = 0  # fragments sent again because the receiver's ACK showed them missing
         # coordinator-to-device transfers whose blocks the host hands over one at a time (EZSP)
         self._inbound_blocks: dict[tuple[int, int], _BlockTransfer] = {}
+        # windows of fragments to the coordinator whose APS ACK waits for the host (EZSP's sendReply):
+        # (sender NWK, APS counter, window's first block) -> the ACK bitfield the host gives
+        self._host_acks: dict[tuple[int, int, int], asyncio.Future[int]] = {}
         self.devices: dict[zigpy_t.EUI64, VirtualDevice] = {}
         used: set[int] = {0x0000}
         for spec in self.config.devices:
@@ -520,23 +526,24 @@ class VirtualHan:
         src = 0x0000 if to_device else device.nwk
         dst = self._dst_nwk(packet)
         broadcast = packet.dst is not None and packet.dst.addr_mode == zigpy_t.AddrMode.Broadcast
-        fault = self._frame_fault(device, packet, to_device)
         data = packet.data.serialize()
         length = len(data)
         kind = TRAFFIC_KINDS.get(int(packet.cluster_id), "other")
-        outcome = "delivered"
-        if fault is not None and fault.kind is FaultKind.DELAY:
-            outcome = "delayed"
-            await asyncio.sleep(fault.delay_s)
         # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
         # header and MIC even when the PAN's default is not to
         secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
         relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
         if not broadcast and length > max_aps_payload(aps_security=self.model.aps_security or secured,
                                                       relays=relays):
+            # frame faults apply to each fragment on the air (a dropped fragment is sent again)
             await self._transmit_fragmented(packet, device, data, to_device=to_device, secured=secured,
                                             kind=kind)
             return
+        fault = self._frame_fault(device, packet, to_device)
+        outcome = "delivered"
+        if fault is not None and fault.kind is FaultKind.DELAY:
+            outcome = "delayed"
+            await asyncio.sleep(fault.delay_s)
         if broadcast:
             await self.channel.transmit(device, self._psdu(length, secured=secured), kind=kind, ack=False)
         else:
@@ -654,20 +661,39 @@ class VirtualHan:
             del self._inbound_blocks[key]
             await self._deliver_blocks(packet, device, transfer, to_device=True)
 
+    def fragment_acknowledged(self, sender: int, aps_sequence: int, first: int, bitfield: int) -> bool:
+        """The coordinator's host acknowledged a window of fragments from ``sender`` (EZSP ``sendReply``
+        with fragment data): its APS ACK goes on the air with this block number and bitfield. False
+        when no window waits for it (a late or repeated acknowledgement)."""
+        waiter = self._host_acks.get((sender, aps_sequence & 0xFF, first))
+        if waiter is None or waiter.done():
+            return False
+        waiter.set_result(bitfield)
+        return True
+
     async def _send_window(self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice,
                            blocks: Any, wanted: list[int], transfer: _BlockTransfer,
                            *, to_device: bool, secured: bool, kind: str) -> None:
-        """Send the ``wanted`` blocks of one window until the receiver's ACK shows them all received."""
+        """Send the ``wanted`` blocks of one window until the receiver's ACK shows them all received.
+
+        To a coordinator whose host reassembles (a listener with ``on_fragment``: the EZSP NCP), the ACK
+        is the host's: the NCP hands each block up, and the ACK goes on the air when the host answers
+        (``fragment_acknowledged``), carrying the host's bitfield; blocks it leaves out are sent again."""
         src = 0x0000 if to_device else device.nwk
         dst = self._dst_nwk(packet)
         relays = device.spec.sim.hops - 1 if to_device else 0
         route = self._route(device, to_device=to_device)
         loss = self.settings.frame_loss
+        host_acks = not to_device and any(hasattr(listener, "on_fragment") for listener in self._listeners)
+        confirmed = transfer.acked if host_acks else transfer.received
         for attempt in range(APS_MAX_FRAME_RETRIES + 1 if self.model.enabled else 1):
             if attempt:
                 self.aps_retries += 1
+            key = (device.nwk, int(packet.tsn or 0) & 0xFF, wanted[0])
+            if host_acks:
+                self._host_acks[key] = asyncio.get_running_loop().create_future()
             for index in wanted:
-                if index in transfer.received:
+                if index in confirmed:
                     continue
                 if attempt:
                     self.fragments_lost += 1
@@ -692,20 +718,45 @@ class VirtualHan:
                     transfer.received[index] = block
                     if not to_device:
                         self.spawn(self._fragment_to_host(packet, index, transfer.blocks, block))
+            if host_acks:
+                if await self._host_ack(key, wanted, transfer, device, kind):
+                    return
+                continue
             # the receiver acknowledges once it holds the window's last block or the whole window
             # (EmberZNet fragmentation.c); otherwise the sender's APS ACK wait runs out
             if wanted[-1] in transfer.received or all(i in transfer.received for i in wanted):
+                # the ACK's bitfield tells the sender what to send again
+                bitfield = ack_bitfield(wanted[0], len(wanted), transfer.blocks, transfer.received.keys())
                 await self._fragment_ack(device, to_device=to_device, kind=kind)
-                if all(i in transfer.received for i in wanted):
+                if not missing_blocks(wanted[0], bitfield, len(wanted), transfer.blocks):
                     return
             elif self.model.enabled:
                 await asyncio.sleep(APS_ACK_WAIT_S)
-        missing = [i for i in wanted if i not in transfer.received]
+        missing = [i for i in wanted if i not in confirmed]
         if not (device.joined if to_device else self.stick_present):
             raise SimDeliveryError(MacStatus.NO_ACK, f"0x{dst:04x} left during a fragmented transfer")
         raise SimDeliveryError(MacStatus.NO_ACK, f"APS fragment {missing[0]} of {transfer.blocks} to "
                                                  f"0x{dst:04x} not acknowledged after "
                                                  f"{APS_MAX_FRAME_RETRIES} retries")
+
+    async def _host_ack(self, key: tuple[int, int, int], wanted: list[int], transfer: _BlockTransfer,
+                        device: VirtualDevice, kind: str) -> bool:
+        """Wait (up to the device's APS ACK timeout) for the host's acknowledgement of the window that
+        starts at ``key[2]``, put its ACK on the air, and note the blocks it confirms; True when the
+        whole window is confirmed."""
+        waiter = self._host_acks[key]
+        try:
+            async with asyncio.timeout(APS_ACK_WAIT_S):
+                bitfield = await waiter
+        except TimeoutError:
+            return False
+        finally:
+            self._host_acks.pop(key, None)
+        await self._fragment_ack(device, to_device=False, kind=kind)
+        window = len(window_blocks(key[2], MAX_WINDOW, transfer.blocks))
+        transfer.acked.update(i for i in window_blocks(key[2], window, transfer.blocks)
+                              if bitfield & (1 << (i - key[2])) and i in transfer.received)
+        return all(i in transfer.acked for i in wanted)
 
     async def _fragment_ack(self, device: VirtualDevice, *, to_device: bool, kind: str) -> None:
         """The receiver's APS ACK of a window of fragments (block number and ACK bitfield), back along the

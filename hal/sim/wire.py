@@ -13,6 +13,7 @@ and the three-octet ZCL header is read and written from its frame-control bits (
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
 import types
@@ -63,13 +64,14 @@ class SchemaCodec:
             for field in self.fields
         )
         self._blank = dict.fromkeys(field.name for field in self.fields)
+        self._readers = tuple((field, _int_reader(field.type)) for field in self.fields)
 
     def serialize(self, values: dict[str, Any]) -> bytes:
         if not self.fast:
             return self.schema(**values).serialize()
         view = types.SimpleNamespace(**{**self._blank, **values})
         chunks = []
-        for field in self.fields:
+        for field, reader in self._readers:
             if field.requires is not None and not field.requires(view):
                 continue
             value = values.get(field.name)
@@ -77,6 +79,15 @@ class SchemaCodec:
                 if field.optional:
                     continue
                 raise ValueError(f"{self.schema.__name__}: {field.name} is required")
+            plain_int = type(value) is int and reader is not None and reader[3] is None
+            if reader is not None and (type(value) is field.type or plain_int):
+                size, byteorder, signed, _members = reader  # zigpy's serialize, without its checks
+                try:
+                    chunks.append(value.to_bytes(size, byteorder, signed=signed))
+                except OverflowError:
+                    raise ValueError(f"{int(value)} is not an {'' if signed else 'un'}signed {8 * size} bit "
+                                     f"integer") from None
+                continue
             chunks.append(value.serialize() if type(value) is field.type else field.type(value).serialize())
         return b"".join(chunks)
 
@@ -85,12 +96,43 @@ class SchemaCodec:
         if not self.fast:
             return self.schema.deserialize(data)
         view = types.SimpleNamespace(**self._blank)
-        for field in self.fields:
+        for field, reader in self._readers:
             if (field.requires is not None and not field.requires(view)) or (not data and field.optional):
                 continue
-            value, data = field.type.deserialize(data)
+            if reader is None:
+                value, data = field.type.deserialize(data)
+            else:
+                size, byteorder, signed, members = reader
+                if len(data) < size:
+                    raise ValueError(f"Data is too short to contain {size} bytes")
+                number = int.from_bytes(data[:size], byteorder, signed=signed)
+                data = data[size:]
+                if members is None:  # in range by construction: what zigpy's range check would pass
+                    value = int.__new__(field.type, number)
+                else:  # an enum: the member (zigpy's own call makes the undefined_0x.. ones)
+                    value = members.get(number)
+                    if value is None:
+                        value = field.type(number)
             setattr(view, field.name, value)
         return view, data
+
+
+def _int_reader(field_type: type) -> tuple[int, str, bool, dict[int, Any] | None] | None:
+    """How :class:`SchemaCodec` reads (and writes) a whole-octet integer or integer enum field without
+    zigpy's per-value ``from_bytes`` -> ``__new__`` range check (octets, byte order, signed, the enum's
+    members by value), giving the same value of the same type; None for every other type (bitmaps
+    included), which zigpy reads itself."""
+    if not issubclass(field_type, zigpy_t.FixedIntType) or field_type._bits % 8:
+        return None
+    if issubclass(field_type, enum.Flag):
+        return None
+    if issubclass(field_type, enum.Enum):
+        members: dict[int, Any] | None = dict(field_type._value2member_map_)
+    elif field_type.__new__ is zigpy_t.FixedIntType.__new__:
+        members = None
+    else:
+        return None  # a type with its own constructor: let zigpy build it
+    return field_type._bits // 8, field_type._byteorder, field_type._signed, members
 
 
 @functools.cache

@@ -215,7 +215,8 @@ async def test_credentials_read_in_aps_fragments_through_unmodified_bellows(esme
     """CS02a/CS02c over GB-HRGP through the stick: each GBCS message is one Transfer Data longer than a
     frame. The host side (``hal.ezsp_fragmentation``, zigpy fix ``ezsp_fragmented_send``) hands the
     command to the NCP block by block; the meter's responses come up as APS fragments that unmodified
-    bellows reassembles and acknowledges with sendReply, one per block."""
+    bellows reassembles and acknowledges with sendReply, one per block, which the NCP turns into the
+    APS ACKs on the air."""
     han, stick, gw, esme = esme_over_stick
     mark = han.trace.total
     installed = await gw.certs.read_installed(esme)
@@ -231,6 +232,8 @@ async def test_credentials_read_in_aps_fragments_through_unmodified_bellows(esme
     assert len({f.transfer for f in down}) >= 1 and len(down) >= 2
     assert len({f.transfer for f in up}) == 2 and len(up) >= 6
     assert stats.fragments_out == len(down) and stats.fragments_in == len(up)
+    # each APS ACK of the meter's fragments went on the air when bellows' sendReply asked for it
+    assert stats.fragment_acks_unmatched == 0
     assert stats.unknown_commands == 0
 
 

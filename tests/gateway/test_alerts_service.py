@@ -349,4 +349,35 @@ async def test_an_episode_the_flush_reported_and_ended_stays_ended_after_a_resta
     async with Gateway.open([radio]) as gw:
         assert not gw.alerts.throttler.throttling()
         assert gw.alerts.counts()[(ESME, 0x42)] == {"received": sent, "forwarded": 2, "throttled": sent - 2,
-                                                    "excluded": 0, "pending": 0}
+                                                    "excluded": 0, "pending": 0, "refused": 0,
+                                                    "refused_by_reason": {}}
+
+
+def test_refused_counts_are_kept_by_reason_and_old_count_files_gain_the_column(tmp_path: Path) -> None:
+    """Refused alerts (require_cbke) are saved with their reason and balance the counts after a reload; a
+    count file made before they were counted is upgraded in place, its rows kept."""
+    import sqlite3
+
+    from gateway.alert_counts import _SCHEMA, AlertCounts, StoredCounts
+    from gateway.alerts import AlertThrottler
+
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as db:
+        db.executescript(_SCHEMA.replace("    refused TEXT NOT NULL DEFAULT '{}',\n", ""))
+        db.execute("INSERT INTO alert_counts VALUES ('aa', 16, 3, 3, 0, 0, NULL, 0, 0, 0, 0, NULL)")
+    db.close()
+    [row] = AlertCounts(old).rows()
+    assert (row.counts.received, row.counts.refused) == (3, {})
+
+    throttler = AlertThrottler(AlertPolicy(), clock=lambda: 0.0)
+    throttler.receive("aa", 16)
+    throttler.refuse("aa", 16, "no-key-establishment")
+    throttler.refuse("aa", 16, "no-key-establishment")
+    store = AlertCounts(tmp_path / "new.sqlite")
+    store.save([StoredCounts("aa", 16, *throttler.snapshot("aa", 16))], throttler.next_sequence_id)
+    [row] = AlertCounts(tmp_path / "new.sqlite").rows()
+    assert row.counts.refused == {"no-key-establishment": 2} and row.counts.received == 3
+    assert row.counts.balanced()
+    reloaded = AlertThrottler(AlertPolicy())
+    reloaded.restore(row.device, row.code, row.counts, row.episode, 1)
+    assert (reloaded.stats.received, reloaded.stats.forwarded, reloaded.stats.refused) == (3, 1, 2)

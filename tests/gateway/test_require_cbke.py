@@ -6,6 +6,7 @@ waiting for the key establishment it started after joining."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -13,21 +14,23 @@ from pathlib import Path
 import pytest
 
 import hal
+from gateway.bench import bench_radio_config
 from gateway.cli import main
 from gateway.exceptions import NoKeyEstablishment
-from gateway.session import Gateway
+from gateway.session import Gateway, RadioEndpoint
 from rigs.records import StepOutcome
 from rigs.rigfile import parse_rig
 from rigs.runner import RunOptions, run_rig
 
 ESME, GSME, HCALCS = "00:0d:6f:00:0a:bc:00:01", "00:0d:6f:00:0a:bc:00:02", "00:0d:6f:00:0a:bc:00:05"
+PPMID = "00:0d:6f:00:0a:bc:00:04"
 
 
 def rig_text(*, silent: bool, steps: str = "") -> str:
     sim = '[devices.sim]\ncbke_fault = "silent"\n' if silent else ""
     devices = "".join(f'[[devices]]\nid = "{i}"\nrole = "{r}"\neui64 = "{e}"\n{sim}\n'
                       for i, r, e in (("esme", "ESME", ESME), ("gsme", "GSME", GSME),
-                                      ("hcalcs", "HCALCS", HCALCS)))
+                                      ("hcalcs", "HCALCS", HCALCS), ("ppmid", "PPMID", PPMID)))
     return ('[rig]\nname = "require-cbke"\n\n[[radios]]\nid = "sim"\nurl = "sim://"\n\n'
             '[policies]\nrequire_cbke = true\nhcalcs_commanders = ["supplier"]\n\n'
             f'{devices}{steps}[outputs]\nresults = "results"\n')
@@ -101,3 +104,58 @@ def test_rig_steps_fail_naming_no_key_establishment(tmp_path: Path) -> None:
         step = outcomes[key]
         assert step.outcome is StepOutcome.FAIL, (key, step)
         assert [d.code for d in step.details] == ["no-key-establishment"], step.details
+
+
+@pytest.mark.parametrize("silent", [True, False])
+def test_cli_ota_push_waits_for_the_key_then_serves_or_refuses(capsys, tmp_path: Path, silent: bool) -> None:
+    """OTA records the refusal as the device's outcome (exit 1); a device still keying itself when the push
+    starts is waited for, then served."""
+    path = tmp_path / "rig.toml"
+    path.write_text(rig_text(silent=silent))
+    code, out, err = run(capsys, "ota", "push", "--radio", f"sim://?rig={path}", "--device", PPMID,
+                         "--activate", "hold", "--json", "--no-progress")
+    [device] = json.loads(out)["devices"]
+    if silent:
+        assert code == 1 and device["phase"] == "refused", (out, err)
+        assert "no-key-establishment" in json.dumps(device)
+    else:
+        assert code == 0 and device["phase"] == "held", (out, err)
+
+
+def test_unsolicited_traffic_of_a_keyless_device_is_refused_and_counted(tmp_path: Path) -> None:
+    """What a keyless device sends unasked gets no SE service either: its ZCL alarms and its GBCS alerts
+    (through a tunnel opened before the policy applied) are neither forwarded nor throttled but counted as
+    refused with the reason (SECMP0062: never lost uncounted), and its gas pushes are not taken by the GPF."""
+    path = tmp_path / "silent.toml"
+    path.write_text(rig_text(silent=True).replace('cbke_fault = "silent"\n',
+                                                  'cbke_fault = "silent"\ngas_push_interval_s = 60.0\n'))
+
+    url = f"sim://?rig={path}"
+
+    async def scenario() -> None:
+        radio_config, trust = bench_radio_config(url)   # the meters' GBCS side, as ``alerts watch`` has it
+        async with Gateway.open([RadioEndpoint("radio", url, radio_config)]) as gw:
+            assert trust is not None and trust.keystore is not None
+            gw.gbcs.use_keystore(trust.keystore)
+            await gw.alerts.watch_gbcs(gw.device(ESME))   # no policy yet: the tunnel opens
+            forwarded: list[object] = []
+            gw.alerts.subscribe(forwarded.append)
+            gw.cbke.policy = parse_rig(path.read_text(), path).policies.cbke
+            sim = gw.sim()
+            assert sim is not None
+            zcl_sent = await sim.alert_storm(PPMID, 0x10, 2.0, 5.0)
+            gbcs_sent = await sim.alert_storm(ESME, 0x8F1C, 2.0, 5.0)
+            await asyncio.sleep(150)   # two gas pushes, and the last alerts' frames
+            assert zcl_sent > 0 and gbcs_sent > 0
+            assert gw.alerts.device_stats(ESME)["received"] == gbcs_sent   # the tunnel carried them
+            counts = gw.alerts.counts()
+            assert counts[(PPMID, 0x10)]["refused_by_reason"] == {"no-key-establishment": zcl_sent}
+            assert counts[(ESME, 0x8F1C)]["refused_by_reason"] == {"no-key-establishment": gbcs_sent}
+            for key in ((PPMID, 0x10), (ESME, 0x8F1C)):
+                assert counts[key]["forwarded"] == counts[key]["throttled"] == 0, counts[key]
+            assert gw.alerts.stats()["refused"] == zcl_sent + gbcs_sent
+            assert forwarded == [] and gw.alerts.unbalanced() == []
+            assert gw.gpf.refused["no-key-establishment"] >= 2
+            assert gw.gpf.history.readings(GSME) == ()
+
+    hal.run(scenario, url)

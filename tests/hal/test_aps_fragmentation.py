@@ -169,3 +169,112 @@ async def test_radios_hanrig_cannot_fragment_on_refuse_long_unicasts_by_name() -
     with pytest.raises(zigpy.exceptions.DeliveryError, match=refused):
         await radio.send_packet(unicast(83))
     assert radio.sent == [82]
+
+
+async def test_a_host_that_reassembles_drives_the_air_ack(sim_han) -> None:
+    """A coordinator whose host reassembles (the EZSP NCP: a listener with ``on_fragment``) answers each
+    window when its host acknowledges it; a block the host leaves unacknowledged is sent again by the
+    meter after its APS ACK timeout, and the host gets it twice."""
+    async with sim_han(_bench()) as app:
+        han = app.han
+        seen: list[int] = []
+
+        class ReassemblingHost:  # what hal/ezsp_stick does with bellows behind it
+            def on_packet(self, packet): ...
+            def on_join(self, nwk, ieee, parent): ...
+            def on_leave(self, nwk, ieee): ...
+
+            def on_fragment(self, packet, index, blocks, block) -> None:
+                seen.append(index)
+                if seen.count(index) == 1 and index == 1:
+                    return  # the first copy of block 1 goes unacknowledged
+                han.fragment_acknowledged(packet.src.address, packet.tsn, index, 0xFF)
+
+        gw = Gateway({"sim": app})
+        esme = gw.device(ESME)
+        await gw.gbcs.open_tunnel(esme)
+        han.attach(ReassemblingHost())
+        mark = han.trace.total
+        done = await gw.gbcs.exchange(esme, _cs02c(gw, esme))
+        frames = [f for f in han.trace.since(mark) if f.fragment and f.src != 0x0000]
+    assert done.security.signature.value == "valid"  # the hub (SimApplication) got the whole response
+    response = frames[0].transfer
+    sent = [f.block for f in frames if f.transfer == response]
+    assert sent.count(1) == 2 and seen.count(1) == 2
+    first, again = [f for f in frames if f.transfer == response and f.block == 1]
+    assert again.time - first.time >= APS_ACK_WAIT_S
+
+
+async def test_a_host_capture_writes_a_long_unicast_as_the_fragments_the_radio_sent(tmp_path) -> None:
+    """``--capture`` on a real radio (the host's view): a frame longer than one APS payload is written as
+    the APS fragments the radio put on the air, which tshark (when installed) reassembles."""
+    import json
+    import shutil
+    import subprocess
+    import types
+
+    from hal.capture import HostCapture, PcapngWriter, read_pcapng_frames
+
+    key = b"hanrig-sim-nwk-k"
+    sent: list[int] = []
+
+    async def send_packet(packet: zigpy_t.ZigbeePacket) -> None:
+        sent.append(len(packet.data.serialize()))
+
+    app = types.SimpleNamespace(
+        send_packet=send_packet, packet_received=lambda packet: None, devices={},
+        state=types.SimpleNamespace(
+            network_info=types.SimpleNamespace(pan_id=0x1A62, channel=15,
+                                               network_key=types.SimpleNamespace(key=key, seq=0)),
+            node_info=types.SimpleNamespace(nwk=0x0000,
+                                            ieee=zigpy_t.EUI64.convert("00:0d:6f:ff:fe:0a:bc:00"))))
+    writer = PcapngWriter(tmp_path / "host.pcapng")
+    host = HostCapture(app, writer, "ezsp")
+    host.attach()
+    message = bytes([0x01, 0x07, 0x01, 0x00, 0x00]) + bytes(range(195))  # Transfer Data, 200 octets
+    await app.send_packet(zigpy_t.ZigbeePacket(
+        src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000), src_ep=1,
+        dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x1234), dst_ep=1, tsn=7,
+        profile_id=0x0109, cluster_id=TUNNELING, data=zigpy_t.SerializableBytes(message)))
+    writer.close()
+    assert sent == [200]
+    frames = read_pcapng_frames(tmp_path / "host.pcapng")
+    assert len(frames) == 3 and all(len(f) <= 127 for f in frames)
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        return
+    done = subprocess.run([tshark, "-r", str(tmp_path / "host.pcapng"), "-o",
+                           f'uat:zigbee_pc_keys:"{key.hex()}","Normal",""', "-T", "json",
+                           "-e", "zbee_aps.block", "-e", "zbee_aps.reassembled.length",
+                           "-e", "_ws.malformed"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    layers = [p["_source"]["layers"] for p in json.loads(done.stdout)]
+    assert [p.get("zbee_aps.block") for p in layers] == [["3"], ["1"], ["2"]]
+    assert layers[-1]["zbee_aps.reassembled.length"] == ["200"]
+    assert not any("_ws.malformed" in p for p in layers)
+
+
+async def test_a_window_of_four_resends_only_what_its_ack_shows_missing(sim_han) -> None:
+    import asyncio
+    import dataclasses
+
+    async with sim_han(_bench()) as app:
+        han = app.han
+        han.model = dataclasses.replace(han.model, fragment_window=4)
+        device = han.device("esme")
+        han.inject(FaultSpec(kind=FaultKind.DROP, device="esme", cluster=TUNNELING, count=1,
+                             direction=Direction.FROM_DEVICE))
+        await asyncio.sleep(0.01)  # armed
+        mark = han.trace.total
+        data = bytes([0x19, 0x01, 0x01]) + bytes(range(250)) + bytes(100)  # 353 octets: 5 blocks
+        await han.device_send(device, zigpy_t.ZigbeePacket(
+            src=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=device.nwk), src_ep=1,
+            dst=zigpy_t.AddrModeAddress(addr_mode=zigpy_t.AddrMode.NWK, address=0x0000), dst_ep=1, tsn=9,
+            profile_id=0x0109, cluster_id=TUNNELING, data=zigpy_t.SerializableBytes(data)))
+        frames = han.trace.since(mark)
+    # block 0 lost; blocks 1-3 arrive, so the receiver's ACK of window 0-3 (bitfield 0xFE) asks for block 0
+    # alone; then block 4, the last window
+    assert [(f.block, f.outcome) for f in frames] == [
+        (0, "lost"), (1, "delivered"), (2, "delivered"), (3, "delivered"), (0, "delivered"), (4, "delivered")]
+    assert frames[4].time - frames[3].time < APS_ACK_WAIT_S  # answered by the ACK, not by a timeout
+    assert han.fragments_lost == 1

@@ -83,8 +83,31 @@ def test_payloads_are_zigpys(command, values) -> None:
     zigpys, _ = command.schema.deserialize(expected)
     assert rest == b""
     assert {f.name: getattr(parsed, f.name) for f in command.schema.fields} == zigpys.as_dict()
+    assert {f.name: type(getattr(parsed, f.name)) for f in command.schema.fields} == \
+        {f.name: type(getattr(zigpys, f.name)) for f in command.schema.fields}
     with pytest.raises(ValueError, match="is required"):
         codec.serialize({k: v for k, v in values.items() if k != "field_control" and k != "status"})
+
+
+def test_an_undefined_status_and_a_short_payload_read_as_zigpy_reads_them() -> None:
+    codec = SchemaCodec(CLIENT.image_block_response.schema)
+    parsed, rest = codec.deserialize(b"\x42")
+    zigpys, _ = CLIENT.image_block_response.schema.deserialize(b"\x42")
+    assert rest == b"" and parsed.status == zigpys.status and parsed.status.name == "undefined_0x42"
+    assert type(parsed.status) is foundation.Status
+    whole = codec.serialize({"status": SUCCESS, "file_offset": 128, "image_data": b"ab", **OTA_FIELDS})
+    truncated = whole[:7]
+    with pytest.raises(ValueError, match="too short"):
+        codec.deserialize(truncated)
+    with pytest.raises(ValueError, match="too short"):
+        CLIENT.image_block_response.schema.deserialize(truncated)
+    with pytest.raises(ValueError, match="not an unsigned 16 bit integer"):  # as zigpy says it
+        codec.serialize({"status": SUCCESS, "file_offset": 1, "image_data": b"", **OTA_FIELDS,
+                         "manufacturer_code": 0x10000})
+    with pytest.raises(ValueError, match="not an unsigned 32 bit integer"):  # zigpy's own field type
+        CLIENT.image_block_response.schema.fields.file_offset.type(-1)
+    with pytest.raises(ValueError, match="not an unsigned 32 bit integer"):
+        codec.serialize({"status": SUCCESS, "file_offset": -1, "image_data": b"", **OTA_FIELDS})
 
 
 def test_the_capture_fcs_is_crc16_kermit() -> None:

@@ -246,8 +246,8 @@ class MessagingCommands:
         """An APS reply to the sender of the message the host is handling. With APS_OPTION_FRAGMENT it is
         the host's acknowledgement of a received fragment (``emberSetReplyFragmentData``: groupId =
         (ACK bitfield << 8) | window's first block; bellows sends one per block, bitfield 0xFF): the NCP
-        turns it into the APS ACK of that window, which the simulated air already timed when the block
-        arrived (``hal.sim.han``), so here it is counted."""
+        puts the APS ACK of that window on the air with that block number and bitfield
+        (``VirtualHan.fragment_acknowledged``); blocks the bitfield leaves out are sent again."""
         self._host_ready()
         aps: t.EmberApsFrame = fields.get("apsFrame", fields.get("aps_frame"))
         sender = fields.get("sender", fields.get("nwk"))
@@ -257,6 +257,8 @@ class MessagingCommands:
         if t.EmberApsOption.APS_OPTION_FRAGMENT in aps.options:
             first, bitfield = reply_fragment_data(aps.groupId)
             self.stats.fragment_acks += 1
+            if not self.han.fragment_acknowledged(sender, aps.sequence, first, bitfield):
+                self.stats.fragment_acks_unmatched += 1
             LOGGER.debug("ezsp ncp: host acknowledged fragments from 0x%04x: block %d, bitfield 0x%02x",
                          sender, first, bitfield)
             return {"status": t.sl_Status.OK}
