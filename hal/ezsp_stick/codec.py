@@ -119,8 +119,14 @@ class EzspCodec:
             values = {f.name: self._field(fields, f.name, f.type) for f in rx_schema.fields
                       if f.name in fields or not f.optional}
             return header + rx_schema(**values).serialize()
-        return header + b"".join(
-            kind(self._field(fields, key, kind)).serialize() for key, kind in rx_schema.items())
+        return header + b"".join(self._as(kind, self._field(fields, key, kind)).serialize()
+                                 for key, kind in rx_schema.items())
+
+    @staticmethod
+    def _as(kind: type, value: Any) -> Any:
+        # a value already of the field's type is serialised as it is: zigpy's copy constructor (a
+        # Signature.bind per struct) would only rebuild the same bytes
+        return value if type(value) is kind else kind(value)
 
     @staticmethod
     def _field(fields: dict[str, Any], key: str, kind: type) -> Any:
