@@ -15,6 +15,10 @@ file larger than the cap for its kind before reading a byte of it (a 2 GB sparse
 :class:`TomlReader` is the one set of typed value readers over a parsed rig file, shared by the rig
 loader (``rigs.rigfile``) and the simulator's loader (``hal.sim.config``); with :func:`toml_key_line`
 (the line of a key path) both say ``file:line: key.path: problem``.
+
+And it holds the one spelling of EUI-64s that every layer shares (:func:`parse_eui64`, :func:`eui64_bytes`,
+:func:`eui64_text`): the CLI contract's ``00:0d:6f:00:0a:bc:12:34``, and the same octets in that order as
+certificates (Entity IDs) and GBCS headers carry them (not zigpy's little-endian ``EUI64``).
 """
 
 from __future__ import annotations
@@ -143,6 +147,28 @@ def read_input_text(path: str | os.PathLike[str], *, limit: int, what: str = "")
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadInputFile(path, f"not UTF-8 text (byte {exc.start})", what) from None
+
+
+HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def parse_eui64(text: str) -> str | None:
+    """Normalise an EUI-64 (16 hex digits, ':'/'-' separators optional) to "00:0d:6f:..", or None."""
+    digits = text.replace(":", "").replace("-", "").lower()
+    if len(digits) != 16 or not HEX_DIGITS.issuperset(digits):
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 16, 2))
+
+
+def eui64_bytes(text: str) -> bytes:
+    """``"00:0d:6f:.."`` (or bare hex digits) -> its octets in the order written (an Entity ID's,
+    big-endian); ValueError when it is not hex."""
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def eui64_text(raw: bytes) -> str:
+    """Octets in the order written -> ``"90:b3:d5:1f:30:01:00:02"`` (any length; 8 for a valid Entity ID)."""
+    return raw.hex(":")
 
 
 class TomlSyntaxError(ValueError):

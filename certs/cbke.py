@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 import zigpy.types as t
 
+from hanrig_errors import eui64_text
 from ota.signing import aes_mmo_hash
 
 from .ecc_koblitz import SECT163K1, SECT283K1, InvalidPoint, KoblitzCurve
 from .exceptions import MalformedCertificate
-from .model import format_eui64
 from .report import Check, failed, passed, warned
 
 SUITE1_LENGTH = 48
@@ -127,12 +127,12 @@ class ImplicitCertificate:
 
     @property
     def subject_text(self) -> str:
-        return format_eui64(self.subject)
+        return eui64_text(self.subject)
 
     @property
     def issuer_text(self) -> str:
         """Issuer as an EUI-64, plus its ASCII when printable (Certicom test CAs read 'TESTSECA')."""
-        text = format_eui64(self.issuer)
+        text = eui64_text(self.issuer)
         if all(0x20 <= b < 0x7F for b in self.issuer):
             text += f" ({self.issuer.decode('ascii')!r})"
         return text
@@ -172,7 +172,7 @@ def check_implicit_certificate(cert: ImplicitCertificate, *, device_eui64: bytes
         checks.append(warned("cbke.subject.not_checked", "no device EUI-64 given", s))
     elif cert.subject != device_eui64:
         checks.append(failed("cbke.subject", f"subject {cert.subject_text} is not the device's EUI-64 "
-                                             f"{format_eui64(device_eui64)}", s))
+                                             f"{eui64_text(device_eui64)}", s))
     else:
         checks.append(passed("cbke.subject", f"subject is the device's EUI-64 {cert.subject_text}", s))
     if cert.suite != 2:

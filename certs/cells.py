@@ -19,7 +19,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .model import CertKind, KeyUsage, RemotePartyRole, SmkiCertificate, format_eui64
+from hanrig_errors import eui64_text
+
+from .model import CertKind, KeyUsage, RemotePartyRole, SmkiCertificate
 from .report import Check, failed, passed, warned
 
 
@@ -220,7 +222,7 @@ def check_network_operator(cells: dict[CellId, SmkiCertificate], expected: bytes
             yield warned("secmp0063.not_checked", "no expected network operator given "
                          "(rig devices[].network_operator / --expect-network-operator)", "SECMP0063")
         return
-    want = format_eui64(expected)
+    want = eui64_text(expected)
     if not any_no_cell:
         yield failed("secmp0063.no_network_operator_cell",
                      f"no networkOperator cell installed; expected network operator {want}", "SECMP0063")
@@ -232,7 +234,7 @@ def check_network_operator(cells: dict[CellId, SmkiCertificate], expected: bytes
             yield passed("secmp0063.network_operator", f"Entity ID {want} is the expected network operator",
                          where)
         else:
-            got_text = format_eui64(got) if got is not None else "none"
+            got_text = eui64_text(got) if got is not None else "none"
             yield failed("secmp0063.wrong_network_operator",
                          f"holds network operator Entity ID {got_text} ({cert.common_name or cert.label}), "
                          f"expected {want}", where)

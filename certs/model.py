@@ -31,6 +31,9 @@ from cryptography.hazmat.asn1 import (
 )
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+import hanrig_errors
+from hanrig_errors import eui64_bytes, eui64_text
+
 from .exceptions import CertificateInputError, MalformedCertificate
 
 # Object identifiers of the profile (GBCS section 12, RFC 5480, RFC 4108).
@@ -167,18 +170,13 @@ class HardwareModuleName:
 
 # --- EUI-64 / Entity ID text ---
 
-def format_eui64(raw: bytes) -> str:
-    """Big-endian bytes as ``90:b3:d5:1f:30:01:00:02`` (any length; 8 for a valid Entity ID)."""
-    return ":".join(f"{b:02x}" for b in raw)
-
-
 def parse_eui64(text: str, *, what: str = "EUI-64") -> bytes:
     """``90:b3:d5:..``, ``90-b3-..`` or 16 bare hex digits -> 8 bytes; ``CertificateInputError`` otherwise."""
-    digits = text.replace(":", "").replace("-", "").strip().lower()
-    if len(digits) != 16 or not re.fullmatch(r"[0-9a-f]{16}", digits):
+    normalised = hanrig_errors.parse_eui64(text.strip())
+    if normalised is None:
         raise CertificateInputError("input.eui64", what,
                                     f"{text!r} is not an EUI-64 (expected 16 hex digits)")
-    return bytes.fromhex(digits)
+    return eui64_bytes(normalised)
 
 
 @dataclass(frozen=True)
@@ -236,12 +234,12 @@ class SmkiCertificate:
         if self.subject:
             return f"{self.name} ({self.subject})"
         if self.hw_serial is not None:
-            return f"{self.name} (device {format_eui64(self.hw_serial)})"
+            return f"{self.name} (device {eui64_text(self.hw_serial)})"
         return f"{self.name} (empty subject)"
 
     @property
     def entity_id_text(self) -> str | None:
-        return format_eui64(self.entity_id) if self.entity_id is not None else None
+        return eui64_text(self.entity_id) if self.entity_id is not None else None
 
     @property
     def hw_serial(self) -> bytes | None:
@@ -361,7 +359,7 @@ def _name_text(name: x509.Name) -> str:
         key = _SHORT_NAMES.get(attribute.oid, attribute.oid.dotted_string)
         value = attribute.value
         if isinstance(value, bytes):  # BIT STRING contents: skip the unused-bits octet
-            value = format_eui64(value[1:])
+            value = eui64_text(value[1:])
         parts.append(f"{key}={value}")
     return ", ".join(parts)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from hanrig_errors import eui64_text
+
 from .model import (
     DEVICE_NOT_AFTER,
     ECDSA_WITH_SHA256,
@@ -17,7 +19,6 @@ from .model import (
     PRIME256V1,
     CertKind,
     SmkiCertificate,
-    format_eui64,
     oid_name,
 )
 from .report import Check, failed, passed, warned
@@ -151,7 +152,7 @@ def _organisation(cert: SmkiCertificate) -> Iterator[Check]:
     elif len(cert.entity_id) != IDENTIFIER_LENGTH:
         yield failed("profile.org.entity_id", f"Entity ID is {len(cert.entity_id)} octets, expected 8", s)
     else:
-        yield passed("profile.org.entity_id", f"Entity ID {format_eui64(cert.entity_id)}", s)
+        yield passed("profile.org.entity_id", f"Entity ID {eui64_text(cert.entity_id)}", s)
 
 
 def _device(cert: SmkiCertificate) -> Iterator[Check]:
@@ -177,7 +178,7 @@ def _device(cert: SmkiCertificate) -> Iterator[Check]:
     if len(serial) != IDENTIFIER_LENGTH:
         yield failed("profile.device.hw_serial.length", f"hwSerialNum is {len(serial)} octets, expected 8", s)
     else:
-        yield passed("profile.device.san", f"hardwareModuleName hwSerialNum {format_eui64(serial)}", s)
+        yield passed("profile.device.san", f"hardwareModuleName hwSerialNum {eui64_text(serial)}", s)
 
 
 def _ca(cert: SmkiCertificate) -> Iterator[Check]:
@@ -201,7 +202,7 @@ def check_profile(cert: SmkiCertificate) -> list[Check]:
 
 def check_device_identity(cert: SmkiCertificate, device_eui64: bytes) -> Check:
     """``device.hw_serial``: a device certificate's hwSerialNum must be the device's EUI-64."""
-    want = format_eui64(device_eui64)
+    want = eui64_text(device_eui64)
     if cert.kind is not CertKind.DEVICE:
         return failed("device.hw_serial",
                       f"not a device certificate ({cert.kind.value}); expected one for {want}",
@@ -211,6 +212,6 @@ def check_device_identity(cert: SmkiCertificate, device_eui64: bytes) -> Check:
         return failed("device.hw_serial", f"no hwSerialNum; expected {want}", cert.name)
     if got != device_eui64:
         return failed("device.hw_serial",
-                      f"hwSerialNum {format_eui64(got)} is not the device's EUI-64 {want}",
+                      f"hwSerialNum {eui64_text(got)} is not the device's EUI-64 {want}",
                       cert.name)
     return passed("device.hw_serial", f"hwSerialNum is the device's EUI-64 {want}", cert.name)

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.name import _ASN1Type  # x500UniqueIdentifier must be a BIT STRING; no public name
 from cryptography.x509.oid import NameOID
 
+from hanrig_errors import eui64_text
+
 from .cbke import SUITES, CbkeIdentity, issue_implicit_certificate
 from .cells import METER_CELLS, CellId, InstalledCell
 from .exceptions import CertificateInputError
@@ -35,7 +37,6 @@ from .model import (
     HardwareModuleName,
     KeyUsage,
     RemotePartyRole,
-    format_eui64,
     parse_eui64,
 )
 
@@ -153,7 +154,7 @@ class TestPki:
         return self.organisations[f"{org}-{usage.short}"]
 
     def device(self, eui64: str) -> DeviceCredentials:
-        want = format_eui64(parse_eui64(eui64))
+        want = eui64_text(parse_eui64(eui64))
         for device in self.devices:
             if device.eui64 == want:
                 return device
@@ -322,7 +323,7 @@ def make_test_pki(outdir: Path | None = None, *, devices: Sequence[tuple[str, st
     issued_devices = []
     for role, eui in devices:
         eui_bytes = parse_eui64(eui, what=f"{role} EUI-64")
-        text = format_eui64(eui_bytes)
+        text = eui64_text(eui_bytes)
         hw = x509.OtherName(HARDWARE_MODULE_NAME, _encode_hw_module_name(eui_bytes))
         pair = []
         for usage in (KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_AGREEMENT):
@@ -347,7 +348,7 @@ class CbkeTestPki:
     identities: dict[tuple[str, str], CbkeIdentity]
 
     def identity(self, eui64: str) -> CbkeIdentity:
-        want = format_eui64(parse_eui64(eui64))
+        want = eui64_text(parse_eui64(eui64))
         for (_role, eui), identity in self.identities.items():
             if eui == want:
                 return identity
@@ -382,7 +383,7 @@ def cbke_test_pki(suite: int, *, seed: int = DEFAULT_SEED,
         issued = issue_implicit_certificate(suite, ca_private_key=ca_private, issuer=issuer,
                                             subject=eui_bytes, request_key=request, ca_nonce=nonce,
                                             serial_number=index + 1, valid_from=NOT_BEFORE)
-        identities[(role.upper(), format_eui64(eui_bytes))] = CbkeIdentity(
+        identities[(role.upper(), eui64_text(eui_bytes))] = CbkeIdentity(
             suite, issued.certificate, issued.private_key, _cbke_ca_public_key(suite, ca_private))
     return CbkeTestPki(suite, ca_private, _cbke_ca_public_key(suite, ca_private), identities)
 

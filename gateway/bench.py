@@ -33,6 +33,7 @@ from gbcs.device import GbcsMeter, MeterFault, cells_from_certificates
 from hal.roles import Role
 from hal.sim.config import DeviceSpec, SimConfig, default_bench, load_sim_config, parse_sim_config
 from hal.sim.credentials import CredentialsFault, faulty_cells
+from hanrig_errors import eui64_bytes
 
 from .session import RadioEndpoint
 
@@ -113,12 +114,12 @@ def meter_keystore(pki: TestPki, eui64: str) -> gbcs.Keystore:
     """What a simulated meter holds: its own DS/KA key pairs and the organisations' public keys only."""
     keystore = gbcs.Keystore()
     own = pki.device(eui64)
-    eui = bytes.fromhex(own.eui64.replace(":", ""))
+    eui = eui64_bytes(own.eui64)
     keystore.add_private_key(eui, gbcs.KeyUse.DS, own.digital_signature.key)
     keystore.add_private_key(eui, gbcs.KeyUse.KA, own.key_agreement.key)
     for label, issued in pki.organisations.items():
         org, usage = label.rsplit("-", 1)
-        org_eui = bytes.fromhex(ENTITY_IDS[org].replace(":", ""))
+        org_eui = eui64_bytes(ENTITY_IDS[org])
         keystore.add_public_key(org_eui, gbcs.KeyUse.DS if usage == "DS" else gbcs.KeyUse.KA,
                                 issued.key.public_key())
     return keystore
@@ -129,10 +130,10 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
     """A fresh GBCS side for a simulated meter at each boot (its counters start again, as after a reset
     of a meter that keeps none; its keys and cells stay)."""
     keystore = meter_keystore(pki, eui64)
-    acb = bytes.fromhex(ENTITY_IDS["accessControlBroker"].replace(":", ""))
-    supplier = bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
+    acb = eui64_bytes(ENTITY_IDS["accessControlBroker"])
+    supplier = eui64_bytes(ENTITY_IDS["supplier"])
     details = cells_from_certificates(cells)
-    eui = bytes.fromhex(eui64.replace(":", ""))
+    eui = eui64_bytes(eui64)
 
     def make() -> GbcsMeter:
         return GbcsMeter(eui, gbcs.Security(keystore, access_control_broker=acb), list(details),

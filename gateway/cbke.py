@@ -38,6 +38,7 @@ from hal.se_clusters import (
     KeyEstablishmentSuite,
     aps_secured_after_cbke,
 )
+from hanrig_errors import eui64_bytes
 
 from .exceptions import NoKeyEstablishment
 from .han_input import FrameSource, HanInput
@@ -337,7 +338,7 @@ class CbkeService:
                                   f"issuer {sizes.issuer(certificate).hex()} is not the hub's CA "
                                   f"{sizes.issuer(exchange.hub_certificate).hex()}")
             return
-        if sizes.subject(certificate) != bytes.fromhex(source.eui64.replace(":", "")):
+        if sizes.subject(certificate) != eui64_bytes(source.eui64):
             await self._terminate(exchange, KeyEstablishmentStatus.INVALID_CERTIFICATE,
                                   f"certificate subject {sizes.subject(certificate).hex()} is not the sender")
             return

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING, Any
 import gbcs
 import hal
 from certs import CertificateError, Report, load_certificate
-from certs.model import SmkiCertificate, format_eui64, parse_eui64
+from certs.model import SmkiCertificate, parse_eui64
 from certs.report import Check, failed, passed, warned
 from certs.testpki import ENTITY_IDS
 from gbcs.content import CS02B_NO_BY_NO, cs02a_command_content, cs02b_command_content, cs02c_command_content
 from gbcs.dcc import check_update
-from hanrig_errors import CheckFailed
+from hanrig_errors import CheckFailed, eui64_bytes, eui64_text
 
 from .exceptions import DeviceNotFound
 from .gbcs_service import TUNNELING, GbcsResponseRejected
@@ -80,7 +80,7 @@ class InstalledCredentials:
             lines.append(f"  {party['remote_party_role']}: {party['status']}, seq {seq}")
             for cell in party.get("trust_anchor_cells", []):
                 lines.append(f"    {_usage(cell)} {cell['cell_usage']:<16} subject "
-                             f"{format_eui64(bytes.fromhex(cell['subject_unique_id']))} "
+                             f"{eui64_text(bytes.fromhex(cell['subject_unique_id']))} "
                              f"key id {cell['subject_key_id']}")
         return "\n".join(lines)
 
@@ -157,7 +157,7 @@ class CertsService:
         and MACed by the Access Control Broker."""
         placed = [(der, 3, key) for der, key in replacements]  # role 3: the networkOperator cells
         content = cs02b_command_content(3, (3, "DS"), seq_number, placed, list(path))
-        operator = bytes.fromhex(ENTITY_IDS["networkOperator"].replace(":", ""))
+        operator = eui64_bytes(ENTITY_IDS["networkOperator"])
         return self.gateway.gbcs.build_command(device, CS02B_NO_BY_NO, content, originator=operator,
                                                signed=True)
 
@@ -194,12 +194,12 @@ def _identify(cell: dict[str, Any], where: str,
     subject, key_id = bytes.fromhex(cell["subject_unique_id"]), bytes.fromhex(cell["subject_key_id"])
     cert = known.get((subject, key_id))
     if cert is not None:
-        return passed("cell.certificate", f"holds {format_eui64(subject)}: certificate "
+        return passed("cell.certificate", f"holds {eui64_text(subject)}: certificate "
                       f"{cert.common_name or cert.subject!r} (serial {cert.serial_number:x}, key id "
                       f"{key_id.hex()}, valid until {cert.not_after:%Y-%m-%d})", where)
     others = sorted(k.hex() for e, k in known if e == subject)
     if others:
-        return failed("cell.unknown_key", f"holds Entity ID {format_eui64(subject)} with key id "
+        return failed("cell.unknown_key", f"holds Entity ID {eui64_text(subject)} with key id "
                       f"{key_id.hex()}, which none of its known certificates has ({', '.join(others)})",
                       where)
     return None
@@ -207,7 +207,7 @@ def _identify(cell: dict[str, Any], where: str,
 
 def judge(found: InstalledCredentials, expected: set[bytes] | None,
           known: dict[tuple[bytes, bytes], SmkiCertificate] | None = None) -> Iterable[Check]:
-    want = ", ".join(sorted(format_eui64(e) for e in expected)) if expected else None
+    want = ", ".join(sorted(eui64_text(e) for e in expected)) if expected else None
     no_cells = 0
     for party in found.remote_parties:
         role = party["remote_party_role"]
@@ -226,7 +226,7 @@ def judge(found: InstalledCredentials, expected: set[bytes] | None,
                 yield identified
             if role != "networkOperator":
                 if identified is None:
-                    yield passed("cell.present", f"holds {format_eui64(subject)}", where)
+                    yield passed("cell.present", f"holds {eui64_text(subject)}", where)
                 continue
             no_cells += 1
             if expected is None:
@@ -234,10 +234,10 @@ def judge(found: InstalledCredentials, expected: set[bytes] | None,
                              "(rig devices[].network_operator / --expect-network-operator)", where)
             elif subject in expected:
                 yield passed("secmp0063.network_operator",
-                             f"Entity ID {format_eui64(subject)} is the expected network operator", where)
+                             f"Entity ID {eui64_text(subject)} is the expected network operator", where)
             else:
                 yield failed("secmp0063.wrong_network_operator",
-                             f"holds network operator Entity ID {format_eui64(subject)}, expected {want}",
+                             f"holds network operator Entity ID {eui64_text(subject)}, expected {want}",
                              where)
     if expected is not None and not no_cells:
         yield failed("secmp0063.no_network_operator_cell",

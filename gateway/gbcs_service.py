@@ -43,7 +43,7 @@ from hal.gbhrgp import (
     transfer_data,
 )
 from hal.se_clusters import Tunneling, TunnelStatus
-from hanrig_errors import CheckFailed, HanrigError
+from hanrig_errors import CheckFailed, HanrigError, eui64_bytes
 
 from .exceptions import DeviceNotFound, GatewayError
 from .han_input import FrameSource, HanInput
@@ -178,11 +178,11 @@ class GbcsService:
 
         security = self.security
         acb = security.access_control_broker or bytes(8)
-        chf = bytes.fromhex(self.chf_eui64().replace(":", ""))
+        chf = eui64_bytes(self.chf_eui64())
         version = (firmware_version or 0).to_bytes(4, "big")
         content = ccs08_alert_content(0x8F8A if code == 0 else 0x8F89,
                                       when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                      bytes.fromhex(device.replace(":", "")), version, TransferOutcome(code))
+                                      eui64_bytes(device), version, TransferOutcome(code))
         return security.sign(gbcs.alert(chf, acb, self.next_counter(), CCS08, content))
 
     def next_counter(self) -> int:
@@ -323,7 +323,7 @@ class GbcsService:
         acb = security.access_control_broker
         if acb is None:
             raise GatewayError("the GBCS keystore holds no Access Control Broker key")
-        target = bytes.fromhex(device.eui64.replace(":", ""))
+        target = eui64_bytes(device.eui64)
         command = gbcs.command(originator or acb, target, self.next_counter(), message_code, content)
         if signed:
             command = security.sign(command)
@@ -356,7 +356,7 @@ class GbcsService:
         """The Supplier's Entity ID on this bench (the TEST-ONLY PKI's): who signs a CS06 by default."""
         from certs.testpki import ENTITY_IDS
 
-        return bytes.fromhex(ENTITY_IDS["supplier"].replace(":", ""))
+        return eui64_bytes(ENTITY_IDS["supplier"])
 
     async def activate_firmware(self, device: HanDevice, image_sha256: bytes,
                                 originator: bytes | None = None, *, at: dt.datetime | None = None,
@@ -370,7 +370,7 @@ class GbcsService:
         when = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if at is not None else None
         originator = originator if originator is not None else self.supplier
         counter = self.next_counter()
-        target = bytes.fromhex(device.eui64.replace(":", ""))
+        target = eui64_bytes(device.eui64)
         command = gbcs.command(originator, target, counter, CS06,
                                cs06_command_content(image_sha256, counter, when))
         command = self.security.apply_mac(self.security.sign(command))
@@ -410,7 +410,7 @@ class GbcsService:
 
     def judge(self, device: str, command: gbcs.Message, response: gbcs.Message) -> gbcs.SecurityReport:
         """The checks a response must pass (see the module docstring); raises ``GbcsResponseRejected``."""
-        device_id = bytes.fromhex(device.replace(":", ""))
+        device_id = eui64_bytes(device)
         if response.originator != device_id:
             raise GbcsResponseRejected(device, "originator", f"from {response.originator.hex()}, "
                                                              f"not the device {device_id.hex()}")

@@ -40,6 +40,7 @@ from zigpy.zcl.clusters.smartenergy import Metering
 
 from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
+from hanrig_errors import eui64_bytes
 
 from .exceptions import DeviceNotFound, GatewayError
 from .gcs13a import GasProxyGbcs, Gcs13aAnswer
@@ -133,7 +134,7 @@ class GpfService:
         """The GPF's GBCS face (GCS13a), keyed as the session's GBCS relay is (``gw.gbcs``)."""
         if self._gbcs is None:
             relay = self.gateway.gbcs
-            self._gbcs = GasProxyGbcs(bytes.fromhex(relay.gpf_eui64().replace(":", "")), relay.security)
+            self._gbcs = GasProxyGbcs(eui64_bytes(relay.gpf_eui64()), relay.security)
         return self._gbcs
 
     async def read_gcs13a(self, device: str | None = None,

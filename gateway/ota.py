@@ -257,9 +257,23 @@ class OtaService:
 
     @property
     def catalogue(self) -> Catalogue:
+        """The image catalogue, read on first use (inside the event loop use :meth:`loaded_catalogue`)."""
         if self._catalogue is None:
             self._catalogue = Catalogue.load(self._catalogue_dir())
         return self._catalogue
+
+    async def loaded_catalogue(self) -> Catalogue:
+        """:attr:`catalogue`, its first read (every image file, hashed) done in a worker thread so a big
+        catalogue or a slow share never stalls the event loop the radios run on."""
+        if self._catalogue is not None:
+            return self._catalogue
+        return await asyncio.to_thread(lambda: self.catalogue)
+
+    async def loaded_supplier_key(self) -> ec.EllipticCurvePublicKey | None:
+        """:meth:`supplier_key`, its file read in a worker thread (see :meth:`loaded_catalogue`)."""
+        if self._key is not None:
+            return self._key
+        return await asyncio.to_thread(self.supplier_key)
 
     def _catalogue_dir(self) -> Path:
         if self.policies.catalogue is not None:
@@ -311,7 +325,7 @@ class OtaService:
             (activation or policies.activation)
         downgrade = policies.allow_downgrade if allow_downgrade is None else allow_downgrade
         chosen = list(devices) if devices is not None else [d for d in self.gateway.devices() if _has_ota(d)]
-        key = self.supplier_key() if policies.signatures_required else None
+        key = await self.loaded_supplier_key() if policies.signatures_required else None
         if policies.signatures_required and key is None:
             raise OtaPolicyError("ota: signatures are required but no Supplier key is configured "
                                  "(policies supplier_key, or --supplier-cert)")
@@ -328,7 +342,7 @@ class OtaService:
                                                if not no_key)))
         for device, no_key in zip(chosen, keyless, strict=True):
             fact = "no-key-establishment" if no_key else next(facts_of)
-            decision = self._decide(device, fact, image, plan, downgrade, key)
+            decision = await self._decide(device, fact, image, plan, downgrade, key)
             if isinstance(decision, DeviceOutcome):
                 outcomes.append(decision)
                 continue
@@ -367,7 +381,7 @@ class OtaService:
                             int(values["current_file_version"]), None if hardware is None else int(hardware),
                             int(values.get("minimum_block_req_delay") or 0), device.zigpy_device.model)
 
-    def _decide(self, device: HanDevice, facts: _DeviceFacts | str, image: Image | None,
+    async def _decide(self, device: HanDevice, facts: _DeviceFacts | str, image: Image | None,
                 plan: ActivationPlan, allow_downgrade: bool,
                 key: ec.EllipticCurvePublicKey | None) -> CampaignTarget | DeviceOutcome:
         role = device.role.value if device.role is not None else None
@@ -386,13 +400,14 @@ class OtaService:
             return no(Reason.NO_OTA_CLIENT, facts)
         before = facts.version
         if image is None:
-            entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, before,
-                                          facts.hardware_version, allow_downgrade=allow_downgrade)
+            catalogue = await self.loaded_catalogue()
+            entry = catalogue.select(facts.manufacturer_code, facts.image_type, before,
+                                     facts.hardware_version, allow_downgrade=allow_downgrade)
             if entry is None:
                 return no(Reason.UP_TO_DATE, f"nothing newer than 0x{before:08x} for "
                           f"0x{facts.manufacturer_code:04x}/0x{facts.image_type:04x} in the catalogue",
                           phase=Phase.UP_TO_DATE, version_before=before)
-            chosen = entry.read()
+            chosen = await asyncio.to_thread(entry.read)   # off the loop, as the catalogue
         else:
             chosen = image
         refusal = self._refusal(facts, chosen, allow_downgrade, key) or self._test_key_refusal(device, chosen)
@@ -463,13 +478,14 @@ class OtaService:
             raise DeviceNotFound(device.eui64, facts)
         good = image
         if good is None:
-            entry = self.catalogue.select(facts.manufacturer_code, facts.image_type, facts.version,
-                                          facts.hardware_version)
+            catalogue = await self.loaded_catalogue()
+            entry = catalogue.select(facts.manufacturer_code, facts.image_type, facts.version,
+                                     facts.hardware_version)
             if entry is None:
                 raise OtaPolicyError(f"ota negative {case}: the catalogue has no image newer than "
                                      f"0x{facts.version:08x} for 0x{facts.manufacturer_code:04x}/"
                                      f"0x{facts.image_type:04x} to make the bad image from")
-            good = entry.read()
+            good = await asyncio.to_thread(entry.read)
         try:
             bad = make_negative_offer(case, good, device_version=facts.version,
                                       device_hardware=facts.hardware_version)
@@ -622,7 +638,7 @@ class OtaService:
         held = int(held)
         report.held_version = held
         mfr, kind = int(values.get("manufacturer_id") or 0), int(values.get("image_type_id") or 0)
-        report.held_sha256 = server.completed_hash(han.zigpy_device.ieee, held) or self._catalogue_hash(
+        report.held_sha256 = server.completed_hash(han.zigpy_device.ieee, held) or await self._catalogue_hash(
             mfr, kind, held)
         if report.held_sha256 != wanted:
             report.response = ActivationResponse.HASH_MISMATCH
@@ -686,8 +702,8 @@ class OtaService:
                 report.reason += f"; {outcome.reason}"
         return report
 
-    def _catalogue_hash(self, manufacturer_code: int, image_type: int, version: int) -> str | None:
-        for entry in self.catalogue:
+    async def _catalogue_hash(self, manufacturer_code: int, image_type: int, version: int) -> str | None:
+        for entry in await self.loaded_catalogue():
             identity = entry.identity
             if identity.file_version == version and \
                     identity.manufacturer_code in (manufacturer_code, 0xFFFF) and \

@@ -40,8 +40,8 @@ import hal
 from hal.radio import interview_complete
 from hal.roles import Role
 from hal.simcontrol import SimControl, sim_control
+from hanrig_errors import parse_eui64
 
-from .eui64 import parse_eui64
 from .exceptions import DeviceNotFound, GatewayError
 from .network import MAX_PERMIT_S
 from .radio_info import describe_radio

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from hanrig_errors import eui64_bytes, eui64_text
+
 from .content import CS02B_CODES, decode_content
 from .wire import Message
 
 
 def _eui(raw: bytes | str) -> str:
-    text = raw.hex() if isinstance(raw, bytes) else raw.replace(":", "").lower()
-    return ":".join(text[i:i + 2] for i in range(0, len(text), 2))
+    return eui64_text(raw if isinstance(raw, bytes) else eui64_bytes(raw))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certs import RemotePartyRole, load_certificate
 from certs.testpki import ENTITY_IDS, TestPki
+from hanrig_errors import eui64_bytes
 
 from .exceptions import KeystoreError
 
@@ -79,11 +80,11 @@ class Keystore:
         role, and the simulated devices' own DS/KA keys (they sign and MAC as devices do)."""
         for label, issued in pki.organisations.items():
             org, usage = label.rsplit("-", 1)
-            eui = bytes.fromhex(ENTITY_IDS[org].replace(":", ""))
+            eui = eui64_bytes(ENTITY_IDS[org])
             self.add_private_key(eui, KeyUse.DS if usage == "DS" else KeyUse.KA, issued.key)
             self._roles[eui] = load_certificate(issued.der, name=label).role
         for device in pki.devices:
-            eui = bytes.fromhex(device.eui64.replace(":", ""))
+            eui = eui64_bytes(device.eui64)
             self.add_private_key(eui, KeyUse.DS, device.digital_signature.key)
             self.add_private_key(eui, KeyUse.KA, device.key_agreement.key)
             self._roles[eui] = None

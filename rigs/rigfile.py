@@ -24,7 +24,6 @@ from certs.exceptions import InvalidInstallCode
 from certs.install_code import parse_install_code
 from gateway.alerts import AlertPolicy
 from gateway.cbke import CbkePolicy
-from gateway.eui64 import parse_eui64
 from gateway.gpf import GpfPolicy
 from gateway.loadcontrol import Commander, LoadControlPolicy
 from gateway.ota import OtaPolicies
@@ -38,6 +37,7 @@ from hanrig_errors import (
     BadInputFile,
     TomlReader,
     TomlSyntaxError,
+    parse_eui64,
     parse_toml,
     read_input_text,
     regular_file_problem,

@@ -264,7 +264,7 @@ async def _catalogue_image(ctx: StepContext, version: int) -> Any:
 
     service = ctx.gateway.ota
     role = ctx.device.role.value
-    for entry in service.catalogue:
+    for entry in await service.loaded_catalogue():
         if entry.role == role and entry.identity.file_version == version:
             path = Path(entry.path)
             return read_image(await read_step_file(ctx.plan_step.name, path, "image", OTA_IMAGE_MAX),

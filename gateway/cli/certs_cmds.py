@@ -25,13 +25,12 @@ from certs import (
 )
 from certs.cbke import SUITE1_LENGTH, SUITE2_LENGTH, ImplicitCertificate, reconstruct_public_key
 from certs.cells import KNOWN_ROLES
-from certs.model import SmkiCertificate, format_eui64, oid_name
+from certs.model import SmkiCertificate, oid_name
 from certs.profile import check_profile
 from certs.testpki import ENTITY_IDS, TEST_ONLY, make_test_pki
 from certs.verify import read_cert_directory
-from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, read_input
+from hanrig_errors import CERT_MAX, KEY_MAX, CheckFailed, eui64_bytes, eui64_text, parse_eui64, read_input
 
-from ..eui64 import parse_eui64
 from ..testkeys import certificate_is_test, certificates_are_test
 from .common import (
     CERT_FILE,
@@ -90,7 +89,7 @@ def _certificate_document(path: Path, cert: SmkiCertificate) -> dict[str, Any]:
         "subject_key_identifier": cert.ski.hex() if cert.ski is not None else None,
         "authority_key_identifier": cert.aki.hex() if cert.aki is not None else None,
         "policies": list(cert.policy_oids),
-        "hw_serial": format_eui64(cert.hw_serial) if cert.hw_serial is not None else None,
+        "hw_serial": eui64_text(cert.hw_serial) if cert.hw_serial is not None else None,
         "public_key_algorithm": oid_name(cert.public_key_algorithm),
         "curve": oid_name(cert.curve) if cert.curve else None,
         "point_format": f"0x{cert.point[:1].hex()}" if cert.point else None,
@@ -110,7 +109,7 @@ def _implicit_document(path: Path, cert: ImplicitCertificate, ca_public_key: byt
         "format": f"zigbee-se-suite{cert.suite}",
         "kind": "implicit",
         "subject": cert.subject_text,
-        "issuer": format_eui64(cert.issuer),
+        "issuer": eui64_text(cert.issuer),
         "serial_number": f"0x{cert.serial_number:016x}" if cert.serial_number is not None else None,
         "not_before": cert.valid_from.isoformat() if cert.valid_from else None,
         "not_after": cert.valid_to.isoformat() if cert.valid_to else None,
@@ -316,14 +315,14 @@ def check_update(file: str, operators: tuple[str, ...], rig_path: Path | None, a
     from .gbcs_cmds import read_message_input
 
     source, _, message = read_message_input(file)
-    expected = {bytes.fromhex(e.replace(":", "")) for e in operators}
+    expected = {eui64_bytes(e) for e in operators}
     if rig_path is not None:
         from rigs.rigfile import load_rig
 
         devices = load_rig(rig_path).devices
-        target = format_eui64(message.target)
+        target = eui64_text(message.target)
         chosen = [d for d in devices if d.eui64 == target] or list(devices)
-        expected |= {bytes.fromhex(d.network_operator.replace(":", "")) for d in chosen
+        expected |= {eui64_bytes(d.network_operator) for d in chosen
                      if d.network_operator is not None}
     if not expected:
         raise click.UsageError("give --expect-network-operator ENTITY_ID (or --rig with devices[]."
@@ -331,8 +330,8 @@ def check_update(file: str, operators: tuple[str, ...], rig_path: Path | None, a
     verdict = check(message, expected)
     document = {"source": source, "use_case": message.use_case,
                 "message_code": f"0x{message.message_code:04x}",
-                "originator": format_eui64(message.originator), "target": format_eui64(message.target),
-                "expected_network_operators": sorted(format_eui64(e) for e in expected),
+                "originator": eui64_text(message.originator), "target": eui64_text(message.target),
+                "expected_network_operators": sorted(eui64_text(e) for e in expected),
                 "placements": verdict.placements, "allowed": verdict.allowed, "refusal": verdict.refusal}
 
     def render(doc: dict[str, Any]) -> str:

@@ -13,9 +13,8 @@ from typing import Any
 
 import click
 
-from hanrig_errors import CERT_MAX, INPUT_FILE_MAX, KEY_MAX, OTA_IMAGE_MAX, regular_file_problem
+from hanrig_errors import CERT_MAX, INPUT_FILE_MAX, KEY_MAX, OTA_IMAGE_MAX, parse_eui64, regular_file_problem
 
-from ..eui64 import parse_eui64
 from ..formatting import fmt_hex
 
 __all__ = [

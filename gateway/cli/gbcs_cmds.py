@@ -27,9 +27,8 @@ from gbcs import (
     decode_content,
     read_message,
 )
-from hanrig_errors import INPUT_FILE_MAX, BadInput, read_input
+from hanrig_errors import INPUT_FILE_MAX, BadInput, parse_eui64, read_input
 
-from ..eui64 import parse_eui64
 from .common import EXISTING_DIR, emit, fmt_hex, json_option
 
 HEX_TEXT = frozenset(string.hexdigits + string.whitespace)

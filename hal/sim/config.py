@@ -28,6 +28,7 @@ from hanrig_errors import (
     BadInputFile,
     TomlReader,
     TomlSyntaxError,
+    parse_eui64,
     parse_toml,
     read_input,
     read_input_text,
@@ -297,10 +298,10 @@ class _Reader(TomlReader):
 
     def eui64(self, path: str, value: Any) -> zigpy_t.EUI64:
         text = self.string(path, value, empty_ok=True)
-        digits = text.replace(":", "").replace("-", "")
-        if len(digits) != 16 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        normalised = parse_eui64(text)
+        if normalised is None:
             raise self.error(path, f"{text!r} is not an EUI-64 (16 hex digits)")
-        return zigpy_t.EUI64.convert(":".join(digits[i : i + 2] for i in range(0, 16, 2)))
+        return zigpy_t.EUI64.convert(normalised)
 
     def file_bytes(self, path: str, value: Any) -> bytes:
         target = self.base / self.string(path, value, empty_ok=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+from pathlib import Path
 
 import pytest
 from ota_server_testlib import NEW_VERSION, OLD_VERSION, bench, open_gateway, sample, virtual_device
@@ -247,3 +248,36 @@ async def test_activate_by_hash_at_a_utc_time():
         assert done.running_version == NEW_VERSION
         assert server.announced[device.zigpy_device.ieee] >= asked + 89  # not before the time asked for
         assert done.activation_time == at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def test_catalogue_supplier_key_and_image_are_read_off_the_event_loop(monkeypatch):
+    """The catalogue (every image file read and hashed), the Supplier key and the image a push chose are
+    read in worker threads, never on the event loop the radios run on: a slow disk or share must not stall
+    them. Catalogue and key are read once per configuration, not once per push."""
+    import threading
+
+    import gateway.ota
+    import ota.catalogue
+
+    reads: list[tuple[str, bool]] = []   # (file name, read on the loop's thread)
+
+    def spy(module):
+        real = module.read_input
+
+        def read_input(path, **kwargs):
+            reads.append((Path(path).name, threading.current_thread() is threading.main_thread()))
+            return real(path, **kwargs)
+
+        monkeypatch.setattr(module, "read_input", read_input)
+
+    spy(ota.catalogue)
+    spy(gateway.ota)
+    async with open_gateway() as gw:
+        gw.ota.configure(supplier_key=SAMPLES / "TEST-ONLY-supplier-signing-cert.pem")
+        for role in ("IHD", "PPMID"):
+            report = await gw.ota.push(gw.devices(role=role))
+            assert report.ok, report.outcomes[0].reason
+    names = [name for name, _ in reads]
+    assert names.count("TEST-ONLY-supplier-signing-cert.pem") == 1
+    assert names.count(sample("ihd").name) == 2   # indexed, then read for the push
+    assert not [name for name, on_loop in reads if on_loop]
