@@ -5,7 +5,12 @@ Per configuration (baud rate x XNCP on/off), the median of ``runs`` transfers of
 B/s next to ``ota_limit.py``'s limit with 1 ms of host work (target 1: >= 0.85), the host process's CPU
 per block between the first and the last block (hanrig + zigpy + bellows; target 2: <= 1 ms), and the
 UART frames and bytes per block from the stick's own counters (``--stats``, read on SIGUSR1 at the first
-and the last block), next to hanrig's link model for the same path. Run it through the main script:
+and the last block), next to hanrig's link model for the same path; the stick process's own CPU per
+block and how late its UART timers fire (what the loop adds to the link model). Per baud rate: why XNCP's
+combined send is slower than the lean path, from the measured bytes and CPU; and ``runs`` floor runs where
+a :class:`BareResponder` answers most blocks in place of hanrig's OTA server, so hanrig's part of the host
+CPU is measured apart from bellows', zigpy's and asyncio's. Real-time figures depend on the machine's load
+(each line prints it). Run it through the main script, from the checkout:
 
     nice -n -5 python bench/ota_throughput.py --only stick [--runs 3]
 """

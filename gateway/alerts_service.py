@@ -384,7 +384,7 @@ class AlertService:
         if code is None:
             return  # gw.gbcs counted it; an alert without a readable code has nothing to key on
         role = self._roles.get(device)
-        if role is None:
+        if role is None and self.gateway.cbke.policy.required:   # the device has sent no ZCL alarm yet
             with contextlib.suppress(DeviceNotFound):
                 role = self._roles[device] = self.gateway.device(device).role
         refused = self._refusal(device, role)
