@@ -33,6 +33,10 @@ LOGGER = logging.getLogger(__name__)
 
 CONF_SIM_HAN = "hanrig_sim_han"  # zigpy config key carrying the VirtualHan this radio drives
 RECONNECT_POLL_S = 1.0  # how often a disconnected app looks for the stick again
+# how long disconnect waits for zigpy's senders whose frames the stopping PAN failed: zigpy retries a
+# failed send (DEFAULT_REQUEST_RETRIES after DEFAULT_REQUEST_RETRY_DELAY each), and each retry fails at
+# once on a disconnected radio, so they end within a few tenths of a second
+SENDERS_SETTLE_S = 2.0
 SIM_STACK_VERSION = "hanrig-sim 1"
 
 
@@ -69,6 +73,8 @@ class SimApplication(zigpy.application.ControllerApplication):
         self._endpoints: list[zdo_t.SimpleDescriptor] = []
         self._connected = False
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._failed_at_close: set[asyncio.Task[Any]] = set()  # zigpy senders disconnect lets finish
 
     def utc_now(self) -> dt.datetime:
         """The coordinator's UTC clock: the PAN's (docs/upstream/0003 makes zigpy's Time server ask it)."""
@@ -83,11 +89,39 @@ class SimApplication(zigpy.application.ControllerApplication):
 
     async def disconnect(self) -> None:
         self._connected = False
+        self._closing = True
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
             self._reconnect_task = None
         self.han.detach(self)
-        await self.han.stop()
+        try:
+            await self.han.stop()
+            await self._let_failed_senders_finish()
+        finally:
+            self._closing = False
+
+    async def _let_failed_senders_finish(self) -> None:
+        """Wait (bounded) for the zigpy tasks whose frames failed because the PAN stopped.
+
+        A frame still queued for a sleepy device's poll fails when the PAN stops, and zigpy retries it
+        after a delay; were the loop to close first, the retrying task would be cancelled mid-sleep and
+        zigpy would log the cancellation as an error with a traceback (e.g. a Time read reply to a
+        sleepy GSME at the end of ``hanrig alerts watch``). Each retry now fails at once, so they end.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SENDERS_SETTLE_S
+        while pending := {task for task in self._failed_at_close
+                          if not task.done() and task is not asyncio.current_task()}:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            await asyncio.wait(pending, timeout=remaining)
+        self._failed_at_close.clear()
+
+    def _failed_while_closing(self) -> None:
+        task = asyncio.current_task()
+        if self._closing and task is not None:
+            self._failed_at_close.add(task)
 
     async def _watchdog_feed(self) -> None:
         if not self.han.stick_present:
@@ -224,6 +258,7 @@ class SimApplication(zigpy.application.ControllerApplication):
     # ------------------------------------------------------------------ frames
     async def send_packet(self, packet: zigpy_t.ZigbeePacket) -> None:
         if not self._connected:
+            self._failed_while_closing()
             raise zigpy.exceptions.DeliveryError(
                 "the simulated stick is not connected",
                 status=int(zigpy_t.MACStatus.MAC_CHANNEL_ACCESS_FAILURE),
@@ -238,6 +273,7 @@ class SimApplication(zigpy.application.ControllerApplication):
             try:
                 await self.han.send(packet)
             except SimDeliveryError as exc:
+                self._failed_while_closing()
                 raise zigpy.exceptions.DeliveryError(str(exc), status=exc.status) from exc
 
     # ------------------------------------------------------------------ CoordinatorListener

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,18 @@ def test_unsolicited_traffic_of_a_keyless_device_is_refused_and_counted(tmp_path
             assert gw.gpf.history.readings(GSME) == ()
 
     hal.run(scenario, url)
+
+
+def test_cli_alerts_watch_closes_without_a_traceback_while_a_sleepy_reply_waits(
+        capsys, caplog, silent_rig: Path) -> None:
+    """Closing the session while the hub's reply to the sleepy GSME's Time read waits for its poll: the
+    stopping PAN fails that frame, zigpy retries it, and the session must let that retry end instead of
+    cancelling it mid-sleep (which zigpy logs as an ERROR with a traceback)."""
+    caplog.set_level(logging.DEBUG, logger="zigpy.device")   # zigpy notes each failed attempt here
+    code, _out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={silent_rig}", "--for", "20")
+    assert code == 0, err
+    failed_at_stop = [r for r in caplog.records if r.name == "zigpy.device" and "the PAN stopped" in (
+        r.getMessage() + str(r.exc_info and r.exc_info[1]))]
+    assert failed_at_stop, "the scenario lost its point: no reply was waiting for a poll at close"
+    assert "Traceback" not in err
+    assert [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR] == []
