@@ -1,7 +1,8 @@
 """The GBCS part of the main job's plan through unmodified bellows on the virtual stick, with the stick's
 bench harness (``hanrig sim stick --control PATH``, ``?sim_control=PATH``) giving the rig ``gw.sim`` as
-``sim://`` does: ESME images held and activated by an immediate and a future-dated CS06 (8F66), the GSME's
-GCS13a in each clock scenario, the ESME's certificates with SECMP0063 and a refused CS02b (its
+``sim://`` does: ESME images held and activated by an immediate and a future-dated CS06 (8F66), a GSME
+image held and activated by CS06 over the tunnel the GSME opens itself, the GSME's GCS13a in each clock
+scenario, the ESME's certificates with SECMP0063 and a refused CS02b (its
 organisation certificates from the bench PKI the link names), and an alert storm through the GB-HRGP
 tunnel judged against the count the simulated ESME itself sent.
 
@@ -108,6 +109,19 @@ reads = 2  # the first push may come before the GSME's first time sync
 interval_s = 3
 clock_scenarios = ["reliable_gpf", "unreliable", "reliable_gsme"]
 
+# the GSME speaks GBCS over the tunnel it opens itself: its image held, then activated by CS06
+[[plan.steps]]
+step = "ota"
+devices = ["gsme"]
+image = "gsme-1.ota"
+activation = "hold"
+timeout_s = 60
+
+[[plan.steps]]
+step = "cs06"
+devices = ["gsme"]
+timeout_s = 30
+
 [[plan.steps]]
 step = "certs"
 devices = ["esme"]
@@ -132,6 +146,9 @@ def test_gbcs_plan_through_bellows_with_the_bench_harness(tmp_path: Path, sim_st
         (tmp_path / f"esme-{index}.ota").write_bytes(build_image(
             bytes(range(256)) * 6, manufacturer_code=0x1234, image_type=0x0000, file_version=version,
             layout="gbcs", sign_key=key))
+    (tmp_path / "gsme-1.ota").write_bytes(build_image(
+        bytes(range(256)) * 2, manufacturer_code=0x1234, image_type=0x0001, file_version=0x00010100,
+        layout="gbcs", sign_key=key))
     control = tmp_path / "control.sock"
     stick = sim_stick(env, "--rig", str(tmp_path / "stick.toml"), "--baudrate", "460800",
                       "--control", str(control))
@@ -152,7 +169,7 @@ def test_gbcs_plan_through_bellows_with_the_bench_harness(tmp_path: Path, sim_st
     steps = {dut["id"]: [(s["name"], s["outcome"]) for s in dut["steps"]] for dut in summary["duts"]}
     assert steps == {"esme": [("join", "PASS"), ("ota", "PASS"), ("cs06", "PASS"),
                               ("ota", "PASS"), ("cs06", "PASS"), ("certs", "PASS"), ("alerts", "PASS")],
-                     "gsme": [("join", "PASS"), ("gas", "PASS")]}, steps
+                     "gsme": [("join", "PASS"), ("gas", "PASS"), ("ota", "PASS"), ("cs06", "PASS")]}, steps
 
     with open_store(tmp_path / "results", create=False) as store:
         run = store.load_run(summary["run_id"])
@@ -169,6 +186,8 @@ def test_gbcs_plan_through_bellows_with_the_bench_harness(tmp_path: Path, sim_st
     assert measured("esme", "cs06", 0)["cs06_outcome"] == "success"
     future = measured("esme", "cs06", 1)
     assert future["cs06_outcome"] == "success" and future["cs06_alert_code"] == 0x8F66
+    assert measured("gsme", "cs06")["cs06_outcome"] == "success"
+    assert {d.id: d.firmware_after for d in run.duts}["gsme"] == 0x00010100
     # SECMP0015: each GSME clock scenario set through the harness, the GCS13a status as the RTDS encodes it
     gas = measured("gsme", "gas")
     assert (gas["gcs13a_clock_status_reliable_gpf"], gas["gcs13a_clock_status_unreliable"],

@@ -4,15 +4,19 @@ the hub (``gw.gbcs``, ``gateway.gsme_tunnel``) and the simulated GSME (``hal.sim
 ``gbcs.device`` holding the GSME's bench keys): the RTDS 11.3 CS06 commands, re-secured for the GSME with
 the bench's TEST-ONLY keys, are answered as the RTDS responses are; CS02a/CS02c read its credentials;
 the ``cs06`` rig step activates held images immediately and future-dated (8F66), a wrong hash gives
-8F67; ``hanrig ota activate`` on the GSME goes by CS06 over its tunnel."""
+8F67; ``hanrig ota activate`` on the GSME goes by CS06 over its tunnel; a GSME answering with a bad MAC is
+rejected naming it; the hub refuses a foreign tunnel and a transfer on no tunnel with the SE statuses."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import io
 import json
 from pathlib import Path
 
 import pytest
+import zigpy.types as zigpy_t
 from conftest import by_name
 from test_meter_reference import SUPPLIER, eui, resecure
 
@@ -20,8 +24,13 @@ import gbcs
 from firmware_images import DIRECTORY as SAMPLES
 from gateway.bench import bench_credentials, bench_keystore
 from gateway.cli import main
+from gateway.gbcs_service import GbcsResponseRejected
+from gateway.han_input import HanInput
 from gateway.session import Gateway
+from gbcs.content import cs02a_command_content
+from hal.se_clusters import Tunneling
 from hal.sim.config import default_bench
+from hal.sim.wire import zcl_cluster_command
 from ota import build_image, load_private_key
 from rigs.records import StepOutcome
 from rigs.rigfile import parse_rig
@@ -161,3 +170,57 @@ def test_ota_activate_on_the_gsme_goes_by_cs06_over_its_tunnel(capsys) -> None:
     # the GSME answered the signed CS06 itself: it holds no image
     assert document["response"] == "noImageHeld" and document["reason"].startswith("GBCS CS06 (counter ")
     assert document["reason"].endswith("no_image_held")
+
+
+def _gsme_bench(**sim_changes):
+    config = default_bench()
+    config = config.replace(devices=tuple(
+        dataclasses.replace(s, sim=dataclasses.replace(s.sim, **sim_changes)) if s.id == "gsme" else s
+        for s in config.devices))
+    return bench_credentials(config)
+
+
+async def test_a_gsme_answering_with_a_bad_mac_is_rejected_naming_it(sim_han) -> None:
+    config, trust = _gsme_bench(gbcs_fault="bad_mac", gas_push_interval_s=60)
+    async with sim_han(config) as app:
+        gw = Gateway({"sim": app})
+        gw.gbcs.use_keystore(trust.keystore)
+        gw.gbcs.start()
+        gsme = gw.device(GSME)
+        with pytest.raises(GbcsResponseRejected, match=r"00:0d:6f:00:0a:bc:00:02.*\(mac\)"):
+            await gw.gbcs.exchange(gsme, gw.gbcs.build_command(gsme, 0x0008, cs02a_command_content([3])))
+
+
+async def test_the_hub_refuses_a_foreign_tunnel_and_a_transfer_on_no_tunnel(sim_han) -> None:
+    """The hub as the GSME's Tunneling server: Request Tunnel for another protocol is refused Protocol Not
+    Supported; Transfer Data on a tunnel it never gave is answered No Such Tunnel; an unknown header is
+    counted and dropped. The GSME's own tunnel still works afterwards."""
+    config, trust = _gsme_bench(gas_push_interval_s=60)
+    async with sim_han(config) as app:
+        gw = Gateway({"sim": app})
+        gw.start_hub_functions()  # as a session does: CBKE (the GSME keys itself), GPF, the tunnels
+        gw.gbcs.use_keystore(trust.keystore)
+        tap = HanInput.of(gw)
+        device = app.get_device(ieee=zigpy_t.EUI64.convert(GSME))
+        simulated = app.han.device("gsme")
+
+        def from_gsme(name: str, **fields) -> None:
+            frame = zcl_cluster_command(Tunneling, 7, name, server_to_client=False, **fields)
+            tap.frame(app, device, 0x0109, Tunneling.cluster_id, 1, frame)
+
+        from_gsme("request_tunnel", protocol_id=2, manufacturer_code=0xFFFF, flow_control_support=False,
+                  maximum_incoming_transfer_size=1500)
+        from_gsme("transfer_data", tunnel_id=0x4242, data=b"\x01")
+        assert gw.gbcs.stats.dropped_by_reason == {"request tunnel": 1, "no tunnel": 1}
+        await asyncio.sleep(20)  # the hub's answers wait at the parent until the GSME polls
+        answers = [f for f in simulated.received
+                   if f.tsn == 7 and f.name in ("request_tunnel_response", "transfer_data_error")]
+        assert [(f.name, f.tsn) for f in answers] == [("request_tunnel_response", 7),
+                                                       ("transfer_data_error", 7)]
+        assert answers[0].payload.tunnel_status.name == "Protocol_Not_Supported"
+        assert answers[1].payload.transfer_data_status.name == "No_Such_Tunnel"
+        gsme = gw.device(GSME)
+        done = await gw.gbcs.exchange(gsme, gw.gbcs.build_command(gsme, 0x0008, cs02a_command_content([3])))
+        assert done.security.mac is gbcs.Verdict.VALID
+        from_gsme("transfer_data", tunnel_id=simulated.gbcs_tunnel.tunnel_id, data=b"\x07junk")
+        assert gw.gbcs.stats.dropped_by_reason["framing"] == 1
