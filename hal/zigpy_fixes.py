@@ -186,6 +186,11 @@ _ORIGINAL: dict[str, Callable[..., Any]] = {
 
 def _parse_packet_header(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket) -> Any:
     if packet.profile_id == SE_PROFILE and packet.src_ep != 0:
+        # zigpy parses each packet's header twice (the duplicate filter, then packet_received): the
+        # second call for the same packet object gets the first one's result
+        last = self.__dict__.get("_hanrig_last_header")
+        if last is not None and last[0] is packet:
+            return last[1]
         hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
         key = zigpy.device.ResponseKey(
             endpoint_id=packet.src_ep,
@@ -193,6 +198,7 @@ def _parse_packet_header(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket
             direction=hdr.frame_control.direction,
             tsn=hdr.tsn,
         )
+        self.__dict__["_hanrig_last_header"] = (packet, (hdr, key))
         return hdr, key
     return _ORIGINAL["_parse_packet_header"](self, packet)
 
