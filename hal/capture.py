@@ -157,7 +157,7 @@ class FrameEncoder:
         no extended nonce (the nonce takes the sender's EUI-64 from the NWK auxiliary header, as the
         link model's 5 + 4 octets assume), level sent as 0 and computed as 5 like the NWK's."""
         assert frame.aps_key is not None
-        source = frame.src_ieee.serialize()
+        source = bytes(frame.src_ieee)  # its octets in list order: what serialize() gives, at C speed
         counter = self._aps_frame_counter.get(source, 0)
         self._aps_frame_counter[source] = counter + 1
         control = _KEY_ID_DATA << 3
@@ -179,7 +179,9 @@ class FrameEncoder:
         if not secured:
             return header + aps
         assert self._ccm is not None
-        source = frame.src_ieee.serialize()  # little-endian, as on the air
+        # little-endian, as on the air: zigpy's EUI64 holds its octets in that order, and bytes() reads
+        # them at C speed (its serialize() builds a uint8_t per octet: 10 % of the capture's CPU)
+        source = bytes(frame.src_ieee)
         counter = self._frame_counter.get(source, 0)
         self._frame_counter[source] = counter + 1
         # security control: network key, extended nonce; the level field is sent as 0 (Zigbee 4.3.1.1)
