@@ -65,7 +65,7 @@ def main() -> None:
     for suite in (1, 2):
         curve = SUITES[suite].curve.name
         hub, devices = identities(suite, max(args.rounds, args.devices))
-        exchange(hub, devices[0])             # builds the fixed-base tables once, as a running hub would
+        exchange(hub, devices[0])   # computes the generators' digit multiples once, as a running hub would
         start = time.process_time()
         for device in devices[:args.rounds]:
             exchange(hub, device)

@@ -8,8 +8,10 @@ against OpenSSL-derived keys and shared secrets and the Certicom test certificat
 How it is fast enough in Python (bench/cbke.py): field elements are ints (bit i = coefficient of x^i);
 a product is a 4-bit comb over the multiplier's hex digits followed by a sparse-pentanomial reduction,
 a square spreads bits with two ``bytes.translate`` tables. Points run in Lopez-Dahab projective
-coordinates (no inversion per step), variable-base products use interleaved width-4 NAFs sharing one
-doubling chain, and the generator has a precomputed fixed-base table (no doubling at all).
+coordinates (no inversion per step). Scalar products use the Koblitz curves' Frobenius map instead of
+doublings: the scalar is reduced modulo tau^m - 1 in Z[tau] and written as a width-5 tau-adic NAF, and
+several products share one chain of Frobenius maps (three squarings each). The generator's digit
+multiples are computed once per curve (a handful of points, no big fixed-base table to build).
 
 Not constant-time: this serves a test bench (simulated devices and a virtual NCP), never a product key.
 """
@@ -262,72 +264,133 @@ class KoblitzCurve:
             out.append((self.mul(x, zi), self.mul(y, self.sqr(zi))))
         return out
 
-    # --- scalar products ------------------------------------------------------------------------------
+    # --- scalar products: width-w tau-adic NAF (Solinas; Hankerson, Menezes, Vanstone §3.4) --------------
+    # On a Koblitz curve the Frobenius map tau(x, y) = (x^2, y^2) satisfies tau^2 - mu*tau + 2 = 0 with
+    # mu = (-1)^(1-a), so a scalar written in powers of tau needs three squarings per position where a
+    # binary one needs a point doubling (four products and five squarings). tau^m is the identity on
+    # every point of E(GF(2^m)), so reducing k modulo tau^m - 1 in Z[tau] is exact for any point (no
+    # subgroup assumption) and leaves a representation about m digits long.
+    @cached_property
+    def _mu(self) -> int:
+        return 1 if self.a else -1
+
+    def _tau_times(self, r0: int, r1: int) -> tuple[int, int]:
+        """(r0 + r1 tau) * tau = -2 r1 + (r0 + mu r1) tau."""
+        return -2 * r1, r0 + self._mu * r1
+
+    @cached_property
+    def _tau_m_minus_1(self) -> tuple[int, int, int]:
+        """tau^m - 1 as (d0, d1) in Z[tau], and its norm (the curve's order h*n, checked)."""
+        t0, t1 = 1, 0
+        for _ in range(self.m):
+            t0, t1 = self._tau_times(t0, t1)
+        d0, d1 = t0 - 1, t1
+        norm = d0 * d0 + self._mu * d0 * d1 + 2 * d1 * d1
+        if norm != self.cofactor * self.n:
+            raise ArithmeticError(f"{self.name}: N(tau^m - 1) = {norm}, not h*n")
+        return d0, d1, norm
+
+    def _reduce_scalar(self, k: int) -> tuple[int, int]:
+        """rho = k mod (tau^m - 1) in Z[tau], rounded to the nearest quotient (norm at most h*n)."""
+        d0, d1, norm = self._tau_m_minus_1
+        # k / delta = k * conj(delta) / N(delta), conj(d0 + d1 tau) = (d0 + mu d1) - d1 tau
+        q0 = _round_div(k * (d0 + self._mu * d1), norm)
+        q1 = _round_div(-k * d1, norm)
+        # rho = k - (q0 + q1 tau)(d0 + d1 tau), with tau^2 = mu tau - 2
+        return k - (q0 * d0 - 2 * q1 * d1), -(q0 * d1 + q1 * d0 + self._mu * q1 * d1)
+
+    @cached_property
+    def _tnaf_constants(self) -> tuple[int, list[tuple[int, int]]]:
+        """For width _TNAF_WIDTH: t_w (tau's image in Z/2^w) and alpha_u = u mods tau^w for odd u."""
+        w, mu = _TNAF_WIDTH, self._mu
+        u_prev, u_cur = 0, 1                          # Lucas sequence U_0, U_1; U_{k+1} = mu U_k - 2 U_{k-1}
+        for _ in range(w - 1):
+            u_prev, u_cur = u_cur, mu * u_cur - 2 * u_prev
+        t_w = 2 * u_prev * pow(u_cur, -1, 1 << w) % (1 << w)
+        p0, p1 = 1, 0                                 # tau^w
+        for _ in range(w):
+            p0, p1 = self._tau_times(p0, p1)
+        norm = p0 * p0 + mu * p0 * p1 + 2 * p1 * p1   # 2^w
+        alphas = []
+        for u in range(1, 1 << (w - 1), 2):
+            q0, q1 = _round_div(u * (p0 + mu * p1), norm), _round_div(-u * p1, norm)
+            alphas.append((u - (q0 * p0 - 2 * q1 * p1), -(q0 * p1 + q1 * p0 + mu * q1 * p1)))
+        return t_w, alphas
+
+    def _tnaf(self, k: int) -> list[int]:
+        """Width-w tau-adic NAF of k mod (tau^m - 1), least significant first (Alg. 3.69). A digit
+        +-u stands for +-alpha_u; every non-zero digit is followed by at least w-1 zeros."""
+        t_w, alphas = self._tnaf_constants
+        modulus, half, mu = 1 << _TNAF_WIDTH, 1 << (_TNAF_WIDTH - 1), self._mu
+        r0, r1 = self._reduce_scalar(k)
+        digits: list[int] = []
+        while r0 or r1:
+            if r0 & 1:
+                u = (r0 + r1 * t_w) & (modulus - 1)
+                if u >= half:
+                    u -= modulus
+                beta, gamma = alphas[abs(u) >> 1]
+                if u > 0:
+                    r0, r1 = r0 - beta, r1 - gamma
+                else:
+                    r0, r1 = r0 + beta, r1 + gamma
+                digits.append(u)
+            else:
+                digits.append(0)
+            r0, r1 = r1 + mu * (r0 >> 1), -(r0 >> 1)   # divide by tau (r0 is even here)
+        return digits
+
+    def _frobenius(self, p: _LdPoint) -> _LdPoint:
+        sqr = self.sqr
+        return sqr(p[0]), sqr(p[1]), sqr(p[2])
+
+    def _alpha_multiples(self, p: tuple[int, int]) -> list[Affine]:
+        """alpha_u * P in affine for the odd u of the width-w tau-NAF digits (P, alpha_3 P, ...)."""
+        _t_w, alphas = self._tnaf_constants
+        ld: list[_LdPoint] = []
+        neg_p = (p[0], p[0] ^ p[1])
+        for beta, gamma in alphas:
+            # alpha = beta + gamma tau, small: evaluate its plain width-2 tau-NAF by Horner's rule
+            acc = _INFINITY
+            for d in reversed(_tnaf2(beta, gamma, self._mu)):
+                acc = self._frobenius(acc)
+                if d:
+                    acc = self._add_affine(acc, p if d > 0 else neg_p)
+            ld.append(acc)
+        # a multiple can be the point at infinity when P has a small-order part (alpha_5 = tau - 1 on a
+        # point of order 2), so the table keeps None for it and the sum skips such digits
+        return self._batch_to_affine(ld)
+
     def multiply(self, k: int, point: Affine) -> Affine:
         return self.multi_multiply([(k, point)])
 
     def multi_multiply(self, terms: Sequence[tuple[int, Affine]]) -> Affine:
-        """sum(k_i * P_i): interleaved width-4 NAFs, one shared chain of doublings (Straus-Shamir)."""
+        """sum(k_i * P_i): interleaved width-w tau-NAFs sharing one chain of Frobenius maps."""
         terms = [(k, p) for k, p in terms if k and p is not None]
         if not terms:
             return None
-        odd_tables: list[list[tuple[int, int]]] = []
-        nafs = []
-        for k, p in terms:
-            if k < 0:
-                k, p = -k, self.negate(p)
-            odd_tables.append(self._odd_multiples(p))
-            nafs.append(_wnaf(k, 4))
+        return self._interleave([(self._tnaf(k), self._alpha_multiples(p)) for k, p in terms])
+
+    def _interleave(self, expansions: Sequence[tuple[list[int], list[Affine]]]) -> Affine:
         acc = _INFINITY
-        for i in range(max(len(d) for d in nafs) - 1, -1, -1):
-            acc = self._double(acc)
-            for digits, table in zip(nafs, odd_tables):
-                if i < len(digits) and (d := digits[i]):
-                    q = table[abs(d) >> 1]
+        for i in range(max(len(d) for d, _ in expansions) - 1, -1, -1):
+            if acc[2]:
+                acc = self._frobenius(acc)
+            for digits, table in expansions:
+                if i < len(digits) and (d := digits[i]) and (q := table[abs(d) >> 1]) is not None:
                     acc = self._add_affine(acc, q if d > 0 else (q[0], q[0] ^ q[1]))
         return self._to_affine(acc)
 
-    def _odd_multiples(self, p: tuple[int, int]) -> list[tuple[int, int]]:
-        """P, 3P, 5P, 7P in affine (the width-4 NAF digits' table)."""
-        two_p = self._double((p[0], p[1], 1))
-        two_p_affine = self._to_affine(two_p)
-        if two_p_affine is None:            # P of order 2: only P itself is needed
-            return [p] * 4
-        ld = [(p[0], p[1], 1)]
-        for _ in range(3):
-            ld.append(self._add_affine(ld[-1], two_p_affine))
-        affine = self._batch_to_affine(ld)
-        return [q if q is not None else p for q in affine]  # a multiple at infinity never gets used
-
     @cached_property
-    def _generator_windows(self) -> list[list[Affine]]:
-        """j * 16^i * G for every 4-bit window i of a scalar and j = 1..15, all affine."""
-        windows = (self.n.bit_length() + 3) // 4
-        ld: list[_LdPoint] = []
-        base: _LdPoint = (self.gx, self.gy, 1)
-        for _ in range(windows):
-            base_affine = self._to_affine(base)
-            row = [base]
-            for _ in range(14):
-                row.append(self._add_affine(row[-1], base_affine))
-            ld.extend(row)
-            for _ in range(4):
-                base = self._double(base)
-        flat = self._batch_to_affine(ld)
-        return [flat[i:i + 15] for i in range(0, len(flat), 15)]
+    def _generator_multiples(self) -> list[Affine]:
+        return self._alpha_multiples((self.gx, self.gy))
 
     def multiply_generator(self, k: int) -> Affine:
-        """k * G from the fixed-base table: one mixed addition per non-zero hex digit of k mod n."""
+        """k * G, with G's alpha_u multiples computed once per curve."""
         k %= self.n
-        acc = _INFINITY
-        windows = self._generator_windows
-        for i, digit in enumerate(reversed(b"%x" % k)):
-            j = _HEX_DIGIT[digit]
-            if j:
-                point = windows[i][j - 1]
-                if point is not None:
-                    acc = self._add_affine(acc, point)
-        return self._to_affine(acc)
+        if not k:
+            return None
+        return self._interleave([(self._tnaf(k), self._generator_multiples)])
 
     # --- keys -------------------------------------------------------------------------------------------
     def random_scalar(self) -> int:
@@ -340,20 +403,25 @@ class KoblitzCurve:
         return k.to_bytes(self.field_bytes, "big")
 
 
-def _wnaf(k: int, width: int) -> list[int]:
-    """Width-w non-adjacent form, least significant digit first; digits odd and |d| < 2^(w-1)."""
+_TNAF_WIDTH = 5
+
+
+def _round_div(a: int, b: int) -> int:
+    """a / b rounded to the nearest integer (b > 0)."""
+    return (2 * a + b) // (2 * b)
+
+
+def _tnaf2(r0: int, r1: int, mu: int) -> list[int]:
+    """Plain tau-adic NAF of r0 + r1 tau (digits -1, 0, 1; Alg. 3.61), least significant first."""
     digits: list[int] = []
-    modulus, half = 1 << width, 1 << (width - 1)
-    while k:
-        if k & 1:
-            d = k & (modulus - 1)
-            if d >= half:
-                d -= modulus
-            k -= d
+    while r0 or r1:
+        if r0 & 1:
+            d = 2 - ((r0 - 2 * r1) & 3)
+            r0 -= d
         else:
             d = 0
         digits.append(d)
-        k >>= 1
+        r0, r1 = r1 + mu * (r0 >> 1), -(r0 >> 1)
     return digits
 
 

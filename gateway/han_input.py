@@ -45,6 +45,7 @@ ZDO_ENDPOINT: Final = 0
 RECENT_REJECTS: Final = 64  # malformed frames kept for inspection (the counters keep the rest)
 DUPLICATE_WINDOW_S: Final = 0.5  # an identical frame again within this time is a radio retransmission
 ZCL_HEADER_MAX: Final = 5  # frame control, manufacturer code (when flagged), TSN, command id
+MANUFACTURER_SPECIFIC: Final = 0x04  # the frame control bit that puts a manufacturer code in the header
 DECODE_CACHE_MAX: Final = 4096  # decoded headers / command payloads kept (a storm repeats itself)
 
 
@@ -113,7 +114,9 @@ class HanInput:
         self._commands_seen: dict[tuple[int, int, foundation.Direction, bytes], Any] = {}
 
     def _decode_header(self, data: bytes) -> tuple[foundation.ZCLHeader, bytes]:
-        lead = data[:ZCL_HEADER_MAX]  # the header lies within these octets, whatever its flags say
+        # the key is the header's own octets (5 with a manufacturer code, else 3), so frames that differ
+        # only in their payload (OTA block requests, readings) share one decoded header
+        lead = data[:ZCL_HEADER_MAX if data and data[0] & MANUFACTURER_SPECIFIC else ZCL_HEADER_MAX - 2]
         known = self._headers_seen.get(lead)
         if known is None:
             header, rest = _decode_header(lead)

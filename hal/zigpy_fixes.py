@@ -35,9 +35,12 @@ Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
 6. ``quiet_closed_connections`` — **A closed connection leaves orphaned task errors.** When a radio's
    connection closes (shutdown, a lost labgrid place, Ctrl-C) while one of zigpy's or bellows' own
    fire-and-forget tasks waits for an ASH ACK, that task dies with bellows' ``RuntimeError('Connection has
-   been closed')`` which nobody retrieves, and asyncio prints its traceback on stderr. Fix:
+   been closed')`` which nobody retrieves, and asyncio prints its traceback on stderr. The same happens to
+   bellows' own fragment-ACK task (``ProtocolHandler._send_fragment_ack``, fire-and-forget) when the last
+   fragment of a message arrives as hanrig closes: ``NcpFailure('Transport is closed, cannot send
+   frame')``. Fix:
    :func:`quiet_closed_connections` (installed on every real radio's loop by ``hal.radio.new_event_loop``)
-   logs exactly that error at debug level; every other unretrieved error still goes to asyncio's default
+   logs exactly those two errors at debug level; every other unretrieved error still goes to asyncio's default
    handler.
 7. ``packet_claims`` — **No way to take a frame before zigpy dispatches it.** The hub's OTA server must
    answer OTA requests itself (zigpy's own responder answers NO_IMAGE_AVAILABLE / ABORT), and zigpy's
@@ -195,6 +198,11 @@ _ORIGINAL: dict[str, Callable[..., Any]] = {
 
 def _parse_packet_header(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket) -> Any:
     if packet.profile_id == SE_PROFILE and packet.src_ep != 0:
+        # zigpy parses each packet's header twice (the duplicate filter, then packet_received): the
+        # second call for the same packet object gets the first one's result
+        last = self.__dict__.get("_hanrig_last_header")
+        if last is not None and last[0] is packet:
+            return last[1]
         hdr, _ = foundation.ZCLHeader.deserialize(packet.data.serialize())
         key = zigpy.device.ResponseKey(
             endpoint_id=packet.src_ep,
@@ -202,6 +210,7 @@ def _parse_packet_header(self: zigpy.device.Device, packet: zigpy_t.ZigbeePacket
             direction=hdr.frame_control.direction,
             tsn=hdr.tsn,
         )
+        self.__dict__["_hanrig_last_header"] = (packet, (hdr, key))
         return hdr, key
     return _ORIGINAL["_parse_packet_header"](self, packet)
 
@@ -300,12 +309,25 @@ def deliver_to_zigpy(app: zigpy.application.ControllerApplication, packet: zigpy
 CLOSED_CONNECTION = "Connection has been closed"  # bellows.ash's error for frames pending at close
 
 
+CLOSED_TRANSPORT = "Transport is closed, cannot send frame"  # bellows.ash's NcpFailure for a late write
+
+
+def _killed_by_closed_connection(exc: BaseException | None) -> bool:
+    """bellows' errors for a frame that was pending, or written, as the connection closed."""
+    if isinstance(exc, RuntimeError):
+        return str(exc) == CLOSED_CONNECTION
+    if exc is None or type(exc).__name__ != "NcpFailure":
+        return False
+    from bellows.ash import NcpFailure  # only here: sim:// never imports bellows
+
+    return isinstance(exc, NcpFailure) and exc.code == CLOSED_TRANSPORT
+
+
 def quiet_closed_connections(loop: Any) -> None:
     """Fix 6: an orphaned task killed by its radio connection closing is a debug line, not a traceback."""
 
     def handler(loop: Any, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        if isinstance(exc, RuntimeError) and str(exc) == CLOSED_CONNECTION:
+        if _killed_by_closed_connection(context.get("exception")):
             LOGGER.debug("radio connection closed under a pending frame: %s", context.get("message"))
             return
         loop.default_exception_handler(context)

@@ -12,19 +12,27 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
 
 from gateway.alerts import AlertPolicy
 from hanrig_errors import HanrigError
 
 from .exceptions import OutputError
 from .records import RunRecord
-from .reports import dut_test_record, html_report, junit_xml, write_evidence_pack
 from .rigfile import Outputs
 from .store import Store, atomic_write, contained_path, open_store
 
 LOGGER = logging.getLogger(__name__)
 
 OutputCallback = Callable[[RunRecord], None]
+
+
+def reports() -> ModuleType:
+    """``rigs.reports``, imported when a report is first written: it brings jinja2 and the HTML and
+    XML machinery, which a run that only records to the store (the default) never needs."""
+    from . import reports as module
+
+    return module
 
 
 class JsonRecordsOutput:
@@ -35,7 +43,7 @@ class JsonRecordsOutput:
 
     def __call__(self, run: RunRecord) -> None:
         for dut in run.duts:
-            doc = dut_test_record(run, dut)
+            doc = reports().dut_test_record(run, dut)
             atomic_write(contained_path(self.directory, run.run_id, f"{dut.id}.json"),
                          (json.dumps(doc, indent=2, default=str) + "\n").encode())
 
@@ -47,7 +55,7 @@ class JunitOutput:
         self.path = Path(path)
 
     def __call__(self, run: RunRecord) -> None:
-        atomic_write(self.path, junit_xml(run))
+        atomic_write(self.path, reports().junit_xml(run))
 
 
 class HtmlReportOutput:
@@ -59,7 +67,7 @@ class HtmlReportOutput:
         self.alerts = alerts
 
     def __call__(self, run: RunRecord) -> None:
-        report = html_report(run, ota_limit_bps=self.ota_limit_bps, alerts=self.alerts)
+        report = reports().html_report(run, ota_limit_bps=self.ota_limit_bps, alerts=self.alerts)
         atomic_write(self.path, report.encode())
 
 
@@ -71,7 +79,7 @@ class EvidencePackOutput:
 
     def __call__(self, run: RunRecord) -> None:
         for dut in run.duts:
-            write_evidence_pack(run, dut, self.directory)
+            reports().write_evidence_pack(run, dut, self.directory)
 
 
 def outputs_for(outputs: Outputs, store: Store | None = None, *,

@@ -99,8 +99,8 @@ def test_scalar_products_match_openssl(name: str) -> None:
     public = _uncompressed(curve, v["public"])
     peer = _uncompressed(curve, v["peer"])
     assert curve.is_on_curve(public) and curve.is_on_curve(peer)
-    assert curve.multiply_generator(v["private"]) == public          # fixed-base table
-    assert curve.multiply(v["private"], curve.generator) == public   # interleaved wNAF
+    assert curve.multiply_generator(v["private"]) == public          # the generator's cached multiples
+    assert curve.multiply(v["private"], curve.generator) == public   # interleaved tau-adic NAF
     shared = curve.multiply(v["private"], peer)
     assert shared[0].to_bytes(curve.field_bytes, "big").hex() == v["shared"]
     assert curve.decode(curve.encode(peer)) == peer
@@ -115,6 +115,20 @@ def test_group_laws(curve) -> None:
     a, b = 0x1234567 << 100, 0xABCDEF
     assert curve.multi_multiply([(a, g), (b, g)]) == curve.multiply_generator(a + b)
     assert curve.add(curve.multiply(a, g), curve.negate(curve.multiply(a, g))) is None
+
+
+@pytest.mark.parametrize("curve", [SECT163K1, SECT283K1], ids=lambda c: c.name)
+def test_products_are_exact_outside_the_generators_subgroup(curve) -> None:
+    """Scalars are reduced modulo tau^m - 1, which is zero on every point of the curve, not only on G's
+    subgroup: a point with a 2-torsion part still multiplies exactly (a reduction modulo (tau^m - 1) /
+    (tau - 1) would get these wrong)."""
+    g, torsion = curve.generator, (0, 1)          # x = 0 gives y^2 = b = 1: the point of order 2
+    assert curve.multiply(2, torsion) is None and curve.multiply(3, torsion) == torsion
+    mixed = curve.add(g, torsion)
+    for k in (0x1234567 << 100, (0xABCDEF << 200) + 1, curve.n, curve.n + 1):
+        expected = curve.add(curve.multiply(k, g), torsion if k & 1 else None)
+        assert curve.multiply(k, mixed) == expected
+        assert curve.multi_multiply([(k, mixed), (-k, g)]) == (torsion if k & 1 else None)
 
 
 def test_decode_rejects_what_is_not_a_point() -> None:
