@@ -63,6 +63,15 @@ Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
    only the receiving half. Fix (EZSP radios only, :func:`apply_bellows`): such unicasts go through
    ``hal.ezsp_fragmentation.send_fragmented``; every other frame takes bellows' own path. Its test runs
    through the virtual stick (``tests/ezsp_stick/test_virtual_han.py``), with and without the fix.
+10. ``struct_without_signature_bind`` — **Every zigpy Struct is built through ``inspect.Signature.bind``.**
+   ``Struct.__new__`` binds its arguments with the class's ``inspect.Signature`` (and ``apply_defaults``),
+   about half of the cost of building a small struct; on the host's OTA path that is several structs per
+   block (bellows' ``EmberApsFrame`` for every frame sent and received, zigpy's ZCL records), ~8 % of the
+   host's CPU. Fix: :func:`_struct_new` binds positional and keyword arguments to ``cls.fields`` directly,
+   giving the same attributes in the same order through the same ``_convert_type``; any call the direct
+   binding does not cover exactly (too many arguments, an unknown or doubled keyword, a missing field
+   without default) goes to zigpy's own ``__new__``, so it raises zigpy's own exception.
+   ``IntStruct`` keeps its ``__new__`` (it binds twice around an integer round trip).
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.metadata
+import inspect
 import logging
 import os
 import re
@@ -144,6 +154,8 @@ FIX_NOTES: tuple[Fix, ...] = (
     Fix("ezsp_fragmented_send", "bellows.zigbee.application:ControllerApplication.send_packet",
         "bellows: send unicasts longer than one APS payload in APS fragments (APS_OPTION_FRAGMENT, as "
         "EmberZNet's fragmentation plugin does), beside the reassembly in bellows/ezsp/fragmentation.py"),
+    Fix("struct_without_signature_bind", "zigpy.zcl.foundation:ZCLHeader._signature",
+        "docs/upstream/0005-struct-bind-fields-without-inspect-signature.patch"),
 )
 FIX_NAMES = tuple(fix.name for fix in FIX_NOTES)
 
@@ -380,6 +392,50 @@ def apply_bellows() -> None:
     application.send_packet = _bellows_send_packet
 
 
+# ---------------------------------------------------------------------------------- fix 10
+_ORIGINAL_STRUCT_NEW: Callable[..., Any] = zigpy_t.Struct.__new__
+_NO_DEFAULT = inspect.Parameter.empty
+
+
+def _struct_new(cls: Any, *args: Any, **kwargs: Any) -> Any:
+    """``Struct.__new__`` without ``inspect.Signature.bind`` (fix 10): same fields, same order, same
+    conversions; a call it does not bind exactly goes to zigpy's own, which raises as zigpy does."""
+    real = cls._real_cls()
+    given = kwargs
+    if len(args) == 1 and isinstance(args[0], real):  # zigpy's copy constructor
+        if kwargs:
+            return _ORIGINAL_STRUCT_NEW(cls, *args, **kwargs)
+        given = args[0].as_dict()
+        positional: tuple[Any, ...] = ()
+    else:
+        positional = args
+    fields = real.fields
+    count = len(positional)
+    if count > len(fields):
+        return _ORIGINAL_STRUCT_NEW(cls, *args, **kwargs)
+    values = []
+    taken = 0
+    for index, field in enumerate(fields):
+        name = field.name
+        if index < count:
+            if name in given:
+                return _ORIGINAL_STRUCT_NEW(cls, *args, **kwargs)
+            values.append((field, positional[index]))
+        elif name in given:
+            values.append((field, given[name]))
+            taken += 1
+        elif field.default is not _NO_DEFAULT:
+            values.append((field, field.default))
+        else:
+            return _ORIGINAL_STRUCT_NEW(cls, *args, **kwargs)
+    if taken != len(given):  # a keyword that names no field
+        return _ORIGINAL_STRUCT_NEW(cls, *args, **kwargs)
+    instance = super(zigpy_t.Struct, real).__new__(real)
+    for field, value in values:
+        setattr(instance, field.name, field._convert_type(value))
+    return instance
+
+
 # ---------------------------------------------------------------------------------- apply / revert
 def apply() -> None:
     """Check the zigpy version, then install every fix (idempotent) and load hanrig's SE clusters."""
@@ -387,6 +443,7 @@ def apply() -> None:
     for name, replacement in FIXES.items():
         setattr(zigpy.device.Device, name, replacement)
     zigpy.application.ControllerApplication.packet_received = _app_packet_received  # type: ignore[method-assign]
+    zigpy_t.Struct.__new__ = _struct_new  # type: ignore[method-assign]
     Cluster._registry.update(REGISTERED)
     importlib.import_module("hal.se_clusters")
 
@@ -394,8 +451,10 @@ def apply() -> None:
 def revert(name: str | None = None) -> None:
     """Put zigpy's original back (tests use this to show a fix matters)."""
     for key in [name] if name else [*_ORIGINAL, "time_server", "packet_claims", "extended_timeout",
-                                    "fragmented_send"]:
-        if key == "extended_timeout":
+                                    "fragmented_send", "struct_new"]:
+        if key == "struct_new":
+            zigpy_t.Struct.__new__ = _ORIGINAL_STRUCT_NEW  # type: ignore[method-assign]
+        elif key == "extended_timeout":
             if _ORIGINAL_SET_EXTENDED_TIMEOUT is not None:
                 _bellows_protocol().set_extended_timeout = _ORIGINAL_SET_EXTENDED_TIMEOUT
         elif key == "fragmented_send":
