@@ -64,6 +64,34 @@ class ChannelStats:
         self.air_us_by_kind[kind] = self.air_us_by_kind.get(kind, 0.0) + microseconds
 
 
+LATE_TOLERANCE_S = 1e-6  # a wake-up this much past its deadline is late (virtual time: never)
+
+
+class _Deadlines:
+    """The sleeps of one frame's MAC steps, each scheduled from the previous step's deadline rather than
+    from when its timer actually fired. In real time (the virtual stick) a loop timer fires late under
+    CPU contention; with relative sleeps that lateness added up over the backoff, frame and ACK steps of
+    every hop, so the simulated air ran slower than the link model. Here a late wake-up shortens the
+    next step (never below zero). In virtual time every timer fires exactly on its deadline, so each
+    sleep is exactly the step asked for and a seed's trace is unchanged (the virtual clock counts whole
+    microseconds, so it may read up to half of one off the float deadline: that is not lateness)."""
+
+    __slots__ = ("_at", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._at: float | None = None
+
+    async def sleep(self, seconds: float) -> None:
+        now = self._loop.time()
+        if self._at is not None and now - self._at >= LATE_TOLERANCE_S:  # the previous timer fired late
+            self._at += seconds
+            await asyncio.sleep(max(self._at - now, 0.0))
+        else:
+            self._at = now + seconds  # the deadline asyncio's timer gets for the same sleep
+            await asyncio.sleep(seconds)
+
+
 class Channel:
     """The PAN's channel. ``enabled=False`` (zero-latency model) makes every transmission instant."""
 
@@ -121,13 +149,14 @@ class Channel:
         air = round(frame_us(psdu))
         ifs = (LIFS_US if psdu > MAX_SIFS_FRAME else SIFS_US) if typical else 0.0
         ack_air = round(frame_us(MAC_ACK_PSDU))
+        step = _Deadlines(loop)
         async with self.node_lock(node):
             for _attempt in range(1 + (MAC_MAX_FRAME_RETRIES if ack else 0)):
                 self.stats.attempts += 1
                 backoff_exponent, backoffs = MAC_MIN_BE, 0
                 while True:
                     periods = self.rng.randrange(2**backoff_exponent) if typical else 0
-                    await asyncio.sleep((periods * UNIT_BACKOFF_US + CCA_US) / 1e6)
+                    await step.sleep((periods * UNIT_BACKOFF_US + CCA_US) / 1e6)
                     now = self._now_us(loop)
                     if not self._busy(now - round(CCA_US), now):
                         break
@@ -141,11 +170,11 @@ class Channel:
                 entry = self._register(start, start + air, now=now)
                 self.stats.add_air(kind, air)
                 if not ack:
-                    await asyncio.sleep((TURNAROUND_US + air + ifs) / 1e6)
+                    await step.sleep((TURNAROUND_US + air + ifs) / 1e6)
                     self.stats.collisions += int(entry[2])
                     return MacResult.SUCCESS  # nobody acknowledges a broadcast: the sender cannot tell
                 if lost is not None and lost():  # lost on the way (fault, frame loss): no ACK comes
-                    await asyncio.sleep((TURNAROUND_US + air + TURNAROUND_US + MAC_ACK_WAIT_US) / 1e6)
+                    await step.sleep((TURNAROUND_US + air + TURNAROUND_US + MAC_ACK_WAIT_US) / 1e6)
                     continue
                 # Every node that can collide with this frame did its CCA before the frame started, so
                 # its flag is final by the frame's end: one sleep as for a delivered frame (one wake-up
@@ -153,11 +182,11 @@ class Channel:
                 # (the ACK cycle and IFS outlast macAckWaitDuration by that much).
                 ack_start = start + air + round(TURNAROUND_US)
                 ack_entry = self._register(ack_start, ack_start + ack_air, now=now)
-                await asyncio.sleep((TURNAROUND_US + air + TURNAROUND_US + ack_air + ifs) / 1e6)
+                await step.sleep((TURNAROUND_US + air + TURNAROUND_US + ack_air + ifs) / 1e6)
                 if entry[2]:
                     ack_entry[1] = ack_entry[0]  # nobody received the frame, so nobody acknowledged it
                     self.stats.collisions += 1
-                    await asyncio.sleep(max(MAC_ACK_WAIT_US - ack_air - ifs, 0.0) / 1e6)
+                    await step.sleep(max(MAC_ACK_WAIT_US - ack_air - ifs, 0.0) / 1e6)
                     continue
                 self.stats.add_air(kind, ack_air)  # the ACK is part of the traffic it acknowledges
                 return MacResult.SUCCESS
