@@ -624,8 +624,9 @@ class VirtualHan:
         blocks = split(data, size)
         self.fragmented_transfers += 1
         transfer = _BlockTransfer(self.fragmented_transfers, len(blocks))
-        for first in range(0, len(blocks), max(self.model.fragment_window, 1)):
-            wanted = list(window_blocks(first, max(self.model.fragment_window, 1), len(blocks)))
+        window = max(self.model.fragment_window, 1)
+        for first in range(0, len(blocks), window):
+            wanted = list(window_blocks(first, window, len(blocks)))
             await self._send_window(packet, device, blocks, wanted, transfer, to_device=to_device,
                                     secured=secured, kind=kind)
         await self._deliver_blocks(packet, device, transfer, to_device=to_device)
@@ -753,8 +754,7 @@ class VirtualHan:
         finally:
             self._host_acks.pop(key, None)
         await self._fragment_ack(device, to_device=False, kind=kind)
-        window = len(window_blocks(key[2], MAX_WINDOW, transfer.blocks))
-        transfer.acked.update(i for i in window_blocks(key[2], window, transfer.blocks)
+        transfer.acked.update(i for i in window_blocks(key[2], MAX_WINDOW, transfer.blocks)
                               if bitfield & (1 << (i - key[2])) and i in transfer.received)
         return all(i in transfer.acked for i in wanted)
 
