@@ -30,6 +30,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
+import zigpy.types as zigpy_t
+
 from ota.link_model import APS_FRAGMENT_ACK_HEADER, APS_FRAGMENT_HEADER, APS_FRAGMENT_WINDOW, max_aps_payload
 
 EXTENDED_HEADER: Final = 0x80  # APS frame control: extended header present
@@ -53,6 +55,12 @@ class Fragmentation(enum.IntEnum):
 
 class FragmentationError(ValueError):
     """A transfer or header that APS fragmentation cannot carry; says what and why."""
+
+
+def aps_secured(packet: zigpy_t.ZigbeePacket) -> bool:
+    """Whether ``packet``'s sender asked for APS encryption: its frames carry the APS auxiliary header
+    and MIC, so fewer payload octets fit in one (the ``aps_security`` of the functions below)."""
+    return zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options or zigpy_t.TransmitOptions.NONE)
 
 
 def needs_fragmentation(length: int, *, aps_security: bool = False) -> bool:
@@ -167,6 +175,7 @@ __all__ = [
     "FragmentationError",
     "ack_bitfield",
     "ack_extended_header",
+    "aps_secured",
     "data_extended_header",
     "fragment_group_id",
     "missing_blocks",

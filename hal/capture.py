@@ -54,7 +54,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from ota.link_model import fragment_block_size
 
-from .aps_fragmentation import ACK_REQUEST, EXTENDED_HEADER, data_extended_header, needs_fragmentation, split
+from .aps_fragmentation import (
+    ACK_REQUEST,
+    EXTENDED_HEADER,
+    aps_secured,
+    data_extended_header,
+    needs_fragmentation,
+    split,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -310,7 +317,7 @@ class AirCapture:
     def _link_key(self, record: Any, packet: zigpy_t.ZigbeePacket) -> bytes | None:
         """The CBKE link key of the device a frame sent APS-secured goes to or comes from (None: not
         APS-secured, or a PAN that only charges APS security without keys)."""
-        if zigpy_t.TransmitOptions.APS_Encryption not in (packet.tx_options or zigpy_t.TransmitOptions.NONE):
+        if not aps_secured(packet):
             return None
         for device in self.han.devices.values():
             if device.nwk in (record.src, record.dst) and device.nwk != 0x0000:
@@ -418,8 +425,7 @@ class HostCapture:
                 profile=int(packet.profile_id), cluster=int(packet.cluster_id),
                 payload=packet.data.serialize(), comment="host sent" if outgoing else "host received",
             )
-            secured = zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options
-                                                                 or zigpy_t.TransmitOptions.NONE)
+            secured = aps_secured(packet)
             frames = [frame]
             if frame.dst_nwk not in _BROADCASTS and needs_fragmentation(len(frame.payload),
                                                                         aps_security=secured):

@@ -24,7 +24,14 @@ import zigpy.types as zigpy_t
 
 from ota.link_model import fragment_block_size, max_aps_payload
 
-from .aps_fragmentation import DEFAULT_WINDOW, fragment_group_id, needs_fragmentation, split, window_blocks
+from .aps_fragmentation import (
+    DEFAULT_WINDOW,
+    aps_secured,
+    fragment_group_id,
+    needs_fragmentation,
+    split,
+    window_blocks,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -35,7 +42,7 @@ def unicast_needs_fragmentation(packet: zigpy_t.ZigbeePacket) -> bool:
     """A unicast longer than one unfragmented APS payload."""
     if packet.dst is None or packet.dst.addr_mode not in (zigpy_t.AddrMode.NWK, zigpy_t.AddrMode.IEEE):
         return False
-    secured = zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options or zigpy_t.TransmitOptions.NONE)
+    secured = aps_secured(packet)
     return needs_fragmentation(len(packet.data.serialize()), aps_security=secured)
 
 
@@ -64,7 +71,7 @@ async def send_fragmented(app: Any, packet: zigpy_t.ZigbeePacket, window: int = 
     nwk = packet.dst.address
     if packet.dst.addr_mode == zigpy_t.AddrMode.IEEE:
         nwk = app.get_device(ieee=packet.dst.address).nwk
-    secured = zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options or zigpy_t.TransmitOptions.NONE)
+    secured = aps_secured(packet)
     blocks = split(packet.data.serialize(), fragment_block_size(aps_security=secured))
     options = (t.EmberApsOption.APS_OPTION_FRAGMENT | t.EmberApsOption.APS_OPTION_RETRY
                | t.EmberApsOption.APS_OPTION_ENABLE_ROUTE_DISCOVERY)

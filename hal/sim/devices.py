@@ -37,6 +37,7 @@ from zigpy.zcl import Cluster, foundation
 from zigpy.zcl.clusters.general import Alarms, Basic, OnOff, Ota, Time
 from zigpy.zcl.clusters.smartenergy import Messaging, Metering, MeteringUnitofMeasure, Price
 
+from ..aps_fragmentation import aps_secured
 from ..roles import Role
 from ..se_clusters import aps_secured_after_cbke
 from .alarms import DeviceAlarms
@@ -463,8 +464,7 @@ class VirtualDevice:
 
     async def _handle_zcl(self, cluster_id: int, data: bytes, packet: zigpy_t.ZigbeePacket) -> None:
         frame = parse_zcl(CLUSTERS.get(cluster_id) or _registered_cluster(cluster_id), data)
-        if self.keyed_for(cluster_id) and zigpy_t.TransmitOptions.APS_Encryption not in (
-                packet.tx_options or zigpy_t.TransmitOptions.NONE):
+        if self.keyed_for(cluster_id) and not aps_secured(packet):
             await self._refuse_unsecured(cluster_id, frame, packet)
             return
         key = (cluster_id, frame.tsn)

@@ -47,7 +47,7 @@ from ota.link_model import (
     psdu_length,
 )
 
-from ..aps_fragmentation import MAX_WINDOW, ack_bitfield, missing_blocks, split, window_blocks
+from ..aps_fragmentation import MAX_WINDOW, ack_bitfield, aps_secured, missing_blocks, split, window_blocks
 from .channel import Channel, MacResult
 from .config import (
     COORDINATOR_IEEE,
@@ -531,7 +531,7 @@ class VirtualHan:
         kind = TRAFFIC_KINDS.get(int(packet.cluster_id), "other")
         # a frame the sender APS-secures (e.g. to a device with a CBKE link key) pays the APS auxiliary
         # header and MIC even when the PAN's default is not to
-        secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
+        secured = aps_secured(packet)
         relays = device.spec.sim.hops - 1 if to_device else 0  # downlink frames carry the source route
         if not broadcast and length > max_aps_payload(aps_security=self.model.aps_security or secured,
                                                       relays=relays):
@@ -649,7 +649,7 @@ class VirtualHan:
         if index == 0 or transfer is None or transfer.blocks != blocks:
             self.fragmented_transfers += 1
             transfer = self._inbound_blocks[key] = _BlockTransfer(self.fragmented_transfers, blocks)
-        secured = bool(packet.tx_options & zigpy_t.TransmitOptions.APS_Encryption)
+        secured = aps_secured(packet)
         kind = TRAFFIC_KINDS.get(int(packet.cluster_id), "other")
         parts = {index: block}
         try:

@@ -21,7 +21,7 @@ import zigpy.zdo.types as zdo_t
 
 from ota.link_model import max_aps_payload
 
-from ...aps_fragmentation import fragment_group_id, parse_fragment_group_id, reply_fragment_data
+from ...aps_fragmentation import aps_secured, fragment_group_id, parse_fragment_group_id, reply_fragment_data
 from .. import xncp
 from ..stack import (
     COORDINATOR_NWK,
@@ -62,7 +62,7 @@ class MessagingCommands:
         else:
             msg_type = t.EmberIncomingMessageType.INCOMING_UNICAST
         options = t.EmberApsOption.APS_OPTION_NONE
-        if zigpy_t.TransmitOptions.APS_Encryption in (packet.tx_options or zigpy_t.TransmitOptions.NONE):
+        if aps_secured(packet):
             options |= t.EmberApsOption.APS_OPTION_ENCRYPTION
         group = packet.dst.address if mode == zigpy_t.AddrMode.Group else 0
         if fragment is not None:
