@@ -249,7 +249,7 @@ class OtaService:
             server = OtaServer(app, aps_security=self.policies.aps_security,
                                pass_on=functools.partial(zigpy_fixes.deliver_to_zigpy, app))
             # a device that completed CBKE gets APS-secured blocks (the 56-octet budget)
-            server.secured = lambda device: self.gateway.cbke.secured(str(device.ieee))
+            server.secured = self.gateway.cbke.secured
             # the one documented hook: OTA frames reach the server before zigpy's own responder
             self._unclaim.append(zigpy_fixes.claim_packets(app, server.handle_packet))
             self._servers[radio_id] = server
