@@ -298,23 +298,36 @@ class KoblitzCurve:
     @cached_property
     def _tau_m_minus_1(self) -> tuple[int, int, int]:
         """tau^m - 1 as (d0, d1) in Z[tau], and its norm (the curve's order h*n, checked)."""
-        t0, t1 = 1, 0
-        for _ in range(self.m):
-            t0, t1 = self._tau_times(t0, t1)
+        t0, t1 = self._tau_power(self.m)
         d0, d1 = t0 - 1, t1
-        norm = d0 * d0 + self._mu * d0 * d1 + 2 * d1 * d1
+        norm = self._norm(d0, d1)
         if norm != self.cofactor * self.n:
             raise ArithmeticError(f"{self.name}: N(tau^m - 1) = {norm}, not h*n")
         return d0, d1, norm
 
     def _reduce_scalar(self, k: int) -> tuple[int, int]:
         """rho = k mod (tau^m - 1) in Z[tau], rounded to the nearest quotient (norm at most h*n)."""
-        d0, d1, norm = self._tau_m_minus_1
+        return self._round_mod(k, *self._tau_m_minus_1)
+
+    def _tau_power(self, count: int) -> tuple[int, int]:
+        """tau^count as (r0, r1) in Z[tau]."""
+        r0, r1 = 1, 0
+        for _ in range(count):
+            r0, r1 = self._tau_times(r0, r1)
+        return r0, r1
+
+    def _norm(self, r0: int, r1: int) -> int:
+        """N(r0 + r1 tau) = r0^2 + mu r0 r1 + 2 r1^2."""
+        return r0 * r0 + self._mu * r0 * r1 + 2 * r1 * r1
+
+    def _round_mod(self, k: int, d0: int, d1: int, norm: int) -> tuple[int, int]:
+        """k mod (d0 + d1 tau) in Z[tau] for the nearest quotient; ``norm`` is N(d0 + d1 tau)."""
+        mu = self._mu
         # k / delta = k * conj(delta) / N(delta), conj(d0 + d1 tau) = (d0 + mu d1) - d1 tau
-        q0 = _round_div(k * (d0 + self._mu * d1), norm)
+        q0 = _round_div(k * (d0 + mu * d1), norm)
         q1 = _round_div(-k * d1, norm)
         # rho = k - (q0 + q1 tau)(d0 + d1 tau), with tau^2 = mu tau - 2
-        return k - (q0 * d0 - 2 * q1 * d1), -(q0 * d1 + q1 * d0 + self._mu * q1 * d1)
+        return k - (q0 * d0 - 2 * q1 * d1), -(q0 * d1 + q1 * d0 + mu * q1 * d1)
 
     @cached_property
     def _tnaf_constants(self) -> tuple[int, list[tuple[int, int]]]:
@@ -324,15 +337,9 @@ class KoblitzCurve:
         for _ in range(w - 1):
             u_prev, u_cur = u_cur, mu * u_cur - 2 * u_prev
         t_w = 2 * u_prev * pow(u_cur, -1, 1 << w) % (1 << w)
-        p0, p1 = 1, 0                                 # tau^w
-        for _ in range(w):
-            p0, p1 = self._tau_times(p0, p1)
-        norm = p0 * p0 + mu * p0 * p1 + 2 * p1 * p1   # 2^w
-        alphas = []
-        for u in range(1, 1 << (w - 1), 2):
-            q0, q1 = _round_div(u * (p0 + mu * p1), norm), _round_div(-u * p1, norm)
-            alphas.append((u - (q0 * p0 - 2 * q1 * p1), -(q0 * p1 + q1 * p0 + mu * q1 * p1)))
-        return t_w, alphas
+        p0, p1 = self._tau_power(w)
+        norm = self._norm(p0, p1)                     # 2^w
+        return t_w, [self._round_mod(u, p0, p1, norm) for u in range(1, 1 << (w - 1), 2)]
 
     def _tnaf(self, k: int) -> list[int]:
         """Width-w tau-adic NAF of k mod (tau^m - 1), least significant first (Alg. 3.69). A digit

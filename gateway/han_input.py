@@ -105,6 +105,9 @@ class HanInput:
         self._reports: dict[int, list[ReportHandler]] = {}
         self._commands: dict[tuple[int, int, foundation.Direction], list[CommandHandler]] = {}
         self._requests: dict[tuple[int, int], list[RequestHandler]] = {}
+        # every cluster anyone ever subscribed to, so a frame is judged with one set lookup, not a scan
+        # of the subscription keys (subscriptions keep their key when their handlers go, so this does too)
+        self._listened: set[int] = set()
         self._listener_ids: dict[str, int] = {}
         self._sources: dict[zigpy_t.EUI64, tuple[str, Role | None]] = {}
         self._last_frame: dict[tuple[zigpy_t.EUI64, int], tuple[bytes, float]] = {}
@@ -148,6 +151,7 @@ class HanInput:
 
     def on_reports(self, cluster_id: int, handler: ReportHandler) -> Callable[[], None]:
         """Call ``handler(source, {attribute id: value})`` for every Report Attributes on ``cluster_id``."""
+        self._listened.add(cluster_id)
         handlers = self._reports.setdefault(cluster_id, [])
         handlers.append(handler)
         return lambda: handlers.remove(handler) if handler in handlers else None
@@ -160,6 +164,7 @@ class HanInput:
         direction: foundation.Direction = foundation.Direction.Server_to_Client,
     ) -> Callable[[], None]:
         """Call ``handler(source, args)`` for every cluster command ``command_id`` sent in ``direction``."""
+        self._listened.add(cluster_id)
         handlers = self._commands.setdefault((cluster_id, command_id, direction), [])
         handlers.append(handler)
         return lambda: handlers.remove(handler) if handler in handlers else None
@@ -167,6 +172,7 @@ class HanInput:
     def on_request(self, cluster_id: int, command_id: int, handler: RequestHandler) -> Callable[[], None]:
         """Call ``handler(source, tsn, args)`` for every client-to-server command ``command_id`` of
         ``cluster_id`` a device sends to the hub (the hub answers it with the same TSN)."""
+        self._listened.add(cluster_id)
         handlers = self._requests.setdefault((cluster_id, command_id), [])
         handlers.append(handler)
         return lambda: handlers.remove(handler) if handler in handlers else None
@@ -200,8 +206,7 @@ class HanInput:
         self.stats.frames += 1
         if profile not in ZCL_PROFILES or src_ep == ZDO_ENDPOINT:
             return
-        if cluster_id not in self._reports and not any(key[0] == cluster_id for key in self._commands) \
-                and not any(key[0] == cluster_id for key in self._requests):
+        if cluster_id not in self._listened:
             return  # nobody listens: not worth decoding
         self.stats.zcl_frames += 1
         at = asyncio.get_running_loop().time()

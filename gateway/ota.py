@@ -249,7 +249,7 @@ class OtaService:
             server = OtaServer(app, aps_security=self.policies.aps_security,
                                pass_on=functools.partial(zigpy_fixes.deliver_to_zigpy, app))
             # a device that completed CBKE gets APS-secured blocks (the 56-octet budget)
-            server.secured = lambda device: self.gateway.cbke.secured(str(device.ieee))
+            server.secured = self.gateway.cbke.secured
             # the one documented hook: OTA frames reach the server before zigpy's own responder
             self._unclaim.append(zigpy_fixes.claim_packets(app, server.handle_packet))
             self._servers[radio_id] = server
@@ -333,16 +333,15 @@ class OtaService:
             self.server(radio_id)  # from now on zigpy's built-in responder answers no OTA request
         outcomes: list[DeviceOutcome | None] = []
         targets: list[tuple[int, CampaignTarget]] = []
-        # a device refused for want of a CBKE key is not even asked what it runs (_decide names why)
-        # (waiting, as every SE service does, for a key establishment still running)
-        keyless = [refusal is not None for refusal in await asyncio.gather(
-            *(self.gateway.cbke.settle(device.eui64, device.role) for device in chosen))]
+        # a device refused for want of a CBKE key is not even asked what it runs: its refusal stands in
+        # for its facts (waiting, as every SE service does, for a key establishment still running)
+        cbke_refusals = await asyncio.gather(
+            *(self.gateway.cbke.settle(device.eui64, device.role) for device in chosen))
         facts_of = iter(await asyncio.gather(*(self._facts(device)
-                                               for device, no_key in zip(chosen, keyless, strict=True)
-                                               if not no_key)))
-        for device, no_key in zip(chosen, keyless, strict=True):
-            fact = "no-key-establishment" if no_key else next(facts_of)
-            decision = await self._decide(device, fact, image, plan, downgrade, key)
+                                               for device, refusal in zip(chosen, cbke_refusals, strict=True)
+                                               if refusal is None)))
+        for device, refusal in zip(chosen, cbke_refusals, strict=True):
+            decision = await self._decide(device, refusal or next(facts_of), image, plan, downgrade, key)
             if isinstance(decision, DeviceOutcome):
                 outcomes.append(decision)
                 continue
@@ -390,11 +389,9 @@ class OtaService:
             return refused(device.eui64, device.id, role, device.radio_id, reason_code, reason,
                            activation=str(plan), **kwargs)
 
-        cbke_refusal = self.gateway.cbke.refusal(device.eui64, device.role)
-        if cbke_refusal is not None or facts == "no-key-establishment":
-            return no(Reason.NO_KEY_ESTABLISHMENT,
-                      cbke_refusal or f"{Reason.NO_KEY_ESTABLISHMENT.value}: the rig requires CBKE")
         if isinstance(facts, str):
+            if facts.startswith(Reason.NO_KEY_ESTABLISHMENT.value):  # gw.cbke.settle's refusal
+                return no(Reason.NO_KEY_ESTABLISHMENT, facts)
             if facts.startswith("unreachable"):
                 return no(Reason.UNREACHABLE, facts, unreachable=True, phase=Phase.FAILED)
             return no(Reason.NO_OTA_CLIENT, facts)

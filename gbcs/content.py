@@ -926,30 +926,29 @@ def cs02c_command_content(key: str) -> bytes:
 
 
 DEVICE_ID_OID = "1.2.826.0.1.8641679.1.2.2.1"  # GBCS device identifier inside hardwareModuleName
-HARDWARE_MODULE_NAME_OID = "1.3.6.1.5.5.7.8.4"
 
 
 def cs02c_response_content(device: bytes, key: str, private_key: Any) -> bytes:
     """CS02c response: a PKCS#10 request for ``private_key``'s public key, signed by it, with the key
     usage asked for and the device's EUI-64 as a hardwareModuleName (as the RTDS response has them)."""
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import ObjectIdentifier
+    from cryptography.hazmat.asn1 import encode_der
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    from certs.model import HARDWARE_MODULE_NAME, HardwareModuleName
 
     if len(device) != 8:
         raise BuildError("CS02c: the device is an 8-octet EUI-64")
-    oid = bytes.fromhex("060d2a863a0001848fb90f01020201")  # DEVICE_ID_OID, DER
-    module_name = der_tlv(0x30, oid + der_tlv(0x04, device))
+    module_name = encode_der(HardwareModuleName(hw_type=x509.ObjectIdentifier(DEVICE_ID_OID),
+                                                hw_serial_num=device))
     usage = x509.KeyUsage(digital_signature=key == "DS", content_commitment=False, key_encipherment=False,
                           data_encipherment=False, key_agreement=key == "KA", key_cert_sign=False,
                           crl_sign=False, encipher_only=False, decipher_only=False)
     csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
            .add_extension(usage, critical=True)
-           .add_extension(x509.SubjectAlternativeName([x509.OtherName(
-               ObjectIdentifier(HARDWARE_MODULE_NAME_OID), module_name)]), critical=True)
+           .add_extension(x509.SubjectAlternativeName([x509.OtherName(HARDWARE_MODULE_NAME, module_name)]),
+                          critical=True)
            .sign(private_key, hashes.SHA256()))
-    from cryptography.hazmat.primitives import serialization
-
     return csr.public_bytes(serialization.Encoding.DER)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from certs import CertificateError, load_certificate
+from certs import CertificateError, RemotePartyRole, load_certificate
 from certs.cells import classify_file_name
 
 from .content import (
@@ -131,11 +131,15 @@ class GbcsMeter:
         alert is: signature, no MAC); message code 0x1001 (generic non-critical alert)."""
         if isinstance(when, datetime):
             when = DlmsDateTime.from_datetime(when)
+        invoke_id = 0x20000000 | ((self.alert_counter + 1) & 0x0FFFFFFF)  # from the counter it goes out with
+        return self._signed_alert(self.alert_target, GENERIC_NON_CRITICAL_ALERT,
+                                  dlms_alert_content(invoke_id, alert_code, when))
+
+    def _signed_alert(self, target: bytes, message_code: int, content: bytes) -> bytes:
+        """An alert to ``target`` under the next alert counter, counted and signed by this device."""
         self.alert_counter += 1
-        content = dlms_alert_content(0x20000000 | (self.alert_counter & 0x0FFFFFFF), alert_code, when)
-        message = alert(self.eui64, self.alert_target, self.alert_counter, GENERIC_NON_CRITICAL_ALERT,
-                        content)
         self.alerts_sent += 1
+        message = alert(self.eui64, target, self.alert_counter, message_code, content)
         return self.security.sign(message).to_bytes()
 
     # ------------------------------------------------------------------ a command in
@@ -240,12 +244,9 @@ class GbcsMeter:
         self.pending_activation = None
         outcome = self._activate(wanted, counter)
         code = FUTURE_DATED_SUCCESS if outcome is ActivationOutcome.SUCCESS else FUTURE_DATED_FAILURE
-        self.alert_counter += 1
         content = cs06_alert_content(code, when.strftime("%Y-%m-%dT%H:%M:%SZ"), counter, outcome,
                                      self.firmware_version)
-        self.alerts_sent += 1
-        message = alert(self.eui64, sender, self.alert_counter, CS06_ALERT, content)
-        return [self.security.sign(message).to_bytes()]
+        return [self._signed_alert(sender, CS06_ALERT, content)]
 
     def _secure(self, answer: tuple[bytes, bool], command: Message, previous: int | None) -> bytes:
         content, signed = answer
@@ -277,8 +278,6 @@ def _flip(octets: bytes) -> bytes:
 
 
 def _role_number(camel: str) -> int:
-    from certs import RemotePartyRole
-
     role = RemotePartyRole.from_camel(camel)
     return int(role) if role is not None else -1
 
