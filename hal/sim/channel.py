@@ -83,13 +83,27 @@ class _Deadlines:
         self._at: float | None = None
 
     async def sleep(self, seconds: float) -> None:
-        now = self._loop.time()
+        loop = self._loop
+        now = loop.time()
         if self._at is not None and now - self._at >= LATE_TOLERANCE_S:  # the previous timer fired late
             self._at += seconds
             await asyncio.sleep(max(self._at - now, 0.0))
-        else:
-            self._at = now + seconds  # the deadline asyncio's timer gets for the same sleep
-            await asyncio.sleep(seconds)
+            return
+        self._at = at = now + seconds  # the deadline asyncio's timer gets for the same sleep
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future = loop.create_future()
+        timer = loop.call_at(at, _wake, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Channel:
