@@ -65,6 +65,7 @@ from ota.negative import (
 from ota.outcomes import Reason
 from ota.server import SEND_ERRORS, ActivationPlan, Offer, OtaServer, ProgressSample, Status, TransferState
 
+from .cbke import OTA
 from .exceptions import OtaPolicyError
 from .operator import Action, Operator, Prompt, operator_for
 from .session import HanDevice
@@ -336,7 +337,7 @@ class OtaService:
         # a device refused for want of a CBKE key is not even asked what it runs: its refusal stands in
         # for its facts (waiting, as every SE service does, for a key establishment still running)
         cbke_refusals = await asyncio.gather(
-            *(self.gateway.cbke.settle(device.eui64, device.role) for device in chosen))
+            *(self.gateway.cbke.verdict(device.eui64, device.role, OTA) for device in chosen))
         facts_of = iter(await asyncio.gather(*(self._facts(device)
                                                for device, refusal in zip(chosen, cbke_refusals, strict=True)
                                                if refusal is None)))
@@ -390,7 +391,7 @@ class OtaService:
                            activation=str(plan), **kwargs)
 
         if isinstance(facts, str):
-            if facts.startswith(Reason.NO_KEY_ESTABLISHMENT.value):  # gw.cbke.settle's refusal
+            if facts.startswith(Reason.NO_KEY_ESTABLISHMENT.value):  # the SE gate's refusal (gw.cbke.verdict)
                 return no(Reason.NO_KEY_ESTABLISHMENT, facts)
             if facts.startswith("unreachable"):
                 return no(Reason.UNREACHABLE, facts, unreachable=True, phase=Phase.FAILED)
@@ -614,7 +615,8 @@ class OtaService:
         if len(wanted) != 64 or any(c not in "0123456789abcdef" for c in wanted):
             raise OtaPolicyError(f"ota activate: hash {sha256!r} is not a SHA-256 (64 hex digits)")
         if han.role in METER_ROLES:
-            return await self._activate_meter(han, wanted, at)
+            return await self._activate_meter(han, wanted, at)   # CS06 over the tunnel: its gate is gbcs'
+        await self.gateway.cbke.admit(han.eui64, han.role, OTA)   # policies.require_cbke
         server = self.server(han.radio_id)
         report = ActivationReport(han.eui64, han.id, ActivationResponse.NO_IMAGE_HELD, "", wanted)
         names = ["image_upgrade_status", "downloaded_file_version", "current_file_version",

@@ -156,8 +156,12 @@ def test_unsolicited_traffic_of_a_keyless_device_is_refused_and_counted(tmp_path
                 assert counts[key]["forwarded"] == counts[key]["throttled"] == 0, counts[key]
             assert gw.alerts.stats()["refused"] == zcl_sent + gbcs_sent
             assert forwarded == [] and gw.alerts.unbalanced() == []
-            assert gw.gpf.refused["no-key-establishment"] >= 2
             assert gw.gpf.history.readings(GSME) == ()
+            # the one record: per device and service, the ZCL alarms, the tunnel frames and the gas pushes
+            # (a Metering and a Time report each) the gate kept from the services
+            assert gw.cbke.refusals.of(PPMID) == {"alerts": zcl_sent}
+            assert gw.cbke.refusals.of(ESME) == {"gbcs": gbcs_sent}
+            assert gw.cbke.refusals.of(GSME)["gpf"] >= 4
 
     hal.run(scenario, url)
 
