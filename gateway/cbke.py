@@ -20,7 +20,7 @@ a subscription of an SE service would get) and of the rig steps. Both count each
 and per service (``SE_SERVICES``), in the one record :attr:`CbkeService.refusals`: the rig results, the
 reports and ``hanrig alerts watch --json`` show it. A new SE service gets the gate by naming its service
 when it subscribes to ``HanInput`` and by calling ``admit`` before it sends; ``tests/gateway/
-test_se_gate.py`` drives every service against a keyless device and fails on any that is not refused.
+test_require_cbke.py`` drives every service against a keyless device and fails on any that is not refused.
 
 Frames come in through ``HanInput`` (the one door) and go out as raw ZCL through zigpy's device
 ``request``, so they work before zigpy has interviewed the device. Who does the crypto depends on the
