@@ -37,6 +37,8 @@ from types import ModuleType
 from typing import Any
 
 import zigpy.types as zigpy_t
+import zigpy.zcl.foundation as zcl_foundation
+from bellows.ash import AshProtocol, DataFrame, parse_frame
 
 import hal
 from firmware_images import DIRECTORY as SAMPLES
@@ -124,6 +126,45 @@ async def background(passes: LoopPasses, seconds: float) -> dict[str, float]:
     wall = time.monotonic() - wall
     return {"idle_cpu_ms_s": (time.process_time() - cpu) / wall * 1000,
             "idle_passes_s": (passes.count - count) / wall}
+
+
+WAKE_SAMPLES = 150  # samples of the fixed slice of host work per idle gap
+
+
+def _host_work_slice() -> None:
+    """A fixed slice of what the host does per block, in the libraries' own code: bellows' ASH framing
+    of a block response both ways (stuffing, randomising, CRC, parsing), zigpy's ZCL header parse and the
+    OTA server's block request/response codecs."""
+    request = BLOCK_REQUEST.pack(PLAIN_BLOCK_REQUEST_CONTROL, 7, CMD_IMAGE_BLOCK, 0, 0x1234, 0, 0x10100, 640,
+                                 BLOCK)
+    response = BLOCK_RESPONSE.pack(RESPONSE_CONTROL_NO_DEFAULT, 7, CMD_IMAGE_BLOCK_RESPONSE, 0, 0x1234, 0,
+                                   0x10100, 640, BLOCK) + bytes(range(BLOCK))
+    for _ in range(2):
+        wire = AshProtocol._stuff_bytes(DataFrame(frm_num=1, re_tx=False, ack_num=2,
+                                                  ezsp_frame=response + request).to_bytes())
+        parse_frame(bytes(AshProtocol._unstuff_bytes(wire)))
+        zcl_foundation.ZCLHeader.deserialize(request)
+        BLOCK_REQUEST.unpack_values(request)
+
+
+def wake_cost(gaps_ms: tuple[float, ...]) -> dict[float, float]:
+    """The median CPU (this thread) of :func:`_host_work_slice` run after sleeping each gap; 0 is back to
+    back. The host pays its per-block CPU in a dozen wake-ups after idle gaps, and on this machine the
+    same work costs more the longer the process slept before it (caches and the CPU's state go cold):
+    that is CPU which grows with the time a block takes, without a single extra timer."""
+    for _ in range(50):
+        _host_work_slice()
+    costs: dict[float, float] = {}
+    for gap in gaps_ms:
+        samples = []
+        for _ in range(WAKE_SAMPLES):
+            if gap:
+                time.sleep(gap / 1000)
+            start = time.thread_time()
+            _host_work_slice()
+            samples.append(time.thread_time() - start)
+        costs[gap] = statistics.median(samples) * 1e6
+    return costs
 
 
 FLOOR_BLOCKS = range(20, 400)  # the blocks the bare responder answers in a floor run
@@ -297,6 +338,18 @@ def _print_fit(label: str, results: list[dict[str, Any]]) -> None:
           f"push; the idle session's timers account for {idle:.2f} ms per s")
 
 
+def _print_wake_cost(lean: dict[str, float], load_average: Callable[[], str]) -> None:
+    """What the idle gaps of a push cost: :func:`wake_cost` back to back, after the mean gap between the
+    host's loop passes, and after a whole block's wall time."""
+    between = lean["wall_ms"] / lean["passes"]
+    costs = wake_cost((0.0, between, lean["wall_ms"]))
+    warm, mean_gap, block_gap = costs.values()
+    print(f"      wake-up cost: a fixed slice of host work (bellows' ASH framing, zigpy's ZCL header, the "
+          f"OTA codecs) costs {warm:.0f} us back to back, {mean_gap:.0f} us after {between:.1f} ms asleep "
+          f"(the mean gap between loop passes here) and {block_gap:.0f} us after {lean['wall_ms']:.1f} ms (a "
+          f"block): x{mean_gap / warm:.2f} and x{block_gap / warm:.2f}; {load_average()}")
+
+
 def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, load_average: Callable[[], str], *,
                   runs: int = 3) -> None:
     print(f"\n== stick: through unmodified bellows on the virtual EZSP stick (separate process), real time, "
@@ -347,6 +400,7 @@ def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, load_averag
                          f"{median['background_us'] / 1000:.3f} ms is the idle session's background over "
                          f"the block's {median['wall_ms']:.1f} ms; median of {runs}, {load_average()})")
         _explain_xncp(baudrate, medians[True], medians[False])
+        _print_wake_cost(medians[False], load_average)
         floors = []
         for _ in range(runs):
             with tempfile.TemporaryDirectory(prefix="hanrig-stick-bench-") as tmp:
