@@ -147,23 +147,26 @@ def _host_work_slice() -> None:
         BLOCK_REQUEST.unpack_values(request)
 
 
-def wake_cost(gaps_ms: tuple[float, ...]) -> dict[float, float]:
-    """The median CPU (this thread) of :func:`_host_work_slice` run after sleeping each gap; 0 is back to
-    back. The host pays its per-block CPU in a dozen wake-ups after idle gaps, and on this machine the
-    same work costs more the longer the process slept before it (caches and the CPU's state go cold):
-    that is CPU which grows with the time a block takes, without a single extra timer."""
+def wake_cost(gaps_ms: tuple[float, ...]) -> dict[float, tuple[float, float]]:
+    """Per gap, the median CPU (this thread) of :func:`_host_work_slice` run after sleeping that long (0:
+    back to back), and of the sleep itself (the kernel's part of going to sleep and waking up). The host
+    pays its per-block CPU in a few wake-ups after idle gaps, and on this machine both cost more the
+    longer the process slept (caches and the CPU's state go cold): CPU that grows with the time a block
+    takes, without a single extra timer."""
     for _ in range(50):
         _host_work_slice()
-    costs: dict[float, float] = {}
+    costs: dict[float, tuple[float, float]] = {}
     for gap in gaps_ms:
-        samples = []
+        work, sleep = [], []
         for _ in range(WAKE_SAMPLES):
+            start = time.thread_time()
             if gap:
                 time.sleep(gap / 1000)
-            start = time.thread_time()
+            woken = time.thread_time()
             _host_work_slice()
-            samples.append(time.thread_time() - start)
-        costs[gap] = statistics.median(samples) * 1e6
+            work.append(time.thread_time() - woken)
+            sleep.append(woken - start)
+        costs[gap] = statistics.median(work) * 1e6, statistics.median(sleep) * 1e6
     return costs
 
 
@@ -343,11 +346,13 @@ def _print_wake_cost(lean: dict[str, float], load_average: Callable[[], str]) ->
     host's loop passes, and after a whole block's wall time."""
     between = lean["wall_ms"] / lean["passes"]
     costs = wake_cost((0.0, between, lean["wall_ms"]))
-    warm, mean_gap, block_gap = costs.values()
+    (warm, _), (mean_gap, mean_sleep), (block_gap, block_sleep) = costs.values()
     print(f"      wake-up cost: a fixed slice of host work (bellows' ASH framing, zigpy's ZCL header, the "
           f"OTA codecs) costs {warm:.0f} us back to back, {mean_gap:.0f} us after {between:.1f} ms asleep "
           f"(the mean gap between loop passes here) and {block_gap:.0f} us after {lean['wall_ms']:.1f} ms (a "
-          f"block): x{mean_gap / warm:.2f} and x{block_gap / warm:.2f}; {load_average()}")
+          f"block): x{mean_gap / warm:.2f} and x{block_gap / warm:.2f}; a bare sleep and wake-up costs "
+          f"{mean_sleep:.0f} and {block_sleep:.0f} us of CPU, and the host blocks {lean['switches']:.1f} "
+          f"times per block (context switches); {load_average()}")
 
 
 def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, load_average: Callable[[], str], *,
