@@ -281,3 +281,19 @@ def test_every_han_input_subscription_on_an_se_cluster_is_gated() -> None:
             assert {service for _, service in subscriptions} - {None} <= set(SE_SERVICES)
 
     hal.run(scenario, "sim://")
+
+
+def test_cli_alerts_watch_json_shows_the_refusals(capsys, silent_rig: Path) -> None:
+    """``hanrig alerts watch``: the session's one record of SE service refused, per device and service, in
+    the JSON document (``se_refused``) and the text summary; the keyless ESME's GBCS alert intake (its
+    tunnel) was refused and counted."""
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={silent_rig}", "--for", "20",
+                         "--json")
+    assert code == 0, err
+    refused = json.loads(out)["se_refused"]
+    assert refused[ESME]["refused"]["gbcs"] == 1
+    assert refused[ESME]["reason"].startswith("no-key-establishment: the rig requires CBKE")
+    assert f"{ESME}: no GBCS alert intake (device {ESME}: no-key-establishment" in err
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={silent_rig}", "--for", "20")
+    assert code == 0, err
+    assert f"{ESME}: SE service refused: gbcs 1 (no-key-establishment" in out
