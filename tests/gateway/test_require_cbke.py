@@ -265,6 +265,10 @@ def test_every_se_service_refuses_a_keyless_device_and_counts_it(tmp_path: Path)
             # and nothing went out: no SE frame from the hub reached a keyless device
             nwks = {d.nwk: d.eui64 for d in (esme, gsme, hcalcs, ppmid)}
             assert _se_frames_from_hub(list(sim.frames(since=mark)), nwks) == []
+            # Basic (SECMP0056) is served either way
+            for device in (esme, gsme, hcalcs, ppmid):
+                row = await gw.inventory.read(device)
+                assert row.manufacturer is not None and row.model is not None, row
 
     hal.run(scenario, url)
 
