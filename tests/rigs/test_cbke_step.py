@@ -274,6 +274,13 @@ def test_require_cbke_refuses_se_service_to_a_device_without_a_link_key(capsys, 
     assert info.value.code == 0, capsys.readouterr().err
     report = html.read_text()
     assert f'data-se-refused="{silent}"' in report and f"{service} " in report
+    packs = tmp_path / "packs"
+    with pytest.raises(SystemExit) as info:
+        main(["results", "export", record.run_id, "--format", "evidence", "-o", str(packs),
+              "--results", results])
+    assert info.value.code == 0, capsys.readouterr().err
+    [evidence] = [p for p in packs.rglob("*.html") if silent in str(p.relative_to(packs))]
+    assert "SE service refused (no CBKE link key)" in evidence.read_text()
 
 
 def test_a_keyed_device_refuses_unsecured_se_frames_and_serves_secured_ones() -> None:
