@@ -298,7 +298,7 @@ class HanInput:
             args = _decode_command(cluster_id, header.command_id, direction, payload)
             _remember(self._commands_seen, key, args)
         self.stats.dispatched += 1
-        verdicts: dict[str, str | None] = {}
+        verdicts: dict[str, str | None] = {}   # a frame both kinds of subscription get is judged once
         if handlers:
             self._deliver(source, handlers, args, verdicts)
         if requests:
@@ -309,11 +309,11 @@ class HanInput:
         """Hand one decoded frame to each subscription, through the SE gate (one verdict per service)."""
         gate = self.gate
         gated = gate is not None and gate.policy.required
-        if verdicts is None:
-            verdicts = {}
         for subscription in list(subscriptions):
             service = subscription.service
             if gated and service is not None:
+                if verdicts is None:
+                    verdicts = {}
                 if service not in verdicts:
                     verdicts[service] = gate.refuse_now(source.eui64, source.role, service)  # type: ignore[union-attr]
                     if verdicts[service] is not None:

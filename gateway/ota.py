@@ -263,17 +263,18 @@ class OtaService:
     def _refused(self, app: Any, packet: zigpy_t.ZigbeePacket) -> bool:
         """The SE gate on the OTA server's input: under ``require_cbke``, a request a keyless Type 1 device
         sends the OTA server (a cluster-specific client-to-server command) is taken here, unanswered, and
-        counted under ``ota`` in ``gw.cbke.refusals``. Without the policy this costs one attribute test."""
+        counted under ``ota`` in ``gw.cbke.refusals``. Without the policy it costs two attribute look-ups."""
         gate = self.gateway.cbke
         if not gate.policy.required or packet.cluster_id != Ota.cluster_id or not packet.src_ep:
             return False
         data = packet.data.serialize()
         if not data or data[0] & 0x0B != 0x01:   # cluster-specific, client to server: a request
             return False
-        device = app.devices.get(packet.src.ieee) if packet.src.addr_mode == zigpy_t.AddrMode.IEEE else None
+        src = packet.src
+        device = app.devices.get(src.address) if src.addr_mode == zigpy_t.AddrMode.IEEE else None
         if device is None:
             with contextlib.suppress(KeyError):
-                device = app.get_device(nwk=packet.src.address)
+                device = app.get_device(nwk=src.address)
         if device is None:
             return False
         source = HanInput.of(self.gateway).source_of(device, packet.src_ep, 0.0)

@@ -265,6 +265,10 @@ def test_every_se_service_refuses_a_keyless_device_and_counts_it(tmp_path: Path)
             # and nothing went out: no SE frame from the hub reached a keyless device
             nwks = {d.nwk: d.eui64 for d in (esme, gsme, hcalcs, ppmid)}
             assert _se_frames_from_hub(list(sim.frames(since=mark)), nwks) == []
+            # Basic (SECMP0056) is served either way
+            for device in (esme, gsme, hcalcs, ppmid):
+                row = await gw.inventory.read(device)
+                assert row.manufacturer is not None and row.model is not None, row
 
     hal.run(scenario, url)
 
@@ -281,3 +285,19 @@ def test_every_han_input_subscription_on_an_se_cluster_is_gated() -> None:
             assert {service for _, service in subscriptions} - {None} <= set(SE_SERVICES)
 
     hal.run(scenario, "sim://")
+
+
+def test_cli_alerts_watch_json_shows_the_refusals(capsys, silent_rig: Path) -> None:
+    """``hanrig alerts watch``: the session's one record of SE service refused, per device and service, in
+    the JSON document (``se_refused``) and the text summary; the keyless ESME's GBCS alert intake (its
+    tunnel) was refused and counted."""
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={silent_rig}", "--for", "20",
+                         "--json")
+    assert code == 0, err
+    refused = json.loads(out)["se_refused"]
+    assert refused[ESME]["refused"]["gbcs"] == 1
+    assert refused[ESME]["reason"].startswith("no-key-establishment: the rig requires CBKE")
+    assert f"{ESME}: no GBCS alert intake (device {ESME}: no-key-establishment" in err
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={silent_rig}", "--for", "20")
+    assert code == 0, err
+    assert f"{ESME}: SE service refused: gbcs 1 (no-key-establishment" in out
