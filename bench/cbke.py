@@ -1,8 +1,11 @@
-"""CBKE CPU cost (issue 13): one complete key establishment, both sides (two ephemeral keys, two ECMQV
-shared secrets with certificate reconstruction, KDF and both MACs), for crypto suite 1 (sect163k1) and
-suite 2 (sect283k1) on one core, and the CPU a 200-device bench needs to key every device. Target:
-< 100 ms per suite 2 exchange. The outside reference is OpenSSL's own ECDH on the same curve
-(``openssl speed ecdhk163/ecdhk283``, when the openssl command is there). Prints figures; asserts nothing.
+"""CBKE CPU cost (issues 13, 19): one complete key establishment, both sides (two ephemeral keys, two
+ECMQV shared secrets with certificate reconstruction, KDF and both MACs), for crypto suite 1 (sect163k1)
+and suite 2 (sect283k1) on one core, and the CPU a 200-device bench needs to key every device. Target:
+< 100 ms per suite 2 exchange. Each figure is printed twice: with the curve products in OpenSSL's
+libcrypto (``certs.ecc_openssl``, what hanrig uses when libcrypto has the binary curves) and in the
+pure-Python fallback (``certs.ecc_koblitz``), with the ratio. The outside reference is OpenSSL's own
+ECDH on the same curve (``openssl speed ecdhk163/ecdhk283``, when the openssl command is there). Prints
+figures; asserts nothing.
 
     python bench/cbke.py [--rounds N] [--devices N]
 """
@@ -16,6 +19,7 @@ import subprocess
 import time
 
 from certs.cbke import SUITES, CbkeIdentity, EphemeralKey, establish, issue_implicit_certificate
+from certs.ecc_koblitz import python_arithmetic
 
 
 def identities(suite: int, count: int) -> tuple[CbkeIdentity, list[CbkeIdentity]]:
@@ -57,31 +61,45 @@ def openssl_ecdh_ms(curve: str) -> float | None:
     return float(match.group(1)) * 1000 if match else None
 
 
+def measure(hub: CbkeIdentity, devices: list[CbkeIdentity], rounds: int, bench_devices: int
+            ) -> tuple[float, float]:
+    """(ms CPU per exchange over ``rounds``, s CPU to key ``bench_devices``) on the current arithmetic."""
+    exchange(hub, devices[0])   # computes the generators' digit multiples once, as a running hub would
+    start = time.process_time()
+    for device in devices[:rounds]:
+        exchange(hub, device)
+    per_exchange_ms = (time.process_time() - start) / rounds * 1000
+    start = time.process_time()
+    for device in devices[:bench_devices]:
+        exchange(hub, device)
+    return per_exchange_ms, time.process_time() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--devices", type=int, default=200)
     args = parser.parse_args()
     for suite in (1, 2):
-        curve = SUITES[suite].curve.name
+        curve = SUITES[suite].curve
         hub, devices = identities(suite, max(args.rounds, args.devices))
-        exchange(hub, devices[0])   # computes the generators' digit multiples once, as a running hub would
-        start = time.process_time()
-        for device in devices[:args.rounds]:
-            exchange(hub, device)
-        per_exchange_ms = (time.process_time() - start) / args.rounds * 1000
-        start = time.process_time()
-        for device in devices[:args.devices]:
-            exchange(hub, device)
-        bench_s = time.process_time() - start
-        line = (f"suite {suite} ({curve}): {per_exchange_ms:6.1f} ms CPU per complete exchange (both sides)"
-                f"; {args.devices} devices keyed in {bench_s:5.2f} s CPU")
+        with python_arithmetic():
+            python_ms, python_s = measure(hub, devices, args.rounds, args.devices)
+        line = f"suite {suite} ({curve.name}), CPU per complete exchange (both sides):"
+        if curve._openssl is None:
+            fast_ms, fast_s = python_ms, python_s
+            line += " OpenSSL path unavailable (libcrypto without binary curves);"
+        else:
+            fast_ms, fast_s = measure(hub, devices, args.rounds, args.devices)
+            line += (f" OpenSSL-assisted {fast_ms:6.2f} ms, pure Python {python_ms:6.2f} ms"
+                     f" (Python/OpenSSL {python_ms / fast_ms:.1f}x);")
+        line += (f" {args.devices} devices keyed in {fast_s:5.2f} s CPU ({python_s:5.2f} s in Python)")
         if suite == 2:
-            line += f"; target 100 ms -> {per_exchange_ms / 100:.2f} of budget"
-        reference = openssl_ecdh_ms(curve)
+            line += f"; target 100 ms -> {fast_ms / 100:.2f} of budget ({python_ms / 100:.2f} in Python)"
+        reference = openssl_ecdh_ms(curve.name)
         if reference:
-            line += (f"; OpenSSL ECDH {reference:.2f} ms per op, an exchange here costs "
-                     f"{per_exchange_ms / reference:.0f}x one OpenSSL op")
+            line += (f"; openssl speed ECDH {reference:.2f} ms per op, an exchange costs "
+                     f"{fast_ms / reference:.1f}x one op ({python_ms / reference:.0f}x in Python)")
         print(line)
 
 

@@ -446,7 +446,7 @@ def main() -> None:
             assert spec is not None and spec.loader is not None
             stick_bench = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(stick_bench)
-            stick_bench.section_stick(ref, VERDICTS, ref_cycle_us, runs=args.runs)
+            stick_bench.section_stick(ref, VERDICTS, ref_cycle_us, load_average, runs=args.runs)
         else:
             SECTION_FUNCTIONS[name](ref, args.quick)
     VERDICTS.summary()

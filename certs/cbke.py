@@ -318,8 +318,10 @@ def ecmqv_shared_secret(suite_number: int, *, static_private_key: int, ephemeral
                         partner_ephemeral_public_key: bytes, ca_public_key: bytes) -> bytes:
     """Z = x(h * s * (V + v-bar * Q_V)) with s = (r + u-bar * d) mod n, as a field-size octet string.
 
-    Q_V is the partner's key reconstructed from its certificate; all of it is one interleaved product
-    h * (s V + (s v-bar e mod n) P_V + (s v-bar mod n) Q_CA), exact because h kills any n-torsion part.
+    Q_V is the partner's key reconstructed from its certificate; all of it is one sum of products
+    h s V + h (s v-bar e mod n) P_V + h (s v-bar mod n) Q_CA, exact because h kills any part of a point
+    outside G's subgroup (the curve has h*n points), which leaves only the n-torsion where scalars are
+    taken modulo n. ``KoblitzCurve.multi_multiply`` hands it to OpenSSL when it can.
     """
     suite = SUITES[suite_number]
     curve = suite.curve
@@ -332,11 +334,10 @@ def ecmqv_shared_secret(suite_number: int, *, static_private_key: int, ephemeral
     n = curve.n
     s = (ephemeral_private_key + _associate_value(curve, own_ephemeral) * static_private_key) % n
     sv = s * _associate_value(curve, partner_ephemeral) % n
-    point = curve.multi_multiply([(s, partner_ephemeral),
-                                  (sv * certificate_hash(partner_certificate) % n, reconstruction),
-                                  (sv, ca_point)])
-    for _ in range(curve.cofactor.bit_length() - 1):   # h is 2 or 4
-        point = curve.add(point, point)
+    h = curve.cofactor
+    point = curve.multi_multiply([(h * s, partner_ephemeral),
+                                  (h * (sv * certificate_hash(partner_certificate) % n), reconstruction),
+                                  (h * sv, ca_point)])
     if point is None:
         raise MalformedCertificate("cbke.shared_secret", name,
                                    "the ECMQV shared point is the point at infinity")

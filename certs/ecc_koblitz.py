@@ -1,16 +1,24 @@
 """Elliptic-curve arithmetic on the two Koblitz curves Zigbee Smart Energy CBKE uses: sect163k1 (crypto
 suite 1) and sect283k1 (crypto suite 2), SEC 2 v2 §3.1.
 
-Why our own: ``cryptography`` (48) dropped the binary curves and no maintained pure-Python library does
-GF(2^m) curves, so this module is the small, tested one the key establishment needs. It is checked
-against OpenSSL-derived keys and shared secrets and the Certicom test certificates (tests/certs).
+What is OpenSSL's and what is Python's: the scalar products (k*G, sums of k_i*P_i) and point
+decompression go to OpenSSL's libcrypto through ``certs.ecc_openssl`` when the process's libcrypto has
+the binary curves (about ten times faster: a product on sect283k1 is 0.3 ms there, 3.5 ms here), except
+products of the few points of order 2 and 4, which OpenSSL's ladder gets wrong. Everything else is
+Python: the field, affine addition, encoding, the curve constants, and the whole arithmetic wherever
+libcrypto lacks the curves (``python_arithmetic`` forces that, for the bench and the tests).
 
-How it is fast enough in Python (bench/cbke.py): field elements are ints (bit i = coefficient of x^i);
-a product is a 4-bit comb over the multiplier's hex digits followed by a sparse-pentanomial reduction,
-a square spreads bits with two ``bytes.translate`` tables. Points run in Lopez-Dahab projective
-coordinates (no inversion per step). Scalar products use the Koblitz curves' Frobenius map instead of
-doublings: the scalar is reduced modulo tau^m - 1 in Z[tau] and written as a width-5 tau-adic NAF, and
-several products share one chain of Frobenius maps (three squarings each). The generator's digit
+Why our own Python at all: ``cryptography`` (48) dropped the binary curves and no maintained pure-Python
+library does GF(2^m) curves, so this module is the small, tested fallback the key establishment needs,
+and the independent referee the OpenSSL path is held to (tests/certs/test_cbke_openssl.py). It is
+checked against OpenSSL-derived keys and shared secrets and the Certicom test certificates (tests/certs).
+
+How the Python is fast enough as a fallback (bench/cbke.py): field elements are ints (bit i = coefficient
+of x^i); a product is a 4-bit comb over the multiplier's hex digits followed by a sparse-pentanomial
+reduction, a square spreads bits with two ``bytes.translate`` tables. Points run in Lopez-Dahab
+projective coordinates (no inversion per step). Scalar products use the Koblitz curves' Frobenius map
+instead of doublings: the scalar is reduced modulo tau^m - 1 in Z[tau] and written as a width-5 tau-adic
+NAF, and several products share one chain of Frobenius maps (three squarings each). The generator's digit
 multiples are computed once per curve (a handful of points, no big fixed-base table to build).
 
 Not constant-time: this serves a test bench (simulated devices and a virtual NCP), never a product key.
@@ -19,9 +27,12 @@ Not constant-time: this serves a test bench (simulated devices and a virtual NCP
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+
+from . import ecc_openssl
 
 Affine = tuple[int, int] | None           # None is the point at infinity
 _LdPoint = tuple[int, int, int]           # Lopez-Dahab (X, Y, Z): x = X/Z, y = Y/Z^2; Z == 0 is infinity
@@ -209,11 +220,21 @@ class KoblitzCurve:
             raise InvalidPoint(f"x has more than {self.m} bits")
         if x == 0:
             return (0, 1)                   # y^2 = b = 1
+        openssl = self._openssl
+        if openssl is not None:
+            point = openssl.decompress(data)
+            if point is None:
+                raise InvalidPoint(f"no point of {self.name} has this x")
+            return point
+        return self._python_decompress(x, data[0] & 1)
+
+    def _python_decompress(self, x: int, y_bit: int) -> tuple[int, int]:
+        """SEC 1 §2.3.4 for x != 0: z with z^2 + z = x + a + 1/x^2, y = x*z, z's low bit = y_bit."""
         beta = x ^ self.a ^ self.sqr(self.inv(x))
         z = self.half_trace(beta)
         if self.sqr(z) ^ z != beta:
             raise InvalidPoint(f"no point of {self.name} has this x")
-        if (z & 1) != (data[0] & 1):
+        if (z & 1) != y_bit:
             z ^= 1
         return x, self.mul(x, z)
 
@@ -389,7 +410,17 @@ class KoblitzCurve:
         return self.multi_multiply([(k, point)])
 
     def multi_multiply(self, terms: Sequence[tuple[int, Affine]]) -> Affine:
-        """sum(k_i * P_i): interleaved width-w tau-NAFs sharing one chain of Frobenius maps."""
+        """sum(k_i * P_i), by OpenSSL when it has the curve (``certs.ecc_openssl``), else in Python."""
+        finite = [(k, p) for k, p in terms if k and p is not None]
+        if not finite:
+            return None
+        openssl = self._openssl
+        if openssl is not None and all(openssl.supports(p) for _k, p in finite):
+            return openssl.multi_multiply(finite)
+        return self.python_multi_multiply(finite)
+
+    def python_multi_multiply(self, terms: Sequence[tuple[int, Affine]]) -> Affine:
+        """sum(k_i * P_i) in Python: interleaved width-w tau-NAFs sharing one chain of Frobenius maps."""
         terms = [(k, p) for k, p in terms if k and p is not None]
         if not terms:
             return None
@@ -410,11 +441,27 @@ class KoblitzCurve:
         return self._alpha_multiples((self.gx, self.gy))
 
     def multiply_generator(self, k: int) -> Affine:
-        """k * G, with G's alpha_u multiples computed once per curve."""
+        """k * G, by OpenSSL when it has the curve, else in Python."""
+        k %= self.n
+        if not k:
+            return None
+        openssl = self._openssl
+        if openssl is not None:
+            return openssl.multiply_generator(k)
+        return self.python_multiply_generator(k)
+
+    def python_multiply_generator(self, k: int) -> Affine:
+        """k * G in Python, with G's alpha_u multiples computed once per curve."""
         k %= self.n
         if not k:
             return None
         return self._interleave([(self._tnaf(k), self._generator_multiples)])
+
+    @property
+    def _openssl(self) -> ecc_openssl.OpenSslCurve | None:
+        if not _openssl_enabled:
+            return None
+        return ecc_openssl.for_curve(self.name, self.generator, self.n, self.cofactor, self.field_bytes)
 
     # --- keys -------------------------------------------------------------------------------------------
     def random_scalar(self) -> int:
@@ -429,6 +476,20 @@ class KoblitzCurve:
 
 _TNAF_WIDTH = 5
 _DECODED_MAX = 1024  # remembered point encodings per curve
+_openssl_enabled = True
+
+
+@contextmanager
+def python_arithmetic() -> Iterator[None]:
+    """Inside, every product and decompression runs in Python as if libcrypto lacked the curves (the
+    bench's comparison and the tests' forced fallback). Remembered decodings stay: they are the same
+    points either way."""
+    global _openssl_enabled
+    previous, _openssl_enabled = _openssl_enabled, False
+    try:
+        yield
+    finally:
+        _openssl_enabled = previous
 
 
 def _round_div(a: int, b: int) -> int:

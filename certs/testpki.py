@@ -391,7 +391,8 @@ def cbke_test_pki(suite: int, *, seed: int = DEFAULT_SEED,
 @functools.cache
 def _cbke_ca_public_key(suite: int, ca_private_key: int) -> bytes:
     """The CA's public key, once per CA: each simulated device asks for its own certificate (one call of
-    :func:`cbke_test_pki` each), and a scalar product on sect283k1 costs milliseconds in Python."""
+    :func:`cbke_test_pki` each), and a scalar product on sect283k1 costs 0.3 ms in OpenSSL, milliseconds
+    in the Python fallback."""
     return SUITES[suite].curve.public_key(ca_private_key)
 
 

@@ -30,7 +30,9 @@ them, as nothing would keep them.
 
 Under ``[policies] require_cbke`` a Type 1 device without a CBKE link key gets no SE service: its alerts
 (ZCL alarms and GBCS alerts alike) are not forwarded nor throttled, but counted as *refused* with the
-reason ``no-key-establishment`` (``gw.cbke.refusal``), so even they are never lost uncounted (SECMP0062).
+reason ``no-key-establishment``, so even they are never lost uncounted (SECMP0062). The SE gate decides
+(``gw.cbke``, asked by ``HanInput`` for each frame and counted there per device and service); refused
+alerts reach this service only through its ``on_refused`` handlers, to be counted per alert code.
 
 Subscribers (``subscribe(callback)``) get every AlertRecord and ThrottleRecord as it happens: the rig
 runner records them as events.
@@ -56,6 +58,7 @@ from hal.zigpy_fixes import radio_utc_now
 
 from .alert_counts import AlertCounts, StoredCounts
 from .alerts import AlertPolicy, AlertStats, AlertThrottler, EpisodeSnapshot, ForwardedAlert, ThrottleReport
+from .cbke import ALERTS
 from .exceptions import DeviceNotFound
 from .han_input import FrameSource, HanInput, InputStats
 from .session import format_eui64
@@ -155,7 +158,8 @@ class AlertService:
         self._dirty: set[tuple[str, int]] = set()
         self._save_pending = False
         self._load()
-        self._unsubscribe = self._input.on_command(Alarms.cluster_id, ALARM_COMMAND, self._on_alarm)
+        self._unsubscribe = self._input.on_command(Alarms.cluster_id, ALARM_COMMAND, self._on_alarm,
+                                                   service=ALERTS, on_refused=self._on_refused_alarm)
         self._flusher: asyncio.Task[None] | None = self._loop.create_task(self._flush_loop())
 
     # ------------------------------------------------------------------ public API
@@ -360,38 +364,35 @@ class AlertService:
             except sqlite3.Error as exc:  # a full disk must not stop alert intake; say so loudly
                 LOGGER.error("alert counts %s: could not save %d rows: %s", store.path, len(rows), exc)
 
-    def _refusal(self, device: str, role: Role | None) -> str | None:
-        """The reason kind (``no-key-establishment``) when ``device`` gets no SE service, else None."""
-        refusal = self.gateway.cbke.refusal(device, role)
-        return None if refusal is None else refusal.split(":", 1)[0]
+    def _refuse(self, device: str, code: int, refusal: str) -> None:
+        """An alert of a device the SE gate refused: counted by reason kind, never forwarded nor throttled."""
+        self.throttler.refuse(device, code, refusal.split(":", 1)[0])
+        self._changed(device, code)
+
+    def _on_refused_alarm(self, source: FrameSource, args: Any, refusal: str) -> None:
+        self._roles[source.eui64] = source.role
+        self._refuse(source.eui64, int(args.alarm_code), refusal)
 
     def _on_alarm(self, source: FrameSource, args: Any) -> None:
         self._roles[source.eui64] = source.role
         code, cluster_id = int(args.alarm_code), int(args.cluster_id)
-        refused = self._refusal(source.eui64, source.role)
-        if refused is not None:
-            self.throttler.refuse(source.eui64, code, refused)
-            self._changed(source.eui64, code)
-            return
         forwarded = self.throttler.receive(source.eui64, code, cluster_id, source.at)
         self._changed(source.eui64, code)
         if forwarded is not None:
             self._forward(forwarded, source.role)
+
+    def _on_refused_gbcs_alert(self, device: str, message: Any, refusal: str) -> None:
+        if message.alert_code is not None:
+            self._refuse(device, message.alert_code, refusal)
 
     def _on_gbcs_alert(self, device: str, message: Any, data: bytes) -> None:
         """A GBCS alert from the tunnel (``gw.gbcs``): throttled per (device, 16-bit alert code)."""
         code = message.alert_code
         if code is None:
             return  # gw.gbcs counted it; an alert without a readable code has nothing to key on
-        role = self._roles.get(device)
-        if role is None and self.gateway.cbke.policy.required:   # the device has sent no ZCL alarm yet
+        if self._roles.get(device) is None and self.gateway.cbke.policy.required:   # the forwarded role
             with contextlib.suppress(DeviceNotFound):
-                role = self._roles[device] = self.gateway.device(device).role
-        refused = self._refusal(device, role)
-        if refused is not None:
-            self.throttler.refuse(device, code, refused)
-            self._changed(device, code)
-            return
+                self._roles[device] = self.gateway.device(device).role
         at = self._loop.time()
         forwarded = self.throttler.receive(device, code, ("gbcs", message.originator_counter), at)
         self._changed(device, code)
@@ -403,6 +404,7 @@ class AlertService:
         relay = self.gateway.gbcs
         if self._on_gbcs_alert not in relay.alert_listeners:
             relay.alert_listeners.append(self._on_gbcs_alert)
+            relay.refused_alert_listeners.append(self._on_refused_gbcs_alert)
 
     async def watch_gbcs(self, device: Any) -> None:
         """Take ``device``'s GBCS alerts: the hub holds a GB-HRGP tunnel to it (GBCS 10.2.2)."""

@@ -11,6 +11,17 @@ for another EUI-64), BAD_KEY_CONFIRM (MACU does not match), NO_RESOURCES (a seco
 runs). A Terminate from the device is recorded with its status; a device that stops answering runs
 into its advertised generate time plus slack and is recorded as a timeout.
 
+**The SE service gate** (rig ``[policies] require_cbke``) lives here too, and decides in one place:
+:meth:`CbkeService.refusal` says whether a device may get Smart Energy service; :meth:`CbkeService.admit`
+is the door of every request the hub starts (it waits up to ``SERVICE_WAIT_S`` for an exchange still
+running, then raises :class:`~gateway.exceptions.NoKeyEstablishment` naming the device), and
+:meth:`CbkeService.refuse_now` the door of every unsolicited SE frame (``HanInput`` asks it for each frame
+a subscription of an SE service would get) and of the rig steps. Both count each refusal, per device
+and per service (``SE_SERVICES``), in the one record :attr:`CbkeService.refusals`: the rig results, the
+reports and ``hanrig alerts watch --json`` show it. A new SE service gets the gate by naming its service
+when it subscribes to ``HanInput`` and by calling ``admit`` before it sends; ``tests/gateway/
+test_require_cbke.py`` drives every service against a keyless device and fails on any that is not refused.
+
 Frames come in through ``HanInput`` (the one door) and go out as raw ZCL through zigpy's device
 ``request``, so they work before zigpy has interviewed the device. Who does the crypto depends on the
 radio: on EZSP the NCP (``hal.ezsp_cbke``: its certificate, ephemeral keys and SMACs; the link key stays
@@ -22,8 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import zigpy.types as zigpy_t
 from zigpy.zcl import foundation
@@ -59,6 +71,14 @@ TERMINATED = "terminated"
 TIMEOUT = "timeout"
 NO_KEY_ESTABLISHMENT = "no-key-establishment"  # why a keyless Type 1 device gets no SE service
 TYPE_1_ROLES = frozenset({Role.ESME, Role.GSME, Role.PPMID, Role.HCALCS})  # the roles that run CBKE
+# the SE services the gate counts refusals for (CbkeService.refusals): each is a feature of the session
+GPF: Final = "gpf"                  # GSME pushes, gas reads (SECMP0015)
+ALERTS: Final = "alerts"            # ZCL alarms (GBCS alerts come through the tunnel: "gbcs")
+GBCS: Final = "gbcs"                # the GB-HRGP tunnel: certificates, CS06, GBCS alerts
+OTA: Final = "ota"                  # OTA push and activation (SECMP0007, SECMP0024)
+LOADCONTROL: Final = "loadcontrol"  # HCALCS load events and their status (SECMP0046)
+TENANCY: Final = "tenancy"          # change of tenancy, history reads
+SE_SERVICES: Final = (GPF, ALERTS, GBCS, OTA, LOADCONTROL, TENANCY)
 # how long (radio clock) a service asked for a keyless device waits for its key establishment to finish:
 # a device starts CBKE a few seconds after joining, and an exchange takes generate times plus air time
 SERVICE_WAIT_S = 60.0
@@ -69,6 +89,37 @@ class CbkePolicy:
     """Rig ``policies.require_cbke``: a Type 1 device without a CBKE link key gets no SE service."""
 
     required: bool = False
+
+
+class Refusals:
+    """The one record of SE service refused under ``require_cbke``: per device (EUI-64) and per service, how
+    many requests the hub did not send and unsolicited frames it did not act on, with the latest reason."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter[str]] = {}
+        self.reasons: dict[str, str] = {}
+
+    def count(self, eui64: str, service: str, reason: str) -> None:
+        if service not in SE_SERVICES:
+            raise ValueError(f"SE gate: unknown service {service!r} (one of {', '.join(SE_SERVICES)})")
+        counts = self.counts.setdefault(eui64, Counter())
+        if not counts[service]:  # once per device and service: a storm must not flood the log
+            LOGGER.info("%s: %s refused: %s", eui64, service, reason)
+        counts[service] += 1
+        self.reasons[eui64] = reason
+
+    def of(self, eui64: str) -> dict[str, int]:
+        """``{service: count}`` for one device (empty when nothing was refused), in ``SE_SERVICES`` order."""
+        counts = self.counts.get(eui64)
+        return {} if not counts else {s: counts[s] for s in SE_SERVICES if counts[s]}
+
+    def total(self, service: str | None = None) -> int:
+        return sum(c[service] if service is not None else c.total() for c in self.counts.values())
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        """``{eui64: {"refused": {service: count}, "reason": text}}``, devices in EUI-64 order."""
+        return {eui64: {"refused": self.of(eui64), "reason": self.reasons[eui64]}
+                for eui64 in sorted(self.counts)}
 
 
 @dataclass
@@ -162,22 +213,25 @@ class CbkeService:
         self.credentials = credentials if credentials is not None else default_hub_credentials()
         self.results: dict[str, list[CbkeResult]] = {}
         self.policy = CbkePolicy()
+        self.refusals = Refusals()
         self._exchanges: dict[str, _Exchange] = {}
         self._ncp_busy: set[int] = set()     # id() of the radios whose NCP runs an exchange
         self._tasks: set[asyncio.Task[Any]] = set()
         self._changed = asyncio.Event()
         tap = HanInput.of(gateway)
+        tap.gate = self          # the input path asks the gate about every SE service frame
         to_server = foundation.Direction.Client_to_Server
         defs = KeyEstablishment.ServerCommandDefs
         self._app_listeners = [(app, _SecureOnInitialized(self)) for app in gateway.apps.values()]
         for app, listener in self._app_listeners:
             app.add_listener(listener)
-        self._unsubscribe = [
-            tap.on_command(KE_CLUSTER_ID, defs.initiate_key_establishment.id, self._on_initiate, to_server),
-            tap.on_command(KE_CLUSTER_ID, defs.ephemeral_data.id, self._on_ephemeral, to_server),
-            tap.on_command(KE_CLUSTER_ID, defs.confirm_key_data.id, self._on_confirm, to_server),
-            tap.on_command(KE_CLUSTER_ID, defs.terminate_key_establishment.id, self._on_terminate, to_server),
-        ]
+        handlers = ((defs.initiate_key_establishment, self._on_initiate),
+                    (defs.ephemeral_data, self._on_ephemeral),
+                    (defs.confirm_key_data, self._on_confirm),
+                    (defs.terminate_key_establishment, self._on_terminate))
+        # service None: Key Establishment is what a keyless device must get, it runs before there is a key
+        self._unsubscribe = [tap.on_command(KE_CLUSTER_ID, command.id, handler, to_server, service=None)
+                             for command, handler in handlers]
 
     @property
     def supported_suites(self) -> KeyEstablishmentSuite:
@@ -230,7 +284,7 @@ class CbkeService:
 
     async def settle(self, eui64: str, role: Role | None, wait_s: float = SERVICE_WAIT_S) -> str | None:
         """:meth:`refusal`, after waiting up to ``wait_s`` for a key establishment that has not finished yet
-        (a device that just joined starts one a few seconds later)."""
+        (a device that just joined starts one a few seconds later). Counts nothing: see :meth:`admit`."""
         if self.refusal(eui64, role) is None:
             return None
         latest = self.latest(eui64)
@@ -238,12 +292,33 @@ class CbkeService:
             await self.wait_for_result(eui64, wait_s)
         return self.refusal(eui64, role)
 
-    async def require(self, eui64: str, role: Role | None, wait_s: float = SERVICE_WAIT_S) -> None:
-        """The one gate of the SE services (GPF, tunnel, load control, tenancy; OTA records the refusal
-        as an outcome instead): raise :class:`NoKeyEstablishment` when :meth:`settle` says no."""
+    async def verdict(self, eui64: str, role: Role | None, service: str,
+                      wait_s: float = SERVICE_WAIT_S) -> str | None:
+        """The gate of a request the hub starts for ``service``: :meth:`settle`, the refusal counted in
+        :attr:`refusals`. None when the device may be served (OTA records a refusal as an outcome)."""
         refusal = await self.settle(eui64, role, wait_s)
         if refusal is not None:
+            self.refusals.count(eui64, service, refusal)
+        return refusal
+
+    async def admit(self, eui64: str, role: Role | None, service: str,
+                    wait_s: float = SERVICE_WAIT_S) -> None:
+        """The gate of every request the hub starts for an SE ``service`` (GPF read, tunnel, load control,
+        tenancy, history, activation): raise :class:`NoKeyEstablishment` naming the device when
+        :meth:`verdict` says no."""
+        refusal = await self.verdict(eui64, role, service, wait_s)
+        if refusal is not None:
             raise NoKeyEstablishment(f"device {eui64}: {refusal}")
+
+    def refuse_now(self, eui64: str, role: Role | None, service: str) -> str | None:
+        """The gate of what cannot wait (an unsolicited frame, a rig step after the cbke step): the
+        refusal, counted in :attr:`refusals`, or None when the device may be served."""
+        if not self.policy.required:
+            return None
+        refusal = self.refusal(eui64, role)
+        if refusal is not None:
+            self.refusals.count(eui64, service, refusal)
+        return refusal
 
     def secure_se_clusters(self, device: Any) -> int:
         """Make every SE cluster of a keyed ``device`` (zigpy's) send APS-secured with its link key,

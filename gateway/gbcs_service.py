@@ -46,6 +46,7 @@ from hal.gbhrgp import (
 from hal.se_clusters import Tunneling, TunnelStatus
 from hanrig_errors import CheckFailed, HanrigError, eui64_bytes
 
+from .cbke import GBCS
 from .exceptions import DeviceNotFound, GatewayError
 from .gsme_tunnel import GsmeTunnels, opens_its_own_tunnel
 from .han_input import FrameSource, HanInput
@@ -142,6 +143,8 @@ class GbcsService:
         self._counter_base = 0
         self.alerts: list[tuple[str, gbcs.Message]] = []  # alerts received (SECMP0062 reads these)
         self.alert_listeners: list[Callable[[str, gbcs.Message, bytes], None]] = []
+        # alerts of a device the SE gate refuses (require_cbke): not acted on, only counted (SECMP0062)
+        self.refused_alert_listeners: list[Callable[[str, gbcs.Message, str], None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.gsme = GsmeTunnels(self)  # the hub as the Tunneling server of the GSMEs' own tunnels
 
@@ -212,9 +215,10 @@ class GbcsService:
         tap = HanInput.of(self.gateway)
         defs = Tunneling.ClientCommandDefs
         self._unsubscribe = [
-            tap.on_command(TUNNELING, defs.transfer_data.id, self._on_transfer_data),
-            tap.on_command(TUNNELING, defs.transfer_data_error.id, self._on_transfer_error),
-            tap.on_command(TUNNELING, defs.tunnel_closure_notification.id, self._on_closure),
+            tap.on_command(TUNNELING, defs.transfer_data.id, self._on_transfer_data, service=GBCS,
+                           on_refused=self._on_transfer_data),
+            tap.on_command(TUNNELING, defs.transfer_data_error.id, self._on_transfer_error, service=GBCS),
+            tap.on_command(TUNNELING, defs.tunnel_closure_notification.id, self._on_closure, service=GBCS),
             *self.gsme.subscribe(tap),
         ]
 
@@ -228,7 +232,9 @@ class GbcsService:
         LOGGER.info("%s: GBCS input dropped: %s", source, reason)
 
     # ------------------------------------------------------------------ input
-    def _on_transfer_data(self, source: FrameSource, args: Any) -> None:
+    def _on_transfer_data(self, source: FrameSource, args: Any, refusal: str | None = None) -> None:
+        """Transfer Data on the hub's tunnel; from a device the SE gate refuses (``refusal``), its messages
+        are still read, so that its alerts are counted as refused, but none is acted on."""
         tunnel = self._tunnels.get(source.eui64)
         if tunnel is None or tunnel.tunnel_id != int(args.tunnel_id):
             self._drop(source.eui64, f"no tunnel: Transfer Data on tunnel {int(args.tunnel_id)}")
@@ -239,15 +245,24 @@ class GbcsService:
             self._drop(source.eui64, f"framing: {exc}")
             return
         for found in messages:
-            self.receive(source.eui64, found.message)
+            self.receive(source.eui64, found.message, refusal)
 
-    def receive(self, device: str, data: bytes) -> None:
-        """One GBCS message from ``device``; never raises (unreadable input is counted and dropped)."""
+    def receive(self, device: str, data: bytes, refusal: str | None = None) -> None:
+        """One GBCS message from ``device``; never raises (unreadable input is counted and dropped). With
+        the SE gate's ``refusal``, an alert goes to the refused-alert listeners and anything else is
+        dropped: nothing from a device refused SE service is acted on."""
         self.stats.messages_in += 1
         try:
             message = gbcs.read_message(data)
         except gbcs.GbcsError as exc:
             self._drop(device, f"malformed: {exc}")
+            return
+        if refusal is not None:
+            if message.cra_flag == 3:
+                for refused in list(self.refused_alert_listeners):
+                    refused(device, message, refusal)
+            else:
+                self._drop(device, refusal)
             return
         if message.cra_flag == 3:
             self.stats.alerts += 1
@@ -288,7 +303,7 @@ class GbcsService:
     async def open_tunnel(self, device: HanDevice) -> _Tunnel:
         """The hub's tunnel to ``device`` (requested now if there is none); the tunnel is an SE cluster, so
         it is refused to a keyless Type 1 device when the rig requires CBKE."""
-        await self.gateway.cbke.require(device.eui64, device.role)
+        await self.gateway.cbke.admit(device.eui64, device.role, GBCS)
         self._subscribe()
         tunnel = self._tunnels.get(device.eui64)
         if tunnel is not None:
@@ -315,7 +330,7 @@ class GbcsService:
         """Put one GBCS message on ``device``'s tunnel in one Transfer Data; the octets it carried."""
         payload = transfer_data(data)  # over 1500 octets: refused here, before a tunnel is asked for
         if opens_its_own_tunnel(device):  # a GSME: held until it asks (GET) on the tunnel it opens
-            await self.gateway.cbke.require(device.eui64, device.role)
+            await self.gateway.cbke.admit(device.eui64, device.role, GBCS)
             self._subscribe()
             return self.gsme.hold(device, payload)
         tunnel = await self.open_tunnel(device)

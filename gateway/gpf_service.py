@@ -17,9 +17,10 @@ hub's Time server gives devices), and kept in a bounded :class:`~gateway.gpf.Gas
 A push that cannot be classified (unknown unit, divisor 0, non-BCD digits, negative demand) is a
 malformed frame: logged, counted by the tap, not recorded.
 
-Under ``[policies] require_cbke`` a GSME without a CBKE link key gets no SE service: its pushes are not
-acted on (nothing classified, kept or handed to a waiting read) but counted in :attr:`GpfService.refused`
-by reason kind (``no-key-establishment``).
+Under ``[policies] require_cbke`` a GSME without a CBKE link key gets no SE service: its push frames
+(Metering and Time reports) do not reach this service (nothing classified, kept or handed to a waiting
+read) and the SE gate counts them per device under ``gpf`` (``gw.cbke.refusals``); a read for it is
+refused (``gw.cbke.admit``).
 
 Pushes are only seen once the service exists: touch ``gw.gpf`` right after opening a session.
 """
@@ -29,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +42,7 @@ from hal.roles import Role
 from hal.zigpy_fixes import radio_utc_now
 from hanrig_errors import eui64_bytes
 
+from .cbke import GPF
 from .exceptions import DeviceNotFound, GatewayError
 from .gcs13a import GasProxyGbcs, Gcs13aAnswer
 from .gpf import ZCL_UTC_INVALID, GasHistory, GasReading, GpfError, GpfPolicy, GsmePush, classify
@@ -101,7 +102,6 @@ class GpfService:
         self.history = GasHistory(history_len)
         self.pair_window_s = PAIR_WINDOW_S
         self.ignored_non_gsme = 0  # Metering reports from devices that are not GSMEs
-        self.refused: Counter[str] = Counter()  # pushes not acted on, by reason kind (require_cbke)
         self._records: dict[str, GasRecord] = {}  # latest per GSME, with its raw push
         self._open: dict[str, _OpenPush] = {}
         self._scaling: dict[str, dict[int, Any]] = {}
@@ -111,8 +111,8 @@ class GpfService:
         self._gbcs: GasProxyGbcs | None = None
         self._input = HanInput.of(gateway)
         self._unsubscribe = [
-            self._input.on_reports(Metering.cluster_id, self._on_metering),
-            self._input.on_reports(Time.cluster_id, self._on_time),
+            self._input.on_reports(Metering.cluster_id, self._on_metering, service=GPF),
+            self._input.on_reports(Time.cluster_id, self._on_time, service=GPF),
         ]
 
     # ------------------------------------------------------------------ public API
@@ -196,7 +196,7 @@ class GpfService:
         """What the GPF holds for the GSME; with nothing held yet, wait for its next push. A GSME without a
         CBKE link key gets nothing when the rig requires CBKE (SE service)."""
         eui64 = self.gsme(device)
-        await self.gateway.cbke.require(eui64, Role.GSME)
+        await self.gateway.cbke.admit(eui64, Role.GSME, GPF)
         record = self._records.get(eui64)
         if record is not None:
             return record
@@ -223,8 +223,6 @@ class GpfService:
         if source.role is not Role.GSME:
             self.ignored_non_gsme += 1
             return
-        if self._refused(source):
-            return
         demand = values.get(_M.instantaneous_demand.id)
         if demand is not None and int(demand) < 0:
             raise MalformedFrame(f"gas value: instantaneous demand {int(demand)} is negative")
@@ -246,18 +244,9 @@ class GpfService:
         loop = asyncio.get_running_loop()
         push.timer = loop.call_later(self.pair_window_s, self._time_report_missing, source.eui64, push)
 
-    def _refused(self, source: FrameSource) -> bool:
-        """Count and drop a push from a GSME that gets no SE service (no CBKE key the rig requires)."""
-        refusal = self.gateway.cbke.refusal(source.eui64, source.role)
-        if refusal is None:
-            return False
-        self.refused[refusal.split(":", 1)[0]] += 1
-        LOGGER.info("%s: gas push not taken: %s", source.eui64, refusal)
-        return True
-
     def _on_time(self, source: FrameSource, values: dict[int, Any]) -> None:
-        if source.role is not Role.GSME or self.gateway.cbke.refusal(source.eui64, source.role) is not None:
-            return  # a keyless GSME's Time report belongs to a push already refused
+        if source.role is not Role.GSME:
+            return
         status = values.get(_T.time_status.id)
         if status is not None:
             self._time_status[source.eui64] = bool(int(status) & Time.TimeStatus.Synchronized)

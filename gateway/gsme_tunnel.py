@@ -31,6 +31,7 @@ from hal.gbhrgp import MANUFACTURER_CODE, MAX_INCOMING_TRANSFER_SIZE, PROTOCOL_I
 from hal.se_clusters import TransferDataStatus, Tunneling, TunnelStatus
 from hanrig_errors import HanrigError
 
+from .cbke import GBCS
 from .han_input import FrameSource, HanInput
 
 if TYPE_CHECKING:
@@ -67,9 +68,10 @@ class GsmeTunnels:
 
     def subscribe(self, tap: HanInput) -> list[Callable[[], None]]:
         defs = Tunneling.ServerCommandDefs
-        return [tap.on_request(TUNNELING, defs.request_tunnel.id, self._on_request_tunnel),
-                tap.on_request(TUNNELING, defs.transfer_data.id, self._on_transfer_data),
-                tap.on_request(TUNNELING, defs.close_tunnel.id, self._on_close)]
+        return [tap.on_request(TUNNELING, defs.request_tunnel.id, self._on_request_tunnel, service=GBCS),
+                tap.on_request(TUNNELING, defs.transfer_data.id, self._on_transfer_data, service=GBCS,
+                               on_refused=self._on_refused_transfer_data),
+                tap.on_request(TUNNELING, defs.close_tunnel.id, self._on_close, service=GBCS)]
 
     def hold(self, device: HanDevice, message: bytes) -> int:
         """Keep ``message`` until ``device`` asks (GET); the octets it will carry."""
@@ -119,6 +121,23 @@ class GsmeTunnels:
         if tunnel is not None and tunnel.tunnel_id == int(args.tunnel_id):
             del self.tunnels[source.eui64]
 
+    def _on_refused_transfer_data(self, source: FrameSource, args: Any, refusal: str) -> None:
+        """A PUT from a GSME the SE gate refuses, on a tunnel it opened before: its alerts are counted as
+        refused (``GbcsService.receive``), nothing is answered."""
+        tunnel = self.tunnels.get(source.eui64)
+        data = bytes(args.data)
+        if tunnel is not None and tunnel.tunnel_id == int(args.tunnel_id) and data and data[0] == Header.PUT:
+            self._put(source, tunnel, data, refusal)
+
+    def _put(self, source: FrameSource, tunnel: _GsmeTunnel, data: bytes, refusal: str | None = None) -> None:
+        try:
+            found = tunnel.inbound.feed(data[1:], asyncio.get_running_loop().time())
+        except TunnelFramingError as exc:
+            self.relay._drop(source.eui64, f"framing: {exc}")
+            return
+        for message in found:
+            self.relay.receive(source.eui64, message.message, refusal)
+
     def _on_transfer_data(self, source: FrameSource, tsn: int, args: Any) -> None:
         tunnel = self.tunnels.get(source.eui64)
         tunnel_id = int(args.tunnel_id)
@@ -138,12 +157,6 @@ class GsmeTunnels:
             self._reply(source, tsn, "transfer_data", tunnel_id=tunnel_id,
                         data=bytes([Header.GET_RESPONSE, len(queue)]) + message)
         elif data[0] == Header.PUT:
-            try:
-                found = tunnel.inbound.feed(data[1:], asyncio.get_running_loop().time())
-            except TunnelFramingError as exc:
-                self.relay._drop(source.eui64, f"framing: {exc}")
-                return
-            for message in found:
-                self.relay.receive(source.eui64, message.message)
+            self._put(source, tunnel, data)
         else:
             self.relay._drop(source.eui64, f"framing: GSME tunnel header 0x{data[0]:02x} is not GET or PUT")

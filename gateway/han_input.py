@@ -10,6 +10,14 @@ what it does not get is accounted for. Features subscribe to:
 * a request a feature answers itself (``on_request``): the same, with the frame's TSN for the answer
   (the hub as the server of a cluster whose client is the device: the GSME's GB-HRGP tunnel).
 
+Every subscription names the SE service it serves (``service=``, one of ``gateway.cbke.SE_SERVICES``), or
+None for what any device gets whatever its keys (Key Establishment itself, Basic). This is the gate of
+unsolicited SE frames (rig ``[policies] require_cbke``): before a frame reaches a subscription of an SE
+service, the tap asks the session's gate (``gw.cbke.refuse_now``, once per frame and service) and a
+refused frame never reaches the handler; the gate counts it per device and service. A subscription that
+must still account for what it refuses (alert counts: SECMP0062 loses no alert, not even a refused one)
+gives ``on_refused``, called with the refusal instead of the handler.
+
 A malformed frame (bad ZCL header, a payload that does not decode, trailing bytes, an attribute value
 of the wrong type), or one a handler refuses as out of range by raising :class:`MalformedFrame`, is
 logged with the device and the reason, counted in :attr:`HanInput.stats` (by reason) and kept in a
@@ -25,7 +33,7 @@ import weakref
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import zigpy.application
 import zigpy.device
@@ -85,12 +93,29 @@ class InputStats:
     duplicates: int = 0
     malformed: int = 0
     handler_errors: int = 0
+    refused: int = 0  # frames an SE service's subscription did not get: no CBKE key (require_cbke)
     malformed_by_reason: Counter[str] = field(default_factory=Counter)
 
 
 ReportHandler = Callable[[FrameSource, dict[int, Any]], None]
 CommandHandler = Callable[[FrameSource, Any], None]
 RequestHandler = Callable[[FrameSource, int, Any], None]
+RefusedHandler = Callable[[FrameSource, Any, str], None]  # (source, values or args, the gate's refusal)
+
+
+class SeGate(Protocol):
+    """What the tap asks about each SE service frame (``gateway.cbke.CbkeService``)."""
+
+    policy: Any
+
+    def refuse_now(self, eui64: str, role: Role | None, service: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Subscription:
+    handler: Callable[..., None]
+    service: str | None                  # None: served to any device, keyed or not
+    on_refused: RefusedHandler | None
 
 
 class HanInput:
@@ -102,9 +127,10 @@ class HanInput:
         self.gateway = gateway
         self.stats = InputStats()
         self.rejects: deque[RejectedFrame] = deque(maxlen=RECENT_REJECTS)
-        self._reports: dict[int, list[ReportHandler]] = {}
-        self._commands: dict[tuple[int, int, foundation.Direction], list[CommandHandler]] = {}
-        self._requests: dict[tuple[int, int], list[RequestHandler]] = {}
+        self.gate: SeGate | None = None  # set by the session's gw.cbke; without it every frame is served
+        self._reports: dict[int, list[_Subscription]] = {}
+        self._commands: dict[tuple[int, int, foundation.Direction], list[_Subscription]] = {}
+        self._requests: dict[tuple[int, int], list[_Subscription]] = {}
         # every cluster anyone ever subscribed to, so a frame is judged with one set lookup, not a scan
         # of the subscription keys (subscriptions keep their key when their handlers go, so this does too)
         self._listened: set[int] = set()
@@ -149,12 +175,12 @@ class HanInput:
             del self._listener_ids[radio_id]
         self._by_gateway.pop(self.gateway, None)
 
-    def on_reports(self, cluster_id: int, handler: ReportHandler) -> Callable[[], None]:
-        """Call ``handler(source, {attribute id: value})`` for every Report Attributes on ``cluster_id``."""
-        self._listened.add(cluster_id)
-        handlers = self._reports.setdefault(cluster_id, [])
-        handlers.append(handler)
-        return lambda: handlers.remove(handler) if handler in handlers else None
+    def on_reports(self, cluster_id: int, handler: ReportHandler, *, service: str | None,
+                   on_refused: RefusedHandler | None = None) -> Callable[[], None]:
+        """Call ``handler(source, {attribute id: value})`` for every Report Attributes on ``cluster_id``
+        (for ``service``: see the module docstring)."""
+        return self._subscribe(self._reports.setdefault(cluster_id, []), cluster_id,
+                               _Subscription(handler, service, on_refused))
 
     def on_command(
         self,
@@ -162,20 +188,33 @@ class HanInput:
         command_id: int,
         handler: CommandHandler,
         direction: foundation.Direction = foundation.Direction.Server_to_Client,
+        *,
+        service: str | None,
+        on_refused: RefusedHandler | None = None,
     ) -> Callable[[], None]:
         """Call ``handler(source, args)`` for every cluster command ``command_id`` sent in ``direction``."""
-        self._listened.add(cluster_id)
-        handlers = self._commands.setdefault((cluster_id, command_id, direction), [])
-        handlers.append(handler)
-        return lambda: handlers.remove(handler) if handler in handlers else None
+        return self._subscribe(self._commands.setdefault((cluster_id, command_id, direction), []), cluster_id,
+                               _Subscription(handler, service, on_refused))
 
-    def on_request(self, cluster_id: int, command_id: int, handler: RequestHandler) -> Callable[[], None]:
+    def on_request(self, cluster_id: int, command_id: int, handler: RequestHandler, *, service: str | None,
+                   on_refused: RefusedHandler | None = None) -> Callable[[], None]:
         """Call ``handler(source, tsn, args)`` for every client-to-server command ``command_id`` of
         ``cluster_id`` a device sends to the hub (the hub answers it with the same TSN)."""
+        return self._subscribe(self._requests.setdefault((cluster_id, command_id), []), cluster_id,
+                               _Subscription(handler, service, on_refused))
+
+    def _subscribe(self, subscriptions: list[_Subscription], cluster_id: int,
+                   subscription: _Subscription) -> Callable[[], None]:
         self._listened.add(cluster_id)
-        handlers = self._requests.setdefault((cluster_id, command_id), [])
-        handlers.append(handler)
-        return lambda: handlers.remove(handler) if handler in handlers else None
+        subscriptions.append(subscription)
+        return lambda: subscriptions.remove(subscription) if subscription in subscriptions else None
+
+    def subscriptions(self) -> list[tuple[int, str | None]]:
+        """(cluster id, service) of every live subscription: what the gate covers."""
+        found = [(cluster_id, sub.service) for cluster_id, subs in self._reports.items() for sub in subs]
+        found += [(key[0], sub.service) for table in (self._commands, self._requests)
+                  for key, subs in table.items() for sub in subs]
+        return found
 
     # ------------------------------------------------------------------ the input path
     def source_of(self, device: zigpy.device.Device, endpoint: int, at: float) -> FrameSource:
@@ -245,8 +284,7 @@ class HanInput:
                 return
             values = _decode_reports(cluster_id, payload)
             self.stats.dispatched += 1
-            for handler in list(handlers):
-                handler(source, values)
+            self._deliver(source, handlers, values)
             return
         direction = foundation.Direction(control.direction)
         handlers = self._commands.get((cluster_id, header.command_id, direction))
@@ -260,10 +298,35 @@ class HanInput:
             args = _decode_command(cluster_id, header.command_id, direction, payload)
             _remember(self._commands_seen, key, args)
         self.stats.dispatched += 1
-        for handler in list(handlers or ()):
-            handler(source, args)
-        for request in list(requests or ()):
-            request(source, header.tsn, args)
+        verdicts: dict[str, str | None] = {}   # a frame both kinds of subscription get is judged once
+        if handlers:
+            self._deliver(source, handlers, args, verdicts)
+        if requests:
+            self._deliver(source, requests, args, verdicts, header.tsn)
+
+    def _deliver(self, source: FrameSource, subscriptions: list[_Subscription], payload: Any,
+                 verdicts: dict[str, str | None] | None = None, tsn: int | None = None) -> None:
+        """Hand one decoded frame to each subscription, through the SE gate (one verdict per service)."""
+        gate = self.gate
+        gated = gate is not None and gate.policy.required
+        for subscription in list(subscriptions):
+            service = subscription.service
+            if gated and service is not None:
+                if verdicts is None:
+                    verdicts = {}
+                if service not in verdicts:
+                    verdicts[service] = gate.refuse_now(source.eui64, source.role, service)  # type: ignore[union-attr]
+                    if verdicts[service] is not None:
+                        self.stats.refused += 1
+                refusal = verdicts[service]
+                if refusal is not None:
+                    if subscription.on_refused is not None:
+                        subscription.on_refused(source, payload, refusal)
+                    continue
+            if tsn is None:
+                subscription.handler(source, payload)
+            else:
+                subscription.handler(source, tsn, payload)
 
 
 def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:

@@ -57,6 +57,7 @@ from hal.se_clusters import (
 from hal.zigpy_fixes import radio_utc_now
 from hanrig_errors import HanrigError
 
+from .cbke import LOADCONTROL
 from .exceptions import CommandRefused, DeviceNotFound, LoadControlError
 from .han_input import FrameSource, HanInput, MalformedFrame
 
@@ -284,8 +285,8 @@ class LoadControl:
         if self._unsubscribe is None:
             tap = HanInput.of(self.gateway)
             stop_status = tap.on_command(DRLC, REPORT_EVENT_STATUS, self._on_status,
-                                         foundation.Direction.Client_to_Server)
-            stop_switch = tap.on_reports(OnOff.cluster_id, self._on_switch_report)
+                                         foundation.Direction.Client_to_Server, service=LOADCONTROL)
+            stop_switch = tap.on_reports(OnOff.cluster_id, self._on_switch_report, service=LOADCONTROL)
 
             def unsubscribe() -> None:
                 stop_status()
@@ -381,7 +382,7 @@ class LoadControl:
         """Send one load event (after the policy and the request are checked) and start following it."""
         command.check()
         self.authorise(command.commander, device)
-        await self.gateway.cbke.require(device.eui64, device.role)   # policies.require_cbke
+        await self.gateway.cbke.admit(device.eui64, device.role, LOADCONTROL)   # policies.require_cbke
         transport = self.transport(device)
         now = self._now(device)
         start = command.start or now

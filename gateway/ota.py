@@ -20,6 +20,7 @@ what the device did against what the ZCL OTA cluster says it must do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
@@ -65,7 +66,9 @@ from ota.negative import (
 from ota.outcomes import Reason
 from ota.server import SEND_ERRORS, ActivationPlan, Offer, OtaServer, ProgressSample, Status, TransferState
 
+from .cbke import OTA
 from .exceptions import OtaPolicyError
+from .han_input import HanInput
 from .operator import Action, Operator, Prompt, operator_for
 from .session import HanDevice
 from .testkeys import image_is_test_signed, is_bench_radio
@@ -250,10 +253,32 @@ class OtaService:
                                pass_on=functools.partial(zigpy_fixes.deliver_to_zigpy, app))
             # a device that completed CBKE gets APS-secured blocks (the 56-octet budget)
             server.secured = self.gateway.cbke.secured
-            # the one documented hook: OTA frames reach the server before zigpy's own responder
+            # the one documented hook: OTA frames reach the server before zigpy's own responder; the SE
+            # gate's claim goes first, so a keyless device's OTA requests are refused (require_cbke)
+            self._unclaim.append(zigpy_fixes.claim_packets(app, functools.partial(self._refused, app)))
             self._unclaim.append(zigpy_fixes.claim_packets(app, server.handle_packet))
             self._servers[radio_id] = server
         return server
+
+    def _refused(self, app: Any, packet: zigpy_t.ZigbeePacket) -> bool:
+        """The SE gate on the OTA server's input: under ``require_cbke``, a request a keyless Type 1 device
+        sends the OTA server (a cluster-specific client-to-server command) is taken here, unanswered, and
+        counted under ``ota`` in ``gw.cbke.refusals``. Without the policy it costs two attribute look-ups."""
+        gate = self.gateway.cbke
+        if not gate.policy.required or packet.cluster_id != Ota.cluster_id or not packet.src_ep:
+            return False
+        data = packet.data.serialize()
+        if not data or data[0] & 0x0B != 0x01:   # cluster-specific, client to server: a request
+            return False
+        src = packet.src
+        device = app.devices.get(src.address) if src.addr_mode == zigpy_t.AddrMode.IEEE else None
+        if device is None:
+            with contextlib.suppress(KeyError):
+                device = app.get_device(nwk=src.address)
+        if device is None:
+            return False
+        source = HanInput.of(self.gateway).source_of(device, packet.src_ep, 0.0)
+        return gate.refuse_now(source.eui64, source.role, OTA) is not None
 
     @property
     def catalogue(self) -> Catalogue:
@@ -336,7 +361,7 @@ class OtaService:
         # a device refused for want of a CBKE key is not even asked what it runs: its refusal stands in
         # for its facts (waiting, as every SE service does, for a key establishment still running)
         cbke_refusals = await asyncio.gather(
-            *(self.gateway.cbke.settle(device.eui64, device.role) for device in chosen))
+            *(self.gateway.cbke.verdict(device.eui64, device.role, OTA) for device in chosen))
         facts_of = iter(await asyncio.gather(*(self._facts(device)
                                                for device, refusal in zip(chosen, cbke_refusals, strict=True)
                                                if refusal is None)))
@@ -390,7 +415,7 @@ class OtaService:
                            activation=str(plan), **kwargs)
 
         if isinstance(facts, str):
-            if facts.startswith(Reason.NO_KEY_ESTABLISHMENT.value):  # gw.cbke.settle's refusal
+            if facts.startswith(Reason.NO_KEY_ESTABLISHMENT.value):  # the SE gate's refusal (gw.cbke.verdict)
                 return no(Reason.NO_KEY_ESTABLISHMENT, facts)
             if facts.startswith("unreachable"):
                 return no(Reason.UNREACHABLE, facts, unreachable=True, phase=Phase.FAILED)
@@ -614,7 +639,8 @@ class OtaService:
         if len(wanted) != 64 or any(c not in "0123456789abcdef" for c in wanted):
             raise OtaPolicyError(f"ota activate: hash {sha256!r} is not a SHA-256 (64 hex digits)")
         if han.role in METER_ROLES:
-            return await self._activate_meter(han, wanted, at)
+            return await self._activate_meter(han, wanted, at)   # CS06 over the tunnel: its gate is gbcs'
+        await self.gateway.cbke.admit(han.eui64, han.role, OTA)   # policies.require_cbke
         server = self.server(han.radio_id)
         report = ActivationReport(han.eui64, han.id, ActivationResponse.NO_IMAGE_HELD, "", wanted)
         names = ["image_upgrade_status", "downloaded_file_version", "current_file_version",

@@ -10,8 +10,10 @@ Every command and the rig runner draw progress through :class:`ProgressDisplay`:
 * ``status(key, label)`` -> :class:`StatusTask`: a line of free text (the rig runner: one per DUT with
   its current step and step count).
 
-On a terminal the lines are redrawn in place (rich's live display). Without one (CI logs, pipes) each
-task prints a plain line when its text changes, and transfers only at 25/50/75/100 %, so logs stay short.
+On a terminal the lines are redrawn in place (rich's live display, ``REFRESH_PER_S`` times a second).
+Without one (CI logs, pipes) each task prints a plain line when its text changes, and transfers only at
+25/50/75/100 %, so logs stay short; and nothing ticks or formats lines nobody sees, so a session's host
+process is not woken for them.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from hal.virtual_clock import is_virtual_clock
 
 RATE_SAMPLES = 32  # B/s is measured over this many most recent samples
 MILESTONES = (25, 50, 75, 100)  # without a terminal, a transfer prints one line at each of these
-WAIT_TICK_S = 1.0  # a wait's elapsed time is updated this often (radio clock)
+WAIT_TICK_S = 1.0  # a wait's elapsed time is updated this often (radio clock), on a terminal only
+REFRESH_PER_S = 4  # rich redraws a terminal's lines this often (its thread renders every line each time)
 
 
 def _clock() -> tuple[float, bool]:
@@ -75,7 +78,7 @@ class ProgressDisplay:
             console=self.console,
             disable=not self.tty,
             auto_refresh=self.tty,
-            refresh_per_second=10,
+            refresh_per_second=REFRESH_PER_S,
         )
         self._label_width = 0
         self.closers: list[Callable[[], None]] = []
@@ -134,11 +137,16 @@ class ProgressDisplay:
 
         update()
         self._log(f"waiting for {what}", f"up to {format_duration(timeout_s)}{clock_name}")
-        ticker = asyncio.get_running_loop().create_task(tick(), name=f"progress: {what}")
+        # the ticking elapsed time is seen only on a terminal: without one, the lines at the start and the
+        # end say it all, and a ticker would only wake the loop every second for nobody
+        ticker = None
+        if self.tty:
+            ticker = asyncio.get_running_loop().create_task(tick(), name=f"progress: {what}")
         try:
             yield
         finally:
-            ticker.cancel()
+            if ticker is not None:
+                ticker.cancel()
             update()
             self.progress.remove_task(task)
             self._log(f"waiting for {what}", f"done after {format_duration(_clock()[0] - start)}{clock_name}")
@@ -165,7 +173,8 @@ class TransferTask:
             self.total = total
         self.offset = offset
         self.recent.append((now if at is None else at, time.monotonic(), offset))
-        self.display.progress.update(self.task, completed=offset, total=self.total, detail=self.detail())
+        if self.display.tty:  # without a terminal only the milestones below are seen: no line to format
+            self.display.progress.update(self.task, completed=offset, total=self.total, detail=self.detail())
         percent = 100 * offset // max(self.total, 1)
         reached = [m for m in MILESTONES if self._milestone < m <= percent]
         if reached:
@@ -234,8 +243,9 @@ class OtaTransfers:
             display._log(status.label, "waiting for the device to ask for the image "
                                        "(a sleepy device asks when it next polls)")
         self._ticker: asyncio.Task[None] | None = None
-        with contextlib.suppress(RuntimeError):
-            self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ota progress")
+        if display.tty:  # the awaited devices' elapsed time ticks only where it is seen
+            with contextlib.suppress(RuntimeError):
+                self._ticker = asyncio.get_running_loop().create_task(self._tick(), name="ota progress")
         self._show_waits()
         display.closers.append(self.close)
 

@@ -27,6 +27,7 @@ from hal.se_clusters import DeviceManagement, ProfileStatus, TariffType, Tenancy
 from hal.zigpy_fixes import radio_utc_now
 from hanrig_errors import HanrigError
 
+from .cbke import TENANCY
 from .exceptions import DeviceNotFound, HistoryAnswerInvalid, TenancyError
 from .loadcontrol import from_zcl_utc, zcl_utc
 
@@ -168,7 +169,7 @@ class Tenancy:
             raise TenancyError(f"change of tenancy: provider id {provider_id} outside 0..0xffffffff")
         if implementation is not None and implementation.tzinfo is None:
             raise TenancyError("change of tenancy: implementation time needs a time zone (UTC)")
-        await self.gateway.cbke.require(device.eui64, device.role)   # policies.require_cbke
+        await self.gateway.cbke.admit(device.eui64, device.role, TENANCY)   # policies.require_cbke
         cluster = device.endpoint.out_clusters.get(DEVICE_MANAGEMENT)
         if cluster is None:
             raise DeviceNotFound(device.eui64, "has no Device Management client (0x0708): cannot take a "
@@ -197,7 +198,7 @@ class Tenancy:
         """Get Profile: up to ``periods`` intervals ending at or before ``end`` (None: the latest)."""
         if not 1 <= periods <= MAX_PERIODS:
             raise TenancyError(f"history: periods {periods} outside 1..{MAX_PERIODS}")
-        await self.gateway.cbke.require(device.eui64, device.role)
+        await self.gateway.cbke.admit(device.eui64, device.role, TENANCY)
         cluster = device.endpoint.in_clusters.get(METERING)
         if cluster is None:
             raise DeviceNotFound(device.eui64, "has no Metering server (0x0702): no history to read")

@@ -28,7 +28,7 @@ from hanrig_errors import BadInput, Unreachable
 from .exceptions import OutputError, RigUnreachable, RunAborted
 from .outputs import OutputCallback, outputs_for
 from .recorder import RunRecorder
-from .records import EventKind, OutcomeDetail, RunOutcome, RunRecord, StepOutcome
+from .records import EventKind, MeasurementSpec, OutcomeDetail, RunOutcome, RunRecord, StepOutcome
 from .rigfile import PlanStep, Rig, StepKind
 from .steps import StepContext, classify_exception, step_function
 from .store import Store, open_store
@@ -228,8 +228,19 @@ class Runner:
                         self.recorder.end_step(record, StepOutcome.SKIPPED,
                                                OutcomeDetail("not-joined", "the join step did not pass"))
                     break
+        self._record_refusals(dut_id)   # what was refused after its last step, too
         outcome = self.recorder.dut(dut_id).outcome
         self.progress.set(dut_id, f"done: {outcome}", step=len(steps))
+
+    def _record_refusals(self, dut_id: str) -> dict[str, int]:
+        """The DUT's SE service refused so far (``policies.require_cbke``), per service, from the gateway's
+        one record (``gw.cbke.refusals``), kept in the DUT's metadata as ``se_refused`` when it changed."""
+        device = self.rig.device(dut_id)
+        refused = self.gateway.cbke.refusals.of(device.eui64)
+        dut = self.recorder.dut(dut_id)
+        if refused != dut.metadata.get("se_refused", {}):
+            self.recorder.update_dut(dut_id, metadata={**dut.metadata, "se_refused": refused})
+        return refused
 
     async def run_step(self, step: PlanStep, dut_id: str) -> StepOutcome:
         device = self.rig.device(dut_id)
@@ -248,6 +259,7 @@ class Runner:
             dut=self.recorder.dut(dut_id), rig_trust=self.trust,
         )
         trace = _TraceWindow(self.gateway, device)
+        refused_before = self.gateway.cbke.refusals.of(device.eui64)
         outcome: StepOutcome | None
         details: list[OutcomeDetail] = []
         try:
@@ -267,9 +279,19 @@ class Runner:
             if detail.code == "internal-error":
                 LOGGER.debug("step %s of %s failed", step.name, dut_id, exc_info=True)
         trace.attach(record)
+        refused = self._record_refusals(dut_id)
+        during = {service: n - refused_before.get(service, 0) for service, n in refused.items()
+                  if n > refused_before.get(service, 0)}
+        if during:
+            record.measure(SE_REFUSED, during)
         result = self.recorder.end_step(record, outcome, *details)
         self.progress.set(dut_id, f"{step.name}: {result}")
         return result
+
+
+SE_REFUSED = MeasurementSpec(
+    "se_refused", "", None, "SE service the hub refused this device during the step for want of a CBKE link "
+    "key (policies.require_cbke), per service: requests not sent and unsolicited frames not acted on")
 
 
 class _TraceWindow:

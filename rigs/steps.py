@@ -367,7 +367,7 @@ async def step_cs06(ctx: StepContext) -> None:
     from ota import read_image
     from ota.campaign import DeviceOutcome, Phase, read_ota_attributes, verify_activation
 
-    if refused_without_cbke(ctx):  # the CS06 goes over the SE Tunneling cluster
+    if refused_without_cbke(ctx, "gbcs"):  # the CS06 goes over the SE Tunneling cluster
         return
     params = ctx.params
     han = ctx.han()
@@ -435,11 +435,12 @@ async def step_cs06(ctx: StepContext) -> None:
 
 
 # ------------------------------------------------------------------------------------------- gas
-def refused_without_cbke(ctx: StepContext) -> bool:
+def refused_without_cbke(ctx: StepContext, service: str) -> bool:
     """SE service needs a CBKE link key when the rig says so (``policies.require_cbke``): a Type 1 DUT
-    without one FAILs the step, named ``no-key-establishment``, before the hub sends it anything."""
+    without one FAILs the step, named ``no-key-establishment``, before the hub sends it anything. The
+    gateway's SE gate decides and counts the refusal under ``service`` (``gateway.cbke.SE_SERVICES``)."""
     han = ctx.han()
-    refusal = ctx.gateway.cbke.refusal(han.eui64, han.role)
+    refusal = ctx.gateway.cbke.refuse_now(han.eui64, han.role, service)
     if refusal is not None:
         ctx.fail("no-key-establishment", refusal)
         return True
@@ -450,7 +451,7 @@ async def step_gas(ctx: StepContext) -> None:
     """SECMP0015: read what the GPF holds for the GSME ``reads`` times, ``interval_s`` apart, each
     classified; the last read's clock status decides (earlier reads let a GSME synchronise its clock,
     and are recorded with their status)."""
-    if refused_without_cbke(ctx):
+    if refused_without_cbke(ctx, "gpf"):
         return
     gpf = ctx.gateway.gpf
     reads = int(ctx.params.get("reads", 1))
@@ -536,7 +537,7 @@ async def _gcs13a_clock_scenarios(ctx: StepContext, scenarios: tuple[str, ...]) 
 async def step_alerts(ctx: StepContext) -> None:
     """SECMP0062 storm test: the DUT raises alerts faster than the throttle allows; the hub must throttle
     them and account for every one (forwarded, or suppressed and reported)."""
-    if refused_without_cbke(ctx):  # GBCS alerts come over the SE Tunneling cluster
+    if refused_without_cbke(ctx, "alerts"):  # GBCS alerts come over the SE Tunneling cluster
         return
     service = ctx.gateway.alerts
     watch_s = float(ctx.params.get("duration_s", DEFAULT_ALERT_WATCH_S))
@@ -667,7 +668,7 @@ async def step_certs(ctx: StepContext) -> None:
         ctx.skip("no-credentials-over-han", f"{ctx.device.role} has no Tunneling server (0x0704): its "
                                             "credentials cannot be read over the HAN")
         return
-    if refused_without_cbke(ctx):  # the credentials come over the SE Tunneling cluster
+    if refused_without_cbke(ctx, "gbcs"):  # the credentials come over the SE Tunneling cluster
         return
     roots: list[bytes] = []
     for path in params.get("roots", ()):
@@ -750,7 +751,7 @@ async def step_loadcontrol(ctx: StepContext) -> None:
     started within its randomisation window, and the switch in the commanded state."""
     from gateway.loadcontrol import Commander, LoadCommand
 
-    if refused_without_cbke(ctx):
+    if refused_without_cbke(ctx, "loadcontrol"):
         return
     service = ctx.gateway.loadcontrol
     params = ctx.params
@@ -787,7 +788,7 @@ async def step_cot(ctx: StepContext) -> None:
     Metering server (IHD, PPMID, HCALCS) takes no change of tenancy: the step is SKIPPED for it."""
     from gateway.tenancy import DEVICE_MANAGEMENT, METERING
 
-    if refused_without_cbke(ctx):
+    if refused_without_cbke(ctx, "tenancy"):
         return
     service = ctx.gateway.tenancy
     han = ctx.han()

@@ -12,7 +12,8 @@ require_cbke`` a Type 1 device without a CBKE key gets no SE service, so its ale
 (``no-key-establishment``) yet counted. On a radio with a data dir (every real radio: ``$HANRIG_DATA_DIR``)
 they are the persisted counts, over every run since the count file was made, and an open episode is
 left pending for the next run rather than flushed; on ``sim://`` they cover this run only, and pending
-counts are reported at the end.
+counts are reported at the end. ``se_refused`` is the session's one record of SE service refused for
+want of a CBKE key, per device and service (``gw.cbke.refusals``: alerts, gas pushes, tunnel frames...).
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def _render_summary(document: dict[str, Any]) -> str:
                       f"{row['excluded']} excluded, {row['pending']} pending"
                       + "".join(f", {n} refused ({reason})" for reason, n in row["refused_by_reason"].items())
                       for row in document["per_code"])
-            + ("\n  (persisted counts, across runs)" if document["persisted"] else ""))
+            + ("\n  (persisted counts, across runs)" if document["persisted"] else "")
+            + "".join(f"\n  {device}: SE service refused: "
+                      + ", ".join(f"{service} {n}" for service, n in row["refused"].items())
+                      + f" ({row['reason']})" for device, row in document["se_refused"].items()))
 
 
 @alerts.command("watch")
@@ -135,6 +139,7 @@ def watch(radio_url: str, for_s: float, window_s: float | None, threshold: int |
                     for (device, code), counts in service.counts().items()
                 ],
                 "malformed_frames": service.input_stats().malformed,
+                "se_refused": gw.cbke.refusals.to_json(),
                 "events": events,
             }
 

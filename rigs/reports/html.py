@@ -223,6 +223,7 @@ def html_report(run: RunRecord, *, ota_limit_bps: float | None = None,
             "firmware_after": _fw(dut.firmware_after),
             "images": dut.metadata.get("images") or ([{"file": None, "sha256": dut.image_hash}]
                                                      if dut.image_hash else []),
+            "se_refused": dut.metadata.get("se_refused") or {},
             "outcome": str(dut.outcome), "summary": summary})
     for row in coverage.values():
         row["verdict"] = ("FAIL" if row["failed"] else "NOT_RUN" if row["not_run"] == row["steps"]

@@ -228,7 +228,7 @@ def test_a_failing_handler_is_counted_and_the_others_still_run(bench) -> None:
     def broken(source: Any, args: Any) -> None:
         raise ZeroDivisionError("feature bug")
 
-    unsubscribe = bench.tap.on_command(Alarms.cluster_id, 0x00, broken)
+    unsubscribe = bench.tap.on_command(Alarms.cluster_id, 0x00, broken, service=None)
     errors = bench.tap.stats.handler_errors
     received = bench.alerts.stats()["received"]
     try:

@@ -76,3 +76,18 @@ async def test_an_ota_transfer_first_says_it_waits_for_the_device_to_ask() -> No
                         "(a sleepy device asks when it next polls)")
     assert lines[1] == f"GSME {eui}  asked for the image after 8 s simulated"
     assert lines[-1].startswith(f"GSME {eui}  128/128 B  100.0%")
+
+
+async def test_without_a_terminal_nothing_ticks_for_lines_nobody_sees() -> None:
+    """A wait's elapsed time and an awaited device's line tick every second on a terminal only: without
+    one they are never shown, and a ticker would wake the host's loop every second for nobody."""
+    def tickers() -> list[str]:
+        return [task.get_name() for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+
+    for tty, expected in ((False, []), (True, ["ota progress", "progress: the GSME's next push"])):
+        display = ProgressDisplay(io.StringIO(), tty=tty)
+        display.ota_transfers({"00:0d:6f:00:0a:bc:00:02": "GSME"}, ["00:0d:6f:00:0a:bc:00:02"])
+        with display.waiting("the GSME's next push", 3600):
+            await asyncio.sleep(5)
+            assert sorted(tickers()) == expected
+        display.close()

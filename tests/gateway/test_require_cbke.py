@@ -2,7 +2,12 @@
 device whose key establishment never completes gets no gas read (GPF), no change of tenancy, no load
 control and nothing over the GB-HRGP tunnel, from the rig runner, from a direct service call and from the
 CLI (exit 1, one line naming the device and why); a device that keys itself is served, the service
-waiting for the key establishment it started after joining."""
+waiting for the key establishment it started after joining.
+
+The gate is one (``gw.cbke``): every SE service, driven against keyless Type 1 devices, is refused and
+counted in the one record ``gw.cbke.refusals`` under its own service, and the hub puts no SE frame on the
+air to them. A new SE service that bypasses the gate fails here: its name is in ``SE_SERVICES`` but gets
+no count, its frames reach the air, or its ``HanInput`` subscription is not gated."""
 
 from __future__ import annotations
 
@@ -16,9 +21,13 @@ import pytest
 
 import hal
 from gateway.bench import bench_radio_config
+from gateway.cbke import KE_CLUSTER_ID, SE_SERVICES
 from gateway.cli import main
 from gateway.exceptions import NoKeyEstablishment
+from gateway.han_input import HanInput
+from gateway.loadcontrol import LoadCommand
 from gateway.session import Gateway, RadioEndpoint
+from hal.se_clusters import aps_secured_after_cbke
 from rigs.records import StepOutcome
 from rigs.rigfile import parse_rig
 from rigs.runner import RunOptions, run_rig
@@ -156,8 +165,12 @@ def test_unsolicited_traffic_of_a_keyless_device_is_refused_and_counted(tmp_path
                 assert counts[key]["forwarded"] == counts[key]["throttled"] == 0, counts[key]
             assert gw.alerts.stats()["refused"] == zcl_sent + gbcs_sent
             assert forwarded == [] and gw.alerts.unbalanced() == []
-            assert gw.gpf.refused["no-key-establishment"] >= 2
             assert gw.gpf.history.readings(GSME) == ()
+            # the one record: per device and service, the ZCL alarms, the tunnel frames and the gas pushes
+            # (a Metering and a Time report each) the gate kept from the services
+            assert gw.cbke.refusals.of(PPMID) == {"alerts": zcl_sent}
+            assert gw.cbke.refusals.of(ESME) == {"gbcs": gbcs_sent}
+            assert gw.cbke.refusals.of(GSME)["gpf"] >= 4
 
     hal.run(scenario, url)
 
@@ -175,3 +188,116 @@ def test_cli_alerts_watch_closes_without_a_traceback_while_a_sleepy_reply_waits(
     assert failed_at_stop, "the scenario lost its point: no reply was waiting for a poll at close"
     assert "Traceback" not in err
     assert [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+HUB_NWK = 0x0000
+DEFAULT_RESPONSE = 0x0B
+SHA = "ab" * 32
+
+
+def _se_frames_from_hub(frames: list, nwks: dict[int, str]) -> list[str]:
+    """The hub's frames on an SE cluster to a keyless device (zigpy's Default Responses aside: they
+    acknowledge what the device sent, they serve nothing)."""
+    found = []
+    for f in frames:
+        if f.src != HUB_NWK or f.dst not in nwks or not aps_secured_after_cbke(f.cluster):
+            continue
+        data = bytes(f.data)
+        general = len(data) >= 3 and data[0] & 0x03 == 0
+        command = data[4] if general and data[0] & 0x04 else data[2] if general else None
+        if command == DEFAULT_RESPONSE:
+            continue
+        found.append(f"{nwks[f.dst]} cluster 0x{f.cluster:04x} {data.hex()}")
+    return found
+
+
+def test_every_se_service_refuses_a_keyless_device_and_counts_it(tmp_path: Path) -> None:
+    path = tmp_path / "silent.toml"
+    path.write_text(rig_text(silent=True).replace('cbke_fault = "silent"\n',
+                                                  'cbke_fault = "silent"\ngas_push_interval_s = 60.0\n'))
+    url = f"sim://?rig={path}"
+
+    async def scenario() -> None:
+        radio_config, trust = bench_radio_config(url)
+        async with Gateway.open([RadioEndpoint("radio", url, radio_config)]) as gw:
+            assert trust is not None and trust.keystore is not None
+            gw.gbcs.use_keystore(trust.keystore)
+            gw.alerts.listen_gbcs()
+            gw.cbke.policy = parse_rig(path.read_text(), path).policies.cbke
+            sim = gw.sim()
+            assert sim is not None
+            mark = sim.trace_mark()
+            esme, gsme, hcalcs, ppmid = (gw.device(e) for e in (ESME, GSME, HCALCS, PPMID))
+            # every request the hub starts, per service; each must raise, naming the device
+            requests = [
+                ("gpf", GSME, lambda: gw.gpf.read(GSME, timeout_s=600)),
+                ("gbcs", ESME, lambda: gw.gbcs.open_tunnel(esme)),
+                ("gbcs", GSME, lambda: gw.gbcs.send(gsme, bytes(40))),
+                ("gbcs", ESME, lambda: gw.certs.read_installed(esme)),
+                ("gbcs", ESME, lambda: gw.ota.activate(esme, SHA)),            # CS06 over the tunnel
+                ("tenancy", ESME, lambda: gw.tenancy.publish(esme, provider_id=7)),
+                ("tenancy", ESME, lambda: gw.tenancy.read_history(esme)),
+                ("loadcontrol", HCALCS, lambda: gw.loadcontrol.schedule(hcalcs, LoadCommand(level=0,
+                                                                                           duration_s=600))),
+                ("ota", PPMID, lambda: gw.ota.activate(ppmid, SHA)),
+            ]
+            for _service, eui64, request in requests:
+                with pytest.raises(NoKeyEstablishment, match=f"{eui64}: no-key-establishment"):
+                    await request()
+            [refused] = (await gw.ota.push([ppmid])).outcomes   # OTA records the refusal as the outcome
+            assert refused.reason_code.value == "no-key-establishment"
+            # what the devices send unasked: alarms, gas pushes (and, on the PPMID, OTA queries)
+            alarms = await sim.alert_storm(PPMID, 0x10, 2.0, 5.0)
+            await asyncio.sleep(150)
+            assert alarms > 0
+
+            record = gw.cbke.refusals
+            assert record.of(ESME) == {"gbcs": 3, "tenancy": 2}
+            assert record.of(HCALCS) == {"loadcontrol": 1}
+            # the GSME: the held message, and the tunnel it asks for itself when it wakes; the read, and
+            # two pushes of a Metering and a Time report each
+            assert record.of(GSME)["gbcs"] >= 2 and record.of(GSME)["gpf"] >= 1 + 2 * 2
+            assert record.of(PPMID)["alerts"] == alarms and record.of(PPMID)["ota"] >= 2
+            # every SE service was driven and refused: a service added to SE_SERVICES must be driven here
+            assert {s for device in record.counts.values() for s in device} == set(SE_SERVICES)
+            assert all(r["reason"].startswith("no-key-establishment") for r in record.to_json().values())
+            assert gw.alerts.unbalanced() == [] and gw.gpf.history.readings(GSME) == ()
+            # and nothing went out: no SE frame from the hub reached a keyless device
+            nwks = {d.nwk: d.eui64 for d in (esme, gsme, hcalcs, ppmid)}
+            assert _se_frames_from_hub(list(sim.frames(since=mark)), nwks) == []
+            # Basic (SECMP0056) is served either way
+            for device in (esme, gsme, hcalcs, ppmid):
+                row = await gw.inventory.read(device)
+                assert row.manufacturer is not None and row.model is not None, row
+
+    hal.run(scenario, url)
+
+
+def test_every_han_input_subscription_on_an_se_cluster_is_gated() -> None:
+    """A new handler must name its service when it subscribes; only Key Establishment is open to all."""
+    async def scenario() -> None:
+        async with Gateway.open(["sim://"]) as gw:
+            gw.loadcontrol._subscribe()   # subscribed on first use
+            subscriptions = HanInput.of(gw).subscriptions()
+            assert {cluster for cluster, _ in subscriptions if aps_secured_after_cbke(cluster)}, subscriptions
+            open_to_all = {cluster for cluster, service in subscriptions if service is None}
+            assert open_to_all == {KE_CLUSTER_ID}, subscriptions
+            assert {service for _, service in subscriptions} - {None} <= set(SE_SERVICES)
+
+    hal.run(scenario, "sim://")
+
+
+def test_cli_alerts_watch_json_shows_the_refusals(capsys, silent_rig: Path) -> None:
+    """``hanrig alerts watch``: the session's one record of SE service refused, per device and service, in
+    the JSON document (``se_refused``) and the text summary; the keyless ESME's GBCS alert intake (its
+    tunnel) was refused and counted."""
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={silent_rig}", "--for", "20",
+                         "--json")
+    assert code == 0, err
+    refused = json.loads(out)["se_refused"]
+    assert refused[ESME]["refused"]["gbcs"] == 1
+    assert refused[ESME]["reason"].startswith("no-key-establishment: the rig requires CBKE")
+    assert f"{ESME}: no GBCS alert intake (device {ESME}: no-key-establishment" in err
+    code, out, err = run(capsys, "alerts", "watch", "--radio", f"sim://?rig={silent_rig}", "--for", "20")
+    assert code == 0, err
+    assert f"{ESME}: SE service refused: gbcs 1 (no-key-establishment" in out

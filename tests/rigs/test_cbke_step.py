@@ -228,28 +228,59 @@ def _require_cbke_rig(tmp_path: Path, silent: str) -> str:
 
 
 REFUSED_STEP = {"ppmid": "ota", "hcalcs": "loadcontrol", "esme": "certs"}
+REFUSED_SERVICE = {"ppmid": "ota", "hcalcs": "loadcontrol", "esme": "gbcs"}   # the gate's count, per step
 
 
 @pytest.mark.parametrize("silent", list(REFUSED_STEP))
-def test_require_cbke_refuses_se_service_to_a_device_without_a_link_key(tmp_path: Path, silent: str) -> None:
+def test_require_cbke_refuses_se_service_to_a_device_without_a_link_key(capsys, tmp_path: Path,
+                                                                        silent: str) -> None:
     """policies.require_cbke: the device whose CBKE stays silent is refused OTA (reason
     no-key-establishment, from ota.outcomes), load control or its credentials over the tunnel, naming
-    why; the keyed devices are served."""
+    why; the keyed devices are served. The refusals the SE gate counted show in the refused step's
+    measurements (``se_refused``), in the DUT's record, in ``hanrig results show --json`` and in the
+    HTML report."""
+    from gateway.cli import main
+
     path = tmp_path / "rig.toml"
     path.write_text(_require_cbke_rig(tmp_path, silent))
     rig = parse_rig(path.read_text(), path)
     assert rig.policies.cbke.required
-    record = run_rig(rig, RunOptions(), progress_stream=io.StringIO(), tty=False).record
+    results = str(tmp_path / "store")
+    record = run_rig(rig, RunOptions(results=results), progress_stream=io.StringIO(), tty=False).record
     steps = {(d.id, s.name): s for d in record.duts for s in d.final_steps()}
+    service = REFUSED_SERVICE[silent]
     for device_id, step_name in REFUSED_STEP.items():
         step = steps[(device_id, step_name)]
+        refused = [m.value for m in step.measurements if m.name == "se_refused"]
         if device_id == silent:
             assert step.outcome is StepOutcome.FAIL, step
             assert any(d.code == "no-key-establishment" and "requires CBKE" in d.description
                        for d in step.details), step.details
+            assert refused and refused[0].get(service, 0) >= 1, step.measurements
         else:
             assert steps[(device_id, "cbke")].outcome is StepOutcome.PASS
             assert step.outcome is StepOutcome.PASS, step.details
+            assert refused == [], refused
+    # the run's record per DUT (a keyed device may show OTA queries it sent before its key was established)
+    assert record.dut(silent).metadata["se_refused"][service] >= 1
+    with pytest.raises(SystemExit) as info:
+        main(["results", "show", record.run_id, "--json", "--results", results])
+    assert info.value.code == 0
+    shown = {d["id"]: d for d in json.loads(capsys.readouterr().out)["duts"]}
+    assert shown[silent]["metadata"]["se_refused"][service] >= 1
+    html = tmp_path / "report.html"
+    with pytest.raises(SystemExit) as info:
+        main(["results", "export", record.run_id, "--format", "html", "-o", str(html), "--results", results])
+    assert info.value.code == 0, capsys.readouterr().err
+    report = html.read_text()
+    assert f'data-se-refused="{silent}"' in report and f"{service} " in report
+    packs = tmp_path / "packs"
+    with pytest.raises(SystemExit) as info:
+        main(["results", "export", record.run_id, "--format", "evidence", "-o", str(packs),
+              "--results", results])
+    assert info.value.code == 0, capsys.readouterr().err
+    [evidence] = [p for p in packs.rglob("*.html") if silent in str(p.relative_to(packs))]
+    assert "SE service refused (no CBKE link key)" in evidence.read_text()
 
 
 def test_a_keyed_device_refuses_unsecured_se_frames_and_serves_secured_ones() -> None:
