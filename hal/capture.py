@@ -40,6 +40,7 @@ import binascii
 import contextlib
 import contextvars
 import dataclasses
+import functools
 import io
 import logging
 import struct
@@ -260,6 +261,7 @@ def _options(options: list[tuple[int, bytes]]) -> bytes:
     return out + struct.pack("<HH", 0, 0)
 
 
+@functools.cache  # one per channel: built once, not per frame
 def _tap_header(channel: int) -> bytes:
     tlvs = (struct.pack("<HHB3x", _TAP_FCS_TYPE, 1, _FCS_16)
             + struct.pack("<HHHBx", _TAP_CHANNEL, 3, channel, 0))

@@ -501,7 +501,10 @@ class VirtualHan:
     @staticmethod
     def _route(device: VirtualDevice, *, to_device: bool) -> list[object]:
         """The transmitting node of each hop between the coordinator and ``device``."""
-        relays: list[object] = [(device.nwk, "relay", n) for n in range(1, device.spec.sim.hops)]
+        hops = device.spec.sim.hops
+        if hops <= 1:  # one hop (most devices, every frame): no relays to list
+            return [COORDINATOR] if to_device else [device]
+        relays: list[object] = [(device.nwk, "relay", n) for n in range(1, hops)]
         return [COORDINATOR, *relays] if to_device else [device, *reversed(relays)]
 
     async def _hops(self, senders: list[object], psdu: int, *, kind: str,

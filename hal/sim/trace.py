@@ -11,6 +11,7 @@ the ring.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -46,7 +47,7 @@ class FrameTrace:
     def since(self, mark: int) -> list[TraceRecord]:
         """The frames recorded after ``mark`` (an earlier :attr:`total`) that are still in the ring."""
         count = min(self.total - mark, len(self._ring))
-        return list(self._ring)[len(self._ring) - count:] if count > 0 else []
+        return list(itertools.islice(self._ring, len(self._ring) - count, None)) if count > 0 else []
 
     @property
     def dropped(self) -> int:
