@@ -169,6 +169,8 @@ def delivery_failed(exc: BaseException) -> bool:
 
 def format_eui64(ieee: zigpy_t.EUI64 | str) -> str:
     """The EUI-64 spelling of the CLI contract: ``00:0d:6f:00:0a:bc:12:34`` (lower case, big-endian)."""
+    if isinstance(ieee, zigpy_t.EUI64):
+        return repr(ieee)  # zigpy spells it so already (lower-case hex, big-endian): no round trip
     return str(zigpy_t.EUI64.convert(str(ieee))).lower()
 
 

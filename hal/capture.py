@@ -283,7 +283,13 @@ def read_pcapng_frames(path: Path) -> list[bytes]:
 
 # ---------------------------------------------------------------------------------------- sinks
 class AirCapture:
-    """A frame sink of the simulated HAN: every frame it puts on the air, into a pcapng writer."""
+    """A frame sink of the simulated HAN: every frame it puts on the air, into a pcapng writer.
+
+    A frame is captured in two halves: :meth:`note` takes, when the frame goes on the air, what its
+    encoding needs from the PAN as it is then (the network, the sender's EUI-64, the link key), and
+    :meth:`write` encodes and writes it. Called as a sink it does both at once; a
+    :class:`DeviceCapture` notes frames during its step and writes them when it stops, so the step's
+    frames are encoded in one go (the same bytes, at less CPU than interleaved with the simulation)."""
 
     def __init__(self, han: Any, writer: PcapngWriter, name: str = "sim") -> None:
         self.han = han
@@ -292,25 +298,40 @@ class AirCapture:
         self.epoch = _sim_epoch(han)
         network = han.network
         self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))
+        # the PAN's network parameters the encoder was last checked against, and their channel: the HAN
+        # replaces its NetworkParams when it (re-)forms, so a frame on the same object needs no check
+        self._network: Any = network
+        self._channel = int(network.channel)
         self._by_nwk: dict[int, tuple[Any, zigpy_t.EUI64]] = {}
 
     def __call__(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
+        noted = self.note(record, packet)
+        if noted is not None:
+            self.write(noted)
+
+    def note(self, record: Any, packet: zigpy_t.ZigbeePacket) -> _NotedFrame | None:
+        """What encoding ``record`` needs from the PAN now (None: a frame never sent)."""
         if record.outcome == "queued-expired":  # never sent: the device did not poll in time
-            return
-        network = self.han.network
-        if self.encoder.pan_id != network.pan_id or self.encoder.network_key != bytes(network.network_key):
-            self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))  # re-formed
+            return None
+        return (record, self.han.network, self._ieee(record.src), int(packet.src_ep or 0),
+                int(packet.dst_ep or 0), self._link_key(record, packet))
+
+    def write(self, noted: _NotedFrame) -> None:
+        """Encode a noted frame and write it."""
+        record, network, src_ieee, src_ep, dst_ep, aps_key = noted
+        if network is not self._network:
+            if self.encoder.pan_id != network.pan_id or \
+                    self.encoder.network_key != bytes(network.network_key):
+                self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))  # re-formed
+            self._network, self._channel = network, int(network.channel)
         frame = AirFrame(
-            time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst,
-            src_ieee=self._ieee(record.src), src_ep=int(packet.src_ep or 0), dst_ep=int(packet.dst_ep or 0),
-            profile=record.profile, cluster=record.cluster, payload=record.data,
+            time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst, src_ieee=src_ieee,
+            src_ep=src_ep, dst_ep=dst_ep, profile=record.profile, cluster=record.cluster, payload=record.data,
             comment="" if record.outcome == "delivered" else record.outcome,
-            block=record.block, blocks=record.blocks, transfer=record.transfer,
-            aps_key=self._link_key(record, packet),
+            block=record.block, blocks=record.blocks, transfer=record.transfer, aps_key=aps_key,
         )
         try:
-            self.writer.write(self.name, int(network.channel), frame.time, self.encoder.psdu(frame),
-                              frame.comment)
+            self.writer.write(self.name, self._channel, frame.time, self.encoder.psdu(frame), frame.comment)
         except (OSError, ValueError) as exc:  # a full disk must not break the bench
             LOGGER.warning("capture %s: %s", self.writer.path, exc)
 
@@ -319,28 +340,42 @@ class AirCapture:
         APS-secured, or a PAN that only charges APS security without keys)."""
         if not aps_secured(packet):
             return None
-        for device in self.han.devices.values():
-            if device.nwk in (record.src, record.dst) and device.nwk != 0x0000:
-                return getattr(getattr(device, "cbke", None), "link_key", None)
-        return None
+        if record.src != 0x0000 and record.dst != 0x0000:  # neither end is the coordinator
+            for device in self.han.devices.values():
+                if device.nwk in (record.src, record.dst):
+                    return getattr(getattr(device, "cbke", None), "link_key", None)
+            return None
+        found = self._device(record.src or record.dst)
+        return getattr(getattr(found[0], "cbke", None), "link_key", None) if found is not None else None
 
     def _ieee(self, nwk: int) -> zigpy_t.EUI64:
         if nwk == 0x0000:
             return zigpy_t.EUI64(self.han.network.coordinator_ieee)
+        found = self._device(nwk)
+        return found[1] if found is not None else zigpy_t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
+
+    def _device(self, nwk: int) -> tuple[Any, zigpy_t.EUI64] | None:
+        """The PAN's device at ``nwk`` (not the coordinator) and its EUI-64, else None."""
+        if nwk == 0x0000:
+            return None
         known = self._by_nwk.get(nwk)  # (device, its EUI-64): checked, as a rejoin may move an address
         if known is not None and known[0].nwk == nwk:
-            return known[1]
+            return known
         for device in self.han.devices.values():
             if device.nwk == nwk:
-                ieee = zigpy_t.EUI64(device.ieee)
-                self._by_nwk[nwk] = (device, ieee)
-                return ieee
-        return zigpy_t.EUI64.convert("ff:ff:ff:ff:ff:ff:ff:ff")
+                known = self._by_nwk[nwk] = (device, zigpy_t.EUI64(device.ieee))
+                return known
+        return None
+
+
+# (record, the PAN's NetworkParams, the sender's EUI-64, source and destination endpoints, APS link key)
+_NotedFrame = tuple[Any, Any, zigpy_t.EUI64, int, int, "bytes | None"]
 
 
 class DeviceCapture:
     """The frames to and from one device of a simulated HAN while it is attached, as pcapng bytes (the
-    rig runner attaches one per step to the results store)."""
+    rig runner attaches one per step to the results store). Frames are noted as they go on the air and
+    encoded when the capture stops."""
 
     MAX_FRAMES = 20_000
 
@@ -350,6 +385,7 @@ class DeviceCapture:
         self._buffer = io.BytesIO()
         self._writer = PcapngWriter(self._buffer)
         self._sink = AirCapture(han, self._writer, name)
+        self._noted: list[_NotedFrame] = []
         self._device: Any = None  # looked up on first use (zigpy's EUI64 hashes its text: 2 us a frame)
         han.add_frame_sink(self._filter)
 
@@ -357,13 +393,18 @@ class DeviceCapture:
         device = self._device
         if device is None:
             device = self._device = self.han.devices.get(self.eui64)
-        mine = device is not None and device.nwk in (record.src, record.dst)
-        if mine and self._writer.frames < self.MAX_FRAMES:
-            self._sink(record, packet)
+        if device is not None and device.nwk in (record.src, record.dst) and \
+                len(self._noted) < self.MAX_FRAMES:
+            noted = self._sink.note(record, packet)
+            if noted is not None:
+                self._noted.append(noted)
 
     def stop(self) -> bytes | None:
         """Detach; the pcapng bytes, or None when no frame to or from the device went on the air."""
         self.han.remove_frame_sink(self._filter)
+        for noted in self._noted:
+            self._sink.write(noted)
+        self._noted = []
         return self._buffer.getvalue() if self._writer.frames else None
 
 

@@ -418,7 +418,7 @@ async def _start_real(parsed: RadioUrl, config: RadioConfig) -> zigpy.applicatio
         zigpy_conf.CONF_DEVICE: device,
         zigpy_conf.CONF_DATABASE: str(db),
         zigpy_conf.CONF_NWK: _network_config(config),
-        zigpy_conf.CONF_OTA: {zigpy_conf.CONF_OTA_ENABLED: False},
+        zigpy_conf.CONF_OTA: zigpy_fixes.zigpy_ota_disabled(),
     }
     if parsed.scheme == "ezsp":
         # bellows runs its UART on a second event loop in a thread by default (for hosts whose main

@@ -10,7 +10,13 @@ futures on every pass, and its end-of-time and idle-timeout bookkeeping, none of
 bench/ota_throughput.py measures the difference; tests/hal/test_virtual_clock.py checks that a run
 on it and on looptime record the same frames at the same times.
 
-Real I/O still wins over virtual time: every pass first polls the selector without waiting. While a
+Real I/O still wins over virtual time: when the selector watches a file descriptor besides the loop's
+self-pipe (a socket, a serial port), it is polled without waiting before the clock moves. Otherwise a
+poll could bring only a wake-up through the self-pipe: a worker thread's needs none (``call_soon_threadsafe``
+puts its callback in the ready queue itself, which the loop checks before moving the clock), and a
+signal handler's (``add_signal_handler``: the rig runner's SIGINT) is read on every ``POLL_EVERY_PASSES``-th
+pass, as is real I/O while work is ready. asyncio's loop polls on every pass: in the main job that was 92
+thousand system calls for 38 thousand clock moves, the biggest single cost of the loop. While a
 worker thread (``run_in_executor``/``asyncio.to_thread``) is busy, the clock follows real time, as a
 thread's work takes real time: the loop waits for the thread up to the next timer and moves the clock
 only when that wait ran out. With no timer and nothing pending, the loop waits for I/O like any loop.
@@ -30,6 +36,7 @@ from asyncio.base_events import (
 from typing import Any
 
 TICKS_PER_SECOND = 1_000_000  # the clock's resolution (looptime's default): integer math, no float drift
+POLL_EVERY_PASSES = 16  # how often a pass polls that has no other reason to (see the module docstring)
 
 
 class VirtualClockLoop(asyncio.SelectorEventLoop):
@@ -42,6 +49,8 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._ticks = 0
         self._busy_threads: set[asyncio.Future[Any]] = set()
         self._real_select = self._selector.select
+        self._selector_map = self._selector.get_map()
+        self._unpolled_passes = 0  # passes since the selector was last asked
         self._selector.select = self._select  # type: ignore[method-assign]
 
     def time(self) -> float:
@@ -73,7 +82,8 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return timer
 
     def _run_once(self) -> None:
-        """asyncio's ``BaseEventLoop._run_once`` (3.11) on the heap of (when, handle) pairs."""
+        """asyncio's ``BaseEventLoop._run_once`` (3.11) on the heap of (when, handle) pairs, asking the
+        selector only when its answer can change what runs next (module docstring, ``_select``)."""
         scheduled = self._scheduled
         sched_count = len(scheduled)
         if (sched_count > _MIN_SCHEDULED_TIMER_HANDLES
@@ -92,15 +102,23 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
                 self._timer_cancelled_count -= 1
                 heapq.heappop(scheduled)[1]._scheduled = False
 
-        timeout = None
-        if self._ready or self._stopping:
-            timeout = 0
-        elif scheduled:
-            timeout = min(max(0, scheduled[0][0] - self.time()), MAXIMUM_SELECT_TIMEOUT)
-        self._process_events(self._selector.select(timeout))
-
-        end_time = self.time() + self._clock_resolution
         ready = self._ready
+        if ready or self._stopping:  # work to run now: the clock stays, and the selector waits its turn
+            if self._unpolled_passes < POLL_EVERY_PASSES:
+                self._unpolled_passes += 1
+                events = None
+            else:
+                events = self._select(0)
+        else:
+            timeout = None
+            if scheduled:
+                now = self._ticks / TICKS_PER_SECOND  # self.time(), without a call per pass
+                timeout = min(max(0, scheduled[0][0] - now), MAXIMUM_SELECT_TIMEOUT)
+            events = self._select(timeout)
+        if events:
+            self._process_events(events)
+
+        end_time = self._ticks / TICKS_PER_SECOND + self._clock_resolution
         while scheduled and scheduled[0][0] < end_time:
             handle = heapq.heappop(scheduled)[1]
             handle._scheduled = False
@@ -121,20 +139,30 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         handle = None  # breaks the cycle an exception's traceback would hold
 
     def _select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready = self._real_select(0)
-        if ready or timeout == 0:
-            return ready
+        # The real selector is asked only when its answer can change what runs next (module docstring).
         if timeout is None:  # no timer: only I/O (a socket, a thread's wake-up) can bring work
-            return self._real_select(None)
-        if self._busy_threads:  # a worker thread is running: its result may come before the timer
-            ready = self._real_select(timeout)
-            if ready:
-                return ready
+            return self._poll(None)
+        watches_io = len(self._selector_map) > 1  # a file descriptor besides the loop's self-pipe
+        if timeout and self._busy_threads:  # a worker thread is running: its result may come first
+            ready = self._poll(timeout)
+        elif timeout and watches_io:  # real I/O wins over the timer
+            ready = self._poll(0)
+        elif self._unpolled_passes >= POLL_EVERY_PASSES and (watches_io or self._signal_handlers):
+            ready = self._poll(0)  # now and then, so that a busy run never starves a socket or a signal
+        else:
+            self._unpolled_passes += 1
+            ready = []
+        if ready or not timeout or self._ready:  # work to run now (a thread's call_soon_threadsafe too)
+            return ready
         step = round(timeout * TICKS_PER_SECOND)
         if timeout < 1 / TICKS_PER_SECOND:
             step += 1  # a sub-tick timeout still moves the clock, or the loop would spin on it
         self._ticks += step
         return ready
+
+    def _poll(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
+        self._unpolled_passes = 0
+        return self._real_select(timeout)
 
 
 def is_virtual_clock(loop: asyncio.AbstractEventLoop) -> bool:

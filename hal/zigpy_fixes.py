@@ -72,6 +72,14 @@ Each fix has a test that fails without it (``tests/hal/test_zigpy_fixes.py``).
    binding does not cover exactly (too many arguments, an unknown or doubled keyword, a missing field
    without default) goes to zigpy's own ``__new__``, so it raises zigpy's own exception.
    ``IntStruct`` keeps its ``__new__`` (it binds twice around an integer round trip).
+11. ``ota_providers_on_first_use`` — **Every zigpy start pays for its remote OTA providers.**
+   ``zigpy.ota`` imports ``zigpy.ota.providers`` (aiohttp, jsonschema, three TLS contexts on the system CA
+   store: ~0.14 s, a third of the main job's imports), and ``ControllerApplication`` validates the default
+   provider list into provider objects even with OTA disabled; hanrig never uses them. Fix, in two parts:
+   ``hal.zigpy_deferred`` (the part that must precede any ``import zigpy``, hence zigpy-free and run by
+   ``import hal``; its docstring says why there) loads the providers module on first attribute use; and
+   every zigpy config hanrig builds disables OTA with :func:`zigpy_ota_disabled`, which also names no
+   providers, so nothing asks for them. A user who configures providers gets them, loaded then.
 """
 
 from __future__ import annotations
@@ -89,6 +97,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import zigpy.application
+import zigpy.config as zigpy_conf
 import zigpy.device
 import zigpy.types as zigpy_t
 from zigpy.time import TimeSnapshot
@@ -156,6 +165,9 @@ FIX_NOTES: tuple[Fix, ...] = (
         "EmberZNet's fragmentation plugin does), beside the reassembly in bellows/ezsp/fragmentation.py"),
     Fix("struct_without_signature_bind", "zigpy.zcl.foundation:ZCLHeader._signature",
         "docs/upstream/0005-struct-bind-fields-without-inspect-signature.patch"),
+    Fix("ota_providers_on_first_use", "zigpy.ota.providers:Tradfri.SSL_CTX",
+        "zigpy: import aiohttp/jsonschema and build the providers' TLS contexts when a provider is first "
+        "used, and skip validating the provider list when OTA is disabled"),
 )
 FIX_NAMES = tuple(fix.name for fix in FIX_NOTES)
 
@@ -434,6 +446,14 @@ def _struct_new(cls: Any, *args: Any, **kwargs: Any) -> Any:
     for field, value in values:
         setattr(instance, field.name, field._convert_type(value))
     return instance
+
+
+# ---------------------------------------------------------------------------------- fix 11 (config part)
+def zigpy_ota_disabled() -> dict[str, Any]:
+    """The ``ota`` section of every zigpy config hanrig builds: zigpy's OTA off (hanrig is its own OTA
+    server), and no providers, which zigpy would otherwise validate into provider objects (loading
+    ``zigpy.ota.providers``, fix 11) although it never uses them."""
+    return {zigpy_conf.CONF_OTA_ENABLED: False, zigpy_conf.CONF_OTA_PROVIDERS: []}
 
 
 # ---------------------------------------------------------------------------------- apply / revert

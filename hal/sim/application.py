@@ -25,6 +25,7 @@ import zigpy.state
 import zigpy.types as zigpy_t
 import zigpy.zdo.types as zdo_t
 
+from ..zigpy_fixes import zigpy_ota_disabled
 from .control import HanControl
 from .exceptions import SimDeliveryError
 from .han import NetworkParams, VirtualHan
@@ -318,6 +319,6 @@ def sim_zigpy_config(han: VirtualHan, url: str, *, database_path: str | None = N
         zigpy_conf.CONF_DATABASE: database_path,
         zigpy_conf.CONF_TOPO_SCAN_ENABLED: False,
         zigpy_conf.CONF_NWK_BACKUP_ENABLED: False,
-        zigpy_conf.CONF_OTA: {zigpy_conf.CONF_OTA_ENABLED: False},
+        zigpy_conf.CONF_OTA: zigpy_ota_disabled(),
         CONF_SIM_HAN: han,
     }

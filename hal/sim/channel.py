@@ -64,6 +64,8 @@ class ChannelStats:
         self.air_us_by_kind[kind] = self.air_us_by_kind.get(kind, 0.0) + microseconds
 
 
+_ACK_AIR_US = round(frame_us(MAC_ACK_PSDU))
+_CCA_ROUND_US = round(CCA_US)
 LATE_TOLERANCE_S = 1e-6  # a wake-up this much past its deadline is late (virtual time: never)
 
 
@@ -83,13 +85,27 @@ class _Deadlines:
         self._at: float | None = None
 
     async def sleep(self, seconds: float) -> None:
-        now = self._loop.time()
+        loop = self._loop
+        now = loop.time()
         if self._at is not None and now - self._at >= LATE_TOLERANCE_S:  # the previous timer fired late
             self._at += seconds
             await asyncio.sleep(max(self._at - now, 0.0))
-        else:
-            self._at = now + seconds  # the deadline asyncio's timer gets for the same sleep
-            await asyncio.sleep(seconds)
+            return
+        self._at = at = now + seconds  # the deadline asyncio's timer gets for the same sleep
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future = loop.create_future()
+        timer = loop.call_at(at, _wake, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Channel:
@@ -123,7 +139,10 @@ class Channel:
         return round((now - self._epoch) * 1e6)
 
     def _busy(self, start: int, end: int) -> bool:
-        return any(s < end and e > start for s, e, _ in self._on_air)
+        for s, e, _ in self._on_air:  # noqa: SIM110 (a plain loop: no generator per CCA, 20k a run)
+            if s < end and e > start:
+                return True
+        return False
 
     def _register(self, start: int, end: int, *, now: int) -> list[int]:
         # frames that ended well before now can no longer overlap anything that starts from now on
@@ -148,7 +167,7 @@ class Channel:
         typical = model.typical
         air = round(frame_us(psdu))
         ifs = (LIFS_US if psdu > MAX_SIFS_FRAME else SIFS_US) if typical else 0.0
-        ack_air = round(frame_us(MAC_ACK_PSDU))
+        ack_air = _ACK_AIR_US
         step = _Deadlines(loop)
         async with self.node_lock(node):
             for _attempt in range(1 + (MAC_MAX_FRAME_RETRIES if ack else 0)):
@@ -158,7 +177,7 @@ class Channel:
                     periods = self.rng.randrange(2**backoff_exponent) if typical else 0
                     await step.sleep((periods * UNIT_BACKOFF_US + CCA_US) / 1e6)
                     now = self._now_us(loop)
-                    if not self._busy(now - round(CCA_US), now):
+                    if not self._busy(now - _CCA_ROUND_US, now):
                         break
                     self.stats.busy_cca += 1
                     backoffs += 1

@@ -131,6 +131,7 @@ class Flash:
     def __init__(self, size: int = 0) -> None:
         self.size = size
         self._file: IO[bytes] | None = None
+        self._position = 0  # where the file's next write goes
         if size:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by erase)
             self._file.truncate(size)
@@ -140,14 +141,18 @@ class Flash:
 
     def write(self, offset: int, data: bytes) -> None:
         assert self._file is not None
-        self._file.seek(offset)
+        if offset != self._position:  # a seek flushes the file's buffer: blocks in order need none
+            self._file.seek(offset)
         self._file.write(data)
+        self._position = offset + len(data)
 
     def read(self) -> bytes:
         if self._file is None:
             return b""
         self._file.seek(0)
-        return self._file.read(self.size)
+        data = self._file.read(self.size)
+        self._position = self._file.tell()
+        return data
 
     def erase(self) -> None:
         if self._file is not None:

@@ -4,6 +4,9 @@ straight to the next timer, and lets a worker thread's real work finish before t
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -15,7 +18,7 @@ import hal
 from gateway.session import Gateway, RadioEndpoint
 from hal.roles import Role
 from hal.sim.config import DeviceSimParams, DeviceSpec, SimConfig, SimSettings
-from hal.virtual_clock import VirtualClockLoop, is_virtual_clock
+from hal.virtual_clock import POLL_EVERY_PASSES, VirtualClockLoop, is_virtual_clock
 
 
 def _contended_bench() -> SimConfig:
@@ -100,3 +103,90 @@ def test_a_worker_threads_result_comes_before_the_clock_jumps_past_it():
         thread_done, timer_done = runner.run(_thread_beside_a_timer())
     assert thread_done < 1.0       # the thread's 50 ms of real time, not the 30 s timer's jump
     assert timer_done == 30.0
+
+
+class _Counted:
+    """Counts a VirtualClockLoop's passes and its real selector calls (both instance attributes)."""
+
+    def __init__(self, loop: VirtualClockLoop) -> None:
+        self.passes = self.polls = 0
+        run_once, real_select = loop._run_once, loop._real_select
+
+        def counted_run_once() -> None:
+            self.passes += 1
+            run_once()
+
+        def counted_select(timeout: float | None = None) -> list:
+            self.polls += 1
+            return real_select(timeout)
+
+        loop._run_once = counted_run_once  # type: ignore[method-assign]
+        loop._real_select = counted_select  # type: ignore[method-assign]
+
+
+async def _busy_and_sleepy(seen: list[str]) -> None:
+    for n in range(2000):
+        await (asyncio.sleep(0.001 * (n % 7)) if n % 3 else asyncio.sleep(0))
+    seen.append("done")
+
+
+def test_a_run_without_real_io_polls_the_selector_only_now_and_then_and_still_sees_a_signal():
+    """Watching only its self-pipe (a signal handler, as the rig runner registers), the loop polls every
+    POLL_EVERY_PASSES-th pass, not before every clock move; a signal still arrives within that many passes."""
+    loop = VirtualClockLoop()
+    counted = _Counted(loop)
+    seen: list[str] = []
+    sent: list[int] = []  # the pass count when the signal was sent
+    loop.add_signal_handler(signal.SIGUSR1, lambda: seen.append(f"signal after {counted.passes - sent[0]}"))
+
+    async def main() -> None:
+        work = asyncio.ensure_future(_busy_and_sleepy(seen))
+        await asyncio.sleep(0.5)
+        sent.append(counted.passes)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await work
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
+        loop.close()
+    assert seen[-1] == "done" and seen[0].startswith("signal after ")
+    assert int(seen[0].split()[-1]) <= POLL_EVERY_PASSES + 1
+    assert counted.passes > 3000
+    assert counted.polls <= counted.passes / POLL_EVERY_PASSES + 2  # asyncio's loop: one per pass
+
+
+def test_pending_real_io_wins_over_the_clock_and_a_busy_run():
+    """A socket that is readable is served before the clock jumps to a timer, and while work is ready
+    within POLL_EVERY_PASSES passes."""
+    loop = VirtualClockLoop()
+    counted = _Counted(loop)
+    ours, theirs = socket.socketpair()
+
+    async def read_when_ready(spinning: bool) -> tuple[float, int]:
+        got: asyncio.Future[tuple[float, int]] = loop.create_future()
+        loop.add_reader(ours, lambda: got.done() or got.set_result((loop.time(), counted.passes)))
+        spinner = asyncio.ensure_future(_spin()) if spinning else asyncio.ensure_future(asyncio.sleep(3600))
+        await asyncio.sleep(0)
+        started = counted.passes
+        theirs.send(b"x")
+        when, passes = await got
+        loop.remove_reader(ours)
+        ours.recv(1)
+        spinner.cancel()
+        return when, passes - started
+
+    async def _spin() -> None:
+        while True:
+            await asyncio.sleep(0)
+
+    try:
+        when, _ = loop.run_until_complete(read_when_ready(spinning=False))
+        assert when == 0.0  # not 3600.0: the readable socket came first
+        _, passes = loop.run_until_complete(read_when_ready(spinning=True))
+        assert passes <= POLL_EVERY_PASSES + 1
+    finally:
+        ours.close()
+        theirs.close()
+        loop.close()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import zigpy.device
@@ -243,3 +246,74 @@ def test_fix6_an_orphaned_task_killed_by_a_closed_connection_is_no_traceback(cap
               if r.name == "asyncio" and r.levelno >= logging.ERROR and "pending_frame" in r.getMessage()]
     assert len(errors) == 1 and "something else broke" in errors[0]  # only the other one
     assert sum("radio connection closed under a pending frame" in r.getMessage() for r in caplog.records) == 2
+
+
+def _python(code: str, *args: str, cwd: Path | None = None) -> str:
+    """Run ``code`` in a fresh interpreter (this one has long imported zigpy) and return its stdout."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+REMOTE_MODULES = ("zigpy.ota.providers", "aiohttp", "jsonschema")
+_REPORT_MODULES = ("import atexit, sys\n"  # prints which of REMOTE_MODULES the program loaded, at its exit
+                   f"atexit.register(lambda: print('LOADED', [name for name in {REMOTE_MODULES!r} if name in "
+                   "sys.modules and type(sys.modules[name]).__name__ != '_LazyModule']))\n")
+
+
+def test_fix11_the_main_job_never_loads_zigpys_remote_ota_providers(tmp_path):
+    """Without either part of fix 11 the main job loads zigpy.ota.providers, aiohttp and jsonschema (the
+    module through ``import zigpy.ota``, or through zigpy validating its default provider list)."""
+    out = _python(_REPORT_MODULES + "from gateway.cli import main\nmain()", "rig", "run", "--results",
+                  str(tmp_path / "results"), cwd=tmp_path)
+    assert "PASS" in out and "LOADED []" in out
+
+
+def test_fix11_zigpys_providers_still_load_and_work_when_asked():
+    """A zigpy OTA config naming a provider loads the module (aiohttp, jsonschema, its TLS contexts) then;
+    the provider fetches and validates an index over HTTP as zigpy's own would."""
+    out = _python(_REPORT_MODULES + """
+import asyncio, http.server, json, ssl, threading
+import hal  # the CLI, the pytest plugin and library users import hal (through gateway or rigs) first
+import zigpy.config
+import zigpy.ota
+from hal import zigpy_fixes
+print("lazy", type(sys.modules["zigpy.ota.providers"]).__name__, "aiohttp" in sys.modules)
+zigpy.config.SCHEMA_OTA(zigpy_fixes.zigpy_ota_disabled())  # hanrig's own config asks for nothing
+print("after hanrig's config", "aiohttp" in sys.modules)
+indexes = [b'{"firmwares": []}', b'{"firmwares": "not a list"}']
+
+class Index(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = indexes.pop(0)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Index)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_port}/index.json"
+config = zigpy.config.SCHEMA_OTA({"extra_providers": [{"type": "zigpy_remote", "url": url}]})
+provider = config["extra_providers"][0]
+providers = sys.modules["zigpy.ota.providers"]
+print("provider", type(provider).__name__, isinstance(provider, providers.RemoteZigpyProvider),
+      isinstance(providers.Tradfri.SSL_CTX, ssl.SSLContext))
+print("index", asyncio.run(provider.load_index()))
+again = zigpy.config.SCHEMA_OTA({"extra_providers": [{"type": "zigpy_remote", "url": url}]})
+try:
+    asyncio.run(again["extra_providers"][0].load_index())
+except Exception as exc:
+    print("refused", type(exc).__module__.split(".")[0], type(exc).__name__)
+server.shutdown()
+""")
+    assert "lazy _LazyModule False" in out
+    assert "after hanrig's config False" in out
+    assert "provider RemoteZigpyProvider True True" in out
+    assert "index []" in out  # fetched with aiohttp
+    assert "refused jsonschema ValidationError" in out  # validated with jsonschema
+    assert "LOADED ['zigpy.ota.providers', 'aiohttp', 'jsonschema']" in out
