@@ -1,7 +1,8 @@
 """The ``stick`` section of ``bench/ota_throughput.py``: hanrig's OTA push through unmodified bellows on
 the virtual EZSP stick, real time, the stick in a separate process (``hanrig sim stick``).
 
-Per configuration (baud rate x XNCP on/off), the median of ``runs`` transfers of the bundled IHD image:
+Per configuration (baud rate x XNCP on/off), the median of ``runs`` transfers of the bundled IHD image
+(round after round, each configuration once a round, so a change of the machine's load falls on all alike):
 B/s next to ``ota_limit.py``'s limit with 1 ms of host work (target 1: >= 0.85), the host process's CPU
 per block between the first and the last block (hanrig + zigpy + bellows; target 2: <= 1 ms), and the
 UART frames and bytes per block from the stick's own counters (``--stats``, read on SIGUSR1 at the first
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import resource
 import signal
 import statistics
@@ -355,20 +357,40 @@ def _print_wake_cost(lean: dict[str, float], load_average: Callable[[], str]) ->
           f"times per block (context switches); {load_average()}")
 
 
+BAUDRATES = (115200, 460800)
+
+
+def _run(baudrate: int, xncp: bool, *, floor: bool = False) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="hanrig-stick-bench-") as tmp:
+        result = asyncio.run(one_push(baudrate, xncp, Path(tmp), floor=floor))
+    result["load"] = os.getloadavg()[0]
+    return result
+
+
+def _loads(results: list[dict[str, Any]]) -> str:
+    low, high = min(r["load"] for r in results), max(r["load"] for r in results)
+    return f"1-min load {low:.2f}" if high - low < 0.005 else f"1-min load {low:.2f}-{high:.2f}"
+
+
 def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, load_average: Callable[[], str], *,
                   runs: int = 3) -> None:
     print(f"\n== stick: through unmodified bellows on the virtual EZSP stick (separate process), real time, "
           f"median of {runs} ==")
-    every: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-    for baudrate in (115200, 460800):
+    configs = [(baudrate, xncp) for baudrate in BAUDRATES for xncp in (True, False)]
+    pushes: dict[tuple[int, bool], list[dict[str, Any]]] = {config: [] for config in configs}
+    floors: dict[int, list[dict[str, Any]]] = {baudrate: [] for baudrate in BAUDRATES}
+    for _ in range(runs):  # round after round, so a change of the machine's load falls on every case alike
+        for baudrate, xncp in configs:
+            pushes[(baudrate, xncp)].append(_run(baudrate, xncp))
+        for baudrate in BAUDRATES:
+            floors[baudrate].append(_run(baudrate, False, floor=True))
+    print(f"  {runs} round(s) of {len(configs)} pushes and {len(BAUDRATES)} floor runs, interleaved; "
+          f"{load_average()} at the end")
+    for baudrate in BAUDRATES:
         limit = BLOCK / ref_cycle_us(ref, BLOCK, baud=baudrate, host_us=HOST_US) * 1e6
         medians: dict[bool, dict[str, float]] = {}
         for xncp in (True, False):
-            results = []
-            for _ in range(runs):
-                with tempfile.TemporaryDirectory(prefix="hanrig-stick-bench-") as tmp:
-                    results.append(asyncio.run(one_push(baudrate, xncp, Path(tmp))))
-            every[xncp] += results
+            results = pushes[(baudrate, xncp)]
             median = {key: statistics.median(r[key] for r in results)
                       for key in ("bps", "stick_cpu_us", "uart_late_us", *SPLIT_KEYS)}
             median_bps, median_cpu = median["bps"], median["cpu_us"]
@@ -385,7 +407,7 @@ def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, load_averag
             print(f"  {baudrate:>6} baud {label:<13}: {median_bps:6.0f} B/s (runs "
                   f"{each}), ota_limit.py (host 1 ms) {limit:5.0f} B/s, "
                   f"ratio {median_bps / limit:.2f}; host CPU {median_cpu / 1000:.2f} ms/block (runs "
-                  f"{each_cpu}); bellows' XNCP features: {run['features']}; {load_average()}")
+                  f"{each_cpu}); bellows' XNCP features: {run['features']}; {_loads(results)}")
             _print_split(median)
             commands = {k: v for k, v in run["frames_to_ncp"].items() if k != "ACK"}
             print(f"      per block: commands (round trips) {sum(commands.values()):.2f} "
@@ -398,26 +420,23 @@ def section_stick(ref: ModuleType, verdicts: Any, ref_cycle_us: Any, load_averag
             verdicts.add(1, median_bps / limit >= 0.85,
                          f"{baudrate} baud {label}: {median_bps:.0f} B/s = {median_bps / limit:.2f} of "
                          f"ota_limit.py's {limit:.0f} B/s (target >= 0.85; median of {runs}, "
-                         f"{load_average()})")
+                         f"{_loads(results)})")
             verdicts.add(2, median_cpu <= 1000,
                          f"{baudrate} baud {label}: host CPU {median_cpu / 1000:.2f} ms per block "
                          f"(hanrig + zigpy + bellows, stick in another process; target <= 1 ms; of it "
                          f"{median['background_us'] / 1000:.3f} ms is the idle session's background over "
-                         f"the block's {median['wall_ms']:.1f} ms; median of {runs}, {load_average()})")
+                         f"the block's {median['wall_ms']:.1f} ms; median of {runs}, {_loads(results)})")
         _explain_xncp(baudrate, medians[True], medians[False])
         _print_wake_cost(medians[False], load_average)
-        floors = []
-        for _ in range(runs):
-            with tempfile.TemporaryDirectory(prefix="hanrig-stick-bench-") as tmp:
-                floors.append(asyncio.run(one_push(baudrate, False, Path(tmp), floor=True))["floor_cpu_us"])
-        floor, ours = statistics.median(floors), medians[False]["cpu_us"]
-        each = ", ".join(f"{f / 1000:.2f}" for f in floors)
+        floor, ours = statistics.median(f["floor_cpu_us"] for f in floors[baudrate]), medians[False]["cpu_us"]
+        each = ", ".join(f"{f['floor_cpu_us'] / 1000:.2f}" for f in floors[baudrate])
         print(f"      host CPU floor at {baudrate} without XNCP: {floor / 1000:.2f} ms/block with hanrig's "
               f"OTA server taken out (bench BareResponder: bellows + zigpy + asyncio; runs {each}) against "
               f"{ours / 1000:.2f} ms with it: hanrig's part {(ours - floor) / 1000:+.2f} ms; "
-              f"{load_average()}")
+              f"{_loads(floors[baudrate])}")
     for xncp in (True, False):
-        _print_fit("with XNCP" if xncp else "without XNCP", every[xncp])
+        _print_fit("with XNCP" if xncp else "without XNCP",
+                   [r for baudrate in BAUDRATES for r in pushes[(baudrate, xncp)]])
 
 
 def _explain_xncp(baudrate: int, xncp: dict[str, float], lean: dict[str, float]) -> None:

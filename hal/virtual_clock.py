@@ -82,7 +82,8 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return timer
 
     def _run_once(self) -> None:
-        """asyncio's ``BaseEventLoop._run_once`` (3.11) on the heap of (when, handle) pairs."""
+        """asyncio's ``BaseEventLoop._run_once`` (3.11) on the heap of (when, handle) pairs, asking the
+        selector only when its answer can change what runs next (module docstring, ``_select``)."""
         scheduled = self._scheduled
         sched_count = len(scheduled)
         if (sched_count > _MIN_SCHEDULED_TIMER_HANDLES
@@ -101,15 +102,23 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
                 self._timer_cancelled_count -= 1
                 heapq.heappop(scheduled)[1]._scheduled = False
 
-        timeout = None
-        if self._ready or self._stopping:
-            timeout = 0
-        elif scheduled:
-            timeout = min(max(0, scheduled[0][0] - self.time()), MAXIMUM_SELECT_TIMEOUT)
-        self._process_events(self._selector.select(timeout))
-
-        end_time = self.time() + self._clock_resolution
         ready = self._ready
+        if ready or self._stopping:  # work to run now: the clock stays, and the selector waits its turn
+            if self._unpolled_passes < POLL_EVERY_PASSES:
+                self._unpolled_passes += 1
+                events = None
+            else:
+                events = self._select(0)
+        else:
+            timeout = None
+            if scheduled:
+                now = self._ticks / TICKS_PER_SECOND  # self.time(), without a call per pass
+                timeout = min(max(0, scheduled[0][0] - now), MAXIMUM_SELECT_TIMEOUT)
+            events = self._select(timeout)
+        if events:
+            self._process_events(events)
+
+        end_time = self._ticks / TICKS_PER_SECOND + self._clock_resolution
         while scheduled and scheduled[0][0] < end_time:
             handle = heapq.heappop(scheduled)[1]
             handle._scheduled = False
