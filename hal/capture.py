@@ -388,22 +388,21 @@ class DeviceCapture:
         self._writer = PcapngWriter(self._buffer)
         self._sink = AirCapture(han, self._writer, name)
         self._noted: list[_NotedFrame] = []
-        self._device: Any = None  # looked up on first use (zigpy's EUI64 hashes its text: 2 us a frame)
-        han.add_frame_sink(self._filter)
+        # the PAN's devices are made with it: one not there now never sends (the trace hands this sink
+        # only the frames to and from the device's address, without a call per frame and capture)
+        device = han.devices.get(eui64)
+        if device is not None:
+            han.add_frame_sink(self._note, device)
 
-    def _filter(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
-        device = self._device
-        if device is None:
-            device = self._device = self.han.devices.get(self.eui64)
-        if device is not None and device.nwk in (record.src, record.dst) and \
-                len(self._noted) < self.MAX_FRAMES:
+    def _note(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
+        if len(self._noted) < self.MAX_FRAMES:
             noted = self._sink.note(record, packet)
             if noted is not None:
                 self._noted.append(noted)
 
     def stop(self) -> bytes | None:
         """Detach; the pcapng bytes, or None when no frame to or from the device went on the air."""
-        self.han.remove_frame_sink(self._filter)
+        self.han.remove_frame_sink(self._note)
         for noted in self._noted:
             self._sink.write(noted)
         self._noted = []

@@ -183,9 +183,10 @@ class VirtualHan:
         self._by_id: dict[str, VirtualDevice] = {d.spec.id: d for d in self.devices.values()}
 
     # ------------------------------------------------------------------ frame sinks (captures)
-    def add_frame_sink(self, sink: FrameSink) -> None:
-        """Call ``sink(record, packet)`` for every frame put on the air (``hal.capture.AirCapture``)."""
-        self.trace.subscribe(sink)
+    def add_frame_sink(self, sink: FrameSink, device: VirtualDevice | None = None) -> None:
+        """Call ``sink(record, packet)`` for every frame put on the air (``hal.capture.AirCapture``), or
+        with ``device`` for those to or from it (``hal.capture.DeviceCapture``)."""
+        self.trace.subscribe(sink, device)
 
     def remove_frame_sink(self, sink: FrameSink) -> None:
         self.trace.unsubscribe(sink)

@@ -28,6 +28,7 @@ class FrameTrace:
     def __init__(self, ring_frames: int = RING_FRAMES) -> None:
         self._ring: deque[TraceRecord] = deque(maxlen=ring_frames)
         self._sinks: list[FrameSink] = []
+        self._device_sinks: list[tuple[Any, FrameSink]] = []  # (device, sink): its frames only
         self.total = 0
 
     def append(self, record: TraceRecord, packet: Any = None) -> None:
@@ -35,14 +36,23 @@ class FrameTrace:
         self.total += 1
         for sink in self._sinks:
             sink(record, packet)
+        for device, sink in self._device_sinks:  # the address is compared here, not in a call per sink
+            nwk = device.nwk
+            if nwk == record.src or nwk == record.dst:
+                sink(record, packet)
 
-    def subscribe(self, sink: FrameSink) -> None:
-        """Call ``sink(record, packet)`` for every frame from now on."""
-        self._sinks.append(sink)
+    def subscribe(self, sink: FrameSink, device: Any = None) -> None:
+        """Call ``sink(record, packet)`` for every frame from now on; with ``device`` (a node with an
+        ``nwk``), for the frames from or to its address at the time only."""
+        if device is None:
+            self._sinks.append(sink)
+        else:
+            self._device_sinks.append((device, sink))
 
     def unsubscribe(self, sink: FrameSink) -> None:
         if sink in self._sinks:
             self._sinks.remove(sink)
+        self._device_sinks = [(device, each) for device, each in self._device_sinks if each != sink]
 
     def since(self, mark: int) -> list[TraceRecord]:
         """The frames recorded after ``mark`` (an earlier :attr:`total`) that are still in the ring."""
