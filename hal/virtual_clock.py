@@ -12,20 +12,39 @@ on it and on looptime record the same frames at the same times.
 
 Real I/O still wins over virtual time: when the selector watches a file descriptor besides the loop's
 self-pipe (a socket, a serial port), it is polled without waiting before the clock moves. Otherwise a
-poll could bring only a wake-up through the self-pipe: a worker thread's needs none (``call_soon_threadsafe``
-puts its callback in the ready queue itself, which the loop checks before moving the clock), and a
-signal handler's (``add_signal_handler``: the rig runner's SIGINT) is read on every ``POLL_EVERY_PASSES``-th
-pass, as is real I/O while work is ready. asyncio's loop polls on every pass: in the main job that was 92
-thousand system calls for 38 thousand clock moves, the biggest single cost of the loop. While a
-worker thread (``run_in_executor``/``asyncio.to_thread``) is busy, the clock follows real time, as a
-thread's work takes real time: the loop waits for the thread up to the next timer and moves the clock
-only when that wait ran out. With no timer and nothing pending, the loop waits for I/O like any loop.
+poll could bring only a wake-up through the self-pipe: a signal handler's (``add_signal_handler``: the rig
+runner's SIGINT) is read on every ``POLL_EVERY_PASSES``-th pass, as is real I/O while work is ready.
+asyncio's loop polls on every pass: in the main job that was 92 thousand system calls for 38 thousand
+clock moves, the biggest single cost of the loop. With no timer and nothing pending, the loop waits for
+I/O like any loop.
+
+A worker thread (``run_in_executor``/``asyncio.to_thread``: the hub reads its OTA catalogue, Supplier key
+and images in them) takes no virtual time, and its result comes at a fixed point of the run, so that one
+seed gives one trace however loaded the machine is. The loop hands the thread's result over on the pass
+after the one that started it, in the ready queue's order, exactly where asyncio's loop would put a result
+that was there at once (an executor that runs its work inline): when that turn comes and the thread is not
+done, the loop waits for it in real time, running nothing else and leaving the clock alone. Following real
+time instead (waiting up to the next timer, then jumping, as looptime does) made a thread that ran long on
+a loaded machine let timers fire before its result, and frames moved. Waiting without running anything
+else keeps the order of everything at that virtual instant too: a result taken whenever the thread
+finished would land among other ready work at a point set by the thread's speed. What this costs: the loop
+serves no I/O or signal while it waits, for as long as a file read takes. The safety valve: a thread still
+busy after ``THREAD_PATIENCE_S`` seconds of real time (one that waits for something that will not come, or
+for the loop itself) is given up on, with one warning per loop that the run may not repeat: the loop goes
+on, its result comes whenever the thread ends, and while it runs the clock follows real time as above
+(the loop waits for it up to the next timer before jumping), so a hung thread slows a run but cannot
+freeze it silently. zigpy's database (aiosqlite: its own thread and ``call_soon_threadsafe``, which no
+loop can see) is not covered; ``sim://`` opens one only when ``RadioConfig.data_dir`` asks for it, which
+the CLI and the rig runner never do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import heapq
+import logging
 import selectors
 from asyncio import events
 from asyncio.base_events import (
@@ -37,6 +56,9 @@ from typing import Any
 
 TICKS_PER_SECOND = 1_000_000  # the clock's resolution (looptime's default): integer math, no float drift
 POLL_EVERY_PASSES = 16  # how often a pass polls that has no other reason to (see the module docstring)
+THREAD_PATIENCE_S = 10.0  # real seconds the loop waits for a worker thread before it goes on without it
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class VirtualClockLoop(asyncio.SelectorEventLoop):
@@ -47,7 +69,8 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
     def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
         super().__init__(selector)
         self._ticks = 0
-        self._busy_threads: set[asyncio.Future[Any]] = set()
+        self._late_threads: set[asyncio.Future[Any]] = set()  # past THREAD_PATIENCE_S (module docstring)
+        self._warned_of_a_late_thread = False
         self._real_select = self._selector.select
         self._selector_map = self._selector.get_map()
         self._unpolled_passes = 0  # passes since the selector was last asked
@@ -57,10 +80,44 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         return self._ticks / TICKS_PER_SECOND
 
     def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
-        future = super().run_in_executor(executor, func, *args)
-        self._busy_threads.add(future)
-        future.add_done_callback(self._busy_threads.discard)
+        """asyncio's ``run_in_executor``, with the result handed over on the next pass (module docstring)."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            self._check_default_executor()
+            if executor is None:
+                executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="asyncio")
+                self._default_executor = executor
+        work = executor.submit(func, *args)
+        future = self.create_future()
+        future.add_done_callback(lambda done: work.cancel() if done.cancelled() else None)
+        self.call_soon(self._hand_over, work, future, func)
         return future
+
+    def _hand_over(self, work: concurrent.futures.Future[Any], future: asyncio.Future[Any],
+                   func: Any) -> None:
+        if future.done():  # cancelled meanwhile: the result has nobody to go to (as with asyncio's loop)
+            return
+        concurrent.futures.wait([work], timeout=THREAD_PATIENCE_S)
+        if work.done():
+            _copy_state(work, future)
+            return
+        if not self._warned_of_a_late_thread:
+            self._warned_of_a_late_thread = True
+            _LOGGER.warning("worker thread %s still busy after %g s of real time: the simulated run goes "
+                            "on without it, and its virtual times may not repeat", _job_name(func),
+                            THREAD_PATIENCE_S)
+        self._late_threads.add(future)
+        future.add_done_callback(self._late_threads.discard)
+        work.add_done_callback(lambda _: self._hand_over_late(work, future))
+
+    def _hand_over_late(self, work: concurrent.futures.Future[Any], future: asyncio.Future[Any]) -> None:
+        try:  # in the worker thread, as asyncio's own hand-over
+            self.call_soon_threadsafe(lambda: None if future.done() else _copy_state(work, future))
+        except RuntimeError:  # the loop closed meanwhile
+            pass
 
     # Timers: asyncio keeps TimerHandle objects in its heap, and every heap step calls TimerHandle.__lt__,
     # a Python method (about five per timer pushed or popped: 420 thousand calls in the main job). This
@@ -143,7 +200,7 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         if timeout is None:  # no timer: only I/O (a socket, a thread's wake-up) can bring work
             return self._poll(None)
         watches_io = len(self._selector_map) > 1  # a file descriptor besides the loop's self-pipe
-        if timeout and self._busy_threads:  # a worker thread is running: its result may come first
+        if timeout and self._late_threads:  # a thread past its patience: its result may come first
             ready = self._poll(timeout)
         elif timeout and watches_io:  # real I/O wins over the timer
             ready = self._poll(0)
@@ -163,6 +220,21 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
     def _poll(self, timeout: float | None) -> list[tuple[selectors.SelectorKey, int]]:
         self._unpolled_passes = 0
         return self._real_select(timeout)
+
+
+def _job_name(func: Any) -> str:
+    if isinstance(func, functools.partial):  # asyncio.to_thread's partial(context.run, func, *args)
+        func = func.args[0] if func.args and callable(func.args[0]) else func.func
+    return str(getattr(func, "__qualname__", func))
+
+
+def _copy_state(work: concurrent.futures.Future[Any], future: asyncio.Future[Any]) -> None:
+    if work.cancelled():
+        future.cancel()
+    elif (error := work.exception()) is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(work.result())
 
 
 def is_virtual_clock(loop: asyncio.AbstractEventLoop) -> bool:

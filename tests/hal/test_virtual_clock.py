@@ -1,13 +1,15 @@
 """hal.virtual_clock: the sim:// loop keeps looptime's clock (same frames at the same virtual times), jumps
-straight to the next timer, and lets a worker thread's real work finish before the clock moves past it."""
+straight to the next timer, and gives a worker thread's work no virtual time, so a run's trace does not
+depend on how fast its threads are (one seed, one trace, on a loaded machine too)."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
 
@@ -15,6 +17,8 @@ import looptime
 import zigpy.types as zigpy_t
 
 import hal
+import hal.virtual_clock
+import ota.catalogue
 from gateway.session import Gateway, RadioEndpoint
 from hal.roles import Role
 from hal.sim.config import DeviceSimParams, DeviceSpec, SimConfig, SimSettings
@@ -41,16 +45,56 @@ async def _push_and_trace() -> Frames:
         return [(f.time, f.src, f.dst, f.cluster, f.length, f.outcome) for f in gw.sim("bench").frames()]
 
 
-def _run(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Frames:
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs each job at once in the loop's own thread: a worker thread that takes no time at all."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as error:
+            done.set_exception(error)
+        return done
+
+
+def _run(loop_factory: Callable[[], asyncio.AbstractEventLoop], *, inline: bool = False) -> Frames:
     with asyncio.Runner(loop_factory=loop_factory) as runner:
+        if inline:
+            runner.get_loop().set_default_executor(_InlineExecutor())
         return runner.run(_push_and_trace())
 
 
 def test_a_simulated_ota_push_gives_the_same_frames_at_the_same_times_as_on_looptime():
-    ours = _run(VirtualClockLoop)
-    reference = _run(lambda: looptime.new_event_loop(start=0.0, noop_cycles=0))
+    """Both loops run the hub's file reads inline: this compares the clocks, not how fast a thread is
+    (looptime lets its clock follow real time while a thread works; that is the next test's subject)."""
+    ours = _run(VirtualClockLoop, inline=True)
+    reference = _run(lambda: looptime.new_event_loop(start=0.0, noop_cycles=0), inline=True)
     assert len(ours) > 1000
     assert ours == reference
+
+
+def test_a_simulated_ota_push_gives_the_same_trace_however_slow_its_worker_threads_are(monkeypatch):
+    """The hub reads its catalogue and images in worker threads; reads that take 50 ms more of real time
+    (a loaded machine, a slow share) change no frame and no time, and neither does a real thread against
+    one that takes no time at all."""
+    inline = _run(VirtualClockLoop, inline=True)
+    threaded = _run(VirtualClockLoop)
+    read_image, load_catalogue = ota.catalogue.Entry.read, ota.catalogue.Catalogue.load.__func__
+
+    def slow_read(entry: ota.catalogue.Entry) -> ota.catalogue.Image:
+        time.sleep(0.05)
+        return read_image(entry)
+
+    def slow_load(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        return load_catalogue(cls, *args, **kwargs)
+
+    monkeypatch.setattr(ota.catalogue.Entry, "read", slow_read)
+    monkeypatch.setattr(ota.catalogue.Catalogue, "load", classmethod(slow_load))
+    slowed = _run(VirtualClockLoop)
+    assert len(inline) > 1000
+    assert threaded == inline
+    assert slowed == inline
 
 
 def test_sim_urls_get_the_virtual_clock_and_real_radios_a_normal_loop():
@@ -87,22 +131,36 @@ def test_the_clock_jumps_to_each_timer_exactly():
     assert time.perf_counter() - started < 5  # an hour of virtual time, not of real time
 
 
-async def _thread_beside_a_timer() -> tuple[float, float]:
+async def _thread_beside_a_timer(real_work_s: float) -> tuple[float, float]:
     loop = asyncio.get_running_loop()
-    release = threading.Event()
     timer = asyncio.ensure_future(asyncio.sleep(30.0))
-    loop.call_soon(lambda: threading.Timer(0.05, release.set).start())
-    await asyncio.to_thread(release.wait, 5)  # real work of 50 ms, while a 30 s timer is pending
+    short = asyncio.ensure_future(asyncio.sleep(0.001))
+    await asyncio.to_thread(time.sleep, real_work_s)  # real work, while a 1 ms and a 30 s timer are pending
     thread_done = loop.time()
-    await timer
+    await asyncio.gather(timer, short)
     return thread_done, loop.time()
 
 
-def test_a_worker_threads_result_comes_before_the_clock_jumps_past_it():
+def test_a_worker_threads_work_takes_no_virtual_time():
     with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
-        thread_done, timer_done = runner.run(_thread_beside_a_timer())
-    assert thread_done < 1.0       # the thread's 50 ms of real time, not the 30 s timer's jump
+        thread_done, timer_done = runner.run(_thread_beside_a_timer(0.05))
+    assert thread_done == 0.0  # not 0.001: the thread's 50 ms of real time let no timer fire
     assert timer_done == 30.0
+
+
+def test_a_thread_that_outlasts_the_loops_patience_is_left_behind_with_a_warning(monkeypatch, caplog):
+    """The safety valve: past THREAD_PATIENCE_S of real time the loop goes on and the clock follows real
+    time while the thread runs (it waits up to the next timer, then jumps), so a hung thread cannot freeze
+    a run silently."""
+    monkeypatch.setattr(hal.virtual_clock, "THREAD_PATIENCE_S", 0.02)
+    with caplog.at_level(logging.WARNING, logger="hal.virtual_clock"), \
+            asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        thread_done, timer_done = runner.run(_thread_beside_a_timer(0.3))
+        runner.run(asyncio.to_thread(time.sleep, 0.1))  # a second late thread: no second warning
+    assert thread_done == 0.001  # the 1 ms timer fired while the thread was late; the 30 s one did not
+    assert timer_done == 30.0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "worker thread sleep still busy" in warnings[0], warnings
 
 
 class _Counted:
