@@ -223,7 +223,8 @@ class TestPki:
         return written
 
 
-def _derive_key(seed: int, label: str) -> ec.EllipticCurvePrivateKey:
+def derive_key(seed: int, label: str) -> ec.EllipticCurvePrivateKey:
+    """A TEST-ONLY P-256 key from the seed and a label: the same pair gives the same key."""
     digest = hashlib.sha256(f"hanrig-test-pki/{seed}/{label}".encode()).digest()
     scalar = int.from_bytes(digest, "big") % (_P256_ORDER - 1) + 1
     return ec.derive_private_key(scalar, ec.SECP256R1())
@@ -296,14 +297,14 @@ def make_test_pki(outdir: Path | None = None, *, devices: Sequence[tuple[str, st
         raise CertificateInputError("input.supplier_signing_key", "supplier signing key",
                                     "must be an EC P-256 private key")
     root_name = _org_name(f"{TEST_ONLY} SMKI Root", RemotePartyRole.ROOT, ENTITY_IDS["root"])
-    root = _sign(label="root", seed=seed, subject=root_name, key=_derive_key(seed, "root"), issuer=None,
+    root = _sign(label="root", seed=seed, subject=root_name, key=derive_key(seed, "root"), issuer=None,
                  issuer_name=None, usage=KeyUsage.KEY_CERT_SIGN, not_after=DEVICE_NOT_AFTER)
-    org_ca = _sign(label="org-ca", seed=seed, key=_derive_key(seed, "org-ca"), issuer=root,
+    org_ca = _sign(label="org-ca", seed=seed, key=derive_key(seed, "org-ca"), issuer=root,
                    issuer_name=root_name,
                    subject=_org_name(f"{TEST_ONLY} SMKI Organisation CA", RemotePartyRole.ISSUING_AUTHORITY,
                                      ENTITY_IDS["orgCA"]),
                    usage=KeyUsage.KEY_CERT_SIGN, not_after=DEVICE_NOT_AFTER)
-    device_ca = _sign(label="device-ca", seed=seed, key=_derive_key(seed, "device-ca"), issuer=root,
+    device_ca = _sign(label="device-ca", seed=seed, key=derive_key(seed, "device-ca"), issuer=root,
                       issuer_name=root_name,
                       subject=_org_name(f"{TEST_ONLY} SMKI Device CA", RemotePartyRole.ISSUING_AUTHORITY,
                                         ENTITY_IDS["deviceCA"]),
@@ -314,7 +315,7 @@ def make_test_pki(outdir: Path | None = None, *, devices: Sequence[tuple[str, st
         subject = _org_name(f"{TEST_ONLY} {ORG_NAMES[org]}", role, ENTITY_IDS[org])
         for usage in usages:
             label = f"{org}-{usage.short}"
-            key = _derive_key(seed, label)
+            key = derive_key(seed, label)
             if label == "supplier-DS" and supplier_signing_key is not None:
                 key = supplier_signing_key
             organisations[label] = _sign(label=label, seed=seed, subject=subject, key=key, issuer=org_ca,
@@ -328,7 +329,7 @@ def make_test_pki(outdir: Path | None = None, *, devices: Sequence[tuple[str, st
         pair = []
         for usage in (KeyUsage.DIGITAL_SIGNATURE, KeyUsage.KEY_AGREEMENT):
             label = f"{role.lower()}-{eui_bytes.hex()}-{usage.short}"
-            pair.append(_sign(label=label, seed=seed, subject=x509.Name([]), key=_derive_key(seed, label),
+            pair.append(_sign(label=label, seed=seed, subject=x509.Name([]), key=derive_key(seed, label),
                               issuer=device_ca, issuer_name=device_ca_name, usage=usage,
                               not_after=DEVICE_NOT_AFTER, san=x509.SubjectAlternativeName([hw])))
         issued_devices.append(DeviceCredentials(role.upper(), text, pair[0], pair[1]))

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, Final
 import zigpy.types as zigpy_t
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 import gbcs
 import hal
 from certs.model import RemotePartyRole as CertRole
-from certs.testpki import ENTITY_IDS, HUB, TestPki, make_test_pki
+from certs.testpki import ENTITY_IDS, HUB, TestPki, derive_key, make_test_pki
 from gbcs.device import GbcsMeter, MeterFault, cells_from_certificates
 from hal.roles import Role
 from hal.sim.config import DeviceSpec, SimConfig, default_bench, load_sim_config, parse_sim_config
@@ -136,9 +137,12 @@ def _gbcs_meter_factory(pki: TestPki, eui64: str, cells: Mapping[str, bytes],
     details = cells_from_certificates(cells)
     eui = eui64_bytes(eui64)
 
+    def new_key(usage: str, made: int) -> ec.EllipticCurvePrivateKey:
+        return derive_key(pki.seed, f"meter-{eui.hex()}-cs02c-{usage}-{made}")
+
     def make() -> GbcsMeter:
         return GbcsMeter(eui, gbcs.Security(keystore, access_control_broker=acb), list(details),
-                         fault=MeterFault(fault), alert_target=supplier)
+                         fault=MeterFault(fault), alert_target=supplier, new_key=new_key)
 
     return make
 

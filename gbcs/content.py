@@ -948,7 +948,7 @@ def cs02c_response_content(device: bytes, key: str, private_key: Any) -> bytes:
            .add_extension(usage, critical=True)
            .add_extension(x509.SubjectAlternativeName([x509.OtherName(HARDWARE_MODULE_NAME, module_name)]),
                           critical=True)
-           .sign(private_key, hashes.SHA256()))
+           .sign(private_key, hashes.SHA256(), ecdsa_deterministic=True))  # RFC 6979: same key, same CSR
     return csr.public_bytes(serialization.Encoding.DER)
 
 

@@ -124,6 +124,11 @@ class GbcsMeter:
     held_image: Callable[[], tuple[bytes, bytes] | None] | None = field(default=None, repr=False)
     on_activated: Callable[[], None] | None = field(default=None, repr=False)
     on_future_dated: Callable[[datetime], None] | None = field(default=None, repr=False)
+    # CS02c's new key pair, from (key usage "DS"/"KA", how many this meter made before): None draws a
+    # random one, as a meter does. The bench derives it from its seed instead, so a seeded run stays one
+    # trace: the CSR's DER ECDSA signature is 70 to 72 octets, and a random key moved every later frame.
+    new_key: Callable[[str, int], ec.EllipticCurvePrivateKey] | None = field(default=None, repr=False)
+    keys_made: int = 0
 
     # ------------------------------------------------------------------ an alert out
     def alert(self, alert_code: int, when: DlmsDateTime | datetime) -> bytes:
@@ -193,7 +198,9 @@ class GbcsMeter:
             if usage not in (["digitalSignature"], ["keyAgreement"]):
                 return cs02c_error_content(1), True
             key = "DS" if usage == ["digitalSignature"] else "KA"
-            private = ec.generate_private_key(ec.SECP256R1())
+            private = (ec.generate_private_key(ec.SECP256R1()) if self.new_key is None
+                       else self.new_key(key, self.keys_made))
+            self.keys_made += 1
             self.issued_keys[key] = private
             return cs02c_response_content(self.eui64, key, private), True
         if command.message_code == CS06:

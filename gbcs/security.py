@@ -171,7 +171,8 @@ class Security:
         private = self.keystore.private_key(message.originator, KeyUse.DS)
         if private is None:
             raise BuildError(f"no digital signature key for {message.originator.hex()} to sign with")
-        der = private.sign(message.signed_part()[1:], ec.ECDSA(hashes.SHA256()))
+        # RFC 6979 (as ota.signing): the same message signs to the same bytes, so a seeded run repeats
+        der = private.sign(message.signed_part()[1:], ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
         r, s = decode_dss_signature(der)
         return message.with_(signature=r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 

@@ -234,3 +234,22 @@ def test_a_cell_whose_key_id_no_known_certificate_has_fails_naming_both() -> Non
     good = InstalledCredentials(ESME, [{**found.remote_parties[0], "trust_anchor_cells": [
         {**cell, "subject_key_id": right.hex()}]}], None, [])
     assert [c.code for c in judge(good, None, known) if c.code.startswith("cell.")] == ["cell.certificate"]
+
+
+async def test_a_seeded_bench_answers_cs02c_with_the_same_request_every_run(sim_han):
+    """"One seed, one trace": the meter's CS02c key pair comes from the bench's seed, and its CSR is signed
+    by RFC 6979, so two fresh benches give the same request, octet for octet, and the same frame
+    lengths on the air (a random key gave a 70-72 octet DER signature and moved every later frame)."""
+    answers, lengths = [], []
+    for _run in range(2):
+        config, _ = bench()
+        async with sim_han(config) as app:
+            gw = Gateway({"sim": app})
+            found = await gw.certs.read_installed(gw.device(ESME))
+            answers.append(found.certification_request)
+            lengths.append([f.length for f in gw.sim("sim").frames()])
+    assert answers[0] and answers[0] == answers[1]
+    assert lengths[0] == lengths[1]
+    # a meter makes a new key for each CS02c it answers, still from the seed
+    meter = next(s for s in bench()[0].devices if s.id == "esme").sim.gbcs_meter()
+    assert meter.new_key("DS", 0).private_numbers() != meter.new_key("DS", 1).private_numbers()
