@@ -58,11 +58,14 @@ from ota.link_model import fragment_block_size
 from .aps_fragmentation import (
     ACK_REQUEST,
     EXTENDED_HEADER,
+    FRAME_TYPE_ACK,
+    ack_extended_header,
     aps_secured,
     data_extended_header,
     needs_fragmentation,
     split,
 )
+from .sim.wire import APS_ACK
 
 LOGGER = logging.getLogger(__name__)
 
@@ -96,6 +99,11 @@ class AirFrame:
     block: int = -1  # an APS fragment: block ``block`` of ``blocks`` of transfer ``transfer``
     blocks: int = 0
     transfer: int = 0
+    # an APS ACK of the last unicast from ``dst_nwk`` to ``src_nwk`` (its APS counter; endpoints already
+    # swapped); with ``block`` >= 0, of the window of fragments starting there, with this bitfield
+    ack: bool = False
+    ack_bitfield: int = 0xFF
+    ack_request: bool = False  # a unicast its receiver acknowledges (APS ACK request bit)
 
 
 _BIT_REVERSED = bytes(int(f"{value:08b}"[::-1], 2) for value in range(256))
@@ -121,6 +129,7 @@ class FrameEncoder:
         self._nwk_seq = 0
         self._aps_counter: dict[int, int] = {}
         self._transfer_counter: dict[int, int] = {}  # fragmented transfer -> its APS counter
+        self._unicast_counter: dict[tuple[int, int], int] = {}  # (src, dst) -> its last unicast's APS counter
         self._aps_frame_counter: dict[bytes, int] = {}  # per sender (EUI-64 octets), of APS-secured frames
         self._aps_ccm: dict[bytes, AESCCM] = {}  # by link key
         self._frame_counter: dict[bytes, int] = {}  # by the sender's EUI-64 as on the air
@@ -139,6 +148,8 @@ class FrameEncoder:
         return body + struct.pack("<H", crc16_kermit(body))
 
     def _aps(self, frame: AirFrame, broadcast: bool) -> bytes:
+        if frame.ack:
+            return self._aps_ack(frame)
         if frame.blocks and frame.transfer in self._transfer_counter:
             counter = self._transfer_counter[frame.transfer]  # every block of a transfer: one APS counter
         else:
@@ -146,12 +157,16 @@ class FrameEncoder:
             self._aps_counter[frame.src_nwk] = (counter + 1) & 0xFF
             if frame.blocks:
                 self._transfer_counter[frame.transfer] = counter
+        if not broadcast:  # its APS ACK carries this counter
+            self._unicast_counter[(frame.src_nwk, frame.dst_nwk)] = counter
         delivery = 2 if broadcast else 0
         control = delivery << 2
         extended = b""
         if frame.blocks:  # an acknowledged unicast with the extended header (hal.aps_fragmentation)
             control |= ACK_REQUEST | EXTENDED_HEADER
             extended = data_extended_header(frame.block, frame.blocks)
+        elif frame.ack_request and not broadcast:
+            control |= ACK_REQUEST
         if frame.aps_key is not None:
             control |= APS_SECURITY
         header = struct.pack("<BBHHBB", control, frame.dst_ep, frame.cluster, frame.profile,
@@ -159,6 +174,19 @@ class FrameEncoder:
         if frame.aps_key is None:
             return header + frame.payload
         return header + self._aps_secure(frame, header)
+
+    def _aps_ack(self, frame: AirFrame) -> bytes:
+        """An APS ACK frame (Zigbee PRO 2.2.5.2.3: ack format 0, so endpoints, cluster and profile follow
+        the frame control) with the APS counter of the frame it acknowledges; a fragment window's ACK
+        adds the extended header (first block, bitfield: ``hal.aps_fragmentation``)."""
+        counter = self._unicast_counter.get((frame.dst_nwk, frame.src_nwk), 0)
+        control = FRAME_TYPE_ACK
+        extended = b""
+        if frame.block >= 0:
+            control |= EXTENDED_HEADER
+            extended = ack_extended_header(frame.block, frame.ack_bitfield)
+        return struct.pack("<BBHHBB", control, frame.dst_ep, frame.cluster, frame.profile, frame.src_ep,
+                           counter) + extended
 
     def _aps_secure(self, frame: AirFrame, header: bytes) -> bytes:
         """The APS auxiliary header and the payload sealed with the link key (Zigbee 4.4.1.1): data key,
@@ -305,6 +333,9 @@ class AirCapture:
         self._network: Any = network
         self._channel = int(network.channel)
         self._by_nwk: dict[int, tuple[Any, zigpy_t.EUI64]] = {}
+        # the simulated PAN acknowledges every unicast (its APS ACKs are written too): they ask for one
+        model = getattr(han, "model", None)
+        self._ack_request = bool(model is not None and model.aps_ack and model.enabled)
 
     def __call__(self, record: Any, packet: zigpy_t.ZigbeePacket) -> None:
         noted = self.note(record, packet)
@@ -315,6 +346,9 @@ class AirCapture:
         """What encoding ``record`` needs from the PAN now (None: a frame never sent)."""
         if record.outcome == "queued-expired":  # never sent: the device did not poll in time
             return None
+        if record.outcome == APS_ACK:  # from the acknowledging node: the data frame's endpoints swapped
+            return (record, self.han.network, self._ieee(record.src), int(packet.dst_ep or 0),
+                    int(packet.src_ep or 0), None)
         return (record, self.han.network, self._ieee(record.src), int(packet.src_ep or 0),
                 int(packet.dst_ep or 0), self._link_key(record, packet))
 
@@ -326,12 +360,19 @@ class AirCapture:
                     self.encoder.network_key != bytes(network.network_key):
                 self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))  # re-formed
             self._network, self._channel = network, int(network.channel)
-        frame = AirFrame(
-            time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst, src_ieee=src_ieee,
-            src_ep=src_ep, dst_ep=dst_ep, profile=record.profile, cluster=record.cluster, payload=record.data,
-            comment="" if record.outcome == "delivered" else record.outcome,
-            block=record.block, blocks=record.blocks, transfer=record.transfer, aps_key=aps_key,
-        )
+        if record.outcome == APS_ACK:
+            frame = AirFrame(
+                time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst, src_ieee=src_ieee,
+                src_ep=src_ep, dst_ep=dst_ep, profile=record.profile, cluster=record.cluster, payload=b"",
+                ack=True, block=record.block, ack_bitfield=record.ack_bitfield)
+        else:
+            frame = AirFrame(
+                time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst, src_ieee=src_ieee,
+                src_ep=src_ep, dst_ep=dst_ep, profile=record.profile, cluster=record.cluster,
+                payload=record.data, comment="" if record.outcome == "delivered" else record.outcome,
+                block=record.block, blocks=record.blocks, transfer=record.transfer, aps_key=aps_key,
+                ack_request=self._ack_request,
+            )
         try:
             self.writer.write(self.name, self._channel, frame.time, self.encoder.psdu(frame), frame.comment)
         except (OSError, ValueError) as exc:  # a full disk must not break the bench

@@ -25,6 +25,7 @@ from zigpy.zcl import foundation
 from gateway.cli import main
 from hal import capture
 from hal.gbhrgp import message_length
+from hal.sim.wire import APS_ACK
 from rigs.store import open_store
 
 TSHARK = shutil.which("tshark")
@@ -89,7 +90,7 @@ TUNNELING = 0x0704
 
 def _gbcs_in_tunnel(fields: dict[str, list[str]], record: Any, message: bytes | None) -> bool:
     """A Tunneling Transfer Data frame whose payload tshark dissects as a GBCS message (GB-HRGP)."""
-    if record.cluster != TUNNELING or message is None:
+    if record.cluster != TUNNELING or message is None or record.outcome == APS_ACK:
         return False
     header, _ = foundation.ZCLHeader.deserialize(message)
     return header.frame_control.is_cluster and header.command_id in (0x01, 0x02) and any(
@@ -163,7 +164,8 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
     transfers: dict[int, list[list[tuple[int, int]]]] = collections.defaultdict(list)
     nwk_to_eui: dict[int, str] = {}
     counters: dict[int, int] = {}  # fragmented transfer -> the APS counter all its blocks carry
-    fragmented = 0
+    last_unicast: dict[tuple[int, int], int] = {}  # (src, dst) -> APS counter of its last unicast
+    fragmented = acks = 0
     for number, (fields, record, message) in enumerate(zip(packets, meant, main_job.messages, strict=True),
                                                        start=1):
         where = f"frame {number} ({record})"
@@ -173,6 +175,14 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
         # decrypted with the network key: the APS header is readable and is what hanrig sent
         assert (_one(fields, "zbee_nwk.src"), _one(fields, "zbee_nwk.dst")) == (record.src, record.dst), where
         assert _one(fields, "zbee_aps.profile") == record.profile, where
+        if record.outcome == APS_ACK:  # the receiver's APS ACK: the counter of the frame it acknowledges
+            assert _one(fields, "zbee_aps.type") == 2, where
+            assert _one(fields, "zbee_aps.counter") == last_unicast[(record.dst, record.src)], where
+            acks += 1
+            continue
+        if record.dst not in (0xFFFF, 0xFFFD, 0xFFFC):
+            assert _one(fields, "zbee_aps.ack_req") == 1, where
+            last_unicast[(record.src, record.dst)] = _one(fields, "zbee_aps.counter")
         if record.profile == 0x0000:  # ZDO: tshark names the ZDP command by its cluster
             assert _one(fields, "zbee_aps.zdp_cluster") == record.cluster, where
             continue
@@ -231,6 +241,7 @@ def test_the_main_job_capture_decodes_as_hanrig_meant(main_job: MainJob) -> None
             assert [offset for offset, _ in transfer] == [0, *ends[:-1]], dut.id
         checked += 1
     assert checked == 4  # IHD, PPMID, HCALCS and the ESME (its CS06 images) take images on the default bench
+    assert acks > len(meant) // 3  # most frames are unicasts, each acknowledged
     assert fragmented >= 4  # the CS06, CS02a and CS02c exchanges carry messages longer than one frame
     # every step's own capture of its device is attached to the run, and tshark reads it too
     ihd = next(d for d in record_run.duts if d.id == "ihd")
@@ -336,7 +347,9 @@ def test_cbke_secured_frames_decode_only_with_the_device_link_key(tmp_path: Path
     hal.run(scenario, "sim://")
 
     def metering(packets: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
-        return [p for p in packets if p.get("zbee_aps.cluster") == ["0x0702"]]
+        # the data frames (their APS ACKs, type 2, carry the cluster too)
+        return [p for p in packets
+                if p.get("zbee_aps.cluster") == ["0x0702"] and p["zbee_aps.type"] == ["0x00"]]
 
     hidden, shown = metering(_decode(pcap)), metering(_decode(pcap, [found["key"]]))
     assert len(hidden) == len(shown) == 2

@@ -62,7 +62,7 @@ from .devices import DEVICE_CLASSES, VirtualDevice
 from .exceptions import SimDeliveryError, SimStateError
 from .joining import device_link_key
 from .trace import FrameSink, FrameTrace
-from .wire import TRACE, TraceRecord
+from .wire import APS_ACK, TRACE, TraceRecord
 
 LOGGER = logging.getLogger(__name__)
 
@@ -516,13 +516,26 @@ class VirtualHan:
                 return result
         return MacResult.SUCCESS
 
-    async def _aps_ack(self, device: VirtualDevice, *, to_device: bool, kind: str) -> None:
-        """The APS ACK of a unicast, back along the route (sent by the receiver of the data frame)."""
+    async def _aps_ack(self, device: VirtualDevice, *, to_device: bool, kind: str) -> bool:
+        """The APS ACK of a unicast, back along the route (sent by the receiver of the data frame); True
+        when it went on the air (the caller hands it to the captures: :meth:`_ack_to_sinks`)."""
         if not self.model.aps_ack or not self.model.enabled:
-            return
+            return False
         relays = device.spec.sim.hops - 1 if not to_device else 0  # the coordinator's ACK is source-routed
         psdu = aps_ack_psdu_length(aps_security=self.model.aps_security, relays=relays)
-        await self._hops(self._route(device, to_device=not to_device), psdu, kind=kind)
+        return await self._hops(self._route(device, to_device=not to_device), psdu, kind=kind) == \
+            MacResult.SUCCESS
+
+    def _ack_to_sinks(self, src: int, dst: int, packet: zigpy_t.ZigbeePacket, *, first: int = -1,
+                      bitfield: int = -1) -> None:
+        """The APS ACK of ``packet`` (sent from ``src`` to ``dst``) to the frame sinks (captures), not to
+        the trace: the acknowledging node ``dst`` to ``src``; ``first``/``bitfield`` for a window of
+        fragments."""
+        if self.trace.has_sinks:
+            self.trace.announce(TraceRecord(
+                time=round(self.loop_time(), 6), src=dst, dst=src, profile=int(packet.profile_id),
+                cluster=int(packet.cluster_id), length=0, data=b"", outcome=APS_ACK, block=first,
+                ack_bitfield=bitfield), packet)
 
     async def _transmit(
         self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice, *, to_device: bool
@@ -545,6 +558,7 @@ class VirtualHan:
             return
         fault = self._frame_fault(device, packet, to_device)
         outcome = "delivered"
+        acked = False  # the device's APS ACK went on the air
         if fault is not None and fault.kind is FaultKind.DELAY:
             outcome = "delayed"
             await asyncio.sleep(fault.delay_s)
@@ -573,7 +587,7 @@ class VirtualHan:
                     raise SimDeliveryError(MacStatus.CHANNEL_ACCESS_FAILURE, "the channel stayed busy")
                 raise SimDeliveryError(MacStatus.NO_ACK, f"no MAC ACK from 0x{dst:04x} after every retry")
             if to_device:
-                await self._aps_ack(device, to_device=True, kind=kind)
+                acked = await self._aps_ack(device, to_device=True, kind=kind)
         if fault is not None and fault.kind is FaultKind.CORRUPT:
             # flip the last octet: it is payload, not header, so the frame still parses but carries a
             # wrong value (what a MIC would catch on a real PAN; here it tests the layers above)
@@ -588,6 +602,8 @@ class VirtualHan:
                 self._record(src, dst, packet, "lost", data)
                 raise SimDeliveryError(MacStatus.NO_ACK, f"{device.spec.id} is not on the network")
             self._record(src, dst, packet, outcome, data)
+            if acked:  # on the air before this frame's record (made when the send completes): after it here
+                self._ack_to_sinks(src, dst, packet)
             device.receive(packet)
             return
         if not self.stick_present:
@@ -597,8 +613,8 @@ class VirtualHan:
         # the NCP passes the frame up while its APS ACK goes out; the device's send completes (its
         # APSDE-DATA.confirm) with that ACK, so it cannot contend with the ACK of its own last frame
         self.spawn(self._to_host(packet, length))
-        if not broadcast:
-            await self._aps_ack(device, to_device=False, kind=kind)
+        if not broadcast and await self._aps_ack(device, to_device=False, kind=kind):
+            self._ack_to_sinks(src, dst, packet)
 
     async def _to_host(self, packet: zigpy_t.ZigbeePacket, length: int, *, whole: bool = False) -> None:
         """Hand a received frame to the front-ends; ``whole``: a reassembled fragmented frame, which only
@@ -724,7 +740,7 @@ class VirtualHan:
                     if not to_device:
                         self.spawn(self._fragment_to_host(packet, index, transfer.blocks, block))
             if host_acks:
-                if await self._host_ack(key, wanted, transfer, device, kind):
+                if await self._host_ack(packet, key, wanted, transfer, device, kind):
                     return
                 continue
             # the receiver acknowledges once it holds the window's last block or the whole window
@@ -732,7 +748,8 @@ class VirtualHan:
             if wanted[-1] in transfer.received or all(i in transfer.received for i in wanted):
                 # the ACK's bitfield tells the sender what to send again
                 bitfield = ack_bitfield(wanted[0], len(wanted), transfer.blocks, transfer.received.keys())
-                await self._fragment_ack(device, to_device=to_device, kind=kind)
+                await self._fragment_ack(packet, device, src, dst, wanted[0], bitfield, to_device=to_device,
+                                         kind=kind)
                 if not missing_blocks(wanted[0], bitfield, len(wanted), transfer.blocks):
                     return
             elif self.model.enabled:
@@ -744,8 +761,8 @@ class VirtualHan:
                                                  f"0x{dst:04x} not acknowledged after "
                                                  f"{APS_MAX_FRAME_RETRIES} retries")
 
-    async def _host_ack(self, key: tuple[int, int, int], wanted: list[int], transfer: _BlockTransfer,
-                        device: VirtualDevice, kind: str) -> bool:
+    async def _host_ack(self, packet: zigpy_t.ZigbeePacket, key: tuple[int, int, int], wanted: list[int],
+                        transfer: _BlockTransfer, device: VirtualDevice, kind: str) -> bool:
         """Wait (up to the device's APS ACK timeout) for the host's acknowledgement of the window that
         starts at ``key[2]``, put its ACK on the air, and note the blocks it confirms; True when the
         whole window is confirmed."""
@@ -757,19 +774,23 @@ class VirtualHan:
             return False
         finally:
             self._host_acks.pop(key, None)
-        await self._fragment_ack(device, to_device=False, kind=kind)
+        await self._fragment_ack(packet, device, device.nwk, 0x0000, key[2], bitfield, to_device=False,
+                                 kind=kind)
         transfer.acked.update(i for i in window_blocks(key[2], MAX_WINDOW, transfer.blocks)
                               if bitfield & (1 << (i - key[2])) and i in transfer.received)
         return all(i in transfer.acked for i in wanted)
 
-    async def _fragment_ack(self, device: VirtualDevice, *, to_device: bool, kind: str) -> None:
-        """The receiver's APS ACK of a window of fragments (block number and ACK bitfield), back along the
-        route."""
+    async def _fragment_ack(self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice, src: int, dst: int,
+                            first: int, bitfield: int, *, to_device: bool, kind: str) -> None:
+        """The receiver's APS ACK of a window of fragments (block number ``first`` and ACK ``bitfield``)
+        of ``packet`` sent from ``src`` to ``dst``, back along the route."""
         if not self.model.enabled:
             return
         relays = device.spec.sim.hops - 1 if not to_device else 0
         psdu = fragment_ack_psdu_length(aps_security=self.model.aps_security, relays=relays)
-        await self._hops(self._route(device, to_device=not to_device), psdu, kind=kind)
+        route = self._route(device, to_device=not to_device)
+        if await self._hops(route, psdu, kind=kind) == MacResult.SUCCESS:
+            self._ack_to_sinks(src, dst, packet, first=first, bitfield=bitfield)
 
     async def _deliver_blocks(self, packet: zigpy_t.ZigbeePacket, device: VirtualDevice,
                               transfer: _BlockTransfer, *, to_device: bool) -> None:

@@ -34,6 +34,15 @@ class FrameTrace:
     def append(self, record: TraceRecord, packet: Any = None) -> None:
         self._ring.append(record)
         self.total += 1
+        self.announce(record, packet)
+
+    @property
+    def has_sinks(self) -> bool:
+        return bool(self._sinks or self._device_sinks)
+
+    def announce(self, record: TraceRecord, packet: Any = None) -> None:
+        """Hand ``record`` to the sinks only: a frame on the air that is not part of the trace (an APS
+        ACK, which captures show and the seeded trace leaves out)."""
         for sink in self._sinks:
             sink(record, packet)
         for device, sink in self._device_sinks:  # the address is compared here, not in a call per sink

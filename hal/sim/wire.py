@@ -256,6 +256,9 @@ def parse_zdo(cluster_id: int, data: bytes) -> tuple[int, list[Any]]:
     return int(tsn), list(args)
 
 
+APS_ACK = "aps-ack"  # TraceRecord.outcome of an APS acknowledgement
+
+
 @dataclass(frozen=True)
 class TraceRecord:
     """One frame on the virtual PAN: when, who to whom, what, how long, and what happened to it."""
@@ -274,6 +277,10 @@ class TraceRecord:
     block: int = -1
     blocks: int = 0
     transfer: int = 0
+    # an APS ACK (outcome ``APS_ACK``; never in the trace's ring, only handed to its sinks): src is the
+    # acknowledging node, dst the sender of the frame acknowledged, profile/cluster that frame's; an ACK
+    # of a window of fragments has ``block`` = the window's first block and this bitfield
+    ack_bitfield: int = -1
 
     @property
     def fragment(self) -> bool:
