@@ -26,9 +26,15 @@ A frame sent APS-secured to or from a device holding a CBKE link key (the SE clu
 carries the APS auxiliary header and its payload sealed with that link key (data key, CCM* level 5):
 Wireshark decodes it given the link key as a further pre-configured key.
 
-Not modelled: MAC and APS acknowledgements (also those of fragments), beacons, MAC commands (polls),
-APS security on a PAN that only charges it (``[sim] aps_security`` without CBKE keys), and on a real
-radio's host capture.
+On the simulated air, each APS ACK the HAN sends (``VirtualHan`` hands it to the sinks with outcome
+``hal.sim.wire.APS_ACK``; it is not in the trace's ring) is written too: frame type ACK from the
+acknowledging node, the acknowledged frame's cluster, profile and APS counter, endpoints swapped, and for
+a window of fragments the extended header with the window's first block and ACK bitfield; the unicasts
+carry the ACK-request bit.
+
+Not modelled: MAC acknowledgements, beacons, MAC commands (polls), APS security on APS ACKs (written
+NWK-secured only, as the air model times them), APS security on a PAN that only charges it
+(``[sim] aps_security`` without CBKE keys), and on a real radio's host capture (which never sees ACKs).
 
 ``capture_to(path)`` (the CLI's ``--capture``) asks every radio opened while it is active to record into
 ``path``; ``hal.radio.open_radio`` attaches the right capture for the radio type.
