@@ -21,22 +21,21 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from typing import IO, TYPE_CHECKING, Any
 
 from hal.virtual_clock import is_virtual_clock
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 RATE_SAMPLES = 32  # B/s is measured over this many most recent samples
 MILESTONES = (25, 50, 75, 100)  # without a terminal, a transfer prints one line at each of these
 WAIT_TICK_S = 1.0  # a wait's elapsed time is updated this often (radio clock), on a terminal only
 REFRESH_PER_S = 4  # rich redraws a terminal's lines this often (its thread renders every line each time)
-_EMOJI_CODE = re.compile(r":\S*:")  # what rich may render as an emoji (":thumbs_up:")
 
 
 def _clock() -> tuple[float, bool]:
@@ -71,19 +70,32 @@ class ProgressDisplay:
     def __init__(self, stream: IO[str] | None = None, tty: bool | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
-        self.console = Console(file=self.stream, force_terminal=self.tty, soft_wrap=True,
-                               highlight=False, width=None if self.tty else 160)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
-            TextColumn("{task.fields[detail]}"),
-            console=self.console,
-            disable=not self.tty,
-            auto_refresh=self.tty,
-            refresh_per_second=REFRESH_PER_S,
-        )
+        self._console: Console | None = None
+        # without a terminal nothing is redrawn, so rich (~20 ms to import) is loaded only for a line
+        # with something for it to render (:meth:`_log`)
+        self.progress: Progress | _NoLiveLines = _NoLiveLines()
+        if self.tty:
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=24),
+                TextColumn("{task.fields[detail]}"),
+                console=self.console,
+                auto_refresh=True,
+                refresh_per_second=REFRESH_PER_S,
+            )
         self._label_width = 0
         self.closers: list[Callable[[], None]] = []
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, force_terminal=self.tty, soft_wrap=True,
+                                    highlight=False, width=None if self.tty else 160)
+        return self._console
 
     def __enter__(self) -> ProgressDisplay:
         self.progress.start()
@@ -108,13 +120,13 @@ class ProgressDisplay:
         if self.tty:
             return
         line = f"{label:<{self._label_width}}  {text}"
-        if line.isprintable() and _EMOJI_CODE.search(line) is None:
-            # a line rich prints as it is (no tab, control code or :emoji: code to render) is written
-            # directly, as rich writes it: rich's print costs ~50 us a line, a run prints hundreds
+        if line.isprintable():
+            # a line rich prints as it is (no tab or control code to render) is written directly, as rich
+            # writes it: rich's print costs ~50 us a line, a run prints hundreds, and its import 20 ms
             self.stream.write(line + "\n")
             self.stream.flush()
         else:
-            self.console.print(line, markup=False, highlight=False)
+            self.console.print(line, markup=False, highlight=False, emoji=False)
 
     def transfer(self, label: str, total: int) -> TransferTask:
         return TransferTask(self, label, total)
@@ -160,6 +172,33 @@ class ProgressDisplay:
             update()
             self.progress.remove_task(task)
             self._log(f"waiting for {what}", f"done after {format_duration(_clock()[0] - start)}{clock_name}")
+
+
+class _NoLiveLines:
+    """What a display without a terminal has instead of rich's live ``Progress``: task ids, and nothing
+    to redraw (its lines are printed by :meth:`ProgressDisplay._log` when they change)."""
+
+    def __init__(self) -> None:
+        self._next_id = 0
+
+    def add_task(self, description: str, **fields: Any) -> TaskID:
+        self._next_id += 1
+        return self._next_id - 1  # type: ignore[return-value]
+
+    def update(self, task: TaskID, **fields: Any) -> None:
+        pass
+
+    def remove_task(self, task: TaskID) -> None:
+        pass
+
+    def refresh(self) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
 
 
 class TransferTask:

@@ -91,3 +91,15 @@ async def test_without_a_terminal_nothing_ticks_for_lines_nobody_sees() -> None:
             await asyncio.sleep(5)
             assert sorted(tickers()) == expected
         display.close()
+
+
+def test_without_a_terminal_lines_are_written_as_they_are():
+    """A log line is the text itself: ":smile:" or a time like "at 00:11:45Z" is not an emoji code to
+    render; only a line with a tab or a control code goes through rich (tabs expanded, codes dropped)."""
+    stream = io.StringIO()
+    display = ProgressDisplay(stream=stream, tty=False)
+    status = display.status("esme")
+    status.set("cs06: activating at 00:11:45Z :smile:")
+    status.set("a\ttab")
+    # the tab goes to the next tab stop (column 8)
+    assert stream.getvalue().splitlines() == ["esme  cs06: activating at 00:11:45Z :smile:", "esme  a tab"]
