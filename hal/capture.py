@@ -26,8 +26,9 @@ A frame sent APS-secured to or from a device holding a CBKE link key (the SE clu
 carries the APS auxiliary header and its payload sealed with that link key (data key, CCM* level 5):
 Wireshark decodes it given the link key as a further pre-configured key.
 
-On the simulated air, each APS ACK the HAN sends (``VirtualHan`` hands it to the sinks with outcome
-``hal.sim.wire.APS_ACK``; it is not in the trace's ring) is written too: frame type ACK from the
+On the simulated air, each APS ACK the HAN sends (``VirtualHan`` hands it to the air sinks with outcome
+``hal.sim.wire.APS_ACK``; it is not in the trace's ring, nor in a per-step :class:`DeviceCapture`) is
+written to an :class:`AirCapture` too: frame type ACK from the
 acknowledging node, the acknowledged frame's cluster, profile and APS counter, endpoints swapped, and for
 a window of fragments the extended header with the window's first block and ACK bitfield; the unicasts
 carry the ACK-request bit.

@@ -530,8 +530,8 @@ class VirtualHan:
                       bitfield: int = -1) -> None:
         """The APS ACK of ``packet`` (sent from ``src`` to ``dst``) to the frame sinks (captures), not to
         the trace: the acknowledging node ``dst`` to ``src``; ``first``/``bitfield`` for a window of
-        fragments."""
-        if self.trace.has_sinks:
+        fragments. Only an air capture takes them (:meth:`FrameTrace.announce`)."""
+        if self.trace.has_air_sinks:
             self.trace.announce(TraceRecord(
                 time=round(self.loop_time(), 6), src=dst, dst=src, profile=int(packet.profile_id),
                 cluster=int(packet.cluster_id), length=0, data=b"", outcome=APS_ACK, block=first,

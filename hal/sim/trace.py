@@ -34,21 +34,25 @@ class FrameTrace:
     def append(self, record: TraceRecord, packet: Any = None) -> None:
         self._ring.append(record)
         self.total += 1
-        self.announce(record, packet)
-
-    @property
-    def has_sinks(self) -> bool:
-        return bool(self._sinks or self._device_sinks)
-
-    def announce(self, record: TraceRecord, packet: Any = None) -> None:
-        """Hand ``record`` to the sinks only: a frame on the air that is not part of the trace (an APS
-        ACK, which captures show and the seeded trace leaves out)."""
         for sink in self._sinks:
             sink(record, packet)
         for device, sink in self._device_sinks:  # the address is compared here, not in a call per sink
             nwk = device.nwk
             if nwk == record.src or nwk == record.dst:
                 sink(record, packet)
+
+    @property
+    def has_air_sinks(self) -> bool:
+        """Whether a sink takes every frame on the air (an air capture), not one device's frames only."""
+        return bool(self._sinks)
+
+    def announce(self, record: TraceRecord, packet: Any = None) -> None:
+        """Hand ``record`` to the air sinks only: a frame on the air that is not part of the trace (an APS
+        ACK, which the seeded trace leaves out). One device's sinks (a rig step's capture, its DUT's data
+        frames) do not take them: a step's evidence is the DUT's traffic, and encoding every ACK in every
+        step cost the main job ~7 % of its time; the air capture (``--capture``) holds them all."""
+        for sink in self._sinks:
+            sink(record, packet)
 
     def subscribe(self, sink: FrameSink, device: Any = None) -> None:
         """Call ``sink(record, packet)`` for every frame from now on; with ``device`` (a node with an
