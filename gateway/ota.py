@@ -20,7 +20,6 @@ what the device did against what the ZCL OTA cluster says it must do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import enum
@@ -253,31 +252,21 @@ class OtaService:
                                pass_on=functools.partial(zigpy_fixes.deliver_to_zigpy, app))
             # a device that completed CBKE gets APS-secured blocks (the 56-octet budget)
             server.secured = self.gateway.cbke.secured
-            # the one documented hook: OTA frames reach the server before zigpy's own responder; the SE
-            # gate's claim goes first, so a keyless device's OTA requests are refused (require_cbke)
-            self._unclaim.append(zigpy_fixes.claim_packets(app, functools.partial(self._refused, app)))
+            # the SE gate: a keyless device's OTA requests are refused (require_cbke)
+            server.refused = self._refused
+            # the one documented hook: OTA frames reach the server before zigpy's own responder
             self._unclaim.append(zigpy_fixes.claim_packets(app, server.handle_packet))
             self._servers[radio_id] = server
         return server
 
-    def _refused(self, app: Any, packet: zigpy_t.ZigbeePacket) -> bool:
-        """The SE gate on the OTA server's input: under ``require_cbke``, a request a keyless Type 1 device
-        sends the OTA server (a cluster-specific client-to-server command) is taken here, unanswered, and
-        counted under ``ota`` in ``gw.cbke.refusals``. Without the policy it costs two attribute look-ups."""
+    def _refused(self, device: Any) -> bool:
+        """The SE gate on the OTA server's input (asked for each request the server takes from a known
+        device): under ``require_cbke``, a keyless Type 1 device's request is taken unanswered and counted
+        under ``ota`` in ``gw.cbke.refusals``. Without the policy it costs one attribute look-up."""
         gate = self.gateway.cbke
-        if not gate.policy.required or packet.cluster_id != Ota.cluster_id or not packet.src_ep:
+        if not gate.policy.required:
             return False
-        data = packet.data.serialize()
-        if not data or data[0] & 0x0B != 0x01:   # cluster-specific, client to server: a request
-            return False
-        src = packet.src
-        device = app.devices.get(src.address) if src.addr_mode == zigpy_t.AddrMode.IEEE else None
-        if device is None:
-            with contextlib.suppress(KeyError):
-                device = app.get_device(nwk=src.address)
-        if device is None:
-            return False
-        source = HanInput.of(self.gateway).source_of(device, packet.src_ep, 0.0)
+        source = HanInput.of(self.gateway).source_of(device, 0, 0.0)
         return gate.refuse_now(source.eui64, source.role, OTA) is not None
 
     @property

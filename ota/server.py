@@ -344,6 +344,9 @@ class OtaServer:
         # devices with their own APS link key (CBKE, issue 13), asked by EUI-64 text: their blocks are
         # APS-secured even when the network-wide policy is not
         self.secured: Callable[[str], bool] | None = None
+        # the session's SE gate (rig require_cbke), asked with the requesting zigpy device: True takes the
+        # request unanswered (a keyless Type 1 device gets no OTA service; the gate counts it)
+        self.refused: Callable[[Any], bool] | None = None
         if max_in_flight is None:
             max_in_flight = int(app.config.get("max_concurrent_requests", DEFAULT_MAX_IN_FLIGHT))
         self._slots = asyncio.Semaphore(max(1, max_in_flight))  # FIFO waiters: devices take turns
@@ -454,6 +457,8 @@ class OtaServer:
         device = self._device(packet.src)
         if device is None or getattr(device, "ota_in_progress", False):
             return False  # unknown device, or zigpy's own update_firmware is running
+        if self.refused is not None and self.refused(device):
+            return True
         if data[0] == PLAIN_BLOCK_REQUEST_CONTROL and data[2] == CMD_IMAGE_BLOCK and len(data) == \
                 BLOCK_REQUEST.size and data[3] == 0:
             self._spawn(self._serve_plain_block(device, packet, data))
