@@ -367,19 +367,13 @@ class AirCapture:
                     self.encoder.network_key != bytes(network.network_key):
                 self.encoder = FrameEncoder(int(network.pan_id), bytes(network.network_key))  # re-formed
             self._network, self._channel = network, int(network.channel)
-        if record.outcome == APS_ACK:
-            frame = AirFrame(
-                time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst, src_ieee=src_ieee,
-                src_ep=src_ep, dst_ep=dst_ep, profile=record.profile, cluster=record.cluster, payload=b"",
-                ack=True, block=record.block, ack_bitfield=record.ack_bitfield)
-        else:
-            frame = AirFrame(
-                time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst, src_ieee=src_ieee,
-                src_ep=src_ep, dst_ep=dst_ep, profile=record.profile, cluster=record.cluster,
-                payload=record.data, comment="" if record.outcome == "delivered" else record.outcome,
-                block=record.block, blocks=record.blocks, transfer=record.transfer, aps_key=aps_key,
-                ack_request=self._ack_request,
-            )
+        ack = record.outcome == APS_ACK  # from the acknowledging node, no payload (``note``)
+        frame = AirFrame(
+            time=self.epoch + record.time, src_nwk=record.src, dst_nwk=record.dst, src_ieee=src_ieee,
+            src_ep=src_ep, dst_ep=dst_ep, profile=record.profile, cluster=record.cluster, payload=record.data,
+            comment="" if ack or record.outcome == "delivered" else record.outcome, block=record.block,
+            blocks=record.blocks, transfer=record.transfer, aps_key=aps_key, ack=ack,
+            ack_bitfield=record.ack_bitfield, ack_request=self._ack_request and not ack)
         try:
             self.writer.write(self.name, self._channel, frame.time, self.encoder.psdu(frame), frame.comment)
         except (OSError, ValueError) as exc:  # a full disk must not break the bench
